@@ -1,0 +1,34 @@
+// gd / sgd (twin of `path::discrete_step`): x ← x − η (1/b) Σ_j ∇R(x, θ_j); the batch
+// is shared by the particles; θ_j uses normals j·NT .. (j+1)·NT of the step.
+
+fn step(k: u32, replica: u32) {
+    if (IS_GD) {
+        for (var p = 0u; p < P; p++) {
+            let g = grad(xs[p]);
+            for (var i = 0u; i < D; i++) {
+                xs[p][i] -= ETA * g[i];
+            }
+        }
+        return;
+    }
+    rng_begin(KEY, replica, k, STREAM);
+    var gsum: array<vec_d, P>;
+    for (var j = 0u; j < BATCH; j++) {
+        var z: array<real, NT>;
+        for (var i = 0u; i < NT; i++) {
+            z[i] = rng_normal(j * NT + i);
+        }
+        let theta = sample_theta(z);
+        for (var p = 0u; p < P; p++) {
+            let g = grad_sample(xs[p], theta);
+            for (var i = 0u; i < D; i++) {
+                gsum[p][i] += g[i];
+            }
+        }
+    }
+    for (var p = 0u; p < P; p++) {
+        for (var i = 0u; i < D; i++) {
+            xs[p][i] -= SGD_SCALE * gsum[p][i];
+        }
+    }
+}

@@ -1,0 +1,114 @@
+// Philox4x32-10 (Salmon et al. 2011), the WGSL twin of src/rng.rs (DESIGN §6).
+// WGSL has no 64-bit integers: the 32x32 -> 64 product is built from 16-bit halves.
+// Needs from the header: `alias real`, `fn r_log/r_cos/r_sin` (common/math in header).
+
+const PHILOX_M0: u32 = 0xD2511F53u;
+const PHILOX_M1: u32 = 0xCD9E8D57u;
+const PHILOX_W0: u32 = 0x9E3779B9u;
+const PHILOX_W1: u32 = 0xBB67AE85u;
+
+// (hi, lo) of the 64-bit product a * b.
+fn mulhilo(a: u32, b: u32) -> vec2<u32> {
+    let a0 = a & 0xFFFFu;
+    let a1 = a >> 16u;
+    let b0 = b & 0xFFFFu;
+    let b1 = b >> 16u;
+    let p00 = a0 * b0;
+    let p01 = a0 * b1;
+    let p10 = a1 * b0;
+    let p11 = a1 * b1;
+    let mid = (p00 >> 16u) + (p01 & 0xFFFFu) + (p10 & 0xFFFFu);
+    let hi = p11 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
+    return vec2<u32>(hi, a * b);
+}
+
+fn philox4x32_10(ctr: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
+    var c = ctr;
+    var k = key;
+    for (var round = 0u; round < 10u; round++) {
+        if (round > 0u) {
+            k = k + vec2<u32>(PHILOX_W0, PHILOX_W1);
+        }
+        let p0 = mulhilo(PHILOX_M0, c.x);
+        let p1 = mulhilo(PHILOX_M1, c.z);
+        c = vec4<u32>(p1.x ^ c.y ^ k.x, p1.y, p0.x ^ c.w ^ k.y, p0.y);
+    }
+    return c;
+}
+
+// u32 -> uniform in (0, 1): (u >> 8) * 2^-24 + 2^-25 (exact in f64; in f32 rounded
+// to even for u >= 1/2, where it needs 25 bits).
+fn uniform01(u: u32) -> real {
+    return real(u >> 8u) * real(5.9604644775390625e-8) + real(2.98023223876953125e-8);
+}
+
+// -ln(uniform01(u)), accurate for u near 1 as well. In f32, uniform01 is not exact for
+// u >= 1/2 (it needs 25 bits), so it is carried as hi + lo; near 1 the log is taken as
+// ln(1 - t) = -2 atanh(t / (2 - t)) with t = 1 - hi exact, since GPU log has only
+// absolute accuracy there.
+fn neg_log_uniform(u: u32) -> real {
+    let a = real(u >> 8u) * real(5.9604644775390625e-8);
+    let hi = a + real(2.98023223876953125e-8);
+    let lo = real(2.98023223876953125e-8) - (hi - a);
+    if (hi > real(0.75)) {
+        let t = real(1.0) - hi;
+        let z = t / (real(2.0) - t);
+        let z2 = z * z;
+        let s = z * (real(1.0) + z2 * (real(1.0 / 3.0) + z2 * (real(0.2) + z2 * (real(1.0 / 7.0)
+            + z2 * (real(1.0 / 9.0) + z2 * (real(1.0 / 11.0) + z2 * real(1.0 / 13.0)))))));
+        return real(2.0) * s - lo / hi;
+    }
+    return -r_log(hi) - lo / hi;
+}
+
+// uniform01(u) - 1/2, exact in f32: (2 (u >> 8) + 1 - 2^24) 2^-25.
+fn centred_uniform(u: u32) -> real {
+    return real(i32((u >> 8u) * 2u + 1u) - 16777216) * real(2.98023223876953125e-8);
+}
+
+// Box-Muller on the uniforms of bits (b1, b2): (r cos 2πu2, r sin 2πu2) with
+// r = sqrt(-2 ln u1). The angle is evaluated as 2π(u2 - 1/2) ∈ (-π, π), where GPU
+// sin/cos are accurate: cos(2πu2) = -cos(2π(u2 - 1/2)), sin likewise.
+fn box_muller_bits(b1: u32, b2: u32) -> vec2<real> {
+    let r = sqrt(real(2.0) * neg_log_uniform(b1));
+    let t = real(6.283185307179586) * centred_uniform(b2);
+    return vec2<real>(-r * r_cos(t), -r * r_sin(t));
+}
+
+// Normals of one (replica, step, stream), cached per Philox block and per Box-Muller
+// pair: normal j is lane j % 4 of block j / 4; only the pairs actually read are
+// transformed.
+var<private> rng_ctr: vec4<u32>;
+var<private> rng_key: vec2<u32>;
+var<private> rng_block: u32;
+var<private> rng_bits: vec4<u32>;
+var<private> rng_pair: u32;
+var<private> rng_pn: vec2<real>;
+
+fn rng_begin(key: vec2<u32>, replica: u32, step: u32, stream: u32) {
+    rng_key = key;
+    rng_ctr = vec4<u32>(replica, step, 0u, stream);
+    rng_block = 0xFFFFFFFFu;
+    rng_pair = 0xFFFFFFFFu;
+}
+
+fn rng_normal(j: u32) -> real {
+    let pair = j >> 1u;
+    if (pair != rng_pair) {
+        let block = j >> 2u;
+        if (block != rng_block) {
+            rng_block = block;
+            rng_bits = philox4x32_10(vec4<u32>(rng_ctr.x, rng_ctr.y, block, rng_ctr.w), rng_key);
+        }
+        rng_pair = pair;
+        if ((j & 2u) == 0u) {
+            rng_pn = box_muller_bits(rng_bits.x, rng_bits.y);
+        } else {
+            rng_pn = box_muller_bits(rng_bits.z, rng_bits.w);
+        }
+    }
+    if ((j & 1u) == 0u) {
+        return rng_pn.x;
+    }
+    return rng_pn.y;
+}

@@ -1,0 +1,184 @@
+//! WGSL composer. WGSL has no generics, so a kernel is source text: a generated header
+//! (`real` = f32 | f64, dimensions, the run's constants), then real `.wgsl` files from
+//! `shaders/` — math, Philox, the model, drift, observables, one dynamics template per
+//! kind, the reduction and the shared entry point. Everything run-specific is a
+//! `const`, so drivers fold it and unroll the small loops; the pipeline cache is keyed
+//! by the composed text.
+
+use super::model_consts::model_consts;
+use crate::backend::{shifts, Precision};
+use crate::dynamics::{Dynamics, Kind, RunSpec, Solver};
+use crate::model::AnyModel;
+use crate::observables::Observable;
+use std::fmt::Write;
+
+pub const MATH: &str = include_str!("../../../shaders/common/math.wgsl");
+pub const PHILOX: &str = include_str!("../../../shaders/rng/philox.wgsl");
+pub const RNG_CHECK: &str = include_str!("../../../shaders/rng/rng_check.wgsl");
+pub const QUADRATIC: &str = include_str!("../../../shaders/models/quadratic.wgsl");
+pub const MULTIPLICATIVE: &str = include_str!("../../../shaders/models/multiplicative.wgsl");
+pub const DRIFT: &str = include_str!("../../../shaders/common/drift.wgsl");
+pub const OBSERVABLES: &str = include_str!("../../../shaders/common/observables.wgsl");
+pub const REDUCE: &str = include_str!("../../../shaders/common/reduce.wgsl");
+pub const KERNEL: &str = include_str!("../../../shaders/common/kernel.wgsl");
+pub const DISCRETE: &str = include_str!("../../../shaders/dynamics/discrete.wgsl");
+pub const ODE: &str = include_str!("../../../shaders/dynamics/ode.wgsl");
+pub const SDE: &str = include_str!("../../../shaders/dynamics/sde.wgsl");
+
+/// A float as a WGSL abstract-float literal (shortest round-trip form of the value
+/// rounded to the target precision; f32 overflow saturates to f32::MAX).
+pub fn lit(x: f64, p: Precision) -> String {
+    match p {
+        Precision::F64 => format!("{x:e}"),
+        Precision::F32 => {
+            let y = x.clamp(-(f32::MAX as f64), f32::MAX as f64) as f32;
+            format!("{:e}", y as f64)
+        }
+    }
+}
+
+pub fn lits(v: &[f64], p: Precision) -> String {
+    v.iter().map(|&x| lit(x, p)).collect::<Vec<_>>().join(", ")
+}
+
+fn real_alias(p: Precision) -> &'static str {
+    match p {
+        Precision::F32 => "alias real = f32;\n",
+        Precision::F64 => "alias real = f64;\n",
+    }
+}
+
+/// Source of the RNG check kernel (entry point `rng_check`).
+pub fn rng_check_source(p: Precision) -> String {
+    [real_alias(p), MATH, PHILOX, RNG_CHECK].concat()
+}
+
+/// Entry point of every composed simulation kernel.
+pub const ENTRY: &str = "main";
+
+/// The full simulation kernel of (model, spec) at precision `p`.
+pub fn compose(model: &AnyModel, spec: &RunSpec, p: Precision) -> String {
+    let m = model.as_dyn();
+    let d = m.dim();
+    let np = spec.particles();
+    let levels = spec.levels();
+    let kind = spec.dynamics.kind();
+    let (mconsts, dims) = model_consts(model, spec, p);
+    let nc = if spec.dynamics.shared_noise() {
+        dims.nsmf
+    } else {
+        np * d
+    };
+    let substeps = spec.substeps();
+    let dt_level: Vec<f64> = (0..3)
+        .map(|l| match kind {
+            Kind::Ode => spec.eta / (substeps >> l).max(1) as f64,
+            _ => spec.eta / substeps as f64 * (1u32 << l) as f64,
+        })
+        .collect();
+    let exact = kind == Kind::Sde && spec.solver == Solver::Exact;
+    let x0: Vec<String> = spec
+        .x0
+        .iter()
+        .map(|x| format!("vec_d({})", lits(&x[..d], p)))
+        .collect();
+    let sh = shifts(model, spec);
+
+    let mut h = String::from(real_alias(p));
+    let mut u = |name: &str, v: usize| {
+        let _ = writeln!(h, "const {name}: u32 = {v}u;");
+    };
+    u("D", d);
+    u("DD", d * d);
+    u("P", np);
+    u("LEVELS", levels);
+    u("LP", levels * np);
+    u("SUBSTEPS", substeps as usize);
+    u("BATCH", spec.batch as usize);
+    u("N_OBS", spec.observables.len());
+    u("NT", dims.nt);
+    u("NSMF", dims.nsmf);
+    u("NE", dims.ne);
+    u("NC", nc.max(1));
+    u("STREAM", spec.stream as usize);
+    let b = |v: bool| if v { "true" } else { "false" };
+    let _ = writeln!(
+        h,
+        "const KEY: vec2<u32> = vec2<u32>({}u, {}u);",
+        spec.key[0], spec.key[1]
+    );
+    let _ = writeln!(
+        h,
+        "const IS_GD: bool = {};",
+        b(spec.dynamics == Dynamics::Gd)
+    );
+    let _ = writeln!(h, "const ODE: bool = {};", b(kind == Kind::Ode));
+    let _ = writeln!(h, "const EXACT: bool = {};", b(exact));
+    let _ = writeln!(
+        h,
+        "const SHARED_NOISE: bool = {};",
+        b(spec.dynamics.shared_noise())
+    );
+    let _ = writeln!(h, "const MODIFIED: bool = {};", b(spec.dynamics.modified()));
+    let mut r = |name: &str, v: f64| {
+        let _ = writeln!(h, "const {name}: real = {};", lit(v, p));
+    };
+    r("ETA", spec.eta);
+    r("DRIFT_C", spec.drift_c());
+    r("NOISE_SCALE", spec.noise_var().sqrt());
+    r("SQRT_DT", (spec.eta / substeps as f64).sqrt());
+    r("SGD_SCALE", spec.eta / spec.batch as f64);
+    r("BOUND", spec.bound);
+    let _ = writeln!(
+        h,
+        "const DT_LEVEL = array<real, 3>({});",
+        lits(&dt_level, p)
+    );
+    let _ = writeln!(h, "const SHIFTS = array<real, N_OBS>({});", lits(&sh, p));
+    let _ = writeln!(h, "alias vec_d = array<real, D>;");
+    let _ = writeln!(h, "const X0 = array<vec_d, P>({});", x0.join(", "));
+    h.push_str(&mconsts);
+
+    let model_src = match model {
+        AnyModel::Quadratic(_) => QUADRATIC,
+        AnyModel::Multiplicative(_) => MULTIPLICATIVE,
+    };
+    let dyn_src = match kind {
+        Kind::Discrete => DISCRETE,
+        Kind::Ode => ODE,
+        Kind::Sde => SDE,
+    };
+    [
+        &h,
+        MATH,
+        PHILOX,
+        model_src,
+        DRIFT,
+        OBSERVABLES,
+        &observe_fn(&spec.observables),
+        dyn_src,
+        REDUCE,
+        KERNEL,
+    ]
+    .map(|s| s.as_ref())
+    .join("\n")
+}
+
+/// `fn observe(o, l)`: observable o on level l (particles baked in).
+fn observe_fn(obs: &[Observable]) -> String {
+    let mut s =
+        String::from("fn observe(o: u32, l: u32) -> real {\n    let b = l * P;\n    switch o {\n");
+    for (i, ob) in obs.iter().enumerate() {
+        let call = match *ob {
+            Observable::Norm2(q) => format!("obs_norm2(xs[b + {q}u])"),
+            Observable::X0(q) => format!("obs_x0(xs[b + {q}u])"),
+            Observable::Cos(q) => format!("obs_cos(xs[b + {q}u])"),
+            Observable::Loss(q) => format!("obs_loss(xs[b + {q}u])"),
+            Observable::Prod(q, r) => format!("obs_prod(xs[b + {q}u], xs[b + {r}u])"),
+            Observable::Dist2(q, r) => format!("obs_dist2(xs[b + {q}u], xs[b + {r}u])"),
+        };
+        let _ = writeln!(s, "        case {i}u: {{ return {call}; }}");
+    }
+    s.push_str("        default: { return real(0.0); }\n    }\n}\n");
+    s
+}

@@ -1,0 +1,265 @@
+//! wgpu plumbing: adapter choice (PRIMARY first, GL only as a fallback; honours
+//! `WGPU_BACKEND` and `WGPU_ADAPTER_NAME`), device creation with the adapter's own
+//! limits, error capture (validation errors become `anyhow` errors instead of the
+//! default panic), the pipeline cache and buffer helpers.
+
+use anyhow::{anyhow, bail, Context, Result};
+use std::collections::HashMap;
+use std::sync::{mpsc, Arc, Mutex};
+use wgpu::util::DeviceExt;
+
+pub struct Gpu {
+    pub instance: wgpu::Instance,
+    pub adapter: wgpu::Adapter,
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    errors: Arc<Mutex<Vec<String>>>,
+    pipelines: Mutex<HashMap<(String, String), Arc<wgpu::ComputePipeline>>>,
+}
+
+fn instance(backends: wgpu::Backends) -> wgpu::Instance {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    wgpu::Instance::new(desc)
+}
+
+/// Backends to try, in order.
+fn backend_order() -> Vec<wgpu::Backends> {
+    match wgpu::Backends::from_env() {
+        Some(b) => vec![b],
+        None => vec![wgpu::Backends::PRIMARY, wgpu::Backends::GL],
+    }
+}
+
+/// One line per adapter: name, backend, device type, f64 support; software
+/// rasterisers (DeviceType::Cpu, e.g. llvmpipe) are flagged.
+pub fn list_adapters() -> Vec<String> {
+    let mut out = Vec::new();
+    for b in backend_order() {
+        let inst = instance(b);
+        for a in pollster::block_on(inst.enumerate_adapters(b)) {
+            let f64 = a.features().contains(wgpu::Features::SHADER_F64);
+            out.push(format!(
+                "{}, f64: {}",
+                describe(&a.get_info()),
+                if f64 { "yes" } else { "no" }
+            ));
+        }
+        if !out.is_empty() {
+            break;
+        }
+    }
+    out
+}
+
+/// "name [Backend, type]" with software rasterisers called out.
+pub fn describe(info: &wgpu::AdapterInfo) -> String {
+    let kind = match info.device_type {
+        wgpu::DeviceType::Cpu => "software rasteriser: CPU".to_string(),
+        t => format!("{t:?}"),
+    };
+    format!("{} [{:?}, {}]", info.name, info.backend, kind)
+}
+
+fn pick_adapter() -> Result<(wgpu::Instance, wgpu::Adapter)> {
+    let wanted = std::env::var("WGPU_ADAPTER_NAME")
+        .ok()
+        .map(|s| s.to_lowercase());
+    let mut seen = Vec::new();
+    for b in backend_order() {
+        let inst = instance(b);
+        if let Some(name) = &wanted {
+            for a in pollster::block_on(inst.enumerate_adapters(b)) {
+                let info = a.get_info();
+                if info.name.to_lowercase().contains(name.as_str()) {
+                    return Ok((inst, a));
+                }
+                seen.push(info.name);
+            }
+            continue;
+        }
+        let opts = wgpu::RequestAdapterOptions {
+            power_preference: wgpu::PowerPreference::from_env()
+                .unwrap_or(wgpu::PowerPreference::HighPerformance),
+            force_fallback_adapter: false,
+            compatible_surface: None,
+            ..Default::default()
+        };
+        if let Ok(a) = pollster::block_on(inst.request_adapter(&opts)) {
+            return Ok((inst, a));
+        }
+    }
+    match wanted {
+        Some(n) => bail!("WGPU_ADAPTER_NAME={n:?} matches no adapter (found: {seen:?})"),
+        None => bail!("no wgpu adapter found (tried Vulkan/Metal/DX12, then GL); install a driver or use --backend cpu"),
+    }
+}
+
+impl Gpu {
+    pub fn new(f64: bool) -> Result<Self> {
+        let (instance, adapter) = pick_adapter()?;
+        let info = adapter.get_info();
+        let mut features = wgpu::Features::empty();
+        if f64 {
+            if !adapter.features().contains(wgpu::Features::SHADER_F64) {
+                bail!(
+                    "precision: f64 needs an adapter with SHADER_F64; {} has none (use \"f32\")",
+                    info.name
+                );
+            }
+            features |= wgpu::Features::SHADER_F64;
+        }
+        let limits = adapter.limits();
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("smflow"),
+            required_features: features,
+            required_limits: limits.clone(),
+            ..Default::default()
+        };
+        let (device, queue) = pollster::block_on(adapter.request_device(&desc))
+            .with_context(|| format!("requesting a device on {}", info.name))?;
+        let errors = Arc::new(Mutex::new(Vec::new()));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut v) = sink.lock() {
+                v.push(e.to_string());
+            }
+        }));
+        Ok(Self {
+            instance,
+            adapter,
+            device,
+            queue,
+            info,
+            limits,
+            errors,
+            pipelines: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Fails with the first uncaptured wgpu error since the last check.
+    pub fn check(&self) -> Result<()> {
+        let mut v = self
+            .errors
+            .lock()
+            .map_err(|_| anyhow!("gpu error log poisoned"))?;
+        if let Some(e) = v.first().cloned() {
+            v.clear();
+            bail!("wgpu error: {e}");
+        }
+        Ok(())
+    }
+
+    /// Compiles (or fetches from the cache) the compute pipeline of `src`/`entry`.
+    pub fn pipeline(&self, src: &str, entry: &str) -> Result<Arc<wgpu::ComputePipeline>> {
+        let key = (src.to_string(), entry.to_string());
+        if let Some(p) = self
+            .pipelines
+            .lock()
+            .map_err(|_| anyhow!("pipeline cache poisoned"))?
+            .get(&key)
+        {
+            return Ok(p.clone());
+        }
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let module = self
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("smflow kernel"),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            });
+        let pipeline = self
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("smflow kernel"),
+                layout: None,
+                module: &module,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            bail!("compiling WGSL kernel `{entry}` failed: {e}");
+        }
+        let p = Arc::new(pipeline);
+        self.pipelines
+            .lock()
+            .map_err(|_| anyhow!("pipeline cache poisoned"))?
+            .insert(key, p.clone());
+        Ok(p)
+    }
+
+    pub fn storage(&self, size: u64, label: &str) -> Result<wgpu::Buffer> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let b = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(16),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_SRC
+                | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        if let Some(e) = pollster::block_on(scope.pop()) {
+            bail!("allocating {size} bytes for {label}: {e}");
+        }
+        Ok(b)
+    }
+
+    pub fn storage_init(&self, data: &[u8], label: &str) -> wgpu::Buffer {
+        self.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some(label),
+                contents: data,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+            })
+    }
+
+    pub fn uniform(&self, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("params"),
+            size,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    pub fn readback_buffer(&self, size: u64) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: size.max(16),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Blocks until all submitted work is done.
+    pub fn wait(&self) -> Result<()> {
+        self.device
+            .poll(wgpu::PollType::wait_indefinitely())
+            .map_err(|e| anyhow!("waiting for the GPU: {e}"))?;
+        self.check()
+    }
+
+    /// Copies `size` bytes of `src` into `staging` (MAP_READ) and returns them.
+    pub fn read(&self, src: &wgpu::Buffer, staging: &wgpu::Buffer, size: u64) -> Result<Vec<u8>> {
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        enc.copy_buffer_to_buffer(src, 0, staging, 0, size);
+        self.queue.submit([enc.finish()]);
+        let (tx, rx) = mpsc::channel();
+        staging.map_async(wgpu::MapMode::Read, 0..size, move |r| {
+            let _ = tx.send(r);
+        });
+        self.wait()?;
+        rx.recv()
+            .map_err(|_| anyhow!("buffer map callback dropped"))?
+            .map_err(|e| anyhow!("mapping a readback buffer: {e}"))?;
+        let data = staging
+            .get_mapped_range(0..size)
+            .map_err(|e| anyhow!("reading a mapped buffer: {e}"))?
+            .to_vec();
+        staging.unmap();
+        Ok(data)
+    }
+}

@@ -1,0 +1,207 @@
+//! The chunk driver: replicas in chunks (a multiple of the workgroup size, bounded by
+//! the adapter's binding limits and a memory budget), each chunk's state kept in a
+//! storage buffer while the step range is cut into dispatch segments that end at
+//! checkpoints and are bounded in work (adapted to ~150 ms each, so progress ticks
+//! and desktop watchdogs stay quiet). At a checkpoint the kernel leaves one partial per
+//! workgroup of 64 replicas; the host folds them into `Moments` in f64. Philox is fed
+//! the global replica index, so results do not depend on the chunk size.
+
+use super::compose::{compose, ENTRY};
+use super::device::Gpu;
+use crate::backend::{Precision, Progress};
+use crate::dynamics::RunSpec;
+use crate::model::AnyModel;
+use crate::stats::Moments;
+use anyhow::{bail, Result};
+use std::ops::Range;
+use std::time::Instant;
+
+pub const WORKGROUP: u64 = 64;
+/// Device memory one chunk's state may take.
+const MEMORY_BUDGET: u64 = 512 << 20;
+/// Largest default chunk.
+const MAX_CHUNK: u64 = 1 << 22;
+/// Target wall time of one dispatch segment.
+const SEGMENT_SECONDS: f64 = 0.15;
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Mode {
+    Stats,
+    States,
+}
+
+pub enum Output {
+    Stats(Vec<Moments>),
+    States(Vec<f64>),
+}
+
+fn real_size(p: Precision) -> u64 {
+    match p {
+        Precision::F32 => 4,
+        Precision::F64 => 8,
+    }
+}
+
+fn to_f64(bytes: &[u8], p: Precision) -> Vec<f64> {
+    match p {
+        Precision::F32 => bytemuck::pod_collect_to_vec::<u8, f32>(bytes)
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        Precision::F64 => bytemuck::pod_collect_to_vec::<u8, f64>(bytes),
+    }
+}
+
+/// Replicas per chunk: the forced size (rounded up to the workgroup) or the largest
+/// that fits the adapter's limits and the memory budget; never more than needed.
+pub fn chunk_capacity(
+    gpu: &Gpu,
+    forced: Option<u64>,
+    floats_per_replica: u64,
+    red_w: u64,
+    rsize: u64,
+    n: u64,
+) -> u64 {
+    let l = &gpu.limits;
+    let binding = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
+    let by_state = binding / (floats_per_replica * rsize);
+    let by_budget = MEMORY_BUDGET / (floats_per_replica * rsize + 4);
+    let by_dispatch = l.max_compute_workgroups_per_dimension as u64 * WORKGROUP;
+    let by_partials = binding / (red_w * rsize) * WORKGROUP;
+    let limit = by_state.min(by_budget).min(by_dispatch).min(by_partials);
+    let want = forced
+        .unwrap_or(MAX_CHUNK)
+        .min(limit)
+        .min(n.div_ceil(WORKGROUP) * WORKGROUP);
+    (want / WORKGROUP * WORKGROUP).max(WORKGROUP)
+}
+
+pub fn simulate(
+    gpu: &Gpu,
+    precision: Precision,
+    forced_chunk: Option<u64>,
+    model: &AnyModel,
+    spec: &RunSpec,
+    replicas: Range<u64>,
+    progress: Progress,
+    mode: Mode,
+) -> Result<Output> {
+    if spec.checkpoints.is_empty() {
+        bail!("run has no checkpoints");
+    }
+    let src = compose(model, spec, precision);
+    let pipeline = gpu.pipeline(&src, ENTRY)?;
+    let d = model.as_dyn().dim() as u64;
+    let np = spec.particles() as u64;
+    let n_obs = spec.observables.len();
+    let n_cp = spec.checkpoints.len();
+    let red_w = (n_obs * 5) as u64;
+    let rsize = real_size(precision);
+    let floats = spec.levels() as u64 * np * d;
+    let n_total = replicas.end.saturating_sub(replicas.start);
+    let cap = chunk_capacity(gpu, forced_chunk, floats, red_w, rsize, n_total);
+    let groups_cap = cap / WORKGROUP;
+
+    let state = gpu.storage(cap * floats * rsize, "state")?;
+    let alive = gpu.storage(cap * 4, "alive")?;
+    let partials = gpu.storage(groups_cap * red_w * rsize, "partials")?;
+    let params = gpu.uniform(32);
+    let staging = gpu.readback_buffer((groups_cap * red_w * rsize).max(cap * np * d * rsize));
+    let layout = pipeline.get_bind_group_layout(0);
+    let entries = [&params, &state, &alive, &partials]
+        .iter()
+        .enumerate()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: i as u32,
+            resource: b.as_entire_binding(),
+        })
+        .collect::<Vec<_>>();
+    let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("smflow"),
+        layout: &layout,
+        entries: &entries,
+    });
+    gpu.check()?;
+
+    let mut moments = vec![Moments::default(); n_cp * n_obs];
+    let mut states = Vec::new();
+    let steps = spec.steps();
+    let per_path_step = spec.substeps() as f64 * np as f64;
+    let mut budget: f64 = (1u64 << 22) as f64;
+    let mut start = replicas.start;
+    while start < replicas.end {
+        let n = (replicas.end - start).min(cap);
+        let groups = n.div_ceil(WORKGROUP);
+        let mut k = 0u32;
+        let mut cp = 0usize;
+        let mut first = true;
+        while first || k < steps {
+            let max_steps = (budget / (n as f64 * per_path_step))
+                .max(1.0)
+                .min(u32::MAX as f64) as u32;
+            let target = spec.checkpoints[cp.min(n_cp - 1)];
+            let end = target.min(k.saturating_add(max_steps)).max(k);
+            let reduce = mode == Mode::Stats && cp < n_cp && end == target;
+            let p: [u32; 8] = [
+                start as u32,
+                n as u32,
+                k,
+                end,
+                reduce as u32,
+                cap as u32,
+                first as u32,
+                0,
+            ];
+            gpu.queue.write_buffer(&params, 0, bytemuck::cast_slice(&p));
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_pipeline(&pipeline);
+                pass.set_bind_group(0, &bind, &[]);
+                pass.dispatch_workgroups(groups as u32, 1, 1);
+            }
+            let t0 = Instant::now();
+            gpu.queue.submit([enc.finish()]);
+            gpu.wait()?;
+            let work = (end - k) as f64 * n as f64 * per_path_step;
+            let dt = t0.elapsed().as_secs_f64();
+            if work > 0.0 && dt > 0.0 {
+                budget = (work / dt * SEGMENT_SECONDS).clamp(65536.0, 6.9e10);
+            }
+            progress((end - k) as f64 * n as f64 * spec.substeps() as f64);
+            if reduce {
+                let bytes = gpu.read(&partials, &staging, groups * red_w * rsize)?;
+                let vals = to_f64(&bytes, precision);
+                for g in 0..groups as usize {
+                    let valid = (n - g as u64 * WORKGROUP).min(WORKGROUP);
+                    for o in 0..n_obs {
+                        let q = &vals[g * red_w as usize + o * 5..][..5];
+                        let count = q[0].round() as u64;
+                        let m = &mut moments[cp * n_obs + o];
+                        m.add_partial(count, q[1], q[2], q[3], q[4]);
+                        m.diverged += valid - count;
+                    }
+                }
+            }
+            if end == target {
+                cp += 1;
+            }
+            k = end;
+            first = false;
+        }
+        if mode == Mode::States {
+            let bytes = gpu.read(&state, &staging, cap * np * d * rsize)?;
+            let vals = to_f64(&bytes, precision);
+            for r in 0..n as usize {
+                for q in 0..(np * d) as usize {
+                    states.push(vals[q * cap as usize + r]);
+                }
+            }
+        }
+        start += n;
+    }
+    Ok(match mode {
+        Mode::Stats => Output::Stats(moments),
+        Mode::States => Output::States(states),
+    })
+}

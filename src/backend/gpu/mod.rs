@@ -1,0 +1,129 @@
+//! GPU backend (wgpu + WGSL): the same paths as the CPU reference, in f32 (default)
+//! or f64 where the adapter has `SHADER_F64`.
+//!
+//! - `compose`: builds one kernel per (model, dynamics kind, precision, run constants)
+//!   from the `.wgsl` pieces under `shaders/`; `model_consts` emits a model's constants.
+//! - `device`: adapter choice, limits, error capture, pipeline cache, buffers.
+//! - `driver`: chunks of replicas, dispatch segments ending at checkpoints, per-
+//!   workgroup partial sums folded into `Moments` on the host in f64.
+//! - `rng_check`: runs the WGSL Philox/Box–Muller on given counters (tests).
+//!
+//! Reproducibility: every kernel consumes exactly the CPU's Philox draws (counter =
+//! (global replica, step, block, stream), key = seed) and performs the same updates,
+//! so GPU paths equal the CPU's f64 paths up to floating-point rounding.
+//!
+//! Precision: with f64, SPIR-V's GLSL.std.450 exp/log/sin/cos accept no f64, so those
+//! (Box–Muller's log/cos/sin, the GBM exact step's exp, the `cos` observable) are
+//! evaluated in f32 and widened; sqrt, abs and arithmetic are native f64. An f64 run
+//! therefore has f64 dynamics driven by normals accurate to ~1e-7 relative.
+
+pub mod compose;
+pub mod device;
+pub mod driver;
+pub mod model_consts;
+pub mod rng_check;
+
+use super::{Backend, Precision, Progress};
+use crate::dynamics::RunSpec;
+use crate::model::AnyModel;
+use crate::stats::Moments;
+use anyhow::{bail, Result};
+use driver::{Mode, Output};
+use std::ops::Range;
+
+pub use device::list_adapters;
+
+pub struct GpuBackend {
+    gpu: device::Gpu,
+    precision: Precision,
+    /// Forced replicas per chunk (a multiple of 64); `None`: the largest that fits.
+    chunk: Option<u64>,
+}
+
+impl GpuBackend {
+    /// Picks an adapter (Vulkan/Metal/DX12 first, GL as a fallback; `WGPU_BACKEND` and
+    /// `WGPU_ADAPTER_NAME` override) and opens a device with the adapter's limits.
+    pub fn new(precision: Precision) -> Result<Self> {
+        let gpu = device::Gpu::new(precision == Precision::F64)?;
+        Ok(Self {
+            gpu,
+            precision,
+            chunk: None,
+        })
+    }
+
+    /// As `new`, with at most `replicas_per_chunk` replicas per chunk (rounded up to a
+    /// multiple of the workgroup size 64): results must not depend on it.
+    pub fn with_chunk(precision: Precision, replicas_per_chunk: u64) -> Result<Self> {
+        let mut b = Self::new(precision)?;
+        b.chunk = Some(replicas_per_chunk.max(1).div_ceil(driver::WORKGROUP) * driver::WORKGROUP);
+        Ok(b)
+    }
+
+    /// Whether the adapter is a software rasteriser (e.g. llvmpipe).
+    pub fn is_software(&self) -> bool {
+        self.gpu.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.gpu.limits
+    }
+
+    /// The WGSL Philox, uniforms and Box–Muller normals on given (counter, key) pairs.
+    pub fn rng_check(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<rng_check::RngCheck> {
+        rng_check::rng_check(&self.gpu, self.precision, inputs)
+    }
+}
+
+impl Backend for GpuBackend {
+    fn name(&self) -> &'static str {
+        "gpu"
+    }
+    fn adapter(&self) -> String {
+        device::describe(&self.gpu.info)
+    }
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+    fn run(
+        &self,
+        model: &AnyModel,
+        spec: &RunSpec,
+        replicas: Range<u64>,
+        progress: Progress,
+    ) -> Result<Vec<Moments>> {
+        match driver::simulate(
+            &self.gpu,
+            self.precision,
+            self.chunk,
+            model,
+            spec,
+            replicas,
+            progress,
+            Mode::Stats,
+        )? {
+            Output::Stats(m) => Ok(m),
+            Output::States(_) => bail!("internal: driver returned states for a stats run"),
+        }
+    }
+    fn final_states(
+        &self,
+        model: &AnyModel,
+        spec: &RunSpec,
+        replicas: Range<u64>,
+    ) -> Result<Vec<f64>> {
+        match driver::simulate(
+            &self.gpu,
+            self.precision,
+            self.chunk,
+            model,
+            spec,
+            replicas,
+            &|_| {},
+            Mode::States,
+        )? {
+            Output::States(s) => Ok(s),
+            Output::Stats(_) => bail!("internal: driver returned stats for a states run"),
+        }
+    }
+}

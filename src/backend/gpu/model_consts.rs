@@ -1,0 +1,70 @@
+//! The WGSL constants of each model (the Rust half of `shaders/models/<name>.wgsl`):
+//! matrices and scalars baked into the composed source as `const`, so the shader
+//! compiler can fold them, plus the model's draw counts (NT, NSMF, NE).
+
+use super::compose::{lit, lits};
+use crate::backend::Precision;
+use crate::dynamics::RunSpec;
+use crate::model::{AnyModel, ExactStep, Model};
+use nalgebra::DMatrix;
+use std::fmt::Write;
+
+/// Draw counts a model's WGSL needs as array sizes.
+pub struct ModelDims {
+    /// Normals per data sample θ.
+    pub nt: usize,
+    /// Dimension of the reduced cylindrical (SMF) noise.
+    pub nsmf: usize,
+    /// Normals per particle of the exact step.
+    pub ne: usize,
+}
+
+/// Row-major flattening of a d×d matrix.
+fn row_major(m: &DMatrix<f64>) -> Vec<f64> {
+    m.transpose().as_slice().to_vec()
+}
+
+fn arr(out: &mut String, name: &str, len: &str, v: &[f64], p: Precision) {
+    let _ = writeln!(out, "const {name} = array<real, {len}>({});", lits(v, p));
+}
+
+fn scalar(out: &mut String, name: &str, v: f64, p: Precision) {
+    let _ = writeln!(out, "const {name}: real = {};", lit(v, p));
+}
+
+/// WGSL constants of `model` for `spec` (the exact-step constants are always emitted,
+/// for the run's drift c, noise variance and η, so every composed shader has them).
+pub fn model_consts(model: &AnyModel, spec: &RunSpec, p: Precision) -> (String, ModelDims) {
+    let m = model.as_dyn();
+    let dims = ModelDims {
+        nt: m.data_normals(),
+        nsmf: m.smf_noise_dim(),
+        ne: m.exact_normals(),
+    };
+    let exact = m.exact_step(spec.drift_c(), spec.noise_var(), spec.eta);
+    let mut out = String::new();
+    match model {
+        AnyModel::Quadratic(q) => {
+            arr(&mut out, "Q_A", "DD", &row_major(&q.a), p);
+            arr(&mut out, "Q_MEAN", "D", q.mean.as_slice(), p);
+            arr(&mut out, "Q_SHALF", "DD", &row_major(&q.s_half), p);
+            arr(&mut out, "Q_F", "DD", &row_major(&q.f), p);
+            arr(&mut out, "Q_SIGHALF", "DD", &row_major(&q.sigma_half), p);
+            scalar(&mut out, "Q_TR_AS", (&q.a * &q.cov).trace(), p);
+            if let ExactStep::Ou { mean, e, c } = exact {
+                arr(&mut out, "EX_MEAN", "D", &mean[..q.dim()], p);
+                arr(&mut out, "EX_E", "DD", &e, p);
+                arr(&mut out, "EX_C", "DD", &c, p);
+            }
+        }
+        AnyModel::Multiplicative(mm) => {
+            scalar(&mut out, "M_MEAN", mm.mean, p);
+            scalar(&mut out, "M_STD", mm.std, p);
+            if let ExactStep::Gbm { drift, vol } = exact {
+                scalar(&mut out, "EX_DRIFT", drift, p);
+                scalar(&mut out, "EX_VOL", vol, p);
+            }
+        }
+    }
+    (out, dims)
+}

@@ -1,0 +1,81 @@
+//! `smflow bench`: path-steps per second of each backend on the standard jobs, the same
+//! jobs `benches/numpy_baseline.py` runs in numpy: 1-D Gaussian `sgd` (quadratic model,
+//! a = 1.5, θ ~ N(0.3, 0.8²), b = 2, η = 0.05, T = 2: 40 steps) and `sme2` by
+//! Euler–Maruyama with 32 substeps (no extrapolation; fine substeps count as steps).
+
+use super::{make_backend, Failure};
+use crate::backend::BackendChoice;
+use crate::config::parse;
+use crate::experiment::{execute, plan, Shard};
+use clap::Args;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Backends to measure [default: cpu, and gpu when an adapter exists].
+    #[arg(long, value_enum)]
+    pub backend: Vec<BackendChoice>,
+    /// Paths for the sgd job (the sme2 job uses 1/16 of them).
+    #[arg(long, default_value_t = 1 << 20)]
+    pub paths: u64,
+    /// Write the measurements as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+pub struct Measurement {
+    pub backend: String,
+    pub adapter: String,
+    pub job: String,
+    pub paths: u64,
+    pub path_steps: f64,
+    pub seconds: f64,
+    pub path_steps_per_second: f64,
+}
+
+fn job_config(dynamics: &str, paths: u64) -> String {
+    format!(
+        r#"{{"experiment":"weak_order","name":"bench","model":{{"kind":"quadratic","a":[[1.5]],"mean":[0.3],"cov":[[0.64]]}},
+        "x0":[1.0],"dynamics":["{dynamics}"],"batch":2,"etas":[0.05],"horizon":2.0,"observables":["norm2"],
+        "paths":{paths},"sde":{{"substeps":32,"extrapolate":false}},"seed":7}}"#
+    )
+}
+
+pub fn bench(a: BenchArgs) -> Result<(), Failure> {
+    let mut choices = a.backend.clone();
+    if choices.is_empty() {
+        choices.push(BackendChoice::Cpu);
+        if crate::backend::gpu::GpuBackend::new(crate::backend::Precision::F32).is_ok() {
+            choices.push(BackendChoice::Gpu);
+        }
+    }
+    let mut out = Vec::new();
+    println!("{:<5} {:<6} {:>10} {:>10} {:>14}  adapter", "back", "job", "paths", "seconds", "path-steps/s");
+    for choice in choices {
+        let backend = make_backend(choice, crate::backend::Precision::F32, true)?;
+        for (job, paths) in [("sgd", a.paths), ("sme2", (a.paths / 16).max(1))] {
+            // Warm-up: pipeline compilation and thread-pool start are not throughput.
+            let warm = plan(&parse(&job_config(job, 4096), "bench")?);
+            execute(&warm, backend.as_ref(), Shard::WHOLE, &|_| {})?;
+            let p = plan(&parse(&job_config(job, paths), "bench")?);
+            let c = execute(&p, backend.as_ref(), Shard::WHOLE, &|_| {})?;
+            let m = Measurement {
+                backend: backend.name().into(),
+                adapter: backend.adapter(),
+                job: job.into(),
+                paths,
+                path_steps: c.path_steps,
+                seconds: c.wall_seconds,
+                path_steps_per_second: c.path_steps / c.wall_seconds,
+            };
+            println!("{:<5} {:<6} {:>10} {:>10.3} {:>14.3e}  {}", m.backend, m.job, m.paths, m.seconds, m.path_steps_per_second, m.adapter);
+            out.push(m);
+        }
+    }
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_vec_pretty(&out).map_err(|e| Failure::Runtime(e.into()))?).map_err(|e| Failure::Runtime(e.into()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! `smflow compare CONFIG`: the same replicas on the cpu (f64) and gpu backends.
+//! Reports the largest path deviation on a sample of replicas, and each statistic's
+//! difference in units of its standard error. Since both backends simulate the same
+//! paths (same Philox draws), differences are float rounding only: far below one
+//! standard error. Exits with 1 when a check fails.
+
+use super::{load_config, precision_name, Failure};
+use crate::backend::cpu::CpuBackend;
+use crate::backend::gpu::GpuBackend;
+use crate::backend::Backend;
+use crate::experiment::{analyze, execute, plan, RunMeta, Shard};
+use clap::Args;
+use serde::Serialize;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    pub config: PathBuf,
+    /// Override the config's paths (statistics comparison).
+    #[arg(long)]
+    pub paths: Option<u64>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Replicas compared path by path (final states) per run.
+    #[arg(long, default_value_t = 256)]
+    pub sample: u64,
+    /// Largest allowed path deviation, relative: |gpu − cpu| ≤ tol · (1 + |cpu|).
+    #[arg(long, default_value_t = 1e-3)]
+    pub path_tol: f64,
+    /// Largest allowed |mean_gpu − mean_cpu| in standard errors.
+    #[arg(long, default_value_t = 0.5)]
+    pub se_tol: f64,
+    /// Write compare.json here.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct RunComparison {
+    dynamics: String,
+    eta: f64,
+    sampled_paths: u64,
+    max_abs_deviation: f64,
+    max_rel_deviation: f64,
+}
+
+#[derive(Serialize)]
+struct StatComparison {
+    dynamics: String,
+    eta: f64,
+    t: f64,
+    observable: String,
+    cpu: f64,
+    gpu: f64,
+    stderr: f64,
+    diff_in_stderr: f64,
+}
+
+#[derive(Serialize)]
+struct Comparison {
+    adapter: String,
+    precision: String,
+    paths: Vec<RunComparison>,
+    statistics: Vec<StatComparison>,
+    max_path_rel_deviation: f64,
+    max_diff_in_stderr: f64,
+    passed: bool,
+}
+
+pub fn compare(a: CompareArgs) -> Result<(), Failure> {
+    let checked = load_config(&a.config, a.paths, a.seed)?;
+    let gpu = GpuBackend::new(checked.precision).map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
+    let cpu = CpuBackend::default();
+    eprintln!("smflow compare: cpu ({}) vs gpu ({})", cpu.adapter(), gpu.adapter());
+    let plan = plan(&checked);
+    let mut paths = Vec::new();
+    for run in &plan.runs {
+        let n = a.sample.min(run.paths).max(1);
+        let c = cpu.final_states(&checked.model, &run.spec, 0..n)?;
+        let g = gpu.final_states(&checked.model, &run.spec, 0..n)?;
+        let (mut abs, mut rel) = (0.0f64, 0.0f64);
+        for (x, y) in c.iter().zip(&g) {
+            // Diverged paths (non-finite on both) are not deviations.
+            if !x.is_finite() && !y.is_finite() {
+                continue;
+            }
+            let d = (x - y).abs();
+            abs = abs.max(if d.is_nan() { f64::INFINITY } else { d });
+            rel = rel.max(if d.is_nan() { f64::INFINITY } else { d / (1.0 + x.abs()) });
+        }
+        paths.push(RunComparison { dynamics: run.spec.dynamics.name().into(), eta: run.spec.eta, sampled_paths: n, max_abs_deviation: abs, max_rel_deviation: rel });
+    }
+    let meta = |b: &dyn Backend| RunMeta { backend: b.name().into(), adapter: b.adapter(), precision: precision_name(b.precision()).into(), shard: None };
+    let rc = analyze(&plan, &execute(&plan, &cpu, Shard::WHOLE, &|_| {})?, &meta(&cpu));
+    let rg = analyze(&plan, &execute(&plan, &gpu, Shard::WHOLE, &|_| {})?, &meta(&gpu));
+    let mut stats = Vec::new();
+    for (pc, pg) in rc.points.iter().zip(&rg.points) {
+        let se = pc.stderr.max(pg.stderr);
+        let diff = pg.mean - pc.mean;
+        // Deterministic runs (one path, stderr 0): compare relative to the value.
+        let in_se = if se > 0.0 {
+            diff.abs() / se
+        } else if diff.abs() <= 1e-5 * (1.0 + pc.mean.abs()) {
+            0.0
+        } else {
+            f64::INFINITY
+        };
+        stats.push(StatComparison { dynamics: pc.dynamics.clone(), eta: pc.eta, t: pc.t, observable: pc.observable.clone(), cpu: pc.mean, gpu: pg.mean, stderr: se, diff_in_stderr: in_se });
+    }
+    let max_rel = paths.iter().map(|p| p.max_rel_deviation).fold(0.0, f64::max);
+    let max_se = stats.iter().map(|s| s.diff_in_stderr).fold(0.0, f64::max);
+    let passed = max_rel <= a.path_tol && max_se <= a.se_tol;
+    println!("{:<6} {:>8} {:>8} {:>14} {:>14}", "dyn", "eta", "paths", "max |Δx|", "max rel Δx");
+    for p in &paths {
+        println!("{:<6} {:>8} {:>8} {:>14.3e} {:>14.3e}", p.dynamics, p.eta, p.sampled_paths, p.max_abs_deviation, p.max_rel_deviation);
+    }
+    println!("statistics: {} compared, max |mean_gpu − mean_cpu| = {:.3} standard errors (tolerance {})", stats.len(), max_se, a.se_tol);
+    println!("paths: max relative deviation {:.3e} (tolerance {:.1e})", max_rel, a.path_tol);
+    let cmp = Comparison { adapter: gpu.adapter(), precision: precision_name(gpu.precision()).into(), paths, statistics: stats, max_path_rel_deviation: max_rel, max_diff_in_stderr: max_se, passed };
+    if let Some(out) = &a.out {
+        std::fs::create_dir_all(out).map_err(|e| Failure::Runtime(e.into()))?;
+        std::fs::write(out.join("compare.json"), serde_json::to_vec_pretty(&cmp).map_err(|e| Failure::Runtime(e.into()))?).map_err(|e| Failure::Runtime(e.into()))?;
+    }
+    if passed {
+        println!("PASS: gpu agrees with the cpu reference");
+        Ok(())
+    } else {
+        Err(Failure::Runtime(anyhow::anyhow!("FAIL: gpu and cpu disagree beyond tolerance")))
+    }
+}

@@ -1,0 +1,91 @@
+//! `smflow merge DIR...`: joins shard outputs. Their statistics are exact sums, so the
+//! merged results equal, bit for bit, what one unsharded run gives.
+
+use super::{run::print_summary, timestamp, Failure};
+use crate::config::check;
+use crate::experiment::{analyze, plan, Collected, RunMeta};
+use crate::output::files::{read_partials, write_run, Partials};
+use crate::stats::Moments;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct MergeArgs {
+    /// Output directories of `smflow run --shard i/N` (all N shards).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the merged results [default: runs/<name>-merged-<timestamp>/].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn merge(a: MergeArgs) -> Result<(), Failure> {
+    let parts: Vec<Partials> = a.dirs.iter().map(|d| read_partials(d)).collect::<anyhow::Result<_>>().map_err(|e| Failure::BadInput(format!("merge: {e:#}")))?;
+    let first = &parts[0];
+    let mut seen = Vec::new();
+    let mut count = None;
+    for (p, d) in parts.iter().zip(&a.dirs) {
+        if p.config != first.config {
+            return Err(Failure::BadInput(format!("merge: {} was run with a different config or seed than {}", d.display(), a.dirs[0].display())));
+        }
+        let label = p.shard.clone().unwrap_or_else(|| "1/1".into());
+        let (i, n) = label.split_once('/').and_then(|(i, n)| Some((i.parse::<u64>().ok()?, n.parse::<u64>().ok()?))).ok_or_else(|| Failure::BadInput(format!("merge: bad shard label {label:?} in {}", d.display())))?;
+        if *count.get_or_insert(n) != n {
+            return Err(Failure::BadInput(format!("merge: {} is shard {label}, others are of {} shards", d.display(), count.unwrap())));
+        }
+        if seen.contains(&i) {
+            return Err(Failure::BadInput(format!("merge: shard {label} given twice ({})", d.display())));
+        }
+        seen.push(i);
+    }
+    let n = count.unwrap_or(1);
+    let missing: Vec<String> = (1..=n).filter(|i| !seen.contains(i)).map(|i| format!("{i}/{n}")).collect();
+    if !missing.is_empty() {
+        return Err(Failure::BadInput(format!("merge: shards {} are missing", missing.join(", "))));
+    }
+    let cfg: crate::config::Config = serde_json::from_value(first.config.clone()).map_err(|e| Failure::BadInput(format!("merge: config in partials.json: {e}")))?;
+    let checked = check(cfg, "merged")?;
+    let plan = plan(&checked);
+    let mut total: Option<Collected> = None;
+    for p in &parts {
+        let moments = p
+            .moments
+            .iter()
+            .map(|r| r.iter().map(|b| b.iter().map(Moments::from_parts).collect::<Result<Vec<_>, _>>()).collect::<Result<Vec<_>, _>>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| Failure::BadInput(format!("merge: partials.json: {e}")))?;
+        let c = Collected { moments, path_steps: p.path_steps, wall_seconds: p.wall_seconds };
+        match &mut total {
+            None => total = Some(c),
+            Some(t) => t.merge(&c),
+        }
+    }
+    let total = total.expect("at least one dir");
+    let join = |f: fn(&Partials) -> &String| {
+        let mut v: Vec<&String> = parts.iter().map(f).collect();
+        v.dedup();
+        v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" + ")
+    };
+    let meta = RunMeta { backend: join(|p| &p.backend), adapter: join(|p| &p.adapter), precision: join(|p| &p.precision), shard: None };
+    let report = analyze(&plan, &total, &meta);
+    let partials = Partials {
+        smflow_version: env!("CARGO_PKG_VERSION").into(),
+        shard: None,
+        backend: meta.backend.clone(),
+        adapter: meta.adapter.clone(),
+        precision: meta.precision.clone(),
+        wall_seconds: total.wall_seconds,
+        path_steps: total.path_steps,
+        config: first.config.clone(),
+        moments: total.to_parts(),
+    };
+    let dir = a.out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-merged-{}", checked.name, timestamp())));
+    write_run(&dir, &report, &partials)?;
+    if !a.quiet {
+        print_summary(&report);
+        println!("wrote {}", dir.display());
+    }
+    Ok(())
+}

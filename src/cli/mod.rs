@@ -1,0 +1,158 @@
+//! The `smflow` command line: run, compare, bench, devices, merge.
+
+pub mod bench;
+pub mod compare;
+pub mod merge;
+pub mod run;
+
+use crate::backend::cpu::CpuBackend;
+use crate::backend::gpu::GpuBackend;
+use crate::backend::{Backend, BackendChoice, Precision};
+use crate::config::ConfigError;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "smflow", version, about = "Monte Carlo weak-order studies of SGD and its continuous models (GF, SME, SMF) on the GPU, with a CPU reference backend", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the experiment of a JSON config and write results.json, CSV and SVG.
+    Run(run::RunArgs),
+    /// Run the same paths on the cpu and gpu backends and report their differences.
+    Compare(compare::CompareArgs),
+    /// Measure path-steps per second of each backend on standard jobs.
+    Bench(bench::BenchArgs),
+    /// List the GPU adapters wgpu can see.
+    Devices,
+    /// Combine the output directories of `run --shard i/N` into one run's results.
+    Merge(merge::MergeArgs),
+}
+
+/// How the program failed: bad input exits with 2, anything else with 1.
+#[derive(Debug)]
+pub enum Failure {
+    BadInput(String),
+    Runtime(anyhow::Error),
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::BadInput(e.to_string())
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Runtime(e)
+    }
+}
+
+pub fn main_with(cli: Cli) -> Result<(), Failure> {
+    match cli.command {
+        Command::Run(a) => run::run(a),
+        Command::Compare(a) => compare::compare(a),
+        Command::Bench(a) => bench::bench(a),
+        Command::Devices => {
+            let list = crate::backend::gpu::list_adapters();
+            if list.is_empty() {
+                println!("no wgpu adapter found (install a Vulkan driver, e.g. mesa-vulkan-drivers for llvmpipe); the cpu backend is always available");
+            }
+            for a in list {
+                println!("{a}");
+            }
+            println!("cpu: {}", CpuBackend::default().adapter());
+            Ok(())
+        }
+        Command::Merge(a) => merge::merge(a),
+    }
+}
+
+/// Reads and validates a config file, applying command-line overrides first.
+pub fn load_config(path: &PathBuf, paths: Option<u64>, seed: Option<u64>) -> Result<crate::config::Checked, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| Failure::BadInput(format!("config: cannot read {}: {e}", path.display())))?;
+    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+    let mut cfg = crate::config::parse_raw(&text)?;
+    if let Some(p) = paths {
+        cfg.paths = p;
+    }
+    if let Some(s) = seed {
+        cfg.seed = s;
+    }
+    Ok(crate::config::check(cfg, stem)?)
+}
+
+/// Picks the backend: `auto` takes a GPU adapter when there is one (saying which, and
+/// whether it is a software rasteriser), else the CPU.
+pub fn make_backend(choice: BackendChoice, precision: Precision, quiet: bool) -> Result<Box<dyn Backend>, Failure> {
+    let say = |s: String| {
+        if !quiet {
+            eprintln!("smflow: {s}");
+        }
+    };
+    match choice {
+        BackendChoice::Cpu => {
+            let b = CpuBackend::default();
+            say(format!("backend cpu — {}", b.adapter()));
+            Ok(Box::new(b))
+        }
+        BackendChoice::Gpu => {
+            let b = GpuBackend::new(precision).map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
+            say(format!("backend gpu — {}", b.adapter()));
+            Ok(Box::new(b))
+        }
+        BackendChoice::Auto => match GpuBackend::new(precision) {
+            Ok(b) => {
+                say(format!("backend gpu — {}", b.adapter()));
+                Ok(Box::new(b))
+            }
+            Err(e) => {
+                let b = CpuBackend::default();
+                say(format!("no usable GPU adapter ({e:#}); backend cpu — {}", b.adapter()));
+                Ok(Box::new(b))
+            }
+        },
+    }
+}
+
+pub fn precision_name(p: Precision) -> &'static str {
+    match p {
+        Precision::F32 => "f32",
+        Precision::F64 => "f64",
+    }
+}
+
+/// A progress bar over path-steps, hidden with --quiet or when stderr is not a terminal.
+pub fn progress_bar(total: f64, quiet: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if quiet || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(total.max(1.0) as u64);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent}% path-steps, eta {eta}")
+            .expect("valid template"),
+    );
+    pb
+}
+
+/// UTC timestamp `YYYYMMDD-HHMMSS` for default output directories.
+pub fn timestamp() -> String {
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (H. Hinnant).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}

@@ -1,0 +1,396 @@
+//! Config files: serde types (unknown fields rejected) and their validation into typed,
+//! checked values. Every error names the field and what is allowed; nothing downstream
+//! re-checks input.
+
+use crate::dynamics::{Dynamics, Solver};
+use crate::model::{AnyModel, Multiplicative, Quadratic, Vector, MAX_D};
+use crate::observables::Observable;
+use nalgebra::{DMatrix, DVector, SymmetricEigen};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A bad-input error: exit code 2, one line naming the field.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigError {
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError { field: field.into(), message: message.into() })
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum ModelConfig {
+    Quadratic(QuadraticConfig),
+    Multiplicative(MultiplicativeConfig),
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuadraticConfig {
+    pub a: Vec<Vec<f64>>,
+    pub mean: Vec<f64>,
+    pub cov: Vec<Vec<f64>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultiplicativeConfig {
+    pub mean: f64,
+    pub std: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SdeConfig {
+    /// Euler–Maruyama substeps per SGD step (also RK4 substeps for gf/mgf).
+    #[serde(default = "default_substeps")]
+    pub substeps: u32,
+    /// Talay–Tubaro extrapolation on coupled increments.
+    #[serde(default = "default_true")]
+    pub extrapolate: bool,
+    /// "em" (Euler–Maruyama) or "exact" (OU / geometric BM transition).
+    #[serde(default = "default_solver")]
+    pub solver: String,
+}
+
+impl Default for SdeConfig {
+    fn default() -> Self {
+        Self { substeps: default_substeps(), extrapolate: true, solver: default_solver() }
+    }
+}
+
+fn default_substeps() -> u32 {
+    16
+}
+fn default_true() -> bool {
+    true
+}
+fn default_solver() -> String {
+    "em".into()
+}
+fn default_batch() -> u32 {
+    1
+}
+fn default_seed() -> u64 {
+    1
+}
+fn default_bound() -> f64 {
+    1e6
+}
+fn default_precision() -> String {
+    "f32".into()
+}
+
+/// The file format shared by `weak_order` and `n_point`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub experiment: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub model: ModelConfig,
+    /// Initial point (weak_order).
+    #[serde(default)]
+    pub x0: Option<Vec<f64>>,
+    /// Initial points of the particles of one replica (n_point).
+    #[serde(default)]
+    pub particles: Option<Vec<Vec<f64>>>,
+    pub dynamics: Vec<String>,
+    #[serde(default = "default_batch")]
+    pub batch: u32,
+    pub etas: Vec<f64>,
+    pub horizon: f64,
+    #[serde(default)]
+    pub checkpoints: Vec<f64>,
+    #[serde(default)]
+    pub observables: Vec<String>,
+    pub paths: u64,
+    #[serde(default)]
+    pub sde: SdeConfig,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default = "default_precision")]
+    pub precision: String,
+    /// A path is counted as diverged once |coordinate| exceeds this (or is non-finite).
+    #[serde(default = "default_bound")]
+    pub diverge_bound: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExperimentKind {
+    WeakOrder,
+    NPoint,
+}
+
+/// A validated config.
+#[derive(Clone, Debug)]
+pub struct Checked {
+    pub experiment: ExperimentKind,
+    pub name: String,
+    pub model: AnyModel,
+    pub x0: Vec<Vector>,
+    pub dynamics: Vec<Dynamics>,
+    pub batch: u32,
+    pub etas: Vec<f64>,
+    pub horizon: f64,
+    /// Checkpoint times, ascending, ending at the horizon.
+    pub times: Vec<f64>,
+    pub observables: Vec<Observable>,
+    pub paths: u64,
+    pub solver: Solver,
+    /// RK4 substeps per step for gf/mgf (even).
+    pub ode_substeps: u32,
+    pub seed: u64,
+    pub precision: crate::backend::Precision,
+    pub bound: f64,
+    /// The config as parsed, defaults filled in (echoed into results.json).
+    pub echo: serde_json::Value,
+}
+
+/// Parses config text without validating it.
+pub fn parse_raw(text: &str) -> Result<Config, ConfigError> {
+    serde_json::from_str(text).map_err(|e| ConfigError { field: "config".into(), message: e.to_string() })
+}
+
+/// Parses and validates config text.
+pub fn parse(text: &str, name_hint: &str) -> Result<Checked, ConfigError> {
+    check(parse_raw(text)?, name_hint)
+}
+
+fn is_integer_ratio(t: f64, eta: f64) -> bool {
+    let r = t / eta;
+    r >= 1.0 - 1e-9 && (r - r.round()).abs() <= 1e-9 * r.max(1.0)
+}
+
+/// Steps k = t/η for a checked (t, η).
+pub fn steps(t: f64, eta: f64) -> u32 {
+    (t / eta).round() as u32
+}
+
+fn matrix(field: &str, rows: &[Vec<f64>], d: usize) -> Result<DMatrix<f64>, ConfigError> {
+    if rows.len() != d || rows.iter().any(|r| r.len() != d) {
+        return err(field, format!("must be a {d}×{d} matrix (d = length of model.mean)"));
+    }
+    if rows.iter().flatten().any(|v| !v.is_finite()) {
+        return err(field, "entries must be finite numbers");
+    }
+    let m = DMatrix::from_fn(d, d, |i, j| rows[i][j]);
+    let scale = m.amax().max(1e-300);
+    if (0..d).any(|i| (0..d).any(|j| (m[(i, j)] - m[(j, i)]).abs() > 1e-12 * scale)) {
+        return err(field, "must be symmetric");
+    }
+    Ok(m)
+}
+
+fn check_model(mc: &ModelConfig, d_x0: usize) -> Result<AnyModel, ConfigError> {
+    Ok(match mc {
+        ModelConfig::Quadratic(q) => {
+            let d = q.mean.len();
+            if d == 0 || d > MAX_D {
+                return err("model.mean", format!("length d must be 1..={MAX_D}"));
+            }
+            if q.mean.iter().any(|v| !v.is_finite()) {
+                return err("model.mean", "entries must be finite numbers");
+            }
+            let a = matrix("model.a", &q.a, d)?;
+            let cov = matrix("model.cov", &q.cov, d)?;
+            let min_eig = SymmetricEigen::new(cov.clone()).eigenvalues.min();
+            if min_eig < -1e-12 * cov.amax().max(1.0) {
+                return err("model.cov", format!("must be positive semi-definite (smallest eigenvalue {min_eig:.3e})"));
+            }
+            if d_x0 != d {
+                return err("x0", format!("must have length {d} (the length of model.mean), got {d_x0}"));
+            }
+            AnyModel::Quadratic(Quadratic::new(a, DVector::from_vec(q.mean.clone()), cov))
+        }
+        ModelConfig::Multiplicative(m) => {
+            if !m.mean.is_finite() {
+                return err("model.mean", "must be a finite number");
+            }
+            if !(m.std.is_finite() && m.std >= 0.0) {
+                return err("model.std", "must be a finite number ≥ 0");
+            }
+            if d_x0 == 0 || d_x0 > MAX_D {
+                return err("x0", format!("length d must be 1..={MAX_D}"));
+            }
+            AnyModel::Multiplicative(Multiplicative::new(d_x0, m.mean, m.std))
+        }
+    })
+}
+
+pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
+    let mut echo = serde_json::to_value(&cfg).expect("config serialises");
+    echo["name"] = serde_json::Value::String(cfg.name.clone().unwrap_or_else(|| name_hint.to_string()));
+    let experiment = match cfg.experiment.as_str() {
+        "weak_order" => ExperimentKind::WeakOrder,
+        "n_point" => ExperimentKind::NPoint,
+        other => return err("experiment", format!("unknown experiment {other:?}; allowed: weak_order, n_point")),
+    };
+    let points: Vec<Vec<f64>> = match experiment {
+        ExperimentKind::WeakOrder => {
+            if cfg.particles.is_some() {
+                return err("particles", "only for experiment n_point; weak_order takes x0");
+            }
+            vec![cfg.x0.clone().ok_or(ConfigError { field: "x0".into(), message: "missing (initial point, a list of d numbers)".into() })?]
+        }
+        ExperimentKind::NPoint => {
+            if cfg.x0.is_some() {
+                return err("x0", "n_point takes particles (a list of initial points), not x0");
+            }
+            let p = cfg.particles.clone().ok_or(ConfigError { field: "particles".into(), message: "missing (a list of 2 to 8 initial points)".into() })?;
+            if !(2..=crate::dynamics::path::MAX_P).contains(&p.len()) {
+                return err("particles", format!("must list 2 to {} initial points, got {}", crate::dynamics::path::MAX_P, p.len()));
+            }
+            if p.iter().any(|x| x.len() != p[0].len()) {
+                return err("particles", "all initial points must have the same length");
+            }
+            p
+        }
+    };
+    let x0_field = if experiment == ExperimentKind::WeakOrder { "x0" } else { "particles" };
+    if points.iter().flatten().any(|v| !v.is_finite()) {
+        return err(x0_field, "entries must be finite numbers");
+    }
+    let model = check_model(&cfg.model, points[0].len()).map_err(|mut e| {
+        if e.field == "x0" {
+            e.field = x0_field.into();
+        }
+        e
+    })?;
+    let x0: Vec<Vector> = points.iter().map(|p| crate::model::vector(p)).collect();
+
+    if cfg.dynamics.is_empty() {
+        return err("dynamics", format!("must list at least one of: {}", crate::dynamics::NAMES.join(", ")));
+    }
+    let mut dynamics = Vec::new();
+    for (i, s) in cfg.dynamics.iter().enumerate() {
+        let d = Dynamics::parse(s).ok_or(ConfigError {
+            field: format!("dynamics[{i}]"),
+            message: format!("unknown dynamics {s:?}; allowed: {}", crate::dynamics::NAMES.join(", ")),
+        })?;
+        if dynamics.contains(&d) {
+            return err(format!("dynamics[{i}]"), format!("{s:?} is listed twice"));
+        }
+        dynamics.push(d);
+    }
+    if cfg.batch == 0 {
+        return err("batch", "must be ≥ 1");
+    }
+    if cfg.etas.is_empty() {
+        return err("etas", "must list at least one step size");
+    }
+    if !(cfg.horizon.is_finite() && cfg.horizon > 0.0) {
+        return err("horizon", "must be a finite number > 0");
+    }
+    for (i, &eta) in cfg.etas.iter().enumerate() {
+        if !(eta.is_finite() && eta > 0.0) {
+            return err(format!("etas[{i}]"), format!("step size must be > 0, got {eta}"));
+        }
+        if !is_integer_ratio(cfg.horizon, eta) {
+            return err(format!("etas[{i}]"), format!("horizon/η must be a whole number of steps; {}/{eta} = {}", cfg.horizon, cfg.horizon / eta));
+        }
+        if cfg.etas[..i].contains(&eta) {
+            return err(format!("etas[{i}]"), format!("{eta} is listed twice"));
+        }
+    }
+    let mut times = Vec::new();
+    for (i, &t) in cfg.checkpoints.iter().enumerate() {
+        if !(t.is_finite() && t > 0.0 && t <= cfg.horizon) {
+            return err(format!("checkpoints[{i}]"), format!("must be a time in (0, horizon = {}], got {t}", cfg.horizon));
+        }
+        if let Some(eta) = cfg.etas.iter().find(|&&eta| !is_integer_ratio(t, eta)) {
+            return err(format!("checkpoints[{i}]"), format!("t/η must be a whole number of steps for every η; {t}/{eta} is not"));
+        }
+        times.push(t);
+    }
+    times.push(cfg.horizon);
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    times.dedup_by(|a, b| (*a - *b).abs() <= 1e-12 * b.abs());
+
+    let observables: Vec<Observable> = match experiment {
+        ExperimentKind::WeakOrder => {
+            if cfg.observables.is_empty() {
+                return err("observables", format!("must list at least one of: {}", crate::observables::NAMES.join(", ")));
+            }
+            let mut v = Vec::new();
+            for (i, s) in cfg.observables.iter().enumerate() {
+                let o = Observable::parse(s).ok_or(ConfigError {
+                    field: format!("observables[{i}]"),
+                    message: format!("unknown observable {s:?}; allowed: {}", crate::observables::NAMES.join(", ")),
+                })?;
+                if v.contains(&o) {
+                    return err(format!("observables[{i}]"), format!("{s:?} is listed twice"));
+                }
+                v.push(o);
+            }
+            v
+        }
+        ExperimentKind::NPoint => {
+            if !cfg.observables.is_empty() {
+                return err("observables", "n_point records fixed joint observables; leave observables out");
+            }
+            crate::experiment::n_point::observables(x0.len())
+        }
+    };
+    if cfg.paths == 0 {
+        return err("paths", "must be ≥ 1");
+    }
+    if cfg.paths > u32::MAX as u64 {
+        return err("paths", format!("must be ≤ {} (replica index is a 32-bit Philox counter word)", u32::MAX));
+    }
+    let solver = match cfg.sde.solver.as_str() {
+        "em" => {
+            let s = cfg.sde.substeps;
+            let need = if cfg.sde.extrapolate { 4 } else { 2 };
+            if s < need || s % need != 0 {
+                return err(
+                    "sde.substeps",
+                    format!("must be a positive multiple of {need} (coupled coarse levels{}), got {s}", if need == 4 { " for Talay–Tubaro extrapolation" } else { "" }),
+                );
+            }
+            Solver::Substeps { substeps: s, extrapolate: cfg.sde.extrapolate }
+        }
+        "exact" => Solver::Exact,
+        other => return err("sde.solver", format!("unknown solver {other:?}; allowed: em, exact")),
+    };
+    // gf/mgf always use RK4 on two coupled levels (fine and half as many substeps).
+    let ode_substeps = (cfg.sde.substeps.max(2) + 1) / 2 * 2;
+    let precision = match cfg.precision.as_str() {
+        "f32" => crate::backend::Precision::F32,
+        "f64" => crate::backend::Precision::F64,
+        other => return err("precision", format!("unknown precision {other:?}; allowed: f32, f64")),
+    };
+    if !(cfg.diverge_bound.is_finite() && cfg.diverge_bound > 0.0) {
+        return err("diverge_bound", "must be a finite number > 0");
+    }
+    Ok(Checked {
+        experiment,
+        name: cfg.name.clone().unwrap_or_else(|| name_hint.to_string()),
+        model,
+        x0,
+        dynamics,
+        batch: cfg.batch,
+        etas: cfg.etas.clone(),
+        horizon: cfg.horizon,
+        times,
+        observables,
+        paths: cfg.paths,
+        solver,
+        ode_substeps,
+        seed: cfg.seed,
+        precision,
+        bound: cfg.diverge_bound,
+        echo,
+    })
+}

@@ -1,0 +1,188 @@
+//! The dynamics of DESIGN §3, written once against the `Model` interface.
+//!
+//! `path.rs` advances one replica on the CPU (f64); `shaders/dynamics/*.wgsl` are the
+//! GPU twins, composed with a model's WGSL. Both consume the same Philox draws
+//! (`rng.rs`): normal number j of step k of replica r in stream `tag` is lane j % 4 of
+//! `philox((r, k, j / 4, tag), seed)`.
+
+pub mod path;
+
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dynamics {
+    Gd,
+    Sgd,
+    Gf,
+    Mgf,
+    Sme1,
+    Sme2,
+    Smf1,
+    Smf2,
+}
+
+pub const NAMES: [&str; 8] = ["gd", "sgd", "gf", "mgf", "sme1", "sme2", "smf1", "smf2"];
+
+/// What kind of update a dynamics is: decides the solver and the kernel template.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// gd, sgd: the discrete iteration itself.
+    Discrete,
+    /// gf, mgf: deterministic ODE (RK4).
+    Ode,
+    /// sme*, smf*: SDE (Euler–Maruyama or exact).
+    Sde,
+}
+
+impl Dynamics {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "gd" => Dynamics::Gd,
+            "sgd" => Dynamics::Sgd,
+            "gf" => Dynamics::Gf,
+            "mgf" => Dynamics::Mgf,
+            "sme1" => Dynamics::Sme1,
+            "sme2" => Dynamics::Sme2,
+            "smf1" => Dynamics::Smf1,
+            "smf2" => Dynamics::Smf2,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        NAMES[self.code() as usize]
+    }
+
+    /// Stable code, also the high byte of the Philox stream tag.
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+
+    pub fn kind(self) -> Kind {
+        match self {
+            Dynamics::Gd | Dynamics::Sgd => Kind::Discrete,
+            Dynamics::Gf | Dynamics::Mgf => Kind::Ode,
+            _ => Kind::Sde,
+        }
+    }
+
+    /// Paths differ from one another (needs Monte Carlo), as opposed to gd/gf/mgf.
+    pub fn is_random(self) -> bool {
+        matches!(self, Dynamics::Sgd | Dynamics::Sme1 | Dynamics::Sme2 | Dynamics::Smf1 | Dynamics::Smf2)
+    }
+
+    /// Order-2 (modified) drift −∇(R + (η/4)|∇R|²).
+    pub fn modified(self) -> bool {
+        matches!(self, Dynamics::Mgf | Dynamics::Sme2 | Dynamics::Smf2)
+    }
+
+    /// SMF: one cylindrical noise shared by all particles of a replica; SME: Σ^{1/2}
+    /// driven by an independent Brownian motion per particle.
+    pub fn shared_noise(self) -> bool {
+        matches!(self, Dynamics::Smf1 | Dynamics::Smf2)
+    }
+
+    /// The discrete scheme this dynamics is compared with in a weak-order study.
+    pub fn reference(self) -> Option<Dynamics> {
+        match self {
+            Dynamics::Gd | Dynamics::Sgd => None,
+            _ => Some(Dynamics::Sgd),
+        }
+    }
+}
+
+impl fmt::Display for Dynamics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// How a continuous dynamics is solved.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Solver {
+    /// Euler–Maruyama (SDE) or RK4 (ODE) with `substeps` per SGD step, plus coarser
+    /// coupled levels for the solver-error estimate (and Talay–Tubaro extrapolation).
+    Substeps { substeps: u32, extrapolate: bool },
+    /// Exact transition (OU / geometric BM): no discretisation error.
+    Exact,
+}
+
+impl Solver {
+    /// Number of coupled levels a path carries: fine, coarse (and coarsest).
+    pub fn levels(&self, kind: Kind) -> usize {
+        match (kind, self) {
+            (Kind::Discrete, _) | (_, Solver::Exact) => 1,
+            (Kind::Ode, _) => 2,
+            (Kind::Sde, Solver::Substeps { extrapolate, .. }) => {
+                if *extrapolate {
+                    3
+                } else {
+                    2
+                }
+            }
+        }
+    }
+}
+
+/// Everything that fixes the law of one replica's path: a run of one dynamics at one η.
+#[derive(Clone, Debug)]
+pub struct RunSpec {
+    pub dynamics: Dynamics,
+    pub eta: f64,
+    pub batch: u32,
+    pub solver: Solver,
+    /// Initial position of each particle (n-point motion when more than one).
+    pub x0: Vec<crate::model::Vector>,
+    /// Step indices (k = t/η) at which observables are recorded, ascending.
+    pub checkpoints: Vec<u32>,
+    pub observables: Vec<crate::observables::Observable>,
+    /// Philox stream tag (4th counter word): distinct per (dynamics, η).
+    pub stream: u32,
+    /// Philox key (the run's seed).
+    pub key: [u32; 2],
+    /// A path is diverged once a coordinate is non-finite or exceeds this in magnitude.
+    pub bound: f64,
+}
+
+impl RunSpec {
+    pub fn steps(&self) -> u32 {
+        *self.checkpoints.last().unwrap_or(&0)
+    }
+    pub fn particles(&self) -> usize {
+        self.x0.len()
+    }
+    pub fn levels(&self) -> usize {
+        self.solver.levels(self.dynamics.kind())
+    }
+    /// Whether a solver-error estimate is carried alongside each observable.
+    pub fn has_solver_error(&self) -> bool {
+        self.levels() > 1
+    }
+    /// c in the drift −(∇R + c H∇R): η/2 for the modified dynamics.
+    pub fn drift_c(&self) -> f64 {
+        if self.dynamics.modified() {
+            0.5 * self.eta
+        } else {
+            0.0
+        }
+    }
+    /// Variance scale of the SDE noise, η/b.
+    pub fn noise_var(&self) -> f64 {
+        self.eta / self.batch as f64
+    }
+    /// Fine substeps per SGD step (1 for discrete and exact).
+    pub fn substeps(&self) -> u32 {
+        match (self.dynamics.kind(), self.solver) {
+            (Kind::Discrete, _) | (_, Solver::Exact) => 1,
+            (_, Solver::Substeps { substeps, .. }) => substeps,
+        }
+    }
+    /// Path-steps one replica costs (fine substeps count as steps).
+    pub fn work_per_path(&self) -> f64 {
+        self.steps() as f64 * self.substeps() as f64
+    }
+    /// Stream tag of (dynamics, η index).
+    pub fn stream_tag(dynamics: Dynamics, eta_index: usize) -> u32 {
+        (dynamics.code() << 24) | (eta_index as u32 & 0xFF_FFFF)
+    }
+}

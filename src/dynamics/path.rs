@@ -1,0 +1,295 @@
+//! One replica's path on the CPU, in f64: the reference every backend must reproduce.
+//!
+//! A replica holds `P` particles (P = 1 for weak-order studies) and, for continuous
+//! dynamics, up to three *coupled* solver levels: fine (`substeps` per SGD step),
+//! coarse (half as many, driven by sums of pairs of fine Brownian increments) and
+//! coarsest (a quarter). At each checkpoint an observable g yields
+//! - one level:    value g, no solver error;
+//! - ODE (RK4):    value g_f, solver error (g_f − g_c)/15;
+//! - SDE (EM):     value g_f, solver error g_f − g_c;
+//! - SDE + Talay–Tubaro: value 2g_f − g_c, solver error ((2g_f − g_c) − (2g_c − g_cc))/3.
+
+use super::{Kind, RunSpec, Solver};
+use crate::model::{drift, ExactStep, Model, Vector, ZERO};
+use crate::rng::StepNormals;
+
+/// Most particles one replica may carry.
+pub const MAX_P: usize = 8;
+/// Most solver levels.
+pub const MAX_LEVELS: usize = 3;
+const MAX_NOISE: usize = MAX_P * crate::model::MAX_D;
+
+type State = [[Vector; MAX_P]; MAX_LEVELS];
+
+/// What one path reports at its checkpoints: `values[(c * n_obs + o) * 2 + {0: value,
+/// 1: solver error}]`, `alive[c]` false once the path has diverged.
+pub struct PathRecord {
+    pub values: Vec<f64>,
+    pub alive: Vec<bool>,
+}
+
+impl PathRecord {
+    pub fn new(spec: &RunSpec) -> Self {
+        let c = spec.checkpoints.len();
+        Self { values: vec![0.0; c * spec.observables.len() * 2], alive: vec![false; c] }
+    }
+}
+
+/// Per-run constants the inner loop needs, computed once.
+pub struct Prepared {
+    exact: Option<ExactStep>,
+}
+
+pub fn prepare<M: Model + ?Sized>(m: &M, spec: &RunSpec) -> Prepared {
+    let exact = (spec.dynamics.kind() == Kind::Sde && spec.solver == Solver::Exact)
+        .then(|| m.exact_step(spec.drift_c(), spec.noise_var(), spec.eta));
+    Prepared { exact }
+}
+
+/// Simulates replica `replica` and fills `rec`.
+pub fn simulate<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared, replica: u32, rec: &mut PathRecord) {
+    let p = spec.particles();
+    let levels = spec.levels();
+    rec.alive.iter_mut().for_each(|a| *a = false);
+    advance(m, spec, prep, replica, |c, x| {
+        if !finite_within(x, levels, p, m.dim(), spec.bound) {
+            return false; // diverged: this and later checkpoints stay !alive
+        }
+        record(m, spec, x, levels, c, rec);
+        true
+    });
+}
+
+/// Runs replica `replica` to the horizon and hands the finest level's particles to
+/// `f` (used to compare backends path by path).
+pub fn simulate_states<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared, replica: u32, mut f: impl FnMut(&[Vector])) {
+    let last = spec.checkpoints.len() - 1;
+    advance(m, spec, prep, replica, |c, x| {
+        if c == last {
+            f(&x[0][..spec.particles()]);
+        }
+        true
+    });
+}
+
+/// Advances one replica through all steps, calling `at_checkpoint(c, state)` at each
+/// checkpoint; stops early when it returns false.
+fn advance<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared, replica: u32, mut at_checkpoint: impl FnMut(usize, &State) -> bool) {
+    let p = spec.particles();
+    let levels = spec.levels();
+    let mut x: State = [[ZERO; MAX_P]; MAX_LEVELS];
+    for lv in x[..levels].iter_mut() {
+        lv[..p].copy_from_slice(&spec.x0);
+    }
+    let mut next_cp = 0;
+    for k in 0..spec.steps() {
+        match spec.dynamics.kind() {
+            Kind::Discrete => discrete_step(m, spec, replica, k, &mut x[0][..p]),
+            Kind::Ode => ode_step(m, spec, levels, &mut x),
+            Kind::Sde => match &prep.exact {
+                Some(ex) => exact_step(m, spec, ex, replica, k, &mut x[0][..p]),
+                None => em_step(m, spec, levels, replica, k, &mut x),
+            },
+        }
+        if k + 1 == spec.checkpoints[next_cp] {
+            if !at_checkpoint(next_cp, &x) {
+                return;
+            }
+            next_cp += 1;
+        }
+    }
+}
+
+fn finite_within(x: &State, levels: usize, p: usize, d: usize, bound: f64) -> bool {
+    x[..levels]
+        .iter()
+        .all(|lv| lv[..p].iter().all(|v| v[..d].iter().all(|c| c.abs() <= bound)))
+}
+
+fn record<M: Model + ?Sized>(m: &M, spec: &RunSpec, x: &State, levels: usize, c: usize, rec: &mut PathRecord) {
+    let n_obs = spec.observables.len();
+    let p = spec.particles();
+    let ode = spec.dynamics.kind() == Kind::Ode;
+    for (o, obs) in spec.observables.iter().enumerate() {
+        let g: [f64; MAX_LEVELS] = std::array::from_fn(|l| if l < levels { obs.eval(m, &x[l][..p]) } else { 0.0 });
+        let (v, e) = combine_levels(g, levels, ode);
+        rec.values[(c * n_obs + o) * 2] = v;
+        rec.values[(c * n_obs + o) * 2 + 1] = e;
+    }
+    rec.alive[c] = true;
+}
+
+/// Value and solver-error estimate from the levels' observables (see module docs).
+#[inline]
+pub fn combine_levels(g: [f64; MAX_LEVELS], levels: usize, ode: bool) -> (f64, f64) {
+    match levels {
+        1 => (g[0], 0.0),
+        2 if ode => (g[0], (g[0] - g[1]) / 15.0),
+        2 => (g[0], g[0] - g[1]),
+        _ => {
+            let fine = 2.0 * g[0] - g[1];
+            let coarse = 2.0 * g[1] - g[2];
+            (fine, (fine - coarse) / 3.0)
+        }
+    }
+}
+
+/// gd / sgd: x ← x − η (1/b) Σ_j ∇R(x, θ_j); the batch θ_1..θ_b is shared by the
+/// particles (same data). θ_j uses normals j·n_θ .. (j+1)·n_θ of the step.
+#[inline(always)]
+fn discrete_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, replica: u32, k: u32, x: &mut [Vector]) {
+    let d = m.dim();
+    if spec.dynamics == super::Dynamics::Gd {
+        for xp in x.iter_mut() {
+            let g = m.grad(xp);
+            for i in 0..d {
+                xp[i] -= spec.eta * g[i];
+            }
+        }
+        return;
+    }
+    let nt = m.data_normals();
+    let mut normals = StepNormals::new(spec.key, replica, k, spec.stream);
+    let mut z = [0.0; crate::model::MAX_D];
+    let scale = spec.eta / spec.batch as f64;
+    // Particle-outer: each particle re-reads the same θ_j (same normals), so the batch
+    // never has to be stored; with one particle this is a single pass.
+    for xp in x.iter_mut() {
+        let mut gs = ZERO;
+        for j in 0..spec.batch as usize {
+            for (i, zi) in z[..nt].iter_mut().enumerate() {
+                *zi = normals.normal((j * nt + i) as u32);
+            }
+            let theta = m.sample_theta(&z[..nt]);
+            let g = m.grad_sample(xp, &theta);
+            for i in 0..d {
+                gs[i] += g[i];
+            }
+        }
+        for i in 0..d {
+            xp[i] -= scale * gs[i];
+        }
+    }
+}
+
+/// gf / mgf: RK4 on the drift, `substeps >> level` steps per SGD step on each level.
+fn ode_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, levels: usize, x: &mut State) {
+    let d = m.dim();
+    let c = spec.drift_c();
+    for (l, lv) in x[..levels].iter_mut().enumerate() {
+        let n = spec.substeps() >> l;
+        let h = spec.eta / n as f64;
+        for xp in lv[..spec.particles()].iter_mut() {
+            for _ in 0..n {
+                *xp = rk4(|y| drift(m, y, c), xp, h, d);
+            }
+        }
+    }
+}
+
+#[inline]
+fn rk4(f: impl Fn(&Vector) -> Vector, x: &Vector, h: f64, d: usize) -> Vector {
+    let axpy = |a: &Vector, s: f64, b: &Vector| {
+        let mut o = *a;
+        for i in 0..d {
+            o[i] += s * b[i];
+        }
+        o
+    };
+    let k1 = f(x);
+    let k2 = f(&axpy(x, 0.5 * h, &k1));
+    let k3 = f(&axpy(x, 0.5 * h, &k2));
+    let k4 = f(&axpy(x, h, &k3));
+    let mut o = *x;
+    for i in 0..d {
+        o[i] += h / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]);
+    }
+    o
+}
+
+/// Number of Brownian components per substep: the reduced cylindrical noise shared by
+/// all particles (SMF), or d independent components per particle (SME).
+pub fn noise_components<M: Model + ?Sized>(m: &M, spec: &RunSpec) -> usize {
+    if spec.dynamics.shared_noise() {
+        m.smf_noise_dim()
+    } else {
+        spec.particles() * m.dim()
+    }
+}
+
+/// sme* / smf*: Euler–Maruyama on the coupled levels. Fine substep s uses normals
+/// s·n_c .. (s+1)·n_c of the step; the coarse levels sum the fine increments.
+fn em_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, levels: usize, replica: u32, k: u32, x: &mut State) {
+    let nc = noise_components(m, spec);
+    let s_fine = spec.substeps();
+    let dt = spec.eta / s_fine as f64;
+    let sqrt_dt = dt.sqrt();
+    let mut normals = StepNormals::new(spec.key, replica, k, spec.stream);
+    let mut dw = [0.0; MAX_NOISE];
+    let mut acc = [[0.0; MAX_NOISE]; MAX_LEVELS];
+    for s in 0..s_fine {
+        for (j, w) in dw[..nc].iter_mut().enumerate() {
+            *w = sqrt_dt * normals.normal(s * nc as u32 + j as u32);
+        }
+        em_level(m, spec, &mut x[0], &dw[..nc], dt);
+        for l in 1..levels {
+            for j in 0..nc {
+                acc[l][j] += dw[j];
+            }
+            let span = 1u32 << l;
+            if s % span == span - 1 {
+                let inc = acc[l];
+                em_level(m, spec, &mut x[l], &inc[..nc], dt * span as f64);
+                acc[l][..nc].iter_mut().for_each(|a| *a = 0.0);
+            }
+        }
+    }
+}
+
+/// One Euler–Maruyama step of every particle of one level.
+#[inline]
+fn em_level<M: Model + ?Sized>(m: &M, spec: &RunSpec, x: &mut [Vector; MAX_P], dw: &[f64], dt: f64) {
+    let d = m.dim();
+    let c = spec.drift_c();
+    let scale = spec.noise_var().sqrt();
+    let shared = spec.dynamics.shared_noise();
+    for (p, xp) in x[..spec.particles()].iter_mut().enumerate() {
+        let b = drift(m, xp, c);
+        let noise = if shared { m.smf_noise(xp, dw) } else { m.sme_noise(xp, &dw[p * d..(p + 1) * d]) };
+        for i in 0..d {
+            xp[i] += b[i] * dt + scale * noise[i];
+        }
+    }
+}
+
+/// Exact transition over one SGD step (OU / GBM). Particle p uses normals
+/// p·n_e .. (p+1)·n_e (SME) or the shared normals 0..n_e (SMF).
+fn exact_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, ex: &ExactStep, replica: u32, k: u32, x: &mut [Vector]) {
+    let d = m.dim();
+    let ne = m.exact_normals();
+    let mut normals = StepNormals::new(spec.key, replica, k, spec.stream);
+    let shared = spec.dynamics.shared_noise();
+    for (p, xp) in x.iter_mut().enumerate() {
+        let base = if shared { 0 } else { p * ne };
+        let xi: Vector = std::array::from_fn(|i| if i < ne { normals.normal((base + i) as u32) } else { 0.0 });
+        match ex {
+            ExactStep::Ou { mean, e, c } => {
+                let mut out = ZERO;
+                for i in 0..d {
+                    let mut s = mean[i];
+                    for j in 0..d {
+                        s += e[i * d + j] * (xp[j] - mean[j]) + c[i * d + j] * xi[j];
+                    }
+                    out[i] = s;
+                }
+                *xp = out;
+            }
+            ExactStep::Gbm { drift, vol } => {
+                let f = (drift + vol * xi[0]).exp();
+                for v in xp[..d].iter_mut() {
+                    *v *= f;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! Experiments turn a checked config into a plan of runs, execute the plan on a backend
+//! (optionally one shard of it), and turn the collected statistics into a report.
+//!
+//! plan → execute → `Collected` (exact, mergeable) → analyze → `Report`.
+//! `smflow merge` joins the `Collected` of several shards and analyses them exactly as
+//! a single run would.
+
+pub mod n_point;
+pub mod weak_order;
+
+use crate::backend::{shifts, Backend};
+use crate::config::{steps, Checked, ExperimentKind};
+use crate::dynamics::{Kind, RunSpec, Solver};
+use crate::output::report::{Point, Report};
+use crate::stats::{Moments, MomentsParts};
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+use std::time::Instant;
+
+/// One (dynamics, η) of the plan and how many replicas it simulates.
+#[derive(Clone, Debug)]
+pub struct PlannedRun {
+    pub spec: RunSpec,
+    /// Replicas (1 for deterministic dynamics: gd, gf, mgf).
+    pub paths: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub checked: Checked,
+    pub runs: Vec<PlannedRun>,
+    /// Each run's replicas are split into this many contiguous batches whose statistics
+    /// are kept apart (batch means for nonlinear estimators such as correlations).
+    pub batches: u64,
+}
+
+/// A shard `index/count` (0-based index) of the replicas.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    /// Parses `i/N` with 1 ≤ i ≤ N (1-based on the command line).
+    pub fn parse(s: &str) -> Result<Shard, String> {
+        let (i, n) = s.split_once('/').ok_or("--shard: expected i/N, e.g. 2/8")?;
+        let i: u64 = i.trim().parse().map_err(|_| "--shard: i must be a whole number")?;
+        let n: u64 = n.trim().parse().map_err(|_| "--shard: N must be a whole number")?;
+        if n == 0 || i == 0 || i > n {
+            return Err(format!("--shard: need 1 ≤ i ≤ N, got {i}/{n}"));
+        }
+        Ok(Shard { index: i - 1, count: n })
+    }
+
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.index + 1, self.count)
+    }
+
+    /// This shard's slice of `0..paths`.
+    pub fn range(&self, paths: u64) -> Range<u64> {
+        split(paths, self.count, self.index)
+    }
+}
+
+/// Part `i` of `0..n` cut into `parts` contiguous pieces.
+pub fn split(n: u64, parts: u64, i: u64) -> Range<u64> {
+    let at = |k: u64| ((n as u128 * k as u128) / parts as u128) as u64;
+    at(i)..at(i + 1)
+}
+
+pub fn plan(checked: &Checked) -> Plan {
+    let mut runs = Vec::new();
+    for &dynamics in &checked.dynamics {
+        for (ei, &eta) in checked.etas.iter().enumerate() {
+            let solver = match dynamics.kind() {
+                Kind::Ode => Solver::Substeps { substeps: checked.ode_substeps, extrapolate: false },
+                _ => checked.solver,
+            };
+            let spec = RunSpec {
+                dynamics,
+                eta,
+                batch: checked.batch,
+                solver,
+                x0: checked.x0.clone(),
+                checkpoints: checked.times.iter().map(|&t| steps(t, eta)).collect(),
+                observables: checked.observables.clone(),
+                stream: RunSpec::stream_tag(dynamics, ei),
+                key: crate::rng::key_from_seed(checked.seed),
+                bound: checked.bound,
+            };
+            let paths = if dynamics.is_random() { checked.paths } else { 1 };
+            runs.push(PlannedRun { spec, paths });
+        }
+    }
+    let batches = match checked.experiment {
+        ExperimentKind::WeakOrder => 1,
+        ExperimentKind::NPoint => n_point::BATCHES,
+    };
+    Plan { checked: checked.clone(), runs, batches }
+}
+
+/// Statistics of (a shard of) a plan: `moments[run][batch][c * n_obs + o]`.
+#[derive(Clone, Debug)]
+pub struct Collected {
+    pub moments: Vec<Vec<Vec<Moments>>>,
+    pub path_steps: f64,
+    pub wall_seconds: f64,
+}
+
+impl Collected {
+    /// All batches of one run merged.
+    pub fn total(&self, run: usize) -> Vec<Moments> {
+        let mut out = self.moments[run][0].clone();
+        for b in &self.moments[run][1..] {
+            out.iter_mut().zip(b).for_each(|(a, m)| a.merge(m));
+        }
+        out
+    }
+
+    pub fn merge(&mut self, o: &Collected) {
+        for (r, ro) in self.moments.iter_mut().zip(&o.moments) {
+            for (b, bo) in r.iter_mut().zip(ro) {
+                b.iter_mut().zip(bo).for_each(|(m, mo)| m.merge(mo));
+            }
+        }
+        self.path_steps += o.path_steps;
+        self.wall_seconds += o.wall_seconds;
+    }
+
+    pub fn to_parts(&self) -> Vec<Vec<Vec<MomentsParts>>> {
+        self.moments.iter().map(|r| r.iter().map(|b| b.iter().map(Moments::to_parts).collect()).collect()).collect()
+    }
+}
+
+/// Total path-steps the shard will simulate (for the progress bar).
+pub fn total_work(plan: &Plan, shard: Shard) -> f64 {
+    plan.runs.iter().map(|r| { let s = shard.range(r.paths); (s.end - s.start) as f64 } * r.spec.work_per_path()).sum()
+}
+
+/// Runs this shard's replicas of every run of the plan.
+pub fn execute(plan: &Plan, backend: &dyn Backend, shard: Shard, progress: crate::backend::Progress) -> anyhow::Result<Collected> {
+    let start = Instant::now();
+    let mut moments = Vec::new();
+    let mut path_steps = 0.0;
+    for run in &plan.runs {
+        let mine = shard.range(run.paths);
+        let n_stats = run.spec.checkpoints.len() * run.spec.observables.len();
+        let mut per_batch = Vec::new();
+        for b in 0..plan.batches {
+            let part = split(run.paths, plan.batches, b);
+            let r = part.start.max(mine.start)..part.end.min(mine.end);
+            if r.is_empty() {
+                per_batch.push(vec![Moments::default(); n_stats]);
+                continue;
+            }
+            path_steps += (r.end - r.start) as f64 * run.spec.work_per_path();
+            let m = backend.run(&plan.checked.model, &run.spec, r, progress)?;
+            check_poison(&m, run)?;
+            per_batch.push(m);
+        }
+        moments.push(per_batch);
+    }
+    Ok(Collected { moments, path_steps, wall_seconds: start.elapsed().as_secs_f64() })
+}
+
+fn check_poison(m: &[Moments], run: &PlannedRun) -> anyhow::Result<()> {
+    if m.iter().any(|x| x.s1.poisoned || x.s2.poisoned || x.e1.poisoned || x.e2.poisoned) {
+        anyhow::bail!(
+            "{} at η = {}: a non-finite partial sum reached the estimator (a diverged path escaped the bound check); lower diverge_bound",
+            run.spec.dynamics,
+            run.eta()
+        );
+    }
+    Ok(())
+}
+
+impl PlannedRun {
+    pub fn eta(&self) -> f64 {
+        self.spec.eta
+    }
+}
+
+/// Backend facts recorded in the report.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunMeta {
+    pub backend: String,
+    pub adapter: String,
+    pub precision: String,
+    pub shard: Option<String>,
+}
+
+/// One point per (run, checkpoint, observable), from the merged statistics.
+pub fn points(plan: &Plan, col: &Collected) -> Vec<Point> {
+    let ck = &plan.checked;
+    let mut out = Vec::new();
+    for (ri, run) in plan.runs.iter().enumerate() {
+        let total = col.total(ri);
+        let sh = shifts(&ck.model, &run.spec);
+        let n_obs = run.spec.observables.len();
+        for (c, &t) in ck.times.iter().enumerate() {
+            for (o, obs) in run.spec.observables.iter().enumerate() {
+                let m = &total[c * n_obs + o];
+                let (mean, se) = m.mean_se();
+                let (solver_error, solver_se) = if run.spec.has_solver_error() {
+                    let (e, s) = m.solver_error();
+                    (Some(e), Some(s))
+                } else {
+                    (None, None)
+                };
+                out.push(Point {
+                    dynamics: run.spec.dynamics.name().into(),
+                    eta: run.spec.eta,
+                    t,
+                    observable: obs.to_string(),
+                    mean: mean + sh[o],
+                    stderr: se,
+                    count: m.count,
+                    diverged: m.diverged,
+                    solver_error,
+                    solver_error_stderr: solver_se,
+                    exact: weak_order::exact_mean(ck, &run.spec, *obs, run.spec.checkpoints[c]),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Builds the report of an executed (or merged) plan.
+pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
+    let ck = &plan.checked;
+    let pts = points(plan, col);
+    let mut warnings = Vec::new();
+    for p in &pts {
+        if p.diverged > 0 {
+            warnings.push(format!(
+                "{} η={} t={} {}: {} of {} paths diverged and were excluded",
+                p.dynamics,
+                p.eta,
+                p.t,
+                p.observable,
+                p.diverged,
+                p.diverged + p.count
+            ));
+        }
+    }
+    let (weak_errors, orders, correlations) = match ck.experiment {
+        ExperimentKind::WeakOrder => {
+            let (w, o) = weak_order::errors_and_orders(ck, &pts, &mut warnings);
+            (w, o, Vec::new())
+        }
+        ExperimentKind::NPoint => (Vec::new(), Vec::new(), n_point::correlations(plan, col)),
+    };
+    let paths = plan.runs.iter().map(|r| r.paths).max().unwrap_or(0);
+    Report {
+        smflow_version: env!("CARGO_PKG_VERSION").into(),
+        experiment: match ck.experiment {
+            ExperimentKind::WeakOrder => "weak_order".into(),
+            ExperimentKind::NPoint => "n_point".into(),
+        },
+        name: ck.name.clone(),
+        backend: meta.backend.clone(),
+        adapter: meta.adapter.clone(),
+        precision: meta.precision.clone(),
+        seed: ck.seed,
+        paths,
+        shard: meta.shard.clone(),
+        wall_seconds: col.wall_seconds,
+        path_steps_per_second: if col.wall_seconds > 0.0 { col.path_steps / col.wall_seconds } else { 0.0 },
+        points: pts,
+        weak_errors,
+        orders,
+        correlations,
+        warnings,
+        config: ck.echo.clone(),
+    }
+}

@@ -1,0 +1,125 @@
+//! Models of DESIGN §4: per-sample gradient, full gradient, Hessian-vector product and
+//! the noise factor G(x, θ) = ∇R(x) − ∇R(x, θ), written once per model in Rust (here)
+//! and once in WGSL (`shaders/models/<name>.wgsl`).
+//!
+//! Vectors are fixed-size stack arrays (`Vector`, d ≤ `MAX_D`) so the CPU inner loops
+//! never allocate.
+
+pub mod multiplicative;
+pub mod quadratic;
+
+pub use multiplicative::Multiplicative;
+pub use quadratic::Quadratic;
+
+/// Largest parameter dimension d supported by the path simulators.
+pub const MAX_D: usize = 8;
+pub type Vector = [f64; MAX_D];
+pub const ZERO: Vector = [0.0; MAX_D];
+
+/// Parameters of the exact one-step transition of the continuous model over a time h
+/// (OU for `quadratic`, geometric BM for `multiplicative`), precomputed per run.
+#[derive(Clone, Debug)]
+pub enum ExactStep {
+    /// X ← m + E (X − m) + C ξ, with C Cᵀ the step covariance.
+    Ou { mean: Vector, e: Vec<f64>, c: Vec<f64> },
+    /// X ← X · exp(drift + vol ξ), ξ scalar.
+    Gbm { drift: f64, vol: f64 },
+}
+
+/// The interface every model implements (the WGSL twin mirrors it function by function).
+pub trait Model: Sync + Send {
+    /// Parameter dimension d.
+    fn dim(&self) -> usize;
+    /// Standard normals consumed to draw one data sample θ.
+    fn data_normals(&self) -> usize;
+    /// θ from `data_normals()` standard normals.
+    fn sample_theta(&self, z: &[f64]) -> Vector;
+    /// ∇_x R(x, θ).
+    fn grad_sample(&self, x: &Vector, theta: &Vector) -> Vector;
+    /// ∇R(x) = E_θ ∇_x R(x, θ).
+    fn grad(&self, x: &Vector) -> Vector;
+    /// Hessian of R at x applied to v.
+    fn hvp(&self, x: &Vector, v: &Vector) -> Vector;
+    /// Population loss R(x).
+    fn loss(&self, x: &Vector) -> f64;
+    /// Dimension of the finite-dimensional reduction of the cylindrical noise
+    /// ∫ G(x, θ) W(dθ, dt) (exact for G linear in θ).
+    fn smf_noise_dim(&self) -> usize;
+    /// ∫ G(x, θ) W(dθ, dt) for the reduced increment `dw` (length `smf_noise_dim`).
+    fn smf_noise(&self, x: &Vector, dw: &[f64]) -> Vector;
+    /// Σ^{1/2}(x) dw, `dw` ∈ R^d (symmetric square root).
+    fn sme_noise(&self, x: &Vector, dw: &[f64]) -> Vector;
+    /// Exact transition of `dX = −∇(R + c|∇R|²/2)dt + sqrt(noise_var) Σ^{1/2} dW` over
+    /// time h, where c = η/2 for the modified (order-2) drift and 0 otherwise.
+    fn exact_step(&self, c: f64, noise_var: f64, h: f64) -> ExactStep;
+    /// Standard normals one particle's exact step consumes.
+    fn exact_normals(&self) -> usize;
+    /// Exact E g(X_t) for the model's SDE started at x0, for the observables it can
+    /// integrate in closed form or by quadrature; `None` otherwise.
+    fn exact_sde_mean(&self, obs: crate::observables::Observable, x0: &Vector, c: f64, noise_var: f64, t: f64) -> Option<f64>;
+    /// Exact E g(x_K) for SGD with step η, batch b after K steps, where available.
+    fn exact_sgd_mean(&self, obs: crate::observables::Observable, x0: &Vector, eta: f64, batch: usize, steps: u32) -> Option<f64>;
+}
+
+/// Drift of gf/sme1/smf1 (c = 0) and of mgf/sme2/smf2 (c = η/2):
+/// −∇(R + (η/4)|∇R|²) = −(∇R + (η/2) H∇R).
+#[inline]
+pub fn drift<M: Model + ?Sized>(m: &M, x: &Vector, c: f64) -> Vector {
+    let g = m.grad(x);
+    if c == 0.0 {
+        return neg(&g, m.dim());
+    }
+    let hg = m.hvp(x, &g);
+    let mut out = ZERO;
+    for i in 0..m.dim() {
+        out[i] = -(g[i] + c * hg[i]);
+    }
+    out
+}
+
+#[inline]
+fn neg(v: &Vector, d: usize) -> Vector {
+    let mut out = ZERO;
+    for i in 0..d {
+        out[i] = -v[i];
+    }
+    out
+}
+
+/// Copies a slice into a `Vector`.
+pub fn vector(v: &[f64]) -> Vector {
+    let mut out = ZERO;
+    out[..v.len()].copy_from_slice(v);
+    out
+}
+
+/// A configured model (closed set: adding a model adds a variant here).
+#[derive(Clone, Debug)]
+pub enum AnyModel {
+    Quadratic(Quadratic),
+    Multiplicative(Multiplicative),
+}
+
+/// Runs `$body` with `$m` bound to the concrete model, so generic code is
+/// monomorphised per model (no dynamic dispatch in inner loops).
+#[macro_export]
+macro_rules! with_model {
+    ($model:expr, $m:ident => $body:expr) => {
+        match $model {
+            $crate::model::AnyModel::Quadratic($m) => $body,
+            $crate::model::AnyModel::Multiplicative($m) => $body,
+        }
+    };
+}
+
+impl AnyModel {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AnyModel::Quadratic(_) => "quadratic",
+            AnyModel::Multiplicative(_) => "multiplicative",
+        }
+    }
+    pub fn as_dyn(&self) -> &dyn Model {
+        with_model!(self, m => m as &dyn Model)
+    }
+}

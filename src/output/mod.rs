@@ -1,0 +1,4 @@
+pub mod csv;
+pub mod report;
+pub mod svg;
+pub mod files;

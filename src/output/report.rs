@@ -1,0 +1,100 @@
+//! The results of a run as written to `results.json` (DESIGN §8). Plotting scripts read
+//! this file; CSV and SVG are derived from it.
+
+use serde::{Deserialize, Serialize};
+
+/// Monte Carlo estimate of E g at one (dynamics, η, t, observable).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Point {
+    pub dynamics: String,
+    pub eta: f64,
+    pub t: f64,
+    pub observable: String,
+    pub mean: f64,
+    pub stderr: f64,
+    /// Paths that contributed (not diverged).
+    pub count: u64,
+    /// Paths excluded because they diverged.
+    pub diverged: u64,
+    /// Estimated bias of the SDE/ODE solver (fine − coarse, or of the extrapolated
+    /// value); null for discrete and exact schemes.
+    pub solver_error: Option<f64>,
+    pub solver_error_stderr: Option<f64>,
+    /// Closed-form E g where the model has one (exact moments), for checking.
+    pub exact: Option<f64>,
+}
+
+/// |E g(a) − E g(b)| at one (η, t, observable).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct WeakError {
+    pub pair: [String; 2],
+    pub eta: f64,
+    pub t: f64,
+    pub observable: String,
+    pub error: f64,
+    /// sqrt(se_a² + se_b²).
+    pub stderr: f64,
+    /// error > 3 stderr: the point is used in the order fit.
+    pub resolved: bool,
+    /// The solver's own error (upper 95% bound) is ≤ error/10.
+    pub solver_ok: bool,
+    /// Signed difference mean_b − mean_a.
+    pub signed: f64,
+}
+
+/// Fitted order of one pair's weak error in η.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Order {
+    pub pair: [String; 2],
+    pub observable: String,
+    pub t: f64,
+    pub order: f64,
+    pub stderr: f64,
+    pub ci95: [f64; 2],
+    pub n_points: usize,
+    /// e ≈ exp(intercept) η^order (for drawing the fitted line).
+    pub intercept: f64,
+}
+
+/// n-point motion: joint statistics of particle pairs (experiment `n_point`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Correlation {
+    pub dynamics: String,
+    pub eta: f64,
+    pub t: f64,
+    pub particles: [usize; 2],
+    /// Pearson correlation of the particles' first coordinates.
+    pub correlation: f64,
+    /// Delta-method standard error of the correlation.
+    pub stderr: f64,
+    /// E |x_p − x_q|² and its standard error.
+    pub mean_dist2: f64,
+    pub mean_dist2_stderr: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Report {
+    pub smflow_version: String,
+    pub experiment: String,
+    pub name: String,
+    pub backend: String,
+    pub adapter: String,
+    pub precision: String,
+    pub seed: u64,
+    /// Paths per (dynamics, η) in this output (one shard's share for `--shard`).
+    pub paths: u64,
+    /// `i/N` for shard outputs; null for whole runs and merged runs.
+    pub shard: Option<String>,
+    pub wall_seconds: f64,
+    /// Path-steps (fine SDE substeps count as steps) per second of simulation.
+    pub path_steps_per_second: f64,
+    pub points: Vec<Point>,
+    pub weak_errors: Vec<WeakError>,
+    pub orders: Vec<Order>,
+    #[serde(default)]
+    pub correlations: Vec<Correlation>,
+    /// Human-readable warnings (diverged paths, unresolved errors, solver flags).
+    pub warnings: Vec<String>,
+    /// The config as given (with defaults filled in).
+    pub config: serde_json::Value,
+}

@@ -1,0 +1,259 @@
+//! GPU kernel checks: the WGSL Philox against the Random123 known-answer vectors
+//! (DESIGN §9), its uniforms and Box–Muller normals against `smflow::rng`, all through
+//! `shaders/rng/philox.wgsl` — the file the simulators use — and naga parse +
+//! validation of every composed kernel (no adapter needed for that one).
+
+use nalgebra::{DMatrix, DVector};
+use smflow::backend::gpu::{compose, GpuBackend};
+use smflow::backend::Precision;
+use smflow::dynamics::{Dynamics, RunSpec, Solver};
+use smflow::model::{vector, AnyModel, Multiplicative, Quadratic};
+use smflow::observables::Observable;
+use smflow::rng;
+
+const KAT: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
+    (
+        [0, 0, 0, 0],
+        [0, 0],
+        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+    ),
+    (
+        [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
+        [0xffffffff, 0xffffffff],
+        [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
+    ),
+    (
+        [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
+        [0xa4093822, 0x299f31d0],
+        [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
+    ),
+];
+
+fn backend(p: Precision) -> Option<GpuBackend> {
+    match GpuBackend::new(p) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            eprintln!("skipping: no wgpu adapter ({e})");
+            None
+        }
+    }
+}
+
+/// Counters spread over all 32 bits, plus the KAT counters.
+fn inputs() -> Vec<([u32; 4], [u32; 2])> {
+    let mut v: Vec<_> = KAT.iter().map(|(c, k, _)| (*c, *k)).collect();
+    let mut s = 0x1234_5678_9abc_def0u64;
+    for i in 0..4093u32 {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let h = (s >> 32) as u32;
+        v.push(([i * 977, h, i % 7, h ^ 0xA5A5_0000], [s as u32, 0x5eed]));
+    }
+    v
+}
+
+#[test]
+fn wgsl_philox_matches_known_answers_and_cpu() {
+    let Some(b) = backend(Precision::F32) else {
+        return;
+    };
+    let inp = inputs();
+    let out = b.rng_check(&inp).expect("rng kernel");
+    for (i, (c, k, want)) in KAT.iter().enumerate() {
+        assert_eq!(out.bits[i], *want, "KAT ctr {c:08x?} key {k:08x?}");
+    }
+    for (i, (c, k)) in inp.iter().enumerate() {
+        assert_eq!(
+            out.bits[i],
+            rng::philox4x32_10(*c, *k),
+            "ctr {c:08x?} key {k:08x?}"
+        );
+    }
+}
+
+#[test]
+fn wgsl_uniforms_and_normals_match_cpu() {
+    let Some(b) = backend(Precision::F32) else {
+        return;
+    };
+    let inp = inputs();
+    let out = b.rng_check(&inp).expect("rng kernel");
+    let mut worst = 0.0f64;
+    for (i, (c, k)) in inp.iter().enumerate() {
+        let u = rng::philox4x32_10(*c, *k);
+        for l in 0..4 {
+            // Exact in f64; in f32 k·2^-24 + 2^-25 needs 25 bits for u >= 1/2 and is
+            // rounded by at most half an ulp, 2^-25.
+            let err = (out.uniforms[i][l] - rng::uniform(u[l])).abs();
+            assert!(err <= 2f64.powi(-25), "uniform {i} lane {l}: {err:e}");
+        }
+        if c[2] >= 1 << 30 {
+            continue; // normal index 4·block would overflow u32
+        }
+        let want = rng::normals4(*c, *k);
+        for l in 0..4 {
+            let err = (out.normals[i][l] - want[l]).abs() / (1.0 + want[l].abs());
+            worst = worst.max(err);
+            // f32 log/sin/cos: llvmpipe's sin/cos are good to ~1e-6 absolute (Vulkan
+            // only promises 2^-11 on (-π, π)); r ≤ 5.9 multiplies that.
+            assert!(
+                err < 1e-5,
+                "normal {i} lane {l}: gpu {} cpu {}",
+                out.normals[i][l],
+                want[l]
+            );
+        }
+    }
+    eprintln!(
+        "worst normal error {worst:.2e} on {}",
+        smflow::backend::Backend::adapter(&b)
+    );
+}
+
+#[test]
+fn wgsl_normals_f64_if_supported() {
+    let b = match GpuBackend::new(Precision::F64) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("skipping f64: {e}");
+            return;
+        }
+    };
+    let inp = inputs();
+    let out = b.rng_check(&inp).expect("rng kernel");
+    for (i, (c, k)) in inp.iter().enumerate() {
+        assert_eq!(out.bits[i], rng::philox4x32_10(*c, *k));
+        for l in 0..4 {
+            assert_eq!(
+                out.uniforms[i][l],
+                rng::uniform(out.bits[i][l]),
+                "f64 uniforms are exact"
+            );
+        }
+        if c[2] >= 1 << 30 {
+            continue;
+        }
+        let want = rng::normals4(*c, *k);
+        for l in 0..4 {
+            assert!((out.normals[i][l] - want[l]).abs() < 1e-5 * (1.0 + want[l].abs()));
+        }
+    }
+}
+
+pub fn models() -> Vec<AnyModel> {
+    let a = DMatrix::from_row_slice(2, 2, &[1.0, 0.3, 0.3, 0.5]);
+    let cov = DMatrix::from_row_slice(2, 2, &[0.5, 0.2, 0.2, 0.3]);
+    vec![
+        AnyModel::Quadratic(Quadratic::new(
+            DMatrix::from_element(1, 1, 1.0),
+            DVector::from_element(1, 0.5),
+            DMatrix::from_element(1, 1, 2.0),
+        )),
+        AnyModel::Quadratic(Quadratic::new(a, DVector::from_vec(vec![0.2, -0.1]), cov)),
+        AnyModel::Multiplicative(Multiplicative::new(1, 1.0, 0.5)),
+        AnyModel::Multiplicative(Multiplicative::new(2, 1.0, 0.5)),
+    ]
+}
+
+fn spec(m: &AnyModel, dynamics: Dynamics, solver: Solver, particles: usize) -> RunSpec {
+    let d = m.as_dyn().dim();
+    let x0 = (0..particles)
+        .map(|p| {
+            vector(
+                &(0..d)
+                    .map(|i| 1.0 - 0.3 * i as f64 + 0.2 * p as f64)
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect();
+    let mut obs = vec![
+        Observable::Norm2(0),
+        Observable::X0(0),
+        Observable::Cos(0),
+        Observable::Loss(0),
+    ];
+    if particles > 1 {
+        obs.extend([Observable::Prod(0, 1), Observable::Dist2(0, 1)]);
+    }
+    RunSpec {
+        dynamics,
+        eta: 0.1,
+        batch: 2,
+        solver,
+        x0,
+        checkpoints: vec![2, 5],
+        observables: obs,
+        stream: RunSpec::stream_tag(dynamics, 1),
+        key: rng::key_from_seed(0xDEAD_BEEF_1234),
+        bound: 1e6,
+    }
+}
+
+const SOLVERS: [Solver; 3] = [
+    Solver::Substeps {
+        substeps: 4,
+        extrapolate: true,
+    },
+    Solver::Substeps {
+        substeps: 4,
+        extrapolate: false,
+    },
+    Solver::Exact,
+];
+
+#[test]
+fn every_composed_kernel_parses_and_validates() {
+    let mut n = 0;
+    for m in models() {
+        for name in smflow::dynamics::NAMES {
+            let dy = Dynamics::parse(name).unwrap();
+            for solver in SOLVERS {
+                for particles in [1, 2] {
+                    for p in [Precision::F32, Precision::F64] {
+                        let src = compose::compose(&m, &spec(&m, dy, solver, particles), p);
+                        let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| {
+                            panic!(
+                                "{} {name} {p:?}: {}\n{src}",
+                                m.name(),
+                                e.emit_to_string(&src)
+                            )
+                        });
+                        let caps = if p == Precision::F64 {
+                            naga::valid::Capabilities::FLOAT64
+                        } else {
+                            naga::valid::Capabilities::empty()
+                        };
+                        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+                            .validate(&module)
+                            .unwrap_or_else(|e| {
+                                panic!("{} {name} {p:?}: {}\n", m.name(), e.emit_to_string(&src))
+                            });
+                        n += 1;
+                    }
+                }
+            }
+        }
+    }
+    for p in [Precision::F32, Precision::F64] {
+        let src = compose::rng_check_source(p);
+        let module = naga::front::wgsl::parse_str(&src)
+            .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
+        let caps = if p == Precision::F64 {
+            naga::valid::Capabilities::FLOAT64
+        } else {
+            naga::valid::Capabilities::empty()
+        };
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+            .validate(&module)
+            .expect("rng_check validates");
+    }
+    assert_eq!(n, 4 * 8 * 3 * 2 * 2);
+}
+
+#[test]
+fn adapters_are_listed() {
+    for a in smflow::backend::gpu::list_adapters() {
+        eprintln!("adapter: {a}");
+    }
+}
