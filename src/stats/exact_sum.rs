@@ -169,6 +169,13 @@ mod tests {
         s.add(-f64::from_bits(1));
         s.add(-2.25);
         assert_eq!(s.value(), -2.25);
+        let mut t = ExactSum::default();
+        t.add(-1.0);
+        t.add(0.5);
+        assert_eq!(t.value(), -0.5);
+        t.add(1e-13);
+        t.add(-3e-13);
+        assert_eq!(t.value(), -0.5 - 2e-13);
         s.add(f64::NAN);
         assert!(s.value().is_nan());
     }
