@@ -1,1 +1,42 @@
-fn main(){}
+//! Criterion benchmarks: path-steps per second of the backends on the `smflow bench`
+//! jobs (1-D Gaussian sgd, b = 2, 40 steps; sme2 by Euler–Maruyama, 32 substeps), at
+//! sizes small enough for criterion's repeated sampling. `smflow bench` measures the
+//! full-size jobs once; benches/README.md records both against the numpy baseline.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use smflow::backend::cpu::CpuBackend;
+use smflow::backend::gpu::GpuBackend;
+use smflow::backend::{Backend, Precision};
+use smflow::config::parse;
+use smflow::experiment::{execute, plan, total_work, Shard};
+
+fn job(dynamics: &str, paths: u64) -> smflow::experiment::Plan {
+    let cfg = format!(
+        r#"{{"experiment":"weak_order","model":{{"kind":"quadratic","a":[[1.5]],"mean":[0.3],"cov":[[0.64]]}},
+        "x0":[1.0],"dynamics":["{dynamics}"],"batch":2,"etas":[0.05],"horizon":2.0,"observables":["norm2"],
+        "paths":{paths},"sde":{{"substeps":32,"extrapolate":false}},"seed":7}}"#
+    );
+    plan(&parse(&cfg, "bench").expect("bench config"))
+}
+
+fn bench_backend(c: &mut Criterion, name: &str, backend: &dyn Backend, paths: u64) {
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10);
+    for (dynamics, n) in [("sgd", paths), ("sme2", paths / 16)] {
+        let p = job(dynamics, n);
+        g.throughput(Throughput::Elements(total_work(&p, Shard::WHOLE) as u64));
+        g.bench_function(dynamics, |b| b.iter(|| execute(&p, backend, Shard::WHOLE, &|_| {}).expect("run")));
+    }
+    g.finish();
+}
+
+fn throughput(c: &mut Criterion) {
+    bench_backend(c, "cpu", &CpuBackend::default(), 1 << 17);
+    match GpuBackend::new(Precision::F32) {
+        Ok(gpu) => bench_backend(c, "gpu", &gpu, 1 << 20),
+        Err(e) => eprintln!("no gpu adapter, skipping: {e:#}"),
+    }
+}
+
+criterion_group!(benches, throughput);
+criterion_main!(benches);

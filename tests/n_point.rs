@@ -17,21 +17,22 @@ fn smf_reproduces_sgd_two_point_motion_and_sme_does_not() {
         (r#"{"kind":"multiplicative","mean":1.0,"std":1.0}"#, "[[1.0],[0.5]]"),
     ] {
         let ck = checked(&format!(
-            r#"{{"experiment":"n_point","model":{model},"particles":{particles},"dynamics":["sgd","smf1","sme1"],
+            r#"{{"experiment":"n_point","model":{model},"particles":{particles},"dynamics":["sgd","smf2","sme2"],
             "batch":2,"etas":[0.1],"horizon":1.0,"paths":40000,"sde":{{"substeps":8,"extrapolate":true}},"seed":3}}"#
         ));
         for b in backends() {
             let r = report(&ck, b.as_ref());
-            let (sgd, smf, sme) = (at(&r.correlations, "sgd"), at(&r.correlations, "smf1"), at(&r.correlations, "sme1"));
+            let (sgd, smf, sme) = (at(&r.correlations, "sgd"), at(&r.correlations, "smf2"), at(&r.correlations, "sme2"));
             // Same data / same noise: the particles move together (|corr| = 1 exactly for
             // these models, up to rounding).
             assert!(sgd.correlation.abs() > 0.999, "{}: sgd corr {}", b.name(), sgd.correlation);
             assert!(smf.correlation.abs() > 0.999, "{}: smf corr {}", b.name(), smf.correlation);
             // Independent noises: uncorrelated within 4 batch-means standard errors.
             assert!(sme.correlation.abs() < 4.0 * sme.stderr + 0.01, "{}: sme corr {} ± {}", b.name(), sme.correlation, sme.stderr);
-            // E|x1 − x2|²: SMF within 2% of SGD (the O(η) model gap), SME far away.
+            // E|x1 − x2|²: SMF2 within 5% of SGD (its O(η²) model gap is 2.6% for the
+            // quadratic model at η = 0.1), SME2 far away.
             let rel = (smf.mean_dist2 - sgd.mean_dist2).abs() / sgd.mean_dist2;
-            assert!(rel < 0.02, "{}: smf dist2 {} vs sgd {}", b.name(), smf.mean_dist2, sgd.mean_dist2);
+            assert!(rel < 0.05, "{}: smf dist2 {} vs sgd {}", b.name(), smf.mean_dist2, sgd.mean_dist2);
             let z = (sme.mean_dist2 - sgd.mean_dist2) / (sme.mean_dist2_stderr.powi(2) + sgd.mean_dist2_stderr.powi(2)).sqrt();
             assert!(z > 10.0, "{}: sme dist2 {} vs sgd {} (z = {z})", b.name(), sme.mean_dist2, sgd.mean_dist2);
         }
