@@ -135,3 +135,25 @@ fn f64_on_an_adapter_without_it_is_a_clear_error() {
         assert!(!out.join("results.json").exists());
     }
 }
+
+#[test]
+fn devices_bench_and_compare_run() {
+    let o = smflow(&["devices"]);
+    assert!(o.status.success());
+    let tmp = tempfile::tempdir().unwrap();
+    let json = tmp.path().join("bench.json");
+    let o = smflow(&["bench", "--backend", "cpu", "--paths", "4096", "--json", json.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let b: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(b.as_array().unwrap().iter().all(|m| m["path_steps_per_second"].as_f64().unwrap() > 0.0));
+    if String::from_utf8_lossy(&o.stdout).is_empty() || String::from_utf8_lossy(&smflow(&["devices"]).stdout).contains("no wgpu adapter") {
+        eprintln!("skipping compare: no wgpu adapter");
+        return;
+    }
+    let cfg = write(tmp.path(), "cmp.json", GOOD);
+    let o = smflow(&["compare", &cfg, "--paths", "2000", "--sample", "32", "--out", tmp.path().to_str().unwrap()]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && out.contains("PASS"), "{out}\n{}", String::from_utf8_lossy(&o.stderr));
+    let c: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("compare.json")).unwrap()).unwrap();
+    assert_eq!(c["passed"], true);
+}
