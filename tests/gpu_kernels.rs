@@ -59,16 +59,19 @@ fn wgsl_philox_matches_known_answers_and_cpu() {
         return;
     };
     let inp = inputs();
-    let out = b.rng_check(&inp).expect("rng kernel");
-    for (i, (c, k, want)) in KAT.iter().enumerate() {
-        assert_eq!(out.bits[i], *want, "KAT ctr {c:08x?} key {k:08x?}");
-    }
-    for (i, (c, k)) in inp.iter().enumerate() {
-        assert_eq!(
-            out.bits[i],
-            rng::philox4x32_10(*c, *k),
-            "ctr {c:08x?} key {k:08x?}"
-        );
+    // The device's multiply (u64 with SHADER_INT64) and the portable 16-bit split.
+    for out in [b.rng_check(&inp), b.rng_check_portable(&inp)] {
+        let out = out.expect("rng kernel");
+        for (i, (c, k, want)) in KAT.iter().enumerate() {
+            assert_eq!(out.bits[i], *want, "KAT ctr {c:08x?} key {k:08x?}");
+        }
+        for (i, (c, k)) in inp.iter().enumerate() {
+            assert_eq!(
+                out.bits[i],
+                rng::philox4x32_10(*c, *k),
+                "ctr {c:08x?} key {k:08x?}"
+            );
+        }
     }
 }
 
@@ -235,15 +238,21 @@ fn every_composed_kernel_parses_and_validates() {
             }
         }
     }
-    for p in [Precision::F32, Precision::F64] {
-        let src = compose::rng_check_source(p);
+    for (p, int64) in [
+        (Precision::F32, false),
+        (Precision::F64, false),
+        (Precision::F32, true),
+    ] {
+        let src = compose::rng_check_source(p, int64);
         let module = naga::front::wgsl::parse_str(&src)
             .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
-        let caps = if p == Precision::F64 {
-            naga::valid::Capabilities::FLOAT64
-        } else {
-            naga::valid::Capabilities::empty()
-        };
+        let mut caps = naga::valid::Capabilities::empty();
+        if p == Precision::F64 {
+            caps |= naga::valid::Capabilities::FLOAT64;
+        }
+        if int64 {
+            caps |= naga::valid::Capabilities::SHADER_INT64;
+        }
         naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
             .validate(&module)
             .expect("rng_check validates");

@@ -1,17 +1,20 @@
-// The entry point shared by every dynamics: one invocation = one replica, the state
-// of all levels and particles in registers (`xs`) for the whole segment of steps
-// [k0, k1), stored back to a structure-of-arrays buffer between dispatches. When the
-// segment ends at a checkpoint, paths are checked for divergence (non-finite or
-// |coord| > BOUND on any level → dead from then on) and the workgroup reduces the
-// alive paths' observables into one partial. The dynamics template supplies
-// `fn step(k: u32, replica: u32)`.
+// The entry points shared by every dynamics; one invocation = one replica.
+// `main` advances the state of all levels and particles, held in registers (`xs`), over
+// the segment of steps [k0, k1), from X0 (init) or the structure-of-arrays `state`
+// buffer, and stores it back. `reduce` runs after a segment that ends at a
+// checkpoint: paths are checked for divergence (non-finite or |coord| > BOUND on any
+// level → dead from then on) and the workgroup reduces the alive paths' observables
+// into one partial. Two entry points, not one with a `reduce` flag: a barrier turns
+// the whole llvmpipe kernel into a coroutine (per-invocation frames on every
+// dispatch), which cost more than several sgd steps; now only `reduce` pays it.
+// The dynamics template supplies `fn step(k: u32, replica: u32)`.
 
 struct Params {
     base: u32,     // global index of the chunk's first replica
     n_valid: u32,  // replicas of this chunk
     k0: u32,
     k1: u32,
-    reduce: u32,   // 1: the segment ends at a checkpoint
+    pad0: u32,     // unused
     stride: u32,   // chunk capacity (SoA stride of `state`)
     init: u32,     // 1: start from X0
     pad: u32,
@@ -34,66 +37,73 @@ fn within_bound() -> bool {
     return ok;
 }
 
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
+fn load_state(i: u32) {
+    for (var q = 0u; q < LP; q++) {
+        for (var c = 0u; c < D; c++) {
+            xs[q][c] = state[(q * D + c) * params.stride + i];
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= params.n_valid) {
+        return;
+    }
+    if (params.init != 0u) {
+        for (var l = 0u; l < LEVELS; l++) {
+            for (var p = 0u; p < P; p++) {
+                xs[l * P + p] = X0[p];
+            }
+        }
+        alive[i] = 1u;
+    } else {
+        if (alive[i] == 0u) {
+            return;
+        }
+        load_state(i);
+    }
+    let replica = params.base + i;
+    for (var k = params.k0; k < params.k1; k++) {
+        step(k, replica);
+    }
+    for (var q = 0u; q < LP; q++) {
+        for (var c = 0u; c < D; c++) {
+            state[(q * D + c) * params.stride + i] = xs[q][c];
+        }
+    }
+}
+
+@compute @workgroup_size(WG)
+fn reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let i = gid.x;
     var live = false;
     if (i < params.n_valid) {
-        if (params.init != 0u) {
+        live = alive[i] != 0u;
+        if (live) {
+            load_state(i);
+            live = within_bound();
+            alive[i] = select(0u, 1u, live);
+        }
+    }
+    for (var q = 0u; q < RED_W; q++) {
+        red[lid][q] = real(0.0);
+    }
+    if (live) {
+        for (var o = 0u; o < N_OBS; o++) {
+            var g: array<real, 3>;
             for (var l = 0u; l < LEVELS; l++) {
-                for (var p = 0u; p < P; p++) {
-                    xs[l * P + p] = X0[p];
-                }
+                g[l] = observe(o, l);
             }
-            live = true;
-        } else {
-            for (var q = 0u; q < LP; q++) {
-                for (var c = 0u; c < D; c++) {
-                    xs[q][c] = state[(q * D + c) * params.stride + i];
-                }
-            }
-            live = alive[i] != 0u;
-        }
-        if (live) {
-            let replica = params.base + i;
-            for (var k = params.k0; k < params.k1; k++) {
-                step(k, replica);
-            }
-            if (params.reduce != 0u) {
-                live = within_bound();
-            }
-            for (var q = 0u; q < LP; q++) {
-                for (var c = 0u; c < D; c++) {
-                    state[(q * D + c) * params.stride + i] = xs[q][c];
-                }
-            }
-        }
-        alive[i] = select(0u, 1u, live);
-    }
-    if (params.reduce != 0u) {
-        for (var q = 0u; q < RED_W; q++) {
-            red[lid][q] = real(0.0);
-        }
-        if (live) {
-            for (var o = 0u; o < N_OBS; o++) {
-                var g: array<real, 3>;
-                for (var l = 0u; l < LEVELS; l++) {
-                    g[l] = observe(o, l);
-                }
-                let ve = combine_levels(g);
-                let y = ve.x - SHIFTS[o];
-                red[lid][o * 5u] = real(1.0);
-                red[lid][o * 5u + 1u] = y;
-                red[lid][o * 5u + 2u] = y * y;
-                red[lid][o * 5u + 3u] = ve.y;
-                red[lid][o * 5u + 4u] = ve.y * ve.y;
-            }
-        }
-        reduce_workgroup(lid);
-        if (lid == 0u) {
-            for (var q = 0u; q < RED_W; q++) {
-                partials[wid.x * RED_W + q] = red[0][q];
-            }
+            let ve = combine_levels(g);
+            let y = ve.x - SHIFTS[o];
+            red[lid][o * 5u] = real(1.0);
+            red[lid][o * 5u + 1u] = y;
+            red[lid][o * 5u + 2u] = y * y;
+            red[lid][o * 5u + 3u] = ve.y;
+            red[lid][o * 5u + 4u] = ve.y * ve.y;
         }
     }
+    reduce_workgroup(lid, wid.x);
 }

@@ -4,6 +4,12 @@
 // NC = NSMF (SMF: one reduced cylindrical noise shared by the particles) or P·D (SME:
 // independent per particle). EXACT: one OU/GBM transition per SGD step, particle p
 // using normals p·NE .. (p+1)·NE (SME) or the shared 0..NE (SMF).
+//
+// Substeps run in groups of 4, which use exactly NC Philox blocks (4·NC normals,
+// `rng_group`, generated straight-line by the composer), so inside a group every
+// normal's index and every level's "is it my turn" test are compile-time constants
+// once unrolled (levels ≤ 3: spans 1, 2, 4 divide 4). A last partial group (SUBSTEPS
+// not a multiple of 4) draws unused normals, which changes no draw.
 
 fn em_level(l: u32, dw: array<real, NC>, dt: real) {
     for (var p = 0u; p < P; p++) {
@@ -29,35 +35,49 @@ fn em_level(l: u32, dw: array<real, NC>, dt: real) {
     }
 }
 
+// The exact step: normals from `rng_exact` (P·NE, or NE shared by the particles).
+fn exact_all() {
+    var xa = rng_exact(0u);
+    for (var p = 0u; p < P; p++) {
+        let base = select(p * NE, 0u, SHARED_NOISE);
+        var xi: array<real, NE>;
+        for (var i = 0u; i < NE; i++) {
+            let n = base + i;
+            xi[i] = xa[n / 4u][n % 4u];
+        }
+        xs[p] = exact_step(xs[p], xi);
+    }
+}
+
 fn step(k: u32, replica: u32) {
     rng_begin(KEY, replica, k, STREAM);
     if (EXACT) {
-        for (var p = 0u; p < P; p++) {
-            let base = select(p * NE, 0u, SHARED_NOISE);
-            var xi: array<real, NE>;
-            for (var i = 0u; i < NE; i++) {
-                xi[i] = rng_normal(base + i);
-            }
-            xs[p] = exact_step(xs[p], xi);
-        }
+        exact_all();
         return;
     }
     var acc: array<array<real, NC>, 3>;
-    for (var s = 0u; s < SUBSTEPS; s++) {
-        var dw: array<real, NC>;
-        for (var j = 0u; j < NC; j++) {
-            dw[j] = SQRT_DT * rng_normal(s * NC + j);
-        }
-        em_level(0u, dw, DT_LEVEL[0]);
-        for (var l = 1u; l < LEVELS; l++) {
-            for (var j = 0u; j < NC; j++) {
-                acc[l][j] += dw[j];
-            }
-            let span = 1u << l;
-            if (s % span == span - 1u) {
-                em_level(l, acc[l], DT_LEVEL[l]);
+    for (var g = 0u; g < SUBSTEPS; g += 4u) {
+        // The 4·NC normals of substeps g .. g + 3: blocks g·NC/4 .. g·NC/4 + NC − 1.
+        var zg = rng_group(g / 4u * NC);
+        for (var s = 0u; s < 4u; s++) {
+            if (SUBSTEPS % 4u == 0u || g + s < SUBSTEPS) {
+                var dw: array<real, NC>;
                 for (var j = 0u; j < NC; j++) {
-                    acc[l][j] = real(0.0);
+                    let n = s * NC + j;
+                    dw[j] = SQRT_DT * zg[n / 4u][n % 4u];
+                }
+                em_level(0u, dw, DT_LEVEL[0]);
+                for (var l = 1u; l < LEVELS; l++) {
+                    for (var j = 0u; j < NC; j++) {
+                        acc[l][j] += dw[j];
+                    }
+                    let span = 1u << l;
+                    if (s % span == span - 1u) {
+                        em_level(l, acc[l], DT_LEVEL[l]);
+                        for (var j = 0u; j < NC; j++) {
+                            acc[l][j] = real(0.0);
+                        }
+                    }
                 }
             }
         }

@@ -1,26 +1,12 @@
 // Philox4x32-10 (Salmon et al. 2011), the WGSL twin of src/rng.rs (DESIGN §6).
-// WGSL has no 64-bit integers: the 32x32 -> 64 product is built from 16-bit halves.
-// Needs from the header: `alias real`, `fn r_log/r_cos/r_sin` (common/math in header).
+// Needs `alias real`, `fn r_log/r_cos/r_sin` (common/math) and `fn mulhilo` (the 32×32
+// → 64 product: rng/mulhilo_u32.wgsl, or rng/mulhilo_u64.wgsl with SHADER_INT64)
+// before it.
 
 const PHILOX_M0: u32 = 0xD2511F53u;
 const PHILOX_M1: u32 = 0xCD9E8D57u;
 const PHILOX_W0: u32 = 0x9E3779B9u;
 const PHILOX_W1: u32 = 0xBB67AE85u;
-
-// (hi, lo) of the 64-bit product a * b.
-fn mulhilo(a: u32, b: u32) -> vec2<u32> {
-    let a0 = a & 0xFFFFu;
-    let a1 = a >> 16u;
-    let b0 = b & 0xFFFFu;
-    let b1 = b >> 16u;
-    let p00 = a0 * b0;
-    let p01 = a0 * b1;
-    let p10 = a1 * b0;
-    let p11 = a1 * b1;
-    let mid = (p00 >> 16u) + (p01 & 0xFFFFu) + (p10 & 0xFFFFu);
-    let hi = p11 + (p01 >> 16u) + (p10 >> 16u) + (mid >> 16u);
-    return vec2<u32>(hi, a * b);
-}
 
 fn philox4x32_10(ctr: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
     var c = ctr;
@@ -75,40 +61,28 @@ fn box_muller_bits(b1: u32, b2: u32) -> vec2<real> {
     return vec2<real>(-r * r_cos(t), -r * r_sin(t));
 }
 
-// Normals of one (replica, step, stream), cached per Philox block and per Box-Muller
-// pair: normal j is lane j % 4 of block j / 4; only the pairs actually read are
-// transformed.
+// Normals of one (replica, step, stream): normal j is Box–Muller pair (j % 4) / 2 of
+// Philox block j / 4, counter (replica, step, j / 4, stream). Kernels take normals a
+// whole block (vec4) at a time through straight-line functions the composer writes
+// (`rng_blocks_fn`): llvmpipe/NIR does not unroll loops around Philox, and a private
+// array indexed in such a loop becomes per-lane scratch memory (gathers/scatters),
+// which once cost more than the whole RNG. No cache, no branch on the draw index.
 var<private> rng_ctr: vec4<u32>;
 var<private> rng_key: vec2<u32>;
-var<private> rng_block: u32;
-var<private> rng_bits: vec4<u32>;
-var<private> rng_pair: u32;
-var<private> rng_pn: vec2<real>;
 
 fn rng_begin(key: vec2<u32>, replica: u32, step: u32, stream: u32) {
     rng_key = key;
     rng_ctr = vec4<u32>(replica, step, 0u, stream);
-    rng_block = 0xFFFFFFFFu;
-    rng_pair = 0xFFFFFFFFu;
 }
 
-fn rng_normal(j: u32) -> real {
-    let pair = j >> 1u;
-    if (pair != rng_pair) {
-        let block = j >> 2u;
-        if (block != rng_block) {
-            rng_block = block;
-            rng_bits = philox4x32_10(vec4<u32>(rng_ctr.x, rng_ctr.y, block, rng_ctr.w), rng_key);
-        }
-        rng_pair = pair;
-        if ((j & 2u) == 0u) {
-            rng_pn = box_muller_bits(rng_bits.x, rng_bits.y);
-        } else {
-            rng_pn = box_muller_bits(rng_bits.z, rng_bits.w);
-        }
+// Normals 4b .. 4b + 3 of the current counter. `pairs` (a constant at every call
+// site) = 1: only 4b and 4b + 1 are transformed; the other two lanes are 0.
+fn rng_normals4(b: u32, pairs: u32) -> vec4<real> {
+    let bits = philox4x32_10(vec4<u32>(rng_ctr.x, rng_ctr.y, b, rng_ctr.w), rng_key);
+    let n01 = box_muller_bits(bits.x, bits.y);
+    var n23 = vec2<real>(real(0.0), real(0.0));
+    if (pairs > 1u) {
+        n23 = box_muller_bits(bits.z, bits.w);
     }
-    if ((j & 1u) == 0u) {
-        return rng_pn.x;
-    }
-    return rng_pn.y;
+    return vec4<real>(n01, n23);
 }

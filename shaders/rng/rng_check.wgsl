@@ -23,7 +23,8 @@ fn rng_check(@builtin(global_invocation_id) gid: vec3<u32>) {
         check_real[i * 8u + l] = uniform01(bits[l]);
     }
     rng_begin(inp.key.xy, inp.ctr.x, inp.ctr.y, inp.ctr.w);
+    let n = rng_normals4(inp.ctr.z, 2u);
     for (var l = 0u; l < 4u; l++) {
-        check_real[i * 8u + 4u + l] = rng_normal(inp.ctr.z * 4u + l);
+        check_real[i * 8u + 4u + l] = n[l];
     }
 }

@@ -3,7 +3,9 @@
 //! `shaders/` — math, Philox, the model, drift, observables, one dynamics template per
 //! kind, the reduction and the shared entry point. Everything run-specific is a
 //! `const`, so drivers fold it and unroll the small loops; the pipeline cache is keyed
-//! by the composed text.
+//! by the composed text. The only generated code is `observe` and the straight-line
+//! RNG block functions (`rng_blocks_fn`); Philox's 32×32 → 64 product comes from
+//! `mulhilo_u64.wgsl` where the device has SHADER_INT64, else `mulhilo_u32.wgsl`.
 
 use super::model_consts::model_consts;
 use crate::backend::{shifts, Precision};
@@ -14,6 +16,8 @@ use std::fmt::Write;
 
 pub const MATH: &str = include_str!("../../../shaders/common/math.wgsl");
 pub const PHILOX: &str = include_str!("../../../shaders/rng/philox.wgsl");
+pub const MULHILO_U32: &str = include_str!("../../../shaders/rng/mulhilo_u32.wgsl");
+pub const MULHILO_U64: &str = include_str!("../../../shaders/rng/mulhilo_u64.wgsl");
 pub const RNG_CHECK: &str = include_str!("../../../shaders/rng/rng_check.wgsl");
 pub const QUADRATIC: &str = include_str!("../../../shaders/models/quadratic.wgsl");
 pub const MULTIPLICATIVE: &str = include_str!("../../../shaders/models/multiplicative.wgsl");
@@ -48,16 +52,49 @@ fn real_alias(p: Precision) -> &'static str {
     }
 }
 
-/// Source of the RNG check kernel (entry point `rng_check`).
-pub fn rng_check_source(p: Precision) -> String {
-    [real_alias(p), MATH, PHILOX, RNG_CHECK].concat()
+fn mulhilo(int64: bool) -> &'static str {
+    if int64 {
+        MULHILO_U64
+    } else {
+        MULHILO_U32
+    }
 }
 
-/// Entry point of every composed simulation kernel.
-pub const ENTRY: &str = "main";
+/// Source of the RNG check kernel (entry point `rng_check`); `int64`: use the
+/// SHADER_INT64 multiply (the device must have been opened with that feature).
+pub fn rng_check_source(p: Precision, int64: bool) -> String {
+    [real_alias(p), MATH, mulhilo(int64), PHILOX, RNG_CHECK].concat()
+}
 
-/// The full simulation kernel of (model, spec) at precision `p`.
+/// `fn name(b0: u32) -> array<vec4<real>, B>`: normals 4·b0 .. 4·b0 + n − 1 of the
+/// current counter as B = ⌈n/4⌉ whole Philox blocks (the second Box–Muller pair of
+/// the last block only if it is used), written out call by call: NIR does not unroll
+/// a loop around Philox, and an array filled in such a loop lives in per-lane scratch.
+pub fn rng_blocks_fn(name: &str, n: usize) -> String {
+    let blocks = n.div_ceil(4).max(1);
+    let calls = (0..blocks)
+        .map(|b| {
+            let pairs = if 4 * b + 2 < n { 2 } else { 1 };
+            format!("        rng_normals4(b0 + {b}u, {pairs}u),\n")
+        })
+        .collect::<String>();
+    format!(
+        "fn {name}(b0: u32) -> array<vec4<real>, {blocks}> {{\n    return array<vec4<real>, {blocks}>(\n{calls}    );\n}}\n"
+    )
+}
+
+/// Entry point of every composed simulation kernel: the steps of a segment.
+pub const ENTRY: &str = "main";
+/// Entry point of the checkpoint kernel: divergence check and per-workgroup partials.
+pub const REDUCE_ENTRY: &str = "reduce";
+
+/// The full simulation kernel of (model, spec) at precision `p`, portable (no u64).
 pub fn compose(model: &AnyModel, spec: &RunSpec, p: Precision) -> String {
+    compose_for(model, spec, p, false)
+}
+
+/// As `compose`; `int64`: Philox multiplies in u64 (needs SHADER_INT64 on the device).
+pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) -> String {
     let m = model.as_dyn();
     let d = m.dim();
     let np = spec.particles();
@@ -88,6 +125,7 @@ pub fn compose(model: &AnyModel, spec: &RunSpec, p: Precision) -> String {
     let mut u = |name: &str, v: usize| {
         let _ = writeln!(h, "const {name}: u32 = {v}u;");
     };
+    u("WG", super::driver::WORKGROUP as usize);
     u("D", d);
     u("DD", d * d);
     u("P", np);
@@ -148,10 +186,24 @@ pub fn compose(model: &AnyModel, spec: &RunSpec, p: Precision) -> String {
         Kind::Ode => ODE,
         Kind::Sde => SDE,
     };
+    // Normals per step: the sgd batch, a group of 4 EM substeps, the exact step.
+    let nx = if spec.dynamics.shared_noise() {
+        dims.ne
+    } else {
+        np * dims.ne
+    };
+    let rng_fns = [
+        rng_blocks_fn("rng_batch", spec.batch as usize * dims.nt),
+        rng_blocks_fn("rng_group", 4 * nc.max(1)),
+        rng_blocks_fn("rng_exact", nx),
+    ]
+    .concat();
     [
         &h,
         MATH,
+        mulhilo(int64),
         PHILOX,
+        &rng_fns,
         model_src,
         DRIFT,
         OBSERVABLES,

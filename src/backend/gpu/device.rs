@@ -15,11 +15,31 @@ pub struct Gpu {
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
+    /// The device has SHADER_INT64 (kernels then multiply in u64).
+    pub int64: bool,
     errors: Arc<Mutex<Vec<String>>>,
     pipelines: Mutex<HashMap<(String, String), Arc<wgpu::ComputePipeline>>>,
 }
 
+/// Mesa's implicit Vulkan layer VK_LAYER_MESA_device_select calls
+/// `wl_display_connect` whenever the instance enables VK_KHR_wayland_surface (wgpu
+/// always does, and offers no way to leave it out short of violating the contract of
+/// `init_with_callback`), and libwayland then prints "error: XDG_RUNTIME_DIR is
+/// invalid or not set in the environment." on every command. The layer only orders
+/// GPUs for display use; with no Wayland session (XDG_RUNTIME_DIR unset) and no user
+/// choice (MESA_VK_DEVICE_SELECT), we switch it off by its documented variable.
+/// Set before the first instance, while the process reads no environment elsewhere.
+fn quiet_mesa_device_select() {
+    let unset = |k: &str| std::env::var_os(k).is_none_or(|v| v.is_empty());
+    if unset("XDG_RUNTIME_DIR") && unset("NODEVICE_SELECT") && unset("MESA_VK_DEVICE_SELECT") {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
+}
+
 fn instance(backends: wgpu::Backends) -> wgpu::Instance {
+    if backends.contains(wgpu::Backends::VULKAN) {
+        quiet_mesa_device_select();
+    }
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
     wgpu::Instance::new(desc)
@@ -111,6 +131,11 @@ impl Gpu {
             }
             features |= wgpu::Features::SHADER_F64;
         }
+        // u64 makes Philox's mul-hi one widening multiply instead of four 16-bit ones.
+        let int64 = adapter.features().contains(wgpu::Features::SHADER_INT64);
+        if int64 {
+            features |= wgpu::Features::SHADER_INT64;
+        }
         let limits = adapter.limits();
         let desc = wgpu::DeviceDescriptor {
             label: Some("smflow"),
@@ -134,6 +159,7 @@ impl Gpu {
             queue,
             info,
             limits,
+            int64,
             errors,
             pipelines: Mutex::new(HashMap::new()),
         })

@@ -2,11 +2,12 @@
 //! the adapter's binding limits and a memory budget), each chunk's state kept in a
 //! storage buffer while the step range is cut into dispatch segments that end at
 //! checkpoints and are bounded in work (adapted to ~150 ms each, so progress ticks
-//! and desktop watchdogs stay quiet). At a checkpoint the kernel leaves one partial per
-//! workgroup of 64 replicas; the host folds them into `Moments` in f64. Philox is fed
+//! and desktop watchdogs stay quiet). A segment ending at a checkpoint is followed, in
+//! the same pass, by the `reduce` kernel, which leaves one partial per workgroup of 64
+//! replicas; the host folds them into `Moments` in f64. Philox is fed
 //! the global replica index, so results do not depend on the chunk size.
 
-use super::compose::{compose, ENTRY};
+use super::compose::{compose_for, ENTRY, REDUCE_ENTRY};
 use super::device::Gpu;
 use crate::backend::{Precision, Progress};
 use crate::dynamics::RunSpec;
@@ -89,8 +90,9 @@ pub fn simulate(
     if spec.checkpoints.is_empty() {
         bail!("run has no checkpoints");
     }
-    let src = compose(model, spec, precision);
+    let src = compose_for(model, spec, precision, gpu.int64);
     let pipeline = gpu.pipeline(&src, ENTRY)?;
+    let reducer = gpu.pipeline(&src, REDUCE_ENTRY)?;
     let d = model.as_dyn().dim() as u64;
     let np = spec.particles() as u64;
     let n_obs = spec.observables.len();
@@ -107,27 +109,33 @@ pub fn simulate(
     let partials = gpu.storage(groups_cap * red_w * rsize, "partials")?;
     let params = gpu.uniform(32);
     let staging = gpu.readback_buffer((groups_cap * red_w * rsize).max(cap * np * d * rsize));
-    let layout = pipeline.get_bind_group_layout(0);
-    let entries = [&params, &state, &alive, &partials]
-        .iter()
-        .enumerate()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: i as u32,
-            resource: b.as_entire_binding(),
+    // One bind group per entry point, from its own layout (`main` has no partials).
+    let bind_group = |p: &wgpu::ComputePipeline, bufs: &[&wgpu::Buffer]| {
+        let entries = bufs
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect::<Vec<_>>();
+        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("smflow"),
+            layout: &p.get_bind_group_layout(0),
+            entries: &entries,
         })
-        .collect::<Vec<_>>();
-    let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("smflow"),
-        layout: &layout,
-        entries: &entries,
-    });
+    };
+    let bind = bind_group(&pipeline, &[&params, &state, &alive]);
+    let bind_reduce = bind_group(&reducer, &[&params, &state, &alive, &partials]);
     gpu.check()?;
 
     let mut moments = vec![Moments::default(); n_cp * n_obs];
     let mut states = Vec::new();
     let steps = spec.steps();
     let per_path_step = spec.substeps() as f64 * np as f64;
-    let mut budget: f64 = (1u64 << 22) as f64;
+    // Path-steps of the first segment (then adapted): each dispatch has a cost per
+    // replica (state load/store, workgroup start), so start with a sizeable one.
+    let mut budget: f64 = (1u64 << 24) as f64;
     let mut start = replicas.start;
     while start < replicas.end {
         let n = (replicas.end - start).min(cap);
@@ -147,7 +155,7 @@ pub fn simulate(
                 n as u32,
                 k,
                 end,
-                reduce as u32,
+                0,
                 cap as u32,
                 first as u32,
                 0,
@@ -159,6 +167,11 @@ pub fn simulate(
                 pass.set_pipeline(&pipeline);
                 pass.set_bind_group(0, &bind, &[]);
                 pass.dispatch_workgroups(groups as u32, 1, 1);
+                if reduce {
+                    pass.set_pipeline(&reducer);
+                    pass.set_bind_group(0, &bind_reduce, &[]);
+                    pass.dispatch_workgroups(groups as u32, 1, 1);
+                }
             }
             let t0 = Instant::now();
             gpu.queue.submit([enc.finish()]);

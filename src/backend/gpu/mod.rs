@@ -69,9 +69,19 @@ impl GpuBackend {
         &self.gpu.limits
     }
 
-    /// The WGSL Philox, uniforms and Box–Muller normals on given (counter, key) pairs.
+    /// The WGSL Philox, uniforms and Box–Muller normals on given (counter, key) pairs,
+    /// as the simulation kernels compute them on this device.
     pub fn rng_check(&self, inputs: &[([u32; 4], [u32; 2])]) -> Result<rng_check::RngCheck> {
-        rng_check::rng_check(&self.gpu, self.precision, inputs)
+        rng_check::rng_check(&self.gpu, self.precision, true, inputs)
+    }
+
+    /// As `rng_check` with the portable 16-bit-split multiply even where the device
+    /// has SHADER_INT64 (both must give the same bits).
+    pub fn rng_check_portable(
+        &self,
+        inputs: &[([u32; 4], [u32; 2])],
+    ) -> Result<rng_check::RngCheck> {
+        rng_check::rng_check(&self.gpu, self.precision, false, inputs)
     }
 }
 

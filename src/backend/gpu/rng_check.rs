@@ -17,10 +17,14 @@ pub struct RngCheck {
 pub fn rng_check(
     gpu: &Gpu,
     precision: Precision,
+    int64: bool,
     inputs: &[([u32; 4], [u32; 2])],
 ) -> Result<RngCheck> {
     let n = inputs.len().max(1) as u64;
-    let pipeline = gpu.pipeline(&rng_check_source(precision), "rng_check")?;
+    let pipeline = gpu.pipeline(
+        &rng_check_source(precision, int64 && gpu.int64),
+        "rng_check",
+    )?;
     let flat: Vec<u32> = inputs
         .iter()
         .flat_map(|(c, k)| [c[0], c[1], c[2], c[3], k[0], k[1], 0, 0])
