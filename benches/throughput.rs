@@ -25,7 +25,9 @@ fn bench_backend(c: &mut Criterion, name: &str, backend: &dyn Backend, paths: u6
     for (dynamics, n) in [("sgd", paths), ("sme2", paths / 16)] {
         let p = job(dynamics, n);
         g.throughput(Throughput::Elements(total_work(&p, Shard::WHOLE) as u64));
-        g.bench_function(dynamics, |b| b.iter(|| execute(&p, backend, Shard::WHOLE, &|_| {}).expect("run")));
+        g.bench_function(dynamics, |b| {
+            b.iter(|| execute(&p, backend, Shard::WHOLE, &|_| {}).expect("run"))
+        });
     }
     g.finish();
 }

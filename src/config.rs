@@ -25,7 +25,10 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 fn err<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, ConfigError> {
-    Err(ConfigError { field: field.into(), message: message.into() })
+    Err(ConfigError {
+        field: field.into(),
+        message: message.into(),
+    })
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -66,7 +69,11 @@ pub struct SdeConfig {
 
 impl Default for SdeConfig {
     fn default() -> Self {
-        Self { substeps: default_substeps(), extrapolate: true, solver: default_solver() }
+        Self {
+            substeps: default_substeps(),
+            extrapolate: true,
+            solver: default_solver(),
+        }
     }
 }
 
@@ -160,7 +167,10 @@ pub struct Checked {
 
 /// Parses config text without validating it.
 pub fn parse_raw(text: &str) -> Result<Config, ConfigError> {
-    serde_json::from_str(text).map_err(|e| ConfigError { field: "config".into(), message: e.to_string() })
+    serde_json::from_str(text).map_err(|e| ConfigError {
+        field: "config".into(),
+        message: e.to_string(),
+    })
 }
 
 /// Parses and validates config text.
@@ -180,7 +190,10 @@ pub fn steps(t: f64, eta: f64) -> u32 {
 
 fn matrix(field: &str, rows: &[Vec<f64>], d: usize) -> Result<DMatrix<f64>, ConfigError> {
     if rows.len() != d || rows.iter().any(|r| r.len() != d) {
-        return err(field, format!("must be a {d}×{d} matrix (d = length of model.mean)"));
+        return err(
+            field,
+            format!("must be a {d}×{d} matrix (d = length of model.mean)"),
+        );
     }
     if rows.iter().flatten().any(|v| !v.is_finite()) {
         return err(field, "entries must be finite numbers");
@@ -207,10 +220,16 @@ fn check_model(mc: &ModelConfig, d_x0: usize) -> Result<AnyModel, ConfigError> {
             let cov = matrix("model.cov", &q.cov, d)?;
             let min_eig = SymmetricEigen::new(cov.clone()).eigenvalues.min();
             if min_eig < -1e-12 * cov.amax().max(1.0) {
-                return err("model.cov", format!("must be positive semi-definite (smallest eigenvalue {min_eig:.3e})"));
+                return err(
+                    "model.cov",
+                    format!("must be positive semi-definite (smallest eigenvalue {min_eig:.3e})"),
+                );
             }
             if d_x0 != d {
-                return err("x0", format!("must have length {d} (the length of model.mean), got {d_x0}"));
+                return err(
+                    "x0",
+                    format!("must have length {d} (the length of model.mean), got {d_x0}"),
+                );
             }
             AnyModel::Quadratic(Quadratic::new(a, DVector::from_vec(q.mean.clone()), cov))
         }
@@ -231,26 +250,51 @@ fn check_model(mc: &ModelConfig, d_x0: usize) -> Result<AnyModel, ConfigError> {
 
 pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
     let mut echo = serde_json::to_value(&cfg).expect("config serialises");
-    echo["name"] = serde_json::Value::String(cfg.name.clone().unwrap_or_else(|| name_hint.to_string()));
+    echo["name"] =
+        serde_json::Value::String(cfg.name.clone().unwrap_or_else(|| name_hint.to_string()));
     let experiment = match cfg.experiment.as_str() {
         "weak_order" => ExperimentKind::WeakOrder,
         "n_point" => ExperimentKind::NPoint,
-        other => return err("experiment", format!("unknown experiment {other:?}; allowed: weak_order, n_point")),
+        other => {
+            return err(
+                "experiment",
+                format!("unknown experiment {other:?}; allowed: weak_order, n_point"),
+            )
+        }
     };
     let points: Vec<Vec<f64>> = match experiment {
         ExperimentKind::WeakOrder => {
             if cfg.particles.is_some() {
-                return err("particles", "only for experiment n_point; weak_order takes x0");
+                return err(
+                    "particles",
+                    "only for experiment n_point; weak_order takes x0",
+                );
             }
-            vec![cfg.x0.clone().ok_or(ConfigError { field: "x0".into(), message: "missing (initial point, a list of d numbers)".into() })?]
+            vec![cfg.x0.clone().ok_or(ConfigError {
+                field: "x0".into(),
+                message: "missing (initial point, a list of d numbers)".into(),
+            })?]
         }
         ExperimentKind::NPoint => {
             if cfg.x0.is_some() {
-                return err("x0", "n_point takes particles (a list of initial points), not x0");
+                return err(
+                    "x0",
+                    "n_point takes particles (a list of initial points), not x0",
+                );
             }
-            let p = cfg.particles.clone().ok_or(ConfigError { field: "particles".into(), message: "missing (a list of 2 to 8 initial points)".into() })?;
+            let p = cfg.particles.clone().ok_or(ConfigError {
+                field: "particles".into(),
+                message: "missing (a list of 2 to 8 initial points)".into(),
+            })?;
             if !(2..=crate::dynamics::path::MAX_P).contains(&p.len()) {
-                return err("particles", format!("must list 2 to {} initial points, got {}", crate::dynamics::path::MAX_P, p.len()));
+                return err(
+                    "particles",
+                    format!(
+                        "must list 2 to {} initial points, got {}",
+                        crate::dynamics::path::MAX_P,
+                        p.len()
+                    ),
+                );
             }
             if p.iter().any(|x| x.len() != p[0].len()) {
                 return err("particles", "all initial points must have the same length");
@@ -258,7 +302,11 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
             p
         }
     };
-    let x0_field = if experiment == ExperimentKind::WeakOrder { "x0" } else { "particles" };
+    let x0_field = if experiment == ExperimentKind::WeakOrder {
+        "x0"
+    } else {
+        "particles"
+    };
     if points.iter().flatten().any(|v| !v.is_finite()) {
         return err(x0_field, "entries must be finite numbers");
     }
@@ -271,13 +319,22 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
     let x0: Vec<Vector> = points.iter().map(|p| crate::model::vector(p)).collect();
 
     if cfg.dynamics.is_empty() {
-        return err("dynamics", format!("must list at least one of: {}", crate::dynamics::NAMES.join(", ")));
+        return err(
+            "dynamics",
+            format!(
+                "must list at least one of: {}",
+                crate::dynamics::NAMES.join(", ")
+            ),
+        );
     }
     let mut dynamics = Vec::new();
     for (i, s) in cfg.dynamics.iter().enumerate() {
         let d = Dynamics::parse(s).ok_or(ConfigError {
             field: format!("dynamics[{i}]"),
-            message: format!("unknown dynamics {s:?}; allowed: {}", crate::dynamics::NAMES.join(", ")),
+            message: format!(
+                "unknown dynamics {s:?}; allowed: {}",
+                crate::dynamics::NAMES.join(", ")
+            ),
         })?;
         if dynamics.contains(&d) {
             return err(format!("dynamics[{i}]"), format!("{s:?} is listed twice"));
@@ -295,10 +352,20 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
     }
     for (i, &eta) in cfg.etas.iter().enumerate() {
         if !(eta.is_finite() && eta > 0.0) {
-            return err(format!("etas[{i}]"), format!("step size must be > 0, got {eta}"));
+            return err(
+                format!("etas[{i}]"),
+                format!("step size must be > 0, got {eta}"),
+            );
         }
         if !is_integer_ratio(cfg.horizon, eta) {
-            return err(format!("etas[{i}]"), format!("horizon/η must be a whole number of steps; {}/{eta} = {}", cfg.horizon, cfg.horizon / eta));
+            return err(
+                format!("etas[{i}]"),
+                format!(
+                    "horizon/η must be a whole number of steps; {}/{eta} = {}",
+                    cfg.horizon,
+                    cfg.horizon / eta
+                ),
+            );
         }
         if cfg.etas[..i].contains(&eta) {
             return err(format!("etas[{i}]"), format!("{eta} is listed twice"));
@@ -307,10 +374,16 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
     let mut times = Vec::new();
     for (i, &t) in cfg.checkpoints.iter().enumerate() {
         if !(t.is_finite() && t > 0.0 && t <= cfg.horizon) {
-            return err(format!("checkpoints[{i}]"), format!("must be a time in (0, horizon = {}], got {t}", cfg.horizon));
+            return err(
+                format!("checkpoints[{i}]"),
+                format!("must be a time in (0, horizon = {}], got {t}", cfg.horizon),
+            );
         }
         if let Some(eta) = cfg.etas.iter().find(|&&eta| !is_integer_ratio(t, eta)) {
-            return err(format!("checkpoints[{i}]"), format!("t/η must be a whole number of steps for every η; {t}/{eta} is not"));
+            return err(
+                format!("checkpoints[{i}]"),
+                format!("t/η must be a whole number of steps for every η; {t}/{eta} is not"),
+            );
         }
         times.push(t);
     }
@@ -321,16 +394,28 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
     let observables: Vec<Observable> = match experiment {
         ExperimentKind::WeakOrder => {
             if cfg.observables.is_empty() {
-                return err("observables", format!("must list at least one of: {}", crate::observables::NAMES.join(", ")));
+                return err(
+                    "observables",
+                    format!(
+                        "must list at least one of: {}",
+                        crate::observables::NAMES.join(", ")
+                    ),
+                );
             }
             let mut v = Vec::new();
             for (i, s) in cfg.observables.iter().enumerate() {
                 let o = Observable::parse(s).ok_or(ConfigError {
                     field: format!("observables[{i}]"),
-                    message: format!("unknown observable {s:?}; allowed: {}", crate::observables::NAMES.join(", ")),
+                    message: format!(
+                        "unknown observable {s:?}; allowed: {}",
+                        crate::observables::NAMES.join(", ")
+                    ),
                 })?;
                 if v.contains(&o) {
-                    return err(format!("observables[{i}]"), format!("{s:?} is listed twice"));
+                    return err(
+                        format!("observables[{i}]"),
+                        format!("{s:?} is listed twice"),
+                    );
                 }
                 v.push(o);
             }
@@ -338,7 +423,10 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         }
         ExperimentKind::NPoint => {
             if !cfg.observables.is_empty() {
-                return err("observables", "n_point records fixed joint observables; leave observables out");
+                return err(
+                    "observables",
+                    "n_point records fixed joint observables; leave observables out",
+                );
             }
             crate::experiment::n_point::observables(x0.len())
         }
@@ -347,7 +435,13 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         return err("paths", "must be ≥ 1");
     }
     if cfg.paths > u32::MAX as u64 {
-        return err("paths", format!("must be ≤ {} (replica index is a 32-bit Philox counter word)", u32::MAX));
+        return err(
+            "paths",
+            format!(
+                "must be ≤ {} (replica index is a 32-bit Philox counter word)",
+                u32::MAX
+            ),
+        );
     }
     let solver = match cfg.sde.solver.as_str() {
         "em" => {
@@ -356,20 +450,40 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
             if s < need || s % need != 0 {
                 return err(
                     "sde.substeps",
-                    format!("must be a positive multiple of {need} (coupled coarse levels{}), got {s}", if need == 4 { " for Talay–Tubaro extrapolation" } else { "" }),
+                    format!(
+                        "must be a positive multiple of {need} (coupled coarse levels{}), got {s}",
+                        if need == 4 {
+                            " for Talay–Tubaro extrapolation"
+                        } else {
+                            ""
+                        }
+                    ),
                 );
             }
-            Solver::Substeps { substeps: s, extrapolate: cfg.sde.extrapolate }
+            Solver::Substeps {
+                substeps: s,
+                extrapolate: cfg.sde.extrapolate,
+            }
         }
         "exact" => Solver::Exact,
-        other => return err("sde.solver", format!("unknown solver {other:?}; allowed: em, exact")),
+        other => {
+            return err(
+                "sde.solver",
+                format!("unknown solver {other:?}; allowed: em, exact"),
+            )
+        }
     };
     // gf/mgf always use RK4 on two coupled levels (fine and half as many substeps).
     let ode_substeps = (cfg.sde.substeps.max(2) + 1) / 2 * 2;
     let precision = match cfg.precision.as_str() {
         "f32" => crate::backend::Precision::F32,
         "f64" => crate::backend::Precision::F64,
-        other => return err("precision", format!("unknown precision {other:?}; allowed: f32, f64")),
+        other => {
+            return err(
+                "precision",
+                format!("unknown precision {other:?}; allowed: f32, f64"),
+            )
+        }
     };
     if !(cfg.diverge_bound.is_finite() && cfg.diverge_bound > 0.0) {
         return err("diverge_bound", "must be a finite number > 0");

@@ -6,6 +6,7 @@
 //! order fits) → `output` (JSON, CSV, SVG). See ../shared/ARCHITECTURE.md.
 
 pub mod backend;
+pub mod cli;
 pub mod config;
 pub mod dynamics;
 pub mod experiment;
@@ -14,4 +15,3 @@ pub mod observables;
 pub mod output;
 pub mod rng;
 pub mod stats;
-pub mod cli;

@@ -54,7 +54,9 @@ impl Observable {
     /// Highest particle index the observable reads.
     pub fn max_particle(&self) -> usize {
         match *self {
-            Observable::Norm2(p) | Observable::X0(p) | Observable::Cos(p) | Observable::Loss(p) => p as usize,
+            Observable::Norm2(p) | Observable::X0(p) | Observable::Cos(p) | Observable::Loss(p) => {
+                p as usize
+            }
             Observable::Prod(p, q) | Observable::Dist2(p, q) => p.max(q) as usize,
         }
     }

@@ -14,7 +14,9 @@ fn assert_matches_exact(json: &str, min_points: usize) {
         let mut n = 0;
         for p in &r.points {
             let Some(exact) = p.exact else { continue };
-            let solver = p.solver_error.map_or(0.0, |e| e.abs() + 2.0 * p.solver_error_stderr.unwrap());
+            let solver = p
+                .solver_error
+                .map_or(0.0, |e| e.abs() + 2.0 * p.solver_error_stderr.unwrap());
             let tol = 4.0 * p.stderr + solver + 1e-6 * (1.0 + exact.abs());
             assert!(
                 (p.mean - exact).abs() <= tol,
@@ -33,7 +35,11 @@ fn assert_matches_exact(json: &str, min_points: usize) {
             assert_eq!(p.diverged, 0);
             n += 1;
         }
-        assert!(n >= min_points, "{}: only {n} points had closed forms", b.name());
+        assert!(
+            n >= min_points,
+            "{}: only {n} points had closed forms",
+            b.name()
+        );
     }
 }
 

@@ -3,7 +3,11 @@
 use smflow::rng::philox4x32_10;
 
 pub const KAT: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
-    ([0, 0, 0, 0], [0, 0], [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8]),
+    (
+        [0, 0, 0, 0],
+        [0, 0],
+        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
+    ),
     (
         [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
         [0xffffffff, 0xffffffff],
@@ -19,6 +23,10 @@ pub const KAT: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
 #[test]
 fn philox_matches_random123_vectors() {
     for (ctr, key, want) in KAT {
-        assert_eq!(philox4x32_10(ctr, key), want, "ctr {ctr:08x?} key {key:08x?}");
+        assert_eq!(
+            philox4x32_10(ctr, key),
+            want,
+            "ctr {ctr:08x?} key {key:08x?}"
+        );
     }
 }

@@ -15,7 +15,15 @@ fn bits(c: &Collected) -> Vec<(u64, u64, u64, u64, u64)> {
         .iter()
         .flatten()
         .flatten()
-        .map(|m| (m.count, m.s1.value().to_bits(), m.s2.value().to_bits(), m.e1.value().to_bits(), m.e2.value().to_bits()))
+        .map(|m| {
+            (
+                m.count,
+                m.s1.value().to_bits(),
+                m.s2.value().to_bits(),
+                m.e1.value().to_bits(),
+                m.e2.value().to_bits(),
+            )
+        })
         .collect()
 }
 
@@ -24,10 +32,18 @@ fn chunk_size_and_threads_do_not_change_statistics() {
     let ck = checked(CFG);
     let reference = bits(&collect(&ck, &CpuBackend::default(), Shard::WHOLE));
     for chunk in [1, 7, 4096] {
-        assert_eq!(bits(&collect(&ck, &CpuBackend::with_chunk(chunk), Shard::WHOLE)), reference, "chunk {chunk}");
+        assert_eq!(
+            bits(&collect(&ck, &CpuBackend::with_chunk(chunk), Shard::WHOLE)),
+            reference,
+            "chunk {chunk}"
+        );
     }
-    let one_thread = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
-    let single = one_thread.install(|| bits(&collect(&ck, &CpuBackend::with_chunk(13), Shard::WHOLE)));
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let single =
+        one_thread.install(|| bits(&collect(&ck, &CpuBackend::with_chunk(13), Shard::WHOLE)));
     assert_eq!(single, reference, "one thread");
 }
 
@@ -37,7 +53,11 @@ fn three_shards_merge_to_one_run() {
     let whole = collect(&ck, &CpuBackend::default(), Shard::WHOLE);
     let mut merged = collect(&ck, &CpuBackend::default(), Shard { index: 2, count: 3 });
     for i in [0, 1] {
-        merged.merge(&collect(&ck, &CpuBackend::with_chunk(7), Shard { index: i, count: 3 }));
+        merged.merge(&collect(
+            &ck,
+            &CpuBackend::with_chunk(7),
+            Shard { index: i, count: 3 },
+        ));
     }
     assert_eq!(bits(&merged), bits(&whole));
 }
@@ -45,6 +65,10 @@ fn three_shards_merge_to_one_run() {
 #[test]
 fn different_seeds_give_different_paths() {
     let a = collect(&checked(CFG), &CpuBackend::default(), Shard::WHOLE);
-    let b = collect(&checked(&CFG.replace(r#""seed":5"#, r#""seed":6"#)), &CpuBackend::default(), Shard::WHOLE);
+    let b = collect(
+        &checked(&CFG.replace(r#""seed":5"#, r#""seed":6"#)),
+        &CpuBackend::default(),
+        Shard::WHOLE,
+    );
     assert_ne!(bits(&a), bits(&b));
 }

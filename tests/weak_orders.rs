@@ -12,7 +12,12 @@ fn order(r: &smflow::output::report::Report, b: &str, obs: &str) -> (f64, usize)
         .orders
         .iter()
         .find(|o| o.pair[0] == "sgd" && o.pair[1] == b && o.observable == obs && o.t == 1.0)
-        .unwrap_or_else(|| panic!("no fitted order for sgd–{b} {obs}; warnings: {:?}", r.warnings));
+        .unwrap_or_else(|| {
+            panic!(
+                "no fitted order for sgd–{b} {obs}; warnings: {:?}",
+                r.warnings
+            )
+        });
     (o.order, o.n_points)
 }
 
@@ -29,7 +34,10 @@ fn quadratic_orders() {
     );
     for obs in ["norm2", "cos"] {
         let (p, n) = order(&r1, "sme1", obs);
-        assert!((0.8..=1.2).contains(&p) && n == 3, "sgd–sme1 {obs}: order {p} from {n} points");
+        assert!(
+            (0.8..=1.2).contains(&p) && n == 3,
+            "sgd–sme1 {obs}: order {p} from {n} points"
+        );
     }
     // Order 2: errors 8.5e-3, 2.0e-3, 4.7e-4 (norm2) need ~2e6 paths at η = 0.05.
     let r2 = report(
@@ -43,7 +51,10 @@ fn quadratic_orders() {
     for b in ["sme2", "smf2"] {
         for obs in ["norm2", "cos"] {
             let (p, n) = order(&r2, b, obs);
-            assert!((1.7..=2.3).contains(&p) && n >= 2, "sgd–{b} {obs}: order {p} from {n} points");
+            assert!(
+                (1.7..=2.3).contains(&p) && n >= 2,
+                "sgd–{b} {obs}: order {p} from {n} points"
+            );
         }
     }
 }
@@ -63,8 +74,18 @@ fn multiplicative_orders_with_euler_maruyama() {
     assert!((0.8..=1.2).contains(&p), "sgd–sme1: order {p}");
     for b in ["sme2", "smf2"] {
         let (p, n) = order(&r, b, "x0");
-        assert!((1.7..=2.3).contains(&p) && n >= 2, "sgd–{b}: order {p} from {n}");
+        assert!(
+            (1.7..=2.3).contains(&p) && n >= 2,
+            "sgd–{b}: order {p} from {n}"
+        );
     }
     // The solver's error must be small against these weak errors.
-    assert!(r.weak_errors.iter().filter(|w| w.resolved && w.t == 1.0).all(|w| w.solver_ok), "{:?}", r.warnings);
+    assert!(
+        r.weak_errors
+            .iter()
+            .filter(|w| w.resolved && w.t == 1.0)
+            .all(|w| w.solver_ok),
+        "{:?}",
+        r.warnings
+    );
 }

@@ -19,13 +19,19 @@ pub struct CpuBackend {
 
 impl Default for CpuBackend {
     fn default() -> Self {
-        Self { chunk: 4096, threads: rayon::current_num_threads() }
+        Self {
+            chunk: 4096,
+            threads: rayon::current_num_threads(),
+        }
     }
 }
 
 impl CpuBackend {
     pub fn with_chunk(chunk: u64) -> Self {
-        Self { chunk: chunk.max(1), ..Default::default() }
+        Self {
+            chunk: chunk.max(1),
+            ..Default::default()
+        }
     }
 }
 
@@ -40,20 +46,40 @@ impl Backend for CpuBackend {
         Precision::F64
     }
 
-    fn run(&self, model: &AnyModel, spec: &RunSpec, replicas: Range<u64>, progress: Progress) -> anyhow::Result<Vec<Moments>> {
+    fn run(
+        &self,
+        model: &AnyModel,
+        spec: &RunSpec,
+        replicas: Range<u64>,
+        progress: Progress,
+    ) -> anyhow::Result<Vec<Moments>> {
         with_model!(model, m => Ok(run_model(m, spec, &shifts(model, spec), replicas, self.chunk, progress)))
     }
 
-    fn final_states(&self, model: &AnyModel, spec: &RunSpec, replicas: Range<u64>) -> anyhow::Result<Vec<f64>> {
+    fn final_states(
+        &self,
+        model: &AnyModel,
+        spec: &RunSpec,
+        replicas: Range<u64>,
+    ) -> anyhow::Result<Vec<f64>> {
         with_model!(model, m => Ok(final_states(m, spec, replicas)))
     }
 }
 
-fn run_model<M: Model>(m: &M, spec: &RunSpec, shifts: &[f64], replicas: Range<u64>, chunk: u64, progress: Progress) -> Vec<Moments> {
+fn run_model<M: Model>(
+    m: &M,
+    spec: &RunSpec,
+    shifts: &[f64],
+    replicas: Range<u64>,
+    chunk: u64,
+    progress: Progress,
+) -> Vec<Moments> {
     let prep = prepare(m, spec);
     let n_obs = spec.observables.len();
     let n_cp = spec.checkpoints.len();
-    let starts: Vec<u64> = (replicas.start..replicas.end).step_by(chunk as usize).collect();
+    let starts: Vec<u64> = (replicas.start..replicas.end)
+        .step_by(chunk as usize)
+        .collect();
     let work = spec.work_per_path();
     starts
         .par_iter()

@@ -10,7 +10,9 @@ use crate::stats::Moments;
 use std::ops::Range;
 
 /// Which backend a user asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendChoice {
     Auto,
@@ -38,14 +40,28 @@ pub trait Backend {
     fn precision(&self) -> Precision;
     /// Simulates `replicas` of `spec` and returns one `Moments` per (checkpoint,
     /// observable), index `c * n_obs + o`, values shifted by `shifts(model, spec)`.
-    fn run(&self, model: &AnyModel, spec: &RunSpec, replicas: Range<u64>, progress: Progress) -> anyhow::Result<Vec<Moments>>;
+    fn run(
+        &self,
+        model: &AnyModel,
+        spec: &RunSpec,
+        replicas: Range<u64>,
+        progress: Progress,
+    ) -> anyhow::Result<Vec<Moments>>;
     /// Final state (finest level, particles × d, row-major per replica) of each replica
     /// in `replicas`: for path-by-path comparison on small samples.
-    fn final_states(&self, model: &AnyModel, spec: &RunSpec, replicas: Range<u64>) -> anyhow::Result<Vec<f64>>;
+    fn final_states(
+        &self,
+        model: &AnyModel,
+        spec: &RunSpec,
+        replicas: Range<u64>,
+    ) -> anyhow::Result<Vec<f64>>;
 }
 
 /// Per-observable shift: g at the initial state.
 pub fn shifts(model: &AnyModel, spec: &RunSpec) -> Vec<f64> {
     let m = model.as_dyn();
-    spec.observables.iter().map(|o| o.eval(m, &spec.x0)).collect()
+    spec.observables
+        .iter()
+        .map(|o| o.eval(m, &spec.x0))
+        .collect()
 }

@@ -52,7 +52,10 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
         }
     }
     let mut out = Vec::new();
-    println!("{:<5} {:<6} {:>10} {:>10} {:>14}  adapter", "back", "job", "paths", "seconds", "path-steps/s");
+    println!(
+        "{:<5} {:<6} {:>10} {:>10} {:>14}  adapter",
+        "back", "job", "paths", "seconds", "path-steps/s"
+    );
     for choice in choices {
         let backend = make_backend(choice, crate::backend::Precision::F32, true)?;
         for (job, paths) in [("sgd", a.paths), ("sme2", (a.paths / 16).max(1))] {
@@ -70,12 +73,19 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
                 seconds: c.wall_seconds,
                 path_steps_per_second: c.path_steps / c.wall_seconds,
             };
-            println!("{:<5} {:<6} {:>10} {:>10.3} {:>14.3e}  {}", m.backend, m.job, m.paths, m.seconds, m.path_steps_per_second, m.adapter);
+            println!(
+                "{:<5} {:<6} {:>10} {:>10.3} {:>14.3e}  {}",
+                m.backend, m.job, m.paths, m.seconds, m.path_steps_per_second, m.adapter
+            );
             out.push(m);
         }
     }
     if let Some(p) = &a.json {
-        std::fs::write(p, serde_json::to_vec_pretty(&out).map_err(|e| Failure::Runtime(e.into()))?).map_err(|e| Failure::Runtime(e.into()))?;
+        std::fs::write(
+            p,
+            serde_json::to_vec_pretty(&out).map_err(|e| Failure::Runtime(e.into()))?,
+        )
+        .map_err(|e| Failure::Runtime(e.into()))?;
     }
     Ok(())
 }

@@ -69,9 +69,14 @@ struct Comparison {
 
 pub fn compare(a: CompareArgs) -> Result<(), Failure> {
     let checked = load_config(&a.config, a.paths, a.seed)?;
-    let gpu = GpuBackend::new(checked.precision).map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
+    let gpu = GpuBackend::new(checked.precision)
+        .map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
     let cpu = CpuBackend::default();
-    eprintln!("smflow compare: cpu ({}) vs gpu ({})", cpu.adapter(), gpu.adapter());
+    eprintln!(
+        "smflow compare: cpu ({}) vs gpu ({})",
+        cpu.adapter(),
+        gpu.adapter()
+    );
     let plan = plan(&checked);
     let mut paths = Vec::new();
     for run in &plan.runs {
@@ -86,13 +91,36 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
             }
             let d = (x - y).abs();
             abs = abs.max(if d.is_nan() { f64::INFINITY } else { d });
-            rel = rel.max(if d.is_nan() { f64::INFINITY } else { d / (1.0 + x.abs()) });
+            rel = rel.max(if d.is_nan() {
+                f64::INFINITY
+            } else {
+                d / (1.0 + x.abs())
+            });
         }
-        paths.push(RunComparison { dynamics: run.spec.dynamics.name().into(), eta: run.spec.eta, sampled_paths: n, max_abs_deviation: abs, max_rel_deviation: rel });
+        paths.push(RunComparison {
+            dynamics: run.spec.dynamics.name().into(),
+            eta: run.spec.eta,
+            sampled_paths: n,
+            max_abs_deviation: abs,
+            max_rel_deviation: rel,
+        });
     }
-    let meta = |b: &dyn Backend| RunMeta { backend: b.name().into(), adapter: b.adapter(), precision: precision_name(b.precision()).into(), shard: None };
-    let rc = analyze(&plan, &execute(&plan, &cpu, Shard::WHOLE, &|_| {})?, &meta(&cpu));
-    let rg = analyze(&plan, &execute(&plan, &gpu, Shard::WHOLE, &|_| {})?, &meta(&gpu));
+    let meta = |b: &dyn Backend| RunMeta {
+        backend: b.name().into(),
+        adapter: b.adapter(),
+        precision: precision_name(b.precision()).into(),
+        shard: None,
+    };
+    let rc = analyze(
+        &plan,
+        &execute(&plan, &cpu, Shard::WHOLE, &|_| {})?,
+        &meta(&cpu),
+    );
+    let rg = analyze(
+        &plan,
+        &execute(&plan, &gpu, Shard::WHOLE, &|_| {})?,
+        &meta(&gpu),
+    );
     let mut stats = Vec::new();
     for (pc, pg) in rc.points.iter().zip(&rg.points) {
         let se = pc.stderr.max(pg.stderr);
@@ -105,26 +133,66 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         } else {
             f64::INFINITY
         };
-        stats.push(StatComparison { dynamics: pc.dynamics.clone(), eta: pc.eta, t: pc.t, observable: pc.observable.clone(), cpu: pc.mean, gpu: pg.mean, stderr: se, diff_in_stderr: in_se });
+        stats.push(StatComparison {
+            dynamics: pc.dynamics.clone(),
+            eta: pc.eta,
+            t: pc.t,
+            observable: pc.observable.clone(),
+            cpu: pc.mean,
+            gpu: pg.mean,
+            stderr: se,
+            diff_in_stderr: in_se,
+        });
     }
-    let max_rel = paths.iter().map(|p| p.max_rel_deviation).fold(0.0, f64::max);
+    let max_rel = paths
+        .iter()
+        .map(|p| p.max_rel_deviation)
+        .fold(0.0, f64::max);
     let max_se = stats.iter().map(|s| s.diff_in_stderr).fold(0.0, f64::max);
     let passed = max_rel <= a.path_tol && max_se <= a.se_tol;
-    println!("{:<6} {:>8} {:>8} {:>14} {:>14}", "dyn", "eta", "paths", "max |Δx|", "max rel Δx");
+    println!(
+        "{:<6} {:>8} {:>8} {:>14} {:>14}",
+        "dyn", "eta", "paths", "max |Δx|", "max rel Δx"
+    );
     for p in &paths {
-        println!("{:<6} {:>8} {:>8} {:>14.3e} {:>14.3e}", p.dynamics, p.eta, p.sampled_paths, p.max_abs_deviation, p.max_rel_deviation);
+        println!(
+            "{:<6} {:>8} {:>8} {:>14.3e} {:>14.3e}",
+            p.dynamics, p.eta, p.sampled_paths, p.max_abs_deviation, p.max_rel_deviation
+        );
     }
-    println!("statistics: {} compared, max |mean_gpu − mean_cpu| = {:.3} standard errors (tolerance {})", stats.len(), max_se, a.se_tol);
-    println!("paths: max relative deviation {:.3e} (tolerance {:.1e})", max_rel, a.path_tol);
-    let cmp = Comparison { adapter: gpu.adapter(), precision: precision_name(gpu.precision()).into(), paths, statistics: stats, max_path_rel_deviation: max_rel, max_diff_in_stderr: max_se, passed };
+    println!(
+        "statistics: {} compared, max |mean_gpu − mean_cpu| = {:.3} standard errors (tolerance {})",
+        stats.len(),
+        max_se,
+        a.se_tol
+    );
+    println!(
+        "paths: max relative deviation {:.3e} (tolerance {:.1e})",
+        max_rel, a.path_tol
+    );
+    let cmp = Comparison {
+        adapter: gpu.adapter(),
+        precision: precision_name(gpu.precision()).into(),
+        paths,
+        statistics: stats,
+        max_path_rel_deviation: max_rel,
+        max_diff_in_stderr: max_se,
+        passed,
+    };
     if let Some(out) = &a.out {
         std::fs::create_dir_all(out).map_err(|e| Failure::Runtime(e.into()))?;
-        std::fs::write(out.join("compare.json"), serde_json::to_vec_pretty(&cmp).map_err(|e| Failure::Runtime(e.into()))?).map_err(|e| Failure::Runtime(e.into()))?;
+        std::fs::write(
+            out.join("compare.json"),
+            serde_json::to_vec_pretty(&cmp).map_err(|e| Failure::Runtime(e.into()))?,
+        )
+        .map_err(|e| Failure::Runtime(e.into()))?;
     }
     if passed {
         println!("PASS: gpu agrees with the cpu reference");
         Ok(())
     } else {
-        Err(Failure::Runtime(anyhow::anyhow!("FAIL: gpu and cpu disagree beyond tolerance")))
+        Err(Failure::Runtime(anyhow::anyhow!(
+            "FAIL: gpu and cpu disagree beyond tolerance"
+        )))
     }
 }

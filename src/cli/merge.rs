@@ -22,30 +22,61 @@ pub struct MergeArgs {
 }
 
 pub fn merge(a: MergeArgs) -> Result<(), Failure> {
-    let parts: Vec<Partials> = a.dirs.iter().map(|d| read_partials(d)).collect::<anyhow::Result<_>>().map_err(|e| Failure::BadInput(format!("merge: {e:#}")))?;
+    let parts: Vec<Partials> = a
+        .dirs
+        .iter()
+        .map(|d| read_partials(d))
+        .collect::<anyhow::Result<_>>()
+        .map_err(|e| Failure::BadInput(format!("merge: {e:#}")))?;
     let first = &parts[0];
     let mut seen = Vec::new();
     let mut count = None;
     for (p, d) in parts.iter().zip(&a.dirs) {
         if p.config != first.config {
-            return Err(Failure::BadInput(format!("merge: {} was run with a different config or seed than {}", d.display(), a.dirs[0].display())));
+            return Err(Failure::BadInput(format!(
+                "merge: {} was run with a different config or seed than {}",
+                d.display(),
+                a.dirs[0].display()
+            )));
         }
         let label = p.shard.clone().unwrap_or_else(|| "1/1".into());
-        let (i, n) = label.split_once('/').and_then(|(i, n)| Some((i.parse::<u64>().ok()?, n.parse::<u64>().ok()?))).ok_or_else(|| Failure::BadInput(format!("merge: bad shard label {label:?} in {}", d.display())))?;
+        let (i, n) = label
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.parse::<u64>().ok()?, n.parse::<u64>().ok()?)))
+            .ok_or_else(|| {
+                Failure::BadInput(format!(
+                    "merge: bad shard label {label:?} in {}",
+                    d.display()
+                ))
+            })?;
         if *count.get_or_insert(n) != n {
-            return Err(Failure::BadInput(format!("merge: {} is shard {label}, others are of {} shards", d.display(), count.unwrap())));
+            return Err(Failure::BadInput(format!(
+                "merge: {} is shard {label}, others are of {} shards",
+                d.display(),
+                count.unwrap()
+            )));
         }
         if seen.contains(&i) {
-            return Err(Failure::BadInput(format!("merge: shard {label} given twice ({})", d.display())));
+            return Err(Failure::BadInput(format!(
+                "merge: shard {label} given twice ({})",
+                d.display()
+            )));
         }
         seen.push(i);
     }
     let n = count.unwrap_or(1);
-    let missing: Vec<String> = (1..=n).filter(|i| !seen.contains(i)).map(|i| format!("{i}/{n}")).collect();
+    let missing: Vec<String> = (1..=n)
+        .filter(|i| !seen.contains(i))
+        .map(|i| format!("{i}/{n}"))
+        .collect();
     if !missing.is_empty() {
-        return Err(Failure::BadInput(format!("merge: shards {} are missing", missing.join(", "))));
+        return Err(Failure::BadInput(format!(
+            "merge: shards {} are missing",
+            missing.join(", ")
+        )));
     }
-    let cfg: crate::config::Config = serde_json::from_value(first.config.clone()).map_err(|e| Failure::BadInput(format!("merge: config in partials.json: {e}")))?;
+    let cfg: crate::config::Config = serde_json::from_value(first.config.clone())
+        .map_err(|e| Failure::BadInput(format!("merge: config in partials.json: {e}")))?;
     let checked = check(cfg, "merged")?;
     let plan = plan(&checked);
     let mut total: Option<Collected> = None;
@@ -53,10 +84,22 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
         let moments = p
             .moments
             .iter()
-            .map(|r| r.iter().map(|b| b.iter().map(Moments::from_parts).collect::<Result<Vec<_>, _>>()).collect::<Result<Vec<_>, _>>())
+            .map(|r| {
+                r.iter()
+                    .map(|b| {
+                        b.iter()
+                            .map(Moments::from_parts)
+                            .collect::<Result<Vec<_>, _>>()
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| Failure::BadInput(format!("merge: partials.json: {e}")))?;
-        let c = Collected { moments, path_steps: p.path_steps, wall_seconds: p.wall_seconds };
+        let c = Collected {
+            moments,
+            path_steps: p.path_steps,
+            wall_seconds: p.wall_seconds,
+        };
         match &mut total {
             None => total = Some(c),
             Some(t) => t.merge(&c),
@@ -68,7 +111,12 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
         v.dedup();
         v.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" + ")
     };
-    let meta = RunMeta { backend: join(|p| &p.backend), adapter: join(|p| &p.adapter), precision: join(|p| &p.precision), shard: None };
+    let meta = RunMeta {
+        backend: join(|p| &p.backend),
+        adapter: join(|p| &p.adapter),
+        precision: join(|p| &p.precision),
+        shard: None,
+    };
     let report = analyze(&plan, &total, &meta);
     let partials = Partials {
         smflow_version: env!("CARGO_PKG_VERSION").into(),
@@ -81,7 +129,9 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
         config: first.config.clone(),
         moments: total.to_parts(),
     };
-    let dir = a.out.unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-merged-{}", checked.name, timestamp())));
+    let dir = a.out.unwrap_or_else(|| {
+        PathBuf::from("runs").join(format!("{}-merged-{}", checked.name, timestamp()))
+    });
     write_run(&dir, &report, &partials)?;
     if !a.quiet {
         print_summary(&report);

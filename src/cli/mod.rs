@@ -73,8 +73,13 @@ pub fn main_with(cli: Cli) -> Result<(), Failure> {
 }
 
 /// Reads and validates a config file, applying command-line overrides first.
-pub fn load_config(path: &PathBuf, paths: Option<u64>, seed: Option<u64>) -> Result<crate::config::Checked, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| Failure::BadInput(format!("config: cannot read {}: {e}", path.display())))?;
+pub fn load_config(
+    path: &PathBuf,
+    paths: Option<u64>,
+    seed: Option<u64>,
+) -> Result<crate::config::Checked, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure::BadInput(format!("config: cannot read {}: {e}", path.display())))?;
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
     let mut cfg = crate::config::parse_raw(&text)?;
     if let Some(p) = paths {
@@ -88,7 +93,11 @@ pub fn load_config(path: &PathBuf, paths: Option<u64>, seed: Option<u64>) -> Res
 
 /// Picks the backend: `auto` takes a GPU adapter when there is one (saying which, and
 /// whether it is a software rasteriser), else the CPU.
-pub fn make_backend(choice: BackendChoice, precision: Precision, quiet: bool) -> Result<Box<dyn Backend>, Failure> {
+pub fn make_backend(
+    choice: BackendChoice,
+    precision: Precision,
+    quiet: bool,
+) -> Result<Box<dyn Backend>, Failure> {
     let say = |s: String| {
         if !quiet {
             eprintln!("smflow: {s}");
@@ -101,7 +110,8 @@ pub fn make_backend(choice: BackendChoice, precision: Precision, quiet: bool) ->
             Ok(Box::new(b))
         }
         BackendChoice::Gpu => {
-            let b = GpuBackend::new(precision).map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
+            let b = GpuBackend::new(precision)
+                .map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
             say(format!("backend gpu — {}", b.adapter()));
             Ok(Box::new(b))
         }
@@ -112,7 +122,10 @@ pub fn make_backend(choice: BackendChoice, precision: Precision, quiet: bool) ->
             }
             Err(e) => {
                 let b = CpuBackend::default();
-                say(format!("no usable GPU adapter ({e:#}); backend cpu — {}", b.adapter()));
+                say(format!(
+                    "no usable GPU adapter ({e:#}); backend cpu — {}",
+                    b.adapter()
+                ));
                 Ok(Box::new(b))
             }
         },
@@ -134,15 +147,20 @@ pub fn progress_bar(total: f64, quiet: bool) -> indicatif::ProgressBar {
     }
     let pb = indicatif::ProgressBar::new(total.max(1.0) as u64);
     pb.set_style(
-        indicatif::ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {percent}% path-steps, eta {eta}")
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {percent}% path-steps, eta {eta}",
+        )
+        .expect("valid template"),
     );
     pb
 }
 
 /// UTC timestamp `YYYYMMDD-HHMMSS` for default output directories.
 pub fn timestamp() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil-from-days (H. Hinnant).
     let z = days as i64 + 719_468;
@@ -154,5 +172,10 @@ pub fn timestamp() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
-    format!("{y:04}{m:02}{d:02}-{:02}{:02}{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }

@@ -62,7 +62,11 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         moments: collected.to_parts(),
     };
     let dir = a.out.unwrap_or_else(|| {
-        let suffix = if a.shard.is_some() { format!("-shard{}of{}", shard.index + 1, shard.count) } else { String::new() };
+        let suffix = if a.shard.is_some() {
+            format!("-shard{}of{}", shard.index + 1, shard.count)
+        } else {
+            String::new()
+        };
         PathBuf::from("runs").join(format!("{}-{}{suffix}", checked.name, timestamp()))
     });
     write_run(&dir, &report, &partials)?;
@@ -77,11 +81,20 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
 pub fn print_summary(r: &Report) {
     println!(
         "{} [{}] backend {} ({}), {} paths, {:.1} s, {:.3e} path-steps/s",
-        r.name, r.experiment, r.backend, r.precision, r.paths, r.wall_seconds, r.path_steps_per_second
+        r.name,
+        r.experiment,
+        r.backend,
+        r.precision,
+        r.paths,
+        r.wall_seconds,
+        r.path_steps_per_second
     );
     let horizon = r.points.iter().map(|p| p.t).fold(0.0, f64::max);
     if !r.orders.is_empty() {
-        println!("{:<12} {:<8} {:>8} {:>18} {:>4}", "pair", "obs", "order", "95% CI", "n");
+        println!(
+            "{:<12} {:<8} {:>8} {:>18} {:>4}",
+            "pair", "obs", "order", "95% CI", "n"
+        );
         for o in r.orders.iter().filter(|o| o.t == horizon) {
             println!(
                 "{:<12} {:<8} {:>8.3} [{:>7.3}, {:>7.3}] {:>4}",
@@ -97,7 +110,13 @@ pub fn print_summary(r: &Report) {
     for c in r.correlations.iter().filter(|c| c.t == horizon) {
         println!(
             "{:<6} η={:<6} particles {:?}: corr {:.4} ± {:.4}, E|x_p − x_q|² = {:.5} ± {:.5}",
-            c.dynamics, c.eta, c.particles, c.correlation, c.stderr, c.mean_dist2, c.mean_dist2_stderr
+            c.dynamics,
+            c.eta,
+            c.particles,
+            c.correlation,
+            c.stderr,
+            c.mean_dist2,
+            c.mean_dist2_stderr
         );
     }
     for w in &r.warnings {

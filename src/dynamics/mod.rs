@@ -68,7 +68,10 @@ impl Dynamics {
 
     /// Paths differ from one another (needs Monte Carlo), as opposed to gd/gf/mgf.
     pub fn is_random(self) -> bool {
-        matches!(self, Dynamics::Sgd | Dynamics::Sme1 | Dynamics::Sme2 | Dynamics::Smf1 | Dynamics::Smf2)
+        matches!(
+            self,
+            Dynamics::Sgd | Dynamics::Sme1 | Dynamics::Sme2 | Dynamics::Smf1 | Dynamics::Smf2
+        )
     }
 
     /// Order-2 (modified) drift −∇(R + (η/4)|∇R|²).

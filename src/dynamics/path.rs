@@ -11,7 +11,7 @@
 
 use super::{Kind, RunSpec, Solver};
 use crate::model::{drift, ExactStep, Model, Vector, ZERO};
-use crate::rng::StepNormals;
+use crate::rng::fill_normals;
 
 /// Most particles one replica may carry.
 pub const MAX_P: usize = 8;
@@ -31,7 +31,10 @@ pub struct PathRecord {
 impl PathRecord {
     pub fn new(spec: &RunSpec) -> Self {
         let c = spec.checkpoints.len();
-        Self { values: vec![0.0; c * spec.observables.len() * 2], alive: vec![false; c] }
+        Self {
+            values: vec![0.0; c * spec.observables.len() * 2],
+            alive: vec![false; c],
+        }
     }
 }
 
@@ -47,7 +50,13 @@ pub fn prepare<M: Model + ?Sized>(m: &M, spec: &RunSpec) -> Prepared {
 }
 
 /// Simulates replica `replica` and fills `rec`.
-pub fn simulate<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared, replica: u32, rec: &mut PathRecord) {
+pub fn simulate<M: Model + ?Sized>(
+    m: &M,
+    spec: &RunSpec,
+    prep: &Prepared,
+    replica: u32,
+    rec: &mut PathRecord,
+) {
     let p = spec.particles();
     let levels = spec.levels();
     rec.alive.iter_mut().for_each(|a| *a = false);
@@ -62,7 +71,13 @@ pub fn simulate<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared, repli
 
 /// Runs replica `replica` to the horizon and hands the finest level's particles to
 /// `f` (used to compare backends path by path).
-pub fn simulate_states<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared, replica: u32, mut f: impl FnMut(&[Vector])) {
+pub fn simulate_states<M: Model + ?Sized>(
+    m: &M,
+    spec: &RunSpec,
+    prep: &Prepared,
+    replica: u32,
+    mut f: impl FnMut(&[Vector]),
+) {
     let last = spec.checkpoints.len() - 1;
     advance(m, spec, prep, replica, |c, x| {
         if c == last {
@@ -74,7 +89,13 @@ pub fn simulate_states<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared
 
 /// Advances one replica through all steps, calling `at_checkpoint(c, state)` at each
 /// checkpoint; stops early when it returns false.
-fn advance<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared, replica: u32, mut at_checkpoint: impl FnMut(usize, &State) -> bool) {
+fn advance<M: Model + ?Sized>(
+    m: &M,
+    spec: &RunSpec,
+    prep: &Prepared,
+    replica: u32,
+    mut at_checkpoint: impl FnMut(usize, &State) -> bool,
+) {
     let p = spec.particles();
     let levels = spec.levels();
     let mut x: State = [[ZERO; MAX_P]; MAX_LEVELS];
@@ -82,13 +103,15 @@ fn advance<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared, replica: u
         lv[..p].copy_from_slice(&spec.x0);
     }
     let mut next_cp = 0;
+    let mut draws = Draws::new(normals_per_step(m, spec, prep));
     for k in 0..spec.steps() {
+        let z = draws.step(spec, replica, k);
         match spec.dynamics.kind() {
-            Kind::Discrete => discrete_step(m, spec, replica, k, &mut x[0][..p]),
+            Kind::Discrete => discrete_step(m, spec, z, &mut x[0][..p]),
             Kind::Ode => ode_step(m, spec, levels, &mut x),
             Kind::Sde => match &prep.exact {
-                Some(ex) => exact_step(m, spec, ex, replica, k, &mut x[0][..p]),
-                None => em_step(m, spec, levels, replica, k, &mut x),
+                Some(ex) => exact_step(m, spec, ex, z, &mut x[0][..p]),
+                None => em_step(m, spec, levels, z, &mut x),
             },
         }
         if k + 1 == spec.checkpoints[next_cp] {
@@ -100,18 +123,97 @@ fn advance<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared, replica: u
     }
 }
 
-fn finite_within(x: &State, levels: usize, p: usize, d: usize, bound: f64) -> bool {
-    x[..levels]
-        .iter()
-        .all(|lv| lv[..p].iter().all(|v| v[..d].iter().all(|c| c.abs() <= bound)))
+/// Standard normals one step of `spec` consumes (the draw-index layout of each step
+/// function below).
+fn normals_per_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared) -> usize {
+    match spec.dynamics.kind() {
+        Kind::Discrete if spec.dynamics.is_random() => spec.batch as usize * m.data_normals(),
+        Kind::Discrete | Kind::Ode => 0,
+        Kind::Sde if prep.exact.is_some() => {
+            if spec.dynamics.shared_noise() {
+                m.exact_normals()
+            } else {
+                spec.particles() * m.exact_normals()
+            }
+        }
+        Kind::Sde => spec.substeps() as usize * noise_components(m, spec),
+    }
 }
 
-fn record<M: Model + ?Sized>(m: &M, spec: &RunSpec, x: &State, levels: usize, c: usize, rec: &mut PathRecord) {
+/// The normals of a path, generated for several steps at a time (`fill_normals`) so
+/// that the independent Philox/Box–Muller evaluations overlap.
+struct Draws {
+    buf: Vec<f64>,
+    per_step: usize,
+    span: u32,
+    start: u32,
+    filled: u32,
+}
+
+impl Draws {
+    fn new(per_step: usize) -> Self {
+        let span = (256 / per_step.max(1)).max(1) as u32;
+        Self {
+            buf: vec![0.0; span as usize * per_step],
+            per_step,
+            span,
+            start: 0,
+            filled: 0,
+        }
+    }
+
+    /// Normals 0..per_step of step k.
+    #[inline]
+    fn step(&mut self, spec: &RunSpec, replica: u32, k: u32) -> &[f64] {
+        if self.per_step == 0 {
+            return &[];
+        }
+        if k < self.start || k >= self.start + self.filled {
+            let n = self.span.min(spec.steps() - k);
+            fill_normals(
+                spec.key,
+                replica,
+                spec.stream,
+                k,
+                n as usize,
+                self.per_step,
+                &mut self.buf,
+            );
+            self.start = k;
+            self.filled = n;
+        }
+        let off = (k - self.start) as usize * self.per_step;
+        &self.buf[off..off + self.per_step]
+    }
+}
+
+fn finite_within(x: &State, levels: usize, p: usize, d: usize, bound: f64) -> bool {
+    x[..levels].iter().all(|lv| {
+        lv[..p]
+            .iter()
+            .all(|v| v[..d].iter().all(|c| c.abs() <= bound))
+    })
+}
+
+fn record<M: Model + ?Sized>(
+    m: &M,
+    spec: &RunSpec,
+    x: &State,
+    levels: usize,
+    c: usize,
+    rec: &mut PathRecord,
+) {
     let n_obs = spec.observables.len();
     let p = spec.particles();
     let ode = spec.dynamics.kind() == Kind::Ode;
     for (o, obs) in spec.observables.iter().enumerate() {
-        let g: [f64; MAX_LEVELS] = std::array::from_fn(|l| if l < levels { obs.eval(m, &x[l][..p]) } else { 0.0 });
+        let g: [f64; MAX_LEVELS] = std::array::from_fn(|l| {
+            if l < levels {
+                obs.eval(m, &x[l][..p])
+            } else {
+                0.0
+            }
+        });
         let (v, e) = combine_levels(g, levels, ode);
         rec.values[(c * n_obs + o) * 2] = v;
         rec.values[(c * n_obs + o) * 2 + 1] = e;
@@ -137,7 +239,7 @@ pub fn combine_levels(g: [f64; MAX_LEVELS], levels: usize, ode: bool) -> (f64, f
 /// gd / sgd: x ← x − η (1/b) Σ_j ∇R(x, θ_j); the batch θ_1..θ_b is shared by the
 /// particles (same data). θ_j uses normals j·n_θ .. (j+1)·n_θ of the step.
 #[inline(always)]
-fn discrete_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, replica: u32, k: u32, x: &mut [Vector]) {
+fn discrete_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, normals: &[f64], x: &mut [Vector]) {
     let d = m.dim();
     if spec.dynamics == super::Dynamics::Gd {
         for xp in x.iter_mut() {
@@ -149,18 +251,13 @@ fn discrete_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, replica: u32, k: u32,
         return;
     }
     let nt = m.data_normals();
-    let mut normals = StepNormals::new(spec.key, replica, k, spec.stream);
-    let mut z = [0.0; crate::model::MAX_D];
     let scale = spec.eta / spec.batch as f64;
     // Particle-outer: each particle re-reads the same θ_j (same normals), so the batch
     // never has to be stored; with one particle this is a single pass.
     for xp in x.iter_mut() {
         let mut gs = ZERO;
         for j in 0..spec.batch as usize {
-            for (i, zi) in z[..nt].iter_mut().enumerate() {
-                *zi = normals.normal((j * nt + i) as u32);
-            }
-            let theta = m.sample_theta(&z[..nt]);
+            let theta = m.sample_theta(&normals[j * nt..(j + 1) * nt]);
             let g = m.grad_sample(xp, &theta);
             for i in 0..d {
                 gs[i] += g[i];
@@ -219,17 +316,22 @@ pub fn noise_components<M: Model + ?Sized>(m: &M, spec: &RunSpec) -> usize {
 
 /// sme* / smf*: Euler–Maruyama on the coupled levels. Fine substep s uses normals
 /// s·n_c .. (s+1)·n_c of the step; the coarse levels sum the fine increments.
-fn em_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, levels: usize, replica: u32, k: u32, x: &mut State) {
+fn em_step<M: Model + ?Sized>(
+    m: &M,
+    spec: &RunSpec,
+    levels: usize,
+    normals: &[f64],
+    x: &mut State,
+) {
     let nc = noise_components(m, spec);
     let s_fine = spec.substeps();
     let dt = spec.eta / s_fine as f64;
     let sqrt_dt = dt.sqrt();
-    let mut normals = StepNormals::new(spec.key, replica, k, spec.stream);
     let mut dw = [0.0; MAX_NOISE];
     let mut acc = [[0.0; MAX_NOISE]; MAX_LEVELS];
     for s in 0..s_fine {
         for (j, w) in dw[..nc].iter_mut().enumerate() {
-            *w = sqrt_dt * normals.normal(s * nc as u32 + j as u32);
+            *w = sqrt_dt * normals[s as usize * nc + j];
         }
         em_level(m, spec, &mut x[0], &dw[..nc], dt);
         for l in 1..levels {
@@ -248,14 +350,24 @@ fn em_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, levels: usize, replica: u32
 
 /// One Euler–Maruyama step of every particle of one level.
 #[inline]
-fn em_level<M: Model + ?Sized>(m: &M, spec: &RunSpec, x: &mut [Vector; MAX_P], dw: &[f64], dt: f64) {
+fn em_level<M: Model + ?Sized>(
+    m: &M,
+    spec: &RunSpec,
+    x: &mut [Vector; MAX_P],
+    dw: &[f64],
+    dt: f64,
+) {
     let d = m.dim();
     let c = spec.drift_c();
     let scale = spec.noise_var().sqrt();
     let shared = spec.dynamics.shared_noise();
     for (p, xp) in x[..spec.particles()].iter_mut().enumerate() {
         let b = drift(m, xp, c);
-        let noise = if shared { m.smf_noise(xp, dw) } else { m.sme_noise(xp, &dw[p * d..(p + 1) * d]) };
+        let noise = if shared {
+            m.smf_noise(xp, dw)
+        } else {
+            m.sme_noise(xp, &dw[p * d..(p + 1) * d])
+        };
         for i in 0..d {
             xp[i] += b[i] * dt + scale * noise[i];
         }
@@ -264,14 +376,19 @@ fn em_level<M: Model + ?Sized>(m: &M, spec: &RunSpec, x: &mut [Vector; MAX_P], d
 
 /// Exact transition over one SGD step (OU / GBM). Particle p uses normals
 /// p·n_e .. (p+1)·n_e (SME) or the shared normals 0..n_e (SMF).
-fn exact_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, ex: &ExactStep, replica: u32, k: u32, x: &mut [Vector]) {
+fn exact_step<M: Model + ?Sized>(
+    m: &M,
+    spec: &RunSpec,
+    ex: &ExactStep,
+    normals: &[f64],
+    x: &mut [Vector],
+) {
     let d = m.dim();
     let ne = m.exact_normals();
-    let mut normals = StepNormals::new(spec.key, replica, k, spec.stream);
     let shared = spec.dynamics.shared_noise();
     for (p, xp) in x.iter_mut().enumerate() {
         let base = if shared { 0 } else { p * ne };
-        let xi: Vector = std::array::from_fn(|i| if i < ne { normals.normal((base + i) as u32) } else { 0.0 });
+        let xi: Vector = std::array::from_fn(|i| if i < ne { normals[base + i] } else { 0.0 });
         match ex {
             ExactStep::Ou { mean, e, c } => {
                 let mut out = ZERO;

@@ -47,12 +47,21 @@ impl Shard {
     /// Parses `i/N` with 1 ≤ i ≤ N (1-based on the command line).
     pub fn parse(s: &str) -> Result<Shard, String> {
         let (i, n) = s.split_once('/').ok_or("--shard: expected i/N, e.g. 2/8")?;
-        let i: u64 = i.trim().parse().map_err(|_| "--shard: i must be a whole number")?;
-        let n: u64 = n.trim().parse().map_err(|_| "--shard: N must be a whole number")?;
+        let i: u64 = i
+            .trim()
+            .parse()
+            .map_err(|_| "--shard: i must be a whole number")?;
+        let n: u64 = n
+            .trim()
+            .parse()
+            .map_err(|_| "--shard: N must be a whole number")?;
         if n == 0 || i == 0 || i > n {
             return Err(format!("--shard: need 1 ≤ i ≤ N, got {i}/{n}"));
         }
-        Ok(Shard { index: i - 1, count: n })
+        Ok(Shard {
+            index: i - 1,
+            count: n,
+        })
     }
 
     pub fn label(&self) -> String {
@@ -76,7 +85,10 @@ pub fn plan(checked: &Checked) -> Plan {
     for &dynamics in &checked.dynamics {
         for (ei, &eta) in checked.etas.iter().enumerate() {
             let solver = match dynamics.kind() {
-                Kind::Ode => Solver::Substeps { substeps: checked.ode_substeps, extrapolate: false },
+                Kind::Ode => Solver::Substeps {
+                    substeps: checked.ode_substeps,
+                    extrapolate: false,
+                },
                 _ => checked.solver,
             };
             let spec = RunSpec {
@@ -91,7 +103,11 @@ pub fn plan(checked: &Checked) -> Plan {
                 key: crate::rng::key_from_seed(checked.seed),
                 bound: checked.bound,
             };
-            let paths = if dynamics.is_random() { checked.paths } else { 1 };
+            let paths = if dynamics.is_random() {
+                checked.paths
+            } else {
+                1
+            };
             runs.push(PlannedRun { spec, paths });
         }
     }
@@ -99,7 +115,11 @@ pub fn plan(checked: &Checked) -> Plan {
         ExperimentKind::WeakOrder => 1,
         ExperimentKind::NPoint => n_point::BATCHES,
     };
-    Plan { checked: checked.clone(), runs, batches }
+    Plan {
+        checked: checked.clone(),
+        runs,
+        batches,
+    }
 }
 
 /// Statistics of (a shard of) a plan: `moments[run][batch][c * n_obs + o]`.
@@ -131,7 +151,14 @@ impl Collected {
     }
 
     pub fn to_parts(&self) -> Vec<Vec<Vec<MomentsParts>>> {
-        self.moments.iter().map(|r| r.iter().map(|b| b.iter().map(Moments::to_parts).collect()).collect()).collect()
+        self.moments
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|b| b.iter().map(Moments::to_parts).collect())
+                    .collect()
+            })
+            .collect()
     }
 }
 
@@ -141,7 +168,12 @@ pub fn total_work(plan: &Plan, shard: Shard) -> f64 {
 }
 
 /// Runs this shard's replicas of every run of the plan.
-pub fn execute(plan: &Plan, backend: &dyn Backend, shard: Shard, progress: crate::backend::Progress) -> anyhow::Result<Collected> {
+pub fn execute(
+    plan: &Plan,
+    backend: &dyn Backend,
+    shard: Shard,
+    progress: crate::backend::Progress,
+) -> anyhow::Result<Collected> {
     let start = Instant::now();
     let mut moments = Vec::new();
     let mut path_steps = 0.0;
@@ -163,11 +195,17 @@ pub fn execute(plan: &Plan, backend: &dyn Backend, shard: Shard, progress: crate
         }
         moments.push(per_batch);
     }
-    Ok(Collected { moments, path_steps, wall_seconds: start.elapsed().as_secs_f64() })
+    Ok(Collected {
+        moments,
+        path_steps,
+        wall_seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 fn check_poison(m: &[Moments], run: &PlannedRun) -> anyhow::Result<()> {
-    if m.iter().any(|x| x.s1.poisoned || x.s2.poisoned || x.e1.poisoned || x.e2.poisoned) {
+    if m.iter()
+        .any(|x| x.s1.poisoned || x.s2.poisoned || x.e1.poisoned || x.e2.poisoned)
+    {
         anyhow::bail!(
             "{} at η = {}: a non-finite partial sum reached the estimator (a diverged path escaped the bound check); lower diverge_bound",
             run.spec.dynamics,
@@ -269,7 +307,11 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
         paths,
         shard: meta.shard.clone(),
         wall_seconds: col.wall_seconds,
-        path_steps_per_second: if col.wall_seconds > 0.0 { col.path_steps / col.wall_seconds } else { 0.0 },
+        path_steps_per_second: if col.wall_seconds > 0.0 {
+            col.path_steps / col.wall_seconds
+        } else {
+            0.0
+        },
         points: pts,
         weak_errors,
         orders,

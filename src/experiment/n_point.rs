@@ -6,8 +6,8 @@
 
 use super::{Collected, Plan};
 use crate::backend::shifts;
-use crate::output::report::Correlation;
 use crate::observables::Observable;
+use crate::output::report::Correlation;
 
 /// Batches whose correlations give the standard error of the correlation.
 pub const BATCHES: u64 = 20;
@@ -30,13 +30,21 @@ pub fn observables(particles: usize) -> Vec<Observable> {
 }
 
 fn index_of(obs: &[Observable], o: Observable) -> usize {
-    obs.iter().position(|x| *x == o).expect("n_point observable present")
+    obs.iter()
+        .position(|x| *x == o)
+        .expect("n_point observable present")
 }
 
 /// Pearson correlation from the shifted moments of one batch (or the total).
 fn correlation(m: &[crate::stats::Moments], sh: &[f64], ix: [usize; 5]) -> f64 {
     let mean = |i: usize| m[i].mean_se().0 + sh[i];
-    let (ex, exx, ey, eyy, exy) = (mean(ix[0]), mean(ix[1]), mean(ix[2]), mean(ix[3]), mean(ix[4]));
+    let (ex, exx, ey, eyy, exy) = (
+        mean(ix[0]),
+        mean(ix[1]),
+        mean(ix[2]),
+        mean(ix[3]),
+        mean(ix[4]),
+    );
     let cov = exy - ex * ey;
     let vx = exx - ex * ex;
     let vy = eyy - ey * ey;

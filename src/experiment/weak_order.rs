@@ -43,7 +43,8 @@ pub fn pairs(dynamics: &[Dynamics]) -> Vec<(Dynamics, Dynamics)> {
 }
 
 fn find<'a>(pts: &'a [Point], d: Dynamics, eta: f64, t: f64, obs: &str) -> Option<&'a Point> {
-    pts.iter().find(|p| p.dynamics == d.name() && p.eta == eta && p.t == t && p.observable == obs)
+    pts.iter()
+        .find(|p| p.dynamics == d.name() && p.eta == eta && p.t == t && p.observable == obs)
 }
 
 /// Upper 95% bound of a point's solver error (0 when it has none).
@@ -54,7 +55,11 @@ fn solver_bound(p: &Point) -> f64 {
     }
 }
 
-pub fn errors_and_orders(ck: &Checked, pts: &[Point], warnings: &mut Vec<String>) -> (Vec<WeakError>, Vec<Order>) {
+pub fn errors_and_orders(
+    ck: &Checked,
+    pts: &[Point],
+    warnings: &mut Vec<String>,
+) -> (Vec<WeakError>, Vec<Order>) {
     let mut errors = Vec::new();
     let mut orders = Vec::new();
     for (a, b) in pairs(&ck.dynamics) {
@@ -63,7 +68,9 @@ pub fn errors_and_orders(ck: &Checked, pts: &[Point], warnings: &mut Vec<String>
                 let name = obs.to_string();
                 let mut fit_pts = Vec::new();
                 for &eta in &ck.etas {
-                    let (Some(pa), Some(pb)) = (find(pts, a, eta, t, &name), find(pts, b, eta, t, &name)) else {
+                    let (Some(pa), Some(pb)) =
+                        (find(pts, a, eta, t, &name), find(pts, b, eta, t, &name))
+                    else {
                         continue;
                     };
                     let signed = pb.mean - pa.mean;
@@ -80,7 +87,17 @@ pub fn errors_and_orders(ck: &Checked, pts: &[Point], warnings: &mut Vec<String>
                             solver_bound(pa) + solver_bound(pb)
                         ));
                     }
-                    errors.push(WeakError { pair: [a.name().into(), b.name().into()], eta, t, observable: name.clone(), error, stderr, resolved, solver_ok, signed });
+                    errors.push(WeakError {
+                        pair: [a.name().into(), b.name().into()],
+                        eta,
+                        t,
+                        observable: name.clone(),
+                        error,
+                        stderr,
+                        resolved,
+                        solver_ok,
+                        signed,
+                    });
                 }
                 match fit_order(&fit_pts) {
                     Some(f) => orders.push(Order {

@@ -21,7 +21,11 @@ pub const ZERO: Vector = [0.0; MAX_D];
 #[derive(Clone, Debug)]
 pub enum ExactStep {
     /// X ← m + E (X − m) + C ξ, with C Cᵀ the step covariance.
-    Ou { mean: Vector, e: Vec<f64>, c: Vec<f64> },
+    Ou {
+        mean: Vector,
+        e: Vec<f64>,
+        c: Vec<f64>,
+    },
     /// X ← X · exp(drift + vol ξ), ξ scalar.
     Gbm { drift: f64, vol: f64 },
 }
@@ -56,9 +60,23 @@ pub trait Model: Sync + Send {
     fn exact_normals(&self) -> usize;
     /// Exact E g(X_t) for the model's SDE started at x0, for the observables it can
     /// integrate in closed form or by quadrature; `None` otherwise.
-    fn exact_sde_mean(&self, obs: crate::observables::Observable, x0: &Vector, c: f64, noise_var: f64, t: f64) -> Option<f64>;
+    fn exact_sde_mean(
+        &self,
+        obs: crate::observables::Observable,
+        x0: &Vector,
+        c: f64,
+        noise_var: f64,
+        t: f64,
+    ) -> Option<f64>;
     /// Exact E g(x_K) for SGD with step η, batch b after K steps, where available.
-    fn exact_sgd_mean(&self, obs: crate::observables::Observable, x0: &Vector, eta: f64, batch: usize, steps: u32) -> Option<f64>;
+    fn exact_sgd_mean(
+        &self,
+        obs: crate::observables::Observable,
+        x0: &Vector,
+        eta: f64,
+        batch: usize,
+        steps: u32,
+    ) -> Option<f64>;
 }
 
 /// Drift of gf/sme1/smf1 (c = 0) and of mgf/sme2/smf2 (c = η/2):

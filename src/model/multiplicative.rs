@@ -116,12 +116,22 @@ impl Model for Multiplicative {
     }
     fn exact_step(&self, c: f64, noise_var: f64, h: f64) -> ExactStep {
         let (drift, vol) = self.gbm(c, noise_var);
-        ExactStep::Gbm { drift: drift * h, vol: vol * h.sqrt() }
+        ExactStep::Gbm {
+            drift: drift * h,
+            vol: vol * h.sqrt(),
+        }
     }
     fn exact_normals(&self) -> usize {
         1
     }
-    fn exact_sde_mean(&self, obs: Observable, x0: &Vector, c: f64, noise_var: f64, t: f64) -> Option<f64> {
+    fn exact_sde_mean(
+        &self,
+        obs: Observable,
+        x0: &Vector,
+        c: f64,
+        noise_var: f64,
+        t: f64,
+    ) -> Option<f64> {
         let (drift, vol) = self.gbm(c, noise_var);
         let (m, v) = (drift * t, vol * vol * t);
         let n2 = self.norm2(x0);
@@ -133,7 +143,14 @@ impl Model for Multiplicative {
             _ => None,
         }
     }
-    fn exact_sgd_mean(&self, obs: Observable, x0: &Vector, eta: f64, batch: usize, steps: u32) -> Option<f64> {
+    fn exact_sgd_mean(
+        &self,
+        obs: Observable,
+        x0: &Vector,
+        eta: f64,
+        batch: usize,
+        steps: u32,
+    ) -> Option<f64> {
         let k = steps as i32;
         let lin = 1.0 - eta * self.mean;
         let sq = lin * lin + eta * eta * self.std * self.std / batch as f64;

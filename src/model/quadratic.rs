@@ -57,7 +57,17 @@ impl Quadratic {
         let sigma_half = sym_sqrt(&(&f * f.transpose()));
         let flat = [flat(&a), flat(&s_half), flat(&f), flat(&sigma_half)];
         let loss_floor = 0.5 * (&a * &cov).trace();
-        Self { d, a, mean, cov, s_half, f, sigma_half, flat, loss_floor }
+        Self {
+            d,
+            a,
+            mean,
+            cov,
+            s_half,
+            f,
+            sigma_half,
+            flat,
+            loss_floor,
+        }
     }
 
     #[inline(always)]
@@ -80,7 +90,13 @@ impl Quadratic {
     }
 
     /// Mean and covariance of the OU process at time t from x0.
-    pub fn ou_moments(&self, x0: &[f64], c: f64, noise_var: f64, t: f64) -> (DVector<f64>, DMatrix<f64>) {
+    pub fn ou_moments(
+        &self,
+        x0: &[f64],
+        c: f64,
+        noise_var: f64,
+        t: f64,
+    ) -> (DVector<f64>, DMatrix<f64>) {
         let b = self.drift_matrix(c);
         let eig = SymmetricEigen::new(b);
         let v = &eig.eigenvectors;
@@ -91,7 +107,11 @@ impl Quadratic {
         for i in 0..self.d {
             for j in 0..self.d {
                 let l = lam[i] + lam[j];
-                let phi = if l.abs() * t < 1e-12 { t } else { -(-l * t).exp_m1() / l };
+                let phi = if l.abs() * t < 1e-12 {
+                    t
+                } else {
+                    -(-l * t).exp_m1() / l
+                };
                 pt[(i, j)] = qt[(i, j)] * phi;
             }
         }
@@ -103,7 +123,13 @@ impl Quadratic {
     }
 
     /// Mean and covariance of the SGD iterate after `steps` steps (Gaussian recursion).
-    pub fn sgd_moments(&self, x0: &[f64], eta: f64, batch: usize, steps: u32) -> (DVector<f64>, DMatrix<f64>) {
+    pub fn sgd_moments(
+        &self,
+        x0: &[f64],
+        eta: f64,
+        batch: usize,
+        steps: u32,
+    ) -> (DVector<f64>, DMatrix<f64>) {
         let id = DMatrix::<f64>::identity(self.d, self.d);
         let k = &id - eta * &self.a;
         let q = (eta * eta / batch as f64) * (&self.f * self.f.transpose());
@@ -207,11 +233,25 @@ impl Model for Quadratic {
     fn exact_normals(&self) -> usize {
         self.d
     }
-    fn exact_sde_mean(&self, obs: Observable, x0: &Vector, c: f64, noise_var: f64, t: f64) -> Option<f64> {
+    fn exact_sde_mean(
+        &self,
+        obs: Observable,
+        x0: &Vector,
+        c: f64,
+        noise_var: f64,
+        t: f64,
+    ) -> Option<f64> {
         let (mu, p) = self.ou_moments(&x0[..self.d], c, noise_var, t);
         self.gaussian_mean(obs, &mu, &p)
     }
-    fn exact_sgd_mean(&self, obs: Observable, x0: &Vector, eta: f64, batch: usize, steps: u32) -> Option<f64> {
+    fn exact_sgd_mean(
+        &self,
+        obs: Observable,
+        x0: &Vector,
+        eta: f64,
+        batch: usize,
+        steps: u32,
+    ) -> Option<f64> {
         let (mu, p) = self.sgd_moments(&x0[..self.d], eta, batch, steps);
         self.gaussian_mean(obs, &mu, &p)
     }

@@ -34,11 +34,13 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 
 /// Writes every output of a finished run into `dir`; returns the files written.
 pub fn write_run(dir: &Path, report: &Report, partials: &Partials) -> anyhow::Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating output directory {}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating output directory {}", dir.display()))?;
     // A stale results.json must not vouch for a half-written directory.
     let results = dir.join("results.json");
     if results.exists() {
-        std::fs::remove_file(&results).with_context(|| format!("removing old {}", results.display()))?;
+        std::fs::remove_file(&results)
+            .with_context(|| format!("removing old {}", results.display()))?;
     }
     let mut written = Vec::new();
     let p = dir.join("partials.json");
@@ -66,11 +68,21 @@ pub fn write_run(dir: &Path, report: &Report, partials: &Partials) -> anyhow::Re
 }
 
 fn write_correlations_csv(report: &Report, path: &Path) -> anyhow::Result<()> {
-    let mut s = String::from("dynamics,eta,t,particle_p,particle_q,correlation,stderr,mean_dist2,mean_dist2_stderr\n");
+    let mut s = String::from(
+        "dynamics,eta,t,particle_p,particle_q,correlation,stderr,mean_dist2,mean_dist2_stderr\n",
+    );
     for c in &report.correlations {
         s.push_str(&format!(
             "{},{},{},{},{},{},{},{},{}\n",
-            c.dynamics, c.eta, c.t, c.particles[0], c.particles[1], c.correlation, c.stderr, c.mean_dist2, c.mean_dist2_stderr
+            c.dynamics,
+            c.eta,
+            c.t,
+            c.particles[0],
+            c.particles[1],
+            c.correlation,
+            c.stderr,
+            c.mean_dist2,
+            c.mean_dist2_stderr
         ));
     }
     std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))

@@ -1,4 +1,4 @@
 pub mod csv;
+pub mod files;
 pub mod report;
 pub mod svg;
-pub mod files;

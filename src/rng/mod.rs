@@ -7,6 +7,8 @@
 //! hence four uniforms and four normals (two Box–Muller pairs). Normal number `j` of a
 //! step lives in block `j / 4`, lane `j % 4`. The key is the run's 64-bit seed.
 
+pub mod math;
+
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
 const W0: u32 = 0x9E37_79B9;
@@ -51,8 +53,8 @@ pub fn index_below(u: u32, n: u32) -> u32 {
 /// Box–Muller on the uniform pair (u1, u2): two standard normals.
 #[inline]
 pub fn box_muller(u1: f64, u2: f64) -> (f64, f64) {
-    let r = (-2.0 * u1.ln()).sqrt();
-    let (s, c) = (std::f64::consts::TAU * u2).sin_cos();
+    let r = (-2.0 * math::ln(u1)).sqrt();
+    let (s, c) = math::sincos_tau(u2);
     (r * c, r * s)
 }
 
@@ -63,6 +65,55 @@ pub fn normals4(ctr: [u32; 4], key: [u32; 2]) -> [f64; 4] {
     let (a, b) = box_muller(uniform(u[0]), uniform(u[1]));
     let (c, d) = box_muller(uniform(u[2]), uniform(u[3]));
     [a, b, c, d]
+}
+
+/// Normals `0..per_step` of each step `k0..k0 + n_steps` of one (replica, stream), into
+/// `out[s * per_step + j]`. The iterations are independent and the math is branch-free,
+/// so the CPU overlaps (and vectorises) them: this is where CPU paths spend their time.
+/// Values equal `StepNormals::normal(j)` of the same step.
+pub fn fill_normals(
+    key: [u32; 2],
+    replica: u32,
+    stream: u32,
+    k0: u32,
+    n_steps: usize,
+    per_step: usize,
+    out: &mut [f64],
+) {
+    const CHUNK: usize = 64;
+    // Uniform pairs actually used by a step: ⌈per_step / 2⌉ (lane pairs 0–1, 2–3, …).
+    let pairs = per_step.div_ceil(2);
+    let total = n_steps * pairs;
+    let mut u1 = [0.0f64; CHUNK];
+    let mut u2 = [0.0f64; CHUNK];
+    let mut n = [0.0f64; 2 * CHUNK];
+    let mut done = 0;
+    while done < total {
+        let m = CHUNK.min(total - done);
+        // Phase 1: Philox bits → uniforms (independent counters).
+        for i in 0..m {
+            let (s, pr) = ((done + i) / pairs, (done + i) % pairs);
+            let bits = philox4x32_10([replica, k0 + s as u32, (pr / 2) as u32, stream], key);
+            let lane = 2 * (pr % 2);
+            u1[i] = uniform(bits[lane]);
+            u2[i] = uniform(bits[lane + 1]);
+        }
+        // Phase 2: branch-free Box–Muller over the chunk (vectorisable).
+        for i in 0..m {
+            let (a, b) = box_muller(u1[i], u2[i]);
+            n[2 * i] = a;
+            n[2 * i + 1] = b;
+        }
+        for i in 0..m {
+            let (s, pr) = ((done + i) / pairs, (done + i) % pairs);
+            let j = 2 * pr;
+            out[s * per_step + j] = n[2 * i];
+            if j + 1 < per_step {
+                out[s * per_step + j + 1] = n[2 * i + 1];
+            }
+        }
+        done += m;
+    }
 }
 
 /// Normals of one (replica, step, stream): `normal(j)` is normal number `j` of the step.
@@ -83,7 +134,16 @@ pub struct StepNormals {
 impl StepNormals {
     pub fn new(key: [u32; 2], replica: u32, step: u32, stream: u32) -> Self {
         let bits = philox4x32_10([replica, step, 0, stream], key);
-        Self { key, replica, step, stream, block: 0, bits, filled: 0, cache: [0.0; 4] }
+        Self {
+            key,
+            replica,
+            step,
+            stream,
+            block: 0,
+            bits,
+            filled: 0,
+            cache: [0.0; 4],
+        }
     }
 
     #[inline]
@@ -97,7 +157,10 @@ impl StepNormals {
         let lane = (j & 3) as usize;
         let pair = lane >> 1;
         if self.filled & (1 << pair) == 0 {
-            let (a, b) = box_muller(uniform(self.bits[2 * pair]), uniform(self.bits[2 * pair + 1]));
+            let (a, b) = box_muller(
+                uniform(self.bits[2 * pair]),
+                uniform(self.bits[2 * pair + 1]),
+            );
             self.cache[2 * pair] = a;
             self.cache[2 * pair + 1] = b;
             self.filled |= 1 << pair;
@@ -109,6 +172,25 @@ impl StepNormals {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batched_normals_equal_step_normals() {
+        let key = key_from_seed(0xDEAD_BEEF_1234);
+        for per_step in [1, 2, 3, 4, 5, 9] {
+            let mut out = vec![0.0; 7 * per_step];
+            fill_normals(key, 42, 9, 100, 7, per_step, &mut out);
+            for s in 0..7 {
+                let mut sn = StepNormals::new(key, 42, 100 + s as u32, 9);
+                for j in 0..per_step {
+                    assert_eq!(
+                        out[s * per_step + j],
+                        sn.normal(j as u32),
+                        "per_step {per_step} s {s} j {j}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn uniform_is_open_interval() {

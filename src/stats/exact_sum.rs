@@ -27,7 +27,11 @@ pub struct ExactSum {
 
 impl Default for ExactSum {
     fn default() -> Self {
-        Self { b: [0; BUCKETS], pending: 0, poisoned: false }
+        Self {
+            b: [0; BUCKETS],
+            pending: 0,
+            poisoned: false,
+        }
     }
 }
 
@@ -43,7 +47,11 @@ impl ExactSum {
         let bits = v.to_bits();
         let exp = ((bits >> 52) & 0x7ff) as i64;
         let frac = bits & ((1u64 << 52) - 1);
-        let (m, e) = if exp == 0 { (frac, -1074) } else { (frac | (1u64 << 52), exp - 1075) };
+        let (m, e) = if exp == 0 {
+            (frac, -1074)
+        } else {
+            (frac | (1u64 << 52), exp - 1075)
+        };
         let u = (e + 1074) as usize;
         let term = (m as i128) << (u % 64);
         if bits >> 63 == 1 {
@@ -113,16 +121,29 @@ impl ExactSum {
         let mut s = self.clone();
         s.normalize();
         ExactSumParts {
-            buckets: s.b.iter().enumerate().filter(|(_, v)| **v != 0).map(|(i, v)| (i, v.to_string())).collect(),
+            buckets: s
+                .b
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| **v != 0)
+                .map(|(i, v)| (i, v.to_string()))
+                .collect(),
             poisoned: s.poisoned,
         }
     }
 
     pub fn from_parts(p: &ExactSumParts) -> Result<Self, String> {
-        let mut s = ExactSum { poisoned: p.poisoned, ..Default::default() };
+        let mut s = ExactSum {
+            poisoned: p.poisoned,
+            ..Default::default()
+        };
         for (i, v) in &p.buckets {
-            let slot = s.b.get_mut(*i).ok_or_else(|| format!("bucket index {i} out of range"))?;
-            *slot = v.parse().map_err(|e| format!("bad bucket value {v:?}: {e}"))?;
+            let slot =
+                s.b.get_mut(*i)
+                    .ok_or_else(|| format!("bucket index {i} out of range"))?;
+            *slot = v
+                .parse()
+                .map_err(|e| format!("bad bucket value {v:?}: {e}"))?;
         }
         Ok(s)
     }
@@ -149,7 +170,9 @@ mod tests {
 
     #[test]
     fn order_and_grouping_do_not_matter() {
-        let vals: Vec<f64> = (0..5000).map(|i| ((i as f64) * 0.7311).sin() * 10f64.powi(i % 17 - 8)).collect();
+        let vals: Vec<f64> = (0..5000)
+            .map(|i| ((i as f64) * 0.7311).sin() * 10f64.powi(i % 17 - 8))
+            .collect();
         let mut a = ExactSum::default();
         vals.iter().for_each(|v| a.add(*v));
         let mut parts: Vec<ExactSum> = vec![ExactSum::default(); 7];
@@ -159,7 +182,10 @@ mod tests {
         let mut b = ExactSum::default();
         parts.iter().rev().for_each(|p| b.merge(p));
         assert_eq!(a.value().to_bits(), b.value().to_bits());
-        assert_eq!(ExactSum::from_parts(&a.to_parts()).unwrap().value(), a.value());
+        assert_eq!(
+            ExactSum::from_parts(&a.to_parts()).unwrap().value(),
+            a.value()
+        );
     }
 
     #[test]

@@ -22,7 +22,13 @@ pub fn fit_order(points: &[(f64, f64, f64)]) -> Option<OrderFit> {
     let pts: Vec<(f64, f64, f64)> = points
         .iter()
         .filter(|(eta, e, se)| *eta > 0.0 && *e > 0.0 && se.is_finite())
-        .map(|&(eta, e, se)| (eta.ln(), e.ln(), if se > 0.0 { (e / se).powi(2) } else { 1e12 }))
+        .map(|&(eta, e, se)| {
+            (
+                eta.ln(),
+                e.ln(),
+                if se > 0.0 { (e / se).powi(2) } else { 1e12 },
+            )
+        })
         .collect();
     let n = pts.len();
     if n < 2 {
@@ -40,21 +46,31 @@ pub fn fit_order(points: &[(f64, f64, f64)]) -> Option<OrderFit> {
     let intercept = ym - slope * xm;
     let mut var = 1.0 / sxx;
     let q = if n > 2 {
-        let chi2: f64 = pts.iter().map(|p| p.2 * (p.1 - intercept - slope * p.0).powi(2)).sum();
+        let chi2: f64 = pts
+            .iter()
+            .map(|p| p.2 * (p.1 - intercept - slope * p.0).powi(2))
+            .sum();
         var *= (chi2 / (n - 2) as f64).max(1.0);
         student_t975(n - 2)
     } else {
         1.959964
     };
     let se = var.sqrt();
-    Some(OrderFit { order: slope, intercept, stderr: se, ci95: [slope - q * se, slope + q * se], n_points: n })
+    Some(OrderFit {
+        order: slope,
+        intercept,
+        stderr: se,
+        ci95: [slope - q * se, slope + q * se],
+        n_points: n,
+    })
 }
 
 /// 97.5% quantile of Student's t with `dof` degrees of freedom.
 pub fn student_t975(dof: usize) -> f64 {
     const T: [f64; 30] = [
-        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
-        2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+        12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160,
+        2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056,
+        2.052, 2.048, 2.045, 2.042,
     ];
     match dof {
         0 => f64::INFINITY,
@@ -69,7 +85,10 @@ mod tests {
 
     #[test]
     fn recovers_exact_power_law() {
-        let pts: Vec<_> = [0.2, 0.1, 0.05, 0.025].iter().map(|&h: &f64| (h, 3.0 * h * h, 1e-3 * h * h)).collect();
+        let pts: Vec<_> = [0.2, 0.1, 0.05, 0.025]
+            .iter()
+            .map(|&h: &f64| (h, 3.0 * h * h, 1e-3 * h * h))
+            .collect();
         let f = fit_order(&pts).unwrap();
         assert!((f.order - 2.0).abs() < 1e-12);
         assert!((f.intercept - 3f64.ln()).abs() < 1e-12);

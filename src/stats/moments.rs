@@ -67,7 +67,12 @@ impl Moments {
         MomentsParts {
             count: self.count,
             diverged: self.diverged,
-            sums: [self.s1.to_parts(), self.s2.to_parts(), self.e1.to_parts(), self.e2.to_parts()],
+            sums: [
+                self.s1.to_parts(),
+                self.s2.to_parts(),
+                self.e1.to_parts(),
+                self.e2.to_parts(),
+            ],
         }
     }
 

@@ -27,6 +27,11 @@ pub fn collect(ck: &Checked, backend: &dyn Backend, shard: Shard) -> Collected {
 }
 
 pub fn report(ck: &Checked, backend: &dyn Backend) -> Report {
-    let meta = RunMeta { backend: backend.name().into(), adapter: backend.adapter(), precision: "test".into(), shard: None };
+    let meta = RunMeta {
+        backend: backend.name().into(),
+        adapter: backend.adapter(),
+        precision: "test".into(),
+        shard: None,
+    };
     analyze(&plan(ck), &collect(ck, backend, Shard::WHOLE), &meta)
 }
