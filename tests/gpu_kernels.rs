@@ -3,31 +3,13 @@
 //! `shaders/rng/philox.wgsl` — the file the simulators use — and naga parse +
 //! validation of every composed kernel (no adapter needed for that one).
 
-use nalgebra::{DMatrix, DVector};
 use smflow::backend::gpu::{compose, GpuBackend};
 use smflow::backend::Precision;
-use smflow::dynamics::{Dynamics, RunSpec, Solver};
-use smflow::model::{vector, AnyModel, Multiplicative, Quadratic};
-use smflow::observables::Observable;
+use smflow::dynamics::{Dynamics, Solver};
 use smflow::rng;
 
-const KAT: [([u32; 4], [u32; 2], [u32; 4]); 3] = [
-    (
-        [0, 0, 0, 0],
-        [0, 0],
-        [0x6627e8d5, 0xe169c58d, 0xbc57ac4c, 0x9b00dbd8],
-    ),
-    (
-        [0xffffffff, 0xffffffff, 0xffffffff, 0xffffffff],
-        [0xffffffff, 0xffffffff],
-        [0x408f276d, 0x41c83b0e, 0xa20bc7c6, 0x6d5451fd],
-    ),
-    (
-        [0x243f6a88, 0x85a308d3, 0x13198a2e, 0x03707344],
-        [0xa4093822, 0x299f31d0],
-        [0xd16cfe09, 0x94fdcceb, 0x5001e420, 0x24126ea1],
-    ),
-];
+mod common;
+use common::cases::{models, spec, KAT};
 
 fn backend(p: Precision) -> Option<GpuBackend> {
     match GpuBackend::new(p) {
@@ -144,55 +126,6 @@ fn wgsl_normals_f64_if_supported() {
     }
 }
 
-pub fn models() -> Vec<AnyModel> {
-    let a = DMatrix::from_row_slice(2, 2, &[1.0, 0.3, 0.3, 0.5]);
-    let cov = DMatrix::from_row_slice(2, 2, &[0.5, 0.2, 0.2, 0.3]);
-    vec![
-        AnyModel::Quadratic(Quadratic::new(
-            DMatrix::from_element(1, 1, 1.0),
-            DVector::from_element(1, 0.5),
-            DMatrix::from_element(1, 1, 2.0),
-        )),
-        AnyModel::Quadratic(Quadratic::new(a, DVector::from_vec(vec![0.2, -0.1]), cov)),
-        AnyModel::Multiplicative(Multiplicative::new(1, 1.0, 0.5)),
-        AnyModel::Multiplicative(Multiplicative::new(2, 1.0, 0.5)),
-    ]
-}
-
-fn spec(m: &AnyModel, dynamics: Dynamics, solver: Solver, particles: usize) -> RunSpec {
-    let d = m.as_dyn().dim();
-    let x0 = (0..particles)
-        .map(|p| {
-            vector(
-                &(0..d)
-                    .map(|i| 1.0 - 0.3 * i as f64 + 0.2 * p as f64)
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
-    let mut obs = vec![
-        Observable::Norm2(0),
-        Observable::X0(0),
-        Observable::Cos(0),
-        Observable::Loss(0),
-    ];
-    if particles > 1 {
-        obs.extend([Observable::Prod(0, 1), Observable::Dist2(0, 1)]);
-    }
-    RunSpec {
-        dynamics,
-        eta: 0.1,
-        batch: 2,
-        solver,
-        x0,
-        checkpoints: vec![2, 5],
-        observables: obs,
-        stream: RunSpec::stream_tag(dynamics, 1),
-        key: rng::key_from_seed(0xDEAD_BEEF_1234),
-        bound: 1e6,
-    }
-}
-
 const SOLVERS: [Solver; 3] = [
     Solver::Substeps {
         substeps: 4,
@@ -214,7 +147,7 @@ fn every_composed_kernel_parses_and_validates() {
             for solver in SOLVERS {
                 for particles in [1, 2] {
                     for p in [Precision::F32, Precision::F64] {
-                        let src = compose::compose(&m, &spec(&m, dy, solver, particles), p);
+                        let src = compose::compose(&m, &spec(&m, dy, solver, particles, 1), p);
                         let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| {
                             panic!(
                                 "{} {name} {p:?}: {}\n{src}",

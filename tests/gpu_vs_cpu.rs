@@ -9,14 +9,15 @@
 //! draw or update changes x by O(√η·0.5) ≈ 0.1). Statistics are means of such
 //! values, so they inherit the same bound; counts must be equal.
 
-use nalgebra::{DMatrix, DVector};
 use smflow::backend::cpu::CpuBackend;
 use smflow::backend::gpu::GpuBackend;
 use smflow::backend::{Backend, Precision};
 use smflow::dynamics::{Dynamics, Kind, RunSpec, Solver};
-use smflow::model::{vector, AnyModel, Multiplicative, Quadratic};
+use smflow::model::{AnyModel, Multiplicative};
 use smflow::observables::Observable;
-use smflow::rng;
+
+mod common;
+use common::cases::{models, spec};
 use std::time::Instant;
 
 const M: u64 = 256;
@@ -32,55 +33,6 @@ fn backend(chunk: Option<u64>) -> Option<GpuBackend> {
             eprintln!("skipping: no wgpu adapter ({e})");
             None
         }
-    }
-}
-
-fn models() -> Vec<AnyModel> {
-    let a = DMatrix::from_row_slice(2, 2, &[1.0, 0.3, 0.3, 0.5]);
-    let cov = DMatrix::from_row_slice(2, 2, &[0.5, 0.2, 0.2, 0.3]);
-    vec![
-        AnyModel::Quadratic(Quadratic::new(
-            DMatrix::from_element(1, 1, 1.0),
-            DVector::from_element(1, 0.5),
-            DMatrix::from_element(1, 1, 2.0),
-        )),
-        AnyModel::Quadratic(Quadratic::new(a, DVector::from_vec(vec![0.2, -0.1]), cov)),
-        AnyModel::Multiplicative(Multiplicative::new(1, 1.0, 0.5)),
-        AnyModel::Multiplicative(Multiplicative::new(2, 1.0, 0.5)),
-    ]
-}
-
-fn spec(m: &AnyModel, dynamics: Dynamics, solver: Solver, particles: usize) -> RunSpec {
-    let d = m.as_dyn().dim();
-    let x0 = (0..particles)
-        .map(|p| {
-            vector(
-                &(0..d)
-                    .map(|i| 1.0 - 0.3 * i as f64 + 0.2 * p as f64)
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .collect();
-    let mut obs = vec![
-        Observable::Norm2(0),
-        Observable::X0(0),
-        Observable::Cos(0),
-        Observable::Loss(0),
-    ];
-    if particles > 1 {
-        obs.extend([Observable::Prod(0, 1), Observable::Dist2(0, 1)]);
-    }
-    RunSpec {
-        dynamics,
-        eta: 0.1,
-        batch: 2,
-        solver,
-        x0,
-        checkpoints: vec![2, 5],
-        observables: obs,
-        stream: RunSpec::stream_tag(dynamics, 3),
-        key: rng::key_from_seed(0x5EED_0000_CAFE),
-        bound: 1e6,
     }
 }
 
@@ -109,7 +61,7 @@ fn cases() -> Vec<(AnyModel, RunSpec)> {
                 ],
             };
             for s in solvers {
-                out.push((m.clone(), spec(&m, dy, s, 1)));
+                out.push((m.clone(), spec(&m, dy, s, 1, 3)));
             }
         }
     }
@@ -125,11 +77,12 @@ fn cases() -> Vec<(AnyModel, RunSpec)> {
                     extrapolate: true,
                 },
                 2,
+                3,
             ),
         ));
     }
     let m2 = models()[3].clone();
-    out.push((m2.clone(), spec(&m2, Dynamics::Smf1, Solver::Exact, 2)));
+    out.push((m2.clone(), spec(&m2, Dynamics::Smf1, Solver::Exact, 2, 3)));
     out.push((
         m2.clone(),
         spec(
@@ -140,6 +93,7 @@ fn cases() -> Vec<(AnyModel, RunSpec)> {
                 extrapolate: false,
             },
             2,
+            3,
         ),
     ));
     out
@@ -221,7 +175,7 @@ fn divergence_is_counted_like_the_cpu() {
     let Some(gpu) = backend(None) else { return };
     let cpu = CpuBackend::default();
     let m = AnyModel::Multiplicative(Multiplicative::new(1, 1.0, 6.0));
-    let mut s = spec(&m, Dynamics::Sgd, Solver::Exact, 1);
+    let mut s = spec(&m, Dynamics::Sgd, Solver::Exact, 1, 3);
     s.eta = 0.5;
     s.batch = 1;
     s.bound = 4.0;
@@ -250,7 +204,7 @@ fn results_do_not_depend_on_chunk_size() {
     };
     let m = models()[1].clone();
     for s in [
-        spec(&m, Dynamics::Sgd, Solver::Exact, 1),
+        spec(&m, Dynamics::Sgd, Solver::Exact, 1, 3),
         spec(
             &m,
             Dynamics::Smf2,
@@ -259,6 +213,7 @@ fn results_do_not_depend_on_chunk_size() {
                 extrapolate: true,
             },
             1,
+            3,
         ),
     ] {
         // An odd range: the last workgroup of the last chunk is partial.
@@ -278,7 +233,7 @@ fn results_do_not_depend_on_chunk_size() {
 fn throughput_sgd_1d() {
     let Some(gpu) = backend(None) else { return };
     let m = models()[0].clone();
-    let mut s = spec(&m, Dynamics::Sgd, Solver::Exact, 1);
+    let mut s = spec(&m, Dynamics::Sgd, Solver::Exact, 1, 3);
     s.checkpoints = vec![20, 40];
     s.observables = vec![Observable::Norm2(0)];
     let n = 1u64 << 20;

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod cases;
+
 use smflow::backend::cpu::CpuBackend;
 use smflow::backend::gpu::GpuBackend;
 use smflow::backend::{Backend, Precision};
