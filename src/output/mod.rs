@@ -1,4 +1,5 @@
 pub mod csv;
 pub mod files;
+pub mod log_axis;
 pub mod report;
 pub mod svg;
