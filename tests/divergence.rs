@@ -1,0 +1,49 @@
+//! Diverging paths are counted and excluded, never averaged into NaN, on every backend.
+
+mod common;
+use common::{backends, checked, report};
+
+#[test]
+fn diverged_paths_are_counted_and_excluded() {
+    // |1 − ηθ| with θ ~ N(1, 3²), η = 0.5 often exceeds 2: over 8 steps a few percent of paths
+    // leave the bound 50; the GBM models diverge less but some do too.
+    let ck = checked(
+        r#"{"experiment":"weak_order","model":{"kind":"multiplicative","mean":1.0,"std":3.0},
+        "x0":[1.0],"dynamics":["sgd","sme1"],"batch":1,"etas":[0.5],"horizon":4.0,"checkpoints":[1.0],
+        "observables":["x0","norm2"],"paths":20000,"sde":{"substeps":4,"extrapolate":false},"diverge_bound":50.0,"seed":9}"#,
+    );
+    for b in backends() {
+        let r = report(&ck, b.as_ref());
+        let sgd_end: Vec<_> = r
+            .points
+            .iter()
+            .filter(|p| p.dynamics == "sgd" && p.t == 4.0)
+            .collect();
+        for p in &r.points {
+            assert_eq!(p.count + p.diverged, 20000, "{}: {p:?}", b.name());
+            assert!(
+                p.mean.is_finite() && p.stderr.is_finite(),
+                "{}: {p:?}",
+                b.name()
+            );
+        }
+        assert!(
+            sgd_end.iter().all(|p| p.diverged > 100),
+            "{}: {sgd_end:?}",
+            b.name()
+        );
+        // Once diverged, always diverged: the count cannot fall between checkpoints.
+        let early = r
+            .points
+            .iter()
+            .find(|p| p.dynamics == "sgd" && p.t == 1.0)
+            .unwrap();
+        assert!(early.diverged <= sgd_end[0].diverged);
+        assert!(
+            r.warnings.iter().any(|w| w.contains("diverged")),
+            "{}: {:?}",
+            b.name(),
+            r.warnings
+        );
+    }
+}
