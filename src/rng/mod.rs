@@ -70,7 +70,7 @@ pub fn normals4(ctr: [u32; 4], key: [u32; 2]) -> [f64; 4] {
 /// Normals `0..per_step` of each step `k0..k0 + n_steps` of one (replica, stream), into
 /// `out[s * per_step + j]`. The iterations are independent and the math is branch-free,
 /// so the CPU overlaps (and vectorises) them: this is where CPU paths spend their time.
-/// Values equal `StepNormals::normal(j)` of the same step.
+/// Normal j of step k is lane j % 4 of `normals4((replica, k, j / 4, stream), key)`.
 pub fn fill_normals(
     key: [u32; 2],
     replica: u32,
@@ -116,75 +116,22 @@ pub fn fill_normals(
     }
 }
 
-/// Normals of one (replica, step, stream): `normal(j)` is normal number `j` of the step.
-/// Caches the current block's four u32 and converts each Box–Muller pair only when one
-/// of its normals is asked for (a batch of 2 in 1-D costs one Philox call and one pair).
-pub struct StepNormals {
-    key: [u32; 2],
-    replica: u32,
-    step: u32,
-    stream: u32,
-    block: u32,
-    bits: [u32; 4],
-    /// Which pairs of `cache` are filled (bit 0: lanes 0–1, bit 1: lanes 2–3).
-    filled: u8,
-    cache: [f64; 4],
-}
-
-impl StepNormals {
-    pub fn new(key: [u32; 2], replica: u32, step: u32, stream: u32) -> Self {
-        let bits = philox4x32_10([replica, step, 0, stream], key);
-        Self {
-            key,
-            replica,
-            step,
-            stream,
-            block: 0,
-            bits,
-            filled: 0,
-            cache: [0.0; 4],
-        }
-    }
-
-    #[inline]
-    pub fn normal(&mut self, j: u32) -> f64 {
-        let block = j >> 2;
-        if block != self.block {
-            self.block = block;
-            self.bits = philox4x32_10([self.replica, self.step, block, self.stream], self.key);
-            self.filled = 0;
-        }
-        let lane = (j & 3) as usize;
-        let pair = lane >> 1;
-        if self.filled & (1 << pair) == 0 {
-            let (a, b) = box_muller(
-                uniform(self.bits[2 * pair]),
-                uniform(self.bits[2 * pair + 1]),
-            );
-            self.cache[2 * pair] = a;
-            self.cache[2 * pair + 1] = b;
-            self.filled |= 1 << pair;
-        }
-        self.cache[lane]
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn batched_normals_equal_step_normals() {
+    fn batched_normals_follow_the_counter_layout() {
         let key = key_from_seed(0xDEAD_BEEF_1234);
         for per_step in [1, 2, 3, 4, 5, 9] {
             let mut out = vec![0.0; 7 * per_step];
             fill_normals(key, 42, 9, 100, 7, per_step, &mut out);
             for s in 0..7 {
-                let mut sn = StepNormals::new(key, 42, 100 + s as u32, 9);
                 for j in 0..per_step {
+                    let block = normals4([42, 100 + s as u32, (j / 4) as u32, 9], key);
                     assert_eq!(
                         out[s * per_step + j],
-                        sn.normal(j as u32),
+                        block[j % 4],
                         "per_step {per_step} s {s} j {j}"
                     );
                 }
