@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod cli;
 pub mod config;
+pub mod data;
 pub mod dynamics;
 pub mod experiment;
 pub mod model;
@@ -15,3 +16,4 @@ pub mod observables;
 pub mod output;
 pub mod rng;
 pub mod stats;
+pub mod train;

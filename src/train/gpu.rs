@@ -1,0 +1,1 @@
+//! GPU trainer (WGSL): see shaders/train/.

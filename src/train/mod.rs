@@ -1,0 +1,171 @@
+//! Training on finite data sets: linear regression and diagonal linear networks
+//! (`net::Param`) under every dynamics of DESIGN §3 plus the SGF of Pesme et al.
+//!
+//! Unlike the small-d engine (`dynamics`, `backend`), parameters here have hundreds of
+//! coordinates and each step touches a data set, so a replica's state lives in memory
+//! (heap on the CPU, a storage buffer on the GPU) and a run hands the states at each
+//! checkpoint to the caller, which evaluates observables on the host in f64 — one
+//! source of truth for every observable, whatever the backend.
+//!
+//! Random numbers (reproducibility contract, DESIGN §6): minibatch draw j of step k of
+//! replica r uses `data::sampling::sample_index` with counter (r, k, j/4, tag); SDE
+//! substep s of step k uses normals s·N .. (s+1)·N of `fill_normals(key, r, tag, k)`
+//! (N Brownian motions, one per sample); per-replica label noise is
+//! `data::label_noise(key, r, i)`.
+
+pub mod cpu;
+pub mod gpu;
+pub mod net;
+pub mod ops;
+
+use crate::data::sampling::Sampling;
+use crate::data::DataSet;
+use net::Param;
+use std::ops::Range;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TrainDynamics {
+    Gd,
+    Sgd,
+    Gf,
+    Mgf,
+    Sme1,
+    Sme2,
+    Smf1,
+    Smf2,
+    /// SGF of Pesme et al. (seed 000 eq. 37–38): the SME with the residuals' spread
+    /// replaced by the loss, noise `sqrt(2ηL(w)/(bN)) Jᵀ Xᵀ dB`.
+    Sgf,
+}
+
+pub const NAMES: [&str; 9] = [
+    "gd", "sgd", "gf", "mgf", "sme1", "sme2", "smf1", "smf2", "sgf",
+];
+
+/// How a dynamics advances one step of size η.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Update {
+    /// x ← x − η g, g the full (gd) or minibatch (sgd) gradient.
+    Discrete { full: bool },
+    /// RK4 with `substeps` per step.
+    Ode,
+    /// Euler–Maruyama with `substeps` per step.
+    Sde { pesme: bool },
+}
+
+impl TrainDynamics {
+    pub fn parse(s: &str) -> Option<Self> {
+        let i = NAMES.iter().position(|n| *n == s)?;
+        Some(ALL[i])
+    }
+    pub fn name(self) -> &'static str {
+        NAMES[self as usize]
+    }
+    pub fn code(self) -> u32 {
+        self as u32
+    }
+    pub fn update(self) -> Update {
+        use TrainDynamics::*;
+        match self {
+            Gd => Update::Discrete { full: true },
+            Sgd => Update::Discrete { full: false },
+            Gf | Mgf => Update::Ode,
+            Sme1 | Sme2 | Smf1 | Smf2 => Update::Sde { pesme: false },
+            Sgf => Update::Sde { pesme: true },
+        }
+    }
+    /// Drift −∇(L + (η/4)|∇L|²) rather than −∇L.
+    pub fn modified(self) -> bool {
+        matches!(
+            self,
+            TrainDynamics::Mgf | TrainDynamics::Sme2 | TrainDynamics::Smf2
+        )
+    }
+    pub fn is_random(self) -> bool {
+        !matches!(
+            self,
+            TrainDynamics::Gd | TrainDynamics::Gf | TrainDynamics::Mgf
+        )
+    }
+}
+
+const ALL: [TrainDynamics; 9] = [
+    TrainDynamics::Gd,
+    TrainDynamics::Sgd,
+    TrainDynamics::Gf,
+    TrainDynamics::Mgf,
+    TrainDynamics::Sme1,
+    TrainDynamics::Sme2,
+    TrainDynamics::Smf1,
+    TrainDynamics::Smf2,
+    TrainDynamics::Sgf,
+];
+
+/// One (dynamics, η) run on a data set.
+#[derive(Clone, Debug)]
+pub struct TrainJob {
+    pub data: Arc<DataSet>,
+    pub param: Param,
+    pub dynamics: TrainDynamics,
+    pub eta: f64,
+    pub batch: u32,
+    pub sampling: Sampling,
+    /// EM / RK4 substeps per step (ODE and SDE dynamics).
+    pub substeps: u32,
+    /// Step indices (0 ..= steps) at which states are reported, ascending.
+    pub checkpoints: Vec<u32>,
+    /// Initial parameters w0 (length p).
+    pub w0: Vec<f64>,
+    pub key: [u32; 2],
+    pub stream: u32,
+    /// Each replica trains on its own labels `Xβ* + σε` (needs a generated set).
+    pub resample_labels: bool,
+    /// Accumulate Gain = Σ_k q(η ∇_β L_{B_k}(β_k)) (discrete dynamics only).
+    pub track_gain: bool,
+    /// A replica whose |coordinate| exceeds this (or is not finite) at a checkpoint is
+    /// diverged: its state is NaN from then on.
+    pub bound: f64,
+}
+
+impl TrainJob {
+    pub fn d(&self) -> usize {
+        self.data.d
+    }
+    pub fn p(&self) -> usize {
+        self.param.params(self.data.d)
+    }
+    /// Length of a reported state row: w, then Gain when tracked.
+    pub fn row_len(&self) -> usize {
+        self.p() + if self.track_gain { self.d() } else { 0 }
+    }
+    pub fn steps(&self) -> u32 {
+        *self.checkpoints.last().unwrap_or(&0)
+    }
+    pub fn substeps(&self) -> u32 {
+        match self.dynamics.update() {
+            Update::Discrete { .. } => 1,
+            _ => self.substeps,
+        }
+    }
+    /// Floating-point work of one replica (path-steps, substeps counted), for progress.
+    pub fn path_steps(&self) -> f64 {
+        self.steps() as f64 * self.substeps() as f64
+    }
+}
+
+/// Receives the states of replicas `first ..` at checkpoint `c`, rows of `row_len`.
+pub type Sink<'a> = &'a mut dyn FnMut(usize, u64, &[f64]);
+
+pub trait Trainer {
+    fn name(&self) -> &'static str;
+    fn adapter(&self) -> String;
+    /// Runs replicas `replicas` of `job`, calling `sink` for every checkpoint and
+    /// block of replicas (each (checkpoint, replica) exactly once, blocks in order).
+    fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()>;
+}
+
+/// Row is diverged (NaN-filled by the trainers).
+pub fn is_diverged(row: &[f64]) -> bool {
+    row.iter().any(|v| !v.is_finite())
+}
