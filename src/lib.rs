@@ -17,3 +17,4 @@ pub mod output;
 pub mod rng;
 pub mod stats;
 pub mod train;
+pub mod theory;
