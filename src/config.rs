@@ -258,7 +258,7 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         other => {
             return err(
                 "experiment",
-                format!("unknown experiment {other:?}; allowed: weak_order, n_point"),
+                format!("unknown experiment {other:?}; allowed: weak_order, n_point, least_squares_risk, implicit_bias_sweep, gd_vs_gf"),
             )
         }
     };

@@ -16,5 +16,5 @@ pub mod observables;
 pub mod output;
 pub mod rng;
 pub mod stats;
-pub mod train;
 pub mod theory;
+pub mod train;

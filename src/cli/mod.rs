@@ -4,6 +4,7 @@ pub mod bench;
 pub mod compare;
 pub mod merge;
 pub mod run;
+pub mod train;
 
 use crate::backend::cpu::CpuBackend;
 use crate::backend::gpu::GpuBackend;

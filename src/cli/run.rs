@@ -33,6 +33,14 @@ pub struct RunArgs {
 }
 
 pub fn run(a: RunArgs) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(&a.config).map_err(|e| {
+        Failure::BadInput(format!("config: cannot read {}: {e}", a.config.display()))
+    })?;
+    if let Some(kind) = experiment_of(&text) {
+        if crate::experiment::training::config::EXPERIMENTS.contains(&kind.as_str()) {
+            return super::train::run(a, &text);
+        }
+    }
     let checked = load_config(&a.config, a.paths, a.seed)?;
     let shard = match &a.shard {
         Some(s) => Shard::parse(s).map_err(Failure::BadInput)?,
@@ -75,6 +83,12 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         println!("wrote {}", dir.display());
     }
     Ok(())
+}
+
+/// The config's `experiment` field, if the text is a JSON object that has one.
+fn experiment_of(text: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    Some(v.get("experiment")?.as_str()?.to_string())
 }
 
 /// A short table of what the run found, at the horizon.

@@ -6,6 +6,7 @@
 //! a single run would.
 
 pub mod n_point;
+pub mod training;
 pub mod weak_order;
 
 use crate::backend::{shifts, Backend};

@@ -120,12 +120,6 @@ impl Param {
     }
 }
 
-/// q(x) = −½ ln((1 − x²)²) = −ln|1 − x²|, the per-step increment of Even et al.'s
-/// Gain (seed 003 Thm 2.2); +∞ at |x| = 1.
-pub fn gain_q(x: f64) -> f64 {
-    -(1.0 - x * x).abs().ln()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

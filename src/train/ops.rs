@@ -1,11 +1,12 @@
 //! One replica on the CPU, in f64: the reference every other backend is checked
 //! against. Each function is the math of one update, written once.
 
-use super::net::{gain_q, Param};
+use super::net::Param;
 use super::{TrainJob, Update};
 use crate::data::sampling::sample_index;
 use crate::data::{dot, label_noise, DataSet};
 use crate::rng::fill_normals;
+use crate::theory::gain::q as gain_q;
 
 /// Scratch of one replica (allocated once per replica, reused every step).
 pub struct Replica<'a> {

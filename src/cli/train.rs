@@ -1,0 +1,128 @@
+//! `smflow run` for the finite-data experiments (`least_squares_risk`,
+//! `implicit_bias_sweep`, `gd_vs_gf`): build the trainer, run, write, summarise.
+
+use super::run::RunArgs;
+use super::{progress_bar, timestamp, Failure};
+use crate::backend::BackendChoice;
+use crate::experiment::training::config::{check, TrainConfig};
+use crate::experiment::training::{execute, write};
+use crate::train::cpu::CpuTrainer;
+use crate::train::gpu::GpuTrainer;
+use crate::train::Trainer;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The trainer a user asked for; `auto` takes a GPU adapter if there is one and says
+/// which (software rasterisers included), else the CPU.
+pub fn make_trainer(
+    choice: BackendChoice,
+    precision: crate::backend::Precision,
+    quiet: bool,
+) -> Result<Box<dyn Trainer>, Failure> {
+    let say = |s: String| {
+        if !quiet {
+            eprintln!("smflow: {s}");
+        }
+    };
+    match choice {
+        BackendChoice::Cpu => Ok(Box::new(CpuTrainer::default())),
+        BackendChoice::Gpu => Ok(Box::new(
+            GpuTrainer::new(precision).map_err(Failure::Runtime)?,
+        )),
+        BackendChoice::Auto => match GpuTrainer::new(precision) {
+            Ok(g) => {
+                say(format!("backend auto → gpu: {}", g.adapter()));
+                Ok(Box::new(g))
+            }
+            Err(e) => {
+                say(format!("backend auto → cpu (no usable GPU adapter: {e:#})"));
+                Ok(Box::new(CpuTrainer::default()))
+            }
+        },
+    }
+}
+
+pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {
+    let mut cfg: TrainConfig =
+        serde_json::from_str(text).map_err(|e| Failure::BadInput(format!("config: {e}")))?;
+    if let Some(p) = a.paths {
+        cfg.paths = p;
+    }
+    if let Some(s) = a.seed {
+        cfg.seed = s;
+    }
+    if a.shard.is_some() {
+        return Err(Failure::BadInput(format!(
+            "--shard: not available for experiment {:?} (only weak_order and n_point)",
+            cfg.experiment
+        )));
+    }
+    let stem = a
+        .config
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("run");
+    let setup = check(cfg, stem)?;
+    let trainer = make_trainer(a.backend, setup.precision, a.quiet)?;
+    let total: f64 = estimated_work(&setup);
+    let pb = progress_bar(total, a.quiet);
+    let start = Instant::now();
+    let out = execute(&setup, trainer.as_ref(), &|w| pb.inc(w as u64))?;
+    pb.finish_and_clear();
+    let wall = start.elapsed().as_secs_f64();
+    let dir = a
+        .out
+        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{}", setup.name, timestamp())));
+    write(&dir, &setup, trainer.as_ref(), &out, wall)?;
+    if !a.quiet {
+        println!(
+            "{} [{}] backend {} ({}), {:.1} s, {:.3e} path-steps/s",
+            setup.name,
+            setup.cfg.experiment,
+            trainer.name(),
+            trainer.adapter(),
+            wall,
+            out.path_steps / wall.max(1e-9)
+        );
+        for line in &out.summary {
+            println!("{line}");
+        }
+        println!("wrote {}", dir.display());
+    }
+    Ok(())
+}
+
+/// Path-steps the experiment will run (for the progress bar).
+fn estimated_work(s: &crate::experiment::training::config::Setup) -> f64 {
+    use crate::experiment::training::config::TrainExperiment::*;
+    let sub = s.cfg.substeps as f64;
+    let k = |eta: f64| s.cfg.horizon / eta;
+    match s.experiment {
+        LeastSquaresRisk | ImplicitBiasSweep => s
+            .dynamics
+            .iter()
+            .map(|d| {
+                let reps = if d.is_random() || s.experiment == LeastSquaresRisk {
+                    s.cfg.paths
+                } else {
+                    1
+                } as f64;
+                let per = if matches!(d.update(), crate::train::Update::Discrete { .. }) {
+                    1.0
+                } else {
+                    sub
+                };
+                s.cfg.etas.iter().map(|e| k(*e) * per * reps).sum::<f64>() * s.data.len() as f64
+            })
+            .sum(),
+        GdVsGf => s
+            .cfg
+            .etas
+            .iter()
+            .map(|e| {
+                k(*e) * (1.0 + 2.0 * sub)
+                    + s.cfg.ratios.iter().map(|r| k(*e) * *r as f64).sum::<f64>()
+            })
+            .sum(),
+    }
+}

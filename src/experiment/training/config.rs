@@ -1,0 +1,295 @@
+//! Config of the finite-data experiments (`least_squares_risk`, `implicit_bias_sweep`,
+//! `gd_vs_gf`): one file format, validated into `Setup`. Every error names the field.
+
+use crate::config::{steps, ConfigError};
+use crate::data::sampling::Sampling;
+use crate::data::{DataConfig, DataSet};
+use crate::train::net::Param;
+use crate::train::{TrainDynamics, NAMES};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetConfig {
+    /// linear (β = w), uv (β = u⊙v, u0 = √2α, v0 = 0) or plus_minus (β = w₊² − w₋²,
+    /// w±0 = α).
+    pub param: Param,
+    /// Initialisation scale α (ignored by `linear`, which starts at 0).
+    #[serde(default = "default_alpha")]
+    pub alpha: f64,
+}
+
+fn default_alpha() -> f64 {
+    0.1
+}
+fn one() -> u32 {
+    1
+}
+fn default_substeps() -> u32 {
+    8
+}
+fn default_seed() -> u64 {
+    1
+}
+fn default_precision() -> String {
+    "f32".into()
+}
+fn default_bound() -> f64 {
+    1e6
+}
+fn default_test() -> usize {
+    1000
+}
+fn default_tol() -> f64 {
+    1e-10
+}
+fn default_ratios() -> Vec<u32> {
+    vec![2, 5, 10, 20]
+}
+fn replacement() -> Sampling {
+    Sampling::Replacement
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    pub experiment: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub data: DataConfig,
+    pub model: NetConfig,
+    pub dynamics: Vec<String>,
+    pub etas: Vec<f64>,
+    #[serde(default = "one")]
+    pub batch: u32,
+    #[serde(default = "replacement")]
+    pub sampling: Sampling,
+    pub horizon: f64,
+    /// Report times (multiples of every η), default: the horizon only.
+    #[serde(default)]
+    pub checkpoints: Vec<f64>,
+    /// Replicas per (data set, random dynamics, η).
+    pub paths: u64,
+    /// Independent data sets (seeds data.seed, +1, …) averaged over.
+    #[serde(default = "one")]
+    pub datasets: u32,
+    /// EM / RK4 substeps per step.
+    #[serde(default = "default_substeps")]
+    pub substeps: u32,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default = "default_precision")]
+    pub precision: String,
+    #[serde(default = "default_bound")]
+    pub diverge_bound: f64,
+    /// Fresh test samples for the test loss.
+    #[serde(default = "default_test")]
+    pub test_samples: usize,
+    /// implicit_bias_sweep: GF runs until its train loss is at most this (or 64× the
+    /// horizon).
+    #[serde(default = "default_tol")]
+    pub converge_tolerance: f64,
+    /// gd_vs_gf: step-size ratios r (GD at η vs GD at η/r).
+    #[serde(default = "default_ratios")]
+    pub ratios: Vec<u32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TrainExperiment {
+    LeastSquaresRisk,
+    ImplicitBiasSweep,
+    GdVsGf,
+}
+
+pub const EXPERIMENTS: [&str; 3] = ["least_squares_risk", "implicit_bias_sweep", "gd_vs_gf"];
+
+impl TrainExperiment {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "least_squares_risk" => Self::LeastSquaresRisk,
+            "implicit_bias_sweep" => Self::ImplicitBiasSweep,
+            "gd_vs_gf" => Self::GdVsGf,
+            _ => return None,
+        })
+    }
+}
+
+/// A validated config with its data sets built.
+#[derive(Clone, Debug)]
+pub struct Setup {
+    pub experiment: TrainExperiment,
+    pub name: String,
+    pub cfg: TrainConfig,
+    pub dynamics: Vec<TrainDynamics>,
+    /// Data sets 0 .. datasets (data seed + i).
+    pub data: Vec<DataSet>,
+    pub times: Vec<f64>,
+    pub precision: crate::backend::Precision,
+    pub echo: serde_json::Value,
+}
+
+fn err<T>(field: &str, message: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError {
+        field: field.into(),
+        message: message.into(),
+    })
+}
+
+/// Steps of time t at step η, if t is a whole number of steps.
+pub fn whole_steps(t: f64, eta: f64) -> Option<u32> {
+    let r = t / eta;
+    (r >= -1e-9 && (r - r.round()).abs() <= 1e-9 * r.max(1.0)).then(|| steps(t, eta).max(0))
+}
+
+pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
+    let experiment = TrainExperiment::parse(&cfg.experiment).ok_or_else(|| ConfigError {
+        field: "experiment".into(),
+        message: format!("unknown training experiment {:?}", cfg.experiment),
+    })?;
+    let echo = serde_json::to_value(&cfg).expect("config serialises");
+    if !(cfg.model.alpha.is_finite() && cfg.model.alpha > 0.0) {
+        return err("model.alpha", "must be a positive number");
+    }
+    if experiment == TrainExperiment::LeastSquaresRisk && cfg.model.param != Param::Linear {
+        return err("model.param", "least_squares_risk needs \"linear\"");
+    }
+    let mut dynamics = Vec::new();
+    for (i, s) in cfg.dynamics.iter().enumerate() {
+        match TrainDynamics::parse(s) {
+            Some(d) if !dynamics.contains(&d) => dynamics.push(d),
+            Some(_) => return err(&format!("dynamics[{i}]"), format!("{s:?} listed twice")),
+            None => {
+                return err(
+                    &format!("dynamics[{i}]"),
+                    format!("unknown dynamics {s:?}; allowed: {}", NAMES.join(", ")),
+                )
+            }
+        }
+    }
+    if dynamics.is_empty() {
+        return err("dynamics", "list at least one dynamics");
+    }
+    if cfg.etas.is_empty() || cfg.etas.iter().any(|e| !(e.is_finite() && *e > 0.0)) {
+        return err("etas", "must be a non-empty list of positive step sizes");
+    }
+    if !(cfg.horizon.is_finite() && cfg.horizon > 0.0) {
+        return err("horizon", "must be a positive time");
+    }
+    let mut times = cfg.checkpoints.clone();
+    if times
+        .iter()
+        .any(|t| !(t.is_finite() && *t >= 0.0 && *t <= cfg.horizon))
+    {
+        return err(
+            "checkpoints",
+            format!("times must lie in [0, horizon = {}]", cfg.horizon),
+        );
+    }
+    times.push(cfg.horizon);
+    times.sort_by(f64::total_cmp);
+    times.dedup();
+    let mut all_etas = cfg.etas.clone();
+    if experiment == TrainExperiment::GdVsGf {
+        if cfg.ratios.is_empty() || cfg.ratios.contains(&0) {
+            return err("ratios", "must be a non-empty list of whole numbers ≥ 1");
+        }
+        for e in &cfg.etas {
+            all_etas.extend(cfg.ratios.iter().map(|r| e / *r as f64));
+        }
+    }
+    for (i, eta) in all_etas.iter().enumerate() {
+        for t in &times {
+            if whole_steps(*t, *eta).is_none() {
+                let which = if i < cfg.etas.len() {
+                    format!("etas[{i}]")
+                } else {
+                    "ratios".into()
+                };
+                return err(
+                    &which,
+                    format!("time {t} is not a whole number of steps of η = {eta} (T/η must be an integer)"),
+                );
+            }
+        }
+        if whole_steps(cfg.horizon, *eta).unwrap_or(0) as u64 * cfg.batch as u64 >= 1 << 32 {
+            return err("horizon", "horizon/η × batch must stay below 2^32 draws");
+        }
+    }
+    if cfg.batch == 0 {
+        return err("batch", "must be ≥ 1");
+    }
+    if cfg.paths == 0 {
+        return err("paths", "must be ≥ 1");
+    }
+    if cfg.datasets == 0 {
+        return err("datasets", "must be ≥ 1");
+    }
+    if cfg.substeps == 0 || cfg.substeps > 4096 {
+        return err("substeps", "must be in 1 ..= 4096");
+    }
+    if cfg.test_samples == 0 {
+        return err("test_samples", "must be ≥ 1");
+    }
+    if !(cfg.diverge_bound > 0.0) {
+        return err("diverge_bound", "must be positive");
+    }
+    let precision = match cfg.precision.as_str() {
+        "f32" => crate::backend::Precision::F32,
+        "f64" => crate::backend::Precision::F64,
+        other => {
+            return err(
+                "precision",
+                format!("unknown precision {other:?}; allowed: f32, f64"),
+            )
+        }
+    };
+    let mut data = Vec::new();
+    for i in 0..cfg.datasets {
+        let dc = match &cfg.data {
+            DataConfig::Generate(g) => {
+                let mut g = g.clone();
+                g.seed = Some(g.seed.unwrap_or(cfg.seed).wrapping_add(i as u64));
+                DataConfig::Generate(g)
+            }
+            DataConfig::File { .. } if cfg.datasets > 1 => {
+                return err(
+                    "datasets",
+                    "a data file gives one data set: use datasets = 1",
+                )
+            }
+            other => other.clone(),
+        };
+        data.push(dc.build("data", cfg.seed)?);
+    }
+    let ds = &data[0];
+    if cfg.batch as usize > ds.n {
+        return err("batch", format!("must be ≤ N = {} samples", ds.n));
+    }
+    let needs_teacher = matches!(
+        experiment,
+        TrainExperiment::LeastSquaresRisk | TrainExperiment::ImplicitBiasSweep
+    );
+    if needs_teacher && ds.teacher.is_none() {
+        return err(
+            "data.teacher",
+            "this experiment needs the teacher β* (generate the data, or give data.teacher)",
+        );
+    }
+    if experiment == TrainExperiment::LeastSquaresRisk && ds.y_clean.is_none() {
+        return err(
+            "data.source",
+            "least_squares_risk resamples label noise: use a generated data set",
+        );
+    }
+    let name = cfg.name.clone().unwrap_or_else(|| name_hint.to_string());
+    Ok(Setup {
+        experiment,
+        name,
+        dynamics,
+        data,
+        times,
+        precision,
+        echo,
+        cfg,
+    })
+}

@@ -1,0 +1,136 @@
+//! Finite-data experiments (issue 3): least-squares risk of GF / SGD vs ridge, the
+//! implicit bias of (S)GD on diagonal linear networks, and GD vs GF. Each turns a
+//! `Setup` into an `Output` (results.json value, CSV tables, SVG plots) using a
+//! `train::Trainer` (CPU or GPU); observables are evaluated on the host in f64 from
+//! the states the trainer hands back.
+
+pub mod config;
+pub mod gd_vs_gf;
+pub mod implicit_bias;
+pub mod least_squares;
+
+use crate::train::{TrainDynamics, TrainJob, Trainer};
+use config::Setup;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Arc;
+
+/// What an experiment writes.
+pub struct Output {
+    pub results: Value,
+    pub files: Vec<(String, String)>,
+    /// Lines printed after the run.
+    pub summary: Vec<String>,
+    pub path_steps: f64,
+}
+
+/// Philox stream of (dynamics, η index, data set index): distinct per run.
+pub fn stream(d: TrainDynamics, eta_index: usize, dataset: usize) -> u32 {
+    (d.code() << 24) | ((eta_index as u32 & 0xFFF) << 12) | (dataset as u32 & 0xFFF)
+}
+
+/// The job of (data set, dynamics, η) with the setup's common settings.
+pub fn job(s: &Setup, dataset: usize, d: TrainDynamics, eta: f64, eta_index: usize) -> TrainJob {
+    let data = &s.data[dataset];
+    TrainJob {
+        data: Arc::new(data.clone()),
+        param: s.cfg.model.param,
+        dynamics: d,
+        eta,
+        batch: s.cfg.batch,
+        sampling: s.cfg.sampling,
+        substeps: s.cfg.substeps,
+        checkpoints: s
+            .times
+            .iter()
+            .map(|t| config::whole_steps(*t, eta).expect("checked"))
+            .collect(),
+        w0: s.cfg.model.param.init(data.d, s.cfg.model.alpha),
+        key: crate::rng::key_from_seed(s.cfg.seed),
+        stream: stream(d, eta_index, dataset),
+        resample_labels: false,
+        track_gain: matches!(d, TrainDynamics::Gd | TrainDynamics::Sgd),
+        bound: s.cfg.diverge_bound,
+    }
+}
+
+/// Runs `replicas` of a job and returns rows `[checkpoint][replica][row]`.
+pub fn collect(
+    t: &dyn Trainer,
+    job: &TrainJob,
+    replicas: u64,
+) -> anyhow::Result<Vec<Vec<Vec<f64>>>> {
+    let len = job.row_len();
+    let mut out = vec![Vec::new(); job.checkpoints.len()];
+    t.train(job, 0..replicas, &mut |c, _, rows| {
+        out[c].extend(rows.chunks(len).map(|r| r.to_vec()));
+    })?;
+    Ok(out)
+}
+
+/// Mean and standard error of finite values; (NaN, NaN) when none.
+pub fn mean_se(v: &[f64]) -> (f64, f64, usize) {
+    let f: Vec<f64> = v.iter().cloned().filter(|x| x.is_finite()).collect();
+    let n = f.len();
+    if n == 0 {
+        return (f64::NAN, f64::NAN, 0);
+    }
+    let m = f.iter().sum::<f64>() / n as f64;
+    if n == 1 {
+        return (m, 0.0, 1);
+    }
+    let var = f.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1) as f64;
+    (m, (var / n as f64).sqrt(), n)
+}
+
+/// Runs the experiment of a checked setup.
+pub fn execute(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result<Output> {
+    match s.experiment {
+        config::TrainExperiment::LeastSquaresRisk => least_squares::run(s, t, progress),
+        config::TrainExperiment::ImplicitBiasSweep => implicit_bias::run(s, t, progress),
+        config::TrainExperiment::GdVsGf => gd_vs_gf::run(s, t, progress),
+    }
+}
+
+/// Writes the outputs (results.json last, atomically) and returns the files written.
+pub fn write(
+    dir: &Path,
+    s: &Setup,
+    t: &dyn Trainer,
+    out: &Output,
+    wall: f64,
+) -> anyhow::Result<Vec<String>> {
+    std::fs::create_dir_all(dir)?;
+    let results = dir.join("results.json");
+    if results.exists() {
+        std::fs::remove_file(&results)?;
+    }
+    let mut written = Vec::new();
+    for (name, text) in &out.files {
+        crate::output::files::write_atomic(&dir.join(name), text.as_bytes())?;
+        written.push(name.clone());
+    }
+    let doc = json!({
+        "experiment": s.cfg.experiment,
+        "name": s.name,
+        "smflow_version": env!("CARGO_PKG_VERSION"),
+        "backend": t.name(),
+        "adapter": t.adapter(),
+        "precision": s.cfg.precision,
+        "seed": s.cfg.seed,
+        "wall_seconds": wall,
+        "path_steps": out.path_steps,
+        "path_steps_per_second": out.path_steps / wall.max(1e-9),
+        "results": out.results,
+        "files": written,
+        "config": s.echo,
+    });
+    crate::output::files::write_atomic(&results, serde_json::to_string_pretty(&doc)?.as_bytes())?;
+    written.push("results.json".into());
+    Ok(written)
+}
+
+/// A CSV number: shortest round-trip form, empty for NaN.
+pub fn num(x: f64) -> String {
+    crate::output::csv::num(x)
+}
