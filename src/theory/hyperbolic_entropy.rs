@@ -79,7 +79,11 @@ pub fn alpha_for_uv(alpha_uv: &DVector<f64>) -> DVector<f64> {
 /// `argmin ψ_α(β) s.t. Xβ = y` (Woodworth α; for `u⊙v` pass [`alpha_for_uv`]).
 /// Requires `X` of full row rank (typically `N < d`); errors if the dual Newton method
 /// does not reach `‖Xβ − y‖ ≤ 1e-12·(‖y‖ + ‖|X||β|‖)`.
-pub fn min_entropy_interpolator(x: &DMatrix<f64>, y: &DVector<f64>, alpha: &DVector<f64>) -> Result<DVector<f64>> {
+pub fn min_entropy_interpolator(
+    x: &DMatrix<f64>,
+    y: &DVector<f64>,
+    alpha: &DVector<f64>,
+) -> Result<DVector<f64>> {
     min_bregman_interpolator(x, y, alpha, &DVector::zeros(x.ncols()))
 }
 
@@ -111,7 +115,9 @@ pub fn min_bregman_interpolator(
         )));
     }
     if alpha.iter().any(|&a| !(a.is_finite() && a != 0.0)) {
-        return Err(TheoryError::Invalid("alpha must be finite with no zero entries".into()));
+        return Err(TheoryError::Invalid(
+            "alpha must be finite with no zero entries".into(),
+        ));
     }
     let a = alpha.map(|al| 2.0 * al * al);
     let c = beta_ref.zip_map(&a, |b, ai| (b / ai).asinh());
@@ -122,7 +128,12 @@ pub fn min_bregman_interpolator(
     let eval = |nu: &DVector<f64>| {
         let z = &xt * nu + &c;
         let beta = z.zip_map(&a, |zi, ai| ai * zi.sinh());
-        let h = z.iter().zip(c.iter()).zip(a.iter()).map(|((&zi, &ci), &ai)| ai * (zi.cosh() - ci.cosh())).sum::<f64>()
+        let h = z
+            .iter()
+            .zip(c.iter())
+            .zip(a.iter())
+            .map(|((&zi, &ci), &ai)| ai * (zi.cosh() - ci.cosh()))
+            .sum::<f64>()
             - y.dot(nu);
         let grad = x * &beta - y;
         (z, beta, h, grad)
@@ -177,9 +188,15 @@ fn newton_step(hess: DMatrix<f64>, grad: &DVector<f64>) -> Result<DVector<f64>> 
         if let Some(ch) = m.cholesky() {
             return Ok(-ch.solve(grad));
         }
-        jitter = if jitter == 0.0 { 1e-15 * scale } else { jitter * 100.0 };
+        jitter = if jitter == 0.0 {
+            1e-15 * scale
+        } else {
+            jitter * 100.0
+        };
     }
-    Err(TheoryError::Invalid("dual Hessian X diag(·) Xᵀ is singular: X must have full row rank".into()))
+    Err(TheoryError::Invalid(
+        "dual Hessian X diag(·) Xᵀ is singular: X must have full row rank".into(),
+    ))
 }
 
 #[cfg(test)]
@@ -256,8 +273,14 @@ mod tests {
         let x = g.matrix(2, 3);
         let y = g.vector(2);
         let zero = DVector::from_vec(vec![0.5, 0.0, 0.5]);
-        assert!(matches!(min_entropy_interpolator(&x, &y, &zero), Err(TheoryError::Invalid(_))));
-        assert!(matches!(min_entropy_interpolator(&x, &g.vector(3), &alpha), Err(TheoryError::Dimension(_))));
+        assert!(matches!(
+            min_entropy_interpolator(&x, &y, &zero),
+            Err(TheoryError::Invalid(_))
+        ));
+        assert!(matches!(
+            min_entropy_interpolator(&x, &g.vector(3), &alpha),
+            Err(TheoryError::Dimension(_))
+        ));
     }
 
     #[test]
@@ -280,7 +303,10 @@ mod tests {
                 let sgn = DVector::from_iterator(3, supp.iter().map(|&i| truth[i].signum()));
                 let nu = &xs * (xs.transpose() * &xs).lu().solve(&sgn).unwrap();
                 let cert = x.transpose() * nu;
-                let off_max = (0..d).filter(|i| !supp.contains(i)).map(|i| cert[i].abs()).fold(0.0, f64::max);
+                let off_max = (0..d)
+                    .filter(|i| !supp.contains(i))
+                    .map(|i| cert[i].abs())
+                    .fold(0.0, f64::max);
                 (off_max < 1.0).then_some((x, truth))
             })
             .expect("no instance with an ℓ1 recovery certificate");
@@ -323,7 +349,9 @@ mod tests {
         lip_scale: f64,
     ) -> DVector<f64> {
         let n = x.nrows() as f64;
-        let lmax = nalgebra::SymmetricEigen::new(x.transpose() * x / n).eigenvalues.max();
+        let lmax = nalgebra::SymmetricEigen::new(x.transpose() * x / n)
+            .eigenvalues
+            .max();
         let r = |p: &DVector<f64>, q: &DVector<f64>| x.transpose() * (x * beta(p, q) - y) / n;
         let f = |p: &DVector<f64>, q: &DVector<f64>| field(p, q, &r(p, q));
         let (mut p, mut q) = (p0, q0);
@@ -399,6 +427,9 @@ mod tests {
         eprintln!("u⊙v: rel dist {err:e}");
         assert!(err <= 1e-6, "u⊙v: rel dist {err:e}");
         let wrong = min_entropy_interpolator(&x, &y, &alpha).unwrap();
-        assert!((&lim - &wrong).norm() / th.norm() > 1e-3, "α mapping not pinned");
+        assert!(
+            (&lim - &wrong).norm() / th.norm() > 1e-3,
+            "α mapping not pinned"
+        );
     }
 }

@@ -67,8 +67,20 @@ pub fn gf_solution(x: &DMatrix<f64>, y: &DVector<f64>, t: f64) -> DVector<f64> {
 /// (Variation of constants for the linear ODE `β' = −Σ̂β + Xᵀy/N`.) Reference for the
 /// `gf` dynamics on `linear_regression`.
 pub fn gf_from(x: &DMatrix<f64>, y: &DVector<f64>, beta0: &DVector<f64>, t: f64) -> DVector<f64> {
-    assert_eq!(x.nrows(), y.len(), "gf_from: X has {} rows, y has {}", x.nrows(), y.len());
-    assert_eq!(x.ncols(), beta0.len(), "gf_from: X has {} columns, beta0 has {}", x.ncols(), beta0.len());
+    assert_eq!(
+        x.nrows(),
+        y.len(),
+        "gf_from: X has {} rows, y has {}",
+        x.nrows(),
+        y.len()
+    );
+    assert_eq!(
+        x.ncols(),
+        beta0.len(),
+        "gf_from: X has {} columns, beta0 has {}",
+        x.ncols(),
+        beta0.len()
+    );
     let s = Spectrum::of(x);
     let b = x.transpose() * y / s.n as f64;
     s.apply(beta0, |l| (-t * l).exp()) + s.apply(&b, |l| on_range(l, gf_filter(t, l)))
@@ -89,7 +101,13 @@ fn on_range(l: f64, f: f64) -> f64 {
 /// `(1/N)‖y − Xβ‖² + λ‖β‖²`. Panics unless λ > 0.
 pub fn ridge(x: &DMatrix<f64>, y: &DVector<f64>, lambda: f64) -> DVector<f64> {
     assert!(lambda > 0.0, "ridge: lambda must be > 0, got {lambda}");
-    assert_eq!(x.nrows(), y.len(), "ridge: X has {} rows, y has {}", x.nrows(), y.len());
+    assert_eq!(
+        x.nrows(),
+        y.len(),
+        "ridge: X has {} rows, y has {}",
+        x.nrows(),
+        y.len()
+    );
     let s = Spectrum::of(x);
     let b = x.transpose() * y / s.n as f64;
     s.apply(&b, |l| on_range(l, 1.0 / (l + lambda)))
@@ -110,7 +128,12 @@ pub struct RiskParts {
 /// Risk of a spectral filter `β̂ = S y`, `S = V f(Λ) Vᵀ Xᵀ/N`:
 /// `Bias² = ‖S Xβ₀ − β₀‖² = Σ_i (1 − λ_i f(λ_i))² (V ᵀβ₀)_i²` (since `S X = V fΛ Vᵀ`),
 /// `Var = σ² tr(S Sᵀ) = (σ²/N) Σ_i λ_i f(λ_i)²`.
-fn filter_risk(s: &Spectrum, beta0: &DVector<f64>, sigma: f64, f: impl Fn(f64) -> f64) -> RiskParts {
+fn filter_risk(
+    s: &Spectrum,
+    beta0: &DVector<f64>,
+    sigma: f64,
+    f: impl Fn(f64) -> f64,
+) -> RiskParts {
     let c = s.vecs.transpose() * beta0;
     let (mut bias2, mut var) = (0.0, 0.0);
     for (&l, &ci) in s.vals.iter().zip(c.iter()) {
@@ -119,7 +142,11 @@ fn filter_risk(s: &Spectrum, beta0: &DVector<f64>, sigma: f64, f: impl Fn(f64) -
         var += l * fl * fl;
     }
     let var = sigma * sigma * var / s.n as f64;
-    RiskParts { bias2, var, risk: bias2 + var }
+    RiskParts {
+        bias2,
+        var,
+        risk: bias2 + var,
+    }
 }
 
 /// Exact Bias², Var, Risk of GF at time t from β(0) = 0 (Ali et al. 2019, seed 000
@@ -146,7 +173,13 @@ mod tests {
     }
 
     /// Classical RK4 on β' = −∇L(β), independent of the spectral formula.
-    fn rk4_gf(x: &DMatrix<f64>, y: &DVector<f64>, b0: &DVector<f64>, t: f64, steps: usize) -> DVector<f64> {
+    fn rk4_gf(
+        x: &DMatrix<f64>,
+        y: &DVector<f64>,
+        b0: &DVector<f64>,
+        t: f64,
+        steps: usize,
+    ) -> DVector<f64> {
         let h = t / steps as f64;
         let mut b = b0.clone();
         for _ in 0..steps {
@@ -169,7 +202,10 @@ mod tests {
                 let exact = gf_solution(&x, &y, t);
                 let num = rk4_gf(&x, &y, &DVector::zeros(d), t, 4000);
                 let err = (&exact - &num).norm() / num.norm().max(1e-300);
-                assert!(t == 0.0 || err < 1e-10, "n={n} d={d} t={t}: rel err {err:e}");
+                assert!(
+                    t == 0.0 || err < 1e-10,
+                    "n={n} d={d} t={t}: rel err {err:e}"
+                );
                 if t == 0.0 {
                     assert_eq!(exact.norm(), 0.0);
                 }
@@ -201,7 +237,11 @@ mod tests {
         let xxt = &x * x.transpose();
         let mn = x.transpose() * xxt.lu().solve(&y).unwrap();
         let b = gf_solution(&x, &y, 1e6);
-        assert!((&b - &mn).norm() < 1e-10 * mn.norm(), "{:e}", (&b - &mn).norm() / mn.norm());
+        assert!(
+            (&b - &mn).norm() < 1e-10 * mn.norm(),
+            "{:e}",
+            (&b - &mn).norm() / mn.norm()
+        );
     }
 
     #[test]
@@ -214,7 +254,10 @@ mod tests {
                 let a = x.transpose() * &x + DMatrix::identity(d, d) * (n as f64 * lam);
                 let direct = a.lu().solve(&(x.transpose() * &y)).unwrap();
                 let r = ridge(&x, &y, lam);
-                assert!((&r - &direct).norm() < 1e-10 * direct.norm(), "n={n} d={d} λ={lam}");
+                assert!(
+                    (&r - &direct).norm() < 1e-10 * direct.norm(),
+                    "n={n} d={d} λ={lam}"
+                );
             }
         }
     }
@@ -234,7 +277,10 @@ mod tests {
                 let t = 10f64.powf(k as f64 / 5.0);
                 let gf = gf_risk(&x, &b0, sigma, t);
                 let rr = ridge_risk(&x, &b0, sigma, 1.0 / t);
-                assert!(gf.bias2 <= rr.bias2 * (1.0 + 1e-12), "bias t={t}: {gf:?} vs {rr:?}");
+                assert!(
+                    gf.bias2 <= rr.bias2 * (1.0 + 1e-12),
+                    "bias t={t}: {gf:?} vs {rr:?}"
+                );
                 assert!(gf.var <= 1.6862 * rr.var * (1.0 + 1e-12), "var t={t}");
                 assert!(gf.risk <= 1.6862 * rr.risk * (1.0 + 1e-12), "risk t={t}");
                 worst_var_ratio = worst_var_ratio.max(gf.var / rr.var);
@@ -277,7 +323,10 @@ mod tests {
             for (name, sum, sq, exact) in [("gf", s1, s2, gf.risk), ("ridge", r1, r2, rr.risk)] {
                 let mean = sum / mf;
                 let se = ((sq / mf - mean * mean) / (mf - 1.0)).sqrt();
-                assert!((mean - exact).abs() < 4.0 * se, "{name} n={n} d={d}: MC {mean} ± {se}, exact {exact}");
+                assert!(
+                    (mean - exact).abs() < 4.0 * se,
+                    "{name} n={n} d={d}: MC {mean} ± {se}, exact {exact}"
+                );
             }
             assert!((gf.risk - gf.bias2 - gf.var).abs() < 1e-14 * gf.risk);
         }
