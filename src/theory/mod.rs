@@ -58,6 +58,9 @@ pub(crate) mod testdata {
         pub fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
             lo + (hi - lo) * self.0.random::<f64>()
         }
+        pub fn index(&mut self, n: usize) -> usize {
+            self.0.random_range(0..n)
+        }
         pub fn matrix(&mut self, n: usize, d: usize) -> DMatrix<f64> {
             DMatrix::from_fn(n, d, |_, _| self.normal())
         }
