@@ -133,7 +133,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
             num(*c)
         ));
     }
-    let hs = [0.1, 0.05, 0.025, 0.0125, 0.00625];
+    let hs = [0.02, 0.01, 0.005, 0.0025, 0.00125];
     let errs: Vec<(f64, f64, f64)> = hs
         .iter()
         .map(|&h| {
