@@ -10,10 +10,11 @@
 //!     Gibbs density. Discretisation: dt = η/2 = 0.005; at 10⁵ paths (configs/
 //!     invariant_1d.json, 5× this test's) the TV still sits at its noise floor, so the
 //!     EM bias is below the MC error here.
-//! (iii) 2-D ring, toy SGD itself: more mass on the flat half (x₁ < 0, curvature
-//!     k0(1 − a)…k0) than on the sharp half, by > 5 SE, and the flat-minus-sharp
-//!     quarter-circle masses differ by > 5 SE; the flat-half share agrees with f^{−p}
-//!     within 4 SE.
+//! (iii) 2-D ring, toy SGD itself (η = 0.005, s = 2, T = 10 from φ = π/2): more mass
+//!     on the flat half (x₁ < 0, curvature k0(1 − a)…k0) than on the sharp half, by
+//!     > 5 SE, and the flat-minus-sharp quarter-circle masses differ by > 5 SE; the
+//!     flat-half share agrees with f^{−p} within 4 SE (at T = 6 it is still 3.2 SE
+//!     high: the angle relaxes slowly, so T = 10).
 
 use smflow::backend::cpu::CpuBackend;
 use smflow::backend::gpu::{compose, GpuBackend};
@@ -177,8 +178,8 @@ fn histogram_matches_f_to_the_minus_1_plus_2_over_s_and_rejects_the_alternatives
 #[test]
 fn toy_sgd_prefers_the_flat_part_of_the_ring() {
     let r = run(r#"{"experiment": "invariant",
-        "model": {"kind": "toy_sgd", "loss": "ring", "k0": 10.0, "a": 0.8, "c0": 0.5, "sigma": 200.0},
-        "x0": [0.0, 1.0], "dynamics": ["sgd"], "etas": [0.01], "horizon": 6.0, "paths": 20000,
+        "model": {"kind": "toy_sgd", "loss": "ring", "k0": 10.0, "a": 0.8, "c0": 0.5, "sigma": 400.0},
+        "x0": [0.0, 1.0], "dynamics": ["sgd"], "etas": [0.005], "horizon": 10.0, "paths": 20000,
         "invariant": {"bins": 36, "range": [0.0, 3.0], "batches": 10}, "seed": 3}"#);
     let run = &r[0];
     let [flat, se, analytic, _gibbs] = run.flat_side;
