@@ -3,7 +3,7 @@
 //! re-checks input.
 
 use crate::dynamics::{Dynamics, Solver};
-use crate::model::{AnyModel, Multiplicative, Quadratic, Vector, MAX_D};
+use crate::model::{AnyModel, Multiplicative, Quadratic, ToyLoss, ToySgd, Vector, MAX_D};
 use crate::observables::Observable;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use serde::{Deserialize, Serialize};
@@ -36,6 +36,39 @@ fn err<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, Con
 pub enum ModelConfig {
     Quadratic(QuadraticConfig),
     Multiplicative(MultiplicativeConfig),
+    #[serde(rename = "toy_sgd")]
+    ToySgd(ToySgdConfig),
+}
+
+/// `toy_sgd`: `loss` names the loss (`double_well`: c0; `ring`: k0, a, c0), `sigma` the
+/// noise level σ in x ← x − η(∇f + sqrt(σ f) ξ).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToySgdConfig {
+    pub loss: String,
+    pub sigma: f64,
+    pub c0: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub k0: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub a: Option<f64>,
+}
+
+/// Histogram settings of the `invariant` experiment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvariantConfig {
+    /// Bins of each histogram (x in 1-D; angle φ and radius r in 2-D).
+    pub bins: u32,
+    /// [lo, hi] of the x histogram (1-D) or of the r histogram (2-D).
+    pub range: [f64; 2],
+    /// Path batches for the Monte Carlo error of the TV distances (jackknife).
+    #[serde(default = "default_inv_batches")]
+    pub batches: u32,
+}
+
+fn default_inv_batches() -> u32 {
+    20
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -132,12 +165,16 @@ pub struct Config {
     /// A path is counted as diverged once |coordinate| exceeds this (or is non-finite).
     #[serde(default = "default_bound")]
     pub diverge_bound: f64,
+    /// Histogram settings (experiment invariant only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invariant: Option<InvariantConfig>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExperimentKind {
     WeakOrder,
     NPoint,
+    Invariant,
 }
 
 /// A validated config.
@@ -161,6 +198,8 @@ pub struct Checked {
     pub seed: u64,
     pub precision: crate::backend::Precision,
     pub bound: f64,
+    /// Histogram settings (experiment invariant).
+    pub invariant: Option<InvariantConfig>,
     /// The config as parsed, defaults filled in (echoed into results.json).
     pub echo: serde_json::Value,
 }
@@ -245,7 +284,74 @@ fn check_model(mc: &ModelConfig, d_x0: usize) -> Result<AnyModel, ConfigError> {
             }
             AnyModel::Multiplicative(Multiplicative::new(d_x0, m.mean, m.std))
         }
+        ModelConfig::ToySgd(t) => AnyModel::ToySgd(check_toy(t, d_x0)?),
     })
+}
+
+fn check_toy(t: &ToySgdConfig, d: usize) -> Result<ToySgd, ConfigError> {
+    if !(t.sigma.is_finite() && t.sigma > 0.0) {
+        return err(
+            "model.sigma",
+            format!("must be a finite number > 0, got {}", t.sigma),
+        );
+    }
+    if !(t.c0.is_finite() && t.c0 > 0.0) {
+        return err(
+            "model.c0",
+            format!(
+                "must be a finite number > 0 (inf f; f^(-p) needs f > 0), got {}",
+                t.c0
+            ),
+        );
+    }
+    if d == 0 || d > MAX_D {
+        return err("x0", format!("length d must be 1..={MAX_D}"));
+    }
+    let loss = match t.loss.as_str() {
+        "double_well" => {
+            for (name, v) in [("model.k0", t.k0), ("model.a", t.a)] {
+                if v.is_some() {
+                    return err(name, "only for loss \"ring\"; double_well takes c0");
+                }
+            }
+            ToyLoss::DoubleWell { c0: t.c0 }
+        }
+        "ring" => {
+            let k0 = t.k0.ok_or(ConfigError {
+                field: "model.k0".into(),
+                message: "missing (curvature scale of the ring loss, > 0)".into(),
+            })?;
+            let a = t.a.ok_or(ConfigError {
+                field: "model.a".into(),
+                message: "missing (curvature modulation along the ring, in [0, 1))".into(),
+            })?;
+            if !(k0.is_finite() && k0 > 0.0) {
+                return err("model.k0", format!("must be a finite number > 0, got {k0}"));
+            }
+            if !(a.is_finite() && (0.0..1.0).contains(&a)) {
+                return err(
+                    "model.a",
+                    format!(
+                        "must be in [0, 1) so the curvature k0(1 + a cos φ) stays > 0, got {a}"
+                    ),
+                );
+            }
+            if d < 2 {
+                return err("x0", "loss ring needs d ≥ 2 (x0 of length ≥ 2)");
+            }
+            ToyLoss::Ring { k0, a, c0: t.c0 }
+        }
+        other => {
+            return err(
+                "model.loss",
+                format!(
+                    "unknown loss {other:?}; allowed: {}",
+                    ToyLoss::NAMES.join(", ")
+                ),
+            )
+        }
+    };
+    Ok(ToySgd::new(d, loss, t.sigma))
 }
 
 pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
@@ -255,19 +361,20 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
     let experiment = match cfg.experiment.as_str() {
         "weak_order" => ExperimentKind::WeakOrder,
         "n_point" => ExperimentKind::NPoint,
+        "invariant" => ExperimentKind::Invariant,
         other => {
             return err(
                 "experiment",
-                format!("unknown experiment {other:?}; allowed: weak_order, n_point, least_squares_risk, implicit_bias_sweep, gd_vs_gf"),
+                format!("unknown experiment {other:?}; allowed: weak_order, n_point, invariant, least_squares_risk, implicit_bias_sweep, gd_vs_gf"),
             )
         }
     };
     let points: Vec<Vec<f64>> = match experiment {
-        ExperimentKind::WeakOrder => {
+        ExperimentKind::WeakOrder | ExperimentKind::Invariant => {
             if cfg.particles.is_some() {
                 return err(
                     "particles",
-                    "only for experiment n_point; weak_order takes x0",
+                    "only for experiment n_point; weak_order and invariant take x0",
                 );
             }
             vec![cfg.x0.clone().ok_or(ConfigError {
@@ -302,10 +409,10 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
             p
         }
     };
-    let x0_field = if experiment == ExperimentKind::WeakOrder {
-        "x0"
-    } else {
+    let x0_field = if experiment == ExperimentKind::NPoint {
         "particles"
+    } else {
+        "x0"
     };
     if points.iter().flatten().any(|v| !v.is_finite()) {
         return err(x0_field, "entries must be finite numbers");
@@ -430,7 +537,24 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
             }
             crate::experiment::n_point::observables(x0.len())
         }
+        ExperimentKind::Invariant => {
+            if !cfg.observables.is_empty() {
+                return err(
+                    "observables",
+                    "invariant histograms the final state; leave observables out",
+                );
+            }
+            // Not reported; the kernels need at least one observable.
+            vec![Observable::Loss(0)]
+        }
     };
+    let invariant = crate::experiment::invariant::check_config(
+        experiment,
+        cfg.invariant.as_ref(),
+        &model,
+        &dynamics,
+        &cfg.checkpoints,
+    )?;
     if cfg.paths == 0 {
         return err("paths", "must be ≥ 1");
     }
@@ -464,6 +588,9 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
                 substeps: s,
                 extrapolate: cfg.sde.extrapolate,
             }
+        }
+        "exact" if matches!(model, AnyModel::ToySgd(_)) => {
+            return err("sde.solver", "toy_sgd has no exact transition; allowed: em")
         }
         "exact" => Solver::Exact,
         other => {
@@ -505,6 +632,7 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         seed: cfg.seed,
         precision,
         bound: cfg.diverge_bound,
+        invariant,
         echo,
     })
 }

@@ -42,6 +42,9 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         }
     }
     let checked = load_config(&a.config, a.paths, a.seed)?;
+    if checked.experiment == crate::config::ExperimentKind::Invariant {
+        return crate::experiment::invariant::run_cli(&a, checked);
+    }
     let shard = match &a.shard {
         Some(s) => Shard::parse(s).map_err(Failure::BadInput)?,
         None => Shard::WHOLE,

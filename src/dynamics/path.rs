@@ -407,6 +407,9 @@ fn exact_step<M: Model + ?Sized>(
                     *v *= f;
                 }
             }
+            ExactStep::Unavailable => {
+                unreachable!("config rejects the exact solver for models without one")
+            }
         }
     }
 }

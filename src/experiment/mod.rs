@@ -5,6 +5,7 @@
 //! `smflow merge` joins the `Collected` of several shards and analyses them exactly as
 //! a single run would.
 
+pub mod invariant;
 pub mod n_point;
 pub mod training;
 pub mod weak_order;
@@ -115,6 +116,7 @@ pub fn plan(checked: &Checked) -> Plan {
     let batches = match checked.experiment {
         ExperimentKind::WeakOrder => 1,
         ExperimentKind::NPoint => n_point::BATCHES,
+        ExperimentKind::Invariant => 1,
     };
     Plan {
         checked: checked.clone(),
@@ -292,6 +294,8 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
             (w, o, Vec::new())
         }
         ExperimentKind::NPoint => (Vec::new(), Vec::new(), n_point::correlations(plan, col)),
+        // Runs through `invariant::run_cli`, not this moments pipeline.
+        ExperimentKind::Invariant => (Vec::new(), Vec::new(), Vec::new()),
     };
     let paths = plan.runs.iter().map(|r| r.paths).max().unwrap_or(0);
     Report {
@@ -299,6 +303,7 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
         experiment: match ck.experiment {
             ExperimentKind::WeakOrder => "weak_order".into(),
             ExperimentKind::NPoint => "n_point".into(),
+            ExperimentKind::Invariant => "invariant".into(),
         },
         name: ck.name.clone(),
         backend: meta.backend.clone(),

@@ -7,9 +7,11 @@
 
 pub mod multiplicative;
 pub mod quadratic;
+pub mod toy_sgd;
 
 pub use multiplicative::Multiplicative;
 pub use quadratic::Quadratic;
+pub use toy_sgd::{ToyLoss, ToySgd};
 
 /// Largest parameter dimension d supported by the path simulators.
 pub const MAX_D: usize = 8;
@@ -28,6 +30,8 @@ pub enum ExactStep {
     },
     /// X ← X · exp(drift + vol ξ), ξ scalar.
     Gbm { drift: f64, vol: f64 },
+    /// The model has no closed-form transition (config rejects the exact solver).
+    Unavailable,
 }
 
 /// The interface every model implements (the WGSL twin mirrors it function by function).
@@ -116,6 +120,7 @@ pub fn vector(v: &[f64]) -> Vector {
 pub enum AnyModel {
     Quadratic(Quadratic),
     Multiplicative(Multiplicative),
+    ToySgd(ToySgd),
 }
 
 /// Runs `$body` with `$m` bound to the concrete model, so generic code is
@@ -126,6 +131,7 @@ macro_rules! with_model {
         match $model {
             $crate::model::AnyModel::Quadratic($m) => $body,
             $crate::model::AnyModel::Multiplicative($m) => $body,
+            $crate::model::AnyModel::ToySgd($m) => $body,
         }
     };
 }
@@ -135,6 +141,7 @@ impl AnyModel {
         match self {
             AnyModel::Quadratic(_) => "quadratic",
             AnyModel::Multiplicative(_) => "multiplicative",
+            AnyModel::ToySgd(_) => "toy_sgd",
         }
     }
     pub fn as_dyn(&self) -> &dyn Model {

@@ -4,7 +4,7 @@
 
 use nalgebra::{DMatrix, DVector};
 use smflow::dynamics::{Dynamics, RunSpec, Solver};
-use smflow::model::{vector, AnyModel, Multiplicative, Quadratic};
+use smflow::model::{vector, AnyModel, Multiplicative, Quadratic, ToyLoss, ToySgd};
 use smflow::observables::Observable;
 use smflow::rng;
 
@@ -38,6 +38,23 @@ pub fn models() -> Vec<AnyModel> {
         AnyModel::Quadratic(Quadratic::new(a, DVector::from_vec(vec![0.2, -0.1]), cov)),
         AnyModel::Multiplicative(Multiplicative::new(1, 1.0, 0.5)),
         AnyModel::Multiplicative(Multiplicative::new(2, 1.0, 0.5)),
+    ]
+}
+
+/// toy_sgd cases (no exact solver): the 1-D double well, the 2-D ring, a 3-D double well.
+pub fn toy_models() -> Vec<AnyModel> {
+    vec![
+        AnyModel::ToySgd(ToySgd::new(1, ToyLoss::DoubleWell { c0: 0.25 }, 2.0)),
+        AnyModel::ToySgd(ToySgd::new(
+            2,
+            ToyLoss::Ring {
+                k0: 2.0,
+                a: 0.5,
+                c0: 0.2,
+            },
+            1.5,
+        )),
+        AnyModel::ToySgd(ToySgd::new(3, ToyLoss::DoubleWell { c0: 0.1 }, 1.0)),
     ]
 }
 

@@ -21,6 +21,7 @@ pub const MULHILO_U64: &str = include_str!("../../../shaders/rng/mulhilo_u64.wgs
 pub const RNG_CHECK: &str = include_str!("../../../shaders/rng/rng_check.wgsl");
 pub const QUADRATIC: &str = include_str!("../../../shaders/models/quadratic.wgsl");
 pub const MULTIPLICATIVE: &str = include_str!("../../../shaders/models/multiplicative.wgsl");
+pub const TOY_SGD: &str = include_str!("../../../shaders/models/toy_sgd.wgsl");
 pub const DRIFT: &str = include_str!("../../../shaders/common/drift.wgsl");
 pub const OBSERVABLES: &str = include_str!("../../../shaders/common/observables.wgsl");
 pub const REDUCE: &str = include_str!("../../../shaders/common/reduce.wgsl");
@@ -180,6 +181,7 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
     let model_src = match model {
         AnyModel::Quadratic(_) => QUADRATIC,
         AnyModel::Multiplicative(_) => MULTIPLICATIVE,
+        AnyModel::ToySgd(_) => TOY_SGD,
     };
     let dyn_src = match kind {
         Kind::Discrete => DISCRETE,

@@ -5,7 +5,7 @@
 use super::compose::{lit, lits};
 use crate::backend::Precision;
 use crate::dynamics::RunSpec;
-use crate::model::{AnyModel, ExactStep, Model};
+use crate::model::{AnyModel, ExactStep, Model, ToyLoss};
 use nalgebra::DMatrix;
 use std::fmt::Write;
 
@@ -64,6 +64,17 @@ pub fn model_consts(model: &AnyModel, spec: &RunSpec, p: Precision) -> (String, 
                 scalar(&mut out, "EX_DRIFT", drift, p);
                 scalar(&mut out, "EX_VOL", vol, p);
             }
+        }
+        AnyModel::ToySgd(t) => {
+            let (code, k0, a) = match t.loss {
+                ToyLoss::DoubleWell { .. } => (0, 0.0, 0.0),
+                ToyLoss::Ring { k0, a, .. } => (1, k0, a),
+            };
+            let _ = writeln!(out, "const T_LOSS: u32 = {code}u;");
+            scalar(&mut out, "T_SIGMA", t.sigma, p);
+            scalar(&mut out, "T_C0", t.loss.c0(), p);
+            scalar(&mut out, "T_K0", k0, p);
+            scalar(&mut out, "T_A", a, p);
         }
     }
     (out, dims)
