@@ -112,26 +112,30 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                     continue;
                 }
                 let mut j = job(s, di, d, eta, ei);
-                if d == TrainDynamics::Gf {
-                    // Run to convergence: horizons T·2^k until the train loss ≤ tolerance.
-                    let k = j.steps();
-                    j.checkpoints = (0..=GF_DOUBLINGS).map(|e| k << e).collect();
-                }
                 let reps = if d.is_random() { cfg.paths } else { 1 };
-                path_steps += j.path_steps() * reps as f64;
-                let rows = collect(t, &j, reps)?;
-                progress(j.path_steps() * reps as f64);
-                let last = if d == TrainDynamics::Gf {
-                    let p = j.p();
-                    let converged = rows.iter().position(|c| {
+                let p = j.p();
+                let k = j.steps();
+                let mut doubling = 0;
+                let rows = loop {
+                    if d == TrainDynamics::Gf {
+                        // Run to convergence: horizons T·2^e until the train loss is
+                        // ≤ tolerance (each attempt from the start: ≤ 2× the needed work).
+                        j.checkpoints = vec![k << doubling];
+                    }
+                    path_steps += j.path_steps() * reps as f64;
+                    let rows = collect(t, &j, reps)?;
+                    progress(j.path_steps() * reps as f64);
+                    let done = d != TrainDynamics::Gf || doubling == GF_DOUBLINGS || {
                         let mut beta = vec![0.0; ds.d];
-                        param.beta(&c[0][..p], &mut beta);
+                        param.beta(&rows[0][0][..p], &mut beta);
                         ds.loss(&beta) <= cfg.converge_tolerance
-                    });
-                    &rows[converged.unwrap_or(rows.len() - 1)]
-                } else {
-                    rows.last().expect("horizon checkpoint")
+                    };
+                    if done {
+                        break rows;
+                    }
+                    doubling += 1;
                 };
+                let last = rows.last().expect("horizon checkpoint");
                 let key = (d, ei);
                 let vals = values
                     .entry(key)
