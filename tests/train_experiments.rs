@@ -14,7 +14,14 @@ use std::sync::Arc;
 
 fn gen(n: usize, d: usize, s: Option<usize>, noise: f64, seed: u64) -> smflow::data::DataSet {
     generate(
-        &GenerateConfig { n, d, sparsity: s, teacher_scale: 1.0, label_noise: noise, seed: None },
+        &GenerateConfig {
+            n,
+            d,
+            sparsity: s,
+            teacher_scale: 1.0,
+            label_noise: noise,
+            seed: None,
+        },
         seed,
     )
 }
@@ -32,7 +39,13 @@ fn final_row(job: &TrainJob) -> Vec<f64> {
     out
 }
 
-fn base_job(data: smflow::data::DataSet, param: Param, d: TrainDynamics, eta: f64, steps: u32) -> TrainJob {
+fn base_job(
+    data: smflow::data::DataSet,
+    param: Param,
+    d: TrainDynamics,
+    eta: f64,
+    steps: u32,
+) -> TrainJob {
     TrainJob {
         param,
         w0: param.init(data.d, 0.1),
@@ -76,13 +89,20 @@ fn dln_gf_limit_is_the_hyperbolic_entropy_interpolator() {
     let w = final_row(&job);
     let beta: Vec<f64> = (0..20).map(|i| w[i] * w[20 + i]).collect();
     let beta = DVector::from_vec(beta);
-    let want = min_entropy_interpolator(&x, &y, &alpha_for_uv(&DVector::from_element(20, 0.1))).unwrap();
+    let want =
+        min_entropy_interpolator(&x, &y, &alpha_for_uv(&DVector::from_element(20, 0.1))).unwrap();
     let err = (&beta - &want).norm() / want.norm();
     assert!(err < 1e-4, "GF limit off the ψ_α interpolator by {err}");
     let wrong = min_entropy_interpolator(&x, &y, &DVector::from_element(20, 0.1)).unwrap();
-    assert!((&beta - &wrong).norm() / want.norm() > 10.0 * err, "α mapping not resolved");
+    assert!(
+        (&beta - &wrong).norm() / want.norm() > 10.0 * err,
+        "α mapping not resolved"
+    );
     let l2 = x.transpose() * (&x * x.transpose()).try_inverse().unwrap() * &y;
-    assert!((&beta - &l2).norm() / want.norm() > 20.0 * err.max(1e-4), "indistinguishable from min-ℓ2");
+    assert!(
+        (&beta - &l2).norm() / want.norm() > 20.0 * err.max(1e-4),
+        "indistinguishable from min-ℓ2"
+    );
 }
 
 /// With b = N and epochs, every step's minibatch is the whole data set, so SGD is GD
@@ -90,7 +110,13 @@ fn dln_gf_limit_is_the_hyperbolic_entropy_interpolator() {
 #[test]
 fn epoch_sgd_with_full_batches_is_gd() {
     let ds = gen(12, 5, None, 0.3, 2);
-    let gd = final_row(&base_job(ds.clone(), Param::PlusMinus, TrainDynamics::Gd, 0.05, 50));
+    let gd = final_row(&base_job(
+        ds.clone(),
+        Param::PlusMinus,
+        TrainDynamics::Gd,
+        0.05,
+        50,
+    ));
     let mut j = base_job(ds, Param::PlusMinus, TrainDynamics::Sgd, 0.05, 50);
     j.batch = 12;
     j.sampling = Sampling::Epochs;
@@ -125,7 +151,10 @@ fn sgd_beats_gd_at_a_large_step() {
         .find(|c| c["metric"] == "dist_teacher")
         .unwrap()
         .clone();
-    let (m, se) = (c["sgd_minus_gd"].as_f64().unwrap(), c["stderr"].as_f64().unwrap());
+    let (m, se) = (
+        c["sgd_minus_gd"].as_f64().unwrap(),
+        c["stderr"].as_f64().unwrap(),
+    );
     assert!(m < -3.0 * se, "SGD − GD = {m} ± {se}");
 }
 
@@ -146,11 +175,20 @@ fn least_squares_risk_reports_the_bounds() {
     let mc = out.results["monte_carlo"].as_array().unwrap();
     let risk = |k: usize, c: usize| mc[k]["points"][c]["risk"].as_f64().unwrap();
     let se = |k: usize, c: usize| mc[k]["points"][c]["stderr"].as_f64().unwrap();
-    let b0 = s.data[0].teacher.as_ref().unwrap().iter().map(|v| v * v).sum::<f64>();
+    let b0 = s.data[0]
+        .teacher
+        .as_ref()
+        .unwrap()
+        .iter()
+        .map(|v| v * v)
+        .sum::<f64>();
     assert!((risk(0, 0) - b0).abs() < 1e-12 && (risk(1, 0) - b0).abs() < 1e-12);
     // At the horizon SGD is noisier than GD: risk(sgd) − risk(gd) > 0 beyond 3 SE.
     let diff = risk(1, 4) - risk(0, 4);
-    assert!(diff > 3.0 * (se(0, 4).powi(2) + se(1, 4).powi(2)).sqrt(), "diff {diff}");
+    assert!(
+        diff > 3.0 * (se(0, 4).powi(2) + se(1, 4).powi(2)).sqrt(),
+        "diff {diff}"
+    );
 }
 
 #[test]
@@ -160,11 +198,15 @@ fn bad_training_configs_name_the_field() {
     let cfg: TrainConfig = serde_json::from_str(base).unwrap();
     let e = check(cfg, "t").unwrap_err();
     assert_eq!(e.field, "etas[0]", "{e}");
-    let bad_dyn = base.replace("[\"gd\"]", "[\"adam\"]").replace("0.3", "0.25");
+    let bad_dyn = base
+        .replace("[\"gd\"]", "[\"adam\"]")
+        .replace("0.3", "0.25");
     let e = check(serde_json::from_str(&bad_dyn).unwrap(), "t").unwrap_err();
     assert_eq!(e.field, "dynamics[0]");
     assert!(e.message.contains("allowed"), "{e}");
-    let bad_param = base.replace("gd_vs_gf", "least_squares_risk").replace("0.3", "0.25");
+    let bad_param = base
+        .replace("gd_vs_gf", "least_squares_risk")
+        .replace("0.3", "0.25");
     let e = check(serde_json::from_str(&bad_param).unwrap(), "t").unwrap_err();
     assert_eq!(e.field, "model.param");
     assert!(serde_json::from_str::<TrainConfig>(&base.replace("\"uv\"", "\"cubic\"")).is_err());

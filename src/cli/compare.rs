@@ -68,6 +68,14 @@ struct Comparison {
 }
 
 pub fn compare(a: CompareArgs) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(&a.config).map_err(|e| {
+        Failure::BadInput(format!("config: cannot read {}: {e}", a.config.display()))
+    })?;
+    if let Some(kind) = super::run::experiment_of(&text) {
+        if crate::experiment::training::config::EXPERIMENTS.contains(&kind.as_str()) {
+            return super::compare_train::compare(a, &text);
+        }
+    }
     let checked = load_config(&a.config, a.paths, a.seed)?;
     let gpu = GpuBackend::new(checked.precision)
         .map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;

@@ -89,7 +89,7 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
 }
 
 /// The config's `experiment` field, if the text is a JSON object that has one.
-fn experiment_of(text: &str) -> Option<String> {
+pub fn experiment_of(text: &str) -> Option<String> {
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     Some(v.get("experiment")?.as_str()?.to_string())
 }
