@@ -213,7 +213,7 @@ fn composed_kernels_validate() {
             (Precision::F32, true),
             (Precision::F64, false),
         ] {
-            let src = compose(&j, p, int64);
+            let src = compose(&j, p, int64, if int64 { 0 } else { 4096 });
             let module = naga::front::wgsl::parse_str(&src)
                 .unwrap_or_else(|e| panic!("{}: {}", label(&j), e.emit_to_string(&src)));
             let mut caps = naga::valid::Capabilities::empty();
@@ -364,5 +364,45 @@ fn bench_sgd_gpu_vs_cpu() {
     if let Some(g) = gpu(Precision::F32, None) {
         let rate = smflow::train::bench_sgd(&g, 1000, 100, 10, 4096, 200).unwrap();
         eprintln!("gpu ({}): {rate:.3e} path-steps/s", g.adapter());
+    }
+}
+
+/// The storage-resident path (rows and scratch in storage buffers, used for large
+/// replicas) against the CPU, for a spread of dynamics.
+#[test]
+fn storage_resident_rows_match_cpu() {
+    let Some(mut g) = gpu(Precision::F32, None) else {
+        return;
+    };
+    g.set_private_max(0);
+    let cpu = CpuTrainer::default();
+    let data = data();
+    for (param, dynamics, s, resample) in [
+        (Param::Uv, TrainDynamics::Gd, Sampling::Replacement, true),
+        (
+            Param::PlusMinus,
+            TrainDynamics::Sgd,
+            Sampling::Epochs,
+            false,
+        ),
+        (
+            Param::Linear,
+            TrainDynamics::Sgd,
+            Sampling::Replacement,
+            true,
+        ),
+        (Param::Uv, TrainDynamics::Mgf, Sampling::Replacement, false),
+        (
+            Param::PlusMinus,
+            TrainDynamics::Smf2,
+            Sampling::Replacement,
+            true,
+        ),
+        (Param::Uv, TrainDynamics::Sgf, Sampling::Replacement, false),
+    ] {
+        let j = job(&data, param, dynamics, s, resample);
+        let dev = deviation(&j, &rows(&g, &j, 0..70), &rows(&cpu, &j, 0..70));
+        eprintln!("storage-resident {:<50} {dev:.2e}", label(&j));
+        assert!(dev <= F32_TOL, "{}: {dev:e}", label(&j));
     }
 }

@@ -41,32 +41,69 @@ fn at(c: u32) -> u32 {
     return c * params.stride + lane;
 }
 
+// State and scratch accessors. With PRIV (composed: small rows), a replica's row and
+// scratch live in private arrays for the whole segment, loaded and stored once per
+// dispatch: on llvmpipe a storage access with a per-invocation address is a loop over
+// the SIMD lanes, a private array indexed by a loop counter one vector access.
+var<private> prow: array<real, PRIV_ROW>;
+var<private> pscr: array<real, PRIV_SCR>;
+
+fn st(c: u32) -> real {
+    if (PRIV) {
+        return prow[c];
+    }
+    return state[at(c)];
+}
+
+fn set_st(c: u32, v: real) {
+    if (PRIV) {
+        prow[c] = v;
+    } else {
+        state[at(c)] = v;
+    }
+}
+
+fn sc(c: u32) -> real {
+    if (PRIV) {
+        return pscr[c];
+    }
+    return scr[at(c)];
+}
+
+fn set_sc(c: u32, v: real) {
+    if (PRIV) {
+        pscr[c] = v;
+    } else {
+        scr[at(c)] = v;
+    }
+}
+
 fn wpair(j: u32) -> vec2<real> {
     if (PARAM == 0u) {
-        return vec2<real>(state[at(j)], real(0.0));
+        return vec2<real>(st(j), real(0.0));
     }
-    return vec2<real>(state[at(j)], state[at(D + j)]);
+    return vec2<real>(st(j), st(D + j));
 }
 
 fn set_wpair(j: u32, w: vec2<real>) {
-    state[at(j)] = w.x;
+    set_st(j, w.x);
     if (PARAM != 0u) {
-        state[at(D + j)] = w.y;
+        set_st(D + j, w.y);
     }
 }
 
 // Scratch pairs (W0, ACC) of feature j, laid out like w.
 fn spair(off: u32, j: u32) -> vec2<real> {
     if (PARAM == 0u) {
-        return vec2<real>(scr[at(off + j)], real(0.0));
+        return vec2<real>(sc(off + j), real(0.0));
     }
-    return vec2<real>(scr[at(off + j)], scr[at(off + D + j)]);
+    return vec2<real>(sc(off + j), sc(off + D + j));
 }
 
 fn set_spair(off: u32, j: u32, v: vec2<real>) {
-    scr[at(off + j)] = v.x;
+    set_sc(off + j, v.x);
     if (PARAM != 0u) {
-        scr[at(off + D + j)] = v.y;
+        set_sc(off + D + j, v.y);
     }
 }
 
@@ -99,7 +136,7 @@ fn permute(replica: u32, epoch: u32, pos: u32) -> u32 {
 // β(w) into scratch.
 fn store_beta() {
     for (var j = 0u; j < D; j++) {
-        scr[at(OFF_BETA + j)] = net_beta(wpair(j));
+        set_sc(OFF_BETA + j, net_beta(wpair(j)));
     }
 }
 
@@ -108,7 +145,7 @@ fn residual(i: u32) -> real {
     var e = -label(i);
     let row = i * D;
     for (var j = 0u; j < D; j++) {
-        e += xdata[row + j] * scr[at(OFF_BETA + j)];
+        e += xdata[row + j] * sc(OFF_BETA + j);
     }
     return e;
 }
@@ -116,17 +153,17 @@ fn residual(i: u32) -> real {
 // ∇_βL(β) into scratch G (ops::full_grad).
 fn full_grad() {
     for (var j = 0u; j < D; j++) {
-        scr[at(OFF_G + j)] = real(0.0);
+        set_sc(OFF_G + j, real(0.0));
     }
     for (var i = 0u; i < N; i++) {
         let e = residual(i);
         let row = i * D;
         for (var j = 0u; j < D; j++) {
-            scr[at(OFF_G + j)] += e * xdata[row + j];
+            set_sc(OFF_G + j, sc(OFF_G + j) + (e * xdata[row + j]));
         }
     }
     for (var j = 0u; j < D; j++) {
-        scr[at(OFF_G + j)] *= INV_N;
+        set_sc(OFF_G + j, sc(OFF_G + j) * (INV_N));
     }
 }
 
@@ -146,8 +183,8 @@ fn next_normal(n: u32, first: bool) -> real {
 // Returns (Σ_i z_i, Σ_i e_i²).
 fn noisy_grad(sub: u32) -> vec2<real> {
     for (var j = 0u; j < D; j++) {
-        scr[at(OFF_G + j)] = real(0.0);
-        scr[at(OFF_T + j)] = real(0.0);
+        set_sc(OFF_G + j, real(0.0));
+        set_sc(OFF_T + j, real(0.0));
     }
     var s = real(0.0);
     var sq = real(0.0);
@@ -163,12 +200,12 @@ fn noisy_grad(sub: u32) -> vec2<real> {
         let row = i * D;
         for (var j = 0u; j < D; j++) {
             let x = xdata[row + j];
-            scr[at(OFF_G + j)] += e * x;
-            scr[at(OFF_T + j)] += c * x;
+            set_sc(OFF_G + j, sc(OFF_G + j) + (e * x));
+            set_sc(OFF_T + j, sc(OFF_T + j) + (c * x));
         }
     }
     for (var j = 0u; j < D; j++) {
-        scr[at(OFF_G + j)] *= INV_N;
+        set_sc(OFF_G + j, sc(OFF_G + j) * (INV_N));
     }
     return vec2<real>(s, sq);
 }
@@ -178,18 +215,18 @@ fn noisy_grad(sub: u32) -> vec2<real> {
 fn hvp_pass() {
     for (var j = 0u; j < D; j++) {
         let w = wpair(j);
-        let v = net_pull(w, scr[at(OFF_G + j)]);
-        scr[at(OFF_JV + j)] = net_push(w, v);
-        scr[at(OFF_Q + j)] = real(0.0);
+        let v = net_pull(w, sc(OFF_G + j));
+        set_sc(OFF_JV + j, net_push(w, v));
+        set_sc(OFF_Q + j, real(0.0));
     }
     for (var i = 0u; i < N; i++) {
         let row = i * D;
         var s = real(0.0);
         for (var j = 0u; j < D; j++) {
-            s += xdata[row + j] * scr[at(OFF_JV + j)];
+            s += xdata[row + j] * sc(OFF_JV + j);
         }
         for (var j = 0u; j < D; j++) {
-            scr[at(OFF_Q + j)] += s * xdata[row + j];
+            set_sc(OFF_Q + j, sc(OFF_Q + j) + (s * xdata[row + j]));
         }
     }
 }
@@ -197,10 +234,10 @@ fn hvp_pass() {
 // Drift pair of feature j at w (ops::Replica::drift): −Jᵀg, or for the modified
 // dynamics −(Jᵀg + (η/2)(Jᵀ q + curv(g, Jᵀg))). Needs G (and Q) in scratch.
 fn drift_pair(j: u32, w: vec2<real>) -> vec2<real> {
-    let g = scr[at(OFF_G + j)];
+    let g = sc(OFF_G + j);
     var v = net_pull(w, g);
     if (MODIFIED) {
-        let q = scr[at(OFF_Q + j)] * INV_N;
+        let q = sc(OFF_Q + j) * INV_N;
         let h = net_pull(w, q) + net_curv(g, v);
         v += HALF_ETA * h;
     }
@@ -215,7 +252,7 @@ fn discrete_step(k: u32, replica: u32) {
         store_beta();
         full_grad();
         for (var j = 0u; j < D; j++) {
-            let g = scr[at(OFF_G + j)];
+            let g = sc(OFF_G + j);
             update_discrete(j, g);
         }
         return;
@@ -253,7 +290,7 @@ fn discrete_step(k: u32, replica: u32) {
 
 fn update_discrete(j: u32, g: real) {
     if (TRACK_GAIN) {
-        state[at(P + j)] += gain_q(ETA * g);
+        set_st(P + j, st(P + j) + (gain_q(ETA * g)));
     }
     let w = wpair(j);
     set_wpair(j, w - ETA * net_pull(w, g));
@@ -308,9 +345,9 @@ fn em_substep(sub: u32) {
     for (var j = 0u; j < D; j++) {
         let w = wpair(j);
         let drift = drift_pair(j, w);
-        var t = scr[at(OFF_T + j)];
+        var t = sc(OFF_T + j);
         if (!PESME) {
-            t += scr[at(OFF_G + j)] * ssq.x;
+            t += sc(OFF_G + j) * ssq.x;
         }
         set_wpair(j, w + drift * DT + scale * net_pull(w, t));
     }
@@ -338,8 +375,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     lane = gid.x;
     let replica = params.base + gid.x;
+    if (PRIV) {
+        for (var c = 0u; c < ROW; c++) {
+            prow[c] = state[at(c)];
+        }
+    }
     for (var k = params.k0; k < params.k1; k++) {
         train_step(k, replica);
+    }
+    if (PRIV) {
+        for (var c = 0u; c < ROW; c++) {
+            state[at(c)] = prow[c];
+        }
     }
 }
 

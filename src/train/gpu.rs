@@ -83,9 +83,16 @@ fn layout(job: &TrainJob) -> Layout {
     }
 }
 
+/// Default bound on the values (row + scratch) a replica keeps in private arrays
+/// within a dispatch; larger replicas work in the storage buffers directly. (Large
+/// private arrays also make llvmpipe's shader compiler slow.)
+pub const PRIVATE_MAX: usize = 256;
+
 /// The training kernel of `job` at precision `p` (entry points `main` and `labels`);
 /// `int64`: Philox multiplies in u64 (the device needs SHADER_INT64).
-pub fn compose(job: &TrainJob, p: Precision, int64: bool) -> String {
+/// `private_max`: rows + scratch of at most this many values are kept in private
+/// arrays during a dispatch (`PRIVATE_MAX` by default; 0: always in storage).
+pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) -> String {
     let (d, n) = (job.d(), job.data.n);
     let lay = layout(job);
     let update = job.dynamics.update();
@@ -106,6 +113,11 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool) -> String {
     u("STREAM", job.stream as usize);
     u("TAG_LABELS", TAG_REPLICA_LABELS as usize);
     u("FEISTEL_H", feistel_half_bits(n as u32) as usize);
+    let row = job.row_len();
+    let private = job.row_len() + lay.len <= private_max;
+    u("ROW", row);
+    u("PRIV_ROW", if private { row } else { 1 });
+    u("PRIV_SCR", if private { lay.len.max(1) } else { 1 });
     u("OFF_BETA", lay.beta);
     u("OFF_G", lay.g);
     u("OFF_T", lay.t);
@@ -126,6 +138,7 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool) -> String {
         ("MODIFIED", job.dynamics.modified()),
         ("TRACK_GAIN", job.track_gain),
         ("EPOCHS", job.sampling == Sampling::Epochs),
+        ("PRIV", private),
     ];
     for (name, v) in flags {
         let _ = writeln!(h, "const {name}: bool = {};", b(v));
@@ -161,6 +174,8 @@ pub struct GpuTrainer {
     precision: Precision,
     /// Forced replicas per chunk (a multiple of 64); `None`: the largest that fits.
     chunk: Option<u64>,
+    /// See `compose`.
+    private_max: usize,
 }
 
 impl GpuTrainer {
@@ -172,6 +187,7 @@ impl GpuTrainer {
             gpu,
             precision,
             chunk: None,
+            private_max: PRIVATE_MAX,
         })
     }
 
@@ -181,6 +197,13 @@ impl GpuTrainer {
         let mut t = Self::new(precision)?;
         t.chunk = Some(replicas_per_chunk.max(1).div_ceil(WORKGROUP) * WORKGROUP);
         Ok(t)
+    }
+
+    /// Replicas with rows + scratch of at most `values` keep them in private arrays
+    /// during a dispatch (default `PRIVATE_MAX`; 0: always in storage). Results do not
+    /// depend on it beyond rounding.
+    pub fn set_private_max(&mut self, values: usize) {
+        self.private_max = values;
     }
 
     pub fn precision(&self) -> Precision {
@@ -319,7 +342,7 @@ impl Trainer for GpuTrainer {
         let labels = if job.resample_labels { n } else { 0 };
         let cap = self.capacity(&[row, lay.len as u64, labels], total)?;
 
-        let src = compose(job, self.precision, gpu.int64);
+        let src = compose(job, self.precision, gpu.int64, self.private_max);
         let main = gpu.pipeline(&src, "main")?;
         let xbuf = gpu.storage_init(&self.to_bytes(&ds.x), "train x");
         let y_src = if job.resample_labels {
