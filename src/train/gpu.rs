@@ -230,7 +230,7 @@ impl GpuTrainer {
     fn capacity(&self, per_replica: &[u64], total: u64) -> Result<u64> {
         let l = &self.gpu.limits;
         let rs = real_size(self.precision);
-        let binding = (l.max_storage_buffer_binding_size as u64).min(l.max_buffer_size);
+        let binding = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
         let mut cap = l.max_compute_workgroups_per_dimension as u64 * WORKGROUP;
         let mut sum = 0;
         for &f in per_replica.iter().filter(|&&f| f > 0) {
@@ -324,8 +324,10 @@ impl Trainer for GpuTrainer {
         let ds = &*job.data;
         let (n, d) = (ds.n as u64, ds.d as u64);
         let rs = real_size(self.precision);
-        let binding =
-            (gpu.limits.max_storage_buffer_binding_size as u64).min(gpu.limits.max_buffer_size);
+        let binding = gpu
+            .limits
+            .max_storage_buffer_binding_size
+            .min(gpu.limits.max_buffer_size);
         if n * d * rs > binding {
             bail!(
                 "the data set (N·d = {} values) exceeds the adapter's storage binding limit of {binding} bytes",
@@ -451,7 +453,7 @@ impl Trainer for GpuTrainer {
                         *v = vals[q * cap as usize + i];
                     }
                     // Replica::check_bound.
-                    if dead[i] || out[..p].iter().any(|v| !(v.abs() <= job.bound)) {
+                    if dead[i] || out[..p].iter().any(|v| v.is_nan() || v.abs() > job.bound) {
                         dead[i] = true;
                         out.fill(f64::NAN);
                     }
