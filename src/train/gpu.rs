@@ -10,7 +10,12 @@
 //! c·stride + i), the data X and y in read-only buffers shared by every invocation.
 //! Everything run-specific (D, p, N, b, substeps, the parametrisation, η and the
 //! derived step constants, the flags of the dynamics) is a `const` of the composed
-//! header, so the driver folds it; the pipeline cache keys by source. Per-replica
+//! header, so the driver folds it; the pipeline cache keys by source. Replicas whose
+//! row + scratch fit `PRIVATE_MAX` values copy them into private arrays for the length
+//! of a dispatch (on llvmpipe a storage access at a per-invocation address is a loop
+//! over the SIMD lanes; this doubled sgd throughput at d = 100); larger ones work in
+//! the storage buffers (larger private arrays also make llvmpipe compile slowly, and
+//! caching the b minibatch rows privately was slower). Per-replica
 //! labels (`resample_labels`) are drawn once per chunk by the `labels` entry point
 //! into a per-replica buffer.
 //!
