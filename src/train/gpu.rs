@@ -1,19 +1,472 @@
-//! GPU trainer (temporary shim until the WGSL trainer lands).
-use super::{Sink, TrainJob, Trainer};
-pub struct GpuTrainer;
-impl GpuTrainer {
-    pub fn new(_p: crate::backend::Precision) -> anyhow::Result<Self> {
-        anyhow::bail!("the GPU trainer is not built yet")
+//! The finite-data trainer on the GPU (wgpu + WGSL, `shaders/train/`): the same paths
+//! as `ops::Replica` (same Philox counters for minibatches, Brownian increments and
+//! label noise; same update formulas via `net.wgsl`, the twin of `net::Param`), in f32
+//! or, where the adapter has SHADER_F64, f64 — equal to the CPU's f64 paths up to
+//! floating-point rounding.
+//!
+//! Kernel design. One invocation = one replica; its state row (w, then Gain) and its
+//! scratch (β, ∇_βL, noise sums, Hessian-vector work, RK4 base/accumulator) live in
+//! storage buffers as structure of arrays (coordinate c of chunk replica i at
+//! c·stride + i), the data X and y in read-only buffers shared by every invocation.
+//! Everything run-specific (D, p, N, b, substeps, the parametrisation, η and the
+//! derived step constants, the flags of the dynamics) is a `const` of the composed
+//! header, so the driver folds it; the pipeline cache keys by source. Replicas whose
+//! row + scratch fit `PRIVATE_MAX` values copy them into private arrays for the length
+//! of a dispatch (on llvmpipe a storage access at a per-invocation address is a loop
+//! over the SIMD lanes; this doubled sgd throughput at d = 100); larger ones work in
+//! the storage buffers (larger private arrays also make llvmpipe compile slowly, and
+//! caching the b minibatch rows privately was slower). Per-replica
+//! labels (`resample_labels`) are drawn once per chunk by the `labels` entry point
+//! into a per-replica buffer.
+//!
+//! Driver. Replicas run in chunks within the adapter's binding and dispatch limits;
+//! each chunk runs the segments between consecutive checkpoints as dispatches of
+//! adaptively many steps (~0.15 s each, so no dispatch nears a watchdog), reads the
+//! state back at every checkpoint and applies the divergence rule on the host exactly
+//! as `Replica::check_bound` (a replica beyond the bound or non-finite reports NaN rows
+//! from then on; the device keeps stepping it harmlessly). Rows reach the sink per
+//! checkpoint and chunk, in replica order. Results do not depend on the chunk size:
+//! Philox is fed the global replica index.
+
+use super::{Sink, TrainJob, Trainer, Update};
+use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX};
+use crate::backend::gpu::device::{describe, Gpu};
+use crate::backend::gpu::driver::{real_size, to_f64};
+use crate::backend::Precision;
+use crate::data::sampling::{feistel_half_bits, Sampling};
+use crate::data::TAG_REPLICA_LABELS;
+use anyhow::{bail, Result};
+use std::fmt::Write;
+use std::ops::Range;
+use std::time::Instant;
+
+pub const NET: &str = include_str!("../../shaders/train/net.wgsl");
+pub const TRAIN: &str = include_str!("../../shaders/train/train.wgsl");
+
+/// Invocations per workgroup.
+pub const WORKGROUP: u64 = 64;
+/// Device memory one chunk's per-replica buffers may take.
+const MEMORY_BUDGET: u64 = 512 << 20;
+/// Target wall time of one dispatch.
+const SEGMENT_SECONDS: f64 = 0.15;
+
+/// Scratch layout (coordinates per replica, in units of the SoA stride).
+struct Layout {
+    beta: usize,
+    g: usize,
+    t: usize,
+    jv: usize,
+    q: usize,
+    w0: usize,
+    acc: usize,
+    len: usize,
+}
+
+fn layout(job: &TrainJob) -> Layout {
+    let (d, p) = (job.d(), job.p());
+    match job.dynamics.update() {
+        Update::Discrete { full: false } => Layout {
+            beta: 0,
+            g: 0,
+            t: 0,
+            jv: 0,
+            q: 0,
+            w0: 0,
+            acc: 0,
+            len: 0,
+        },
+        _ => Layout {
+            beta: 0,
+            g: d,
+            t: 2 * d,
+            jv: 3 * d,
+            q: 4 * d,
+            w0: 5 * d,
+            acc: 5 * d + p,
+            len: 5 * d + 2 * p,
+        },
     }
 }
+
+/// Default bound on the values (row + scratch) a replica keeps in private arrays
+/// within a dispatch; larger replicas work in the storage buffers directly. (Large
+/// private arrays also make llvmpipe's shader compiler slow.)
+pub const PRIVATE_MAX: usize = 256;
+
+/// The training kernel of `job` at precision `p` (entry points `main` and `labels`);
+/// `int64`: Philox multiplies in u64 (the device needs SHADER_INT64).
+/// `private_max`: rows + scratch of at most this many values are kept in private
+/// arrays during a dispatch (`PRIVATE_MAX` by default; 0: always in storage).
+pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) -> String {
+    let (d, n) = (job.d(), job.data.n);
+    let lay = layout(job);
+    let update = job.dynamics.update();
+    let substeps = job.substeps();
+    let dt = job.eta / substeps as f64;
+    let b = |v: bool| if v { "true" } else { "false" };
+    let mut h = String::from(real_alias(p));
+    let mut u = |name: &str, v: usize| {
+        let _ = writeln!(h, "const {name}: u32 = {v}u;");
+    };
+    u("WG", WORKGROUP as usize);
+    u("D", d);
+    u("P", job.p());
+    u("N", n);
+    u("B", job.batch.max(1) as usize);
+    u("SUBSTEPS", substeps as usize);
+    u("PARAM", job.param.code() as usize);
+    u("STREAM", job.stream as usize);
+    u("TAG_LABELS", TAG_REPLICA_LABELS as usize);
+    u("FEISTEL_H", feistel_half_bits(n as u32) as usize);
+    let row = job.row_len();
+    let private = job.row_len() + lay.len <= private_max;
+    u("ROW", row);
+    u("PRIV_ROW", if private { row } else { 1 });
+    u("PRIV_SCR", if private { lay.len.max(1) } else { 1 });
+    u("OFF_BETA", lay.beta);
+    u("OFF_G", lay.g);
+    u("OFF_T", lay.t);
+    u("OFF_JV", lay.jv);
+    u("OFF_Q", lay.q);
+    u("OFF_W0", lay.w0);
+    u("OFF_ACC", lay.acc);
+    let _ = writeln!(
+        h,
+        "const KEY: vec2<u32> = vec2<u32>({}u, {}u);",
+        job.key[0], job.key[1]
+    );
+    let flags = [
+        ("DISCRETE", matches!(update, Update::Discrete { .. })),
+        ("FULL", matches!(update, Update::Discrete { full: true })),
+        ("ODE", update == Update::Ode),
+        ("PESME", update == Update::Sde { pesme: true }),
+        ("MODIFIED", job.dynamics.modified()),
+        ("TRACK_GAIN", job.track_gain),
+        ("EPOCHS", job.sampling == Sampling::Epochs),
+        ("PRIV", private),
+    ];
+    for (name, v) in flags {
+        let _ = writeln!(h, "const {name}: bool = {};", b(v));
+    }
+    let mut r = |name: &str, v: f64| {
+        let _ = writeln!(h, "const {name}: real = {};", lit(v, p));
+    };
+    r("ETA", job.eta);
+    r("HALF_ETA", job.eta / 2.0);
+    r("DT", dt);
+    r("HALF_DT", 0.5 * dt);
+    r("DT6", dt / 6.0);
+    r("SQRT_DT", dt.sqrt());
+    r("INV_N", 1.0 / n as f64);
+    r("INV_B", 1.0 / job.batch.max(1) as f64);
+    r(
+        "NOISE_SCALE",
+        (job.eta / (job.batch as f64 * n as f64)).sqrt(),
+    );
+    r("PESME_C", 2.0 * job.eta / (job.batch as f64 * n as f64));
+    r("NOISE_STD", job.data.noise_std);
+    let label = if job.resample_labels {
+        "ylab[at(i)]"
+    } else {
+        "ydata[i]"
+    };
+    let _ = writeln!(h, "fn label(i: u32) -> real {{\n    return {label};\n}}");
+    [&h, MATH, mulhilo(int64), PHILOX, NET, TRAIN].concat()
+}
+
+pub struct GpuTrainer {
+    gpu: Gpu,
+    precision: Precision,
+    /// Forced replicas per chunk (a multiple of 64); `None`: the largest that fits.
+    chunk: Option<u64>,
+    /// See `compose`.
+    private_max: usize,
+}
+
+impl GpuTrainer {
+    /// Picks an adapter as `GpuBackend::new` does and opens a device (with SHADER_F64
+    /// for `Precision::F64`, failing clearly where the adapter has none).
+    pub fn new(precision: Precision) -> Result<Self> {
+        let gpu = Gpu::new(precision == Precision::F64)?;
+        Ok(Self {
+            gpu,
+            precision,
+            chunk: None,
+            private_max: PRIVATE_MAX,
+        })
+    }
+
+    /// As `new`, with at most `replicas_per_chunk` replicas per chunk (rounded up to a
+    /// multiple of 64): results must not depend on it.
+    pub fn with_chunk(precision: Precision, replicas_per_chunk: u64) -> Result<Self> {
+        let mut t = Self::new(precision)?;
+        t.chunk = Some(replicas_per_chunk.max(1).div_ceil(WORKGROUP) * WORKGROUP);
+        Ok(t)
+    }
+
+    /// Replicas with rows + scratch of at most `values` keep them in private arrays
+    /// during a dispatch (default `PRIVATE_MAX`; 0: always in storage). Results do not
+    /// depend on it beyond rounding.
+    pub fn set_private_max(&mut self, values: usize) {
+        self.private_max = values;
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Whether the adapter is a software rasteriser (e.g. llvmpipe).
+    pub fn is_software(&self) -> bool {
+        self.gpu.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    fn to_bytes(&self, v: &[f64]) -> Vec<u8> {
+        match self.precision {
+            Precision::F32 => {
+                let f: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+                bytemuck::cast_slice(&f).to_vec()
+            }
+            Precision::F64 => bytemuck::cast_slice(v).to_vec(),
+        }
+    }
+
+    /// Replicas per chunk: the forced size or the largest within the adapter's
+    /// binding, buffer and dispatch limits and the memory budget.
+    fn capacity(&self, per_replica: &[u64], total: u64) -> Result<u64> {
+        let l = &self.gpu.limits;
+        let rs = real_size(self.precision);
+        let binding = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
+        let mut cap = l.max_compute_workgroups_per_dimension as u64 * WORKGROUP;
+        let mut sum = 0;
+        for &f in per_replica.iter().filter(|&&f| f > 0) {
+            cap = cap.min(binding / (f * rs));
+            sum += f * rs;
+        }
+        cap = cap.min(MEMORY_BUDGET / sum.max(1));
+        if cap < WORKGROUP {
+            bail!(
+                "one replica needs {sum} bytes of GPU buffers ({per_replica:?} values); the adapter \
+                 binds at most {binding} bytes per buffer: too large for this device (use the CPU trainer)"
+            );
+        }
+        let want = self
+            .chunk
+            .unwrap_or(u64::MAX)
+            .min(cap)
+            .min(total.div_ceil(WORKGROUP) * WORKGROUP);
+        Ok((want / WORKGROUP * WORKGROUP).max(WORKGROUP))
+    }
+}
+
+/// Bind group of `pipeline` from (binding, buffer) pairs.
+fn bind(gpu: &Gpu, p: &wgpu::ComputePipeline, bufs: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
+    let entries: Vec<_> = bufs
+        .iter()
+        .map(|(i, b)| wgpu::BindGroupEntry {
+            binding: *i,
+            resource: b.as_entire_binding(),
+        })
+        .collect();
+    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("smflow train"),
+        layout: &p.get_bind_group_layout(0),
+        entries: &entries,
+    })
+}
+
+fn check_job(job: &TrainJob) -> Result<()> {
+    let ds = &*job.data;
+    if job.checkpoints.is_empty() {
+        bail!("train job has no checkpoints");
+    }
+    if job.checkpoints.windows(2).any(|w| w[0] > w[1]) {
+        bail!("train job checkpoints must be ascending");
+    }
+    if job.w0.len() != job.p() {
+        bail!(
+            "w0 has {} entries, the net has p = {}",
+            job.w0.len(),
+            job.p()
+        );
+    }
+    if ds.n == 0 || ds.n > 1 << 24 {
+        bail!(
+            "the GPU trainer needs 1 ..= 2^24 samples, the data set has {}",
+            ds.n
+        );
+    }
+    if job.batch == 0 || job.batch as usize > ds.n {
+        bail!("batch must be in 1 ..= N = {}, got {}", ds.n, job.batch);
+    }
+    if job.substeps() == 0 {
+        bail!("substeps must be ≥ 1");
+    }
+    if job.resample_labels && ds.y_clean.is_none() {
+        bail!("resample_labels needs a generated data set (noise-free labels)");
+    }
+    if job.track_gain && !matches!(job.dynamics.update(), Update::Discrete { .. }) {
+        bail!("track_gain is defined for the discrete dynamics (gd, sgd) only");
+    }
+    Ok(())
+}
+
 impl Trainer for GpuTrainer {
     fn name(&self) -> &'static str {
         "gpu"
     }
+
     fn adapter(&self) -> String {
-        String::new()
+        let p = match self.precision {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        };
+        format!("{} ({p})", describe(&self.gpu.info))
     }
-    fn train(&self, _j: &TrainJob, _r: std::ops::Range<u64>, _s: Sink) -> anyhow::Result<()> {
-        anyhow::bail!("not built")
+
+    fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> Result<()> {
+        check_job(job)?;
+        let gpu = &self.gpu;
+        let ds = &*job.data;
+        let (n, d) = (ds.n as u64, ds.d as u64);
+        let rs = real_size(self.precision);
+        let binding = gpu
+            .limits
+            .max_storage_buffer_binding_size
+            .min(gpu.limits.max_buffer_size);
+        if n * d * rs > binding {
+            bail!(
+                "the data set (N·d = {} values) exceeds the adapter's storage binding limit of {binding} bytes",
+                n * d
+            );
+        }
+        let total = replicas.end.saturating_sub(replicas.start);
+        if total == 0 {
+            return Ok(());
+        }
+        let row = job.row_len() as u64;
+        let p = job.p();
+        let lay = layout(job);
+        let labels = if job.resample_labels { n } else { 0 };
+        let cap = self.capacity(&[row, lay.len as u64, labels], total)?;
+
+        let src = compose(job, self.precision, gpu.int64, self.private_max);
+        let main = gpu.pipeline(&src, "main")?;
+        let xbuf = gpu.storage_init(&self.to_bytes(&ds.x), "train x");
+        let y_src = if job.resample_labels {
+            ds.y_clean.as_ref().unwrap_or(&ds.y)
+        } else {
+            &ds.y
+        };
+        let ybuf = gpu.storage_init(&self.to_bytes(y_src), "train y");
+        let state = gpu.storage(cap * row * rs, "train state")?;
+        let scratch = gpu.storage(cap * lay.len as u64 * rs, "train scratch")?;
+        let ylab = gpu.storage(cap * labels * rs, "train labels")?;
+        let params = gpu.uniform(32);
+        let staging = gpu.readback_buffer(cap * row * rs);
+        let label_buf = if job.resample_labels {
+            (5, &ylab)
+        } else {
+            (4, &ybuf)
+        };
+        let bind_main = bind(
+            gpu,
+            &main,
+            &[
+                (0, &params),
+                (1, &state),
+                (2, &scratch),
+                (3, &xbuf),
+                label_buf,
+            ],
+        );
+        let label_pass = if job.resample_labels {
+            let pl = gpu.pipeline(&src, "labels")?;
+            let bg = bind(gpu, &pl, &[(0, &params), (4, &ybuf), (5, &ylab)]);
+            Some((pl, bg))
+        } else {
+            None
+        };
+        gpu.check()?;
+
+        // The initial state of every lane: w0, Gain 0 (SoA).
+        let mut init = vec![0.0; (cap * row) as usize];
+        for (c, &w) in job.w0.iter().enumerate() {
+            init[c * cap as usize..(c + 1) * cap as usize].fill(w);
+        }
+        let init = self.to_bytes(&init);
+
+        // Work units per replica-step, for the dispatch budget.
+        let per_step = (job.substeps() as f64)
+            * d as f64
+            * match job.dynamics.update() {
+                Update::Discrete { full: false } => job.batch as f64,
+                Update::Discrete { full: true } => n as f64,
+                Update::Ode => 4.0 * n as f64 * if job.dynamics.modified() { 2.0 } else { 1.0 },
+                Update::Sde { .. } => n as f64 * if job.dynamics.modified() { 2.0 } else { 1.0 },
+            };
+        let mut budget: f64 = 2e7;
+        let len = row as usize;
+        let mut start = replicas.start;
+        while start < replicas.end {
+            let m = (replicas.end - start).min(cap);
+            let groups = m.div_ceil(WORKGROUP) as u32;
+            let set_params = |k0: u32, k1: u32| {
+                let pr: [u32; 8] = [start as u32, m as u32, k0, k1, cap as u32, 0, 0, 0];
+                gpu.queue
+                    .write_buffer(&params, 0, bytemuck::cast_slice(&pr));
+            };
+            gpu.queue.write_buffer(&state, 0, &init);
+            if let Some((pl, bg)) = &label_pass {
+                set_params(0, 0);
+                let mut enc = gpu.device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(pl);
+                    pass.set_bind_group(0, bg, &[]);
+                    pass.dispatch_workgroups(groups, 1, 1);
+                }
+                gpu.queue.submit([enc.finish()]);
+            }
+            let mut dead = vec![false; m as usize];
+            let mut k = 0u32;
+            for (c, &target) in job.checkpoints.iter().enumerate() {
+                while k < target {
+                    let max_steps = (budget / (m as f64 * per_step)).clamp(1.0, u32::MAX as f64);
+                    let end = target.min(k.saturating_add(max_steps as u32));
+                    set_params(k, end);
+                    let mut enc = gpu.device.create_command_encoder(&Default::default());
+                    {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        pass.set_pipeline(&main);
+                        pass.set_bind_group(0, &bind_main, &[]);
+                        pass.dispatch_workgroups(groups, 1, 1);
+                    }
+                    let t0 = Instant::now();
+                    gpu.queue.submit([enc.finish()]);
+                    gpu.wait()?;
+                    let dt = t0.elapsed().as_secs_f64();
+                    let work = (end - k) as f64 * m as f64 * per_step;
+                    if dt > 0.0 {
+                        budget = (work / dt * SEGMENT_SECONDS).clamp(1e5, 1e12);
+                    }
+                    k = end;
+                }
+                let vals = to_f64(&gpu.read(&state, &staging, cap * row * rs)?, self.precision);
+                let mut rows = vec![0.0; m as usize * len];
+                for (i, out) in rows.chunks_mut(len).enumerate() {
+                    for (q, v) in out.iter_mut().enumerate() {
+                        *v = vals[q * cap as usize + i];
+                    }
+                    // Replica::check_bound.
+                    if dead[i] || out[..p].iter().any(|v| v.is_nan() || v.abs() > job.bound) {
+                        dead[i] = true;
+                        out.fill(f64::NAN);
+                    }
+                }
+                sink(c, start, &rows);
+            }
+            start += m;
+        }
+        Ok(())
     }
 }

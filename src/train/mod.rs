@@ -169,3 +169,49 @@ pub trait Trainer {
 pub fn is_diverged(row: &[f64]) -> bool {
     row.iter().any(|v| !v.is_finite())
 }
+
+/// Throughput of `trainer` on SGD (linear regression, generated data N × d, batch b,
+/// sampling with replacement, fresh labels off): path-steps per second over `replicas`
+/// × `steps`, after an untimed warm-up (kernel compilation, device start). For
+/// `smflow bench` and tests.
+pub fn bench_sgd(
+    trainer: &dyn Trainer,
+    n: usize,
+    d: usize,
+    b: u32,
+    replicas: u64,
+    steps: u32,
+) -> anyhow::Result<f64> {
+    let data = crate::data::generate(
+        &crate::data::GenerateConfig {
+            n,
+            d,
+            sparsity: None,
+            teacher_scale: 1.0,
+            label_noise: 0.1,
+            seed: None,
+        },
+        1,
+    );
+    let mut job = TrainJob {
+        data: Arc::new(data),
+        param: Param::Linear,
+        dynamics: TrainDynamics::Sgd,
+        eta: 0.01 / d as f64,
+        batch: b,
+        sampling: Sampling::Replacement,
+        substeps: 1,
+        checkpoints: vec![0, 1],
+        w0: vec![0.0; d],
+        key: [1, 2],
+        stream: TrainDynamics::Sgd.code() << 24,
+        resample_labels: false,
+        track_gain: false,
+        bound: f64::INFINITY,
+    };
+    trainer.train(&job, 0..replicas.min(64), &mut |_, _, _| {})?;
+    job.checkpoints = vec![0, steps];
+    let t0 = std::time::Instant::now();
+    trainer.train(&job, 0..replicas, &mut |_, _, _| {})?;
+    Ok(replicas as f64 * steps as f64 / t0.elapsed().as_secs_f64())
+}

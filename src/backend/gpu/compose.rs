@@ -46,14 +46,16 @@ pub fn lits(v: &[f64], p: Precision) -> String {
     v.iter().map(|&x| lit(x, p)).collect::<Vec<_>>().join(", ")
 }
 
-fn real_alias(p: Precision) -> &'static str {
+/// `alias real = f32|f64;` (shared with the finite-data trainer, `train::gpu`).
+pub fn real_alias(p: Precision) -> &'static str {
     match p {
         Precision::F32 => "alias real = f32;\n",
         Precision::F64 => "alias real = f64;\n",
     }
 }
 
-fn mulhilo(int64: bool) -> &'static str {
+/// The Philox 32×32 → 64 multiply: u64 where the device has SHADER_INT64.
+pub fn mulhilo(int64: bool) -> &'static str {
     if int64 {
         MULHILO_U64
     } else {

@@ -36,14 +36,14 @@ pub enum Output {
     States(Vec<f64>),
 }
 
-fn real_size(p: Precision) -> u64 {
+pub fn real_size(p: Precision) -> u64 {
     match p {
         Precision::F32 => 4,
         Precision::F64 => 8,
     }
 }
 
-fn to_f64(bytes: &[u8], p: Precision) -> Vec<f64> {
+pub fn to_f64(bytes: &[u8], p: Precision) -> Vec<f64> {
     match p {
         Precision::F32 => bytemuck::pod_collect_to_vec::<u8, f32>(bytes)
             .into_iter()
