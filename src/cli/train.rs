@@ -30,6 +30,15 @@ pub fn make_trainer(
             GpuTrainer::new(precision).map_err(Failure::Runtime)?,
         )),
         BackendChoice::Auto => match GpuTrainer::new(precision) {
+            // On a software rasteriser the CPU trainer is faster for these jobs
+            // (benches/README.md) and has no loop-count limit.
+            Ok(g) if g.is_software() => {
+                say(format!(
+                    "backend auto → cpu (the only GPU adapter, {}, is a software rasteriser; --backend gpu forces it)",
+                    g.adapter()
+                ));
+                Ok(Box::new(CpuTrainer::default()))
+            }
             Ok(g) => {
                 say(format!("backend auto → gpu: {}", g.adapter()));
                 Ok(Box::new(g))

@@ -97,6 +97,34 @@ pub const PRIVATE_MAX: usize = 256;
 /// `int64`: Philox multiplies in u64 (the device needs SHADER_INT64).
 /// `private_max`: rows + scratch of at most this many values are kept in private
 /// arrays during a dispatch (`PRIVATE_MAX` by default; 0: always in storage).
+/// Loop iterations llvmpipe allows one invocation (65535), less a safety margin.
+const LLVMPIPE_LOOP_BUDGET: u64 = 60_000;
+
+/// A generous bound on the shader loop iterations of one step of `job` (every loop of
+/// `train.wgsl` counted, nested ones multiplied out): sample passes are
+/// (N + 1)(D + 1)-sized, done a few times per drift evaluation.
+pub fn loop_iterations_per_step(job: &TrainJob) -> u64 {
+    let (n, d, b) = (job.data.n as u64, job.d() as u64, job.batch.max(1) as u64);
+    let pair = (d + 1) * 4;
+    match job.dynamics.update() {
+        Update::Discrete { full: false } => {
+            // Index draws (cycle walking: Feistel rounds, a few walks), residuals, update.
+            let draw = if job.sampling == Sampling::Epochs { 64 * b } else { b };
+            draw + (b + 2) * pair
+        }
+        Update::Discrete { full: true } => (n + 2) * pair,
+        Update::Ode | Update::Sde { .. } => {
+            let stages = if update_is_ode(job) { 4 } else { 1 };
+            let modified = if job.dynamics.modified() { 2 } else { 1 };
+            job.substeps() as u64 * stages * modified * (n + 2) * pair
+        }
+    }
+}
+
+fn update_is_ode(job: &TrainJob) -> bool {
+    job.dynamics.update() == Update::Ode
+}
+
 pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) -> String {
     let (d, n) = (job.d(), job.data.n);
     let lay = layout(job);
@@ -324,6 +352,27 @@ impl Trainer for GpuTrainer {
     }
 
     fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> Result<()> {
+        // llvmpipe stops every invocation after LLVMPIPE_LOOP_LIMIT loop iterations in
+        // all (a single counter shared by all loops, Mesa's LP_MAX_TGSI_LOOP_ITERATIONS)
+        // and silently carries on with wrong numbers: bound the steps per dispatch, and
+        // refuse jobs whose single step needs more.
+        let loop_cap = if self.is_software() {
+            let per_step = loop_iterations_per_step(job);
+            if per_step + job.data.n as u64 > LLVMPIPE_LOOP_BUDGET {
+                bail!(
+                    "this job needs ~{per_step} shader loop iterations per step (N = {}, d = {}, {} substeps), \
+                     beyond what the software adapter ({}) runs correctly in one invocation \
+                     ({LLVMPIPE_LOOP_BUDGET}); use --backend cpu, or a hardware GPU",
+                    job.data.n,
+                    job.d(),
+                    job.substeps(),
+                    self.gpu.info.name
+                );
+            }
+            (LLVMPIPE_LOOP_BUDGET / per_step).max(1) as u32
+        } else {
+            u32::MAX
+        };
         check_job(job)?;
         let gpu = &self.gpu;
         let ds = &*job.data;
@@ -431,7 +480,9 @@ impl Trainer for GpuTrainer {
             let mut k = 0u32;
             for (c, &target) in job.checkpoints.iter().enumerate() {
                 while k < target {
-                    let max_steps = (budget / (m as f64 * per_step)).clamp(1.0, u32::MAX as f64);
+                    let max_steps = (budget / (m as f64 * per_step))
+                        .clamp(1.0, u32::MAX as f64)
+                        .min(loop_cap as f64);
                     let end = target.min(k.saturating_add(max_steps as u32));
                     set_params(k, end);
                     let mut enc = gpu.device.create_command_encoder(&Default::default());
