@@ -1,7 +1,10 @@
 //! `smflow bench`: path-steps per second of each backend on the standard jobs, the same
 //! jobs `benches/numpy_baseline.py` runs in numpy: 1-D Gaussian `sgd` (quadratic model,
 //! a = 1.5, θ ~ N(0.3, 0.8²), b = 2, η = 0.05, T = 2: 40 steps) and `sme2` by
-//! Euler–Maruyama with 32 substeps (no extrapolation; fine substeps count as steps).
+//! Euler–Maruyama with 32 substeps (no extrapolation; fine substeps count as steps);
+//! and `data_sgd`, minibatch SGD on a finite data set (least squares, N = 1000,
+//! d = 100, b = 10, η = 0.01, 100 steps) on the finite-data trainers, the job of
+//! `benches/numpy_train_baseline.py` (path-steps = replica-steps).
 
 use super::{make_backend, Failure};
 use crate::backend::BackendChoice;
@@ -33,6 +36,18 @@ pub struct Measurement {
     pub path_steps: f64,
     pub seconds: f64,
     pub path_steps_per_second: f64,
+}
+
+/// Trainers for the data job: as asked, else cpu and (any) gpu adapter.
+fn choices_for_data(asked: &[BackendChoice]) -> Vec<BackendChoice> {
+    if !asked.is_empty() {
+        return asked.to_vec();
+    }
+    let mut v = vec![BackendChoice::Cpu];
+    if crate::train::gpu::GpuTrainer::new(crate::backend::Precision::F32).is_ok() {
+        v.push(BackendChoice::Gpu);
+    }
+    v
 }
 
 fn job_config(dynamics: &str, paths: u64) -> String {
@@ -79,6 +94,26 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             );
             out.push(m);
         }
+    }
+    for choice in choices_for_data(&a.backend) {
+        let trainer = super::train::make_trainer(choice, crate::backend::Precision::F32, true)?;
+        let replicas = (a.paths / 256).max(64);
+        let steps = 100;
+        let rate = crate::train::bench_sgd(trainer.as_ref(), 1000, 100, 10, replicas, steps)?;
+        let m = Measurement {
+            backend: trainer.name().into(),
+            adapter: trainer.adapter(),
+            job: "data_sgd".into(),
+            paths: replicas,
+            path_steps: replicas as f64 * steps as f64,
+            seconds: replicas as f64 * steps as f64 / rate,
+            path_steps_per_second: rate,
+        };
+        println!(
+            "{:<5} {:<8} {:>8} {:>10.3} {:>14.3e}  {}",
+            m.backend, m.job, m.paths, m.seconds, m.path_steps_per_second, m.adapter
+        );
+        out.push(m);
     }
     if let Some(p) = &a.json {
         std::fs::write(

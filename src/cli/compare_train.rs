@@ -82,10 +82,16 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
                 let (dev, split) = max_rel_deviation(&c, &g);
                 worst = worst.max(dev);
                 diverged_on_one += split;
-                let note = if split > 0 { format!(", {split} rows diverged on one backend only") } else { String::new() };
+                let note = if split > 0 {
+                    format!(", {split} rows diverged on one backend only")
+                } else {
+                    String::new()
+                };
                 println!("data set {di} {:<5} η = {eta:<8} {reps:>5} replicas: max relative deviation {dev:.2e}{note}", d.name());
-                runs.push(json!({"dataset": di, "dynamics": d.name(), "eta": eta, "replicas": reps,
-                    "max_rel_deviation": dev, "rows_diverged_on_one_backend": split}));
+                runs.push(
+                    json!({"dataset": di, "dynamics": d.name(), "eta": eta, "replicas": reps,
+                    "max_rel_deviation": dev, "rows_diverged_on_one_backend": split}),
+                );
             }
         }
     }

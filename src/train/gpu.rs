@@ -109,7 +109,11 @@ pub fn loop_iterations_per_step(job: &TrainJob) -> u64 {
     match job.dynamics.update() {
         Update::Discrete { full: false } => {
             // Index draws (cycle walking: Feistel rounds, a few walks), residuals, update.
-            let draw = if job.sampling == Sampling::Epochs { 64 * b } else { b };
+            let draw = if job.sampling == Sampling::Epochs {
+                64 * b
+            } else {
+                b
+            };
             draw + (b + 2) * pair
         }
         Update::Discrete { full: true } => (n + 2) * pair,

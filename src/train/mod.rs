@@ -197,7 +197,7 @@ pub fn bench_sgd(
         data: Arc::new(data),
         param: Param::Linear,
         dynamics: TrainDynamics::Sgd,
-        eta: 0.01 / d as f64,
+        eta: 0.01,
         batch: b,
         sampling: Sampling::Replacement,
         substeps: 1,
