@@ -406,3 +406,49 @@ fn storage_resident_rows_match_cpu() {
         assert!(dev <= F32_TOL, "{}: {dev:e}", label(&j));
     }
 }
+
+/// Regression: llvmpipe stops an invocation after 65 535 loop iterations in all and
+/// carries on with wrong numbers; a 20-step full-batch run at N = 100, d = 50 (~2·10⁵
+/// iterations) must still match the CPU (the driver bounds steps per dispatch), and a
+/// job whose single step is beyond the limit must be refused, not run.
+#[test]
+fn long_full_batch_runs_survive_llvmpipes_loop_limit() {
+    let Some(t) = gpu(Precision::F32, None) else { return };
+    let mk = |n: usize, d: usize| {
+        let data = smflow::data::generate(
+            &smflow::data::GenerateConfig { n, d, sparsity: None, teacher_scale: 1.0, label_noise: 1.0, seed: None },
+            1,
+        );
+        TrainJob {
+            param: Param::Linear,
+            w0: vec![0.0; d],
+            data: std::sync::Arc::new(data),
+            dynamics: TrainDynamics::Gd,
+            eta: 0.05,
+            batch: 1,
+            sampling: Sampling::Replacement,
+            substeps: 1,
+            checkpoints: vec![20],
+            key: [1, 2],
+            stream: 0,
+            resample_labels: false,
+            track_gain: false,
+            bound: 1e6,
+        }
+    };
+    let job = mk(100, 50);
+    let run = |tr: &dyn Trainer| {
+        let mut out = Vec::new();
+        tr.train(&job, 0..1, &mut |_, _, r| out = r.to_vec()).unwrap();
+        out
+    };
+    let (c, g) = (run(&smflow::train::cpu::CpuTrainer::default()), run(&t));
+    let scale = c.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let dev = c.iter().zip(&g).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    assert!(dev <= 1e-4 * scale, "deviation {dev} (scale {scale})");
+    if t.is_software() {
+        let big = mk(1000, 100);
+        let err = t.train(&big, 0..1, &mut |_, _, _| {}).unwrap_err();
+        assert!(format!("{err:#}").contains("--backend cpu"), "{err:#}");
+    }
+}

@@ -163,6 +163,10 @@ mod tests {
             ],
         };
         let s = p.to_svg().unwrap();
-        assert!(s.contains("<svg") && s.contains(">a<"));
+        assert!(s.contains("<svg"), "{s}");
+        assert!(
+            s.contains("<text") && s.matches("<circle").count() >= 2,
+            "{s}"
+        );
     }
 }

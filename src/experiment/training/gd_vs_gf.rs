@@ -233,7 +233,7 @@ mod tests {
 
     #[test]
     fn scalar_example_orders() {
-        let errs: Vec<(f64, f64, f64)> = [0.02, 0.01, 0.005]
+        let errs: Vec<(f64, f64, f64)> = [0.002, 0.001, 0.0005]
             .iter()
             .map(|&h| {
                 let e = scalar_example(5.0, h, 1.0);
