@@ -5,16 +5,7 @@ use super::log_axis::{log_range, log_ticks, pos, tick};
 use anyhow::anyhow;
 use plotters::prelude::*;
 
-const PALETTE: [RGBColor; 8] = [
-    RGBColor(31, 119, 180),
-    RGBColor(255, 127, 14),
-    RGBColor(44, 160, 44),
-    RGBColor(214, 39, 40),
-    RGBColor(148, 103, 189),
-    RGBColor(140, 86, 75),
-    RGBColor(227, 119, 194),
-    RGBColor(127, 127, 127),
-];
+use super::svg::PALETTE;
 
 #[derive(Clone, Debug, Default)]
 pub struct Line {

@@ -20,7 +20,7 @@ const HEIGHT: u32 = 640;
 const PLOT_HEIGHT_PX: f64 = 520.0;
 
 /// Tableau-10 colours, cycled per series.
-const PALETTE: [RGBColor; 10] = [
+pub(crate) const PALETTE: [RGBColor; 10] = [
     RGBColor(31, 119, 180),
     RGBColor(255, 127, 14),
     RGBColor(44, 160, 44),
