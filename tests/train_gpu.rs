@@ -413,10 +413,19 @@ fn storage_resident_rows_match_cpu() {
 /// job whose single step is beyond the limit must be refused, not run.
 #[test]
 fn long_full_batch_runs_survive_llvmpipes_loop_limit() {
-    let Some(t) = gpu(Precision::F32, None) else { return };
+    let Some(t) = gpu(Precision::F32, None) else {
+        return;
+    };
     let mk = |n: usize, d: usize| {
         let data = smflow::data::generate(
-            &smflow::data::GenerateConfig { n, d, sparsity: None, teacher_scale: 1.0, label_noise: 1.0, seed: None },
+            &smflow::data::GenerateConfig {
+                n,
+                d,
+                sparsity: None,
+                teacher_scale: 1.0,
+                label_noise: 1.0,
+                seed: None,
+            },
             1,
         );
         TrainJob {
@@ -439,12 +448,16 @@ fn long_full_batch_runs_survive_llvmpipes_loop_limit() {
     let job = mk(100, 50);
     let run = |tr: &dyn Trainer| {
         let mut out = Vec::new();
-        tr.train(&job, 0..1, &mut |_, _, r| out = r.to_vec()).unwrap();
+        tr.train(&job, 0..1, &mut |_, _, r| out = r.to_vec())
+            .unwrap();
         out
     };
     let (c, g) = (run(&smflow::train::cpu::CpuTrainer::default()), run(&t));
     let scale = c.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let dev = c.iter().zip(&g).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
+    let dev = c
+        .iter()
+        .zip(&g)
+        .fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
     assert!(dev <= 1e-4 * scale, "deviation {dev} (scale {scale})");
     if t.is_software() {
         let big = mk(1000, 100);
