@@ -1,0 +1,213 @@
+//! The CPU reference of the mean-field dynamics, in f64: replicas in parallel (rayon),
+//! each advanced by `Net`. Results do not depend on the thread count or block size:
+//! every replica's draws come from its own Philox counters.
+
+use super::model::{dot, init_neurons, Activation};
+use super::{fill_batch, Batch, Block, MeanFieldBackend, MfDynamics, MfJob, MfSink, OBSERVABLES};
+use rayon::prelude::*;
+use std::ops::Range;
+
+pub struct CpuMeanField {
+    /// Replicas per block handed to the sink.
+    pub block: u64,
+}
+
+impl Default for CpuMeanField {
+    fn default() -> Self {
+        CpuMeanField { block: 256 }
+    }
+}
+
+/// `r_j = f_n(θ_j) − y_j` for every sample of `batch`, at neurons `z`.
+pub fn residuals(act: Activation, z: &[f64], d: usize, x: &[f64], y: &[f64], out: &mut Vec<f64>) {
+    let per = d + 1;
+    let n = z.len() / per;
+    out.clear();
+    for (j, yj) in y.iter().enumerate() {
+        let th = &x[j * d..(j + 1) * d];
+        let s: f64 = z.chunks_exact(per).map(|zk| zk[0] * act.f(dot(&zk[1..], th))).sum();
+        out.push(s / n as f64 - yj);
+    }
+}
+
+/// `Δz_k = −Σ_j c_j r_j ∇_z Φ(θ_j, z_k)` at neurons `z` into `delta`.
+pub fn drift(act: Activation, z: &[f64], d: usize, batch: &Batch, r: &mut Vec<f64>, delta: &mut [f64]) {
+    residuals(act, z, d, &batch.x, &batch.y, r);
+    let per = d + 1;
+    for (zk, dk) in z.chunks_exact(per).zip(delta.chunks_exact_mut(per)) {
+        dk.iter_mut().for_each(|v| *v = 0.0);
+        let a = zk[0];
+        for j in 0..batch.y.len() {
+            let th = &batch.x[j * d..(j + 1) * d];
+            let u = dot(&zk[1..], th);
+            let g = batch.c[j] * r[j];
+            dk[0] -= g * act.f(u);
+            let gw = g * a * act.df(u);
+            for i in 0..d {
+                dk[1 + i] -= gw * th[i];
+            }
+        }
+    }
+}
+
+/// Observables `OBSERVABLES` of neurons `z`.
+pub fn observables(job: &MfJob, z: &[f64], scratch: &mut Vec<f64>) -> [f64; 4] {
+    let per = job.per();
+    let n = job.width as f64;
+    residuals(job.act, z, job.d, &job.test.x, &job.test.y, scratch);
+    let risk = 0.5 * scratch.iter().map(|e| e * e).sum::<f64>() / job.test.n as f64;
+    let (mut a2, mut w2, mut phi) = (0.0, 0.0, 0.0);
+    for zk in z.chunks_exact(per) {
+        a2 += zk[0] * zk[0];
+        w2 += dot(&zk[1..], &zk[1..]);
+        phi += job.phi.eval(zk);
+    }
+    [risk, a2 / n, w2 / n, phi / n]
+}
+
+/// One replica: its neurons and work buffers.
+pub struct Net<'a> {
+    job: &'a MfJob,
+    r: u32,
+    pub z: Vec<f64>,
+    diverged: bool,
+    batch: Batch,
+    scratch: Vec<f64>,
+    res: Vec<f64>,
+    delta: Vec<f64>,
+    /// RK4 stage state and accumulator.
+    stage: Vec<f64>,
+    acc: Vec<f64>,
+}
+
+impl<'a> Net<'a> {
+    pub fn new(job: &'a MfJob, r: u64) -> Self {
+        let len = job.state_len();
+        let mut z = vec![0.0; len];
+        init_neurons(&job.init, job.key, r as u32, job.width, job.d, &mut z);
+        let rk4 = job.dynamics == MfDynamics::Gf;
+        Net {
+            job,
+            r: r as u32,
+            z,
+            diverged: false,
+            batch: Batch::default(),
+            scratch: Vec::new(),
+            res: Vec::new(),
+            delta: vec![0.0; len],
+            stage: if rk4 { vec![0.0; len] } else { Vec::new() },
+            acc: if rk4 { vec![0.0; len] } else { Vec::new() },
+        }
+    }
+
+    pub fn step(&mut self, k: u32) {
+        let job = self.job;
+        let (act, d) = (job.act, job.d);
+        match job.dynamics {
+            MfDynamics::Sgd | MfDynamics::Gd | MfDynamics::Smf1 => {
+                for s in 0..job.substeps() {
+                    fill_batch(job, self.r, k, s, &mut self.batch, &mut self.scratch);
+                    drift(act, &self.z, d, &self.batch, &mut self.res, &mut self.delta);
+                    self.z.iter_mut().zip(&self.delta).for_each(|(z, dz)| *z += dz);
+                }
+            }
+            MfDynamics::Gf => {
+                fill_batch(job, self.r, k, 0, &mut self.batch, &mut self.scratch);
+                let h = job.eta / job.substeps as f64;
+                for _ in 0..job.substeps {
+                    // Classical RK4: stages at z, z + h/2 k1, z + h/2 k2, z + h k3.
+                    self.stage.copy_from_slice(&self.z);
+                    self.acc.iter_mut().for_each(|v| *v = 0.0);
+                    for (stage, (w, next)) in [(1.0, 0.5), (2.0, 0.5), (2.0, 1.0), (1.0, 0.0)]
+                        .into_iter()
+                        .enumerate()
+                    {
+                        drift(act, &self.stage, d, &self.batch, &mut self.res, &mut self.delta);
+                        for i in 0..self.z.len() {
+                            self.acc[i] += w * self.delta[i];
+                            if stage < 3 {
+                                self.stage[i] = self.z[i] + next * h * self.delta[i];
+                            }
+                        }
+                    }
+                    for i in 0..self.z.len() {
+                        self.z[i] += h / 6.0 * self.acc[i];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Observables now (NaN once diverged), applying the divergence rule.
+    pub fn observe(&mut self) -> [f64; 4] {
+        let bound = self.job.bound;
+        if !self.diverged && self.z.iter().any(|v| !(v.abs() <= bound)) {
+            self.diverged = true;
+        }
+        if self.diverged {
+            return [f64::NAN; 4];
+        }
+        observables(self.job, &self.z, &mut self.scratch)
+    }
+
+    pub fn is_diverged(&self) -> bool {
+        self.diverged
+    }
+}
+
+/// Observables (and states, when kept) of one replica at every checkpoint.
+fn replica_run(job: &MfJob, r: u64) -> (Vec<f64>, Vec<f64>) {
+    let mut net = Net::new(job, r);
+    let mut obs = Vec::with_capacity(job.checkpoints.len() * OBSERVABLES.len());
+    let mut states = Vec::new();
+    let mut k = 0u32;
+    for &c in &job.checkpoints {
+        while k < c {
+            net.step(k);
+            k += 1;
+        }
+        obs.extend_from_slice(&net.observe());
+        if job.keep_states {
+            if net.is_diverged() {
+                states.extend(std::iter::repeat(f64::NAN).take(net.z.len()));
+            } else {
+                states.extend_from_slice(&net.z);
+            }
+        }
+    }
+    (obs, states)
+}
+
+impl MeanFieldBackend for CpuMeanField {
+    fn name(&self) -> &'static str {
+        "cpu"
+    }
+
+    fn adapter(&self) -> String {
+        format!("{} threads (f64)", rayon::current_num_threads())
+    }
+
+    fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> anyhow::Result<()> {
+        let (no, ns) = (OBSERVABLES.len(), if job.keep_states { job.state_len() } else { 0 });
+        let mut start = replicas.start;
+        while start < replicas.end {
+            let end = (start + self.block).min(replicas.end);
+            let runs: Vec<(Vec<f64>, Vec<f64>)> = (start..end)
+                .into_par_iter()
+                .map(|r| replica_run(job, r))
+                .collect();
+            for c in 0..job.checkpoints.len() {
+                let obs: Vec<f64> = runs.iter().flat_map(|(o, _)| o[c * no..(c + 1) * no].iter().copied()).collect();
+                let states: Vec<f64> = runs.iter().flat_map(|(_, s)| s[c * ns..(c + 1) * ns].iter().copied()).collect();
+                sink(Block {
+                    checkpoint: c,
+                    first: start,
+                    obs: &obs,
+                    states: &states,
+                });
+            }
+            start = end;
+        }
+        Ok(())
+    }
+}

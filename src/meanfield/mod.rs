@@ -1,0 +1,244 @@
+//! Mean-field neuron ensembles (DESIGN §5, issue 4): M replicas, each a two-layer
+//! network of n interacting neurons, trained by mean-field SGD or one of its
+//! continuous models.
+//!
+//! Every dynamics is one formula applied to a weighted list of samples
+//! `(θ_j, y_j, c_j)`, j < B ("a batch"):
+//!
+//! ```text
+//! r_j  = f_n(θ_j) − y_j                          (a reduction over the n neurons)
+//! Δz_k = −Σ_j c_j r_j ∇_z Φ(θ_j, z_k)             (per neuron)
+//! ```
+//!
+//! - `sgd`: b samples (fresh θ ~ N(0, I) with labels f*(θ) + σε, or drawn with
+//!   replacement from the data set), c_j = η/b, z ← z + Δz;
+//! - `gd`: all N samples, c_j = η/N;
+//! - `gf`: RK4 with `substeps` per step on the drift (c_j = 1/N);
+//! - `smf1`: Euler–Maruyama, dt = η/S, c_i = dt/N + sqrt(η dt/(bN)) (ξ_i − ξ̄), ξ_i
+//!   i.i.d. N(0, 1) **shared by every neuron of the replica**. This is the data-set
+//!   representation of DESIGN §3: `sqrt(η/b) Σ_i G(z, ν, θ_i) dB_i / √N` with
+//!   `G_i = V_i − V̄` and `Σ_i (V_i − V̄) ξ_i = Σ_i V_i (ξ_i − ξ̄)`.
+//!
+//! On a streamed input distribution, gd/gf use the population drift. It is exact only
+//! for the linear activation (through `model::linear_population`, a cubature exact for
+//! the quadratic integrands that arise); for the others the config is refused, and a
+//! finite data set (any N) stands in for the population.
+//!
+//! Random numbers (DESIGN §6; the GPU twin uses the same counters): initial neuron k of
+//! replica r: `model::init_neurons`; sgd step k: normals `j(d+1) .. j(d+1)+d` (θ_j, then
+//! the label noise ε_j) of `fill_normals(key, r, stream, k)` when streaming, or index
+//! `sample_index(Replacement, key, stream, r, k, j, b, N)` on a data set; smf1 substep s
+//! of step k: normals `0..N` of `fill_normals(key, r, stream, k·S + s)`.
+//!
+//! A backend returns, per checkpoint and replica, the observables `OBSERVABLES`
+//! (population risk on the test set, ⟨a², ν⟩, ⟨|w|², ν⟩, ⟨φ, ν⟩) and, when asked, the
+//! neurons themselves (for path-by-path checks).
+
+pub mod cpu;
+
+pub mod model;
+
+use crate::data::sampling::{sample_index, Sampling};
+use crate::data::DataSet;
+use crate::rng::fill_normals;
+use model::{Activation, Init, Teacher, TestFn};
+use std::ops::Range;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MfDynamics {
+    Sgd,
+    Gd,
+    Gf,
+    Smf1,
+}
+
+pub const DYNAMICS: [&str; 4] = ["sgd", "gd", "gf", "smf1"];
+
+impl MfDynamics {
+    pub fn parse(s: &str) -> Option<Self> {
+        let i = DYNAMICS.iter().position(|n| *n == s)?;
+        Some([Self::Sgd, Self::Gd, Self::Gf, Self::Smf1][i])
+    }
+    pub fn name(self) -> &'static str {
+        DYNAMICS[self as usize]
+    }
+    /// 1 ..= 4: the top byte of the Philox stream of a run.
+    pub fn code(self) -> u32 {
+        self as u32 + 1
+    }
+    /// Drift evaluations per step (RK4 stages × substeps, EM substeps, or 1).
+    pub fn evaluations_per_step(self, substeps: u32) -> u32 {
+        match self {
+            Self::Sgd | Self::Gd => 1,
+            Self::Gf => 4 * substeps,
+            Self::Smf1 => substeps,
+        }
+    }
+    pub fn is_random(self) -> bool {
+        matches!(self, Self::Sgd | Self::Smf1)
+    }
+}
+
+/// Observables per (checkpoint, replica), in this order.
+pub const OBSERVABLES: [&str; 4] = ["risk", "a2", "w2", "phi"];
+
+/// One (dynamics, η, width) run.
+#[derive(Clone, Debug)]
+pub struct MfJob {
+    pub act: Activation,
+    pub d: usize,
+    /// Neurons n per replica.
+    pub width: usize,
+    pub init: Init,
+    pub teacher: Arc<Teacher>,
+    /// `Some(σ)`: sgd streams θ ~ N(0, I_d) with labels f*(θ) + σε.
+    pub streaming: Option<f64>,
+    /// The data set (sgd without streaming; the drift of gd, gf, smf1): a finite data
+    /// set, or the linear population cubature.
+    pub set: Option<Arc<DataSet>>,
+    /// Fixed test set of the risk `(1/2T) Σ_t (f_n(θ_t) − y_t)²`.
+    pub test: Arc<DataSet>,
+    pub phi: TestFn,
+    pub dynamics: MfDynamics,
+    pub eta: f64,
+    pub batch: u32,
+    /// RK4 / EM substeps per step (gf, smf1).
+    pub substeps: u32,
+    /// Step indices at which observables are reported, ascending.
+    pub checkpoints: Vec<u32>,
+    pub key: [u32; 2],
+    pub stream: u32,
+    /// A replica with a non-finite neuron coordinate or one beyond this bound at a
+    /// checkpoint is diverged: NaN observables from then on.
+    pub bound: f64,
+    /// Also hand back the neurons at each checkpoint.
+    pub keep_states: bool,
+}
+
+impl MfJob {
+    /// Values per neuron, 1 + d.
+    pub fn per(&self) -> usize {
+        self.d + 1
+    }
+    pub fn state_len(&self) -> usize {
+        self.width * self.per()
+    }
+    pub fn steps(&self) -> u32 {
+        *self.checkpoints.last().unwrap_or(&0)
+    }
+    /// Samples B of one drift evaluation.
+    pub fn batch_len(&self) -> usize {
+        match self.dynamics {
+            MfDynamics::Sgd => self.batch as usize,
+            _ => self.set.as_ref().map_or(0, |s| s.n),
+        }
+    }
+    pub fn substeps(&self) -> u32 {
+        match self.dynamics {
+            MfDynamics::Gf | MfDynamics::Smf1 => self.substeps,
+            _ => 1,
+        }
+    }
+    /// Neuron-steps of one replica (replicas × n × steps is the throughput unit).
+    pub fn neuron_steps(&self) -> f64 {
+        self.width as f64 * self.steps() as f64
+    }
+    /// Floating-point work of one replica in units of neuron·sample·evaluation, for
+    /// progress bars and chunking.
+    pub fn work(&self) -> f64 {
+        self.neuron_steps()
+            * self.batch_len() as f64
+            * self.dynamics.evaluations_per_step(self.substeps) as f64
+    }
+}
+
+/// The weighted samples of one drift evaluation.
+#[derive(Clone, Debug, Default)]
+pub struct Batch {
+    /// B × d inputs.
+    pub x: Vec<f64>,
+    pub y: Vec<f64>,
+    pub c: Vec<f64>,
+}
+
+/// Fills `out` with the samples of evaluation (step k, substep s) of replica r. For gf
+/// the weights are 1/N (the drift; the RK4 step size is applied by the caller).
+pub fn fill_batch(job: &MfJob, r: u32, k: u32, s: u32, out: &mut Batch, scratch: &mut Vec<f64>) {
+    let d = job.d;
+    let b = job.batch_len();
+    out.x.resize(b * d, 0.0);
+    out.y.resize(b, 0.0);
+    out.c.resize(b, 0.0);
+    match job.dynamics {
+        MfDynamics::Sgd => {
+            let c = job.eta / b as f64;
+            out.c.iter_mut().for_each(|v| *v = c);
+            if let Some(sigma) = job.streaming {
+                scratch.resize(b * (d + 1), 0.0);
+                fill_normals(job.key, r, job.stream, k, 1, b * (d + 1), scratch);
+                for j in 0..b {
+                    let row = &scratch[j * (d + 1)..(j + 1) * (d + 1)];
+                    out.x[j * d..(j + 1) * d].copy_from_slice(&row[..d]);
+                    out.y[j] = job.teacher.eval(job.act, &row[..d]) + sigma * row[d];
+                }
+            } else {
+                let set = job.set.as_ref().expect("checked: sgd has a data set");
+                for j in 0..b {
+                    let i = sample_index(
+                        Sampling::Replacement,
+                        job.key,
+                        job.stream,
+                        r,
+                        k,
+                        j as u32,
+                        b as u32,
+                        set.n as u32,
+                    ) as usize;
+                    out.x[j * d..(j + 1) * d].copy_from_slice(set.row(i));
+                    out.y[j] = set.y[i];
+                }
+            }
+        }
+        MfDynamics::Gd | MfDynamics::Gf | MfDynamics::Smf1 => {
+            let set = job.set.as_ref().expect("checked: full-batch dynamics have a set");
+            out.x.copy_from_slice(&set.x);
+            out.y.copy_from_slice(&set.y);
+            let nf = b as f64;
+            match job.dynamics {
+                MfDynamics::Gd => out.c.iter_mut().for_each(|v| *v = job.eta / nf),
+                MfDynamics::Gf => out.c.iter_mut().for_each(|v| *v = 1.0 / nf),
+                _ => {
+                    let sub = job.substeps;
+                    let dt = job.eta / sub as f64;
+                    scratch.resize(b, 0.0);
+                    fill_normals(job.key, r, job.stream, k * sub + s, 1, b, scratch);
+                    let mean = scratch.iter().sum::<f64>() / nf;
+                    let scale = (job.eta * dt / (job.batch as f64 * nf)).sqrt();
+                    for i in 0..b {
+                        out.c[i] = dt / nf + scale * (scratch[i] - mean);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One block of results: replicas `first ..`, `OBSERVABLES.len()` values each, and
+/// their neurons when the job keeps states.
+pub struct Block<'a> {
+    pub checkpoint: usize,
+    pub first: u64,
+    pub obs: &'a [f64],
+    pub states: &'a [f64],
+}
+
+pub type MfSink<'a> = &'a mut dyn FnMut(Block);
+
+pub trait MeanFieldBackend {
+    fn name(&self) -> &'static str;
+    fn adapter(&self) -> String;
+    /// Runs replicas `replicas` of `job`; `sink` receives every (checkpoint, replica)
+    /// exactly once, blocks of a checkpoint in replica order.
+    fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> anyhow::Result<()>;
+}
