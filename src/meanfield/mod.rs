@@ -242,3 +242,46 @@ pub trait MeanFieldBackend {
     /// exactly once, blocks of a checkpoint in replica order.
     fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> anyhow::Result<()>;
 }
+
+/// The standard throughput job of `smflow bench` (`mf_sgd`): tanh network, d = 16,
+/// streamed θ ~ N(0, I) with a 4-neuron teacher, batch 8, η = 0.05, `steps` steps.
+pub fn bench_job(width: usize, steps: u32) -> MfJob {
+    let (d, act) = (16, Activation::Tanh);
+    let teacher = Arc::new(Teacher::generate(4, d, 1.0, 3));
+    MfJob {
+        act,
+        d,
+        width,
+        init: Init::default(),
+        teacher: teacher.clone(),
+        streaming: Some(0.0),
+        set: None,
+        test: Arc::new(model::gaussian_set(&teacher, act, 64, 0.0, 3, model::TAG_TEST)),
+        phi: TestFn::A2,
+        dynamics: MfDynamics::Sgd,
+        eta: 0.05,
+        batch: 8,
+        substeps: 1,
+        checkpoints: vec![steps],
+        key: [1, 2],
+        stream: MfDynamics::Sgd.code() << 24,
+        bound: 1e6,
+        keep_states: false,
+    }
+}
+
+/// Neuron-steps per second (replicas × n × steps / s) of `backend` on `bench_job`,
+/// after an untimed warm-up run (kernel compilation, thread-pool start).
+pub fn bench_neuron_steps(
+    backend: &dyn MeanFieldBackend,
+    width: usize,
+    replicas: u64,
+    steps: u32,
+) -> anyhow::Result<f64> {
+    let warm = bench_job(width, 1);
+    backend.run(&warm, 0..replicas.min(4), &mut |_| {})?;
+    let job = bench_job(width, steps);
+    let t = std::time::Instant::now();
+    backend.run(&job, 0..replicas, &mut |_| {})?;
+    Ok(replicas as f64 * job.neuron_steps() / t.elapsed().as_secs_f64())
+}
