@@ -6,6 +6,7 @@ pub mod compare_train;
 pub mod merge;
 pub mod run;
 pub mod train;
+pub mod width_sweep;
 
 use crate::backend::cpu::CpuBackend;
 use crate::backend::gpu::GpuBackend;

@@ -40,6 +40,9 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         if crate::experiment::training::config::EXPERIMENTS.contains(&kind.as_str()) {
             return super::train::run(a, &text);
         }
+        if kind == "width_sweep" {
+            return super::width_sweep::run(a, &text);
+        }
     }
     let checked = load_config(&a.config, a.paths, a.seed)?;
     if checked.experiment == crate::config::ExperimentKind::Invariant {

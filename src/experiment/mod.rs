@@ -9,6 +9,7 @@ pub mod invariant;
 pub mod n_point;
 pub mod training;
 pub mod weak_order;
+pub mod width_sweep;
 
 use crate::backend::{shifts, Backend};
 use crate::config::{steps, Checked, ExperimentKind};

@@ -100,6 +100,32 @@ pub fn write(
     out: &Output,
     wall: f64,
 ) -> anyhow::Result<Vec<String>> {
+    let info = RunInfo {
+        experiment: &s.cfg.experiment,
+        name: &s.name,
+        precision: &s.cfg.precision,
+        seed: s.cfg.seed,
+        echo: &s.echo,
+        backend: t.name(),
+        adapter: t.adapter(),
+    };
+    write_output(dir, &info, out, wall)
+}
+
+/// What results.json says about a run besides its results.
+pub struct RunInfo<'a> {
+    pub experiment: &'a str,
+    pub name: &'a str,
+    pub precision: &'a str,
+    pub seed: u64,
+    pub echo: &'a Value,
+    pub backend: &'a str,
+    pub adapter: String,
+}
+
+/// Writes `out`'s files, then results.json (atomically, last: a directory with a
+/// results.json is complete), and returns the names written.
+pub fn write_output(dir: &Path, info: &RunInfo, out: &Output, wall: f64) -> anyhow::Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
     let results = dir.join("results.json");
     if results.exists() {
@@ -111,19 +137,19 @@ pub fn write(
         written.push(name.clone());
     }
     let doc = json!({
-        "experiment": s.cfg.experiment,
-        "name": s.name,
+        "experiment": info.experiment,
+        "name": info.name,
         "smflow_version": env!("CARGO_PKG_VERSION"),
-        "backend": t.name(),
-        "adapter": t.adapter(),
-        "precision": s.cfg.precision,
-        "seed": s.cfg.seed,
+        "backend": info.backend,
+        "adapter": info.adapter,
+        "precision": info.precision,
+        "seed": info.seed,
         "wall_seconds": wall,
         "path_steps": out.path_steps,
         "path_steps_per_second": out.path_steps / wall.max(1e-9),
         "results": out.results,
         "files": written,
-        "config": s.echo,
+        "config": info.echo,
     });
     crate::output::files::write_atomic(&results, serde_json::to_string_pretty(&doc)?.as_bytes())?;
     written.push("results.json".into());

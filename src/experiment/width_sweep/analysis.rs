@@ -1,0 +1,210 @@
+//! Statistics of a width sweep from the per-replica observables: mean ± standard error,
+//! the fluctuation n·Var with its standard error, the gap to the widest network (paired
+//! by replica: widths share their first neurons and their data draws) with its fitted
+//! rate in n, and SGD vs SMF (GD vs GF) paired differences at equal n and η.
+
+use crate::meanfield::OBSERVABLES;
+use crate::stats::fit::fit_order;
+use serde::Serialize;
+
+/// Per-replica observables of one run: `[checkpoint][replica][observable]`.
+pub type Runs = Vec<Vec<[f64; 4]>>;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Cell {
+    pub dynamics: String,
+    pub eta: f64,
+    pub width: usize,
+    pub t: f64,
+    pub observable: String,
+    pub mean: f64,
+    pub stderr: f64,
+    /// Sample variance over replicas and n times it, with standard errors.
+    pub var: f64,
+    pub n_var: f64,
+    pub n_var_stderr: f64,
+    pub count: usize,
+    pub diverged: usize,
+    /// E Φ(ν^n) − E Φ(ν^{n_max}) (paired by replica); NaN at the widest width.
+    pub gap: f64,
+    pub gap_stderr: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Rate {
+    pub dynamics: String,
+    pub eta: f64,
+    pub t: f64,
+    pub observable: String,
+    /// |gap| ≈ C n^{−rate}.
+    pub rate: f64,
+    pub ci95: [f64; 2],
+    pub n_points: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PairDiff {
+    /// E Φ under the first minus under the second dynamics.
+    pub pair: [String; 2],
+    pub eta: f64,
+    pub width: usize,
+    pub t: f64,
+    pub observable: String,
+    pub diff: f64,
+    pub stderr: f64,
+    pub count: usize,
+}
+
+/// Mean, standard error, sample variance, standard error of the variance, count of
+/// the finite values.
+pub fn describe(v: &[f64]) -> (f64, f64, f64, f64, usize) {
+    let f: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    let m = f.len();
+    if m < 2 {
+        let mean = f.first().copied().unwrap_or(f64::NAN);
+        return (mean, f64::NAN, f64::NAN, f64::NAN, m);
+    }
+    let mf = m as f64;
+    let mean = f.iter().sum::<f64>() / mf;
+    let c2 = f.iter().map(|x| (x - mean).powi(2)).sum::<f64>();
+    let m4 = f.iter().map(|x| (x - mean).powi(4)).sum::<f64>() / mf;
+    let var = c2 / (mf - 1.0);
+    // Var(s²) ≈ (μ₄ − σ⁴)/M for large M.
+    let var_se = ((m4 - (c2 / mf).powi(2)).max(0.0) / mf).sqrt();
+    (mean, (var / mf).sqrt(), var, var_se, m)
+}
+
+/// Paired difference `a_r − b_r` over replicas finite in both: mean, se, count.
+pub fn paired(a: &[f64], b: &[f64]) -> (f64, f64, usize) {
+    let d: Vec<f64> = a
+        .iter()
+        .zip(b)
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .map(|(x, y)| x - y)
+        .collect();
+    let (mean, se, _, _, n) = describe(&d);
+    (mean, se, n)
+}
+
+fn column(runs: &Runs, c: usize, o: usize) -> Vec<f64> {
+    runs[c].iter().map(|row| row[o]).collect()
+}
+
+/// Cells of one (dynamics, η): `runs[w]` for `widths[w]` ascending.
+pub fn cells(dynamics: &str, eta: f64, widths: &[usize], times: &[f64], runs: &[Runs]) -> Vec<Cell> {
+    let mut out = Vec::new();
+    let widest = runs.len() - 1;
+    for (w, run) in runs.iter().enumerate() {
+        for (c, &t) in times.iter().enumerate() {
+            for (o, name) in OBSERVABLES.iter().enumerate() {
+                let v = column(run, c, o);
+                let (mean, stderr, var, var_se, count) = describe(&v);
+                let n = widths[w] as f64;
+                let (gap, gap_stderr) = if w < widest {
+                    let (g, s, _) = paired(&v, &column(&runs[widest], c, o));
+                    (g, s)
+                } else {
+                    (f64::NAN, f64::NAN)
+                };
+                out.push(Cell {
+                    dynamics: dynamics.into(),
+                    eta,
+                    width: widths[w],
+                    t,
+                    observable: (*name).into(),
+                    mean,
+                    stderr,
+                    var,
+                    n_var: n * var,
+                    n_var_stderr: n * var_se,
+                    count,
+                    diverged: v.len() - count,
+                    gap,
+                    gap_stderr,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Fitted rate of |gap| in n per (dynamics, η, t > 0, observable), over the widths whose
+/// gap is resolved (|gap| > 3 se); none with fewer than two such widths.
+pub fn rates(cells: &[Cell]) -> Vec<Rate> {
+    let mut keys: Vec<(String, u64, u64, String)> = cells
+        .iter()
+        .filter(|c| c.t > 0.0)
+        .map(|c| (c.dynamics.clone(), c.eta.to_bits(), c.t.to_bits(), c.observable.clone()))
+        .collect();
+    keys.dedup();
+    keys.sort();
+    keys.dedup();
+    let mut out = Vec::new();
+    for (dy, eta, t, obs) in keys {
+        let pts: Vec<(f64, f64, f64)> = cells
+            .iter()
+            .filter(|c| c.dynamics == dy && c.eta.to_bits() == eta && c.t.to_bits() == t && c.observable == obs)
+            .filter(|c| c.gap.is_finite() && c.gap.abs() > 3.0 * c.gap_stderr)
+            .map(|c| (1.0 / c.width as f64, c.gap.abs(), c.gap_stderr))
+            .collect();
+        if let Some(f) = fit_order(&pts) {
+            out.push(Rate {
+                dynamics: dy,
+                eta: f64::from_bits(eta),
+                t: f64::from_bits(t),
+                observable: obs,
+                rate: f.order,
+                ci95: f.ci95,
+                n_points: f.n_points,
+            });
+        }
+    }
+    out
+}
+
+/// Paired differences between two dynamics' runs of the same (η, widths, times).
+pub fn pair_diffs(pair: [&str; 2], eta: f64, widths: &[usize], times: &[f64], a: &[Runs], b: &[Runs]) -> Vec<PairDiff> {
+    let mut out = Vec::new();
+    for w in 0..widths.len() {
+        for (c, &t) in times.iter().enumerate() {
+            for (o, name) in OBSERVABLES.iter().enumerate() {
+                let (diff, stderr, count) = paired(&column(&a[w], c, o), &column(&b[w], c, o));
+                out.push(PairDiff {
+                    pair: [pair[0].into(), pair[1].into()],
+                    eta,
+                    width: widths[w],
+                    t,
+                    observable: (*name).into(),
+                    diff,
+                    stderr,
+                    count,
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variance_standard_error_matches_gaussian_theory() {
+        // For normal data Var(s²) = 2σ⁴/(M − 1): the estimate must land within 10 %.
+        let v: Vec<f64> = (0..20000)
+            .map(|i| crate::rng::normals4([i, 0, 0, 9], [1, 2])[0] * 2.0)
+            .collect();
+        let (_, _, var, var_se, _) = describe(&v);
+        let theory = (2.0 * 16.0 / 19999.0f64).sqrt();
+        assert!((var - 4.0).abs() < 4.0 * theory, "var {var}");
+        assert!((var_se / theory - 1.0).abs() < 0.1, "se {var_se} vs {theory}");
+    }
+
+    #[test]
+    fn paired_skips_diverged_replicas() {
+        let (d, _, n) = paired(&[1.0, f64::NAN, 3.0], &[0.5, 1.0, 2.0]);
+        assert_eq!(n, 2);
+        assert!((d - 0.75).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,368 @@
+//! Config of the `width_sweep` experiment, validated into `Sweep`. Every error names
+//! the field and what is allowed.
+
+use crate::config::ConfigError;
+use crate::data::DataSet;
+use crate::experiment::training::config::whole_steps;
+use crate::meanfield::model::{
+    gaussian_set, linear_population, Activation, Init, Teacher, TestFn, ACTIVATIONS, TAG_FEATURES,
+    TAG_TEST, TEST_FNS,
+};
+use crate::meanfield::{MfDynamics, DYNAMICS};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Largest width accepted (neurons per replica).
+pub const MAX_WIDTH: usize = 1 << 22;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeacherConfig {
+    /// Generated teacher: m neurons, a*_j ~ N(0, a_scale²), w*_j uniform on the sphere.
+    #[serde(default)]
+    pub neurons: Option<usize>,
+    #[serde(default = "one")]
+    pub a_scale: f64,
+    /// Seed of a generated teacher (default: the run's seed).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Given teacher: output weights a*_j …
+    #[serde(default)]
+    pub a: Option<Vec<f64>>,
+    /// … and input weights w*_j (m rows of d).
+    #[serde(default)]
+    pub w: Option<Vec<Vec<f64>>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwoLayerConfig {
+    /// Must be "two_layer".
+    pub kind: String,
+    /// tanh, relu, sigmoid or linear.
+    pub activation: String,
+    /// Input dimension d.
+    pub d: usize,
+    pub teacher: TeacherConfig,
+    #[serde(default)]
+    pub init: Init,
+}
+
+/// Where the inputs θ come from.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum InputConfig {
+    /// θ ~ N(0, I_d) afresh at every draw (population SGD), labels f*(θ) + σε.
+    Stream {
+        #[serde(default)]
+        label_noise: f64,
+    },
+    /// A finite data set: N inputs θ_i ~ N(0, I_d), labels f*(θ_i) + σε_i.
+    Set {
+        n: usize,
+        #[serde(default)]
+        label_noise: f64,
+        /// Default: the run's seed.
+        #[serde(default)]
+        seed: Option<u64>,
+    },
+}
+
+fn one() -> f64 {
+    1.0
+}
+fn one_u32() -> u32 {
+    1
+}
+fn default_substeps() -> u32 {
+    4
+}
+fn default_seed() -> u64 {
+    1
+}
+fn default_precision() -> String {
+    "f32".into()
+}
+fn default_bound() -> f64 {
+    1e6
+}
+fn default_test() -> usize {
+    1024
+}
+fn default_phi() -> String {
+    "a_w1".into()
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WidthSweepConfig {
+    pub experiment: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    pub model: TwoLayerConfig,
+    pub data: InputConfig,
+    /// Neurons per replica, e.g. [16, 64, 256, 1024].
+    pub widths: Vec<usize>,
+    /// sgd, gd, gf, smf1.
+    pub dynamics: Vec<String>,
+    pub etas: Vec<f64>,
+    #[serde(default = "one_u32")]
+    pub batch: u32,
+    pub horizon: f64,
+    /// Report times besides 0 and the horizon (multiples of every η).
+    #[serde(default)]
+    pub checkpoints: Vec<f64>,
+    /// Replicas M per (dynamics, η, width).
+    pub paths: u64,
+    /// RK4 (gf) / Euler–Maruyama (smf1) substeps per step.
+    #[serde(default = "default_substeps")]
+    pub substeps: u32,
+    /// The test function φ of ⟨φ, ν⟩.
+    #[serde(default = "default_phi")]
+    pub test_function: String,
+    /// Size of the fixed test set of the population risk.
+    #[serde(default = "default_test")]
+    pub test_samples: usize,
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default = "default_precision")]
+    pub precision: String,
+    #[serde(default = "default_bound")]
+    pub diverge_bound: f64,
+}
+
+/// A validated width sweep.
+#[derive(Clone, Debug)]
+pub struct Sweep {
+    pub name: String,
+    pub cfg: WidthSweepConfig,
+    pub act: Activation,
+    pub teacher: Arc<Teacher>,
+    pub phi: TestFn,
+    pub dynamics: Vec<MfDynamics>,
+    /// Widths ascending.
+    pub widths: Vec<usize>,
+    /// Report times ascending, 0 and the horizon included.
+    pub times: Vec<f64>,
+    /// `Some(σ)` when sgd streams its inputs.
+    pub streaming: Option<f64>,
+    /// The data set (or, streaming with a linear activation, the population cubature).
+    pub set: Option<Arc<DataSet>>,
+    pub test: Arc<DataSet>,
+    pub precision: crate::backend::Precision,
+    pub echo: serde_json::Value,
+}
+
+fn err<T>(field: &str, message: impl Into<String>) -> Result<T, ConfigError> {
+    Err(ConfigError {
+        field: field.into(),
+        message: message.into(),
+    })
+}
+
+fn teacher(t: &TeacherConfig, d: usize, seed: u64) -> Result<Teacher, ConfigError> {
+    match (&t.a, &t.w, t.neurons) {
+        (Some(a), Some(w), None) => {
+            if a.is_empty() || a.len() != w.len() {
+                return err(
+                    "model.teacher.w",
+                    format!("must have one row per entry of model.teacher.a ({}), got {}", a.len(), w.len()),
+                );
+            }
+            for (j, row) in w.iter().enumerate() {
+                if row.len() != d {
+                    return err(
+                        &format!("model.teacher.w[{j}]"),
+                        format!("must have d = {d} entries, got {}", row.len()),
+                    );
+                }
+            }
+            if a.iter().chain(w.iter().flatten()).any(|v| !v.is_finite()) {
+                return err("model.teacher", "entries must be finite numbers");
+            }
+            Ok(Teacher {
+                a: a.clone(),
+                w: w.iter().flatten().copied().collect(),
+                d,
+            })
+        }
+        (None, None, Some(m)) => {
+            if m == 0 || m > 1 << 16 {
+                return err("model.teacher.neurons", "must be in 1 ..= 65536");
+            }
+            if !(t.a_scale.is_finite() && t.a_scale > 0.0) {
+                return err("model.teacher.a_scale", "must be a positive number");
+            }
+            Ok(Teacher::generate(m, d, t.a_scale, t.seed.unwrap_or(seed)))
+        }
+        _ => err(
+            "model.teacher",
+            "give either {\"neurons\": m} (generated) or both \"a\" and \"w\" (fixed)",
+        ),
+    }
+}
+
+pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigError> {
+    if cfg.experiment != "width_sweep" {
+        return err("experiment", format!("expected \"width_sweep\", got {:?}", cfg.experiment));
+    }
+    let echo = serde_json::to_value(&cfg).expect("config serialises");
+    let m = &cfg.model;
+    if m.kind != "two_layer" {
+        return err("model.kind", format!("width_sweep needs \"two_layer\", got {:?}", m.kind));
+    }
+    let act = Activation::parse(&m.activation).ok_or_else(|| ConfigError {
+        field: "model.activation".into(),
+        message: format!("unknown activation {:?}; allowed: {}", m.activation, ACTIVATIONS.join(", ")),
+    })?;
+    if m.d == 0 || m.d > 256 {
+        return err("model.d", "must be in 1 ..= 256");
+    }
+    let i = &m.init;
+    if !(i.a_mean.is_finite() && i.a_std.is_finite() && i.w_std.is_finite() && i.a_std >= 0.0 && i.w_std >= 0.0) {
+        return err("model.init", "a_mean must be finite, a_std and w_std finite and ≥ 0");
+    }
+    let teacher = Arc::new(teacher(&m.teacher, m.d, cfg.seed)?);
+    let phi = TestFn::parse(&cfg.test_function).ok_or_else(|| ConfigError {
+        field: "test_function".into(),
+        message: format!("unknown test function {:?}; allowed: {}", cfg.test_function, TEST_FNS.join(", ")),
+    })?;
+    let mut widths = Vec::new();
+    for (j, &n) in cfg.widths.iter().enumerate() {
+        if n == 0 || n > MAX_WIDTH {
+            return err(&format!("widths[{j}]"), format!("must be in 1 ..= {MAX_WIDTH} neurons, got {n}"));
+        }
+        if widths.contains(&n) {
+            return err(&format!("widths[{j}]"), format!("{n} listed twice"));
+        }
+        widths.push(n);
+    }
+    if widths.is_empty() {
+        return err("widths", "list at least one width");
+    }
+    widths.sort_unstable();
+    let mut dynamics = Vec::new();
+    for (j, s) in cfg.dynamics.iter().enumerate() {
+        match MfDynamics::parse(s) {
+            Some(d) if !dynamics.contains(&d) => dynamics.push(d),
+            Some(_) => return err(&format!("dynamics[{j}]"), format!("{s:?} listed twice")),
+            None => {
+                return err(
+                    &format!("dynamics[{j}]"),
+                    format!("unknown dynamics {s:?}; allowed: {}", DYNAMICS.join(", ")),
+                )
+            }
+        }
+    }
+    if dynamics.is_empty() {
+        return err("dynamics", "list at least one dynamics");
+    }
+    if cfg.etas.is_empty() || cfg.etas.iter().any(|e| !(e.is_finite() && *e > 0.0)) {
+        return err("etas", "must be a non-empty list of positive step sizes");
+    }
+    if cfg.etas.len() > 4096 {
+        return err("etas", "at most 4096 step sizes");
+    }
+    if !(cfg.horizon.is_finite() && cfg.horizon > 0.0) {
+        return err("horizon", "must be a positive time");
+    }
+    let mut times = cfg.checkpoints.clone();
+    if times.iter().any(|t| !(t.is_finite() && *t >= 0.0 && *t <= cfg.horizon)) {
+        return err("checkpoints", format!("times must lie in [0, horizon = {}]", cfg.horizon));
+    }
+    times.push(0.0);
+    times.push(cfg.horizon);
+    times.sort_by(f64::total_cmp);
+    times.dedup();
+    for (j, eta) in cfg.etas.iter().enumerate() {
+        for t in &times {
+            if whole_steps(*t, *eta).is_none() {
+                return err(
+                    &format!("etas[{j}]"),
+                    format!("time {t} is not a whole number of steps of η = {eta} (T/η must be an integer)"),
+                );
+            }
+        }
+        let k = whole_steps(cfg.horizon, *eta).unwrap_or(0) as u64;
+        if k * cfg.substeps.max(1) as u64 >= 1 << 32 {
+            return err("horizon", "horizon/η × substeps must stay below 2^32");
+        }
+    }
+    if cfg.batch == 0 {
+        return err("batch", "must be ≥ 1");
+    }
+    if cfg.paths < 2 {
+        return err("paths", "must be ≥ 2 (variances need two replicas)");
+    }
+    if cfg.paths > u32::MAX as u64 {
+        return err("paths", "must be below 2^32");
+    }
+    if cfg.substeps == 0 || cfg.substeps > 4096 {
+        return err("substeps", "must be in 1 ..= 4096");
+    }
+    if cfg.test_samples == 0 || cfg.test_samples > 1 << 20 {
+        return err("test_samples", "must be in 1 ..= 1048576");
+    }
+    if !(cfg.diverge_bound > 0.0) {
+        return err("diverge_bound", "must be positive");
+    }
+    let precision = match cfg.precision.as_str() {
+        "f32" => crate::backend::Precision::F32,
+        "f64" => crate::backend::Precision::F64,
+        other => return err("precision", format!("unknown precision {other:?}; allowed: f32, f64")),
+    };
+    let full_batch = dynamics.iter().any(|d| *d != MfDynamics::Sgd);
+    let (streaming, set) = match &cfg.data {
+        InputConfig::Stream { label_noise } => {
+            if !(label_noise.is_finite() && *label_noise >= 0.0) {
+                return err("data.label_noise", "must be a number ≥ 0");
+            }
+            if dynamics.contains(&MfDynamics::Smf1) {
+                return err(
+                    "dynamics",
+                    "smf1 needs a finite data set (data.kind = \"set\"): its noise is the data-set \
+                     representation N^{-1/2} Σ_i G(z, ν, θ_i) dB_i",
+                );
+            }
+            if full_batch && act != Activation::Linear {
+                return err(
+                    "dynamics",
+                    format!(
+                        "gd and gf on streamed inputs need the population drift, exact only for the \
+                         linear activation (got {}); use a finite data set (data.kind = \"set\")",
+                        act.name()
+                    ),
+                );
+            }
+            let set = full_batch.then(|| Arc::new(linear_population(&teacher, act)));
+            (Some(*label_noise), set)
+        }
+        InputConfig::Set { n, label_noise, seed } => {
+            if *n == 0 || *n > 1 << 20 {
+                return err("data.n", "must be in 1 ..= 1048576 samples");
+            }
+            if !(label_noise.is_finite() && *label_noise >= 0.0) {
+                return err("data.label_noise", "must be a number ≥ 0");
+            }
+            let s = gaussian_set(&teacher, act, *n, *label_noise, seed.unwrap_or(cfg.seed), TAG_FEATURES);
+            (None, Some(Arc::new(s)))
+        }
+    };
+    let test = Arc::new(gaussian_set(&teacher, act, cfg.test_samples, 0.0, cfg.seed, TAG_TEST));
+    let name = cfg.name.clone().unwrap_or_else(|| name_hint.to_string());
+    Ok(Sweep {
+        name,
+        act,
+        teacher,
+        phi,
+        dynamics,
+        widths,
+        times,
+        streaming,
+        set,
+        test,
+        precision,
+        echo,
+        cfg,
+    })
+}

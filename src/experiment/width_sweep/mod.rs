@@ -1,0 +1,280 @@
+//! `width_sweep` (issue 4): for every (dynamics, η, width n), M replicas of a two-layer
+//! mean-field network; at each report time the population risk on a fixed test set,
+//! ⟨a², ν⟩, ⟨|w|², ν⟩ and ⟨φ, ν⟩. Reports mean ± se per n, the fluctuation n·Var (a
+//! constant in n for the deterministic flows, by the CLT of propagation of chaos; for
+//! SGD at fixed η it grows ∝ n because the SGD noise does not average out over
+//! neurons — Var ≈ C₁η + C₂/n), the gap to the widest run with its fitted rate in n,
+//! and SGD vs SMF (GD vs GF) at equal n and η.
+//!
+//! Couplings (they make the paired standard errors small and honest): replica r has the
+//! same initial neurons in every run (the first n of a wider network are those of the
+//! narrower one) and, within a dynamics and η, the same data draws at every width.
+
+pub mod analysis;
+pub mod config;
+pub mod plots;
+
+use crate::experiment::training::config::whole_steps;
+use crate::experiment::training::Output;
+use crate::meanfield::{MeanFieldBackend, MfDynamics, MfJob, OBSERVABLES};
+use analysis::{cells, pair_diffs, rates, Cell, Runs};
+use config::Sweep;
+use serde_json::json;
+
+/// Philox stream of (dynamics, η index); the same for every width (coupling).
+pub fn stream(d: MfDynamics, eta_index: usize) -> u32 {
+    (d.code() << 24) | ((eta_index as u32 & 0xFFF) << 12)
+}
+
+pub fn job(s: &Sweep, d: MfDynamics, eta_index: usize, width: usize) -> MfJob {
+    let eta = s.cfg.etas[eta_index];
+    MfJob {
+        act: s.act,
+        d: s.cfg.model.d,
+        width,
+        init: s.cfg.model.init,
+        teacher: s.teacher.clone(),
+        streaming: s.streaming,
+        set: s.set.clone(),
+        test: s.test.clone(),
+        phi: s.phi,
+        dynamics: d,
+        eta,
+        batch: s.cfg.batch,
+        substeps: s.cfg.substeps,
+        checkpoints: s.times.iter().map(|t| whole_steps(*t, eta).expect("checked")).collect(),
+        key: crate::rng::key_from_seed(s.cfg.seed),
+        stream: stream(d, eta_index),
+        bound: s.cfg.diverge_bound,
+        keep_states: false,
+    }
+}
+
+/// Per-replica observables of one job, `[checkpoint][replica]`.
+pub fn collect(b: &dyn MeanFieldBackend, job: &MfJob, replicas: u64) -> anyhow::Result<Runs> {
+    let no = OBSERVABLES.len();
+    let mut out: Runs = vec![Vec::with_capacity(replicas as usize); job.checkpoints.len()];
+    b.run(job, 0..replicas, &mut |blk| {
+        out[blk.checkpoint].extend(blk.obs.chunks_exact(no).map(|o| [o[0], o[1], o[2], o[3]]));
+    })?;
+    Ok(out)
+}
+
+/// Work units of the whole sweep (for the progress bar): Σ replicas × job.work().
+pub fn total_work(s: &Sweep) -> f64 {
+    let mut w = 0.0;
+    for &d in &s.dynamics {
+        for e in 0..s.cfg.etas.len() {
+            for &n in &s.widths {
+                w += s.cfg.paths as f64 * job(s, d, e, n).work();
+            }
+        }
+    }
+    w
+}
+
+/// Runs the sweep. `progress` receives work units as jobs finish.
+pub fn execute(s: &Sweep, b: &dyn MeanFieldBackend, progress: &dyn Fn(f64)) -> anyhow::Result<Output> {
+    // runs[d][e][w]
+    let mut runs: Vec<Vec<Vec<Runs>>> = Vec::new();
+    let mut neuron_steps = 0.0;
+    for &d in &s.dynamics {
+        let mut per_eta = Vec::new();
+        for e in 0..s.cfg.etas.len() {
+            let mut per_width = Vec::new();
+            for &n in &s.widths {
+                let j = job(s, d, e, n);
+                per_width.push(collect(b, &j, s.cfg.paths)?);
+                neuron_steps += s.cfg.paths as f64 * j.neuron_steps();
+                progress(s.cfg.paths as f64 * j.work());
+            }
+            per_eta.push(per_width);
+        }
+        runs.push(per_eta);
+    }
+    Ok(report(s, &runs, neuron_steps))
+}
+
+const PAIRS: [(MfDynamics, MfDynamics); 2] =
+    [(MfDynamics::Sgd, MfDynamics::Smf1), (MfDynamics::Gd, MfDynamics::Gf)];
+
+fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
+    let mut all: Vec<Cell> = Vec::new();
+    for (di, d) in s.dynamics.iter().enumerate() {
+        for (e, eta) in s.cfg.etas.iter().enumerate() {
+            all.extend(cells(d.name(), *eta, &s.widths, &s.times, &runs[di][e]));
+        }
+    }
+    let fitted = rates(&all);
+    let mut diffs = Vec::new();
+    for (a, b) in PAIRS {
+        let (Some(ia), Some(ib)) = (
+            s.dynamics.iter().position(|d| *d == a),
+            s.dynamics.iter().position(|d| *d == b),
+        ) else {
+            continue;
+        };
+        for (e, eta) in s.cfg.etas.iter().enumerate() {
+            diffs.extend(pair_diffs([a.name(), b.name()], *eta, &s.widths, &s.times, &runs[ia][e], &runs[ib][e]));
+        }
+    }
+    let diverged: usize = all.iter().filter(|c| c.observable == "risk").map(|c| c.diverged).max().unwrap_or(0);
+    let mut warnings = Vec::new();
+    for c in all.iter().filter(|c| c.observable == "risk" && c.diverged > 0 && c.t == *s.times.last().unwrap()) {
+        warnings.push(format!(
+            "{} η = {} n = {}: {} of {} replicas diverged (excluded from every statistic)",
+            c.dynamics, c.eta, c.width, c.diverged, c.diverged + c.count
+        ));
+    }
+    let summary = summary_lines(s, &all, &fitted, &diffs, &warnings);
+    let results = json!({
+        "widths": s.widths,
+        "times": s.times,
+        "observables": OBSERVABLES,
+        "test_function": s.phi.name(),
+        "activation": s.act.name(),
+        "replicas": s.cfg.paths,
+        "neuron_steps": neuron_steps,
+        "cells": all,
+        "rates": fitted,
+        "pairs": diffs,
+        "max_diverged": diverged,
+        "warnings": warnings,
+    });
+    let mut files = vec![
+        ("width_sweep.csv".to_string(), csv_cells(&all)),
+        ("rates.csv".to_string(), csv_rates(&fitted)),
+        ("pairs.csv".to_string(), csv_pairs(&diffs)),
+    ];
+    files.extend(plots::svgs(s, &all, &fitted));
+    Output {
+        results,
+        files,
+        summary,
+        path_steps: neuron_steps,
+    }
+}
+
+fn num(x: f64) -> String {
+    crate::output::csv::num(x)
+}
+
+fn csv_cells(cells: &[Cell]) -> String {
+    let mut s = String::from(
+        "dynamics,eta,width,t,observable,mean,stderr,var,n_var,n_var_stderr,count,diverged,gap_to_widest,gap_stderr\n",
+    );
+    for c in cells {
+        s += &format!(
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            c.dynamics,
+            num(c.eta),
+            c.width,
+            num(c.t),
+            c.observable,
+            num(c.mean),
+            num(c.stderr),
+            num(c.var),
+            num(c.n_var),
+            num(c.n_var_stderr),
+            c.count,
+            c.diverged,
+            num(c.gap),
+            num(c.gap_stderr)
+        );
+    }
+    s
+}
+
+fn csv_rates(r: &[analysis::Rate]) -> String {
+    let mut s = String::from("dynamics,eta,t,observable,rate,ci95_lo,ci95_hi,n_points\n");
+    for x in r {
+        s += &format!(
+            "{},{},{},{},{},{},{},{}\n",
+            x.dynamics,
+            num(x.eta),
+            num(x.t),
+            x.observable,
+            num(x.rate),
+            num(x.ci95[0]),
+            num(x.ci95[1]),
+            x.n_points
+        );
+    }
+    s
+}
+
+fn csv_pairs(p: &[analysis::PairDiff]) -> String {
+    let mut s = String::from("first,second,eta,width,t,observable,diff,stderr,count\n");
+    for x in p {
+        s += &format!(
+            "{},{},{},{},{},{},{},{},{}\n",
+            x.pair[0],
+            x.pair[1],
+            num(x.eta),
+            x.width,
+            num(x.t),
+            x.observable,
+            num(x.diff),
+            num(x.stderr),
+            x.count
+        );
+    }
+    s
+}
+
+fn summary_lines(
+    s: &Sweep,
+    cells: &[Cell],
+    rates: &[analysis::Rate],
+    diffs: &[analysis::PairDiff],
+    warnings: &[String],
+) -> Vec<String> {
+    let horizon = *s.times.last().unwrap();
+    let at = |d: &str, eta: f64, n: usize, o: &str| {
+        cells
+            .iter()
+            .find(|c| c.dynamics == d && c.eta == eta && c.width == n && c.t == horizon && c.observable == o)
+    };
+    let mut out = vec![format!(
+        "t = {horizon}, φ = {}: risk, ⟨φ,ν⟩ and n·Var(⟨φ,ν⟩) (mean ± se over {} replicas)",
+        s.phi.name(),
+        s.cfg.paths
+    )];
+    for d in &s.dynamics {
+        for &eta in &s.cfg.etas {
+            for &n in &s.widths {
+                let (Some(r), Some(p)) = (at(d.name(), eta, n, "risk"), at(d.name(), eta, n, "phi")) else {
+                    continue;
+                };
+                out.push(format!(
+                    "{:<5} η={:<7} n={:<7} risk {:.5} ± {:.5}  φ {:+.5} ± {:.5}  n·Var {:.4} ± {:.4}{}",
+                    d.name(),
+                    eta,
+                    n,
+                    r.mean,
+                    r.stderr,
+                    p.mean,
+                    p.stderr,
+                    p.n_var,
+                    p.n_var_stderr,
+                    if r.diverged > 0 { format!("  ({} diverged)", r.diverged) } else { String::new() }
+                ));
+            }
+        }
+    }
+    for r in rates.iter().filter(|r| r.t == horizon) {
+        out.push(format!(
+            "gap to widest, {} η={} {}: |gap| ∝ n^-{:.2} [{:.2}, {:.2}] over {} widths",
+            r.dynamics, r.eta, r.observable, r.rate, r.ci95[0], r.ci95[1], r.n_points
+        ));
+    }
+    let widest = *s.widths.last().unwrap();
+    for p in diffs.iter().filter(|p| p.t == horizon && p.width == widest && (p.observable == "risk" || p.observable == "phi")) {
+        out.push(format!(
+            "{} − {} at η={} n={}: {} {:+.5} ± {:.5}",
+            p.pair[0], p.pair[1], p.eta, p.width, p.observable, p.diff, p.stderr
+        ));
+    }
+    out.extend(warnings.iter().map(|w| format!("warning: {w}")));
+    out
+}

@@ -1,0 +1,126 @@
+//! `width_sweep` and the mean-field estimators: n·Var stable across widths (and a wrong
+//! scaling rejected), the exact fluctuation at t = 0, CLI outputs, reproducibility and
+//! block-size independence, and bad input naming the field.
+
+use smflow::experiment::width_sweep::analysis::describe;
+use smflow::experiment::width_sweep::config::{check, WidthSweepConfig};
+use smflow::experiment::width_sweep::{collect, job};
+use smflow::meanfield::cpu::CpuMeanField;
+use smflow::meanfield::MfDynamics;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_smflow");
+
+fn config(extra: &str) -> String {
+    format!(
+        r#"{{"experiment": "width_sweep",
+        "model": {{"kind": "two_layer", "activation": "tanh", "d": 4,
+                  "teacher": {{"neurons": 3, "a_scale": 2.0, "seed": 5}},
+                  "init": {{"a_mean": 0.0, "a_std": 1.0, "w_std": 1.0}}}},
+        "data": {{"kind": "set", "n": 32, "label_noise": 0.1}},
+        "widths": [16, 64, 256], "dynamics": ["gd", "sgd", "smf1"], "etas": [0.1],
+        "batch": 2, "horizon": 1.0, "paths": 400, "substeps": 2,
+        "test_function": "a2", "test_samples": 64, "seed": 3 {extra}}}"#
+    )
+}
+
+fn sweep(text: &str) -> smflow::experiment::width_sweep::config::Sweep {
+    let cfg: WidthSweepConfig = serde_json::from_str(text).unwrap();
+    check(cfg, "test").unwrap()
+}
+
+/// ⟨φ, ν⟩ = ⟨a², ν⟩ over replicas at checkpoint c (index 3 of the observables).
+fn phi(s: &smflow::experiment::width_sweep::config::Sweep, d: MfDynamics, n: usize, c: usize) -> Vec<f64> {
+    let runs = collect(&CpuMeanField::default(), &job(s, d, 0, n), s.cfg.paths).unwrap();
+    runs[c].iter().map(|o| o[3]).collect()
+}
+
+#[test]
+fn n_var_is_the_exact_variance_at_t0_and_stable_across_widths_at_t() {
+    let s = sweep(&config(""));
+    // t = 0: n·Var(⟨a², ν₀⟩) = Var(a²) = 2 for a ~ N(0, 1), at every width.
+    for n in [16, 256] {
+        let (_, _, var, var_se, _) = describe(&phi(&s, MfDynamics::Gd, n, 0));
+        let (nv, se) = (n as f64 * var, n as f64 * var_se);
+        assert!((nv - 2.0).abs() < 4.0 * se, "n = {n}: n·Var {nv} ± {se} vs 2");
+    }
+    // t = T under GD (deterministic given μ₀^n): n·Var settles to a constant.
+    let (_, _, v16, s16, _) = describe(&phi(&s, MfDynamics::Gd, 16, 1));
+    let (_, _, v256, s256, _) = describe(&phi(&s, MfDynamics::Gd, 256, 1));
+    let (a, sa) = (16.0 * v16, 16.0 * s16);
+    let (b, sb) = (256.0 * v256, 256.0 * s256);
+    let z = (a - b).abs() / (sa * sa + sb * sb).sqrt();
+    assert!(z < 4.0, "n·Var at T: n=16 {a} ± {sa}, n=256 {b} ± {sb} ({z:.1} se apart)");
+    // The test has power: Var itself (no factor n) is far from constant.
+    let z_wrong = (v16 - v256).abs() / (s16 * s16 + s256 * s256).sqrt();
+    assert!(z_wrong > 8.0, "Var alone only {z_wrong:.1} se apart: the test would not fail");
+    // The dynamics moved φ: the check is not just the initial law again.
+    let (m0, se0, ..) = describe(&phi(&s, MfDynamics::Gd, 256, 0));
+    let (m1, se1, ..) = describe(&phi(&s, MfDynamics::Gd, 256, 1));
+    assert!((m1 - m0).abs() > 6.0 * (se0 * se0 + se1 * se1).sqrt(), "⟨a²⟩ did not move: {m0} → {m1}");
+}
+
+#[test]
+fn results_do_not_depend_on_the_cpu_block_size() {
+    let s = sweep(&config(""));
+    let j = job(&s, MfDynamics::Smf1, 0, 20);
+    let a = collect(&CpuMeanField { block: 1 }, &j, 9).unwrap();
+    let b = collect(&CpuMeanField { block: 256 }, &j, 9).unwrap();
+    assert_eq!(a, b);
+}
+
+fn run_cli(cfg_text: &str, out: &std::path::Path) -> std::process::Output {
+    let cfg = out.with_extension("json");
+    std::fs::write(&cfg, cfg_text).unwrap();
+    Command::new(BIN)
+        .args(["run", cfg.to_str().unwrap(), "--backend", "cpu", "--quiet", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn cli_writes_complete_reproducible_outputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = config(r#", "checkpoints": [0.5]"#)
+        .replace(r#""paths": 400"#, r#""paths": 20"#)
+        .replace("[16, 64, 256]", "[8, 16, 32]");
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for dir in [&a, &b] {
+        let o = run_cli(&text, dir);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    for f in ["width_sweep.csv", "rates.csv", "pairs.csv", "risk_vs_width.svg", "gap_vs_width.svg", "nvar_vs_width.svg", "risk_vs_t.svg"] {
+        assert!(a.join(f).exists(), "{f} missing");
+    }
+    let csv = |d: &std::path::Path| std::fs::read_to_string(d.join("width_sweep.csv")).unwrap();
+    assert_eq!(csv(&a), csv(&b), "same config and seed must give the same numbers");
+    // 3 dynamics × 3 widths × 3 times × 4 observables rows + header.
+    assert_eq!(csv(&a).lines().count(), 1 + 3 * 3 * 3 * 4);
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["results"]["widths"], serde_json::json!([8, 16, 32]));
+    assert!(r["results"]["pairs"].as_array().unwrap().iter().any(|p| p["pair"][0] == "sgd" && p["pair"][1] == "smf1"));
+}
+
+#[test]
+fn bad_input_names_the_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases = [
+        (config("").replace("[16, 64, 256]", "[16, 0]"), "widths[1]"),
+        (config("").replace(r#""tanh""#, r#""softplus""#), "model.activation"),
+        (
+            config("").replace(r#"{"neurons": 3, "a_scale": 2.0, "seed": 5}"#, r#"{"a": [1.0], "w": [[1.0, 2.0, 3.0]]}"#),
+            "model.teacher.w[0]",
+        ),
+        (config("").replace(r#""smf1""#, r#""sme9""#), "dynamics[2]"),
+        (config("").replace(r#"{"kind": "set", "n": 32, "label_noise": 0.1}"#, r#"{"kind": "stream"}"#), "dynamics"),
+        (config("").replace(r#""a2""#, r#""a3""#), "test_function"),
+    ];
+    for (i, (text, field)) in cases.iter().enumerate() {
+        let out = tmp.path().join(format!("bad{i}"));
+        let o = run_cli(text, &out);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "case {field}: {err}");
+        assert!(err.contains(field), "case {field}: error does not name it: {err}");
+        assert!(!out.join("results.json").exists());
+    }
+}
