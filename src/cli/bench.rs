@@ -4,7 +4,10 @@
 //! Euler–Maruyama with 32 substeps (no extrapolation; fine substeps count as steps);
 //! and `data_sgd`, minibatch SGD on a finite data set (least squares, N = 1000,
 //! d = 100, b = 10, η = 0.01, 100 steps) on the finite-data trainers, the job of
-//! `benches/numpy_train_baseline.py` (path-steps = replica-steps).
+//! `benches/numpy_train_baseline.py` (path-steps = replica-steps); and `mf_sgd_n1024`,
+//! `mf_sgd_n65536`, mean-field SGD of a tanh network (`meanfield::bench_job`: d = 16,
+//! streamed inputs, batch 8), the job of `benches/numpy_meanfield_baseline.py`, in
+//! neuron-steps per second (replicas × n × steps / s).
 
 use super::{make_backend, Failure};
 use crate::backend::BackendChoice;
@@ -22,6 +25,9 @@ pub struct BenchArgs {
     /// Paths for the sgd job (the sme2 job uses 1/16 of them).
     #[arg(long, default_value_t = 1 << 20)]
     pub paths: u64,
+    /// Replicas of the mean-field job `mf_sgd` at n = 2^10 (n = 2^16 runs 1/16 of them).
+    #[arg(long, default_value_t = 64)]
+    pub mf_replicas: u64,
     /// Write the measurements as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -45,6 +51,18 @@ fn choices_for_data(asked: &[BackendChoice]) -> Vec<BackendChoice> {
     }
     let mut v = vec![BackendChoice::Cpu];
     if crate::train::gpu::GpuTrainer::new(crate::backend::Precision::F32).is_ok() {
+        v.push(BackendChoice::Gpu);
+    }
+    v
+}
+
+/// Mean-field backends: as asked, else cpu and (any) gpu adapter.
+fn choices_for_meanfield(asked: &[BackendChoice]) -> Vec<BackendChoice> {
+    if !asked.is_empty() {
+        return asked.to_vec();
+    }
+    let mut v = vec![BackendChoice::Cpu];
+    if crate::backend::gpu::GpuBackend::new(crate::backend::Precision::F32).is_ok() {
         v.push(BackendChoice::Gpu);
     }
     v
@@ -114,6 +132,28 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             m.backend, m.job, m.paths, m.seconds, m.path_steps_per_second, m.adapter
         );
         out.push(m);
+    }
+    for choice in choices_for_meanfield(&a.backend) {
+        let backend = super::width_sweep::make_mf_backend(choice, crate::backend::Precision::F32, true)?;
+        for (width, replicas, steps) in [(1usize << 10, a.mf_replicas, 20u32), (1 << 16, (a.mf_replicas / 16).max(2), 10)] {
+            let rate = crate::meanfield::bench_neuron_steps(backend.as_ref(), width, replicas, steps)
+                .map_err(Failure::Runtime)?;
+            let work = replicas as f64 * width as f64 * steps as f64;
+            let m = Measurement {
+                backend: backend.name().into(),
+                adapter: backend.adapter(),
+                job: format!("mf_sgd_n{width}"),
+                paths: replicas,
+                path_steps: work,
+                seconds: work / rate,
+                path_steps_per_second: rate,
+            };
+            println!(
+                "{:<5} {:<12} {:>4} {:>10.3} {:>14.3e}  {} (neuron-steps/s)",
+                m.backend, m.job, m.paths, m.seconds, m.path_steps_per_second, m.adapter
+            );
+            out.push(m);
+        }
     }
     if let Some(p) = &a.json {
         std::fs::write(

@@ -75,6 +75,9 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         if crate::experiment::training::config::EXPERIMENTS.contains(&kind.as_str()) {
             return super::compare_train::compare(a, &text);
         }
+        if kind == "width_sweep" {
+            return super::compare_mf::compare(a, &text);
+        }
     }
     let checked = load_config(&a.config, a.paths, a.seed)?;
     let gpu = GpuBackend::new(checked.precision)

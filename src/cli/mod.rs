@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod compare;
+pub mod compare_mf;
 pub mod compare_train;
 pub mod merge;
 pub mod run;

@@ -30,19 +30,59 @@ pub fn residuals(act: Activation, z: &[f64], d: usize, x: &[f64], y: &[f64], out
     }
 }
 
-/// `Δz_k = −Σ_j c_j r_j ∇_z Φ(θ_j, z_k)` at neurons `z` into `delta`.
-pub fn drift(act: Activation, z: &[f64], d: usize, batch: &Batch, r: &mut Vec<f64>, delta: &mut [f64]) {
-    residuals(act, z, d, &batch.x, &batch.y, r);
+/// Largest n × B whose activations `drift` caches (two f64 each) instead of
+/// recomputing them in the update pass.
+const CACHE_MAX: usize = 1 << 20;
+
+/// Work buffers of `drift`.
+#[derive(Default)]
+pub struct DriftScratch {
+    r: Vec<f64>,
+    /// σ(u_kj), σ'(u_kj), neuron-major, when n × B ≤ CACHE_MAX.
+    s: Vec<f64>,
+    ds: Vec<f64>,
+}
+
+/// `Δz_k = −Σ_j c_j r_j ∇_z Φ(θ_j, z_k)` at neurons `z` into `delta`: a forward pass
+/// (pre-activations, r_j) and an update pass.
+pub fn drift(act: Activation, z: &[f64], d: usize, batch: &Batch, w: &mut DriftScratch, delta: &mut [f64]) {
     let per = d + 1;
-    for (zk, dk) in z.chunks_exact(per).zip(delta.chunks_exact_mut(per)) {
+    let (n, b) = (z.len() / per, batch.y.len());
+    let cache = n * b <= CACHE_MAX;
+    if !cache {
+        residuals(act, z, d, &batch.x, &batch.y, &mut w.r);
+    } else {
+        w.s.resize(n * b, 0.0);
+        w.ds.resize(n * b, 0.0);
+        w.r.clear();
+        w.r.resize(b, 0.0);
+        for (k, zk) in z.chunks_exact(per).enumerate() {
+            for j in 0..b {
+                let u = dot(&zk[1..], &batch.x[j * d..(j + 1) * d]);
+                let (s, ds) = (act.f(u), act.df(u));
+                w.s[k * b + j] = s;
+                w.ds[k * b + j] = ds;
+                w.r[j] += zk[0] * s;
+            }
+        }
+        for (r, y) in w.r.iter_mut().zip(&batch.y) {
+            *r = *r / n as f64 - y;
+        }
+    }
+    for (k, (zk, dk)) in z.chunks_exact(per).zip(delta.chunks_exact_mut(per)).enumerate() {
         dk.iter_mut().for_each(|v| *v = 0.0);
         let a = zk[0];
-        for j in 0..batch.y.len() {
+        for j in 0..b {
             let th = &batch.x[j * d..(j + 1) * d];
-            let u = dot(&zk[1..], th);
-            let g = batch.c[j] * r[j];
-            dk[0] -= g * act.f(u);
-            let gw = g * a * act.df(u);
+            let (s, ds) = if cache {
+                (w.s[k * b + j], w.ds[k * b + j])
+            } else {
+                let u = dot(&zk[1..], th);
+                (act.f(u), act.df(u))
+            };
+            let g = batch.c[j] * w.r[j];
+            dk[0] -= g * s;
+            let gw = g * a * ds;
             for i in 0..d {
                 dk[1 + i] -= gw * th[i];
             }
@@ -73,7 +113,7 @@ pub struct Net<'a> {
     diverged: bool,
     batch: Batch,
     scratch: Vec<f64>,
-    res: Vec<f64>,
+    work: DriftScratch,
     delta: Vec<f64>,
     /// RK4 stage state and accumulator.
     stage: Vec<f64>,
@@ -93,7 +133,7 @@ impl<'a> Net<'a> {
             diverged: false,
             batch: Batch::default(),
             scratch: Vec::new(),
-            res: Vec::new(),
+            work: DriftScratch::default(),
             delta: vec![0.0; len],
             stage: if rk4 { vec![0.0; len] } else { Vec::new() },
             acc: if rk4 { vec![0.0; len] } else { Vec::new() },
@@ -107,7 +147,7 @@ impl<'a> Net<'a> {
             MfDynamics::Sgd | MfDynamics::Gd | MfDynamics::Smf1 => {
                 for s in 0..job.substeps() {
                     fill_batch(job, self.r, k, s, &mut self.batch, &mut self.scratch);
-                    drift(act, &self.z, d, &self.batch, &mut self.res, &mut self.delta);
+                    drift(act, &self.z, d, &self.batch, &mut self.work, &mut self.delta);
                     self.z.iter_mut().zip(&self.delta).for_each(|(z, dz)| *z += dz);
                 }
             }
@@ -122,7 +162,7 @@ impl<'a> Net<'a> {
                         .into_iter()
                         .enumerate()
                     {
-                        drift(act, &self.stage, d, &self.batch, &mut self.res, &mut self.delta);
+                        drift(act, &self.stage, d, &self.batch, &mut self.work, &mut self.delta);
                         for i in 0..self.z.len() {
                             self.acc[i] += w * self.delta[i];
                             if stage < 3 {

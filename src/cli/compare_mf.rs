@@ -1,0 +1,95 @@
+//! `smflow compare` for `width_sweep`: every (dynamics, η, width) run of the config on a
+//! sample of replicas, on the CPU reference (f64) and the GPU backend; the per-replica
+//! observables at every checkpoint compared value by value. Both follow the same
+//! Philox draws, so differences are float rounding. Exits with 1 beyond the tolerance.
+
+use super::compare::CompareArgs;
+use super::Failure;
+use crate::backend::BackendChoice;
+use crate::experiment::width_sweep::analysis::Runs;
+use crate::experiment::width_sweep::config::{check, WidthSweepConfig};
+use crate::experiment::width_sweep::{collect, job};
+use crate::meanfield::cpu::CpuMeanField;
+use crate::meanfield::MeanFieldBackend;
+use serde_json::json;
+
+/// Largest |g − c| / (1 + |c|) over replicas finite on both backends, and the number of
+/// (checkpoint, replica) pairs diverged on one backend only.
+pub fn max_rel_deviation(cpu: &Runs, gpu: &Runs) -> (f64, usize) {
+    let mut worst: f64 = 0.0;
+    let mut split = 0;
+    for (cc, gc) in cpu.iter().zip(gpu) {
+        for (cr, gr) in cc.iter().zip(gc) {
+            let (cd, gd) = (cr.iter().any(|v| !v.is_finite()), gr.iter().any(|v| !v.is_finite()));
+            match (cd, gd) {
+                (false, false) => {
+                    for (c, g) in cr.iter().zip(gr) {
+                        worst = worst.max((g - c).abs() / (1.0 + c.abs()));
+                    }
+                }
+                (true, true) => {}
+                _ => split += 1,
+            }
+        }
+    }
+    (worst, split)
+}
+
+pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
+    let mut cfg: WidthSweepConfig =
+        serde_json::from_str(text).map_err(|e| Failure::BadInput(format!("config: {e}")))?;
+    if let Some(s) = a.seed {
+        cfg.seed = s;
+    }
+    let stem = a.config.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+    let s = check(cfg, stem)?;
+    let gpu = super::width_sweep::make_mf_backend(BackendChoice::Gpu, s.precision, true)?;
+    let cpu = CpuMeanField::default();
+    eprintln!("smflow compare: cpu ({}) vs gpu ({})", cpu.adapter(), gpu.adapter());
+    let reps = a.sample.min(s.cfg.paths);
+    let (mut runs, mut worst, mut split_total) = (Vec::new(), 0.0f64, 0);
+    for &d in &s.dynamics {
+        for (ei, &eta) in s.cfg.etas.iter().enumerate() {
+            for &n in &s.widths {
+                let j = job(&s, d, ei, n);
+                let g = match collect(gpu.as_ref(), &j, reps) {
+                    Ok(g) => g,
+                    Err(e) => {
+                        println!("{:<5} η = {eta:<8} n = {n:<7} skipped: {e:#}", d.name());
+                        runs.push(json!({"dynamics": d.name(), "eta": eta, "width": n, "skipped": format!("{e:#}")}));
+                        continue;
+                    }
+                };
+                let c = collect(&cpu, &j, reps).map_err(Failure::Runtime)?;
+                let (dev, split) = max_rel_deviation(&c, &g);
+                worst = worst.max(dev);
+                split_total += split;
+                println!(
+                    "{:<5} η = {eta:<8} n = {n:<7} {reps:>5} replicas: max relative deviation {dev:.2e}{}",
+                    d.name(),
+                    if split > 0 { format!(", {split} diverged on one backend only") } else { String::new() }
+                );
+                runs.push(json!({"dynamics": d.name(), "eta": eta, "width": n, "replicas": reps,
+                    "max_rel_deviation": dev, "diverged_on_one_backend": split}));
+            }
+        }
+    }
+    let passed = worst <= a.path_tol;
+    let doc = json!({"adapter": gpu.adapter(), "precision": s.cfg.precision, "runs": runs,
+        "max_rel_deviation": worst, "diverged_on_one_backend": split_total,
+        "path_tol": a.path_tol, "passed": passed});
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).map_err(|e| Failure::Runtime(e.into()))?;
+        crate::output::files::write_atomic(&dir.join("compare.json"), serde_json::to_string_pretty(&doc).unwrap().as_bytes())?;
+    }
+    println!(
+        "max relative deviation {worst:.2e} (tolerance {:.0e}): {}",
+        a.path_tol,
+        if passed { "PASS" } else { "FAIL" }
+    );
+    if passed {
+        Ok(())
+    } else {
+        Err(Failure::Runtime(anyhow::anyhow!("cpu and gpu observables disagree beyond --path-tol")))
+    }
+}
