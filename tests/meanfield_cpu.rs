@@ -133,3 +133,76 @@ fn the_moment_test_can_fail() {
     let off = (0..d).map(|i| (wrong[i] - b[i]).abs()).fold(0.0, f64::max);
     assert!(off > 1e-3, "the wrong ODE fits within {off}");
 }
+
+fn tanh_set_job(width: usize, dynamics: MfDynamics, eta: f64, steps: u32, act: Activation) -> MfJob {
+    let d = 3;
+    let teacher = Arc::new(Teacher::generate(2, d, 2.0, 4));
+    let mut j = linear_job(width, d, dynamics, eta, steps);
+    j.act = act;
+    j.teacher = teacher.clone();
+    j.streaming = None;
+    j.set = Some(Arc::new(gaussian_set(&teacher, act, 12, 0.1, 8, smflow::meanfield::model::TAG_FEATURES)));
+    j.test = Arc::new(gaussian_set(&teacher, act, 32, 0.0, 3, TAG_TEST));
+    j
+}
+
+#[test]
+fn order2_correction_is_the_hessian_of_the_loss_along_its_gradient() {
+    use smflow::meanfield::cpu::{add_correction, drift, DriftScratch};
+    use smflow::meanfield::{fill_batch, Batch};
+    for act in [Activation::Tanh, Activation::Sigmoid, Activation::Linear] {
+        let job = tanh_set_job(5, MfDynamics::Gf, 0.1, 1, act);
+        let net = Net::new(&job, 1);
+        let (mut batch, mut scr, mut w) = (Batch::default(), Vec::new(), DriftScratch::default());
+        fill_batch(&job, 1, 0, 0, &mut batch, &mut scr); // weights 1/N: drift = −∇F
+        let grad = |z: &[f64], w: &mut DriftScratch| {
+            let mut out = vec![0.0; z.len()];
+            drift(act, z, job.d, &batch, w, &mut out);
+            out.iter().map(|v| -v).collect::<Vec<f64>>()
+        };
+        let g = grad(&net.z, &mut w);
+        let mut hg = vec![0.0; g.len()];
+        add_correction(act, &net.z, job.d, &batch.x, &w.r.clone(), 2.0, &mut hg); // −H g
+        let eps = 1e-5;
+        let zp: Vec<f64> = net.z.iter().zip(&g).map(|(z, v)| z + eps * v).collect();
+        let zm: Vec<f64> = net.z.iter().zip(&g).map(|(z, v)| z - eps * v).collect();
+        let (gp, gm) = (grad(&zp, &mut w), grad(&zm, &mut w));
+        let scale = hg.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for i in 0..g.len() {
+            let fd = (gp[i] - gm[i]) / (2.0 * eps);
+            assert!((fd + hg[i]).abs() < 1e-6 * (1.0 + scale), "{act:?} coordinate {i}: H g {} vs fd {fd}", -hg[i]);
+        }
+        assert!(scale > 1e-3, "{act:?}: the correction vanished");
+    }
+}
+
+/// max over checkpoints and coordinates of |z_a − z_b| for one replica.
+fn path_distance(a: &MfJob, b: &MfJob) -> f64 {
+    let run = |j: &MfJob| {
+        let mut v = Vec::new();
+        CpuMeanField::default().run(j, 0..1, &mut |blk| v.push(blk.states.to_vec())).unwrap();
+        v
+    };
+    let (pa, pb) = (run(a), run(b));
+    pa.iter().flatten().zip(pb.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+}
+
+#[test]
+fn gd_is_first_order_close_to_gf_and_second_order_close_to_mgf() {
+    // T = 1: GD(η) vs the flows; halving η must halve |GD − GF| and quarter |GD − MGF|.
+    let dist = |flow: MfDynamics, eta: f64| {
+        let steps = (1.0 / eta).round() as u32;
+        let mut g = tanh_set_job(6, MfDynamics::Gd, eta, steps, Activation::Tanh);
+        g.checkpoints = vec![steps];
+        let mut f = tanh_set_job(6, flow, eta, steps, Activation::Tanh);
+        f.checkpoints = vec![steps];
+        f.substeps = 8;
+        path_distance(&g, &f)
+    };
+    let (gf1, gf2) = (dist(MfDynamics::Gf, 0.1), dist(MfDynamics::Gf, 0.05));
+    let (mgf1, mgf2) = (dist(MfDynamics::Mgf, 0.1), dist(MfDynamics::Mgf, 0.05));
+    let (p_gf, p_mgf) = ((gf1 / gf2).log2(), (mgf1 / mgf2).log2());
+    assert!((p_gf - 1.0).abs() < 0.25, "GD–GF order {p_gf} ({gf1}, {gf2})");
+    assert!((p_mgf - 2.0).abs() < 0.3, "GD–MGF order {p_mgf} ({mgf1}, {mgf2})");
+    assert!(mgf1 < 0.5 * gf1, "MGF not closer than GF: {mgf1} vs {gf1}");
+}

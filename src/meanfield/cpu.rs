@@ -37,7 +37,8 @@ const CACHE_MAX: usize = 1 << 20;
 /// Work buffers of `drift`.
 #[derive(Default)]
 pub struct DriftScratch {
-    r: Vec<f64>,
+    /// The residuals r_j of the last `drift`.
+    pub r: Vec<f64>,
     /// σ(u_kj), σ'(u_kj), neuron-major, when n × B ≤ CACHE_MAX.
     s: Vec<f64>,
     ds: Vec<f64>,
@@ -90,6 +91,54 @@ pub fn drift(act: Activation, z: &[f64], d: usize, batch: &Batch, w: &mut DriftS
     }
 }
 
+/// The order-2 correction `−(η/2) (H_F g)_k` added to `delta` (mgf, smf2; see the
+/// module docs of `meanfield`), at neurons `z` with residuals `r` on inputs `x`
+/// (`work.r` after `drift` at the same z). Three passes: g_k = (1/N) Σ_i r_i ∇Φ_i(z_k),
+/// ρ_i = (1/n) Σ_l ∇Φ_i(z_l)·g_l, then (H_F g)_k.
+pub fn add_correction(act: Activation, z: &[f64], d: usize, x: &[f64], r: &[f64], eta: f64, delta: &mut [f64]) {
+    let per = d + 1;
+    let (n, b) = (z.len() / per, r.len());
+    let th = |i: usize| &x[i * d..(i + 1) * d];
+    let mut g = vec![0.0; z.len()];
+    for (zk, gk) in z.chunks_exact(per).zip(g.chunks_exact_mut(per)) {
+        for i in 0..b {
+            let u = dot(&zk[1..], th(i));
+            let q = r[i] / b as f64;
+            gk[0] += q * act.f(u);
+            let qw = q * zk[0] * act.df(u);
+            for (gw, t) in gk[1..].iter_mut().zip(th(i)) {
+                *gw += qw * t;
+            }
+        }
+    }
+    let mut rho = vec![0.0; b];
+    for (zk, gk) in z.chunks_exact(per).zip(g.chunks_exact(per)) {
+        for (i, rho_i) in rho.iter_mut().enumerate() {
+            let u = dot(&zk[1..], th(i));
+            *rho_i += (act.f(u) * gk[0] + zk[0] * act.df(u) * dot(th(i), &gk[1..])) / n as f64;
+        }
+    }
+    for ((zk, gk), dk) in z.chunks_exact(per).zip(g.chunks_exact(per)).zip(delta.chunks_exact_mut(per)) {
+        let a = zk[0];
+        let mut h = vec![0.0; per];
+        for i in 0..b {
+            let t = th(i);
+            let u = dot(&zk[1..], t);
+            let (s, ds, d2s) = (act.f(u), act.df(u), act.d2f(u));
+            let tg = dot(t, &gk[1..]);
+            // ρ_i ∇Φ_i(z_k) + r_i ∇²Φ_i(z_k) g_k, ∇²Φ v = (σ' θ·v_w, σ' v_a θ + a σ'' (θ·v_w) θ).
+            h[0] += rho[i] * s + r[i] * ds * tg;
+            let cw = rho[i] * a * ds + r[i] * (ds * gk[0] + a * d2s * tg);
+            for (hw, tj) in h[1..].iter_mut().zip(t) {
+                *hw += cw * tj;
+            }
+        }
+        for (dv, hv) in dk.iter_mut().zip(&h) {
+            *dv -= 0.5 * eta * hv / b as f64;
+        }
+    }
+}
+
 /// Observables `OBSERVABLES` of neurons `z`.
 pub fn observables(job: &MfJob, z: &[f64], scratch: &mut Vec<f64>) -> [f64; 4] {
     let per = job.per();
@@ -125,7 +174,7 @@ impl<'a> Net<'a> {
         let len = job.state_len();
         let mut z = vec![0.0; len];
         init_neurons(&job.init, job.key, r as u32, job.width, job.d, &mut z);
-        let rk4 = job.dynamics == MfDynamics::Gf;
+        let rk4 = job.dynamics.is_ode();
         Net {
             job,
             r: r as u32,
@@ -144,14 +193,21 @@ impl<'a> Net<'a> {
         let job = self.job;
         let (act, d) = (job.act, job.d);
         match job.dynamics {
-            MfDynamics::Sgd | MfDynamics::Gd | MfDynamics::Smf1 => {
+            MfDynamics::Sgd | MfDynamics::Gd | MfDynamics::Smf1 | MfDynamics::Smf2 => {
+                let dt = job.eta / job.substeps() as f64;
                 for s in 0..job.substeps() {
                     fill_batch(job, self.r, k, s, &mut self.batch, &mut self.scratch);
                     drift(act, &self.z, d, &self.batch, &mut self.work, &mut self.delta);
+                    if job.dynamics.modified() {
+                        // delta so far: dt·(−g) + noise; the correction scales with dt.
+                        let mut corr = vec![0.0; self.z.len()];
+                        add_correction(act, &self.z, d, &self.batch.x, &self.work.r, job.eta, &mut corr);
+                        self.delta.iter_mut().zip(&corr).for_each(|(v, c)| *v += dt * c);
+                    }
                     self.z.iter_mut().zip(&self.delta).for_each(|(z, dz)| *z += dz);
                 }
             }
-            MfDynamics::Gf => {
+            MfDynamics::Gf | MfDynamics::Mgf => {
                 fill_batch(job, self.r, k, 0, &mut self.batch, &mut self.scratch);
                 let h = job.eta / job.substeps as f64;
                 for _ in 0..job.substeps {
@@ -163,6 +219,9 @@ impl<'a> Net<'a> {
                         .enumerate()
                     {
                         drift(act, &self.stage, d, &self.batch, &mut self.work, &mut self.delta);
+                        if job.dynamics.modified() {
+                            add_correction(act, &self.stage, d, &self.batch.x, &self.work.r, job.eta, &mut self.delta);
+                        }
                         for i in 0..self.z.len() {
                             self.acc[i] += w * self.delta[i];
                             if stage < 3 {

@@ -17,7 +17,13 @@
 //! - `smf1`: Euler–Maruyama, dt = η/S, c_i = dt/N + sqrt(η dt/(bN)) (ξ_i − ξ̄), ξ_i
 //!   i.i.d. N(0, 1) **shared by every neuron of the replica**. This is the data-set
 //!   representation of DESIGN §3: `sqrt(η/b) Σ_i G(z, ν, θ_i) dB_i / √N` with
-//!   `G_i = V_i − V̄` and `Σ_i (V_i − V̄) ξ_i = Σ_i V_i (ξ_i − ξ̄)`.
+//!   `G_i = V_i − V̄` and `Σ_i (V_i − V̄) ξ_i = Σ_i V_i (ξ_i − ξ̄)`;
+//! - `mgf`, `smf2`: gf and smf1 with the order-2 drift `−∇(F + (η/4)|∇F|²)`. Mean-field
+//!   GD is GD with step η on `F(Z) = (n/2N) Σ_i r_i²` (∇_{z_k}F = (1/N) Σ_i r_i ∇Φ_i(z_k)
+//!   = g_k), so the correction is `−(η/2) H_F g` with
+//!   `(H_F g)_k = (1/N) Σ_i [ρ_i ∇Φ_i(z_k) + r_i ∇²Φ_i(z_k) g_k]`,
+//!   `ρ_i = (1/n) Σ_l ∇Φ_i(z_l)·g_l` — the two O(η) corrections of seed 001
+//!   (`∇|V|²` through z_k itself, `⟨D|V|², μ⟩` through the measure, via ρ_i).
 //!
 //! On a streamed input distribution, gd/gf use the population drift. It is exact only
 //! for the linear activation (through `model::linear_population`, a cubature exact for
@@ -51,19 +57,23 @@ pub enum MfDynamics {
     Gd,
     Gf,
     Smf1,
+    /// Modified flow of GD: RK4 on `−∇(F + (η/4)|∇F|²)`.
+    Mgf,
+    /// SMF of order 2: the smf1 noise with the `mgf` drift.
+    Smf2,
 }
 
-pub const DYNAMICS: [&str; 4] = ["sgd", "gd", "gf", "smf1"];
+pub const DYNAMICS: [&str; 6] = ["sgd", "gd", "gf", "smf1", "mgf", "smf2"];
 
 impl MfDynamics {
     pub fn parse(s: &str) -> Option<Self> {
         let i = DYNAMICS.iter().position(|n| *n == s)?;
-        Some([Self::Sgd, Self::Gd, Self::Gf, Self::Smf1][i])
+        Some([Self::Sgd, Self::Gd, Self::Gf, Self::Smf1, Self::Mgf, Self::Smf2][i])
     }
     pub fn name(self) -> &'static str {
         DYNAMICS[self as usize]
     }
-    /// 1 ..= 4: the top byte of the Philox stream of a run.
+    /// 1 ..= 6: the top byte of the Philox stream of a run.
     pub fn code(self) -> u32 {
         self as u32 + 1
     }
@@ -71,12 +81,20 @@ impl MfDynamics {
     pub fn evaluations_per_step(self, substeps: u32) -> u32 {
         match self {
             Self::Sgd | Self::Gd => 1,
-            Self::Gf => 4 * substeps,
-            Self::Smf1 => substeps,
+            Self::Gf | Self::Mgf => 4 * substeps,
+            Self::Smf1 | Self::Smf2 => substeps,
         }
     }
     pub fn is_random(self) -> bool {
-        matches!(self, Self::Sgd | Self::Smf1)
+        matches!(self, Self::Sgd | Self::Smf1 | Self::Smf2)
+    }
+    /// Drift `−∇(F + (η/4)|∇F|²)` rather than `−∇F`.
+    pub fn modified(self) -> bool {
+        matches!(self, Self::Mgf | Self::Smf2)
+    }
+    /// Integrated by RK4 (deterministic flows).
+    pub fn is_ode(self) -> bool {
+        matches!(self, Self::Gf | Self::Mgf)
     }
 }
 
@@ -136,7 +154,7 @@ impl MfJob {
     }
     pub fn substeps(&self) -> u32 {
         match self.dynamics {
-            MfDynamics::Gf | MfDynamics::Smf1 => self.substeps,
+            MfDynamics::Gf | MfDynamics::Smf1 | MfDynamics::Mgf | MfDynamics::Smf2 => self.substeps,
             _ => 1,
         }
     }
@@ -200,14 +218,14 @@ pub fn fill_batch(job: &MfJob, r: u32, k: u32, s: u32, out: &mut Batch, scratch:
                 }
             }
         }
-        MfDynamics::Gd | MfDynamics::Gf | MfDynamics::Smf1 => {
+        _ => {
             let set = job.set.as_ref().expect("checked: full-batch dynamics have a set");
             out.x.copy_from_slice(&set.x);
             out.y.copy_from_slice(&set.y);
             let nf = b as f64;
             match job.dynamics {
                 MfDynamics::Gd => out.c.iter_mut().for_each(|v| *v = job.eta / nf),
-                MfDynamics::Gf => out.c.iter_mut().for_each(|v| *v = 1.0 / nf),
+                MfDynamics::Gf | MfDynamics::Mgf => out.c.iter_mut().for_each(|v| *v = 1.0 / nf),
                 _ => {
                     let sub = job.substeps;
                     let dt = job.eta / sub as f64;

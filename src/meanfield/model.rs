@@ -68,6 +68,21 @@ impl Activation {
             Self::Linear => 1.0,
         }
     }
+    /// σ''(u) (0 for relu and linear), for the order-2 drift corrections.
+    #[inline]
+    pub fn d2f(self, u: f64) -> f64 {
+        match self {
+            Self::Tanh => {
+                let t = u.tanh();
+                -2.0 * t * (1.0 - t * t)
+            }
+            Self::Sigmoid => {
+                let s = 1.0 / (1.0 + (-u).exp());
+                s * (1.0 - s) * (1.0 - 2.0 * s)
+            }
+            Self::Relu | Self::Linear => 0.0,
+        }
+    }
 }
 
 /// The test function φ of `⟨φ, ν⟩` (a smooth or simple function of one neuron).
@@ -190,7 +205,7 @@ impl Default for Init {
 }
 
 /// Philox streams of the model's own draws (never shared with the dynamics' streams,
-/// whose top byte is the dynamics code ≤ 4).
+/// whose top byte is the dynamics code ≤ 6).
 pub const TAG_TEACHER: u32 = 0x4D46_0001;
 pub const TAG_INIT: u32 = 0x4D46_0002;
 pub const TAG_FEATURES: u32 = 0x4D46_0003;
@@ -297,6 +312,8 @@ mod tests {
                 let h = 1e-6;
                 let fd = (act.f(u + h) - act.f(u - h)) / (2.0 * h);
                 assert!((fd - act.df(u)).abs() < 1e-8, "{act:?} at {u}");
+                let fd2 = (act.df(u + h) - act.df(u - h)) / (2.0 * h);
+                assert!((fd2 - act.d2f(u)).abs() < 1e-7, "{act:?}'' at {u}");
             }
         }
     }

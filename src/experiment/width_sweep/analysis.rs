@@ -136,7 +136,6 @@ pub fn rates(cells: &[Cell]) -> Vec<Rate> {
         .filter(|c| c.t > 0.0)
         .map(|c| (c.dynamics.clone(), c.eta.to_bits(), c.t.to_bits(), c.observable.clone()))
         .collect();
-    keys.dedup();
     keys.sort();
     keys.dedup();
     let mut out = Vec::new();
@@ -180,6 +179,51 @@ pub fn pair_diffs(pair: [&str; 2], eta: f64, widths: &[usize], times: &[f64], a:
                     count,
                 });
             }
+        }
+    }
+    out
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct EtaOrder {
+    pub pair: [String; 2],
+    pub width: usize,
+    pub t: f64,
+    pub observable: String,
+    /// |E Φ_first − E Φ_second| ≈ C η^order.
+    pub order: f64,
+    pub ci95: [f64; 2],
+    pub n_points: usize,
+}
+
+/// Order in η of each pair's gap per (width, t > 0, observable), over the step sizes
+/// where it is resolved (|diff| > 3 se); none with fewer than two.
+pub fn eta_orders(diffs: &[PairDiff]) -> Vec<EtaOrder> {
+    let mut keys: Vec<(String, String, usize, u64, String)> = diffs
+        .iter()
+        .filter(|p| p.t > 0.0)
+        .map(|p| (p.pair[0].clone(), p.pair[1].clone(), p.width, p.t.to_bits(), p.observable.clone()))
+        .collect();
+    keys.sort();
+    keys.dedup();
+    let mut out = Vec::new();
+    for (a, b, w, t, o) in keys {
+        let pts: Vec<(f64, f64, f64)> = diffs
+            .iter()
+            .filter(|p| p.pair[0] == a && p.pair[1] == b && p.width == w && p.t.to_bits() == t && p.observable == o)
+            .filter(|p| p.diff.is_finite() && p.diff.abs() > 3.0 * p.stderr)
+            .map(|p| (p.eta, p.diff.abs(), p.stderr))
+            .collect();
+        if let Some(f) = fit_order(&pts) {
+            out.push(EtaOrder {
+                pair: [a, b],
+                width: w,
+                t: f64::from_bits(t),
+                observable: o,
+                order: f.order,
+                ci95: f.ci95,
+                n_points: f.n_points,
+            });
         }
     }
     out

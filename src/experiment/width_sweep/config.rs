@@ -103,7 +103,7 @@ pub struct WidthSweepConfig {
     pub data: InputConfig,
     /// Neurons per replica, e.g. [16, 64, 256, 1024].
     pub widths: Vec<usize>,
-    /// sgd, gd, gf, smf1.
+    /// sgd, gd, gf, smf1, mgf, smf2.
     pub dynamics: Vec<String>,
     pub etas: Vec<f64>,
     #[serde(default = "one_u32")]
@@ -317,10 +317,10 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
             if !(label_noise.is_finite() && *label_noise >= 0.0) {
                 return err("data.label_noise", "must be a number ≥ 0");
             }
-            if dynamics.contains(&MfDynamics::Smf1) {
+            if dynamics.contains(&MfDynamics::Smf1) || dynamics.contains(&MfDynamics::Smf2) {
                 return err(
                     "dynamics",
-                    "smf1 needs a finite data set (data.kind = \"set\"): its noise is the data-set \
+                    "smf1 and smf2 need a finite data set (data.kind = \"set\"): its noise is the data-set \
                      representation N^{-1/2} Σ_i G(z, ν, θ_i) dB_i",
                 );
             }
@@ -328,7 +328,7 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
                 return err(
                     "dynamics",
                     format!(
-                        "gd and gf on streamed inputs need the population drift, exact only for the \
+                        "gd, gf and mgf on streamed inputs need the population drift, exact only for the \
                          linear activation (got {}); use a finite data set (data.kind = \"set\")",
                         act.name()
                     ),

@@ -95,8 +95,12 @@ pub fn execute(s: &Sweep, b: &dyn MeanFieldBackend, progress: &dyn Fn(f64)) -> a
     Ok(report(s, &runs, neuron_steps))
 }
 
-const PAIRS: [(MfDynamics, MfDynamics); 2] =
-    [(MfDynamics::Sgd, MfDynamics::Smf1), (MfDynamics::Gd, MfDynamics::Gf)];
+const PAIRS: [(MfDynamics, MfDynamics); 4] = [
+    (MfDynamics::Sgd, MfDynamics::Smf1),
+    (MfDynamics::Sgd, MfDynamics::Smf2),
+    (MfDynamics::Gd, MfDynamics::Gf),
+    (MfDynamics::Gd, MfDynamics::Mgf),
+];
 
 fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
     let mut all: Vec<Cell> = Vec::new();
@@ -118,6 +122,7 @@ fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
             diffs.extend(pair_diffs([a.name(), b.name()], *eta, &s.widths, &s.times, &runs[ia][e], &runs[ib][e]));
         }
     }
+    let orders = analysis::eta_orders(&diffs);
     let diverged: usize = all.iter().filter(|c| c.observable == "risk").map(|c| c.diverged).max().unwrap_or(0);
     let mut warnings = Vec::new();
     for c in all.iter().filter(|c| c.observable == "risk" && c.diverged > 0 && c.t == *s.times.last().unwrap()) {
@@ -126,7 +131,15 @@ fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
             c.dynamics, c.eta, c.width, c.diverged, c.diverged + c.count
         ));
     }
-    let summary = summary_lines(s, &all, &fitted, &diffs, &warnings);
+    let mut summary = summary_lines(s, &all, &fitted, &diffs, &warnings);
+    let horizon = *s.times.last().unwrap();
+    let widest = *s.widths.last().unwrap();
+    for o in orders.iter().filter(|o| o.t == horizon && o.width == widest) {
+        summary.push(format!(
+            "{} − {} at n={}: {} gap ∝ η^{:.2} [{:.2}, {:.2}] over {} step sizes",
+            o.pair[0], o.pair[1], o.width, o.observable, o.order, o.ci95[0], o.ci95[1], o.n_points
+        ));
+    }
     let results = json!({
         "widths": s.widths,
         "times": s.times,
@@ -138,6 +151,7 @@ fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
         "cells": all,
         "rates": fitted,
         "pairs": diffs,
+        "pair_orders_in_eta": orders,
         "max_diverged": diverged,
         "warnings": warnings,
     });
