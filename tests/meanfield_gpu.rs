@@ -123,3 +123,78 @@ fn every_dynamics_and_activation_matches_the_cpu() {
     }
     eprintln!("worst f32 deviation {worst:e}");
 }
+
+#[test]
+fn results_do_not_depend_on_tile_chunk_or_sample_slices() {
+    let Some(mut g) = gpu(Precision::F32) else { return };
+    for (dynamics, data) in [(MfDynamics::Sgd, None), (MfDynamics::Gf, Some(23)), (MfDynamics::Smf1, Some(23))] {
+        let mut j = job(Activation::Tanh, dynamics, 70, 3, data, 0.5);
+        j.batch = 9;
+        let reps = 3..8; // a first replica ≠ 0: Philox must see global indices
+        let (bo, bs) = run(&CpuMeanField::default(), &j, reps.clone());
+        for (tile, chunk, slice) in [(64, None, None), (32, Some(2), None), (128, Some(3), Some(4)), (8, None, Some(1))] {
+            g.configure(tile, chunk, slice).unwrap();
+            let (go, gs) = run(&g, &j, reps.clone());
+            let dev = deviation(&go, &bo).max(deviation(&gs, &bs));
+            assert!(
+                dev < F32_TOL,
+                "{} tile {tile} chunk {chunk:?} slice {slice:?}: deviation {dev:e}",
+                dynamics.name()
+            );
+        }
+    }
+}
+
+#[test]
+fn divergence_reports_nan_on_both_backends() {
+    let Some(g) = gpu(Precision::F32) else { return };
+    let mut j = job(Activation::Linear, MfDynamics::Gd, 20, 3, Some(23), 40.0);
+    j.checkpoints = vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 12];
+    j.bound = 1e4;
+    let (co, cs) = run(&CpuMeanField::default(), &j, 0..3);
+    let (go, gs) = run(&g, &j, 0..3);
+    assert!(co.last().unwrap().is_nan(), "the case must diverge on the CPU");
+    assert!(co[0].is_finite(), "and start finite");
+    let dev = deviation(&go, &co).max(deviation(&gs, &cs));
+    assert!(dev < F32_TOL, "deviation {dev:e} before divergence");
+}
+
+/// Regression: llvmpipe stops an invocation after 65 535 loop iterations in all and
+/// silently carries on with wrong numbers. A full batch of 70 000 samples is more than
+/// 65 535 iterations of the sample loops of `forward` and `update` alone (NIR unrolls
+/// the short loops over d, so only a long sample loop reaches the limit), and the test
+/// set as many again: the backend must split the samples into slices (or refuse).
+/// Without the slicing this test fails.
+#[test]
+fn large_batches_survive_llvmpipes_loop_limit() {
+    let Some(g) = with_tile(64) else { return };
+    for dynamics in [MfDynamics::Gd, MfDynamics::Smf1] {
+        let mut j = job(Activation::Tanh, dynamics, 70, 3, Some(70_000), 0.5);
+        j.substeps = 1;
+        j.test = Arc::new(gaussian_set(&j.teacher, j.act, 70_000, 0.0, 3, TAG_TEST));
+        j.checkpoints = vec![0, 2];
+        compare(&g, &j, 0..2, F32_TOL, dynamics.name());
+    }
+    if g.is_software() {
+        // One that cannot be split (a 4000-neuron teacher evaluated per streamed sample)
+        // is refused, naming the CPU backend.
+        let mut j = job(Activation::Tanh, MfDynamics::Sgd, 16, 16, None, 0.5);
+        j.teacher = Arc::new(Teacher::generate(4000, 16, 1.0, 1));
+        let err = g.run(&j, 0..1, &mut |_| {}).expect_err("must be refused");
+        assert!(format!("{err:#}").contains("--backend cpu"), "{err:#}");
+    }
+}
+
+#[test]
+fn f64_matches_the_cpu_where_supported() {
+    let Ok(g) = GpuMeanField::new(Precision::F64) else {
+        eprintln!("skipping: the adapter has no SHADER_F64");
+        return;
+    };
+    for (dynamics, data) in [(MfDynamics::Sgd, None), (MfDynamics::Gd, Some(23)), (MfDynamics::Gf, Some(23)), (MfDynamics::Smf1, Some(23))] {
+        for act in ACTS {
+            let j = job(act, dynamics, 70, 3, data, 0.5);
+            compare(&g, &j, 0..2, F64_TOL, &format!("f64 {} {act:?}", dynamics.name()));
+        }
+    }
+}
