@@ -98,7 +98,7 @@ pub const PRIVATE_MAX: usize = 256;
 /// `private_max`: rows + scratch of at most this many values are kept in private
 /// arrays during a dispatch (`PRIVATE_MAX` by default; 0: always in storage).
 /// Loop iterations llvmpipe allows one invocation (65535), less a safety margin.
-const LLVMPIPE_LOOP_BUDGET: u64 = 60_000;
+pub const LLVMPIPE_LOOP_BUDGET: u64 = 60_000;
 
 /// A generous bound on the shader loop iterations of one step of `job` (every loop of
 /// `train.wgsl` counted, nested ones multiplied out): sample passes are

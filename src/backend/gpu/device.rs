@@ -180,7 +180,30 @@ impl Gpu {
 
     /// Compiles (or fetches from the cache) the compute pipeline of `src`/`entry`.
     pub fn pipeline(&self, src: &str, entry: &str) -> Result<Arc<wgpu::ComputePipeline>> {
-        let key = (src.to_string(), entry.to_string());
+        self.pipeline_in(src, entry, None)
+    }
+
+    /// As `pipeline`, with an explicit layout (`tag` names it in the cache key): kernels
+    /// whose entry points share one bind group need one layout for all of them, since
+    /// an automatic layout holds only the bindings its own entry point uses.
+    pub fn pipeline_with_layout(
+        &self,
+        src: &str,
+        entry: &str,
+        layout: &wgpu::PipelineLayout,
+        tag: &str,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        self.pipeline_in(src, entry, Some((layout, tag)))
+    }
+
+    fn pipeline_in(
+        &self,
+        src: &str,
+        entry: &str,
+        layout: Option<(&wgpu::PipelineLayout, &str)>,
+    ) -> Result<Arc<wgpu::ComputePipeline>> {
+        let tag = layout.map_or(String::new(), |(_, t)| format!("#{t}"));
+        let key = (src.to_string(), format!("{entry}{tag}"));
         if let Some(p) = self
             .pipelines
             .lock()
@@ -200,7 +223,7 @@ impl Gpu {
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some("smflow kernel"),
-                layout: None,
+                layout: layout.map(|(l, _)| l),
                 module: &module,
                 entry_point: Some(entry),
                 compilation_options: Default::default(),

@@ -1,0 +1,50 @@
+// The WGSL twin of src/meanfield/model.rs: `Activation` (ACT: 0 tanh, 1 relu,
+// 2 sigmoid, 3 linear) and `TestFn` (PHI: 0 a, 1 a², 2 |w|², 3 a·w₁, 4 tanh(a)·w₁),
+// codes in the same order. Needs `alias real`, consts ACT and PHI, and r_exp
+// (common/math.wgsl).
+
+// tanh through f32 (GLSL.std.450 has no f64 tanh). |u| ≥ 15 is ±1 in f32 already; the
+// clamp keeps drivers that build tanh from exp away from inf/inf.
+fn r_tanh(u: real) -> real {
+    return real(tanh(clamp(f32(u), -15.0, 15.0)));
+}
+
+fn act_f(u: real) -> real {
+    if (ACT == 0u) {
+        return r_tanh(u);
+    }
+    if (ACT == 1u) {
+        return max(u, real(0.0));
+    }
+    if (ACT == 2u) {
+        return real(1.0) / (real(1.0) + r_exp(-u));
+    }
+    return u;
+}
+
+// (σ(u), σ'(u)) in one go (one tanh/exp); relu takes σ'(0) = 0.
+fn act_fdf(u: real) -> vec2<real> {
+    if (ACT == 0u) {
+        let t = r_tanh(u);
+        return vec2<real>(t, real(1.0) - t * t);
+    }
+    if (ACT == 1u) {
+        return vec2<real>(max(u, real(0.0)), select(real(0.0), real(1.0), u > real(0.0)));
+    }
+    if (ACT == 2u) {
+        let s = real(1.0) / (real(1.0) + r_exp(-u));
+        return vec2<real>(s, s * (real(1.0) - s));
+    }
+    return vec2<real>(u, real(1.0));
+}
+
+// φ(z) of a neuron z = (a, w) from a, w₁ and |w|².
+fn test_fn(a: real, w1: real, w2: real) -> real {
+    switch PHI {
+        case 0u: { return a; }
+        case 1u: { return a * a; }
+        case 2u: { return w2; }
+        case 3u: { return a * w1; }
+        default: { return r_tanh(a) * w1; }
+    }
+}

@@ -1,0 +1,690 @@
+//! The mean-field dynamics on the GPU (wgpu + WGSL, `shaders/meanfield/`): the same
+//! paths as `cpu::Net` (same Philox counters for the initial neurons, the streamed
+//! samples, the minibatch indices and the smf1 weights; same formulas through
+//! `two_layer.wgsl`, the twin of `model.rs`), in f32 or, where the adapter has
+//! SHADER_F64, f64 — equal to the CPU's f64 paths up to floating-point rounding.
+//!
+//! Kernel design (details in `kernels.wgsl`). Neurons live as [replica][coordinate]
+//! [neuron], neuron fastest. One drift evaluation is a few dispatches over a grid of
+//! (neuron tile, replica, sample slice) workgroups: `prep` draws this evaluation's
+//! samples or weights, `forward` sums a_k σ(w_k·θ_j) over a tile into per-tile
+//! partials (a workgroup reduction, G samples per round), `resid` folds the tiles into
+//! c_j r_j, `update` forms each neuron's drift and applies it (Euler, or the RK4 stage
+//! logic of `Net::step`), or, with several sample slices, stores it for `apply_parts`;
+//! `tick` advances the device-side step counter. Whole segments of steps are recorded
+//! into one command buffer (~0.15 s each). At a checkpoint the test set runs through
+//! `forward`/`resid` (a second composition of the same kernels), `observe` folds the
+//! risk and the per-tile sums of a², |w|², φ and out-of-bound coordinates; only those
+//! (and the neurons, when the job keeps states) are read back. The divergence rule is
+//! applied on the host, exactly as `Net::observe`.
+//!
+//! llvmpipe stops an invocation after 65 535 loop iterations in all and silently goes
+//! on with wrong numbers; no kernel loops over steps, and on a software adapter the
+//! samples of an evaluation are cut into slices (workgroup_id.z) small enough that every
+//! kernel stays within `LLVMPIPE_LOOP_BUDGET`; jobs that cannot are refused.
+//!
+//! Results do not depend on the chunk (Philox gets the global replica index), the tile
+//! or the sample slices beyond float rounding.
+
+use super::model::TAG_INIT;
+use super::{Block, MeanFieldBackend, MfDynamics, MfJob, MfSink, OBSERVABLES};
+use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX};
+use crate::backend::gpu::device::{describe, Gpu};
+use crate::backend::gpu::driver::{real_size, to_f64};
+use crate::backend::Precision;
+use crate::train::gpu::LLVMPIPE_LOOP_BUDGET;
+use anyhow::{bail, Result};
+use std::fmt::Write;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Instant;
+
+pub const TWO_LAYER: &str = include_str!("../../shaders/meanfield/two_layer.wgsl");
+pub const KERNELS: &str = include_str!("../../shaders/meanfield/kernels.wgsl");
+
+/// Device memory one chunk's buffers may take.
+const MEMORY_BUDGET: u64 = 512 << 20;
+/// Target wall time of one recorded segment of steps.
+const SEGMENT_SECONDS: f64 = 0.15;
+/// Neurons per workgroup tile by default.
+pub const DEFAULT_TILE: u32 = 64;
+/// Workgroup size of the per-sample kernels (resid, smf1 prep, observe).
+const RWG: u32 = 256;
+/// Most samples reduced per round in `forward`.
+const MAX_GROUP: u32 = 32;
+/// Storage bindings of the kernels' one bind group.
+const BINDINGS: u32 = 14;
+/// Replicas per chunk at most (workgroup_id.y).
+const MAX_DIM: u64 = 65_535;
+
+pub struct GpuMeanField {
+    gpu: Gpu,
+    precision: Precision,
+    tile: u32,
+    chunk: Option<u64>,
+    slice: Option<u32>,
+    bgl: wgpu::BindGroupLayout,
+    layout: wgpu::PipelineLayout,
+}
+
+/// Sizes of one job on this device.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    wg: u32,
+    tiles: u32,
+    /// Samples per evaluation, per slice, slices (training); the same for the test set.
+    ns: u32,
+    sc: u32,
+    sch: u32,
+    nt: u32,
+    tsc: u32,
+    tsch: u32,
+    /// Replicas per chunk.
+    cap: u64,
+}
+
+fn log2(x: u32) -> u64 {
+    x.max(1).ilog2() as u64
+}
+
+/// `forward`'s G: samples per reduction round, a power of two ≤ the tile and the slice,
+/// within the workgroup memory (sh: G(WG + 1) + WG values, sh4: 4 WG).
+fn group(wg: u32, sc: u32, rs: u64, shared: u64) -> u32 {
+    let mut g = MAX_GROUP.min(wg).min(sc.next_power_of_two());
+    while g > 1 && (g as u64 * (wg as u64 + 1) + 5 * wg as u64) * rs > shared {
+        g /= 2;
+    }
+    g
+}
+
+/// Generous per-invocation loop-iteration bounds of each kernel (every loop counted,
+/// nested ones multiplied out; a Philox call as its 10 rounds plus Box–Muller).
+struct Loops;
+impl Loops {
+    fn forward(d: u64, sc: u64, g: u64, wg: u64) -> u64 {
+        sc * (d + 2) + sc.div_ceil(g) * (wg / g + 2) + 2 * d + log2(wg as u32) + 16
+    }
+    fn update(d: u64, sc: u64) -> u64 {
+        sc * (2 * d + 1) + 4 * d + 16
+    }
+    fn resid(tiles: u64, ns: u32) -> u64 {
+        let gr = RWG.min(ns.next_power_of_two()) as u64;
+        let pr = RWG as u64 / gr;
+        tiles.div_ceil(pr) + pr + 8
+    }
+    fn others(job: &MfJob, plan: &Plan) -> u64 {
+        let (d, per) = (job.d as u64, job.per() as u64);
+        let rwg = RWG as u64;
+        let blocks = |n: u64| n.div_ceil(4) * 16;
+        [
+            blocks(per) + 4 * per,
+            (per / 4 + 2) * 16 + job.teacher.m() as u64 * (d + 1),
+            blocks(plan.ns as u64).div_ceil(rwg) + (plan.ns as u64).div_ceil(rwg) + 16,
+            per * plan.sch as u64,
+            (plan.nt as u64).div_ceil(rwg) + (plan.tiles as u64).div_ceil(rwg) + 16,
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+    }
+}
+
+impl GpuMeanField {
+    /// Picks an adapter as `GpuBackend::new` does and opens a device (with SHADER_F64
+    /// for `Precision::F64`, failing clearly where the adapter has none).
+    pub fn new(precision: Precision) -> Result<Self> {
+        let gpu = Gpu::new(precision == Precision::F64)?;
+        if gpu.limits.max_storage_buffers_per_shader_stage < BINDINGS {
+            bail!(
+                "the mean-field kernels bind {BINDINGS} storage buffers; {} allows {} (use --backend cpu)",
+                gpu.info.name,
+                gpu.limits.max_storage_buffers_per_shader_stage
+            );
+        }
+        let entries: Vec<_> = (0..BINDINGS)
+            .map(|i| wgpu::BindGroupLayoutEntry {
+                binding: i,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: wgpu::BufferBindingType::Storage { read_only: false },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let bgl = gpu
+            .device
+            .create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("meanfield"),
+                entries: &entries,
+            });
+        let layout = gpu
+            .device
+            .create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("meanfield"),
+                bind_group_layouts: &[Some(&bgl)],
+                immediate_size: 0,
+            });
+        gpu.check()?;
+        Ok(Self {
+            gpu,
+            precision,
+            tile: DEFAULT_TILE,
+            chunk: None,
+            slice: None,
+            bgl,
+            layout,
+        })
+    }
+
+    /// As `new`, with `tile` neurons per workgroup (a power of two, 8 ..= 256).
+    pub fn with_tile(precision: Precision, tile: u32) -> Result<Self> {
+        if !tile.is_power_of_two() || !(8..=256).contains(&tile) {
+            bail!("tile must be a power of two in 8 ..= 256, got {tile}");
+        }
+        let mut b = Self::new(precision)?;
+        b.tile = tile;
+        Ok(b)
+    }
+
+    /// As `new`, with at most `replicas` replicas per chunk.
+    pub fn with_chunk(precision: Precision, replicas: u64) -> Result<Self> {
+        let mut b = Self::new(precision)?;
+        b.chunk = Some(replicas.max(1));
+        Ok(b)
+    }
+
+    /// Sets the tile (see `with_tile`), the replicas per chunk and the samples per
+    /// slice (at most; by default all samples of an evaluation in one slice on hardware,
+    /// as many as the loop budget allows on a software adapter). Results do not depend
+    /// on them beyond rounding.
+    pub fn configure(&mut self, tile: u32, chunk: Option<u64>, slice: Option<u32>) -> Result<()> {
+        if !tile.is_power_of_two() || !(8..=256).contains(&tile) {
+            bail!("tile must be a power of two in 8 ..= 256, got {tile}");
+        }
+        self.tile = tile;
+        self.chunk = chunk.map(|c| c.max(1));
+        self.slice = slice.map(|s| s.max(1));
+        Ok(())
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Whether the adapter is a software rasteriser (e.g. llvmpipe).
+    pub fn is_software(&self) -> bool {
+        self.gpu.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    fn to_bytes(&self, v: &[f64]) -> Vec<u8> {
+        match self.precision {
+            Precision::F32 => {
+                let f: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+                bytemuck::cast_slice(&f).to_vec()
+            }
+            Precision::F64 => bytemuck::cast_slice(v).to_vec(),
+        }
+    }
+
+    fn plan(&self, job: &MfJob, total: u64) -> Result<Plan> {
+        let rs = real_size(self.precision);
+        let l = &self.gpu.limits;
+        let shared = l.max_compute_workgroup_storage_size as u64;
+        let wg = self.tile.min(l.max_compute_invocations_per_workgroup);
+        let (d, n) = (job.d as u64, job.width as u64);
+        let tiles = n.div_ceil(wg as u64);
+        let ns = job.batch_len() as u32;
+        let nt = job.test.n as u32;
+        let software = self.is_software();
+        // Samples per slice: the loop budget on llvmpipe; else all (or as forced).
+        let slice = |count: u32| -> u32 {
+            let mut sc = self.slice.unwrap_or(u32::MAX).min(count).max(1);
+            if software {
+                while sc > 1 {
+                    let g = group(wg, sc, rs, shared) as u64;
+                    let worst = Loops::forward(d, sc as u64, g, wg as u64)
+                        .max(Loops::update(d, sc as u64));
+                    if worst <= LLVMPIPE_LOOP_BUDGET {
+                        break;
+                    }
+                    sc = (sc as u64 * LLVMPIPE_LOOP_BUDGET / worst).min(sc as u64 - 1) as u32;
+                }
+            }
+            // Balance the slices.
+            let sch = count.div_ceil(sc);
+            count.div_ceil(sch).max(1)
+        };
+        let (sc, tsc) = (slice(ns), slice(nt));
+        let (sch, tsch) = (ns.div_ceil(sc), nt.div_ceil(tsc));
+        if tiles > MAX_DIM || sch as u64 > MAX_DIM || tsch as u64 > MAX_DIM {
+            bail!("width {n} / {ns} samples exceed the GPU's dispatch grid (use --backend cpu)");
+        }
+        let mut plan = Plan {
+            wg,
+            tiles: tiles as u32,
+            ns,
+            sc,
+            sch,
+            nt,
+            tsc,
+            tsch,
+            cap: 0,
+        };
+        if software {
+            let g = group(wg, sc, rs, shared) as u64;
+            let worst = [
+                Loops::forward(d, sc as u64, g, wg as u64),
+                Loops::update(d, sc as u64),
+                Loops::forward(d, tsc as u64, group(wg, tsc, rs, shared) as u64, wg as u64),
+                Loops::resid(tiles, ns),
+                Loops::resid(tiles, nt),
+                Loops::others(job, &plan),
+            ];
+            let worst = worst.into_iter().max().unwrap_or(0);
+            if worst > LLVMPIPE_LOOP_BUDGET {
+                bail!(
+                    "this job needs ~{worst} shader loop iterations in one invocation (width {n}, d {d}, \
+                     {ns} samples, teacher of {}), beyond what the software adapter ({}) runs correctly \
+                     ({LLVMPIPE_LOOP_BUDGET}); use --backend cpu, or a hardware GPU",
+                    job.teacher.m(),
+                    self.gpu.info.name
+                );
+            }
+        }
+        // Per-replica buffer sizes (bytes), for the binding limits and the budget.
+        let big = ns.max(nt) as u64;
+        let rk4 = job.dynamics == MfDynamics::Gf;
+        let sizes = self.replica_buffers(job, &plan, rk4, big, rs);
+        let binding = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
+        let mut cap = MAX_DIM.min(self.chunk.unwrap_or(u64::MAX)).min(total.max(1));
+        let sum: u64 = sizes.iter().sum();
+        cap = cap.min(MEMORY_BUDGET / sum.max(1));
+        for s in sizes.iter().filter(|&&s| s > 0) {
+            cap = cap.min(binding / s);
+        }
+        if cap == 0 {
+            bail!(
+                "one replica needs {sum} bytes of GPU buffers (width {n}, {big} samples); the adapter \
+                 binds at most {binding} bytes per buffer: too large for this device (use --backend cpu)"
+            );
+        }
+        plan.cap = cap;
+        Ok(plan)
+    }
+
+    /// Bytes per replica of: z, stg, acc, part, gres, xs (streamed), ys, idx, cw, dpart,
+    /// tstat, obs.
+    fn replica_buffers(&self, job: &MfJob, plan: &Plan, rk4: bool, big: u64, rs: u64) -> [u64; 12] {
+        let (per, n, ns, d) = (job.per() as u64, job.width as u64, plan.ns as u64, job.d as u64);
+        let stream = job.dynamics == MfDynamics::Sgd && job.streaming.is_some();
+        let gather = job.dynamics == MfDynamics::Sgd && job.streaming.is_none();
+        let state = per * n * rs;
+        [
+            state,
+            if rk4 { state } else { 0 },
+            if rk4 { state } else { 0 },
+            plan.tiles as u64 * big * rs,
+            big * rs,
+            if stream { ns * d * rs } else { 0 },
+            if stream { ns * rs } else { 0 },
+            if gather { ns * 4 } else { 0 },
+            if job.dynamics == MfDynamics::Smf1 { ns * rs } else { 0 },
+            if plan.sch > 1 { plan.sch as u64 * state } else { 0 },
+            plan.tiles as u64 * 4 * rs,
+            8 * rs,
+        ]
+    }
+
+    fn bind(&self, bufs: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let entries: Vec<_> = bufs
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("meanfield"),
+            layout: &self.bgl,
+            entries: &entries,
+        })
+    }
+}
+
+/// The kernels of `job` (training samples, or the test set with `test`).
+fn compose(job: &MfJob, plan: &Plan, test: bool, p: Precision, int64: bool, shared: u64) -> String {
+    let rs = real_size(p);
+    let (ns, sc, sch) = if test {
+        (plan.nt, plan.tsc, plan.tsch)
+    } else {
+        (plan.ns, plan.sc, plan.sch)
+    };
+    let dynamics = job.dynamics;
+    let rk4 = dynamics == MfDynamics::Gf && !test;
+    let g = group(plan.wg, sc, rs, shared);
+    let gr = RWG.min(ns.next_power_of_two());
+    let xmode = match (test, dynamics, job.streaming) {
+        (false, MfDynamics::Sgd, Some(_)) => 1,
+        (false, MfDynamics::Sgd, None) => 2,
+        _ => 0,
+    };
+    let smf1 = dynamics == MfDynamics::Smf1 && !test;
+    let sub = job.substeps().max(1);
+    let nset = job.set.as_ref().map_or(1, |s| s.n.max(1)) as f64;
+    let mut h = String::from(real_alias(p));
+    let mut u = |name: &str, v: u64| {
+        let _ = writeln!(h, "const {name}: u32 = {v}u;");
+    };
+    u("WG", plan.wg as u64);
+    u("RWG", RWG as u64);
+    u("D", job.d as u64);
+    u("PER", job.per() as u64);
+    u("NN", job.width as u64);
+    u("NS", ns as u64);
+    u("SC", sc as u64);
+    u("SCH", sch as u64);
+    u("G", g as u64);
+    u("GR", gr as u64);
+    u("PR", (RWG / gr) as u64);
+    u("SH", g as u64 * (plan.wg as u64 + 1) + plan.wg as u64);
+    u("TILES", plan.tiles as u64);
+    u("MT", job.teacher.m() as u64);
+    u("NDATA", nset as u64);
+    u("SUB", sub as u64);
+    u("EVALS", dynamics.evaluations_per_step(sub) as u64);
+    u("XMODE", xmode);
+    u("CMODE", smf1 as u64);
+    u("STREAM", job.stream as u64);
+    u("TAG_INIT", TAG_INIT as u64);
+    u("ACT", job.act.code() as u64);
+    u("PHI", job.phi.code() as u64);
+    let _ = writeln!(h, "const KEY: vec2<u32> = vec2<u32>({}u, {}u);", job.key[0], job.key[1]);
+    for (name, v) in [("RK4", rk4), ("READ_STG", rk4), ("TEST", test)] {
+        let _ = writeln!(h, "const {name}: bool = {v};");
+    }
+    let mut r = |name: &str, v: f64| {
+        let _ = writeln!(h, "const {name}: real = {};", lit(v, p));
+    };
+    let c0 = match dynamics {
+        _ if test => 1.0,
+        MfDynamics::Sgd => job.eta / job.batch.max(1) as f64,
+        MfDynamics::Gd => job.eta / nset,
+        _ => 1.0 / nset,
+    };
+    let hstep = job.eta / sub as f64;
+    r("C0", c0);
+    r("INV_N", 1.0 / job.width as f64);
+    r("INV_NS", 1.0 / ns.max(1) as f64);
+    r("INV_MT", 1.0 / job.teacher.m().max(1) as f64);
+    r("H", hstep);
+    r("HALF_H", 0.5 * hstep);
+    r("H6", hstep / 6.0);
+    r("SIGMA", job.streaming.unwrap_or(0.0));
+    r("BOUND", job.bound.min(f64::MAX));
+    r("DT_N", hstep / nset);
+    r("NOISE_SCALE", (job.eta * hstep / (job.batch as f64 * nset)).sqrt());
+    r("A_MEAN", job.init.a_mean);
+    r("A_STD", job.init.a_std);
+    r("W_STD", job.init.w_std);
+    [&h, MATH, mulhilo(int64), PHILOX, TWO_LAYER, KERNELS].concat()
+}
+
+fn check_job(job: &MfJob) -> Result<()> {
+    if job.d == 0 || job.width == 0 {
+        bail!("mean-field job needs d ≥ 1 and width ≥ 1");
+    }
+    if job.checkpoints.windows(2).any(|w| w[0] > w[1]) {
+        bail!("mean-field checkpoints must be ascending");
+    }
+    let needs_set = job.dynamics != MfDynamics::Sgd || job.streaming.is_none();
+    match &job.set {
+        Some(s) if s.d != job.d || s.n == 0 => bail!("the data set must have d = {} and N ≥ 1", job.d),
+        None if needs_set => bail!("{} needs a data set", job.dynamics.name()),
+        _ => {}
+    }
+    if job.dynamics == MfDynamics::Sgd && job.batch == 0 {
+        bail!("sgd needs batch ≥ 1");
+    }
+    if job.test.d != job.d || job.test.n == 0 {
+        bail!("the test set must have d = {} and at least one sample", job.d);
+    }
+    if job.teacher.d != job.d {
+        bail!("the teacher must have d = {}", job.d);
+    }
+    Ok(())
+}
+
+/// The compiled entry points of one job.
+struct Kernels {
+    init: Arc<wgpu::ComputePipeline>,
+    prep: Option<Arc<wgpu::ComputePipeline>>,
+    /// smf1's prep is one workgroup per replica (ξ̄ is a reduction over all N).
+    prep_per_replica: bool,
+    forward: Arc<wgpu::ComputePipeline>,
+    resid: Arc<wgpu::ComputePipeline>,
+    update: Arc<wgpu::ComputePipeline>,
+    apply: Option<Arc<wgpu::ComputePipeline>>,
+    tick: Arc<wgpu::ComputePipeline>,
+    t_forward: Arc<wgpu::ComputePipeline>,
+    t_resid: Arc<wgpu::ComputePipeline>,
+    observe: Arc<wgpu::ComputePipeline>,
+}
+
+impl MeanFieldBackend for GpuMeanField {
+    fn name(&self) -> &'static str {
+        "gpu"
+    }
+
+    fn adapter(&self) -> String {
+        let p = match self.precision {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        };
+        format!("{} ({p})", describe(&self.gpu.info))
+    }
+
+    fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> Result<()> {
+        check_job(job)?;
+        let total = replicas.end.saturating_sub(replicas.start);
+        if total == 0 || job.checkpoints.is_empty() {
+            return Ok(());
+        }
+        let plan = self.plan(job, total)?;
+        let gpu = &self.gpu;
+        let rs = real_size(self.precision);
+        let shared = gpu.limits.max_compute_workgroup_storage_size as u64;
+        let src = compose(job, &plan, false, self.precision, gpu.int64, shared);
+        let tsrc = compose(job, &plan, true, self.precision, gpu.int64, shared);
+        let pl = |s: &str, e: &str| gpu.pipeline_with_layout(s, e, &self.layout, "meanfield");
+        let stream = job.dynamics == MfDynamics::Sgd && job.streaming.is_some();
+        let prep = match job.dynamics {
+            MfDynamics::Sgd if stream => Some(pl(&src, "prep_stream")?),
+            MfDynamics::Sgd => Some(pl(&src, "prep_index")?),
+            MfDynamics::Smf1 => Some(pl(&src, "prep_noise")?),
+            _ => None,
+        };
+        let k = Kernels {
+            init: pl(&src, "init")?,
+            prep,
+            prep_per_replica: job.dynamics == MfDynamics::Smf1,
+            forward: pl(&src, "forward")?,
+            resid: pl(&src, "resid")?,
+            update: pl(&src, "update")?,
+            apply: if plan.sch > 1 { Some(pl(&src, "apply_parts")?) } else { None },
+            tick: pl(&src, "tick")?,
+            t_forward: pl(&tsrc, "forward")?,
+            t_resid: pl(&tsrc, "resid")?,
+            observe: pl(&tsrc, "observe")?,
+        };
+
+        // Buffers for a chunk of `cap` replicas (unused ones are 16-byte placeholders).
+        let cap = plan.cap;
+        let rk4 = job.dynamics == MfDynamics::Gf;
+        let big = plan.ns.max(plan.nt) as u64;
+        let sizes = self.replica_buffers(job, &plan, rk4, big, rs);
+        let names = ["z", "stg", "acc", "part", "gres", "xs", "ys", "idx", "cw", "dpart", "tstat", "obs"];
+        let mut bufs = Vec::with_capacity(names.len());
+        for (s, name) in sizes.iter().zip(names) {
+            bufs.push(gpu.storage(cap * s, name)?);
+        }
+        let [z, stg, acc, part, gres, xsb, ysb, idx, cw, dpart, tstat, obs] = &bufs[..] else {
+            unreachable!()
+        };
+        let ctl = gpu.storage(16, "ctl")?;
+        let mut teach = job.teacher.a.clone();
+        teach.extend_from_slice(&job.teacher.w);
+        let teach = gpu.storage_init(&self.to_bytes(&teach), "teacher");
+        let (setx, sety) = match &job.set {
+            Some(s) => (
+                gpu.storage_init(&self.to_bytes(&s.x), "set x"),
+                gpu.storage_init(&self.to_bytes(&s.y), "set y"),
+            ),
+            None => (gpu.storage(16, "set x")?, gpu.storage(16, "set y")?),
+        };
+        let testx = gpu.storage_init(&self.to_bytes(&job.test.x), "test x");
+        let testy = gpu.storage_init(&self.to_bytes(&job.test.y), "test y");
+        let (xs, ys) = if stream { (xsb, ysb) } else { (&setx, &sety) };
+        let train_bg = self.bind(&[&ctl, z, stg, acc, xs, ys, idx, cw, part, gres, dpart, &teach, tstat, obs]);
+        let test_bg = self.bind(&[&ctl, z, stg, acc, &testx, &testy, idx, cw, part, gres, dpart, &teach, tstat, obs]);
+        let obs_staging = gpu.readback_buffer(cap * 8 * rs);
+        let state_staging = if job.keep_states {
+            Some(gpu.readback_buffer(cap * sizes[0]))
+        } else {
+            None
+        };
+        gpu.check()?;
+
+        let evals = job.dynamics.evaluations_per_step(job.substeps().max(1));
+        // Work units (neuron·sample·evaluation) per replica-step, for the segment size.
+        let per_step = job.width as f64 * plan.ns.max(1) as f64 * evals as f64;
+        let mut budget: f64 = 2e7;
+        let (no, ns) = (OBSERVABLES.len(), if job.keep_states { job.state_len() } else { 0 });
+        let mut start = replicas.start;
+        while start < replicas.end {
+            let m = (replicas.end - start).min(cap);
+            let m32 = m as u32;
+            let set_ctl = |k: u32| {
+                let c: [u32; 4] = [k, 0, start as u32, 0];
+                gpu.queue.write_buffer(&ctl, 0, bytemuck::cast_slice(&c));
+            };
+            set_ctl(0);
+            let mut enc = gpu.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = enc.begin_compute_pass(&Default::default());
+                pass.set_bind_group(0, &train_bg, &[]);
+                pass.set_pipeline(&k.init);
+                pass.dispatch_workgroups(plan.tiles, m32, 1);
+            }
+            gpu.queue.submit([enc.finish()]);
+            let mut dead = vec![false; m as usize];
+            let mut step = 0u32;
+            for (c, &target) in job.checkpoints.iter().enumerate() {
+                while step < target {
+                    let steps = (budget / (m as f64 * per_step)).clamp(1.0, 4096.0) as u32;
+                    let end = target.min(step.saturating_add(steps));
+                    set_ctl(step);
+                    let mut enc = gpu.device.create_command_encoder(&Default::default());
+                    {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        pass.set_bind_group(0, &train_bg, &[]);
+                        for _ in 0..(end - step) * evals {
+                            self.record_evaluation(&mut pass, &k, &plan, m32);
+                        }
+                    }
+                    let t0 = Instant::now();
+                    gpu.queue.submit([enc.finish()]);
+                    gpu.wait()?;
+                    let dt = t0.elapsed().as_secs_f64();
+                    let work = (end - step) as f64 * m as f64 * per_step;
+                    if dt > 0.0 {
+                        budget = (work / dt * SEGMENT_SECONDS).clamp(1e5, 1e13);
+                    }
+                    step = end;
+                }
+                // Observables of the test set at the current state.
+                let mut enc = gpu.device.create_command_encoder(&Default::default());
+                {
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    pass.set_bind_group(0, &test_bg, &[]);
+                    pass.set_pipeline(&k.t_forward);
+                    pass.dispatch_workgroups(plan.tiles, m32, plan.tsch);
+                    pass.set_pipeline(&k.t_resid);
+                    let gr = RWG.min(plan.nt.next_power_of_two());
+                    pass.dispatch_workgroups(plan.nt.div_ceil(gr), m32, 1);
+                    pass.set_pipeline(&k.observe);
+                    pass.dispatch_workgroups(1, m32, 1);
+                }
+                gpu.queue.submit([enc.finish()]);
+                let vals = to_f64(&gpu.read(obs, &obs_staging, m * 8 * rs)?, self.precision);
+                let mut out = vec![f64::NAN; m as usize * no];
+                for (i, o) in out.chunks_mut(no).enumerate() {
+                    let v = &vals[i * 8..i * 8 + 5];
+                    // Net::observe: a coordinate beyond the bound or non-finite (counted
+                    // on the device; non-finite sums catch drivers that fold NaN tests).
+                    if v[4] != 0.0 || v[..4].iter().any(|x| !x.is_finite()) {
+                        dead[i] = true;
+                    }
+                    if !dead[i] {
+                        o.copy_from_slice(&v[..no]);
+                    }
+                }
+                let mut states = Vec::new();
+                if let Some(staging) = &state_staging {
+                    let raw = to_f64(&gpu.read(z, staging, m * sizes[0])?, self.precision);
+                    states = vec![f64::NAN; m as usize * ns];
+                    let (per, n) = (job.per(), job.width);
+                    for (i, s) in states.chunks_mut(ns).enumerate() {
+                        if dead[i] {
+                            continue;
+                        }
+                        let src = &raw[i * ns..(i + 1) * ns];
+                        for kk in 0..n {
+                            for q in 0..per {
+                                s[kk * per + q] = src[q * n + kk];
+                            }
+                        }
+                    }
+                }
+                sink(Block {
+                    checkpoint: c,
+                    first: start,
+                    obs: &out,
+                    states: &states,
+                });
+            }
+            start += m;
+        }
+        Ok(())
+    }
+}
+
+impl GpuMeanField {
+    /// One drift evaluation of `m` replicas: prep → forward → resid → update
+    /// [→ apply_parts] → tick.
+    fn record_evaluation(&self, pass: &mut wgpu::ComputePass, k: &Kernels, plan: &Plan, m: u32) {
+        if let Some(prep) = &k.prep {
+            pass.set_pipeline(prep);
+            if k.prep_per_replica {
+                pass.dispatch_workgroups(1, m, 1);
+            } else {
+                pass.dispatch_workgroups(plan.ns.div_ceil(plan.wg), m, 1);
+            }
+        }
+        pass.set_pipeline(&k.forward);
+        pass.dispatch_workgroups(plan.tiles, m, plan.sch);
+        pass.set_pipeline(&k.resid);
+        let gr = RWG.min(plan.ns.next_power_of_two());
+        pass.dispatch_workgroups(plan.ns.div_ceil(gr), m, 1);
+        pass.set_pipeline(&k.update);
+        pass.dispatch_workgroups(plan.tiles, m, plan.sch);
+        if let Some(apply) = &k.apply {
+            pass.set_pipeline(apply);
+            pass.dispatch_workgroups(plan.tiles, m, 1);
+        }
+        pass.set_pipeline(&k.tick);
+        pass.dispatch_workgroups(1, 1, 1);
+    }
+}
