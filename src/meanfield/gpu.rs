@@ -439,6 +439,12 @@ fn check_job(job: &MfJob) -> Result<()> {
     if job.checkpoints.windows(2).any(|w| w[0] > w[1]) {
         bail!("mean-field checkpoints must be ascending");
     }
+    if job.dynamics.modified() {
+        bail!(
+            "{} (the order-2 drift) is not implemented on the GPU backend yet: use --backend cpu",
+            job.dynamics.name()
+        );
+    }
     let needs_set = job.dynamics != MfDynamics::Sgd || job.streaming.is_none();
     match &job.set {
         Some(s) if s.d != job.d || s.n == 0 => bail!("the data set must have d = {} and N ≥ 1", job.d),

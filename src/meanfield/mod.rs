@@ -231,7 +231,7 @@ pub fn fill_batch(job: &MfJob, r: u32, k: u32, s: u32, out: &mut Batch, scratch:
                     let sub = job.substeps;
                     let dt = job.eta / sub as f64;
                     scratch.resize(b, 0.0);
-                    fill_normals(job.key, r, job.stream, k * sub + s, 1, b, scratch);
+                    fill_normals(job.key, r, job.stream, k.wrapping_mul(sub).wrapping_add(s), 1, b, scratch);
                     let mean = scratch.iter().sum::<f64>() / nf;
                     let scale = (job.eta * dt / (job.batch as f64 * nf)).sqrt();
                     for i in 0..b {

@@ -54,6 +54,7 @@ pub fn sincos_tau(u: f64) -> (f64, f64) {
     let q = rint(4.0 * t);
     let r = t - 0.25 * q;
     // a = 2πr ∈ [−π/4, π/4]; TAU split so the product keeps full precision.
+    #[allow(clippy::approx_constant)] // the high half of a split constant, on purpose
     const TAU_HI: f64 = 6.283_185_307_179_586;
     const TAU_LO: f64 = 2.449_293_598_294_706_4e-16;
     let a = r * TAU_HI + r * TAU_LO;
