@@ -62,7 +62,7 @@ fn choices_for_meanfield(asked: &[BackendChoice]) -> Vec<BackendChoice> {
         return asked.to_vec();
     }
     let mut v = vec![BackendChoice::Cpu];
-    if crate::backend::gpu::GpuBackend::new(crate::backend::Precision::F32).is_ok() {
+    if crate::meanfield::gpu::GpuMeanField::new(crate::backend::Precision::F32).is_ok() {
         v.push(BackendChoice::Gpu);
     }
     v

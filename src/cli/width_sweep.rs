@@ -7,6 +7,7 @@ use crate::experiment::training::{write_output, RunInfo};
 use crate::experiment::width_sweep::config::{check, WidthSweepConfig};
 use crate::experiment::width_sweep::{execute, total_work};
 use crate::meanfield::cpu::CpuMeanField;
+use crate::meanfield::gpu::GpuMeanField;
 use crate::meanfield::MeanFieldBackend;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -19,8 +20,36 @@ pub fn make_mf_backend(
     precision: crate::backend::Precision,
     quiet: bool,
 ) -> Result<Box<dyn MeanFieldBackend>, Failure> {
-    let _ = (choice, precision, quiet);
-    Ok(Box::new(CpuMeanField::default()))
+    let say = |s: String| {
+        if !quiet {
+            eprintln!("smflow: {s}");
+        }
+    };
+    match choice {
+        BackendChoice::Cpu => Ok(Box::new(CpuMeanField::default())),
+        BackendChoice::Gpu => Ok(Box::new(
+            GpuMeanField::new(precision).map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?,
+        )),
+        BackendChoice::Auto => match GpuMeanField::new(precision) {
+            // llvmpipe runs these kernels at about half the CPU reference's speed
+            // (benches/README.md).
+            Ok(g) if g.is_software() => {
+                say(format!(
+                    "backend auto → cpu (the only GPU adapter, {}, is a software rasteriser; --backend gpu forces it)",
+                    g.adapter()
+                ));
+                Ok(Box::new(CpuMeanField::default()))
+            }
+            Ok(g) => {
+                say(format!("backend auto → gpu: {}", g.adapter()));
+                Ok(Box::new(g))
+            }
+            Err(e) => {
+                say(format!("backend auto → cpu (no usable GPU adapter: {e:#})"));
+                Ok(Box::new(CpuMeanField::default()))
+            }
+        },
+    }
 }
 
 pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {
