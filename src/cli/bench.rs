@@ -44,25 +44,13 @@ pub struct Measurement {
     pub path_steps_per_second: f64,
 }
 
-/// Trainers for the data job: as asked, else cpu and (any) gpu adapter.
-fn choices_for_data(asked: &[BackendChoice]) -> Vec<BackendChoice> {
+/// Backends to measure: as asked, else cpu, and gpu when `gpu_exists`.
+fn choices(asked: &[BackendChoice], gpu_exists: impl FnOnce() -> bool) -> Vec<BackendChoice> {
     if !asked.is_empty() {
         return asked.to_vec();
     }
     let mut v = vec![BackendChoice::Cpu];
-    if crate::train::gpu::GpuTrainer::new(crate::backend::Precision::F32).is_ok() {
-        v.push(BackendChoice::Gpu);
-    }
-    v
-}
-
-/// Mean-field backends: as asked, else cpu and (any) gpu adapter.
-fn choices_for_meanfield(asked: &[BackendChoice]) -> Vec<BackendChoice> {
-    if !asked.is_empty() {
-        return asked.to_vec();
-    }
-    let mut v = vec![BackendChoice::Cpu];
-    if crate::meanfield::gpu::GpuMeanField::new(crate::backend::Precision::F32).is_ok() {
+    if gpu_exists() {
         v.push(BackendChoice::Gpu);
     }
     v
@@ -77,19 +65,14 @@ fn job_config(dynamics: &str, paths: u64) -> String {
 }
 
 pub fn bench(a: BenchArgs) -> Result<(), Failure> {
-    let mut choices = a.backend.clone();
-    if choices.is_empty() {
-        choices.push(BackendChoice::Cpu);
-        if crate::backend::gpu::GpuBackend::new(crate::backend::Precision::F32).is_ok() {
-            choices.push(BackendChoice::Gpu);
-        }
-    }
+    let f32 = crate::backend::Precision::F32;
+    let small_d = choices(&a.backend, || crate::backend::gpu::GpuBackend::new(f32).is_ok());
     let mut out = Vec::new();
     println!(
         "{:<5} {:<6} {:>10} {:>10} {:>14}  adapter",
         "back", "job", "paths", "seconds", "path-steps/s"
     );
-    for choice in choices {
+    for choice in small_d {
         let backend = make_backend(choice, crate::backend::Precision::F32, true)?;
         for (job, paths) in [("sgd", a.paths), ("sme2", (a.paths / 16).max(1))] {
             // Warm-up: pipeline compilation and thread-pool start are not throughput.
@@ -113,7 +96,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             out.push(m);
         }
     }
-    for choice in choices_for_data(&a.backend) {
+    for choice in choices(&a.backend, || crate::train::gpu::GpuTrainer::new(f32).is_ok()) {
         let trainer = super::train::make_trainer(choice, crate::backend::Precision::F32, true)?;
         let replicas = (a.paths / 256).max(64);
         let steps = 100;
@@ -133,7 +116,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
         );
         out.push(m);
     }
-    for choice in choices_for_meanfield(&a.backend) {
+    for choice in choices(&a.backend, || crate::meanfield::gpu::GpuMeanField::new(f32).is_ok()) {
         let backend = super::width_sweep::make_mf_backend(choice, crate::backend::Precision::F32, true)?;
         for (width, replicas, steps) in [(1usize << 10, a.mf_replicas, 20u32), (1 << 16, (a.mf_replicas / 16).max(2), 10)] {
             let rate = crate::meanfield::bench_neuron_steps(backend.as_ref(), width, replicas, steps)

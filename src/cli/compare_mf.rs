@@ -14,25 +14,10 @@ use crate::meanfield::MeanFieldBackend;
 use serde_json::json;
 
 /// Largest |g − c| / (1 + |c|) over replicas finite on both backends, and the number of
-/// (checkpoint, replica) pairs diverged on one backend only.
+/// (checkpoint, replica) pairs diverged on one backend only (as for the trainers).
 pub fn max_rel_deviation(cpu: &Runs, gpu: &Runs) -> (f64, usize) {
-    let mut worst: f64 = 0.0;
-    let mut split = 0;
-    for (cc, gc) in cpu.iter().zip(gpu) {
-        for (cr, gr) in cc.iter().zip(gc) {
-            let (cd, gd) = (cr.iter().any(|v| !v.is_finite()), gr.iter().any(|v| !v.is_finite()));
-            match (cd, gd) {
-                (false, false) => {
-                    for (c, g) in cr.iter().zip(gr) {
-                        worst = worst.max((g - c).abs() / (1.0 + c.abs()));
-                    }
-                }
-                (true, true) => {}
-                _ => split += 1,
-            }
-        }
-    }
-    (worst, split)
+    let rows = |r: &Runs| -> Vec<Vec<Vec<f64>>> { r.iter().map(|c| c.iter().map(|o| o.to_vec()).collect()).collect() };
+    super::compare_train::max_rel_deviation(&rows(cpu), &rows(gpu))
 }
 
 pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {

@@ -102,6 +102,33 @@ pub fn make_backend(
     precision: Precision,
     quiet: bool,
 ) -> Result<Box<dyn Backend>, Failure> {
+    choose_backend(
+        choice,
+        quiet,
+        false,
+        || {
+            let b = GpuBackend::new(precision)?;
+            let (a, soft) = (b.adapter(), b.is_software());
+            Ok((Box::new(b) as Box<dyn Backend>, a, soft))
+        },
+        || {
+            let b = CpuBackend::default();
+            let a = b.adapter();
+            (Box::new(b) as Box<dyn Backend>, a)
+        },
+    )
+}
+
+/// `--backend` for any kind of backend. `gpu` returns (backend, adapter, is software);
+/// with `software_prefers_cpu`, `auto` passes over a software rasteriser (for jobs
+/// where the CPU reference is faster than llvmpipe) and says so.
+pub fn choose_backend<B: ?Sized>(
+    choice: BackendChoice,
+    quiet: bool,
+    software_prefers_cpu: bool,
+    gpu: impl FnOnce() -> anyhow::Result<(Box<B>, String, bool)>,
+    cpu: impl FnOnce() -> (Box<B>, String),
+) -> Result<Box<B>, Failure> {
     let say = |s: String| {
         if !quiet {
             eprintln!("smflow: {s}");
@@ -109,28 +136,31 @@ pub fn make_backend(
     };
     match choice {
         BackendChoice::Cpu => {
-            let b = CpuBackend::default();
-            say(format!("backend cpu — {}", b.adapter()));
-            Ok(Box::new(b))
+            let (b, a) = cpu();
+            say(format!("backend cpu — {a}"));
+            Ok(b)
         }
         BackendChoice::Gpu => {
-            let b = GpuBackend::new(precision)
-                .map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
-            say(format!("backend gpu — {}", b.adapter()));
-            Ok(Box::new(b))
+            let (b, a, _) = gpu().map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
+            say(format!("backend gpu — {a}"));
+            Ok(b)
         }
-        BackendChoice::Auto => match GpuBackend::new(precision) {
-            Ok(b) => {
-                say(format!("backend gpu — {}", b.adapter()));
-                Ok(Box::new(b))
+        BackendChoice::Auto => match gpu() {
+            Ok((_, a, true)) if software_prefers_cpu => {
+                let (b, c) = cpu();
+                say(format!(
+                    "backend auto → cpu — {c} (the only GPU adapter, {a}, is a software rasteriser and slower on this job; --backend gpu forces it)"
+                ));
+                Ok(b)
+            }
+            Ok((b, a, _)) => {
+                say(format!("backend auto → gpu — {a}"));
+                Ok(b)
             }
             Err(e) => {
-                let b = CpuBackend::default();
-                say(format!(
-                    "no usable GPU adapter ({e:#}); backend cpu — {}",
-                    b.adapter()
-                ));
-                Ok(Box::new(b))
+                let (b, c) = cpu();
+                say(format!("backend auto → cpu — {c} (no usable GPU adapter: {e:#})"));
+                Ok(b)
             }
         },
     }

@@ -12,43 +12,29 @@ use crate::train::Trainer;
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// The trainer a user asked for; `auto` takes a GPU adapter if there is one and says
-/// which (software rasterisers included), else the CPU.
+/// The trainer a user asked for; `auto` takes a hardware GPU adapter if there is one
+/// and says which, else the CPU (faster than a software rasteriser on these jobs,
+/// benches/README.md, and without its loop-count limit).
 pub fn make_trainer(
     choice: BackendChoice,
     precision: crate::backend::Precision,
     quiet: bool,
 ) -> Result<Box<dyn Trainer>, Failure> {
-    let say = |s: String| {
-        if !quiet {
-            eprintln!("smflow: {s}");
-        }
-    };
-    match choice {
-        BackendChoice::Cpu => Ok(Box::new(CpuTrainer::default())),
-        BackendChoice::Gpu => Ok(Box::new(
-            GpuTrainer::new(precision).map_err(Failure::Runtime)?,
-        )),
-        BackendChoice::Auto => match GpuTrainer::new(precision) {
-            // On a software rasteriser the CPU trainer is faster for these jobs
-            // (benches/README.md) and has no loop-count limit.
-            Ok(g) if g.is_software() => {
-                say(format!(
-                    "backend auto → cpu (the only GPU adapter, {}, is a software rasteriser; --backend gpu forces it)",
-                    g.adapter()
-                ));
-                Ok(Box::new(CpuTrainer::default()))
-            }
-            Ok(g) => {
-                say(format!("backend auto → gpu: {}", g.adapter()));
-                Ok(Box::new(g))
-            }
-            Err(e) => {
-                say(format!("backend auto → cpu (no usable GPU adapter: {e:#})"));
-                Ok(Box::new(CpuTrainer::default()))
-            }
+    super::choose_backend(
+        choice,
+        quiet,
+        true,
+        || {
+            let g = GpuTrainer::new(precision)?;
+            let (a, soft) = (g.adapter(), g.is_software());
+            Ok((Box::new(g) as Box<dyn Trainer>, a, soft))
         },
-    }
+        || {
+            let c = CpuTrainer::default();
+            let a = c.adapter();
+            (Box::new(c) as Box<dyn Trainer>, a)
+        },
+    )
 }
 
 pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {

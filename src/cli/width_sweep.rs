@@ -13,43 +13,28 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 /// The mean-field backend a user asked for; `auto` takes a hardware GPU adapter if
-/// there is one, else the CPU (on a software rasteriser the CPU is faster), and says
-/// which.
+/// there is one, else the CPU (llvmpipe runs these kernels at about half the CPU
+/// reference's speed, benches/README.md), and says which.
 pub fn make_mf_backend(
     choice: BackendChoice,
     precision: crate::backend::Precision,
     quiet: bool,
 ) -> Result<Box<dyn MeanFieldBackend>, Failure> {
-    let say = |s: String| {
-        if !quiet {
-            eprintln!("smflow: {s}");
-        }
-    };
-    match choice {
-        BackendChoice::Cpu => Ok(Box::new(CpuMeanField::default())),
-        BackendChoice::Gpu => Ok(Box::new(
-            GpuMeanField::new(precision).map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?,
-        )),
-        BackendChoice::Auto => match GpuMeanField::new(precision) {
-            // llvmpipe runs these kernels at about half the CPU reference's speed
-            // (benches/README.md).
-            Ok(g) if g.is_software() => {
-                say(format!(
-                    "backend auto → cpu (the only GPU adapter, {}, is a software rasteriser; --backend gpu forces it)",
-                    g.adapter()
-                ));
-                Ok(Box::new(CpuMeanField::default()))
-            }
-            Ok(g) => {
-                say(format!("backend auto → gpu: {}", g.adapter()));
-                Ok(Box::new(g))
-            }
-            Err(e) => {
-                say(format!("backend auto → cpu (no usable GPU adapter: {e:#})"));
-                Ok(Box::new(CpuMeanField::default()))
-            }
+    super::choose_backend(
+        choice,
+        quiet,
+        true,
+        || {
+            let g = GpuMeanField::new(precision)?;
+            let (a, soft) = (g.adapter(), g.is_software());
+            Ok((Box::new(g) as Box<dyn MeanFieldBackend>, a, soft))
         },
-    }
+        || {
+            let c = CpuMeanField::default();
+            let a = c.adapter();
+            (Box::new(c) as Box<dyn MeanFieldBackend>, a)
+        },
+    )
 }
 
 pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {
