@@ -35,13 +35,31 @@ pub fn residuals(act: Activation, z: &[f64], d: usize, x: &[f64], y: &[f64], out
 const CACHE_MAX: usize = 1 << 20;
 
 /// Work buffers of `drift`.
-#[derive(Default)]
 pub struct DriftScratch {
+    /// Cache activations when n × B is at most this (`CACHE_MAX`).
+    pub cache_max: usize,
     /// The residuals r_j of the last `drift`.
     pub r: Vec<f64>,
-    /// σ(u_kj), σ'(u_kj), neuron-major, when n × B ≤ CACHE_MAX.
+    /// u_kj = w_k·θ_j, σ(u_kj), σ'(u_kj), neuron-major, when n × B ≤ CACHE_MAX (else
+    /// empty).
+    u: Vec<f64>,
     s: Vec<f64>,
     ds: Vec<f64>,
+    /// ∇F per neuron (add_correction).
+    g: Vec<f64>,
+}
+
+impl Default for DriftScratch {
+    fn default() -> Self {
+        DriftScratch {
+            cache_max: CACHE_MAX,
+            r: Vec::new(),
+            u: Vec::new(),
+            s: Vec::new(),
+            ds: Vec::new(),
+            g: Vec::new(),
+        }
+    }
 }
 
 /// `Δz_k = −Σ_j c_j r_j ∇_z Φ(θ_j, z_k)` at neurons `z` into `delta`: a forward pass
@@ -49,10 +67,12 @@ pub struct DriftScratch {
 pub fn drift(act: Activation, z: &[f64], d: usize, batch: &Batch, w: &mut DriftScratch, delta: &mut [f64]) {
     let per = d + 1;
     let (n, b) = (z.len() / per, batch.y.len());
-    let cache = n * b <= CACHE_MAX;
+    let cache = n * b <= w.cache_max;
     if !cache {
+        w.u.clear();
         residuals(act, z, d, &batch.x, &batch.y, &mut w.r);
     } else {
+        w.u.resize(n * b, 0.0);
         w.s.resize(n * b, 0.0);
         w.ds.resize(n * b, 0.0);
         w.r.clear();
@@ -61,6 +81,7 @@ pub fn drift(act: Activation, z: &[f64], d: usize, batch: &Batch, w: &mut DriftS
             for j in 0..b {
                 let u = dot(&zk[1..], &batch.x[j * d..(j + 1) * d]);
                 let (s, ds) = (act.f(u), act.df(u));
+                w.u[k * b + j] = u;
                 w.s[k * b + j] = s;
                 w.ds[k * b + j] = ds;
                 w.r[j] += zk[0] * s;
@@ -91,52 +112,78 @@ pub fn drift(act: Activation, z: &[f64], d: usize, batch: &Batch, w: &mut DriftS
     }
 }
 
-/// The order-2 correction `−(η/2) (H_F g)_k` added to `delta` (mgf, smf2; see the
-/// module docs of `meanfield`), at neurons `z` with residuals `r` on inputs `x`
-/// (`work.r` after `drift` at the same z). Three passes: g_k = (1/N) Σ_i r_i ∇Φ_i(z_k),
-/// ρ_i = (1/n) Σ_l ∇Φ_i(z_l)·g_l, then (H_F g)_k.
-pub fn add_correction(act: Activation, z: &[f64], d: usize, x: &[f64], r: &[f64], eta: f64, delta: &mut [f64]) {
+/// The order-2 correction `−scale·(η/2) (H_F g)_k` added to `delta` (mgf: scale 1 within
+/// each RK4 stage; smf2: scale dt; see the module docs of `meanfield`), at neurons `z`
+/// and inputs `x` where `drift` has just run (its residuals and cached activations in
+/// `w`). Three passes: g_k = (1/N) Σ_i r_i ∇Φ_i(z_k), ρ_i = (1/n) Σ_l ∇Φ_i(z_l)·g_l,
+/// then (H_F g)_k = (1/N) Σ_i [ρ_i ∇Φ_i(z_k) + r_i ∇²Φ_i(z_k) g_k] with
+/// ∇²Φ v = (σ' θ·v_w, σ' v_a θ + a σ'' (θ·v_w) θ).
+#[allow(clippy::too_many_arguments)]
+pub fn add_correction(
+    act: Activation,
+    z: &[f64],
+    d: usize,
+    x: &[f64],
+    w: &mut DriftScratch,
+    eta: f64,
+    scale: f64,
+    delta: &mut [f64],
+) {
     let per = d + 1;
-    let (n, b) = (z.len() / per, r.len());
+    let (n, b) = (z.len() / per, w.r.len());
+    let cached = w.u.len() == n * b;
     let th = |i: usize| &x[i * d..(i + 1) * d];
-    let mut g = vec![0.0; z.len()];
-    for (zk, gk) in z.chunks_exact(per).zip(g.chunks_exact_mut(per)) {
-        for i in 0..b {
+    // (u, σ(u), σ'(u)) of neuron k on sample i.
+    let at = |w: &DriftScratch, zk: &[f64], k: usize, i: usize| {
+        if cached {
+            (w.u[k * b + i], w.s[k * b + i], w.ds[k * b + i])
+        } else {
             let u = dot(&zk[1..], th(i));
-            let q = r[i] / b as f64;
-            gk[0] += q * act.f(u);
-            let qw = q * zk[0] * act.df(u);
+            (u, act.f(u), act.df(u))
+        }
+    };
+    let mut g = std::mem::take(&mut w.g);
+    g.clear();
+    g.resize(z.len(), 0.0);
+    for (k, (zk, gk)) in z.chunks_exact(per).zip(g.chunks_exact_mut(per)).enumerate() {
+        for i in 0..b {
+            let (_, s, ds) = at(w, zk, k, i);
+            let q = w.r[i] / b as f64;
+            gk[0] += q * s;
+            let qw = q * zk[0] * ds;
             for (gw, t) in gk[1..].iter_mut().zip(th(i)) {
                 *gw += qw * t;
             }
         }
     }
     let mut rho = vec![0.0; b];
-    for (zk, gk) in z.chunks_exact(per).zip(g.chunks_exact(per)) {
+    for (k, (zk, gk)) in z.chunks_exact(per).zip(g.chunks_exact(per)).enumerate() {
         for (i, rho_i) in rho.iter_mut().enumerate() {
-            let u = dot(&zk[1..], th(i));
-            *rho_i += (act.f(u) * gk[0] + zk[0] * act.df(u) * dot(th(i), &gk[1..])) / n as f64;
+            let (_, s, ds) = at(w, zk, k, i);
+            *rho_i += (s * gk[0] + zk[0] * ds * dot(th(i), &gk[1..])) / n as f64;
         }
     }
-    for ((zk, gk), dk) in z.chunks_exact(per).zip(g.chunks_exact(per)).zip(delta.chunks_exact_mut(per)) {
+    let mut h = vec![0.0; per];
+    let c = scale * 0.5 * eta / b as f64;
+    for (k, ((zk, gk), dk)) in z.chunks_exact(per).zip(g.chunks_exact(per)).zip(delta.chunks_exact_mut(per)).enumerate() {
         let a = zk[0];
-        let mut h = vec![0.0; per];
+        h.iter_mut().for_each(|v| *v = 0.0);
         for i in 0..b {
             let t = th(i);
-            let u = dot(&zk[1..], t);
-            let (s, ds, d2s) = (act.f(u), act.df(u), act.d2f(u));
+            let (u, s, ds) = at(w, zk, k, i);
             let tg = dot(t, &gk[1..]);
-            // ρ_i ∇Φ_i(z_k) + r_i ∇²Φ_i(z_k) g_k, ∇²Φ v = (σ' θ·v_w, σ' v_a θ + a σ'' (θ·v_w) θ).
-            h[0] += rho[i] * s + r[i] * ds * tg;
-            let cw = rho[i] * a * ds + r[i] * (ds * gk[0] + a * d2s * tg);
+            let r = w.r[i];
+            h[0] += rho[i] * s + r * ds * tg;
+            let cw = rho[i] * a * ds + r * (ds * gk[0] + a * act.d2f(u) * tg);
             for (hw, tj) in h[1..].iter_mut().zip(t) {
                 *hw += cw * tj;
             }
         }
         for (dv, hv) in dk.iter_mut().zip(&h) {
-            *dv -= 0.5 * eta * hv / b as f64;
+            *dv -= c * hv;
         }
     }
+    w.g = g;
 }
 
 /// Observables `OBSERVABLES` of neurons `z`.
@@ -200,9 +247,7 @@ impl<'a> Net<'a> {
                     drift(act, &self.z, d, &self.batch, &mut self.work, &mut self.delta);
                     if job.dynamics.modified() {
                         // delta so far: dt·(−g) + noise; the correction scales with dt.
-                        let mut corr = vec![0.0; self.z.len()];
-                        add_correction(act, &self.z, d, &self.batch.x, &self.work.r, job.eta, &mut corr);
-                        self.delta.iter_mut().zip(&corr).for_each(|(v, c)| *v += dt * c);
+                        add_correction(act, &self.z, d, &self.batch.x, &mut self.work, job.eta, dt, &mut self.delta);
                     }
                     self.z.iter_mut().zip(&self.delta).for_each(|(z, dz)| *z += dz);
                 }
@@ -220,7 +265,7 @@ impl<'a> Net<'a> {
                     {
                         drift(act, &self.stage, d, &self.batch, &mut self.work, &mut self.delta);
                         if job.dynamics.modified() {
-                            add_correction(act, &self.stage, d, &self.batch.x, &self.work.r, job.eta, &mut self.delta);
+                            add_correction(act, &self.stage, d, &self.batch.x, &mut self.work, job.eta, 1.0, &mut self.delta);
                         }
                         for i in 0..self.z.len() {
                             self.acc[i] += w * self.delta[i];
@@ -247,6 +292,12 @@ impl<'a> Net<'a> {
             return [f64::NAN; 4];
         }
         observables(self.job, &self.z, &mut self.scratch)
+    }
+
+    /// Recompute activations instead of caching them (the path large n × B takes).
+    pub fn without_activation_cache(mut self) -> Self {
+        self.work.cache_max = 0;
+        self
     }
 
     pub fn is_diverged(&self) -> bool {
