@@ -1,9 +1,17 @@
 //! SVG plots of a width sweep: each observable vs n at the horizon (log-log), the gap
-//! to the widest run vs n, n·Var(⟨φ, ν⟩) vs n, and the risk vs t per width.
+//! to the widest run vs n, n·Var(⟨φ, ν⟩) vs n, and each observable vs t per width
+//! (the first two dynamics, the second dashed).
 
 use super::analysis::{Cell, Rate};
 use super::config::Sweep;
 use crate::output::lines::{Line, LinePlot};
+
+const OBS_LABELS: [(&str, &str); 4] = [
+    ("risk", "population risk (test set)"),
+    ("a2", "⟨a², ν⟩"),
+    ("w2", "⟨|w|², ν⟩"),
+    ("phi", "⟨φ, ν⟩"),
+];
 
 fn select<'a>(cells: &'a [Cell], d: &str, eta: f64, t: f64, o: &str) -> impl Iterator<Item = &'a Cell> {
     let (d, o) = (d.to_string(), o.to_string());
@@ -32,12 +40,7 @@ pub fn svgs(s: &Sweep, cells: &[Cell], rates: &[Rate]) -> Vec<(String, String)> 
         .collect();
     let label = |d: &str, eta: f64| if s.cfg.etas.len() > 1 { format!("{d} η={eta}") } else { d.to_string() };
     let mut out = Vec::new();
-    for (o, what) in [
-        ("risk", "population risk (test set)"),
-        ("a2", "⟨a², ν⟩"),
-        ("w2", "⟨|w|², ν⟩"),
-        ("phi", "⟨φ, ν⟩"),
-    ] {
+    for (o, what) in OBS_LABELS {
         let lines: Vec<Line> = runs
             .iter()
             .map(|(d, eta, dashed)| Line {
@@ -110,30 +113,33 @@ pub fn svgs(s: &Sweep, cells: &[Cell], rates: &[Rate]) -> Vec<(String, String)> 
         },
     ));
     let eta = s.cfg.etas[0];
-    let mut t_lines = Vec::new();
-    for (i, d) in s.dynamics.iter().take(2).enumerate() {
-        for &n in &s.widths {
-            t_lines.push(Line {
-                label: format!("{} n={n}", d.name()),
-                points: cells
-                    .iter()
-                    .filter(|c| c.dynamics == d.name() && c.eta == eta && c.width == n && c.observable == "risk")
-                    .map(|c| (c.t, c.mean, c.stderr))
-                    .collect(),
-                dashed: i == 1,
-            });
+    for (o, what) in OBS_LABELS {
+        let mut t_lines = Vec::new();
+        for (i, d) in s.dynamics.iter().take(2).enumerate() {
+            for &n in &s.widths {
+                t_lines.push(Line {
+                    label: format!("{} n={n}", d.name()),
+                    points: cells
+                        .iter()
+                        .filter(|c| c.dynamics == d.name() && c.eta == eta && c.width == n && c.observable == o)
+                        .map(|c| (c.t, c.mean, c.stderr))
+                        .collect(),
+                    dashed: i == 1,
+                });
+            }
         }
+        let positive = t_lines.iter().flat_map(|l| &l.points).all(|p| p.1 > 0.0);
+        out.extend(svg(
+            format!("{o}_vs_t.svg"),
+            LinePlot {
+                title: format!("{}: {what} vs t, η = {eta}", s.name),
+                x_label: "t".into(),
+                y_label: what.into(),
+                log_x: false,
+                log_y: positive,
+                lines: t_lines,
+            },
+        ));
     }
-    out.extend(svg(
-        "risk_vs_t.svg".into(),
-        LinePlot {
-            title: format!("{}: population risk vs t, η = {eta}", s.name),
-            x_label: "t".into(),
-            y_label: "risk".into(),
-            log_x: false,
-            log_y: true,
-            lines: t_lines,
-        },
-    ));
     out
 }
