@@ -1,5 +1,5 @@
 //! The mean-field GPU backend against the CPU reference (`meanfield::cpu`), path by
-//! path: every dynamics (sgd streaming, sgd on a data set, gd, gf, smf1) × every
+//! path: every dynamics (sgd streaming, sgd on a data set, gd, gf, smf1, mgf, smf2) × every
 //! activation, widths below and above one tile (non-powers of two), independence of
 //! the tile, the chunk and the sample slices, divergence handled alike, the llvmpipe
 //! loop-limit regression, f64 where the adapter has it. Runs on any wgpu adapter
@@ -27,7 +27,7 @@ const F64_TOL: f64 = 1e-5;
 
 const ACTS: [Activation; 4] = [Activation::Tanh, Activation::Relu, Activation::Sigmoid, Activation::Linear];
 
-/// sgd streams θ unless `data` is Some(N); gd, gf and smf1 use a data set of N = `data`.
+/// sgd streams θ unless `data` is Some(N); the others use a data set of N = `data`.
 fn job(act: Activation, dynamics: MfDynamics, width: usize, d: usize, data: Option<usize>, eta: f64) -> MfJob {
     let teacher = Arc::new(Teacher::generate(3, d, 1.0, 11));
     let set = data.map(|n| Arc::new(gaussian_set(&teacher, act, n, 0.1, 4, 0x1234)));
@@ -110,6 +110,8 @@ fn every_dynamics_and_activation_matches_the_cpu() {
         (MfDynamics::Gd, Some(23), 0.5),
         (MfDynamics::Gf, Some(23), 0.5),
         (MfDynamics::Smf1, Some(23), 0.5),
+        (MfDynamics::Mgf, Some(23), 0.5),
+        (MfDynamics::Smf2, Some(23), 0.5),
     ];
     let mut worst: f64 = 0.0;
     for (dynamics, data, eta) in cases {
@@ -127,7 +129,13 @@ fn every_dynamics_and_activation_matches_the_cpu() {
 #[test]
 fn results_do_not_depend_on_tile_chunk_or_sample_slices() {
     let Some(mut g) = gpu(Precision::F32) else { return };
-    for (dynamics, data) in [(MfDynamics::Sgd, None), (MfDynamics::Gf, Some(23)), (MfDynamics::Smf1, Some(23))] {
+    for (dynamics, data) in [
+        (MfDynamics::Sgd, None),
+        (MfDynamics::Gf, Some(23)),
+        (MfDynamics::Smf1, Some(23)),
+        (MfDynamics::Mgf, Some(23)),
+        (MfDynamics::Smf2, Some(23)),
+    ] {
         let mut j = job(Activation::Tanh, dynamics, 70, 3, data, 0.5);
         j.batch = 9;
         let reps = 3..8; // a first replica ≠ 0: Philox must see global indices
@@ -191,7 +199,14 @@ fn f64_matches_the_cpu_where_supported() {
         eprintln!("skipping: the adapter has no SHADER_F64");
         return;
     };
-    for (dynamics, data) in [(MfDynamics::Sgd, None), (MfDynamics::Gd, Some(23)), (MfDynamics::Gf, Some(23)), (MfDynamics::Smf1, Some(23))] {
+    for (dynamics, data) in [
+        (MfDynamics::Sgd, None),
+        (MfDynamics::Gd, Some(23)),
+        (MfDynamics::Gf, Some(23)),
+        (MfDynamics::Smf1, Some(23)),
+        (MfDynamics::Mgf, Some(23)),
+        (MfDynamics::Smf2, Some(23)),
+    ] {
         for act in ACTS {
             let j = job(act, dynamics, 70, 3, data, 0.5);
             compare(&g, &j, 0..2, F64_TOL, &format!("f64 {} {act:?}", dynamics.name()));
