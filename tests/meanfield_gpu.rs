@@ -194,12 +194,13 @@ fn divergence_reports_nan_on_both_backends() {
 /// silently carries on with wrong numbers. A full batch of 70 000 samples is more than
 /// 65 535 iterations of the sample loops of `forward` and `update` alone (NIR unrolls
 /// the short loops over d, so only a long sample loop reaches the limit), and the test
-/// set as many again: the backend must split the samples into slices (or refuse).
+/// set as many again: the backend must split the samples into slices (or refuse);
+/// smf2 adds the order-2 passes (grad, grad_parts, rho_forward, rho_fold) to that.
 /// Without the slicing this test fails.
 #[test]
 fn large_batches_survive_llvmpipes_loop_limit() {
     let Some(g) = with_tile(64) else { return };
-    for dynamics in [MfDynamics::Gd, MfDynamics::Smf1] {
+    for dynamics in [MfDynamics::Gd, MfDynamics::Smf1, MfDynamics::Smf2] {
         let mut j = job(Activation::Tanh, dynamics, 70, 3, Some(70_000), 0.5);
         j.substeps = 1;
         j.test = Arc::new(gaussian_set(&j.teacher, j.act, 70_000, 0.0, 3, TAG_TEST));
