@@ -1,6 +1,6 @@
 //! The mean-field dynamics on the GPU (wgpu + WGSL, `shaders/meanfield/`): the same
 //! paths as `cpu::Net` (same Philox counters for the initial neurons, the streamed
-//! samples, the minibatch indices and the smf1 weights; same formulas through
+//! samples, the minibatch indices and the smf1/smf2 weights; same formulas through
 //! `two_layer.wgsl`, the twin of `model.rs`), in f32 or, where the adapter has
 //! SHADER_F64, f64 — equal to the CPU's f64 paths up to floating-point rounding.
 //!
@@ -53,7 +53,7 @@ const MEMORY_BUDGET: u64 = 512 << 20;
 const SEGMENT_SECONDS: f64 = 0.15;
 /// Neurons per workgroup tile by default.
 pub const DEFAULT_TILE: u32 = 64;
-/// Workgroup size of the per-sample kernels (resid, smf1 prep, observe).
+/// Workgroup size of the per-sample kernels (resid, rho_fold, smf prep, observe).
 const RWG: u32 = 256;
 /// Most samples reduced per round in `forward`.
 const MAX_GROUP: u32 = 32;
@@ -484,7 +484,7 @@ fn check_job(job: &MfJob) -> Result<()> {
 struct Kernels {
     init: Arc<wgpu::ComputePipeline>,
     prep: Option<Arc<wgpu::ComputePipeline>>,
-    /// smf1's prep is one workgroup per replica (ξ̄ is a reduction over all N).
+    /// smf's prep is one workgroup per replica (ξ̄ is a reduction over all N).
     prep_per_replica: bool,
     forward: Arc<wgpu::ComputePipeline>,
     resid: Arc<wgpu::ComputePipeline>,
