@@ -1,5 +1,5 @@
 //! The mean-field GPU backend against the CPU reference (`meanfield::cpu`), path by
-//! path: every dynamics (sgd streaming, sgd on a data set, gd, gf, smf1) × every
+//! path: every dynamics (sgd streaming, sgd on a data set, gd, gf, smf1, mgf, smf2) × every
 //! activation, widths below and above one tile (non-powers of two), independence of
 //! the tile, the chunk and the sample slices, divergence handled alike, the llvmpipe
 //! loop-limit regression, f64 where the adapter has it. Runs on any wgpu adapter
@@ -27,7 +27,7 @@ const F64_TOL: f64 = 1e-5;
 
 const ACTS: [Activation; 4] = [Activation::Tanh, Activation::Relu, Activation::Sigmoid, Activation::Linear];
 
-/// sgd streams θ unless `data` is Some(N); gd, gf and smf1 use a data set of N = `data`.
+/// sgd streams θ unless `data` is Some(N); the others use a data set of N = `data`.
 fn job(act: Activation, dynamics: MfDynamics, width: usize, d: usize, data: Option<usize>, eta: f64) -> MfJob {
     let teacher = Arc::new(Teacher::generate(3, d, 1.0, 11));
     let set = data.map(|n| Arc::new(gaussian_set(&teacher, act, n, 0.1, 4, 0x1234)));
@@ -110,16 +110,21 @@ fn every_dynamics_and_activation_matches_the_cpu() {
         (MfDynamics::Gd, Some(23), 0.5),
         (MfDynamics::Gf, Some(23), 0.5),
         (MfDynamics::Smf1, Some(23), 0.5),
+        (MfDynamics::Mgf, Some(23), 0.5),
+        (MfDynamics::Smf2, Some(23), 0.5),
     ];
     let mut worst: f64 = 0.0;
     for (dynamics, data, eta) in cases {
+        let mut here: f64 = 0.0;
         for act in ACTS {
             for width in [5, 70] {
                 let j = job(act, dynamics, width, 3, data, eta);
                 let what = format!("{} data {data:?} {act:?} width {width}", dynamics.name());
-                worst = worst.max(compare(&g, &j, 0..3, F32_TOL, &what));
+                here = here.max(compare(&g, &j, 0..3, F32_TOL, &what));
             }
         }
+        eprintln!("{} data {data:?}: worst f32 deviation {here:e}", dynamics.name());
+        worst = worst.max(here);
     }
     eprintln!("worst f32 deviation {worst:e}");
 }
@@ -127,7 +132,13 @@ fn every_dynamics_and_activation_matches_the_cpu() {
 #[test]
 fn results_do_not_depend_on_tile_chunk_or_sample_slices() {
     let Some(mut g) = gpu(Precision::F32) else { return };
-    for (dynamics, data) in [(MfDynamics::Sgd, None), (MfDynamics::Gf, Some(23)), (MfDynamics::Smf1, Some(23))] {
+    for (dynamics, data) in [
+        (MfDynamics::Sgd, None),
+        (MfDynamics::Gf, Some(23)),
+        (MfDynamics::Smf1, Some(23)),
+        (MfDynamics::Mgf, Some(23)),
+        (MfDynamics::Smf2, Some(23)),
+    ] {
         let mut j = job(Activation::Tanh, dynamics, 70, 3, data, 0.5);
         j.batch = 9;
         let reps = 3..8; // a first replica ≠ 0: Philox must see global indices
@@ -141,6 +152,26 @@ fn results_do_not_depend_on_tile_chunk_or_sample_slices() {
                 "{} tile {tile} chunk {chunk:?} slice {slice:?}: deviation {dev:e}",
                 dynamics.name()
             );
+        }
+    }
+}
+
+/// The comparisons above can see the order-2 drift: on the same noise, mgf and smf2
+/// move the test jobs' paths away from gf and smf1 by far more than the tolerance (and
+/// so would a GPU that dropped the correction, or one of its terms: dropping ρ alone
+/// moves them by ~1e-2, checked by hand).
+#[test]
+fn the_order2_correction_is_far_above_the_tolerance() {
+    for (o1, o2) in [(MfDynamics::Gf, MfDynamics::Mgf), (MfDynamics::Smf1, MfDynamics::Smf2)] {
+        for act in ACTS {
+            let mut a = job(act, o1, 70, 3, Some(23), 0.5);
+            a.stream = 0;
+            let mut b = a.clone();
+            b.dynamics = o2;
+            let (ao, as_) = run(&CpuMeanField::default(), &a, 0..2);
+            let (bo, bs) = run(&CpuMeanField::default(), &b, 0..2);
+            let dev = deviation(&bo, &ao).max(deviation(&bs, &as_));
+            assert!(dev > 100.0 * F32_TOL, "{} vs {} {act:?}: only {dev:e} apart", o2.name(), o1.name());
         }
     }
 }
@@ -163,12 +194,13 @@ fn divergence_reports_nan_on_both_backends() {
 /// silently carries on with wrong numbers. A full batch of 70 000 samples is more than
 /// 65 535 iterations of the sample loops of `forward` and `update` alone (NIR unrolls
 /// the short loops over d, so only a long sample loop reaches the limit), and the test
-/// set as many again: the backend must split the samples into slices (or refuse).
+/// set as many again: the backend must split the samples into slices (or refuse);
+/// smf2 adds the order-2 passes (grad, grad_parts, rho_forward, rho_fold) to that.
 /// Without the slicing this test fails.
 #[test]
 fn large_batches_survive_llvmpipes_loop_limit() {
     let Some(g) = with_tile(64) else { return };
-    for dynamics in [MfDynamics::Gd, MfDynamics::Smf1] {
+    for dynamics in [MfDynamics::Gd, MfDynamics::Smf1, MfDynamics::Smf2] {
         let mut j = job(Activation::Tanh, dynamics, 70, 3, Some(70_000), 0.5);
         j.substeps = 1;
         j.test = Arc::new(gaussian_set(&j.teacher, j.act, 70_000, 0.0, 3, TAG_TEST));
@@ -191,7 +223,14 @@ fn f64_matches_the_cpu_where_supported() {
         eprintln!("skipping: the adapter has no SHADER_F64");
         return;
     };
-    for (dynamics, data) in [(MfDynamics::Sgd, None), (MfDynamics::Gd, Some(23)), (MfDynamics::Gf, Some(23)), (MfDynamics::Smf1, Some(23))] {
+    for (dynamics, data) in [
+        (MfDynamics::Sgd, None),
+        (MfDynamics::Gd, Some(23)),
+        (MfDynamics::Gf, Some(23)),
+        (MfDynamics::Smf1, Some(23)),
+        (MfDynamics::Mgf, Some(23)),
+        (MfDynamics::Smf2, Some(23)),
+    ] {
         for act in ACTS {
             let j = job(act, dynamics, 70, 3, data, 0.5);
             compare(&g, &j, 0..2, F64_TOL, &format!("f64 {} {act:?}", dynamics.name()));

@@ -1,6 +1,9 @@
 // Mean-field kernels (twin of src/meanfield/cpu.rs): M replicas × n neurons, one drift
 // evaluation = prep → forward → resid → update [→ apply_parts] → tick, recorded for
-// many steps in one command buffer. Needs the composed header (meanfield::gpu::compose:
+// many steps in one command buffer. The order-2 drift (MODIFIED: mgf, smf2) inserts
+// the three passes of cpu::add_correction after resid: grad [→ grad_parts] (g_k, an
+// update without applying), rho_forward → rho_fold (ρ_j, a forward/resid pair reducing
+// ∇Φ_j(z_l)·g_l instead of a_l σ(w_l·θ_j)); update then adds the correction. Needs the composed header (meanfield::gpu::compose:
 // `alias real`, sizes, mode flags, step constants), math, Philox and two_layer.wgsl.
 //
 // Layout: coordinate c (0 = a, 1 + i = w_i) of neuron k of chunk replica rl at
@@ -35,9 +38,24 @@
 @group(0) @binding(12) var<storage, read_write> tstat: array<vec4<real>>;
 // Per replica: risk, ⟨a²⟩, ⟨|w|²⟩, ⟨φ⟩, bad count.
 @group(0) @binding(13) var<storage, read_write> obs: array<real>;
+// Order-2 drift (MODIFIED), per replica (stride AUXS): r_j (NS), ρ_j (NS), then
+// g = ∇F at the evaluated neurons, [c][k] (PER × NN).
+@group(0) @binding(14) var<storage, read_write> aux: array<real>;
 
 fn zi(rl: u32, c: u32, k: u32) -> u32 {
     return (rl * PER + c) * NN + k;
+}
+
+fn ri(rl: u32, j: u32) -> u32 {
+    return rl * AUXS + j;
+}
+
+fn rhoi(rl: u32, j: u32) -> u32 {
+    return rl * AUXS + NS + j;
+}
+
+fn gi(rl: u32, c: u32, k: u32) -> u32 {
+    return rl * AUXS + 2u * NS + c * NN + k;
 }
 
 // Neurons the drift is evaluated at: the RK4 stage point, else the state.
@@ -201,21 +219,39 @@ fn prep_noise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
 var<workgroup> sh: array<real, SH>;
 var<workgroup> sh4: array<vec4<real>, WG>;
 var<private> wv: array<real, D>;
+var<private> gv: array<real, D>;
 
+// rho_forward: the same reduction of ∇Φ_j(z_k)·g_k = σ(u) g_a + a σ'(u) θ_j·g_w.
 @compute @workgroup_size(WG)
 fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    reduce_tile(wg, t, false);
+}
+
+@compute @workgroup_size(WG)
+fn rho_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    reduce_tile(wg, t, true);
+}
+
+fn reduce_tile(wg: vec3<u32>, t: u32, rho: bool) {
     let tile = wg.x;
     let rl = wg.y;
     let k = tile * WG + t;
     let live = k < NN;
     var a = real(0.0);
+    var ga = real(0.0);
     if (live) {
         a = zload(zi(rl, 0u, k));
         for (var i = 0u; i < D; i++) {
             wv[i] = zload(zi(rl, 1u + i, k));
         }
+        if (rho) {
+            ga = aux[gi(rl, 0u, k)];
+            for (var i = 0u; i < D; i++) {
+                gv[i] = aux[gi(rl, 1u + i, k)];
+            }
+        }
     }
-    if (TEST && wg.z == 0u) {
+    if (TEST && !rho && wg.z == 0u) {
         var st = vec4<real>(real(0.0));
         if (live) {
             var w2 = real(0.0);
@@ -245,7 +281,18 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
         let m = min(G, j1 - g0);
         for (var s = 0u; s < m; s++) {
             var v = real(0.0);
-            if (live) {
+            if (live && rho) {
+                let r = row(rl, g0 + s);
+                var u = real(0.0);
+                var tg = real(0.0);
+                for (var i = 0u; i < D; i++) {
+                    let x = xs[r + i];
+                    u += wv[i] * x;
+                    tg += gv[i] * x;
+                }
+                let fd = act_fdf(u);
+                v = fd.x * ga + a * fd.y * tg;
+            } else if (live) {
                 let r = row(rl, g0 + s);
                 var u = real(0.0);
                 for (var i = 0u; i < D; i++) {
@@ -275,11 +322,11 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
     }
 }
 
-// ---- resid: gres[rl][j] = c_j (Σ_tiles part / n − y_j) (c_j = 1 on the test set).
+// ---- resid: gres[rl][j] = c_j (Σ_tiles part / n − y_j) (c_j = 1 on the test set),
+// and r_j itself into aux when MODIFIED; rho_fold: ρ_j = Σ_tiles part / n into aux.
 // A workgroup covers GR samples; PR = RWG / GR invocations per sample add every PR-th
 // tile, then one adds their PR partials.
-@compute @workgroup_size(RWG)
-fn resid(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+fn fold_tiles(wg: vec3<u32>, t: u32) -> real {
     let rl = wg.y;
     let q = t % GR;
     let p = t / GR;
@@ -292,12 +339,35 @@ fn resid(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) 
     }
     shr[t] = s;
     workgroupBarrier();
-    if (p == 0u && j < NS) {
-        var f = real(0.0);
+    var f = real(0.0);
+    if (p == 0u) {
         for (var l = 0u; l < PR; l++) {
             f += shr[l * GR + q];
         }
-        gres[rl * NS + j] = weight(rl, j) * (f * INV_N - label(rl, j));
+    }
+    return f * INV_N;
+}
+
+@compute @workgroup_size(RWG)
+fn resid(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let f = fold_tiles(wg, t);
+    let rl = wg.y;
+    let j = wg.x * GR + t % GR;
+    if (t < GR && j < NS) {
+        let r = f - label(rl, j);
+        gres[rl * NS + j] = weight(rl, j) * r;
+        if (MODIFIED) {
+            aux[ri(rl, j)] = r;
+        }
+    }
+}
+
+@compute @workgroup_size(RWG)
+fn rho_fold(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let f = fold_tiles(wg, t);
+    let j = wg.x * GR + t % GR;
+    if (t < GR && j < NS) {
+        aux[rhoi(wg.y, j)] = f;
     }
 }
 
@@ -329,50 +399,110 @@ fn apply(rl: u32, c: u32, k: u32, delta: real) {
 
 var<private> dw: array<real, D>;
 
-@compute @workgroup_size(WG)
-fn update(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
-    let rl = wg.y;
-    let k = wg.x * WG + t;
-    if (k >= NN) {
-        return;
-    }
+// Σ_j over the slice's samples of w_j ∇_z Φ(θ_j, z_k): the a-part returned, the w-part
+// in dw. grad: w_j = r_j / N (g_k = ∇_{z_k} F); else w_j = c_j r_j, plus, when MODIFIED,
+// the correction (η/2)(H_F g)_k scaled by the step (CORR = (η/2)·(dt or 1)/N):
+// Σ_j [ρ_j ∇Φ_j(z_k) + r_j ∇²Φ_j(z_k) g_k] with
+// ∇²Φ v = (σ' θ·v_w, σ' v_a θ + a σ'' (θ·v_w) θ), as cpu::add_correction.
+fn drift_sum(rl: u32, k: u32, sl: u32, gmode: bool) -> real {
+    let corr = MODIFIED && !gmode;
     let a = zload(zi(rl, 0u, k));
+    var ga = real(0.0);
     for (var i = 0u; i < D; i++) {
         wv[i] = zload(zi(rl, 1u + i, k));
         dw[i] = real(0.0);
     }
-    var da = real(0.0);
-    let j1 = min(wg.z * SC + SC, NS);
-    for (var j = wg.z * SC; j < j1; j++) {
-        let r = row(rl, j);
-        var u = real(0.0);
+    if (corr) {
+        ga = aux[gi(rl, 0u, k)];
         for (var i = 0u; i < D; i++) {
-            u += wv[i] * xs[r + i];
-        }
-        let fd = act_fdf(u);
-        let g = gres[rl * NS + j];
-        da += g * fd.x;
-        let gw = g * a * fd.y;
-        for (var i = 0u; i < D; i++) {
-            dw[i] += gw * xs[r + i];
+            gv[i] = aux[gi(rl, 1u + i, k)];
         }
     }
+    var da = real(0.0);
+    let j1 = min(sl * SC + SC, NS);
+    for (var j = sl * SC; j < j1; j++) {
+        let r = row(rl, j);
+        if (corr) {
+            var u = real(0.0);
+            var tg = real(0.0);
+            for (var i = 0u; i < D; i++) {
+                let x = xs[r + i];
+                u += wv[i] * x;
+                tg += gv[i] * x;
+            }
+            let f = act_fdd(u);
+            // Coefficients of ∇Φ_j (drift and ρ_j) and of r_j ∇²Φ_j g_k.
+            let p = gres[rl * NS + j] + CORR * aux[rhoi(rl, j)];
+            let q = CORR * aux[ri(rl, j)];
+            da += p * f.x + q * f.y * tg;
+            let gw = p * a * f.y + q * (f.y * ga + a * f.z * tg);
+            for (var i = 0u; i < D; i++) {
+                dw[i] += gw * xs[r + i];
+            }
+        } else {
+            var u = real(0.0);
+            for (var i = 0u; i < D; i++) {
+                u += wv[i] * xs[r + i];
+            }
+            let fd = act_fdf(u);
+            var g = gres[rl * NS + j];
+            if (gmode) {
+                g = aux[ri(rl, j)] * INV_NS;
+            }
+            da += g * fd.x;
+            let gw = g * a * fd.y;
+            for (var i = 0u; i < D; i++) {
+                dw[i] += gw * xs[r + i];
+            }
+        }
+    }
+    return da;
+}
+
+// Coordinate c of neuron k's total: applied (update) or stored as g (grad).
+fn put(rl: u32, c: u32, k: u32, v: real, gmode: bool) {
+    if (gmode) {
+        aux[gi(rl, c, k)] = v;
+    } else {
+        apply(rl, c, k, v);
+    }
+}
+
+// The slice's sum `sign · (da, dw)`: put at once (one slice) or stored for the parts
+// kernel.
+fn finish(rl: u32, sl: u32, k: u32, da: real, sign: real, gmode: bool) {
     if (SCH == 1u) {
-        apply(rl, 0u, k, -da);
+        put(rl, 0u, k, sign * da, gmode);
         for (var i = 0u; i < D; i++) {
-            apply(rl, 1u + i, k, -dw[i]);
+            put(rl, 1u + i, k, sign * dw[i], gmode);
         }
     } else {
-        let b = (rl * SCH + wg.z) * PER;
-        dpart[b * NN + k] = -da;
+        let b = (rl * SCH + sl) * PER;
+        dpart[b * NN + k] = sign * da;
         for (var i = 0u; i < D; i++) {
-            dpart[(b + 1u + i) * NN + k] = -dw[i];
+            dpart[(b + 1u + i) * NN + k] = sign * dw[i];
         }
     }
 }
 
 @compute @workgroup_size(WG)
-fn apply_parts(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+fn update(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let k = wg.x * WG + t;
+    if (k < NN) {
+        finish(wg.y, wg.z, k, drift_sum(wg.y, k, wg.z, false), real(-1.0), false);
+    }
+}
+
+// g_k = (1/N) Σ_j r_j ∇Φ_j(z_k) (MODIFIED).
+@compute @workgroup_size(WG)
+fn grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let k = wg.x * WG + t;
+    if (k < NN) {
+        finish(wg.y, wg.z, k, drift_sum(wg.y, k, wg.z, true), real(1.0), true);
+    }
+}
+
+fn sum_parts(wg: vec3<u32>, t: u32, gmode: bool) {
     let rl = wg.y;
     let k = wg.x * WG + t;
     if (k >= NN) {
@@ -383,8 +513,18 @@ fn apply_parts(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
         for (var sl = 0u; sl < SCH; sl++) {
             s += dpart[((rl * SCH + sl) * PER + c) * NN + k];
         }
-        apply(rl, c, k, s);
+        put(rl, c, k, s, gmode);
     }
+}
+
+@compute @workgroup_size(WG)
+fn apply_parts(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    sum_parts(wg, t, false);
+}
+
+@compute @workgroup_size(WG)
+fn grad_parts(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    sum_parts(wg, t, true);
 }
 
 // ---- tick: next evaluation (e) / step (k).

@@ -48,3 +48,19 @@ fn test_fn(a: real, w1: real, w2: real) -> real {
         default: { return r_tanh(a) * w1; }
     }
 }
+
+// (σ(u), σ'(u), σ''(u)) in one go (model::Activation::d2f): tanh −2t(1 − t²),
+// sigmoid s(1 − s)(1 − 2s), relu and linear 0.
+fn act_fdd(u: real) -> vec3<real> {
+    if (ACT == 0u) {
+        let t = r_tanh(u);
+        let dt = real(1.0) - t * t;
+        return vec3<real>(t, dt, real(-2.0) * t * dt);
+    }
+    if (ACT == 2u) {
+        let s = real(1.0) / (real(1.0) + r_exp(-u));
+        let ds = s * (real(1.0) - s);
+        return vec3<real>(s, ds, ds * (real(1.0) - real(2.0) * s));
+    }
+    return vec3<real>(act_fdf(u), real(0.0));
+}

@@ -1,6 +1,6 @@
 //! The mean-field dynamics on the GPU (wgpu + WGSL, `shaders/meanfield/`): the same
 //! paths as `cpu::Net` (same Philox counters for the initial neurons, the streamed
-//! samples, the minibatch indices and the smf1 weights; same formulas through
+//! samples, the minibatch indices and the smf1/smf2 weights; same formulas through
 //! `two_layer.wgsl`, the twin of `model.rs`), in f32 or, where the adapter has
 //! SHADER_F64, f64 — equal to the CPU's f64 paths up to floating-point rounding.
 //!
@@ -11,7 +11,12 @@
 //! partials (a workgroup reduction, G samples per round), `resid` folds the tiles into
 //! c_j r_j, `update` forms each neuron's drift and applies it (Euler, or the RK4 stage
 //! logic of `Net::step`), or, with several sample slices, stores it for `apply_parts`;
-//! `tick` advances the device-side step counter. Whole segments of steps are recorded
+//! `tick` advances the device-side step counter. The order-2 drift of mgf and smf2
+//! (`cpu::add_correction`) adds three passes after `resid`, composed from the same
+//! kernels: `grad` (an `update` that stores g_k = ∇_{z_k}F instead of applying it),
+//! `rho_forward` → `rho_fold` (a `forward`/`resid` pair reducing ∇Φ_j(z_l)·g_l into
+//! ρ_j), and `update` then adds `−(η/2)(H_F g)_k` (× dt for smf2's EM step; inside each
+//! RK4 stage's slope for mgf). Whole segments of steps are recorded
 //! into one command buffer (~0.15 s each). At a checkpoint the test set runs through
 //! `forward`/`resid` (a second composition of the same kernels), `observe` folds the
 //! risk and the per-tile sums of a², |w|², φ and out-of-bound coordinates; only those
@@ -48,12 +53,12 @@ const MEMORY_BUDGET: u64 = 512 << 20;
 const SEGMENT_SECONDS: f64 = 0.15;
 /// Neurons per workgroup tile by default.
 pub const DEFAULT_TILE: u32 = 64;
-/// Workgroup size of the per-sample kernels (resid, smf1 prep, observe).
+/// Workgroup size of the per-sample kernels (resid, rho_fold, smf prep, observe).
 const RWG: u32 = 256;
 /// Most samples reduced per round in `forward`.
 const MAX_GROUP: u32 = 32;
 /// Storage bindings of the kernels' one bind group.
-const BINDINGS: u32 = 14;
+const BINDINGS: u32 = 15;
 /// Replicas per chunk at most (workgroup_id.y).
 const MAX_DIM: u64 = 65_535;
 
@@ -102,10 +107,12 @@ fn group(wg: u32, sc: u32, rs: u64, shared: u64) -> u32 {
 struct Loops;
 impl Loops {
     fn forward(d: u64, sc: u64, g: u64, wg: u64) -> u64 {
-        sc * (d + 2) + sc.div_ceil(g) * (wg / g + 2) + 2 * d + log2(wg as u32) + 16
+        // 3d: the neuron (and g for rho_forward) loads and the test-set statistics.
+        sc * (d + 2) + sc.div_ceil(g) * (wg / g + 2) + 3 * d + log2(wg as u32) + 16
     }
     fn update(d: u64, sc: u64) -> u64 {
-        sc * (2 * d + 1) + 4 * d + 16
+        // (u and θ·g_w share one loop over d in the order-2 update.)
+        sc * (2 * d + 1) + 6 * d + 16
     }
     fn resid(tiles: u64, ns: u32) -> u64 {
         let gr = RWG.min(ns.next_power_of_two()) as u64;
@@ -295,7 +302,7 @@ impl GpuMeanField {
         }
         // Per-replica buffer sizes (bytes), for the binding limits and the budget.
         let big = ns.max(nt) as u64;
-        let rk4 = job.dynamics == MfDynamics::Gf;
+        let rk4 = job.dynamics.is_ode();
         let sizes = self.replica_buffers(job, &plan, rk4, big, rs);
         let binding = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
         let mut cap = MAX_DIM.min(self.chunk.unwrap_or(u64::MAX)).min(total.max(1));
@@ -315,8 +322,8 @@ impl GpuMeanField {
     }
 
     /// Bytes per replica of: z, stg, acc, part, gres, xs (streamed), ys, idx, cw, dpart,
-    /// tstat, obs.
-    fn replica_buffers(&self, job: &MfJob, plan: &Plan, rk4: bool, big: u64, rs: u64) -> [u64; 12] {
+    /// tstat, obs, aux.
+    fn replica_buffers(&self, job: &MfJob, plan: &Plan, rk4: bool, big: u64, rs: u64) -> [u64; 13] {
         let (per, n, ns, d) = (job.per() as u64, job.width as u64, plan.ns as u64, job.d as u64);
         let stream = job.dynamics == MfDynamics::Sgd && job.streaming.is_some();
         let gather = job.dynamics == MfDynamics::Sgd && job.streaming.is_none();
@@ -330,10 +337,11 @@ impl GpuMeanField {
             if stream { ns * d * rs } else { 0 },
             if stream { ns * rs } else { 0 },
             if gather { ns * 4 } else { 0 },
-            if job.dynamics == MfDynamics::Smf1 { ns * rs } else { 0 },
+            if noise(job.dynamics) { ns * rs } else { 0 },
             if plan.sch > 1 { plan.sch as u64 * state } else { 0 },
             plan.tiles as u64 * 4 * rs,
             8 * rs,
+            if job.dynamics.modified() { aux_len(job, plan) * rs } else { 0 },
         ]
     }
 
@@ -354,6 +362,16 @@ impl GpuMeanField {
     }
 }
 
+/// Whether the weights are smf's (drawn per evaluation by `prep_noise`).
+fn noise(d: MfDynamics) -> bool {
+    matches!(d, MfDynamics::Smf1 | MfDynamics::Smf2)
+}
+
+/// Values per replica of `aux` (order-2 drift): r_j, ρ_j, g.
+fn aux_len(job: &MfJob, plan: &Plan) -> u64 {
+    2 * plan.ns as u64 + job.state_len() as u64
+}
+
 /// The kernels of `job` (training samples, or the test set with `test`).
 fn compose(job: &MfJob, plan: &Plan, test: bool, p: Precision, int64: bool, shared: u64) -> String {
     let rs = real_size(p);
@@ -363,7 +381,8 @@ fn compose(job: &MfJob, plan: &Plan, test: bool, p: Precision, int64: bool, shar
         (plan.ns, plan.sc, plan.sch)
     };
     let dynamics = job.dynamics;
-    let rk4 = dynamics == MfDynamics::Gf && !test;
+    let rk4 = dynamics.is_ode() && !test;
+    let modified = dynamics.modified() && !test;
     let g = group(plan.wg, sc, rs, shared);
     let gr = RWG.min(ns.next_power_of_two());
     let xmode = match (test, dynamics, job.streaming) {
@@ -371,7 +390,7 @@ fn compose(job: &MfJob, plan: &Plan, test: bool, p: Precision, int64: bool, shar
         (false, MfDynamics::Sgd, None) => 2,
         _ => 0,
     };
-    let smf1 = dynamics == MfDynamics::Smf1 && !test;
+    let smf = noise(dynamics) && !test;
     let sub = job.substeps().max(1);
     let nset = job.set.as_ref().map_or(1, |s| s.n.max(1)) as f64;
     let mut h = String::from(real_alias(p));
@@ -396,13 +415,14 @@ fn compose(job: &MfJob, plan: &Plan, test: bool, p: Precision, int64: bool, shar
     u("SUB", sub as u64);
     u("EVALS", dynamics.evaluations_per_step(sub) as u64);
     u("XMODE", xmode);
-    u("CMODE", smf1 as u64);
+    u("CMODE", smf as u64);
+    u("AUXS", aux_len(job, plan));
     u("STREAM", job.stream as u64);
     u("TAG_INIT", TAG_INIT as u64);
     u("ACT", job.act.code() as u64);
     u("PHI", job.phi.code() as u64);
     let _ = writeln!(h, "const KEY: vec2<u32> = vec2<u32>({}u, {}u);", job.key[0], job.key[1]);
-    for (name, v) in [("RK4", rk4), ("READ_STG", rk4), ("TEST", test)] {
+    for (name, v) in [("RK4", rk4), ("READ_STG", rk4), ("TEST", test), ("MODIFIED", modified)] {
         let _ = writeln!(h, "const {name}: bool = {v};");
     }
     let mut r = |name: &str, v: f64| {
@@ -425,6 +445,9 @@ fn compose(job: &MfJob, plan: &Plan, test: bool, p: Precision, int64: bool, shar
     r("SIGMA", job.streaming.unwrap_or(0.0));
     r("BOUND", job.bound.min(f64::MAX));
     r("DT_N", hstep / nset);
+    // The order-2 correction's factor: (η/2)/N, × dt on smf2's EM step (RK4 applies h).
+    let step = if dynamics.is_ode() { 1.0 } else { hstep };
+    r("CORR", 0.5 * job.eta * step / nset);
     r("NOISE_SCALE", (job.eta * hstep / (job.batch as f64 * nset)).sqrt());
     r("A_MEAN", job.init.a_mean);
     r("A_STD", job.init.a_std);
@@ -438,12 +461,6 @@ fn check_job(job: &MfJob) -> Result<()> {
     }
     if job.checkpoints.windows(2).any(|w| w[0] > w[1]) {
         bail!("mean-field checkpoints must be ascending");
-    }
-    if job.dynamics.modified() {
-        bail!(
-            "{} (the order-2 drift) is not implemented on the GPU backend yet: use --backend cpu",
-            job.dynamics.name()
-        );
     }
     let needs_set = job.dynamics != MfDynamics::Sgd || job.streaming.is_none();
     match &job.set {
@@ -467,7 +484,7 @@ fn check_job(job: &MfJob) -> Result<()> {
 struct Kernels {
     init: Arc<wgpu::ComputePipeline>,
     prep: Option<Arc<wgpu::ComputePipeline>>,
-    /// smf1's prep is one workgroup per replica (ξ̄ is a reduction over all N).
+    /// smf's prep is one workgroup per replica (ξ̄ is a reduction over all N).
     prep_per_replica: bool,
     forward: Arc<wgpu::ComputePipeline>,
     resid: Arc<wgpu::ComputePipeline>,
@@ -477,6 +494,15 @@ struct Kernels {
     t_forward: Arc<wgpu::ComputePipeline>,
     t_resid: Arc<wgpu::ComputePipeline>,
     observe: Arc<wgpu::ComputePipeline>,
+    /// Order-2 drift: grad, grad_parts (several slices), rho_forward, rho_fold.
+    order2: Option<Order2>,
+}
+
+struct Order2 {
+    grad: Arc<wgpu::ComputePipeline>,
+    grad_parts: Option<Arc<wgpu::ComputePipeline>>,
+    rho_forward: Arc<wgpu::ComputePipeline>,
+    rho_fold: Arc<wgpu::ComputePipeline>,
 }
 
 impl MeanFieldBackend for GpuMeanField {
@@ -509,13 +535,23 @@ impl MeanFieldBackend for GpuMeanField {
         let prep = match job.dynamics {
             MfDynamics::Sgd if stream => Some(pl(&src, "prep_stream")?),
             MfDynamics::Sgd => Some(pl(&src, "prep_index")?),
-            MfDynamics::Smf1 => Some(pl(&src, "prep_noise")?),
+            d if noise(d) => Some(pl(&src, "prep_noise")?),
             _ => None,
+        };
+        let order2 = if job.dynamics.modified() {
+            Some(Order2 {
+                grad: pl(&src, "grad")?,
+                grad_parts: if plan.sch > 1 { Some(pl(&src, "grad_parts")?) } else { None },
+                rho_forward: pl(&src, "rho_forward")?,
+                rho_fold: pl(&src, "rho_fold")?,
+            })
+        } else {
+            None
         };
         let k = Kernels {
             init: pl(&src, "init")?,
             prep,
-            prep_per_replica: job.dynamics == MfDynamics::Smf1,
+            prep_per_replica: noise(job.dynamics),
             forward: pl(&src, "forward")?,
             resid: pl(&src, "resid")?,
             update: pl(&src, "update")?,
@@ -524,19 +560,20 @@ impl MeanFieldBackend for GpuMeanField {
             t_forward: pl(&tsrc, "forward")?,
             t_resid: pl(&tsrc, "resid")?,
             observe: pl(&tsrc, "observe")?,
+            order2,
         };
 
         // Buffers for a chunk of `cap` replicas (unused ones are 16-byte placeholders).
         let cap = plan.cap;
-        let rk4 = job.dynamics == MfDynamics::Gf;
+        let rk4 = job.dynamics.is_ode();
         let big = plan.ns.max(plan.nt) as u64;
         let sizes = self.replica_buffers(job, &plan, rk4, big, rs);
-        let names = ["z", "stg", "acc", "part", "gres", "xs", "ys", "idx", "cw", "dpart", "tstat", "obs"];
+        let names = ["z", "stg", "acc", "part", "gres", "xs", "ys", "idx", "cw", "dpart", "tstat", "obs", "aux"];
         let mut bufs = Vec::with_capacity(names.len());
         for (s, name) in sizes.iter().zip(names) {
             bufs.push(gpu.storage(cap * s, name)?);
         }
-        let [z, stg, acc, part, gres, xsb, ysb, idx, cw, dpart, tstat, obs] = &bufs[..] else {
+        let [z, stg, acc, part, gres, xsb, ysb, idx, cw, dpart, tstat, obs, aux] = &bufs[..] else {
             unreachable!()
         };
         let ctl = gpu.storage(16, "ctl")?;
@@ -553,8 +590,8 @@ impl MeanFieldBackend for GpuMeanField {
         let testx = gpu.storage_init(&self.to_bytes(&job.test.x), "test x");
         let testy = gpu.storage_init(&self.to_bytes(&job.test.y), "test y");
         let (xs, ys) = if stream { (xsb, ysb) } else { (&setx, &sety) };
-        let train_bg = self.bind(&[&ctl, z, stg, acc, xs, ys, idx, cw, part, gres, dpart, &teach, tstat, obs]);
-        let test_bg = self.bind(&[&ctl, z, stg, acc, &testx, &testy, idx, cw, part, gres, dpart, &teach, tstat, obs]);
+        let train_bg = self.bind(&[&ctl, z, stg, acc, xs, ys, idx, cw, part, gres, dpart, &teach, tstat, obs, aux]);
+        let test_bg = self.bind(&[&ctl, z, stg, acc, &testx, &testy, idx, cw, part, gres, dpart, &teach, tstat, obs, aux]);
         let obs_staging = gpu.readback_buffer(cap * 8 * rs);
         let state_staging = if job.keep_states {
             Some(gpu.readback_buffer(cap * sizes[0]))
@@ -668,8 +705,8 @@ impl MeanFieldBackend for GpuMeanField {
 }
 
 impl GpuMeanField {
-    /// One drift evaluation of `m` replicas: prep → forward → resid → update
-    /// [→ apply_parts] → tick.
+    /// One drift evaluation of `m` replicas: prep → forward → resid [→ grad
+    /// [→ grad_parts] → rho_forward → rho_fold] → update [→ apply_parts] → tick.
     fn record_evaluation(&self, pass: &mut wgpu::ComputePass, k: &Kernels, plan: &Plan, m: u32) {
         if let Some(prep) = &k.prep {
             pass.set_pipeline(prep);
@@ -684,6 +721,18 @@ impl GpuMeanField {
         pass.set_pipeline(&k.resid);
         let gr = RWG.min(plan.ns.next_power_of_two());
         pass.dispatch_workgroups(plan.ns.div_ceil(gr), m, 1);
+        if let Some(o) = &k.order2 {
+            pass.set_pipeline(&o.grad);
+            pass.dispatch_workgroups(plan.tiles, m, plan.sch);
+            if let Some(gp) = &o.grad_parts {
+                pass.set_pipeline(gp);
+                pass.dispatch_workgroups(plan.tiles, m, 1);
+            }
+            pass.set_pipeline(&o.rho_forward);
+            pass.dispatch_workgroups(plan.tiles, m, plan.sch);
+            pass.set_pipeline(&o.rho_fold);
+            pass.dispatch_workgroups(plan.ns.div_ceil(gr), m, 1);
+        }
         pass.set_pipeline(&k.update);
         pass.dispatch_workgroups(plan.tiles, m, plan.sch);
         if let Some(apply) = &k.apply {
