@@ -34,7 +34,7 @@
 use super::model::TAG_INIT;
 use super::{Block, MeanFieldBackend, MfDynamics, MfJob, MfSink, OBSERVABLES};
 use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX};
-use crate::backend::gpu::device::{describe, Gpu};
+use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, to_f64};
 use crate::backend::Precision;
 use crate::train::gpu::LLVMPIPE_LOOP_BUDGET;
@@ -222,17 +222,11 @@ impl GpuMeanField {
 
     /// Whether the adapter is a software rasteriser (e.g. llvmpipe).
     pub fn is_software(&self) -> bool {
-        self.gpu.info.device_type == wgpu::DeviceType::Cpu
+        self.gpu.is_software()
     }
 
     fn to_bytes(&self, v: &[f64]) -> Vec<u8> {
-        match self.precision {
-            Precision::F32 => {
-                let f: Vec<f32> = v.iter().map(|&x| x as f32).collect();
-                bytemuck::cast_slice(&f).to_vec()
-            }
-            Precision::F64 => bytemuck::cast_slice(v).to_vec(),
-        }
+        crate::backend::gpu::driver::from_f64(v, self.precision)
     }
 
     fn plan(&self, job: &MfJob, total: u64) -> Result<Plan> {
@@ -511,11 +505,7 @@ impl MeanFieldBackend for GpuMeanField {
     }
 
     fn adapter(&self) -> String {
-        let p = match self.precision {
-            Precision::F32 => "f32",
-            Precision::F64 => "f64",
-        };
-        format!("{} ({p})", describe(&self.gpu.info))
+        self.gpu.label(self.precision)
     }
 
     fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> Result<()> {

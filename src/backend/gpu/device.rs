@@ -166,6 +166,20 @@ impl Gpu {
     }
 
     /// Fails with the first uncaptured wgpu error since the last check.
+    /// The adapter and the precision a backend computes in, for reports.
+    pub fn label(&self, p: crate::backend::Precision) -> String {
+        let p = match p {
+            crate::backend::Precision::F32 => "f32",
+            crate::backend::Precision::F64 => "f64",
+        };
+        format!("{} ({p})", describe(&self.info))
+    }
+
+    /// Whether the adapter is a software rasteriser (e.g. llvmpipe).
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
     pub fn check(&self) -> Result<()> {
         let mut v = self
             .errors

@@ -43,6 +43,17 @@ pub fn real_size(p: Precision) -> u64 {
     }
 }
 
+/// Host values as device reals (f32: rounded once), the inverse of `to_f64`.
+pub fn from_f64(v: &[f64], p: Precision) -> Vec<u8> {
+    match p {
+        Precision::F32 => {
+            let f: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+            bytemuck::cast_slice(&f).to_vec()
+        }
+        Precision::F64 => bytemuck::cast_slice(v).to_vec(),
+    }
+}
+
 pub fn to_f64(bytes: &[u8], p: Precision) -> Vec<f64> {
     match p {
         Precision::F32 => bytemuck::pod_collect_to_vec::<u8, f32>(bytes)

@@ -62,7 +62,7 @@ impl GpuBackend {
 
     /// Whether the adapter is a software rasteriser (e.g. llvmpipe).
     pub fn is_software(&self) -> bool {
-        self.gpu.info.device_type == wgpu::DeviceType::Cpu
+        self.gpu.is_software()
     }
 
     pub fn limits(&self) -> &wgpu::Limits {
