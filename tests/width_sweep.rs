@@ -124,3 +124,28 @@ fn bad_input_names_the_field() {
         assert!(!out.join("results.json").exists());
     }
 }
+
+#[test]
+fn compare_checks_every_run_of_a_sweep_on_both_backends() {
+    if smflow::meanfield::gpu::GpuMeanField::new(smflow::backend::Precision::F32).is_err() {
+        eprintln!("skipping: no wgpu adapter");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let text = config("").replace("[16, 64, 256]", "[8, 70]");
+    let cfg = tmp.path().join("sweep.json");
+    std::fs::write(&cfg, text).unwrap();
+    let out = tmp.path().join("cmp");
+    let o = Command::new(BIN)
+        .args(["compare", cfg.to_str().unwrap(), "--sample", "3", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
+    // 3 dynamics × 2 widths, each compared (none skipped) and within f32 rounding.
+    let runs = doc["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 6);
+    assert!(runs.iter().all(|r| r["max_rel_deviation"].as_f64().unwrap() < 1e-4), "{stdout}");
+    assert_eq!(doc["passed"], true);
+}
