@@ -319,7 +319,7 @@ fn replica_run(job: &MfJob, r: u64) -> (Vec<f64>, Vec<f64>) {
         obs.extend_from_slice(&net.observe());
         if job.keep_states {
             if net.is_diverged() {
-                states.extend(std::iter::repeat(f64::NAN).take(net.z.len()));
+                states.extend(std::iter::repeat_n(f64::NAN, net.z.len()));
             } else {
                 states.extend_from_slice(&net.z);
             }
