@@ -37,8 +37,8 @@ fn range(vals: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
         return if log { (0.1, 10.0) } else { (0.0, 1.0) };
     }
     if log {
-        let (a, b) = log_range(lo, hi, 0.05);
-        (10f64.powf(a), 10f64.powf(b))
+        // log_range works on values (not their logarithms): pad by 10^0.05 each side.
+        log_range(lo, hi, 10f64.powf(0.05))
     } else {
         let pad = ((hi - lo) * 0.05).max(1e-12 * hi.abs().max(1.0));
         (lo - pad, hi + pad)
@@ -57,6 +57,9 @@ impl LinePlot {
                 pts().flat_map(|p| [p.1, p.1 + 2.0 * p.2, p.1 - 2.0 * p.2]),
                 self.log_y,
             );
+            if ![x0, x1, y0, y1].iter().all(|v| v.is_finite()) {
+                return Err(anyhow!("plot {:?}: axis range is not finite", self.title));
+            }
             let map = |v: f64, log: bool| if log { v.log10() } else { v };
             let mut chart = ChartBuilder::on(&root)
                 .caption(&self.title, ("sans-serif", 20))
@@ -159,5 +162,35 @@ mod tests {
             s.contains("<text") && s.matches("<circle").count() >= 2,
             "{s}"
         );
+    }
+
+    #[test]
+    fn log_axes_cover_the_data_with_a_margin() {
+        for (lo, hi) in [(16.0, 8192.0), (0.0845, 0.12), (1e-9, 3e-2), (0.0125, 0.1)] {
+            let (a, b) = range([lo, hi].into_iter(), true);
+            assert!(a.is_finite() && b.is_finite(), "{lo}..{hi}: {a}..{b}");
+            assert!(a < lo && b > hi, "{lo}..{hi} not inside {a}..{b}");
+            assert!(a > lo / 20.0 && b < hi * 20.0, "{lo}..{hi}: {a}..{b} far too wide");
+        }
+        let (a, b) = range([-1.0, 3.0].into_iter(), false);
+        assert!(a < -1.0 && b > 3.0 && b - a < 5.0);
+    }
+
+    #[test]
+    fn a_wide_log_log_plot_renders() {
+        let plot = LinePlot {
+            title: "t".into(),
+            x_label: "n".into(),
+            y_label: "y".into(),
+            log_x: true,
+            log_y: true,
+            lines: vec![Line {
+                label: "a".into(),
+                points: (4..14).map(|k| ((1u32 << k) as f64, 0.1 + 1.0 / (1u32 << k) as f64, 1e-3)).collect(),
+                dashed: false,
+            }],
+        };
+        let svg = plot.to_svg().unwrap();
+        assert!(svg.contains("<svg"));
     }
 }
