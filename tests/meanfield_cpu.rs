@@ -3,7 +3,9 @@
 mod common;
 
 use smflow::meanfield::cpu::{CpuMeanField, Net};
-use smflow::meanfield::model::{gaussian_set, linear_population, Activation, Init, Teacher, TestFn, TAG_TEST};
+use smflow::meanfield::model::{
+    gaussian_set, linear_population, Activation, Init, Teacher, TestFn, TAG_TEST,
+};
 use smflow::meanfield::{MeanFieldBackend, MfDynamics, MfJob};
 use std::sync::Arc;
 
@@ -14,7 +16,11 @@ fn linear_job(width: usize, d: usize, dynamics: MfDynamics, eta: f64, steps: u32
         act,
         d,
         width,
-        init: Init { a_mean: 0.2, a_std: 0.7, w_std: 0.5 },
+        init: Init {
+            a_mean: 0.2,
+            a_std: 0.7,
+            w_std: 0.5,
+        },
         teacher: teacher.clone(),
         streaming: Some(0.0),
         set: Some(Arc::new(linear_population(&teacher, act))),
@@ -103,14 +109,26 @@ fn linear_population_gf_follows_the_closed_moment_ode() {
             for i in 0..s.len() {
                 worst = worst.max((got[i] - s[i]).abs() / (1.0 + s[i].abs()));
             }
-            assert!(worst < 1e-7, "width {width} checkpoint {c}: moments off by {worst}");
+            assert!(
+                worst < 1e-7,
+                "width {width} checkpoint {c}: moments off by {worst}"
+            );
         }
         // The flow must actually move: β approaches β*.
         let (b, _, _) = moments(states.last().unwrap(), d);
         let (b0, _, _) = moments(&states[0], d);
-        let dist = |x: &[f64]| x.iter().zip(&bstar).map(|(p, q)| (p - q).powi(2)).sum::<f64>().sqrt();
+        let dist = |x: &[f64]| {
+            x.iter()
+                .zip(&bstar)
+                .map(|(p, q)| (p - q).powi(2))
+                .sum::<f64>()
+                .sqrt()
+        };
         if width > 1 {
-            assert!(dist(&b) < 0.5 * dist(&b0), "width {width}: β did not move toward β*");
+            assert!(
+                dist(&b) < 0.5 * dist(&b0),
+                "width {width}: β did not move toward β*"
+            );
         }
     }
 }
@@ -129,19 +147,34 @@ fn the_moment_test_can_fail() {
     let (b, _, _) = moments(&net.z, d);
     // Wrong model: β' = −A(β − β*) with A frozen; solve exactly.
     let t = 1.0;
-    let wrong: Vec<f64> = (0..d).map(|i| bstar[i] + (b0[i] - bstar[i]) * (-a0 * t).exp()).collect();
+    let wrong: Vec<f64> = (0..d)
+        .map(|i| bstar[i] + (b0[i] - bstar[i]) * (-a0 * t).exp())
+        .collect();
     let off = (0..d).map(|i| (wrong[i] - b[i]).abs()).fold(0.0, f64::max);
     assert!(off > 1e-3, "the wrong ODE fits within {off}");
 }
 
-fn tanh_set_job(width: usize, dynamics: MfDynamics, eta: f64, steps: u32, act: Activation) -> MfJob {
+fn tanh_set_job(
+    width: usize,
+    dynamics: MfDynamics,
+    eta: f64,
+    steps: u32,
+    act: Activation,
+) -> MfJob {
     let d = 3;
     let teacher = Arc::new(Teacher::generate(2, d, 2.0, 4));
     let mut j = linear_job(width, d, dynamics, eta, steps);
     j.act = act;
     j.teacher = teacher.clone();
     j.streaming = None;
-    j.set = Some(Arc::new(gaussian_set(&teacher, act, 12, 0.1, 8, smflow::meanfield::model::TAG_FEATURES)));
+    j.set = Some(Arc::new(gaussian_set(
+        &teacher,
+        act,
+        12,
+        0.1,
+        8,
+        smflow::meanfield::model::TAG_FEATURES,
+    )));
     j.test = Arc::new(gaussian_set(&teacher, act, 32, 0.0, 3, TAG_TEST));
     j
 }
@@ -170,7 +203,11 @@ fn order2_correction_is_the_hessian_of_the_loss_along_its_gradient() {
         let scale = hg.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         for i in 0..g.len() {
             let fd = (gp[i] - gm[i]) / (2.0 * eps);
-            assert!((fd + hg[i]).abs() < 1e-6 * (1.0 + scale), "{act:?} coordinate {i}: H g {} vs fd {fd}", -hg[i]);
+            assert!(
+                (fd + hg[i]).abs() < 1e-6 * (1.0 + scale),
+                "{act:?} coordinate {i}: H g {} vs fd {fd}",
+                -hg[i]
+            );
         }
         assert!(scale > 1e-3, "{act:?}: the correction vanished");
     }
@@ -180,11 +217,17 @@ fn order2_correction_is_the_hessian_of_the_loss_along_its_gradient() {
 fn path_distance(a: &MfJob, b: &MfJob) -> f64 {
     let run = |j: &MfJob| {
         let mut v = Vec::new();
-        CpuMeanField::default().run(j, 0..1, &mut |blk| v.push(blk.states.to_vec())).unwrap();
+        CpuMeanField::default()
+            .run(j, 0..1, &mut |blk| v.push(blk.states.to_vec()))
+            .unwrap();
         v
     };
     let (pa, pb) = (run(a), run(b));
-    pa.iter().flatten().zip(pb.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max)
+    pa.iter()
+        .flatten()
+        .zip(pb.iter().flatten())
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
 }
 
 #[test]
@@ -202,14 +245,25 @@ fn gd_is_first_order_close_to_gf_and_second_order_close_to_mgf() {
     let (gf1, gf2) = (dist(MfDynamics::Gf, 0.1), dist(MfDynamics::Gf, 0.05));
     let (mgf1, mgf2) = (dist(MfDynamics::Mgf, 0.1), dist(MfDynamics::Mgf, 0.05));
     let (p_gf, p_mgf) = ((gf1 / gf2).log2(), (mgf1 / mgf2).log2());
-    assert!((p_gf - 1.0).abs() < 0.25, "GD–GF order {p_gf} ({gf1}, {gf2})");
-    assert!((p_mgf - 2.0).abs() < 0.3, "GD–MGF order {p_mgf} ({mgf1}, {mgf2})");
+    assert!(
+        (p_gf - 1.0).abs() < 0.25,
+        "GD–GF order {p_gf} ({gf1}, {gf2})"
+    );
+    assert!(
+        (p_mgf - 2.0).abs() < 0.3,
+        "GD–MGF order {p_mgf} ({mgf1}, {mgf2})"
+    );
     assert!(mgf1 < 0.5 * gf1, "MGF not closer than GF: {mgf1} vs {gf1}");
 }
 
 #[test]
 fn cached_and_recomputed_activations_give_the_same_paths() {
-    for dy in [MfDynamics::Sgd, MfDynamics::Smf1, MfDynamics::Smf2, MfDynamics::Mgf] {
+    for dy in [
+        MfDynamics::Sgd,
+        MfDynamics::Smf1,
+        MfDynamics::Smf2,
+        MfDynamics::Mgf,
+    ] {
         let job = tanh_set_job(7, dy, 0.1, 5, Activation::Sigmoid);
         let mut a = Net::new(&job, 2);
         let mut b = Net::new(&job, 2).without_activation_cache();
@@ -217,7 +271,11 @@ fn cached_and_recomputed_activations_give_the_same_paths() {
             a.step(k);
             b.step(k);
         }
-        let dev = a.z.iter().zip(&b.z).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        let dev =
+            a.z.iter()
+                .zip(&b.z)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max);
         assert!(dev < 1e-12, "{dy:?}: {dev}");
         assert!(a.z != Net::new(&job, 2).z, "{dy:?}: nothing moved");
     }

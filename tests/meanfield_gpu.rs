@@ -25,17 +25,33 @@ use std::sync::Arc;
 const F32_TOL: f64 = 1e-4;
 const F64_TOL: f64 = 1e-5;
 
-const ACTS: [Activation; 4] = [Activation::Tanh, Activation::Relu, Activation::Sigmoid, Activation::Linear];
+const ACTS: [Activation; 4] = [
+    Activation::Tanh,
+    Activation::Relu,
+    Activation::Sigmoid,
+    Activation::Linear,
+];
 
 /// sgd streams θ unless `data` is Some(N); the others use a data set of N = `data`.
-fn job(act: Activation, dynamics: MfDynamics, width: usize, d: usize, data: Option<usize>, eta: f64) -> MfJob {
+fn job(
+    act: Activation,
+    dynamics: MfDynamics,
+    width: usize,
+    d: usize,
+    data: Option<usize>,
+    eta: f64,
+) -> MfJob {
     let teacher = Arc::new(Teacher::generate(3, d, 1.0, 11));
     let set = data.map(|n| Arc::new(gaussian_set(&teacher, act, n, 0.1, 4, 0x1234)));
     MfJob {
         act,
         d,
         width,
-        init: Init { a_mean: 0.2, a_std: 0.7, w_std: 0.8 },
+        init: Init {
+            a_mean: 0.2,
+            a_std: 0.7,
+            w_std: 0.8,
+        },
         teacher: teacher.clone(),
         streaming: if data.is_none() { Some(0.1) } else { None },
         set,
@@ -56,8 +72,10 @@ fn job(act: Activation, dynamics: MfDynamics, width: usize, d: usize, data: Opti
 /// (observables, states) of replicas `reps`, replica-major per checkpoint.
 fn run(b: &dyn MeanFieldBackend, job: &MfJob, reps: std::ops::Range<u64>) -> (Vec<f64>, Vec<f64>) {
     let mut blocks = Vec::new();
-    b.run(job, reps, &mut |bl| blocks.push((bl.checkpoint, bl.first, bl.obs.to_vec(), bl.states.to_vec())))
-        .unwrap_or_else(|e| panic!("{} failed: {e:#}", b.name()));
+    b.run(job, reps, &mut |bl| {
+        blocks.push((bl.checkpoint, bl.first, bl.obs.to_vec(), bl.states.to_vec()))
+    })
+    .unwrap_or_else(|e| panic!("{} failed: {e:#}", b.name()));
     blocks.sort_by_key(|x| (x.0, x.1));
     let obs = blocks.iter().flat_map(|x| x.2.clone()).collect();
     let st = blocks.iter().flat_map(|x| x.3.clone()).collect();
@@ -87,7 +105,13 @@ fn gpu(p: Precision) -> Option<GpuMeanField> {
     }
 }
 
-fn compare(g: &dyn MeanFieldBackend, job: &MfJob, reps: std::ops::Range<u64>, tol: f64, what: &str) -> f64 {
+fn compare(
+    g: &dyn MeanFieldBackend,
+    job: &MfJob,
+    reps: std::ops::Range<u64>,
+    tol: f64,
+    what: &str,
+) -> f64 {
     let (co, cs) = run(&CpuMeanField::default(), job, reps.clone());
     let (go, gs) = run(g, job, reps);
     let dev = deviation(&go, &co).max(deviation(&gs, &cs));
@@ -123,7 +147,10 @@ fn every_dynamics_and_activation_matches_the_cpu() {
                 here = here.max(compare(&g, &j, 0..3, F32_TOL, &what));
             }
         }
-        eprintln!("{} data {data:?}: worst f32 deviation {here:e}", dynamics.name());
+        eprintln!(
+            "{} data {data:?}: worst f32 deviation {here:e}",
+            dynamics.name()
+        );
         worst = worst.max(here);
     }
     eprintln!("worst f32 deviation {worst:e}");
@@ -131,7 +158,9 @@ fn every_dynamics_and_activation_matches_the_cpu() {
 
 #[test]
 fn results_do_not_depend_on_tile_chunk_or_sample_slices() {
-    let Some(mut g) = gpu(Precision::F32) else { return };
+    let Some(mut g) = gpu(Precision::F32) else {
+        return;
+    };
     for (dynamics, data) in [
         (MfDynamics::Sgd, None),
         (MfDynamics::Gf, Some(23)),
@@ -143,7 +172,12 @@ fn results_do_not_depend_on_tile_chunk_or_sample_slices() {
         j.batch = 9;
         let reps = 3..8; // a first replica ≠ 0: Philox must see global indices
         let (bo, bs) = run(&CpuMeanField::default(), &j, reps.clone());
-        for (tile, chunk, slice) in [(64, None, None), (32, Some(2), None), (128, Some(3), Some(4)), (8, None, Some(1))] {
+        for (tile, chunk, slice) in [
+            (64, None, None),
+            (32, Some(2), None),
+            (128, Some(3), Some(4)),
+            (8, None, Some(1)),
+        ] {
             g.configure(tile, chunk, slice).unwrap();
             let (go, gs) = run(&g, &j, reps.clone());
             let dev = deviation(&go, &bo).max(deviation(&gs, &bs));
@@ -162,7 +196,10 @@ fn results_do_not_depend_on_tile_chunk_or_sample_slices() {
 /// moves them by ~1e-2, checked by hand).
 #[test]
 fn the_order2_correction_is_far_above_the_tolerance() {
-    for (o1, o2) in [(MfDynamics::Gf, MfDynamics::Mgf), (MfDynamics::Smf1, MfDynamics::Smf2)] {
+    for (o1, o2) in [
+        (MfDynamics::Gf, MfDynamics::Mgf),
+        (MfDynamics::Smf1, MfDynamics::Smf2),
+    ] {
         for act in ACTS {
             let mut a = job(act, o1, 70, 3, Some(23), 0.5);
             a.stream = 0;
@@ -171,7 +208,12 @@ fn the_order2_correction_is_far_above_the_tolerance() {
             let (ao, as_) = run(&CpuMeanField::default(), &a, 0..2);
             let (bo, bs) = run(&CpuMeanField::default(), &b, 0..2);
             let dev = deviation(&bo, &ao).max(deviation(&bs, &as_));
-            assert!(dev > 100.0 * F32_TOL, "{} vs {} {act:?}: only {dev:e} apart", o2.name(), o1.name());
+            assert!(
+                dev > 100.0 * F32_TOL,
+                "{} vs {} {act:?}: only {dev:e} apart",
+                o2.name(),
+                o1.name()
+            );
         }
     }
 }
@@ -184,7 +226,10 @@ fn divergence_reports_nan_on_both_backends() {
     j.bound = 1e4;
     let (co, cs) = run(&CpuMeanField::default(), &j, 0..3);
     let (go, gs) = run(&g, &j, 0..3);
-    assert!(co.last().unwrap().is_nan(), "the case must diverge on the CPU");
+    assert!(
+        co.last().unwrap().is_nan(),
+        "the case must diverge on the CPU"
+    );
     assert!(co[0].is_finite(), "and start finite");
     let dev = deviation(&go, &co).max(deviation(&gs, &cs));
     assert!(dev < F32_TOL, "deviation {dev:e} before divergence");
@@ -233,7 +278,13 @@ fn f64_matches_the_cpu_where_supported() {
     ] {
         for act in ACTS {
             let j = job(act, dynamics, 70, 3, data, 0.5);
-            compare(&g, &j, 0..2, F64_TOL, &format!("f64 {} {act:?}", dynamics.name()));
+            compare(
+                &g,
+                &j,
+                0..2,
+                F64_TOL,
+                &format!("f64 {} {act:?}", dynamics.name()),
+            );
         }
     }
 }

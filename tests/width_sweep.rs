@@ -30,7 +30,12 @@ fn sweep(text: &str) -> smflow::experiment::width_sweep::config::Sweep {
 }
 
 /// ⟨φ, ν⟩ = ⟨a², ν⟩ over replicas at checkpoint c (index 3 of the observables).
-fn phi(s: &smflow::experiment::width_sweep::config::Sweep, d: MfDynamics, n: usize, c: usize) -> Vec<f64> {
+fn phi(
+    s: &smflow::experiment::width_sweep::config::Sweep,
+    d: MfDynamics,
+    n: usize,
+    c: usize,
+) -> Vec<f64> {
     let runs = collect(&CpuMeanField::default(), &job(s, d, 0, n), s.cfg.paths).unwrap();
     runs[c].iter().map(|o| o[3]).collect()
 }
@@ -42,7 +47,10 @@ fn n_var_is_the_exact_variance_at_t0_and_stable_across_widths_at_t() {
     for n in [16, 256] {
         let (_, _, var, var_se, _) = describe(&phi(&s, MfDynamics::Gd, n, 0));
         let (nv, se) = (n as f64 * var, n as f64 * var_se);
-        assert!((nv - 2.0).abs() < 4.0 * se, "n = {n}: n·Var {nv} ± {se} vs 2");
+        assert!(
+            (nv - 2.0).abs() < 4.0 * se,
+            "n = {n}: n·Var {nv} ± {se} vs 2"
+        );
     }
     // t = T under GD (deterministic given μ₀^n): n·Var settles to a constant.
     let (_, _, v16, s16, _) = describe(&phi(&s, MfDynamics::Gd, 16, 1));
@@ -50,14 +58,23 @@ fn n_var_is_the_exact_variance_at_t0_and_stable_across_widths_at_t() {
     let (a, sa) = (16.0 * v16, 16.0 * s16);
     let (b, sb) = (256.0 * v256, 256.0 * s256);
     let z = (a - b).abs() / (sa * sa + sb * sb).sqrt();
-    assert!(z < 4.0, "n·Var at T: n=16 {a} ± {sa}, n=256 {b} ± {sb} ({z:.1} se apart)");
+    assert!(
+        z < 4.0,
+        "n·Var at T: n=16 {a} ± {sa}, n=256 {b} ± {sb} ({z:.1} se apart)"
+    );
     // The test has power: Var itself (no factor n) is far from constant.
     let z_wrong = (v16 - v256).abs() / (s16 * s16 + s256 * s256).sqrt();
-    assert!(z_wrong > 8.0, "Var alone only {z_wrong:.1} se apart: the test would not fail");
+    assert!(
+        z_wrong > 8.0,
+        "Var alone only {z_wrong:.1} se apart: the test would not fail"
+    );
     // The dynamics moved φ: the check is not just the initial law again.
     let (m0, se0, ..) = describe(&phi(&s, MfDynamics::Gd, 256, 0));
     let (m1, se1, ..) = describe(&phi(&s, MfDynamics::Gd, 256, 1));
-    assert!((m1 - m0).abs() > 6.0 * (se0 * se0 + se1 * se1).sqrt(), "⟨a²⟩ did not move: {m0} → {m1}");
+    assert!(
+        (m1 - m0).abs() > 6.0 * (se0 * se0 + se1 * se1).sqrt(),
+        "⟨a²⟩ did not move: {m0} → {m1}"
+    );
 }
 
 #[test]
@@ -73,7 +90,15 @@ fn run_cli(cfg_text: &str, out: &std::path::Path) -> std::process::Output {
     let cfg = out.with_extension("json");
     std::fs::write(&cfg, cfg_text).unwrap();
     Command::new(BIN)
-        .args(["run", cfg.to_str().unwrap(), "--backend", "cpu", "--quiet", "--out", out.to_str().unwrap()])
+        .args([
+            "run",
+            cfg.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap()
 }
@@ -89,16 +114,33 @@ fn cli_writes_complete_reproducible_outputs() {
         let o = run_cli(&text, dir);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     }
-    for f in ["width_sweep.csv", "rates.csv", "pairs.csv", "risk_vs_width.svg", "gap_vs_width.svg", "nvar_vs_width.svg", "risk_vs_t.svg"] {
+    for f in [
+        "width_sweep.csv",
+        "rates.csv",
+        "pairs.csv",
+        "risk_vs_width.svg",
+        "gap_vs_width.svg",
+        "nvar_vs_width.svg",
+        "risk_vs_t.svg",
+    ] {
         assert!(a.join(f).exists(), "{f} missing");
     }
     let csv = |d: &std::path::Path| std::fs::read_to_string(d.join("width_sweep.csv")).unwrap();
-    assert_eq!(csv(&a), csv(&b), "same config and seed must give the same numbers");
+    assert_eq!(
+        csv(&a),
+        csv(&b),
+        "same config and seed must give the same numbers"
+    );
     // 3 dynamics × 3 widths × 3 times × 4 observables rows + header.
     assert_eq!(csv(&a).lines().count(), 1 + 3 * 3 * 3 * 4);
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(a.join("results.json")).unwrap()).unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("results.json")).unwrap()).unwrap();
     assert_eq!(r["results"]["widths"], serde_json::json!([8, 16, 32]));
-    assert!(r["results"]["pairs"].as_array().unwrap().iter().any(|p| p["pair"][0] == "sgd" && p["pair"][1] == "smf1"));
+    assert!(r["results"]["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["pair"][0] == "sgd" && p["pair"][1] == "smf1"));
 }
 
 #[test]
@@ -106,13 +148,25 @@ fn bad_input_names_the_field() {
     let tmp = tempfile::tempdir().unwrap();
     let cases = [
         (config("").replace("[16, 64, 256]", "[16, 0]"), "widths[1]"),
-        (config("").replace(r#""tanh""#, r#""softplus""#), "model.activation"),
         (
-            config("").replace(r#"{"neurons": 3, "a_scale": 2.0, "seed": 5}"#, r#"{"a": [1.0], "w": [[1.0, 2.0, 3.0]]}"#),
+            config("").replace(r#""tanh""#, r#""softplus""#),
+            "model.activation",
+        ),
+        (
+            config("").replace(
+                r#"{"neurons": 3, "a_scale": 2.0, "seed": 5}"#,
+                r#"{"a": [1.0], "w": [[1.0, 2.0, 3.0]]}"#,
+            ),
             "model.teacher.w[0]",
         ),
         (config("").replace(r#""smf1""#, r#""sme9""#), "dynamics[2]"),
-        (config("").replace(r#"{"kind": "set", "n": 32, "label_noise": 0.1}"#, r#"{"kind": "stream"}"#), "dynamics"),
+        (
+            config("").replace(
+                r#"{"kind": "set", "n": 32, "label_noise": 0.1}"#,
+                r#"{"kind": "stream"}"#,
+            ),
+            "dynamics",
+        ),
         (config("").replace(r#""a2""#, r#""a3""#), "test_function"),
     ];
     for (i, (text, field)) in cases.iter().enumerate() {
@@ -120,7 +174,10 @@ fn bad_input_names_the_field() {
         let o = run_cli(text, &out);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "case {field}: {err}");
-        assert!(err.contains(field), "case {field}: error does not name it: {err}");
+        assert!(
+            err.contains(field),
+            "case {field}: error does not name it: {err}"
+        );
         assert!(!out.join("results.json").exists());
     }
 }
@@ -137,15 +194,31 @@ fn compare_checks_every_run_of_a_sweep_on_both_backends() {
     std::fs::write(&cfg, text).unwrap();
     let out = tmp.path().join("cmp");
     let o = Command::new(BIN)
-        .args(["compare", cfg.to_str().unwrap(), "--sample", "3", "--out", out.to_str().unwrap()])
+        .args([
+            "compare",
+            cfg.to_str().unwrap(),
+            "--sample",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&o.stderr));
-    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
+    assert!(
+        o.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
     // 3 dynamics × 2 widths, each compared (none skipped) and within f32 rounding.
     let runs = doc["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 6);
-    assert!(runs.iter().all(|r| r["max_rel_deviation"].as_f64().unwrap() < 1e-4), "{stdout}");
+    assert!(
+        runs.iter()
+            .all(|r| r["max_rel_deviation"].as_f64().unwrap() < 1e-4),
+        "{stdout}"
+    );
     assert_eq!(doc["passed"], true);
 }

@@ -66,7 +66,9 @@ fn job_config(dynamics: &str, paths: u64) -> String {
 
 pub fn bench(a: BenchArgs) -> Result<(), Failure> {
     let f32 = crate::backend::Precision::F32;
-    let small_d = choices(&a.backend, || crate::backend::gpu::GpuBackend::new(f32).is_ok());
+    let small_d = choices(&a.backend, || {
+        crate::backend::gpu::GpuBackend::new(f32).is_ok()
+    });
     let mut out = Vec::new();
     println!(
         "{:<5} {:<6} {:>10} {:>10} {:>14}  adapter",
@@ -96,7 +98,9 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             out.push(m);
         }
     }
-    for choice in choices(&a.backend, || crate::train::gpu::GpuTrainer::new(f32).is_ok()) {
+    for choice in choices(&a.backend, || {
+        crate::train::gpu::GpuTrainer::new(f32).is_ok()
+    }) {
         let trainer = super::train::make_trainer(choice, crate::backend::Precision::F32, true)?;
         let replicas = (a.paths / 256).max(64);
         let steps = 100;
@@ -116,11 +120,18 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
         );
         out.push(m);
     }
-    for choice in choices(&a.backend, || crate::meanfield::gpu::GpuMeanField::new(f32).is_ok()) {
-        let backend = super::width_sweep::make_mf_backend(choice, crate::backend::Precision::F32, true)?;
-        for (width, replicas, steps) in [(1usize << 10, a.mf_replicas, 20u32), (1 << 16, (a.mf_replicas / 16).max(2), 10)] {
-            let rate = crate::meanfield::bench_neuron_steps(backend.as_ref(), width, replicas, steps)
-                .map_err(Failure::Runtime)?;
+    for choice in choices(&a.backend, || {
+        crate::meanfield::gpu::GpuMeanField::new(f32).is_ok()
+    }) {
+        let backend =
+            super::width_sweep::make_mf_backend(choice, crate::backend::Precision::F32, true)?;
+        for (width, replicas, steps) in [
+            (1usize << 10, a.mf_replicas, 20u32),
+            (1 << 16, (a.mf_replicas / 16).max(2), 10),
+        ] {
+            let rate =
+                crate::meanfield::bench_neuron_steps(backend.as_ref(), width, replicas, steps)
+                    .map_err(Failure::Runtime)?;
             let work = replicas as f64 * width as f64 * steps as f64;
             let m = Measurement {
                 backend: backend.name().into(),

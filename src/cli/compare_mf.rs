@@ -16,7 +16,11 @@ use serde_json::json;
 /// Largest |g − c| / (1 + |c|) over replicas finite on both backends, and the number of
 /// (checkpoint, replica) pairs diverged on one backend only (as for the trainers).
 pub fn max_rel_deviation(cpu: &Runs, gpu: &Runs) -> (f64, usize) {
-    let rows = |r: &Runs| -> Vec<Vec<Vec<f64>>> { r.iter().map(|c| c.iter().map(|o| o.to_vec()).collect()).collect() };
+    let rows = |r: &Runs| -> Vec<Vec<Vec<f64>>> {
+        r.iter()
+            .map(|c| c.iter().map(|o| o.to_vec()).collect())
+            .collect()
+    };
     super::compare_train::max_rel_deviation(&rows(cpu), &rows(gpu))
 }
 
@@ -26,11 +30,19 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
     if let Some(s) = a.seed {
         cfg.seed = s;
     }
-    let stem = a.config.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+    let stem = a
+        .config
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("run");
     let s = check(cfg, stem)?;
     let gpu = super::width_sweep::make_mf_backend(BackendChoice::Gpu, s.precision, true)?;
     let cpu = CpuMeanField::default();
-    eprintln!("smflow compare: cpu ({}) vs gpu ({})", cpu.adapter(), gpu.adapter());
+    eprintln!(
+        "smflow compare: cpu ({}) vs gpu ({})",
+        cpu.adapter(),
+        gpu.adapter()
+    );
     let reps = a.sample.min(s.cfg.paths);
     let (mut runs, mut worst, mut split_total) = (Vec::new(), 0.0f64, 0);
     for &d in &s.dynamics {
@@ -54,8 +66,10 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
                     d.name(),
                     if split > 0 { format!(", {split} diverged on one backend only") } else { String::new() }
                 );
-                runs.push(json!({"dynamics": d.name(), "eta": eta, "width": n, "replicas": reps,
-                    "max_rel_deviation": dev, "diverged_on_one_backend": split}));
+                runs.push(
+                    json!({"dynamics": d.name(), "eta": eta, "width": n, "replicas": reps,
+                    "max_rel_deviation": dev, "diverged_on_one_backend": split}),
+                );
             }
         }
     }
@@ -65,7 +79,10 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
         "path_tol": a.path_tol, "passed": passed});
     if let Some(dir) = &a.out {
         std::fs::create_dir_all(dir).map_err(|e| Failure::Runtime(e.into()))?;
-        crate::output::files::write_atomic(&dir.join("compare.json"), serde_json::to_string_pretty(&doc).unwrap().as_bytes())?;
+        crate::output::files::write_atomic(
+            &dir.join("compare.json"),
+            serde_json::to_string_pretty(&doc).unwrap().as_bytes(),
+        )?;
     }
     println!(
         "max relative deviation {worst:.2e} (tolerance {:.0e}): {}",
@@ -75,6 +92,8 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
     if passed {
         Ok(())
     } else {
-        Err(Failure::Runtime(anyhow::anyhow!("cpu and gpu observables disagree beyond --path-tol")))
+        Err(Failure::Runtime(anyhow::anyhow!(
+            "cpu and gpu observables disagree beyond --path-tol"
+        )))
     }
 }

@@ -159,7 +159,9 @@ pub fn choose_backend<B: ?Sized>(
             }
             Err(e) => {
                 let (b, c) = cpu();
-                say(format!("backend auto → cpu — {c} (no usable GPU adapter: {e:#})"));
+                say(format!(
+                    "backend auto → cpu — {c} (no usable GPU adapter: {e:#})"
+                ));
                 Ok(b)
             }
         },

@@ -51,7 +51,11 @@ pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {
             "--shard: not available for width_sweep (only weak_order and n_point)".into(),
         ));
     }
-    let stem = a.config.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
+    let stem = a
+        .config
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or("run");
     let sweep = check(cfg, stem)?;
     let backend = make_mf_backend(a.backend, sweep.precision, a.quiet)?;
     let total = total_work(&sweep);

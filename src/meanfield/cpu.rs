@@ -25,7 +25,10 @@ pub fn residuals(act: Activation, z: &[f64], d: usize, x: &[f64], y: &[f64], out
     out.clear();
     for (j, yj) in y.iter().enumerate() {
         let th = &x[j * d..(j + 1) * d];
-        let s: f64 = z.chunks_exact(per).map(|zk| zk[0] * act.f(dot(&zk[1..], th))).sum();
+        let s: f64 = z
+            .chunks_exact(per)
+            .map(|zk| zk[0] * act.f(dot(&zk[1..], th)))
+            .sum();
         out.push(s / n as f64 - yj);
     }
 }
@@ -64,7 +67,14 @@ impl Default for DriftScratch {
 
 /// `Δz_k = −Σ_j c_j r_j ∇_z Φ(θ_j, z_k)` at neurons `z` into `delta`: a forward pass
 /// (pre-activations, r_j) and an update pass.
-pub fn drift(act: Activation, z: &[f64], d: usize, batch: &Batch, w: &mut DriftScratch, delta: &mut [f64]) {
+pub fn drift(
+    act: Activation,
+    z: &[f64],
+    d: usize,
+    batch: &Batch,
+    w: &mut DriftScratch,
+    delta: &mut [f64],
+) {
     let per = d + 1;
     let (n, b) = (z.len() / per, batch.y.len());
     let cache = n * b <= w.cache_max;
@@ -91,7 +101,11 @@ pub fn drift(act: Activation, z: &[f64], d: usize, batch: &Batch, w: &mut DriftS
             *r = *r / n as f64 - y;
         }
     }
-    for (k, (zk, dk)) in z.chunks_exact(per).zip(delta.chunks_exact_mut(per)).enumerate() {
+    for (k, (zk, dk)) in z
+        .chunks_exact(per)
+        .zip(delta.chunks_exact_mut(per))
+        .enumerate()
+    {
         dk.iter_mut().for_each(|v| *v = 0.0);
         let a = zk[0];
         for j in 0..b {
@@ -165,7 +179,12 @@ pub fn add_correction(
     }
     let mut h = vec![0.0; per];
     let c = scale * 0.5 * eta / b as f64;
-    for (k, ((zk, gk), dk)) in z.chunks_exact(per).zip(g.chunks_exact(per)).zip(delta.chunks_exact_mut(per)).enumerate() {
+    for (k, ((zk, gk), dk)) in z
+        .chunks_exact(per)
+        .zip(g.chunks_exact(per))
+        .zip(delta.chunks_exact_mut(per))
+        .enumerate()
+    {
         let a = zk[0];
         h.iter_mut().for_each(|v| *v = 0.0);
         for i in 0..b {
@@ -244,12 +263,31 @@ impl<'a> Net<'a> {
                 let dt = job.eta / job.substeps() as f64;
                 for s in 0..job.substeps() {
                     fill_batch(job, self.r, k, s, &mut self.batch, &mut self.scratch);
-                    drift(act, &self.z, d, &self.batch, &mut self.work, &mut self.delta);
+                    drift(
+                        act,
+                        &self.z,
+                        d,
+                        &self.batch,
+                        &mut self.work,
+                        &mut self.delta,
+                    );
                     if job.dynamics.modified() {
                         // delta so far: dt·(−g) + noise; the correction scales with dt.
-                        add_correction(act, &self.z, d, &self.batch.x, &mut self.work, job.eta, dt, &mut self.delta);
+                        add_correction(
+                            act,
+                            &self.z,
+                            d,
+                            &self.batch.x,
+                            &mut self.work,
+                            job.eta,
+                            dt,
+                            &mut self.delta,
+                        );
                     }
-                    self.z.iter_mut().zip(&self.delta).for_each(|(z, dz)| *z += dz);
+                    self.z
+                        .iter_mut()
+                        .zip(&self.delta)
+                        .for_each(|(z, dz)| *z += dz);
                 }
             }
             MfDynamics::Gf | MfDynamics::Mgf => {
@@ -263,9 +301,25 @@ impl<'a> Net<'a> {
                         .into_iter()
                         .enumerate()
                     {
-                        drift(act, &self.stage, d, &self.batch, &mut self.work, &mut self.delta);
+                        drift(
+                            act,
+                            &self.stage,
+                            d,
+                            &self.batch,
+                            &mut self.work,
+                            &mut self.delta,
+                        );
                         if job.dynamics.modified() {
-                            add_correction(act, &self.stage, d, &self.batch.x, &mut self.work, job.eta, 1.0, &mut self.delta);
+                            add_correction(
+                                act,
+                                &self.stage,
+                                d,
+                                &self.batch.x,
+                                &mut self.work,
+                                job.eta,
+                                1.0,
+                                &mut self.delta,
+                            );
                         }
                         for i in 0..self.z.len() {
                             self.acc[i] += w * self.delta[i];
@@ -338,7 +392,10 @@ impl MeanFieldBackend for CpuMeanField {
     }
 
     fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> anyhow::Result<()> {
-        let (no, ns) = (OBSERVABLES.len(), if job.keep_states { job.state_len() } else { 0 });
+        let (no, ns) = (
+            OBSERVABLES.len(),
+            if job.keep_states { job.state_len() } else { 0 },
+        );
         let mut start = replicas.start;
         while start < replicas.end {
             let end = (start + self.block).min(replicas.end);
@@ -347,8 +404,14 @@ impl MeanFieldBackend for CpuMeanField {
                 .map(|r| replica_run(job, r))
                 .collect();
             for c in 0..job.checkpoints.len() {
-                let obs: Vec<f64> = runs.iter().flat_map(|(o, _)| o[c * no..(c + 1) * no].iter().copied()).collect();
-                let states: Vec<f64> = runs.iter().flat_map(|(_, s)| s[c * ns..(c + 1) * ns].iter().copied()).collect();
+                let obs: Vec<f64> = runs
+                    .iter()
+                    .flat_map(|(o, _)| o[c * no..(c + 1) * no].iter().copied())
+                    .collect();
+                let states: Vec<f64> = runs
+                    .iter()
+                    .flat_map(|(_, s)| s[c * ns..(c + 1) * ns].iter().copied())
+                    .collect();
                 sink(Block {
                     checkpoint: c,
                     first: start,

@@ -245,8 +245,8 @@ impl GpuMeanField {
             if software {
                 while sc > 1 {
                     let g = group(wg, sc, rs, shared) as u64;
-                    let worst = Loops::forward(d, sc as u64, g, wg as u64)
-                        .max(Loops::update(d, sc as u64));
+                    let worst =
+                        Loops::forward(d, sc as u64, g, wg as u64).max(Loops::update(d, sc as u64));
                     if worst <= LLVMPIPE_LOOP_BUDGET {
                         break;
                     }
@@ -299,7 +299,9 @@ impl GpuMeanField {
         let rk4 = job.dynamics.is_ode();
         let sizes = self.replica_buffers(job, &plan, rk4, big, rs);
         let binding = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
-        let mut cap = MAX_DIM.min(self.chunk.unwrap_or(u64::MAX)).min(total.max(1));
+        let mut cap = MAX_DIM
+            .min(self.chunk.unwrap_or(u64::MAX))
+            .min(total.max(1));
         let sum: u64 = sizes.iter().sum();
         cap = cap.min(MEMORY_BUDGET / sum.max(1));
         for s in sizes.iter().filter(|&&s| s > 0) {
@@ -318,7 +320,12 @@ impl GpuMeanField {
     /// Bytes per replica of: z, stg, acc, part, gres, xs (streamed), ys, idx, cw, dpart,
     /// tstat, obs, aux.
     fn replica_buffers(&self, job: &MfJob, plan: &Plan, rk4: bool, big: u64, rs: u64) -> [u64; 13] {
-        let (per, n, ns, d) = (job.per() as u64, job.width as u64, plan.ns as u64, job.d as u64);
+        let (per, n, ns, d) = (
+            job.per() as u64,
+            job.width as u64,
+            plan.ns as u64,
+            job.d as u64,
+        );
         let stream = job.dynamics == MfDynamics::Sgd && job.streaming.is_some();
         let gather = job.dynamics == MfDynamics::Sgd && job.streaming.is_none();
         let state = per * n * rs;
@@ -332,10 +339,18 @@ impl GpuMeanField {
             if stream { ns * rs } else { 0 },
             if gather { ns * 4 } else { 0 },
             if noise(job.dynamics) { ns * rs } else { 0 },
-            if plan.sch > 1 { plan.sch as u64 * state } else { 0 },
+            if plan.sch > 1 {
+                plan.sch as u64 * state
+            } else {
+                0
+            },
             plan.tiles as u64 * 4 * rs,
             8 * rs,
-            if job.dynamics.modified() { aux_len(job, plan) * rs } else { 0 },
+            if job.dynamics.modified() {
+                aux_len(job, plan) * rs
+            } else {
+                0
+            },
         ]
     }
 
@@ -348,11 +363,13 @@ impl GpuMeanField {
                 resource: b.as_entire_binding(),
             })
             .collect();
-        self.gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("meanfield"),
-            layout: &self.bgl,
-            entries: &entries,
-        })
+        self.gpu
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("meanfield"),
+                layout: &self.bgl,
+                entries: &entries,
+            })
     }
 }
 
@@ -415,8 +432,17 @@ fn compose(job: &MfJob, plan: &Plan, test: bool, p: Precision, int64: bool, shar
     u("TAG_INIT", TAG_INIT as u64);
     u("ACT", job.act.code() as u64);
     u("PHI", job.phi.code() as u64);
-    let _ = writeln!(h, "const KEY: vec2<u32> = vec2<u32>({}u, {}u);", job.key[0], job.key[1]);
-    for (name, v) in [("RK4", rk4), ("READ_STG", rk4), ("TEST", test), ("MODIFIED", modified)] {
+    let _ = writeln!(
+        h,
+        "const KEY: vec2<u32> = vec2<u32>({}u, {}u);",
+        job.key[0], job.key[1]
+    );
+    for (name, v) in [
+        ("RK4", rk4),
+        ("READ_STG", rk4),
+        ("TEST", test),
+        ("MODIFIED", modified),
+    ] {
         let _ = writeln!(h, "const {name}: bool = {v};");
     }
     let mut r = |name: &str, v: f64| {
@@ -442,7 +468,10 @@ fn compose(job: &MfJob, plan: &Plan, test: bool, p: Precision, int64: bool, shar
     // The order-2 correction's factor: (η/2)/N, × dt on smf2's EM step (RK4 applies h).
     let step = if dynamics.is_ode() { 1.0 } else { hstep };
     r("CORR", 0.5 * job.eta * step / nset);
-    r("NOISE_SCALE", (job.eta * hstep / (job.batch as f64 * nset)).sqrt());
+    r(
+        "NOISE_SCALE",
+        (job.eta * hstep / (job.batch as f64 * nset)).sqrt(),
+    );
     r("A_MEAN", job.init.a_mean);
     r("A_STD", job.init.a_std);
     r("W_STD", job.init.w_std);
@@ -458,7 +487,9 @@ fn check_job(job: &MfJob) -> Result<()> {
     }
     let needs_set = job.dynamics != MfDynamics::Sgd || job.streaming.is_none();
     match &job.set {
-        Some(s) if s.d != job.d || s.n == 0 => bail!("the data set must have d = {} and N ≥ 1", job.d),
+        Some(s) if s.d != job.d || s.n == 0 => {
+            bail!("the data set must have d = {} and N ≥ 1", job.d)
+        }
         None if needs_set => bail!("{} needs a data set", job.dynamics.name()),
         _ => {}
     }
@@ -466,7 +497,10 @@ fn check_job(job: &MfJob) -> Result<()> {
         bail!("sgd needs batch ≥ 1");
     }
     if job.test.d != job.d || job.test.n == 0 {
-        bail!("the test set must have d = {} and at least one sample", job.d);
+        bail!(
+            "the test set must have d = {} and at least one sample",
+            job.d
+        );
     }
     if job.teacher.d != job.d {
         bail!("the teacher must have d = {}", job.d);
@@ -531,7 +565,11 @@ impl MeanFieldBackend for GpuMeanField {
         let order2 = if job.dynamics.modified() {
             Some(Order2 {
                 grad: pl(&src, "grad")?,
-                grad_parts: if plan.sch > 1 { Some(pl(&src, "grad_parts")?) } else { None },
+                grad_parts: if plan.sch > 1 {
+                    Some(pl(&src, "grad_parts")?)
+                } else {
+                    None
+                },
                 rho_forward: pl(&src, "rho_forward")?,
                 rho_fold: pl(&src, "rho_fold")?,
             })
@@ -545,7 +583,11 @@ impl MeanFieldBackend for GpuMeanField {
             forward: pl(&src, "forward")?,
             resid: pl(&src, "resid")?,
             update: pl(&src, "update")?,
-            apply: if plan.sch > 1 { Some(pl(&src, "apply_parts")?) } else { None },
+            apply: if plan.sch > 1 {
+                Some(pl(&src, "apply_parts")?)
+            } else {
+                None
+            },
             tick: pl(&src, "tick")?,
             t_forward: pl(&tsrc, "forward")?,
             t_resid: pl(&tsrc, "resid")?,
@@ -558,7 +600,10 @@ impl MeanFieldBackend for GpuMeanField {
         let rk4 = job.dynamics.is_ode();
         let big = plan.ns.max(plan.nt) as u64;
         let sizes = self.replica_buffers(job, &plan, rk4, big, rs);
-        let names = ["z", "stg", "acc", "part", "gres", "xs", "ys", "idx", "cw", "dpart", "tstat", "obs", "aux"];
+        let names = [
+            "z", "stg", "acc", "part", "gres", "xs", "ys", "idx", "cw", "dpart", "tstat", "obs",
+            "aux",
+        ];
         let mut bufs = Vec::with_capacity(names.len());
         for (s, name) in sizes.iter().zip(names) {
             bufs.push(gpu.storage(cap * s, name)?);
@@ -580,8 +625,12 @@ impl MeanFieldBackend for GpuMeanField {
         let testx = gpu.storage_init(&self.to_bytes(&job.test.x), "test x");
         let testy = gpu.storage_init(&self.to_bytes(&job.test.y), "test y");
         let (xs, ys) = if stream { (xsb, ysb) } else { (&setx, &sety) };
-        let train_bg = self.bind(&[&ctl, z, stg, acc, xs, ys, idx, cw, part, gres, dpart, &teach, tstat, obs, aux]);
-        let test_bg = self.bind(&[&ctl, z, stg, acc, &testx, &testy, idx, cw, part, gres, dpart, &teach, tstat, obs, aux]);
+        let train_bg = self.bind(&[
+            &ctl, z, stg, acc, xs, ys, idx, cw, part, gres, dpart, &teach, tstat, obs, aux,
+        ]);
+        let test_bg = self.bind(&[
+            &ctl, z, stg, acc, &testx, &testy, idx, cw, part, gres, dpart, &teach, tstat, obs, aux,
+        ]);
         let obs_staging = gpu.readback_buffer(cap * 8 * rs);
         let state_staging = if job.keep_states {
             Some(gpu.readback_buffer(cap * sizes[0]))
@@ -594,7 +643,10 @@ impl MeanFieldBackend for GpuMeanField {
         // Work units (neuron·sample·evaluation) per replica-step, for the segment size.
         let per_step = job.width as f64 * plan.ns.max(1) as f64 * evals as f64;
         let mut budget: f64 = 2e7;
-        let (no, ns) = (OBSERVABLES.len(), if job.keep_states { job.state_len() } else { 0 });
+        let (no, ns) = (
+            OBSERVABLES.len(),
+            if job.keep_states { job.state_len() } else { 0 },
+        );
         let mut start = replicas.start;
         while start < replicas.end {
             let m = (replicas.end - start).min(cap);

@@ -69,7 +69,16 @@ pub const DYNAMICS: [&str; 6] = ["sgd", "gd", "gf", "smf1", "mgf", "smf2"];
 impl MfDynamics {
     pub fn parse(s: &str) -> Option<Self> {
         let i = DYNAMICS.iter().position(|n| *n == s)?;
-        Some([Self::Sgd, Self::Gd, Self::Gf, Self::Smf1, Self::Mgf, Self::Smf2][i])
+        Some(
+            [
+                Self::Sgd,
+                Self::Gd,
+                Self::Gf,
+                Self::Smf1,
+                Self::Mgf,
+                Self::Smf2,
+            ][i],
+        )
     }
     pub fn name(self) -> &'static str {
         DYNAMICS[self as usize]
@@ -220,7 +229,10 @@ pub fn fill_batch(job: &MfJob, r: u32, k: u32, s: u32, out: &mut Batch, scratch:
             }
         }
         _ => {
-            let set = job.set.as_ref().expect("checked: full-batch dynamics have a set");
+            let set = job
+                .set
+                .as_ref()
+                .expect("checked: full-batch dynamics have a set");
             out.x.copy_from_slice(&set.x);
             out.y.copy_from_slice(&set.y);
             let nf = b as f64;
@@ -231,7 +243,15 @@ pub fn fill_batch(job: &MfJob, r: u32, k: u32, s: u32, out: &mut Batch, scratch:
                     let sub = job.substeps;
                     let dt = job.eta / sub as f64;
                     scratch.resize(b, 0.0);
-                    fill_normals(job.key, r, job.stream, k.wrapping_mul(sub).wrapping_add(s), 1, b, scratch);
+                    fill_normals(
+                        job.key,
+                        r,
+                        job.stream,
+                        k.wrapping_mul(sub).wrapping_add(s),
+                        1,
+                        b,
+                        scratch,
+                    );
                     let mean = scratch.iter().sum::<f64>() / nf;
                     let scale = (job.eta * dt / (job.batch as f64 * nf)).sqrt();
                     for i in 0..b {
@@ -275,7 +295,14 @@ pub fn bench_job(width: usize, steps: u32) -> MfJob {
         teacher: teacher.clone(),
         streaming: Some(0.0),
         set: None,
-        test: Arc::new(model::gaussian_set(&teacher, act, 64, 0.0, 3, model::TAG_TEST)),
+        test: Arc::new(model::gaussian_set(
+            &teacher,
+            act,
+            64,
+            0.0,
+            3,
+            model::TAG_TEST,
+        )),
         phi: TestFn::A2,
         dynamics: MfDynamics::Sgd,
         eta: 0.05,

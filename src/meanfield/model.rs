@@ -307,7 +307,12 @@ mod tests {
 
     #[test]
     fn derivatives_match_central_differences() {
-        for act in [Activation::Tanh, Activation::Sigmoid, Activation::Linear, Activation::Relu] {
+        for act in [
+            Activation::Tanh,
+            Activation::Sigmoid,
+            Activation::Linear,
+            Activation::Relu,
+        ] {
             for u in [-1.7, -0.3, 0.4, 2.2] {
                 let h = 1e-6;
                 let fd = (act.f(u + h) - act.f(u - h)) / (2.0 * h);

@@ -170,7 +170,10 @@ mod tests {
             let (a, b) = range([lo, hi].into_iter(), true);
             assert!(a.is_finite() && b.is_finite(), "{lo}..{hi}: {a}..{b}");
             assert!(a < lo && b > hi, "{lo}..{hi} not inside {a}..{b}");
-            assert!(a > lo / 20.0 && b < hi * 20.0, "{lo}..{hi}: {a}..{b} far too wide");
+            assert!(
+                a > lo / 20.0 && b < hi * 20.0,
+                "{lo}..{hi}: {a}..{b} far too wide"
+            );
         }
         let (a, b) = range([-1.0, 3.0].into_iter(), false);
         assert!(a < -1.0 && b > 3.0 && b - a < 5.0);
@@ -186,7 +189,9 @@ mod tests {
             log_y: true,
             lines: vec![Line {
                 label: "a".into(),
-                points: (4..14).map(|k| ((1u32 << k) as f64, 0.1 + 1.0 / (1u32 << k) as f64, 1e-3)).collect(),
+                points: (4..14)
+                    .map(|k| ((1u32 << k) as f64, 0.1 + 1.0 / (1u32 << k) as f64, 1e-3))
+                    .collect(),
                 dashed: false,
             }],
         };

@@ -556,8 +556,8 @@ pub fn print_summary(r: &InvariantReport) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ToySgd;
     use crate::model::ToyLoss;
+    use crate::model::ToySgd;
 
     /// Bin masses plus the outside cell are a probability vector, and the quadrature
     /// agrees with itself across bin resolutions (coarse bin = sum of fine bins).

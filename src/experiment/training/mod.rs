@@ -125,7 +125,12 @@ pub struct RunInfo<'a> {
 
 /// Writes `out`'s files, then results.json (atomically, last: a directory with a
 /// results.json is complete), and returns the names written.
-pub fn write_output(dir: &Path, info: &RunInfo, out: &Output, wall: f64) -> anyhow::Result<Vec<String>> {
+pub fn write_output(
+    dir: &Path,
+    info: &RunInfo,
+    out: &Output,
+    wall: f64,
+) -> anyhow::Result<Vec<String>> {
     std::fs::create_dir_all(dir)?;
     let results = dir.join("results.json");
     if results.exists() {

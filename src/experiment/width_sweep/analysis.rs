@@ -91,7 +91,13 @@ fn column(runs: &Runs, c: usize, o: usize) -> Vec<f64> {
 }
 
 /// Cells of one (dynamics, η): `runs[w]` for `widths[w]` ascending.
-pub fn cells(dynamics: &str, eta: f64, widths: &[usize], times: &[f64], runs: &[Runs]) -> Vec<Cell> {
+pub fn cells(
+    dynamics: &str,
+    eta: f64,
+    widths: &[usize],
+    times: &[f64],
+    runs: &[Runs],
+) -> Vec<Cell> {
     let mut out = Vec::new();
     let widest = runs.len() - 1;
     for (w, run) in runs.iter().enumerate() {
@@ -134,7 +140,14 @@ pub fn rates(cells: &[Cell]) -> Vec<Rate> {
     let mut keys: Vec<(String, u64, u64, String)> = cells
         .iter()
         .filter(|c| c.t > 0.0)
-        .map(|c| (c.dynamics.clone(), c.eta.to_bits(), c.t.to_bits(), c.observable.clone()))
+        .map(|c| {
+            (
+                c.dynamics.clone(),
+                c.eta.to_bits(),
+                c.t.to_bits(),
+                c.observable.clone(),
+            )
+        })
         .collect();
     keys.sort();
     keys.dedup();
@@ -142,7 +155,12 @@ pub fn rates(cells: &[Cell]) -> Vec<Rate> {
     for (dy, eta, t, obs) in keys {
         let pts: Vec<(f64, f64, f64)> = cells
             .iter()
-            .filter(|c| c.dynamics == dy && c.eta.to_bits() == eta && c.t.to_bits() == t && c.observable == obs)
+            .filter(|c| {
+                c.dynamics == dy
+                    && c.eta.to_bits() == eta
+                    && c.t.to_bits() == t
+                    && c.observable == obs
+            })
             .filter(|c| c.gap.is_finite() && c.gap.abs() > 3.0 * c.gap_stderr)
             .map(|c| (1.0 / c.width as f64, c.gap.abs(), c.gap_stderr))
             .collect();
@@ -162,7 +180,14 @@ pub fn rates(cells: &[Cell]) -> Vec<Rate> {
 }
 
 /// Paired differences between two dynamics' runs of the same (η, widths, times).
-pub fn pair_diffs(pair: [&str; 2], eta: f64, widths: &[usize], times: &[f64], a: &[Runs], b: &[Runs]) -> Vec<PairDiff> {
+pub fn pair_diffs(
+    pair: [&str; 2],
+    eta: f64,
+    widths: &[usize],
+    times: &[f64],
+    a: &[Runs],
+    b: &[Runs],
+) -> Vec<PairDiff> {
     let mut out = Vec::new();
     for w in 0..widths.len() {
         for (c, &t) in times.iter().enumerate() {
@@ -202,7 +227,15 @@ pub fn eta_orders(diffs: &[PairDiff]) -> Vec<EtaOrder> {
     let mut keys: Vec<(String, String, usize, u64, String)> = diffs
         .iter()
         .filter(|p| p.t > 0.0)
-        .map(|p| (p.pair[0].clone(), p.pair[1].clone(), p.width, p.t.to_bits(), p.observable.clone()))
+        .map(|p| {
+            (
+                p.pair[0].clone(),
+                p.pair[1].clone(),
+                p.width,
+                p.t.to_bits(),
+                p.observable.clone(),
+            )
+        })
         .collect();
     keys.sort();
     keys.dedup();
@@ -210,7 +243,13 @@ pub fn eta_orders(diffs: &[PairDiff]) -> Vec<EtaOrder> {
     for (a, b, w, t, o) in keys {
         let pts: Vec<(f64, f64, f64)> = diffs
             .iter()
-            .filter(|p| p.pair[0] == a && p.pair[1] == b && p.width == w && p.t.to_bits() == t && p.observable == o)
+            .filter(|p| {
+                p.pair[0] == a
+                    && p.pair[1] == b
+                    && p.width == w
+                    && p.t.to_bits() == t
+                    && p.observable == o
+            })
             .filter(|p| p.diff.is_finite() && p.diff.abs() > 3.0 * p.stderr)
             .map(|p| (p.eta, p.diff.abs(), p.stderr))
             .collect();
@@ -242,7 +281,10 @@ mod tests {
         let (_, _, var, var_se, _) = describe(&v);
         let theory = (2.0 * 16.0 / 19999.0f64).sqrt();
         assert!((var - 4.0).abs() < 4.0 * theory, "var {var}");
-        assert!((var_se / theory - 1.0).abs() < 0.1, "se {var_se} vs {theory}");
+        assert!(
+            (var_se / theory - 1.0).abs() < 0.1,
+            "se {var_se} vs {theory}"
+        );
     }
 
     #[test]

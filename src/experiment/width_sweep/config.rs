@@ -166,7 +166,11 @@ fn teacher(t: &TeacherConfig, d: usize, seed: u64) -> Result<Teacher, ConfigErro
             if a.is_empty() || a.len() != w.len() {
                 return err(
                     "model.teacher.w",
-                    format!("must have one row per entry of model.teacher.a ({}), got {}", a.len(), w.len()),
+                    format!(
+                        "must have one row per entry of model.teacher.a ({}), got {}",
+                        a.len(),
+                        w.len()
+                    ),
                 );
             }
             for (j, row) in w.iter().enumerate() {
@@ -204,33 +208,58 @@ fn teacher(t: &TeacherConfig, d: usize, seed: u64) -> Result<Teacher, ConfigErro
 
 pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigError> {
     if cfg.experiment != "width_sweep" {
-        return err("experiment", format!("expected \"width_sweep\", got {:?}", cfg.experiment));
+        return err(
+            "experiment",
+            format!("expected \"width_sweep\", got {:?}", cfg.experiment),
+        );
     }
     let echo = serde_json::to_value(&cfg).expect("config serialises");
     let m = &cfg.model;
     if m.kind != "two_layer" {
-        return err("model.kind", format!("width_sweep needs \"two_layer\", got {:?}", m.kind));
+        return err(
+            "model.kind",
+            format!("width_sweep needs \"two_layer\", got {:?}", m.kind),
+        );
     }
     let act = Activation::parse(&m.activation).ok_or_else(|| ConfigError {
         field: "model.activation".into(),
-        message: format!("unknown activation {:?}; allowed: {}", m.activation, ACTIVATIONS.join(", ")),
+        message: format!(
+            "unknown activation {:?}; allowed: {}",
+            m.activation,
+            ACTIVATIONS.join(", ")
+        ),
     })?;
     if m.d == 0 || m.d > 256 {
         return err("model.d", "must be in 1 ..= 256");
     }
     let i = &m.init;
-    if !(i.a_mean.is_finite() && i.a_std.is_finite() && i.w_std.is_finite() && i.a_std >= 0.0 && i.w_std >= 0.0) {
-        return err("model.init", "a_mean must be finite, a_std and w_std finite and ≥ 0");
+    if !(i.a_mean.is_finite()
+        && i.a_std.is_finite()
+        && i.w_std.is_finite()
+        && i.a_std >= 0.0
+        && i.w_std >= 0.0)
+    {
+        return err(
+            "model.init",
+            "a_mean must be finite, a_std and w_std finite and ≥ 0",
+        );
     }
     let teacher = Arc::new(teacher(&m.teacher, m.d, cfg.seed)?);
     let phi = TestFn::parse(&cfg.test_function).ok_or_else(|| ConfigError {
         field: "test_function".into(),
-        message: format!("unknown test function {:?}; allowed: {}", cfg.test_function, TEST_FNS.join(", ")),
+        message: format!(
+            "unknown test function {:?}; allowed: {}",
+            cfg.test_function,
+            TEST_FNS.join(", ")
+        ),
     })?;
     let mut widths = Vec::new();
     for (j, &n) in cfg.widths.iter().enumerate() {
         if n == 0 || n > MAX_WIDTH {
-            return err(&format!("widths[{j}]"), format!("must be in 1 ..= {MAX_WIDTH} neurons, got {n}"));
+            return err(
+                &format!("widths[{j}]"),
+                format!("must be in 1 ..= {MAX_WIDTH} neurons, got {n}"),
+            );
         }
         if widths.contains(&n) {
             return err(&format!("widths[{j}]"), format!("{n} listed twice"));
@@ -267,8 +296,14 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
         return err("horizon", "must be a positive time");
     }
     let mut times = cfg.checkpoints.clone();
-    if times.iter().any(|t| !(t.is_finite() && *t >= 0.0 && *t <= cfg.horizon)) {
-        return err("checkpoints", format!("times must lie in [0, horizon = {}]", cfg.horizon));
+    if times
+        .iter()
+        .any(|t| !(t.is_finite() && *t >= 0.0 && *t <= cfg.horizon))
+    {
+        return err(
+            "checkpoints",
+            format!("times must lie in [0, horizon = {}]", cfg.horizon),
+        );
     }
     times.push(0.0);
     times.push(cfg.horizon);
@@ -309,7 +344,12 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
     let precision = match cfg.precision.as_str() {
         "f32" => crate::backend::Precision::F32,
         "f64" => crate::backend::Precision::F64,
-        other => return err("precision", format!("unknown precision {other:?}; allowed: f32, f64")),
+        other => {
+            return err(
+                "precision",
+                format!("unknown precision {other:?}; allowed: f32, f64"),
+            )
+        }
     };
     let full_batch = dynamics.iter().any(|d| *d != MfDynamics::Sgd);
     let (streaming, set) = match &cfg.data {
@@ -337,18 +377,36 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
             let set = full_batch.then(|| Arc::new(linear_population(&teacher, act)));
             (Some(*label_noise), set)
         }
-        InputConfig::Set { n, label_noise, seed } => {
+        InputConfig::Set {
+            n,
+            label_noise,
+            seed,
+        } => {
             if *n == 0 || *n > 1 << 20 {
                 return err("data.n", "must be in 1 ..= 1048576 samples");
             }
             if !(label_noise.is_finite() && *label_noise >= 0.0) {
                 return err("data.label_noise", "must be a number ≥ 0");
             }
-            let s = gaussian_set(&teacher, act, *n, *label_noise, seed.unwrap_or(cfg.seed), TAG_FEATURES);
+            let s = gaussian_set(
+                &teacher,
+                act,
+                *n,
+                *label_noise,
+                seed.unwrap_or(cfg.seed),
+                TAG_FEATURES,
+            );
             (None, Some(Arc::new(s)))
         }
     };
-    let test = Arc::new(gaussian_set(&teacher, act, cfg.test_samples, 0.0, cfg.seed, TAG_TEST));
+    let test = Arc::new(gaussian_set(
+        &teacher,
+        act,
+        cfg.test_samples,
+        0.0,
+        cfg.seed,
+        TAG_TEST,
+    ));
     let name = cfg.name.clone().unwrap_or_else(|| name_hint.to_string());
     Ok(Sweep {
         name,

@@ -42,7 +42,11 @@ pub fn job(s: &Sweep, d: MfDynamics, eta_index: usize, width: usize) -> MfJob {
         eta,
         batch: s.cfg.batch,
         substeps: s.cfg.substeps,
-        checkpoints: s.times.iter().map(|t| whole_steps(*t, eta).expect("checked")).collect(),
+        checkpoints: s
+            .times
+            .iter()
+            .map(|t| whole_steps(*t, eta).expect("checked"))
+            .collect(),
         key: crate::rng::key_from_seed(s.cfg.seed),
         stream: stream(d, eta_index),
         bound: s.cfg.diverge_bound,
@@ -74,7 +78,11 @@ pub fn total_work(s: &Sweep) -> f64 {
 }
 
 /// Runs the sweep. `progress` receives work units as jobs finish.
-pub fn execute(s: &Sweep, b: &dyn MeanFieldBackend, progress: &dyn Fn(f64)) -> anyhow::Result<Output> {
+pub fn execute(
+    s: &Sweep,
+    b: &dyn MeanFieldBackend,
+    progress: &dyn Fn(f64),
+) -> anyhow::Result<Output> {
     // runs[d][e][w]
     let mut runs: Vec<Vec<Vec<Runs>>> = Vec::new();
     let mut neuron_steps = 0.0;
@@ -119,22 +127,44 @@ fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
             continue;
         };
         for (e, eta) in s.cfg.etas.iter().enumerate() {
-            diffs.extend(pair_diffs([a.name(), b.name()], *eta, &s.widths, &s.times, &runs[ia][e], &runs[ib][e]));
+            diffs.extend(pair_diffs(
+                [a.name(), b.name()],
+                *eta,
+                &s.widths,
+                &s.times,
+                &runs[ia][e],
+                &runs[ib][e],
+            ));
         }
     }
     let orders = analysis::eta_orders(&diffs);
-    let diverged: usize = all.iter().filter(|c| c.observable == "risk").map(|c| c.diverged).max().unwrap_or(0);
+    let diverged: usize = all
+        .iter()
+        .filter(|c| c.observable == "risk")
+        .map(|c| c.diverged)
+        .max()
+        .unwrap_or(0);
     let mut warnings = Vec::new();
-    for c in all.iter().filter(|c| c.observable == "risk" && c.diverged > 0 && c.t == *s.times.last().unwrap()) {
+    for c in all
+        .iter()
+        .filter(|c| c.observable == "risk" && c.diverged > 0 && c.t == *s.times.last().unwrap())
+    {
         warnings.push(format!(
             "{} η = {} n = {}: {} of {} replicas diverged (excluded from every statistic)",
-            c.dynamics, c.eta, c.width, c.diverged, c.diverged + c.count
+            c.dynamics,
+            c.eta,
+            c.width,
+            c.diverged,
+            c.diverged + c.count
         ));
     }
     let mut summary = summary_lines(s, &all, &fitted, &diffs, &warnings);
     let horizon = *s.times.last().unwrap();
     let widest = *s.widths.last().unwrap();
-    for o in orders.iter().filter(|o| o.t == horizon && o.width == widest) {
+    for o in orders
+        .iter()
+        .filter(|o| o.t == horizon && o.width == widest)
+    {
         summary.push(format!(
             "{} − {} at n={}: {} gap ∝ η^{:.2} [{:.2}, {:.2}] over {} step sizes",
             o.pair[0], o.pair[1], o.width, o.observable, o.order, o.ci95[0], o.ci95[1], o.n_points
@@ -245,9 +275,9 @@ fn summary_lines(
 ) -> Vec<String> {
     let horizon = *s.times.last().unwrap();
     let at = |d: &str, eta: f64, n: usize, o: &str| {
-        cells
-            .iter()
-            .find(|c| c.dynamics == d && c.eta == eta && c.width == n && c.t == horizon && c.observable == o)
+        cells.iter().find(|c| {
+            c.dynamics == d && c.eta == eta && c.width == n && c.t == horizon && c.observable == o
+        })
     };
     let mut out = vec![format!(
         "t = {horizon}, φ = {}: risk, ⟨φ,ν⟩ and n·Var(⟨φ,ν⟩) (mean ± se over {} replicas)",
@@ -257,7 +287,9 @@ fn summary_lines(
     for d in &s.dynamics {
         for &eta in &s.cfg.etas {
             for &n in &s.widths {
-                let (Some(r), Some(p)) = (at(d.name(), eta, n, "risk"), at(d.name(), eta, n, "phi")) else {
+                let (Some(r), Some(p)) =
+                    (at(d.name(), eta, n, "risk"), at(d.name(), eta, n, "phi"))
+                else {
                     continue;
                 };
                 out.push(format!(
@@ -283,7 +315,9 @@ fn summary_lines(
         ));
     }
     let widest = *s.widths.last().unwrap();
-    for p in diffs.iter().filter(|p| p.t == horizon && p.width == widest && (p.observable == "risk" || p.observable == "phi")) {
+    for p in diffs.iter().filter(|p| {
+        p.t == horizon && p.width == widest && (p.observable == "risk" || p.observable == "phi")
+    }) {
         out.push(format!(
             "{} − {} at η={} n={}: {} {:+.5} ± {:.5}",
             p.pair[0], p.pair[1], p.eta, p.width, p.observable, p.diff, p.stderr

@@ -13,7 +13,13 @@ const OBS_LABELS: [(&str, &str); 4] = [
     ("phi", "⟨φ, ν⟩"),
 ];
 
-fn select<'a>(cells: &'a [Cell], d: &str, eta: f64, t: f64, o: &str) -> impl Iterator<Item = &'a Cell> {
+fn select<'a>(
+    cells: &'a [Cell],
+    d: &str,
+    eta: f64,
+    t: f64,
+    o: &str,
+) -> impl Iterator<Item = &'a Cell> {
     let (d, o) = (d.to_string(), o.to_string());
     cells
         .iter()
@@ -36,16 +42,29 @@ pub fn svgs(s: &Sweep, cells: &[Cell], rates: &[Rate]) -> Vec<(String, String)> 
         .dynamics
         .iter()
         .enumerate()
-        .flat_map(|(i, d)| s.cfg.etas.iter().map(move |e| (d.name().to_string(), *e, i % 2 == 1)))
+        .flat_map(|(i, d)| {
+            s.cfg
+                .etas
+                .iter()
+                .map(move |e| (d.name().to_string(), *e, i % 2 == 1))
+        })
         .collect();
-    let label = |d: &str, eta: f64| if s.cfg.etas.len() > 1 { format!("{d} η={eta}") } else { d.to_string() };
+    let label = |d: &str, eta: f64| {
+        if s.cfg.etas.len() > 1 {
+            format!("{d} η={eta}")
+        } else {
+            d.to_string()
+        }
+    };
     let mut out = Vec::new();
     for (o, what) in OBS_LABELS {
         let lines: Vec<Line> = runs
             .iter()
             .map(|(d, eta, dashed)| Line {
                 label: label(d, *eta),
-                points: select(cells, d, *eta, horizon, o).map(|c| (c.width as f64, c.mean, c.stderr)).collect(),
+                points: select(cells, d, *eta, horizon, o)
+                    .map(|c| (c.width as f64, c.mean, c.stderr))
+                    .collect(),
                 dashed: *dashed,
             })
             .collect();
@@ -68,7 +87,9 @@ pub fn svgs(s: &Sweep, cells: &[Cell], rates: &[Rate]) -> Vec<(String, String)> 
             ["risk", "phi"].into_iter().map(move |o| {
                 let rate = rates
                     .iter()
-                    .find(|r| r.dynamics == *d && r.eta == *eta && r.t == horizon && r.observable == o)
+                    .find(|r| {
+                        r.dynamics == *d && r.eta == *eta && r.t == horizon && r.observable == o
+                    })
                     .map(|r| format!(" (n^-{:.2})", r.rate))
                     .unwrap_or_default();
                 Line {
@@ -97,14 +118,20 @@ pub fn svgs(s: &Sweep, cells: &[Cell], rates: &[Rate]) -> Vec<(String, String)> 
         .iter()
         .map(|(d, eta, dashed)| Line {
             label: label(d, *eta),
-            points: select(cells, d, *eta, horizon, "phi").map(|c| (c.width as f64, c.n_var, c.n_var_stderr)).collect(),
+            points: select(cells, d, *eta, horizon, "phi")
+                .map(|c| (c.width as f64, c.n_var, c.n_var_stderr))
+                .collect(),
             dashed: *dashed,
         })
         .collect();
     out.extend(svg(
         "nvar_vs_width.svg".into(),
         LinePlot {
-            title: format!("{}: n·Var(⟨φ, ν⟩), φ = {}, t = {horizon}", s.name, s.phi.name()),
+            title: format!(
+                "{}: n·Var(⟨φ, ν⟩), φ = {}, t = {horizon}",
+                s.name,
+                s.phi.name()
+            ),
             x_label: "width n".into(),
             y_label: "n · Var".into(),
             log_x: true,
@@ -121,7 +148,12 @@ pub fn svgs(s: &Sweep, cells: &[Cell], rates: &[Rate]) -> Vec<(String, String)> 
                     label: format!("{} n={n}", d.name()),
                     points: cells
                         .iter()
-                        .filter(|c| c.dynamics == d.name() && c.eta == eta && c.width == n && c.observable == o)
+                        .filter(|c| {
+                            c.dynamics == d.name()
+                                && c.eta == eta
+                                && c.width == n
+                                && c.observable == o
+                        })
                         .map(|c| (c.t, c.mean, c.stderr))
                         .collect(),
                     dashed: i == 1,
