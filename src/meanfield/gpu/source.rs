@@ -1,0 +1,117 @@
+//! WGSL source of a mean-field job: the run's constants as a header (sizes, tile,
+//! slices, dynamics flags, step constants, μ₀), then Philox, the two-layer model and the
+//! kernels. One composition for the training samples and one for the test set.
+
+use super::*;
+
+/// Whether the weights are smf's (drawn per evaluation by `prep_noise`).
+pub(super) fn noise(d: MfDynamics) -> bool {
+    matches!(d, MfDynamics::Smf1 | MfDynamics::Smf2)
+}
+
+/// Values per replica of `aux` (order-2 drift): r_j, ρ_j, g.
+pub(super) fn aux_len(job: &MfJob, plan: &Plan) -> u64 {
+    2 * plan.ns as u64 + job.state_len() as u64
+}
+
+/// The kernels of `job` (training samples, or the test set with `test`).
+pub(super) fn compose(
+    job: &MfJob,
+    plan: &Plan,
+    test: bool,
+    p: Precision,
+    int64: bool,
+    shared: u64,
+) -> String {
+    let rs = real_size(p);
+    let (ns, sc, sch) = if test {
+        (plan.nt, plan.tsc, plan.tsch)
+    } else {
+        (plan.ns, plan.sc, plan.sch)
+    };
+    let dynamics = job.dynamics;
+    let rk4 = dynamics.is_ode() && !test;
+    let modified = dynamics.modified() && !test;
+    let g = group(plan.wg, sc, rs, shared);
+    let gr = RWG.min(ns.next_power_of_two());
+    let xmode = match (test, dynamics, job.streaming) {
+        (false, MfDynamics::Sgd, Some(_)) => 1,
+        (false, MfDynamics::Sgd, None) => 2,
+        _ => 0,
+    };
+    let smf = noise(dynamics) && !test;
+    let sub = job.substeps().max(1);
+    let nset = job.set.as_ref().map_or(1, |s| s.n.max(1)) as f64;
+    let mut h = String::from(real_alias(p));
+    let mut u = |name: &str, v: u64| {
+        let _ = writeln!(h, "const {name}: u32 = {v}u;");
+    };
+    u("WG", plan.wg as u64);
+    u("RWG", RWG as u64);
+    u("D", job.d as u64);
+    u("PER", job.per() as u64);
+    u("NN", job.width as u64);
+    u("NS", ns as u64);
+    u("SC", sc as u64);
+    u("SCH", sch as u64);
+    u("G", g as u64);
+    u("GR", gr as u64);
+    u("PR", (RWG / gr) as u64);
+    u("SH", g as u64 * (plan.wg as u64 + 1) + plan.wg as u64);
+    u("TILES", plan.tiles as u64);
+    u("MT", job.teacher.m() as u64);
+    u("NDATA", nset as u64);
+    u("SUB", sub as u64);
+    u("EVALS", dynamics.evaluations_per_step(sub) as u64);
+    u("XMODE", xmode);
+    u("CMODE", smf as u64);
+    u("AUXS", aux_len(job, plan));
+    u("STREAM", job.stream as u64);
+    u("TAG_INIT", TAG_INIT as u64);
+    u("ACT", job.act.code() as u64);
+    u("PHI", job.phi.code() as u64);
+    let _ = writeln!(
+        h,
+        "const KEY: vec2<u32> = vec2<u32>({}u, {}u);",
+        job.key[0], job.key[1]
+    );
+    for (name, v) in [
+        ("RK4", rk4),
+        ("READ_STG", rk4),
+        ("TEST", test),
+        ("MODIFIED", modified),
+    ] {
+        let _ = writeln!(h, "const {name}: bool = {v};");
+    }
+    let mut r = |name: &str, v: f64| {
+        let _ = writeln!(h, "const {name}: real = {};", lit(v, p));
+    };
+    let c0 = match dynamics {
+        _ if test => 1.0,
+        MfDynamics::Sgd => job.eta / job.batch.max(1) as f64,
+        MfDynamics::Gd => job.eta / nset,
+        _ => 1.0 / nset,
+    };
+    let hstep = job.eta / sub as f64;
+    r("C0", c0);
+    r("INV_N", 1.0 / job.width as f64);
+    r("INV_NS", 1.0 / ns.max(1) as f64);
+    r("INV_MT", 1.0 / job.teacher.m().max(1) as f64);
+    r("H", hstep);
+    r("HALF_H", 0.5 * hstep);
+    r("H6", hstep / 6.0);
+    r("SIGMA", job.streaming.unwrap_or(0.0));
+    r("BOUND", job.bound.min(f64::MAX));
+    r("DT_N", hstep / nset);
+    // The order-2 correction's factor: (η/2)/N, × dt on smf2's EM step (RK4 applies h).
+    let step = if dynamics.is_ode() { 1.0 } else { hstep };
+    r("CORR", 0.5 * job.eta * step / nset);
+    r(
+        "NOISE_SCALE",
+        (job.eta * hstep / (job.batch as f64 * nset)).sqrt(),
+    );
+    r("A_MEAN", job.init.a_mean);
+    r("A_STD", job.init.a_std);
+    r("W_STD", job.init.w_std);
+    [&h, MATH, mulhilo(int64), PHILOX, TWO_LAYER, KERNELS].concat()
+}
