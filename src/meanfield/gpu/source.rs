@@ -2,6 +2,7 @@
 //! slices, dynamics flags, step constants, μ₀), then Philox, the two-layer model and the
 //! kernels. One composition for the training samples and one for the test set.
 
+use super::plan::group;
 use super::*;
 
 /// Whether the weights are smf's (drawn per evaluation by `prep_noise`).
