@@ -97,9 +97,6 @@ pub const PRIVATE_MAX: usize = 256;
 /// `int64`: Philox multiplies in u64 (the device needs SHADER_INT64).
 /// `private_max`: rows + scratch of at most this many values are kept in private
 /// arrays during a dispatch (`PRIVATE_MAX` by default; 0: always in storage).
-/// Loop iterations llvmpipe allows one invocation (65535), less a safety margin.
-pub const LLVMPIPE_LOOP_BUDGET: u64 = 60_000;
-
 /// A generous bound on the shader loop iterations of one step of `job` (every loop of
 /// `train.wgsl` counted, nested ones multiplied out): sample passes are
 /// (N + 1)(D + 1)-sized, done a few times per drift evaluation.
@@ -346,27 +343,19 @@ impl Trainer for GpuTrainer {
     }
 
     fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> Result<()> {
-        // llvmpipe stops every invocation after LLVMPIPE_LOOP_LIMIT loop iterations in
-        // all (a single counter shared by all loops, Mesa's LP_MAX_TGSI_LOOP_ITERATIONS)
-        // and silently carries on with wrong numbers: bound the steps per dispatch, and
-        // refuse jobs whose single step needs more.
-        let loop_cap = if self.is_software() {
-            let per_step = loop_iterations_per_step(job);
-            if per_step + job.data.n as u64 > LLVMPIPE_LOOP_BUDGET {
-                bail!(
-                    "this job needs ~{per_step} shader loop iterations per step (N = {}, d = {}, {} substeps), \
-                     beyond what the software adapter ({}) runs correctly in one invocation \
-                     ({LLVMPIPE_LOOP_BUDGET}); use --backend cpu, or a hardware GPU",
-                    job.data.n,
-                    job.d(),
-                    job.substeps(),
-                    self.gpu.info.name
-                );
-            }
-            (LLVMPIPE_LOOP_BUDGET / per_step).max(1) as u32
-        } else {
-            u32::MAX
-        };
+        // A software adapter cuts an invocation's loops off (the device layer measured
+        // where): bound the steps per dispatch, and refuse jobs whose single step needs more.
+        let loop_cap = self.gpu.steps_per_dispatch(
+            loop_iterations_per_step(job),
+            job.data.n as u64,
+            &format!(
+                "one step of {} (N = {}, d = {}, {} substeps)",
+                job.dynamics.name(),
+                job.data.n,
+                job.d(),
+                job.substeps()
+            ),
+        )?;
         check_job(job)?;
         let gpu = &self.gpu;
         let ds = &*job.data;

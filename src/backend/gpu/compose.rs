@@ -220,6 +220,52 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
     .join("\n")
 }
 
+/// Generous loop-iteration counts of one invocation of the `main` kernel of (model,
+/// spec): `(per_step, fixed)`, every loop of `kernel.wgsl`, the dynamics template and the
+/// model counted as if none were unrolled, nested loops multiplied out. A model function
+/// (gradient, drift, noise, Hessian-vector product, θ sample, exact step) is charged
+/// (D + 2)² (the quadratic model's loops are D², the others' a few D); a Philox block
+/// its 10 rounds plus Box–Muller. The driver passes these to
+/// `Gpu::steps_per_dispatch`, so a dispatch stays within a software adapter's loop limit.
+pub fn loop_iterations(model: &AnyModel, spec: &RunSpec) -> (u64, u64) {
+    let m = model.as_dyn();
+    let d = m.dim() as u64;
+    let (np, levels) = (spec.particles() as u64, spec.levels() as u64);
+    let f = (d + 2) * (d + 2);
+    let drift = if spec.dynamics.modified() { 3 * f } else { f } + d;
+    let block = 12;
+    let blocks = |normals: u64| normals.div_ceil(4).max(1) * block;
+    let (nt, nsmf, ne) = (
+        m.data_normals() as u64,
+        m.smf_noise_dim() as u64,
+        m.exact_normals() as u64,
+    );
+    let nc = if spec.dynamics.shared_noise() {
+        nsmf
+    } else {
+        np * d
+    }
+    .max(1);
+    let substeps = spec.substeps() as u64;
+    let exact = spec.dynamics.kind() == Kind::Sde && spec.solver == Solver::Exact;
+    let per_step = 1 + match spec.dynamics.kind() {
+        Kind::Discrete if spec.dynamics == Dynamics::Gd => np * (f + d),
+        Kind::Discrete => {
+            let b = spec.batch as u64;
+            blocks(b * nt) + b * (nt + f + np * (f + d)) + np * d
+        }
+        Kind::Ode => levels * np * substeps * 4 * (drift + d),
+        Kind::Sde if exact => blocks(np * ne) + np * (ne + f),
+        Kind::Sde => {
+            let level = nc + np * (drift + f + nsmf.max(d) + d);
+            substeps.div_ceil(4) * (blocks(4 * nc) + 4 * (nc + levels * (level + nc)))
+        }
+    };
+    // Initial state or load, and the store.
+    let fixed = 2 * levels * np * (d + 1) + 16;
+    (per_step, fixed)
+}
+
 /// `fn observe(o, l)`: observable o on level l (particles baked in).
 fn observe_fn(obs: &[Observable]) -> String {
     let mut s =

@@ -1,12 +1,16 @@
 //! wgpu plumbing: adapter choice (PRIMARY first, GL only as a fallback; honours
 //! `WGPU_BACKEND` and `WGPU_ADAPTER_NAME`), device creation with the adapter's own
 //! limits, error capture (validation errors become `anyhow` errors instead of the
-//! default panic), the pipeline cache and buffer helpers.
+//! default panic), the pipeline cache and buffer helpers, and the loop limit: every
+//! kernel's driver asks `steps_per_dispatch` how many steps one dispatch may take, so
+//! no driver can forget llvmpipe's silent loop cut-off.
 
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc, Mutex};
 use wgpu::util::DeviceExt;
+
+const LOOP_PROBE: &str = include_str!("../../../shaders/common/loop_probe.wgsl");
 
 pub struct Gpu {
     pub instance: wgpu::Instance,
@@ -17,6 +21,9 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     /// The device has SHADER_INT64 (kernels then multiply in u64).
     pub int64: bool,
+    /// Loop iterations one invocation runs before the device silently cuts its loops
+    /// short (measured at creation by `probe_loop_limit`); `None`: no cut-off seen.
+    pub loop_limit: Option<u64>,
     errors: Arc<Mutex<Vec<String>>>,
     pipelines: Mutex<HashMap<(String, String), Arc<wgpu::ComputePipeline>>>,
 }
@@ -74,13 +81,23 @@ pub fn list_adapters() -> Vec<String> {
     out
 }
 
-/// "name [Backend, type]" with software rasterisers called out.
+/// What to install when the only adapter is an OpenGL one (no Vulkan driver: wgpu
+/// then falls back to GL, which has no f64 and is slower).
+pub const GL_ONLY_NOTE: &str = "OpenGL fallback: no Vulkan driver found, so no f64; \
+    install one (Debian/Ubuntu: apt-get install -y mesa-vulkan-drivers, for llvmpipe) or use --backend cpu";
+
+/// "name [Backend, type]" with software rasterisers and the OpenGL fallback called out.
 pub fn describe(info: &wgpu::AdapterInfo) -> String {
     let kind = match info.device_type {
         wgpu::DeviceType::Cpu => "software rasteriser: CPU".to_string(),
         t => format!("{t:?}"),
     };
-    format!("{} [{:?}, {}]", info.name, info.backend, kind)
+    let gl = if info.backend == wgpu::Backend::Gl {
+        format!("; {GL_ONLY_NOTE}")
+    } else {
+        String::new()
+    };
+    format!("{} [{:?}, {}{gl}]", info.name, info.backend, kind)
 }
 
 fn pick_adapter() -> Result<(wgpu::Instance, wgpu::Adapter)> {
@@ -152,7 +169,7 @@ impl Gpu {
                 v.push(e.to_string());
             }
         }));
-        Ok(Self {
+        let mut gpu = Self {
             instance,
             adapter,
             device,
@@ -160,9 +177,86 @@ impl Gpu {
             info,
             limits,
             int64,
+            loop_limit: None,
             errors,
             pipelines: Mutex::new(HashMap::new()),
-        })
+        };
+        gpu.loop_limit = gpu.probe_loop_limit()?;
+        Ok(gpu)
+    }
+
+    /// Runs `shaders/common/loop_probe.wgsl`: asks one invocation for `PROBE_LOOP`
+    /// iterations and reads back how many ran. Fewer means the device cuts loops off
+    /// (llvmpipe: 65 535, counted over all loops of the invocation; the probe also
+    /// checks that a second loop after the cut-off does not run in full, i.e. that the
+    /// count is shared, and takes the worst case either way).
+    fn probe_loop_limit(&self) -> Result<Option<u64>> {
+        const PROBE_LOOP: u32 = 1 << 20;
+        const SECOND: u32 = 8;
+        let pipeline = self.pipeline(LOOP_PROBE, "loop_probe")?;
+        let io = self.storage_init(
+            bytemuck::cast_slice(&[PROBE_LOOP, 0, SECOND, 0, 0]),
+            "loop probe",
+        );
+        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("loop probe"),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &[wgpu::BindGroupEntry {
+                binding: 0,
+                resource: io.as_entire_binding(),
+            }],
+        });
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(1, 1, 1);
+        }
+        self.queue.submit([enc.finish()]);
+        let staging = self.readback_buffer(20);
+        let out: Vec<u32> = bytemuck::pod_collect_to_vec(&self.read(&io, &staging, 20)?);
+        let (first, second) = (out[1], out[3]);
+        if first >= PROBE_LOOP && second >= SECOND {
+            return Ok(None);
+        }
+        // A limit below the probe's own 8 iterations would make every kernel wrong.
+        let limit = first.min(PROBE_LOOP) as u64;
+        if limit < 1024 {
+            bail!(
+                "{} runs only {limit} loop iterations per shader invocation; no smflow kernel can run correctly on it (use --backend cpu)",
+                self.info.name
+            );
+        }
+        Ok(Some(limit))
+    }
+
+    /// Loop iterations an invocation may use on this device: the measured limit less a
+    /// margin of 1/16 for loops the per-kernel counts do not see; `None`: unlimited.
+    pub fn loop_budget(&self) -> Option<u64> {
+        self.loop_limit.map(|l| l - l / 16)
+    }
+
+    /// Steps one dispatch may advance, for a kernel whose invocation runs at most
+    /// `fixed + per_step · steps` loop iterations (generous counts: every loop of the
+    /// kernel, nested ones multiplied out, as if none were unrolled). `u32::MAX` where
+    /// loops are not cut off. Fails, naming `what` and `--backend cpu`, when even one
+    /// step does not fit.
+    pub fn steps_per_dispatch(&self, per_step: u64, fixed: u64, what: &str) -> Result<u32> {
+        let Some(budget) = self.loop_budget() else {
+            return Ok(u32::MAX);
+        };
+        let need = fixed.saturating_add(per_step.max(1));
+        if need > budget {
+            bail!(
+                "{what} needs ~{need} shader loop iterations in one invocation, beyond the {budget} \
+                 that {} runs correctly (it cuts loops off at {} iterations and carries on with wrong \
+                 numbers); use --backend cpu, or a hardware GPU",
+                self.info.name,
+                self.loop_limit.unwrap_or(0)
+            );
+        }
+        Ok(((budget - fixed) / per_step.max(1)).min(u32::MAX as u64) as u32)
     }
 
     /// Fails with the first uncaptured wgpu error since the last check.

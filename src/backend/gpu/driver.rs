@@ -7,7 +7,7 @@
 //! replicas; the host folds them into `Moments` in f64. Philox is fed
 //! the global replica index, so results do not depend on the chunk size.
 
-use super::compose::{compose_for, ENTRY, REDUCE_ENTRY};
+use super::compose::{compose_for, loop_iterations, ENTRY, REDUCE_ENTRY};
 use super::device::Gpu;
 use crate::backend::{Precision, Progress};
 use crate::dynamics::RunSpec;
@@ -101,6 +101,20 @@ pub fn simulate(
     if spec.checkpoints.is_empty() {
         bail!("run has no checkpoints");
     }
+    // Steps one dispatch may take: a software adapter cuts long loops off silently.
+    let (per_step, fixed) = loop_iterations(model, spec);
+    let loop_cap = gpu.steps_per_dispatch(
+        per_step,
+        fixed,
+        &format!(
+            "one step of {} (d = {}, {} particles, {} substeps, {} levels)",
+            spec.dynamics.name(),
+            model.as_dyn().dim(),
+            spec.particles(),
+            spec.substeps(),
+            spec.levels()
+        ),
+    )?;
     let src = compose_for(model, spec, precision, gpu.int64);
     let pipeline = gpu.pipeline(&src, ENTRY)?;
     let reducer = gpu.pipeline(&src, REDUCE_ENTRY)?;
@@ -157,7 +171,7 @@ pub fn simulate(
         while first || k < steps {
             let max_steps = (budget / (n as f64 * per_path_step))
                 .max(1.0)
-                .min(u32::MAX as f64) as u32;
+                .min(loop_cap as f64) as u32;
             let target = spec.checkpoints[cp.min(n_cp - 1)];
             let end = target.min(k.saturating_add(max_steps)).max(k);
             let reduce = mode == Mode::Stats && cp < n_cp && end == target;

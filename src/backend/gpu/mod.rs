@@ -65,6 +65,12 @@ impl GpuBackend {
         self.gpu.is_software()
     }
 
+    /// Loop iterations per invocation after which the device cuts loops off
+    /// (llvmpipe: 65 535), as measured when the device was opened; `None`: no limit.
+    pub fn loop_limit(&self) -> Option<u64> {
+        self.gpu.loop_limit
+    }
+
     pub fn limits(&self) -> &wgpu::Limits {
         &self.gpu.limits
     }

@@ -26,7 +26,8 @@
 //! llvmpipe stops an invocation after 65 535 loop iterations in all and silently goes
 //! on with wrong numbers; no kernel loops over steps, and on a software adapter the
 //! samples of an evaluation are cut into slices (workgroup_id.z) small enough that every
-//! kernel stays within `LLVMPIPE_LOOP_BUDGET`; jobs that cannot are refused.
+//! kernel stays within the device's loop budget (`Gpu::loop_budget`, measured when the
+//! device is opened); jobs that cannot are refused.
 //!
 //! Results do not depend on the chunk (Philox gets the global replica index), the tile
 //! or the sample slices beyond float rounding.
@@ -37,7 +38,6 @@ use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX};
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, to_f64};
 use crate::backend::Precision;
-use crate::train::gpu::LLVMPIPE_LOOP_BUDGET;
 use anyhow::{bail, Result};
 use std::fmt::Write;
 use std::ops::Range;

@@ -78,19 +78,20 @@ impl GpuMeanField {
         let tiles = n.div_ceil(wg as u64);
         let ns = job.batch_len() as u32;
         let nt = job.test.n as u32;
-        let software = self.is_software();
-        // Samples per slice: the loop budget on llvmpipe; else all (or as forced).
+        // Loop iterations one invocation may run (a software adapter cuts loops off).
+        let loop_budget = self.gpu.loop_budget();
+        // Samples per slice: within the loop budget; else all (or as forced).
         let slice = |count: u32| -> u32 {
             let mut sc = self.slice.unwrap_or(u32::MAX).min(count).max(1);
-            if software {
+            if let Some(budget) = loop_budget {
                 while sc > 1 {
                     let g = group(wg, sc, rs, shared) as u64;
                     let worst =
                         Loops::forward(d, sc as u64, g, wg as u64).max(Loops::update(d, sc as u64));
-                    if worst <= LLVMPIPE_LOOP_BUDGET {
+                    if worst <= budget {
                         break;
                     }
-                    sc = (sc as u64 * LLVMPIPE_LOOP_BUDGET / worst).min(sc as u64 - 1) as u32;
+                    sc = (sc as u64 * budget / worst).min(sc as u64 - 1) as u32;
                 }
             }
             // Balance the slices.
@@ -113,7 +114,7 @@ impl GpuMeanField {
             tsch,
             cap: 0,
         };
-        if software {
+        if let Some(budget) = loop_budget {
             let g = group(wg, sc, rs, shared) as u64;
             let worst = [
                 Loops::forward(d, sc as u64, g, wg as u64),
@@ -124,11 +125,11 @@ impl GpuMeanField {
                 Loops::others(job, &plan),
             ];
             let worst = worst.into_iter().max().unwrap_or(0);
-            if worst > LLVMPIPE_LOOP_BUDGET {
+            if worst > budget {
                 bail!(
                     "this job needs ~{worst} shader loop iterations in one invocation (width {n}, d {d}, \
                      {ns} samples, teacher of {}), beyond what the software adapter ({}) runs correctly \
-                     ({LLVMPIPE_LOOP_BUDGET}); use --backend cpu, or a hardware GPU",
+                     ({budget}); use --backend cpu, or a hardware GPU",
                     job.teacher.m(),
                     self.gpu.info.name
                 );
