@@ -9,6 +9,8 @@ use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod parse;
+
 /// A bad-input error: exit code 2, one line naming the field.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfigError {
@@ -31,13 +33,30 @@ fn err<T>(field: impl Into<String>, message: impl Into<String>) -> Result<T, Con
     })
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ModelConfig {
     Quadratic(QuadraticConfig),
     Multiplicative(MultiplicativeConfig),
     #[serde(rename = "toy_sgd")]
     ToySgd(ToySgdConfig),
+}
+
+impl<'de> Deserialize<'de> for ModelConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parse::tagged(
+            d,
+            "kind",
+            &["quadratic", "multiplicative", "toy_sgd"],
+            |kind, rest| {
+                Ok(match kind {
+                    "quadratic" => ModelConfig::Quadratic(parse::section(rest, "")?),
+                    "multiplicative" => ModelConfig::Multiplicative(parse::section(rest, "")?),
+                    _ => ModelConfig::ToySgd(parse::section(rest, "")?),
+                })
+            },
+        )
+    }
 }
 
 /// `toy_sgd`: `loss` names the loss (`double_well`: c0; `ring`: k0, a, c0), `sigma` the
@@ -113,6 +132,8 @@ impl Default for SdeConfig {
 fn default_substeps() -> u32 {
     16
 }
+/// Largest `sde.substeps` (and substeps of the other experiments).
+pub const MAX_SUBSTEPS: u32 = 4096;
 fn default_true() -> bool {
     true
 }
@@ -204,12 +225,24 @@ pub struct Checked {
     pub echo: serde_json::Value,
 }
 
-/// Parses config text without validating it.
+/// Parses config text without validating it (syntax first, then `experiment`, then
+/// this format; every error names its field).
 pub fn parse_raw(text: &str) -> Result<Config, ConfigError> {
-    serde_json::from_str(text).map_err(|e| ConfigError {
-        field: "config".into(),
-        message: e.to_string(),
-    })
+    let value = parse::json(text)?;
+    parse_value(value, parse::Overrides::default())
+}
+
+/// Parses a config's JSON (one of `weak_order`, `n_point`, `invariant`) with command-line
+/// overrides applied first.
+pub fn parse_value(value: serde_json::Value, o: parse::Overrides) -> Result<Config, ConfigError> {
+    let kind = parse::experiment(&value)?;
+    if !["weak_order", "n_point", "invariant"].contains(&kind) {
+        return err(
+            "experiment",
+            format!("{kind:?} is not read by this parser (allowed here: weak_order, n_point, invariant)"),
+        );
+    }
+    o.parse(value)
 }
 
 /// Parses and validates config text.
@@ -217,14 +250,28 @@ pub fn parse(text: &str, name_hint: &str) -> Result<Checked, ConfigError> {
     check(parse_raw(text)?, name_hint)
 }
 
+/// Parses and validates a `weak_order` / `n_point` / `invariant` config's JSON, the
+/// command-line overrides applied first (errors about them name the option).
+pub fn load(
+    value: serde_json::Value,
+    name_hint: &str,
+    overrides: parse::Overrides,
+) -> Result<Checked, ConfigError> {
+    let cfg = parse_value(value, overrides)?;
+    check(cfg, name_hint).map_err(|e| overrides.blame(e))
+}
+
 fn is_integer_ratio(t: f64, eta: f64) -> bool {
     let r = t / eta;
     r >= 1.0 - 1e-9 && (r - r.round()).abs() <= 1e-9 * r.max(1.0)
 }
 
-/// Steps k = t/η for a checked (t, η).
+/// Steps k = t/η for a checked (t, η): every checker refuses t/η > u32::MAX
+/// ([`parse::step_limit`]).
 pub fn steps(t: f64, eta: f64) -> u32 {
-    (t / eta).round() as u32
+    let r = (t / eta).round();
+    debug_assert!(r <= u32::MAX as f64, "unchecked step count {t}/{eta}");
+    r as u32
 }
 
 fn matrix(field: &str, rows: &[Vec<f64>], d: usize) -> Result<DMatrix<f64>, ConfigError> {
@@ -365,7 +412,10 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         other => {
             return err(
                 "experiment",
-                format!("unknown experiment {other:?}; allowed: weak_order, n_point, invariant, least_squares_risk, implicit_bias_sweep, gd_vs_gf"),
+                format!(
+                    "unknown experiment {other:?} (allowed: {})",
+                    parse::EXPERIMENTS.join(", ")
+                ),
             )
         }
     };
@@ -449,21 +499,25 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         dynamics.push(d);
     }
     if cfg.batch == 0 {
-        return err("batch", "must be ≥ 1");
+        return err("batch", "must be ≥ 1 (allowed: 1 … 4294967295)");
     }
     if cfg.etas.is_empty() {
         return err("etas", "must list at least one step size");
     }
     if !(cfg.horizon.is_finite() && cfg.horizon > 0.0) {
-        return err("horizon", "must be a finite number > 0");
+        return err(
+            "horizon",
+            format!("must be a finite number > 0, got {}", cfg.horizon),
+        );
     }
     for (i, &eta) in cfg.etas.iter().enumerate() {
         if !(eta.is_finite() && eta > 0.0) {
             return err(
                 format!("etas[{i}]"),
-                format!("step size must be > 0, got {eta}"),
+                format!("must be a finite number > 0 (a step size), got {eta}"),
             );
         }
+        parse::step_limit(&format!("etas[{i}]"), cfg.horizon, eta)?;
         if !is_integer_ratio(cfg.horizon, eta) {
             return err(
                 format!("etas[{i}]"),
@@ -555,15 +609,13 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         &dynamics,
         &cfg.checkpoints,
     )?;
-    if cfg.paths == 0 {
-        return err("paths", "must be ≥ 1");
-    }
-    if cfg.paths > u32::MAX as u64 {
+    if cfg.paths == 0 || cfg.paths > parse::MAX_PATHS {
         return err(
             "paths",
             format!(
-                "must be ≤ {} (replica index is a 32-bit Philox counter word)",
-                u32::MAX
+                "must be in 1 … {} (the replica index is a 32-bit Philox counter word), got {}",
+                parse::MAX_PATHS,
+                cfg.paths
             ),
         );
     }
@@ -571,6 +623,12 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         "em" => {
             let s = cfg.sde.substeps;
             let need = if cfg.sde.extrapolate { 4 } else { 2 };
+            if s > MAX_SUBSTEPS {
+                return err(
+                    "sde.substeps",
+                    format!("must be at most {MAX_SUBSTEPS}, got {s}"),
+                );
+            }
             if s < need || s % need != 0 {
                 return err(
                     "sde.substeps",
@@ -613,7 +671,10 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         }
     };
     if !(cfg.diverge_bound.is_finite() && cfg.diverge_bound > 0.0) {
-        return err("diverge_bound", "must be a finite number > 0");
+        return err(
+            "diverge_bound",
+            format!("must be a finite number > 0, got {}", cfg.diverge_bound),
+        );
     }
     Ok(Checked {
         experiment,

@@ -52,6 +52,16 @@ impl Observable {
     }
 
     /// Highest particle index the observable reads.
+    /// Whether g ≥ 0 on every state (|x|², |x_p − x_q|², x_p[0]²): a negative mean of
+    /// such an observable is an artefact (an extrapolation gone wrong, or a bug).
+    pub fn nonnegative(&self) -> bool {
+        match *self {
+            Observable::Norm2(_) | Observable::Dist2(..) => true,
+            Observable::Prod(p, q) => p == q,
+            _ => false,
+        }
+    }
+
     pub fn max_particle(&self) -> usize {
         match *self {
             Observable::Norm2(p) | Observable::X0(p) | Observable::Cos(p) | Observable::Loss(p) => {

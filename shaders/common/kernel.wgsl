@@ -14,7 +14,7 @@ struct Params {
     n_valid: u32,  // replicas of this chunk
     k0: u32,
     k1: u32,
-    pad0: u32,     // unused
+    cp: u32,       // the checkpoint `reduce` records (index into SHIFTS)
     stride: u32,   // chunk capacity (SoA stride of `state`)
     init: u32,     // 1: start from X0
     pad: u32,
@@ -97,7 +97,7 @@ fn reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocati
                 g[l] = observe(o, l);
             }
             let ve = combine_levels(g);
-            let y = ve.x - SHIFTS[o];
+            let y = ve.x - SHIFTS[params.cp * N_OBS + o];
             red[lid][o * 5u] = real(1.0);
             red[lid][o * 5u + 1u] = y;
             red[lid][o * 5u + 2u] = y * y;

@@ -94,7 +94,7 @@ fn run_model<M: Model>(
                         let a = &mut acc[c * n_obs + o];
                         if rec.alive[c] {
                             let i = (c * n_obs + o) * 2;
-                            a.add_path(rec.values[i] - shifts[o], rec.values[i + 1]);
+                            a.add_path(rec.values[i] - shifts[c * n_obs + o], rec.values[i + 1]);
                         } else {
                             a.diverged += 1;
                         }

@@ -57,11 +57,51 @@ pub trait Backend {
     ) -> anyhow::Result<Vec<f64>>;
 }
 
-/// Per-observable shift: g at the initial state.
+/// Replicas tried, in order, for the reference path of `shifts`.
+const SHIFT_CANDIDATES: u32 = 8;
+
+/// Per-(checkpoint, observable) shift, index `c * n_obs + o`: every backend sums
+/// v − shift and the report adds the shift back. Values are centred so that f32 partial
+/// sums on the GPU and the variance formula do not cancel. The shift is the value of a
+/// reference path at that checkpoint — replica 0 (or the first of the next few that
+/// stays alive), computed by the f64 CPU reference — not g(x₀): an observable that
+/// decays far below its initial value (E|x|² from 1 to 1e-24) would be swallowed by a
+/// g(x₀) shift (1 + 1e-24 − 1 = 0). The path is a function of (spec, seed) alone, so
+/// every backend, chunk and shard uses the same shifts. They are rounded to f32 so an
+/// f32 kernel subtracts exactly what the host adds back; a value beyond f32's range,
+/// or a checkpoint where no candidate survives, gets the shift 0 (exact sums need
+/// none; only the variance's conditioning depends on it).
 pub fn shifts(model: &AnyModel, spec: &RunSpec) -> Vec<f64> {
-    let m = model.as_dyn();
-    spec.observables
-        .iter()
-        .map(|o| o.eval(m, &spec.x0))
+    crate::with_model!(model, m => reference_shifts(m, spec))
+}
+
+fn reference_shifts<M: crate::model::Model>(m: &M, spec: &RunSpec) -> Vec<f64> {
+    use crate::dynamics::path::{prepare, simulate, PathRecord};
+    let n_obs = spec.observables.len();
+    let n_cp = spec.checkpoints.len();
+    let mut out = vec![None; n_cp * n_obs];
+    let prep = prepare(m, spec);
+    let mut rec = PathRecord::new(spec);
+    let paths = if spec.dynamics.is_random() { SHIFT_CANDIDATES } else { 1 };
+    for r in 0..paths {
+        simulate(m, spec, &prep, r, &mut rec);
+        for c in 0..n_cp {
+            for o in 0..n_obs {
+                let v = rec.values[(c * n_obs + o) * 2];
+                let slot = &mut out[c * n_obs + o];
+                if slot.is_none() && rec.alive[c] && v.is_finite() {
+                    *slot = Some(v);
+                }
+            }
+        }
+        if out.iter().all(Option::is_some) {
+            break;
+        }
+    }
+    out.into_iter()
+        .map(|v| match v {
+            Some(v) if v.abs() < f32::MAX as f64 => v as f32 as f64,
+            _ => 0.0,
+        })
         .collect()
 }

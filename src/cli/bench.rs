@@ -23,7 +23,7 @@ pub struct BenchArgs {
     #[arg(long, value_enum)]
     pub backend: Vec<BackendChoice>,
     /// Paths for the sgd job (the sme2 job uses 1/16 of them).
-    #[arg(long, default_value_t = 1 << 20)]
+    #[arg(long, default_value_t = 1 << 20, allow_negative_numbers = true, value_parser = crate::config::parse::cli_paths)]
     pub paths: u64,
     /// Replicas of the mean-field job `mf_sgd` at n = 2^10 (n = 2^16 runs 1/16 of them).
     #[arg(long, default_value_t = 64)]
@@ -65,6 +65,10 @@ fn job_config(dynamics: &str, paths: u64) -> String {
 }
 
 pub fn bench(a: BenchArgs) -> Result<(), Failure> {
+    // Before measuring anything: the --json file must be writable.
+    if let Some(p) = &a.json {
+        crate::output::files::check_output_file(p, "--json").map_err(Failure::BadInput)?;
+    }
     let f32 = crate::backend::Precision::F32;
     let small_d = choices(&a.backend, || {
         crate::backend::gpu::GpuBackend::new(f32).is_ok()

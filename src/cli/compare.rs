@@ -16,10 +16,11 @@ use std::path::PathBuf;
 #[derive(Args, Debug)]
 pub struct CompareArgs {
     pub config: PathBuf,
-    /// Override the config's paths (statistics comparison).
-    #[arg(long)]
+    /// Override the config's paths (statistics comparison): 1 … 4294967295.
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::config::parse::cli_paths)]
     pub paths: Option<u64>,
-    #[arg(long)]
+    /// Override the config's seed: 0 … 18446744073709551615.
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::config::parse::cli_seed)]
     pub seed: Option<u64>,
     /// Replicas compared path by path (final states) per run.
     #[arg(long, default_value_t = 256)]

@@ -4,7 +4,7 @@
 use super::{run::print_summary, timestamp, Failure};
 use crate::config::check;
 use crate::experiment::{analyze, plan, Collected, RunMeta};
-use crate::output::files::{read_partials, write_run, Partials};
+use crate::output::files::{prepare_out_dir, read_partials, write_run, Partials};
 use crate::stats::Moments;
 use clap::Args;
 use std::path::PathBuf;
@@ -19,15 +19,38 @@ pub struct MergeArgs {
     pub out: Option<PathBuf>,
     #[arg(long)]
     pub quiet: bool,
+    /// Replace the contents of a non-empty --out directory.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub fn merge(a: MergeArgs) -> Result<(), Failure> {
+    // Before anything is read or written: --out must not be one of the inputs.
+    if let Some(out) = &a.out {
+        if let Ok(o) = out.canonicalize() {
+            for d in &a.dirs {
+                if d.canonicalize().is_ok_and(|c| c == o) {
+                    return Err(Failure::BadInput(format!(
+                        "merge: --out {} is the input directory {} (choose a new directory)",
+                        out.display(),
+                        d.display()
+                    )));
+                }
+            }
+        }
+    }
     let parts: Vec<Partials> = a
         .dirs
         .iter()
         .map(|d| read_partials(d))
         .collect::<anyhow::Result<_>>()
         .map_err(|e| Failure::BadInput(format!("merge: {e:#}")))?;
+    let file = |d: &PathBuf| d.join("partials.json").display().to_string();
+    // The digest first: nothing of a modified file (its config included) is used.
+    for (p, d) in parts.iter().zip(&a.dirs) {
+        p.check_digest()
+            .map_err(|e| Failure::BadInput(format!("merge: {}: {e}", file(d))))?;
+    }
     let first = &parts[0];
     let mut seen = Vec::new();
     let mut count = None;
@@ -79,6 +102,13 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::BadInput(format!("merge: config in partials.json: {e}")))?;
     let checked = check(cfg, "merged")?;
     let plan = plan(&checked);
+    for (p, d) in parts.iter().zip(&a.dirs) {
+        let shard = p
+            .shard()
+            .map_err(|e| Failure::BadInput(format!("merge: {}: {e}", file(d))))?;
+        p.verify(&plan, shard)
+            .map_err(|e| Failure::BadInput(format!("merge: {}: {e}", file(d))))?;
+    }
     let mut total: Option<Collected> = None;
     for p in &parts {
         let moments = p
@@ -128,11 +158,14 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
         path_steps: total.path_steps,
         config: first.config.clone(),
         moments: total.to_parts(),
+        digest: String::new(),
     };
     let dir = a.out.unwrap_or_else(|| {
         PathBuf::from("runs").join(format!("{}-merged-{}", checked.name, timestamp()))
     });
-    write_run(&dir, &report, &partials)?;
+    let out = prepare_out_dir(&dir, "--out", a.force)
+        .map_err(|e| Failure::BadInput(format!("merge: {e}")))?;
+    write_run(&out.path, &report, &partials)?;
     if !a.quiet {
         print_summary(&report);
         println!("wrote {}", dir.display());

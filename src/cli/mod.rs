@@ -69,6 +69,14 @@ pub fn main_with(cli: Cli) -> Result<(), Failure> {
             for a in list {
                 println!("{a}");
             }
+            // The adapter `--backend gpu` opens, and its measured loop cut-off.
+            if let Ok(g) = GpuBackend::new(Precision::F32) {
+                let limit = match g.loop_limit() {
+                    Some(l) => format!("cuts shader loops off after {l} iterations per invocation (smflow splits its dispatches below that)"),
+                    None => "no shader loop limit".into(),
+                };
+                println!("default gpu: {}; {limit}", g.adapter());
+            }
             println!("cpu: {}", CpuBackend::default().adapter());
             Ok(())
         }
@@ -84,15 +92,14 @@ pub fn load_config(
 ) -> Result<crate::config::Checked, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::BadInput(format!("config: cannot read {}: {e}", path.display())))?;
-    let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("run");
-    let mut cfg = crate::config::parse_raw(&text)?;
-    if let Some(p) = paths {
-        cfg.paths = p;
-    }
-    if let Some(s) = seed {
-        cfg.seed = s;
-    }
-    Ok(crate::config::check(cfg, stem)?)
+    let value = crate::config::parse::json(&text)?;
+    let overrides = crate::config::parse::Overrides { paths, seed };
+    Ok(crate::config::load(value, config_stem(path), overrides)?)
+}
+
+/// The default run name: the config file's stem.
+pub fn config_stem(path: &std::path::Path) -> &str {
+    path.file_stem().and_then(|s| s.to_str()).unwrap_or("run")
 }
 
 /// Picks the backend: `auto` takes a GPU adapter when there is one (saying which, and

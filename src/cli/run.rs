@@ -1,9 +1,10 @@
 //! `smflow run CONFIG`: plan, execute (optionally one shard), analyse, write.
 
-use super::{load_config, make_backend, precision_name, progress_bar, timestamp, Failure};
+use super::{make_backend, precision_name, progress_bar, timestamp, Failure};
 use crate::backend::BackendChoice;
-use crate::experiment::{analyze, execute, plan, total_work, RunMeta, Shard};
-use crate::output::files::{write_run, Partials};
+use crate::experiment::{analyze, execute_from, plan, total_work, unit_replicas, Done, RunMeta, Shard};
+use crate::output::files::{prepare_out_dir, resume_dir, write_run, OutDir, Partials};
+use crate::output::progress::{self, RunIdentity};
 use crate::output::report::Report;
 use clap::Args;
 use std::path::PathBuf;
@@ -18,11 +19,11 @@ pub struct RunArgs {
     /// Output directory [default: runs/<name>-<UTC timestamp>/].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Override the config's number of paths per (dynamics, η).
-    #[arg(long)]
+    /// Override the config's number of paths per (dynamics, η): 1 … 4294967295.
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::config::parse::cli_paths)]
     pub paths: Option<u64>,
-    /// Override the config's seed.
-    #[arg(long)]
+    /// Override the config's seed: 0 … 18446744073709551615.
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::config::parse::cli_seed)]
     pub seed: Option<u64>,
     /// Run only shard i of N (1-based) of every run's replicas; combine with `smflow merge`.
     #[arg(long, value_name = "i/N")]
@@ -30,21 +31,39 @@ pub struct RunArgs {
     /// No progress bar, no summary.
     #[arg(long)]
     pub quiet: bool,
+    /// Replace the contents of a non-empty --out directory (else it is refused).
+    #[arg(long)]
+    pub force: bool,
+    /// Continue the interrupted run whose output directory is DIR (weak_order and
+    /// n_point): same config, overrides, shard and backend; the results equal an
+    /// uninterrupted run's bit for bit.
+    #[arg(long, value_name = "DIR")]
+    pub resume: Option<PathBuf>,
 }
 
 pub fn run(a: RunArgs) -> Result<(), Failure> {
     let text = std::fs::read_to_string(&a.config).map_err(|e| {
         Failure::BadInput(format!("config: cannot read {}: {e}", a.config.display()))
     })?;
-    if let Some(kind) = experiment_of(&text) {
-        if crate::experiment::training::config::EXPERIMENTS.contains(&kind.as_str()) {
-            return super::train::run(a, &text);
-        }
-        if kind == "width_sweep" {
-            return super::width_sweep::run(a, &text);
-        }
+    // Syntax first, then `experiment`, then that experiment's schema only.
+    let value = crate::config::parse::json(&text)?;
+    let kind = crate::config::parse::experiment(&value)?;
+    if a.resume.is_some() && kind != "weak_order" && kind != "n_point" {
+        return Err(Failure::BadInput(format!(
+            "--resume: not available for experiment {kind} (weak_order and n_point only)"
+        )));
     }
-    let checked = load_config(&a.config, a.paths, a.seed)?;
+    if crate::experiment::training::config::EXPERIMENTS.contains(&kind) {
+        return super::train::run(a, value);
+    }
+    if kind == "width_sweep" {
+        return super::width_sweep::run(a, value);
+    }
+    let overrides = crate::config::parse::Overrides {
+        paths: a.paths,
+        seed: a.seed,
+    };
+    let checked = crate::config::load(value, super::config_stem(&a.config), overrides)?;
     if checked.experiment == crate::config::ExperimentKind::Invariant {
         return crate::experiment::invariant::run_cli(&a, checked);
     }
@@ -52,17 +71,66 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         Some(s) => Shard::parse(s).map_err(Failure::BadInput)?,
         None => Shard::WHOLE,
     };
-    let backend = make_backend(a.backend, checked.precision, a.quiet)?;
+    let suffix = if a.shard.is_some() {
+        format!("-shard{}of{}", shard.index + 1, shard.count)
+    } else {
+        String::new()
+    };
+    let out = match &a.resume {
+        Some(dir) => resume_out(&a, dir)?,
+        None => prepare_out(&a, &checked.name, &suffix)?,
+    };
     let plan = plan(&checked);
-    let pb = progress_bar(total_work(&plan, shard), a.quiet);
-    let collected = execute(&plan, backend.as_ref(), shard, &|w| pb.inc(w as u64))?;
-    pb.finish_and_clear();
+    let shard_label = a.shard.is_some().then(|| shard.label());
+    // Config and shard are checked before a backend is opened, the backend after;
+    // nothing in the directory changes before both pass.
+    let resumed = match &a.resume {
+        Some(dir) => Some(
+            progress::load(dir, &checked.echo, &shard_label, &plan, shard)
+                .map_err(|e| resume_error(dir, e))?,
+        ),
+        None => None,
+    };
+    let backend = make_backend(a.backend, checked.precision, a.quiet)?;
     let meta = RunMeta {
         backend: backend.name().into(),
         adapter: backend.adapter(),
         precision: precision_name(backend.precision()).into(),
-        shard: (a.shard.is_some()).then(|| shard.label()),
+        shard: shard_label,
     };
+    let id = RunIdentity {
+        shard: meta.shard.clone(),
+        backend: meta.backend.clone(),
+        adapter: meta.adapter.clone(),
+        precision: meta.precision.clone(),
+        config: checked.echo.clone(),
+    };
+    let done = match resumed {
+        Some((file, done)) => {
+            file.check_backend(&id.backend, &id.adapter, &id.precision)
+                .map_err(|e| resume_error(&out.path, e))?;
+            if !a.quiet {
+                let (d, t) = done.units(&plan, shard);
+                eprintln!(
+                    "smflow: resuming {}: {d} of {t} work units done",
+                    out.path.display()
+                );
+            }
+            done
+        }
+        None => Done::none(&plan, unit_replicas()),
+    };
+    let mut saver = progress::Saver::new(&out.path, id, &plan, shard);
+    let pb = progress_bar(total_work(&plan, shard), a.quiet);
+    let collected = execute_from(
+        &plan,
+        backend.as_ref(),
+        shard,
+        &|w| pb.inc(w as u64),
+        done,
+        &mut |d| saver.after_unit(d),
+    )?;
+    pb.finish_and_clear();
     let report = analyze(&plan, &collected, &meta);
     let partials = Partials {
         smflow_version: env!("CARGO_PKG_VERSION").into(),
@@ -74,27 +142,62 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         path_steps: collected.path_steps,
         config: checked.echo.clone(),
         moments: collected.to_parts(),
+        digest: String::new(),
     };
-    let dir = a.out.unwrap_or_else(|| {
-        let suffix = if a.shard.is_some() {
-            format!("-shard{}of{}", shard.index + 1, shard.count)
-        } else {
-            String::new()
-        };
-        PathBuf::from("runs").join(format!("{}-{}{suffix}", checked.name, timestamp()))
-    });
-    write_run(&dir, &report, &partials)?;
+    write_run(&out.path, &report, &partials)?;
+    progress::remove(&out.path)?;
     if !a.quiet {
         print_summary(&report);
-        println!("wrote {}", dir.display());
+        println!("wrote {}", out.path.display());
     }
     Ok(())
 }
 
-/// The config's `experiment` field, if the text is a JSON object that has one.
+/// The run's output directory (`--out`, else `runs/<name>-<timestamp><suffix>/`), made
+/// ready before any work: created, writable, and empty unless `--force` (which empties
+/// it). Every experiment calls this right after its config is validated.
+pub fn prepare_out(a: &RunArgs, name: &str, suffix: &str) -> Result<OutDir, Failure> {
+    let dir = a
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-{}{suffix}", timestamp())));
+    prepare_out_dir(&dir, "--out", a.force).map_err(Failure::BadInput)
+}
+
+/// `--resume DIR`: DIR (which `--out`, if given, must name too), never emptied.
+fn resume_out(a: &RunArgs, dir: &std::path::Path) -> Result<OutDir, Failure> {
+    if a.force {
+        return Err(Failure::BadInput(format!(
+            "--resume {}: cannot be combined with --force (which would empty it)",
+            dir.display()
+        )));
+    }
+    if let Some(out) = &a.out {
+        let same = match (out.canonicalize(), dir.canonicalize()) {
+            (Ok(o), Ok(d)) => o == d,
+            _ => out == dir,
+        };
+        if !same {
+            return Err(Failure::BadInput(format!(
+                "--resume {} writes into that directory; --out {} names another (drop --out)",
+                dir.display(),
+                out.display()
+            )));
+        }
+    }
+    resume_dir(dir, "--resume").map_err(Failure::BadInput)
+}
+
+fn resume_error(dir: &std::path::Path, e: String) -> Failure {
+    Failure::BadInput(format!("--resume {}: {e}", dir.display()))
+}
+
+/// The config's `experiment` field, if the text is a JSON object that names a known one.
 pub fn experiment_of(text: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(text).ok()?;
-    Some(v.get("experiment")?.as_str()?.to_string())
+    let v = crate::config::parse::json(text).ok()?;
+    crate::config::parse::experiment(&v)
+        .ok()
+        .map(str::to_string)
 }
 
 /// A short table of what the run found, at the horizon.

@@ -2,14 +2,13 @@
 //! `implicit_bias_sweep`, `gd_vs_gf`): build the trainer, run, write, summarise.
 
 use super::run::RunArgs;
-use super::{progress_bar, timestamp, Failure};
+use super::{progress_bar, Failure};
 use crate::backend::BackendChoice;
-use crate::experiment::training::config::{check, TrainConfig};
+use crate::experiment::training::config::{check, parse};
 use crate::experiment::training::{execute, write};
 use crate::train::cpu::CpuTrainer;
 use crate::train::gpu::GpuTrainer;
 use crate::train::Trainer;
-use std::path::PathBuf;
 use std::time::Instant;
 
 /// The trainer a user asked for; `auto` takes a hardware GPU adapter if there is one
@@ -37,15 +36,12 @@ pub fn make_trainer(
     )
 }
 
-pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {
-    let mut cfg: TrainConfig =
-        serde_json::from_str(text).map_err(|e| Failure::BadInput(format!("config: {e}")))?;
-    if let Some(p) = a.paths {
-        cfg.paths = p;
-    }
-    if let Some(s) = a.seed {
-        cfg.seed = s;
-    }
+pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
+    let overrides = crate::config::parse::Overrides {
+        paths: a.paths,
+        seed: a.seed,
+    };
+    let cfg = parse(value, overrides)?;
     if a.shard.is_some() {
         return Err(Failure::BadInput(format!(
             "--shard: not available for experiment {:?} (only weak_order and n_point)",
@@ -57,7 +53,14 @@ pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("run");
-    let setup = check(cfg, stem)?;
+    let setup = check(cfg, stem).map_err(|e| overrides.blame(e))?;
+    crate::experiment::budget::check_paths(
+        setup.cfg.paths,
+        crate::experiment::training::held_per_replica(&setup),
+        "each replica's weights at every checkpoint",
+    )
+    .map_err(|e| overrides.blame(e))?;
+    let dir = super::run::prepare_out(&a, &setup.name, "")?;
     let trainer = make_trainer(a.backend, setup.precision, a.quiet)?;
     let total: f64 = estimated_work(&setup);
     let pb = progress_bar(total, a.quiet);
@@ -65,10 +68,7 @@ pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {
     let out = execute(&setup, trainer.as_ref(), &|w| pb.inc(w as u64))?;
     pb.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
-    let dir = a
-        .out
-        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{}", setup.name, timestamp())));
-    write(&dir, &setup, trainer.as_ref(), &out, wall)?;
+    write(&dir.path, &setup, trainer.as_ref(), &out, wall)?;
     if !a.quiet {
         println!(
             "{} [{}] backend {} ({}), {:.1} s, {:.3e} path-steps/s",
@@ -82,7 +82,10 @@ pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {
         for line in &out.summary {
             println!("{line}");
         }
-        println!("wrote {}", dir.display());
+        for w in &out.warnings {
+            println!("warning: {w}");
+        }
+        println!("wrote {}", dir.path.display());
     }
     Ok(())
 }

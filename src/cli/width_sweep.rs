@@ -1,15 +1,14 @@
 //! `smflow run` for `width_sweep`: build the mean-field backend, run, write, summarise.
 
 use super::run::RunArgs;
-use super::{progress_bar, timestamp, Failure};
+use super::{progress_bar, Failure};
 use crate::backend::BackendChoice;
 use crate::experiment::training::{write_output, RunInfo};
-use crate::experiment::width_sweep::config::{check, WidthSweepConfig};
+use crate::experiment::width_sweep::config::{check, parse};
 use crate::experiment::width_sweep::{execute, total_work};
 use crate::meanfield::cpu::CpuMeanField;
 use crate::meanfield::gpu::GpuMeanField;
 use crate::meanfield::MeanFieldBackend;
-use std::path::PathBuf;
 use std::time::Instant;
 
 /// The mean-field backend a user asked for; `auto` takes a hardware GPU adapter if
@@ -37,15 +36,12 @@ pub fn make_mf_backend(
     )
 }
 
-pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {
-    let mut cfg: WidthSweepConfig =
-        serde_json::from_str(text).map_err(|e| Failure::BadInput(format!("config: {e}")))?;
-    if let Some(p) = a.paths {
-        cfg.paths = p;
-    }
-    if let Some(s) = a.seed {
-        cfg.seed = s;
-    }
+pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
+    let overrides = crate::config::parse::Overrides {
+        paths: a.paths,
+        seed: a.seed,
+    };
+    let cfg = parse(value, overrides)?;
     if a.shard.is_some() {
         return Err(Failure::BadInput(
             "--shard: not available for width_sweep (only weak_order and n_point)".into(),
@@ -56,7 +52,14 @@ pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("run");
-    let sweep = check(cfg, stem)?;
+    let sweep = check(cfg, stem).map_err(|e| overrides.blame(e))?;
+    crate::experiment::budget::check_paths(
+        sweep.cfg.paths,
+        crate::experiment::width_sweep::held_per_replica(&sweep),
+        "4 observables per run, checkpoint and replica",
+    )
+    .map_err(|e| overrides.blame(e))?;
+    let dir = super::run::prepare_out(&a, &sweep.name, "")?;
     let backend = make_mf_backend(a.backend, sweep.precision, a.quiet)?;
     let total = total_work(&sweep);
     let pb = progress_bar(total, a.quiet);
@@ -64,9 +67,6 @@ pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {
     let out = execute(&sweep, backend.as_ref(), &|w| pb.inc(w as u64)).map_err(Failure::Runtime)?;
     pb.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
-    let dir = a
-        .out
-        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{}", sweep.name, timestamp())));
     let info = RunInfo {
         experiment: "width_sweep",
         name: &sweep.name,
@@ -76,7 +76,7 @@ pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {
         backend: backend.name(),
         adapter: backend.adapter(),
     };
-    write_output(&dir, &info, &out, wall).map_err(Failure::Runtime)?;
+    write_output(&dir.path, &info, &out, wall).map_err(Failure::Runtime)?;
     if !a.quiet {
         println!(
             "{} [width_sweep] backend {} ({}), {:.1} s, {:.3e} neuron-steps/s",
@@ -89,7 +89,7 @@ pub fn run(a: RunArgs, text: &str) -> Result<(), Failure> {
         for line in &out.summary {
             println!("{line}");
         }
-        println!("wrote {}", dir.display());
+        println!("wrote {}", dir.path.display());
     }
     Ok(())
 }

@@ -5,6 +5,7 @@
 //! `smflow merge` joins the `Collected` of several shards and analyses them exactly as
 //! a single run would.
 
+pub mod budget;
 pub mod invariant;
 pub mod n_point;
 pub mod training;
@@ -135,6 +136,22 @@ pub struct Collected {
 }
 
 impl Collected {
+    /// No statistics yet: the plan's shape, every `Moments` empty.
+    pub fn empty(plan: &Plan) -> Collected {
+        Collected {
+            moments: plan
+                .runs
+                .iter()
+                .map(|r| {
+                    let n = r.spec.checkpoints.len() * r.spec.observables.len();
+                    vec![vec![Moments::default(); n]; plan.batches as usize]
+                })
+                .collect(),
+            path_steps: 0.0,
+            wall_seconds: 0.0,
+        }
+    }
+
     /// All batches of one run merged.
     pub fn total(&self, run: usize) -> Vec<Moments> {
         let mut out = self.moments[run][0].clone();
@@ -171,6 +188,71 @@ pub fn total_work(plan: &Plan, shard: Shard) -> f64 {
     plan.runs.iter().map(|r| { let s = shard.range(r.paths); (s.end - s.start) as f64 } * r.spec.work_per_path()).sum()
 }
 
+/// Replicas per work unit by default (a multiple of the GPU workgroup, 64).
+pub const UNIT_REPLICAS: u64 = 1 << 20;
+
+/// Replicas per work unit: `SMFLOW_UNIT_REPLICAS` (rounded up to a multiple of 64;
+/// for tests that must interrupt a small run) or [`UNIT_REPLICAS`]. Results do not
+/// depend on it: units start at multiples of it from the start of each (run, batch)
+/// slice of the shard, so the GPU's 64-replica workgroups are the ones one call over
+/// the slice would form, and every sum is exact.
+pub fn unit_replicas() -> u64 {
+    std::env::var("SMFLOW_UNIT_REPLICAS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&u| u > 0)
+        .map_or(UNIT_REPLICAS, |u| u.div_ceil(64).saturating_mul(64))
+}
+
+/// This shard's replicas of run `run`, batch `b`.
+pub fn slice(plan: &Plan, shard: Shard, run: usize, b: u64) -> Range<u64> {
+    let paths = plan.runs[run].paths;
+    let mine = shard.range(paths);
+    let part = split(paths, plan.batches, b);
+    let r = part.start.max(mine.start)..part.end.min(mine.end);
+    if r.is_empty() {
+        r.start..r.start
+    } else {
+        r
+    }
+}
+
+/// What of a shard has been executed: every (run, batch) slice is worked through in
+/// units of `unit_replicas` from its start, in order, so what is done of it is a prefix
+/// of whole units (or all of it). `collected` holds the merged statistics of the done
+/// units; merging the rest in gives, bit for bit, what one uninterrupted run gives.
+#[derive(Clone, Debug)]
+pub struct Done {
+    pub unit_replicas: u64,
+    /// `replicas[run][batch]`: replicas done of that slice.
+    pub replicas: Vec<Vec<u64>>,
+    pub collected: Collected,
+}
+
+impl Done {
+    /// Nothing done yet.
+    pub fn none(plan: &Plan, unit_replicas: u64) -> Done {
+        Done {
+            unit_replicas: unit_replicas.max(1),
+            replicas: plan.runs.iter().map(|_| vec![0; plan.batches as usize]).collect(),
+            collected: Collected::empty(plan),
+        }
+    }
+
+    /// (units done, units in all) of this shard.
+    pub fn units(&self, plan: &Plan, shard: Shard) -> (u64, u64) {
+        let (mut done, mut total) = (0, 0);
+        for (ri, per_batch) in self.replicas.iter().enumerate() {
+            for (b, &d) in per_batch.iter().enumerate() {
+                let r = slice(plan, shard, ri, b as u64);
+                total += (r.end - r.start).div_ceil(self.unit_replicas);
+                done += d.div_ceil(self.unit_replicas);
+            }
+        }
+        (done, total)
+    }
+}
+
 /// Runs this shard's replicas of every run of the plan.
 pub fn execute(
     plan: &Plan,
@@ -178,32 +260,47 @@ pub fn execute(
     shard: Shard,
     progress: crate::backend::Progress,
 ) -> anyhow::Result<Collected> {
+    let done = Done::none(plan, unit_replicas());
+    execute_from(plan, backend, shard, progress, done, &mut |_| Ok(()))
+}
+
+/// Runs what `done` lacks of this shard, unit by unit, calling `after_unit` with the
+/// state after each (to save it); an error from it stops the run. `wall_seconds` and
+/// `path_steps` continue from `done`'s.
+pub fn execute_from(
+    plan: &Plan,
+    backend: &dyn Backend,
+    shard: Shard,
+    progress: crate::backend::Progress,
+    mut done: Done,
+    after_unit: &mut dyn FnMut(&Done) -> anyhow::Result<()>,
+) -> anyhow::Result<Collected> {
     let start = Instant::now();
-    let mut moments = Vec::new();
-    let mut path_steps = 0.0;
-    for run in &plan.runs {
-        let mine = shard.range(run.paths);
-        let n_stats = run.spec.checkpoints.len() * run.spec.observables.len();
-        let mut per_batch = Vec::new();
+    let wall_before = done.collected.wall_seconds;
+    let unit = done.unit_replicas;
+    for (ri, run) in plan.runs.iter().enumerate() {
         for b in 0..plan.batches {
-            let part = split(run.paths, plan.batches, b);
-            let r = part.start.max(mine.start)..part.end.min(mine.end);
-            if r.is_empty() {
-                per_batch.push(vec![Moments::default(); n_stats]);
-                continue;
+            let r = slice(plan, shard, ri, b);
+            let mut at = r.start + done.replicas[ri][b as usize];
+            if at > r.start {
+                progress((at - r.start) as f64 * run.spec.work_per_path());
             }
-            path_steps += (r.end - r.start) as f64 * run.spec.work_per_path();
-            let m = backend.run(&plan.checked.model, &run.spec, r, progress)?;
-            check_poison(&m, run)?;
-            per_batch.push(m);
+            while at < r.end {
+                let end = at.saturating_add(unit).min(r.end);
+                let m = backend.run(&plan.checked.model, &run.spec, at..end, progress)?;
+                check_poison(&m, run)?;
+                let acc = &mut done.collected.moments[ri][b as usize];
+                acc.iter_mut().zip(&m).for_each(|(a, x)| a.merge(x));
+                done.collected.path_steps += (end - at) as f64 * run.spec.work_per_path();
+                done.replicas[ri][b as usize] += end - at;
+                done.collected.wall_seconds = wall_before + start.elapsed().as_secs_f64();
+                after_unit(&done)?;
+                at = end;
+            }
         }
-        moments.push(per_batch);
     }
-    Ok(Collected {
-        moments,
-        path_steps,
-        wall_seconds: start.elapsed().as_secs_f64(),
-    })
+    done.collected.wall_seconds = wall_before + start.elapsed().as_secs_f64();
+    Ok(done.collected)
 }
 
 fn check_poison(m: &[Moments], run: &PlannedRun) -> anyhow::Result<()> {
@@ -257,7 +354,7 @@ pub fn points(plan: &Plan, col: &Collected) -> Vec<Point> {
                     eta: run.spec.eta,
                     t,
                     observable: obs.to_string(),
-                    mean: mean + sh[o],
+                    mean: mean + sh[c * n_obs + o],
                     stderr: se,
                     count: m.count,
                     diverged: m.diverged,
@@ -271,11 +368,72 @@ pub fn points(plan: &Plan, col: &Collected) -> Vec<Point> {
     out
 }
 
+/// Below this magnitude an f32 value is near underflow (smallest normal 1.2e-38).
+const F32_TINY: f64 = 1e-30;
+
+/// Numbers the data cannot support become null (NaN), each with a warning: a random
+/// run with fewer than 2 surviving paths has no standard error; a zero sample variance
+/// over ≥ 2 paths of a random run means the values are below what the arithmetic
+/// resolves (f32 underflow), not that they are certain; a negative mean of an
+/// observable that is never negative (|x|², a squared distance) is an artefact of
+/// Talay–Tubaro extrapolation (2 g_fine − g_coarse per path, which a path near
+/// blow-up drives below zero) or of cancellation. In f32, values (or exact means)
+/// below `F32_TINY` are flagged. Points are in `points`' order (run, time, observable).
+fn honest_edges(plan: &Plan, pts: &mut [Point], f32: bool, warnings: &mut Vec<String>) {
+    let mut it = pts.iter_mut();
+    for run in &plan.runs {
+        let random = run.spec.dynamics.is_random();
+        for _ in &plan.checked.times {
+            for obs in &run.spec.observables {
+                let Some(p) = it.next() else { return };
+                let at = format!("{} η={} t={} {}", p.dynamics, p.eta, p.t, p.observable);
+                if obs.nonnegative() && p.mean < 0.0 {
+                    warnings.push(format!(
+                        "{at}: the estimate of a non-negative observable is {:e} < 0{}; mean and stderr are null",
+                        p.mean,
+                        if run.spec.levels() > 2 {
+                            " (Talay–Tubaro extrapolation 2·fine − coarse is dominated by the discretisation error: raise sde.substeps or set sde.extrapolate false)"
+                        } else {
+                            " (cancellation in the sums)"
+                        }
+                    ));
+                    p.mean = f64::NAN;
+                    p.stderr = f64::NAN;
+                    continue;
+                }
+                if random && p.count < 2 {
+                    p.stderr = f64::NAN;
+                    warnings.push(format!(
+                        "{at}: {} surviving path(s); a standard error needs at least 2, so stderr is null and the point unresolved",
+                        p.count
+                    ));
+                } else if random && p.stderr == 0.0 && p.t > 0.0 {
+                    p.stderr = f64::NAN;
+                    warnings.push(format!(
+                        "{at}: zero sample variance over {} paths of a random dynamics (zero noise, or values below what the arithmetic resolves{}); stderr is null",
+                        p.count,
+                        if f32 { ": f32 underflows below ~1e-38, use \"precision\": \"f64\" or --backend cpu" } else { "" }
+                    ));
+                }
+                let tiny = |v: f64| v != 0.0 && v.abs() < F32_TINY;
+                if f32 && (tiny(p.mean) || p.exact.is_some_and(tiny)) {
+                    warnings.push(format!(
+                        "{at}: mean {:e} (exact {}) is near f32 underflow; f32 values there are unreliable (use \"precision\": \"f64\" or --backend cpu)",
+                        p.mean,
+                        p.exact.map_or("unknown".into(), |e| format!("{e:e}"))
+                    ));
+                }
+            }
+        }
+    }
+}
+
 /// Builds the report of an executed (or merged) plan.
 pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
     let ck = &plan.checked;
-    let pts = points(plan, col);
+    let mut pts = points(plan, col);
     let mut warnings = Vec::new();
+    honest_edges(plan, &mut pts, meta.precision.contains("f32"), &mut warnings);
     for p in &pts {
         if p.diverged > 0 {
             warnings.push(format!(
@@ -294,7 +452,11 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
             let (w, o) = weak_order::errors_and_orders(ck, &pts, &mut warnings);
             (w, o, Vec::new())
         }
-        ExperimentKind::NPoint => (Vec::new(), Vec::new(), n_point::correlations(plan, col)),
+        ExperimentKind::NPoint => (
+            Vec::new(),
+            Vec::new(),
+            n_point::correlations(plan, col, &mut warnings),
+        ),
         // Runs through `invariant::run_cli`, not this moments pipeline.
         ExperimentKind::Invariant => (Vec::new(), Vec::new(), Vec::new()),
     };

@@ -35,8 +35,9 @@ fn index_of(obs: &[Observable], o: Observable) -> usize {
         .expect("n_point observable present")
 }
 
-/// Pearson correlation from the shifted moments of one batch (or the total).
-fn correlation(m: &[crate::stats::Moments], sh: &[f64], ix: [usize; 5]) -> f64 {
+/// Pearson correlation from the shifted moments of one batch (or the total), or why
+/// it is undefined.
+fn correlation(m: &[crate::stats::Moments], sh: &[f64], ix: [usize; 5]) -> Result<f64, String> {
     let mean = |i: usize| m[i].mean_se().0 + sh[i];
     let (ex, exx, ey, eyy, exy) = (
         mean(ix[0]),
@@ -48,13 +49,23 @@ fn correlation(m: &[crate::stats::Moments], sh: &[f64], ix: [usize; 5]) -> f64 {
     let cov = exy - ex * ey;
     let vx = exx - ex * ex;
     let vy = eyy - ey * ey;
-    if vx <= 0.0 || vy <= 0.0 {
-        return f64::NAN;
+    if !(vx > 0.0 && vy > 0.0) {
+        return Err(format!(
+            "the variances of the first coordinates are {vx:e} and {vy:e}, not both > 0 \
+             (a particle that does not move, too few paths, or Talay–Tubaro extrapolated \
+             moments that are not a valid law)"
+        ));
     }
-    cov / (vx * vy).sqrt()
+    let r = cov / (vx * vy).sqrt();
+    if !r.is_finite() {
+        return Err(format!("cov {cov:e} / sqrt({vx:e}·{vy:e}) is not finite"));
+    }
+    Ok(r)
 }
 
-pub fn correlations(plan: &Plan, col: &Collected) -> Vec<Correlation> {
+/// Correlations and mean squared distances of every particle pair; every value that
+/// cannot be estimated is null (NaN) with its reason in `warnings`.
+pub fn correlations(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) -> Vec<Correlation> {
     let mut out = Vec::new();
     for (ri, run) in plan.runs.iter().enumerate() {
         let obs = &run.spec.observables;
@@ -64,9 +75,14 @@ pub fn correlations(plan: &Plan, col: &Collected) -> Vec<Correlation> {
         let np = run.spec.particles() as u8;
         for (c, &t) in plan.checked.times.iter().enumerate() {
             let at = |ms: &[crate::stats::Moments]| ms[c * n_obs..(c + 1) * n_obs].to_vec();
-            let shc = &sh[..];
+            let shc = &sh[c * n_obs..(c + 1) * n_obs];
             for p in 0..np {
                 for q in p + 1..np {
+                    let here = format!(
+                        "{} η={} t={t} particles [{p}, {q}]",
+                        run.spec.dynamics.name(),
+                        run.spec.eta
+                    );
                     let ix = [
                         index_of(obs, Observable::X0(p)),
                         index_of(obs, Observable::Prod(p, p)),
@@ -74,16 +90,41 @@ pub fn correlations(plan: &Plan, col: &Collected) -> Vec<Correlation> {
                         index_of(obs, Observable::Prod(q, q)),
                         index_of(obs, Observable::Prod(p, q)),
                     ];
-                    let corr = correlation(&at(&total), shc, ix);
-                    let per_batch: Vec<f64> = col.moments[ri]
-                        .iter()
-                        .filter(|b| b[c * n_obs].count > 1)
-                        .map(|b| correlation(&at(b), shc, ix))
-                        .filter(|v| v.is_finite())
-                        .collect();
-                    let stderr = batch_stderr(&per_batch);
+                    let (corr, stderr) = match correlation(&at(&total), shc, ix) {
+                        Ok(r) => {
+                            let per_batch: Vec<f64> = col.moments[ri]
+                                .iter()
+                                .filter(|b| b[c * n_obs].count > 1)
+                                .filter_map(|b| correlation(&at(b), shc, ix).ok())
+                                .collect();
+                            let se = batch_stderr(&per_batch);
+                            if se.is_nan() {
+                                warnings.push(format!(
+                                    "{here}: correlation stderr is null: {} of {BATCHES} path batches give a correlation, at least 2 are needed",
+                                    per_batch.len()
+                                ));
+                            }
+                            (r, se)
+                        }
+                        Err(why) => {
+                            warnings.push(format!("{here}: correlation is null: {why}"));
+                            (f64::NAN, f64::NAN)
+                        }
+                    };
                     let d = index_of(obs, Observable::Dist2(p, q));
                     let (dm, dse) = total[c * n_obs + d].mean_se();
+                    let (mut mean_dist2, mut dist2_se) = (dm + shc[d], dse);
+                    if !(mean_dist2 >= 0.0) {
+                        warnings.push(format!(
+                            "{here}: E|x_p − x_q|² is null: the estimate {mean_dist2:e} is not ≥ 0{}",
+                            if run.spec.levels() > 2 {
+                                " (Talay–Tubaro extrapolation 2·fine − coarse is dominated by the discretisation error: raise sde.substeps or set sde.extrapolate false)"
+                            } else {
+                                ""
+                            }
+                        ));
+                        (mean_dist2, dist2_se) = (f64::NAN, f64::NAN);
+                    }
                     out.push(Correlation {
                         dynamics: run.spec.dynamics.name().into(),
                         eta: run.spec.eta,
@@ -91,8 +132,8 @@ pub fn correlations(plan: &Plan, col: &Collected) -> Vec<Correlation> {
                         particles: [p as usize, q as usize],
                         correlation: corr,
                         stderr,
-                        mean_dist2: dm + sh[d],
-                        mean_dist2_stderr: dse,
+                        mean_dist2,
+                        mean_dist2_stderr: dist2_se,
                     });
                 }
             }

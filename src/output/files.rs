@@ -23,6 +23,10 @@ pub struct Partials {
     pub config: serde_json::Value,
     /// `moments[run][batch][checkpoint * n_obs + observable]`.
     pub moments: Vec<Vec<Vec<MomentsParts>>>,
+    /// SHA-256 over the fields above (`super::partials`); set by `write_run`, checked
+    /// by `Partials::verify`. Empty in memory until sealed.
+    #[serde(default)]
+    pub digest: String,
 }
 
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -44,7 +48,7 @@ pub fn write_run(dir: &Path, report: &Report, partials: &Partials) -> anyhow::Re
     }
     let mut written = Vec::new();
     let p = dir.join("partials.json");
-    write_atomic(&p, &serde_json::to_vec(partials)?)?;
+    write_atomic(&p, &serde_json::to_vec(&partials.sealed())?)?;
     written.push(p);
     let p = dir.join("points.csv");
     super::csv::write_points_csv(report, &p)?;
@@ -86,6 +90,121 @@ fn write_correlations_csv(report: &Report, path: &Path) -> anyhow::Result<()> {
         ));
     }
     std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
+}
+
+/// An output directory made ready by [`prepare_out_dir`]. If this call created it and
+/// it is still empty when dropped (the run failed before writing), it is removed.
+#[derive(Debug)]
+pub struct OutDir {
+    pub path: PathBuf,
+    created: bool,
+}
+
+impl Drop for OutDir {
+    fn drop(&mut self) {
+        if self.created {
+            // Fails, harmlessly, once the run has written anything.
+            let _ = std::fs::remove_dir(&self.path);
+        }
+    }
+}
+
+/// Makes `dir` ready to receive a run's outputs, before any work is done: creates it
+/// if missing; refuses a regular file, a directory that cannot be written, and a
+/// non-empty directory unless `force`, which empties it first (only of files: a
+/// subdirectory is refused, so `--force` cannot remove a tree it did not write).
+/// The error text names `flag` and `dir` (exit 2 at the command line).
+pub fn prepare_out_dir(dir: &Path, flag: &str, force: bool) -> Result<OutDir, String> {
+    let name = |why: String| format!("{flag} {}: {why}", dir.display());
+    let mut created = false;
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => return Err(name("is a file, not a directory".into())),
+        Ok(_) => {
+            let entries: Vec<std::fs::DirEntry> = std::fs::read_dir(dir)
+                .and_then(|r| r.collect())
+                .map_err(|e| name(format!("cannot list it: {e}")))?;
+            if !entries.is_empty() {
+                if !force {
+                    return Err(name(
+                        "not empty (use --force to replace its contents)".into(),
+                    ));
+                }
+                for e in &entries {
+                    let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+                    if is_dir {
+                        return Err(name(format!(
+                            "holds a directory, {}; --force replaces only files (remove it yourself)",
+                            e.file_name().to_string_lossy()
+                        )));
+                    }
+                }
+                for e in &entries {
+                    std::fs::remove_file(e.path()).map_err(|err| {
+                        name(format!(
+                            "cannot remove {}: {err}",
+                            e.file_name().to_string_lossy()
+                        ))
+                    })?;
+                }
+            }
+        }
+        Err(_) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| name(format!("cannot create the directory: {e}")))?;
+            created = true;
+        }
+    }
+    let out = OutDir {
+        path: dir.to_path_buf(),
+        created,
+    };
+    probe_writable(dir).map_err(|e| name(format!("not writable: {e}")))?;
+    Ok(out)
+}
+
+/// The output directory of an interrupted run, for `--resume`: it must exist and be
+/// writable; its contents stay (it is never removed on drop).
+pub fn resume_dir(dir: &Path, flag: &str) -> Result<OutDir, String> {
+    let name = |why: String| format!("{flag} {}: {why}", dir.display());
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(name("is a file, not a directory".into())),
+        Err(e) => return Err(name(format!("cannot open it: {e}"))),
+    }
+    probe_writable(dir).map_err(|e| name(format!("not writable: {e}")))?;
+    Ok(OutDir {
+        path: dir.to_path_buf(),
+        created: false,
+    })
+}
+
+/// Checks, before any work, that a file can be written at `path` (its directory exists
+/// and is writable; the path is not a directory). Nothing is left behind.
+pub fn check_output_file(path: &Path, flag: &str) -> Result<(), String> {
+    let name = |why: String| format!("{flag} {}: {why}", path.display());
+    if path.is_dir() {
+        return Err(name("is a directory".into()));
+    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    match std::fs::metadata(parent) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(name(format!("{} is not a directory", parent.display()))),
+        Err(e) => return Err(name(format!("directory {}: {e}", parent.display()))),
+    }
+    probe_writable(parent).map_err(|e| name(format!("cannot write in {}: {e}", parent.display())))
+}
+
+/// Creates and removes a temporary file in `dir`.
+fn probe_writable(dir: &Path) -> std::io::Result<()> {
+    let p = dir.join(format!(".smflow-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&p)?;
+    std::fs::remove_file(&p)
 }
 
 pub fn read_partials(dir: &Path) -> anyhow::Result<Partials> {

@@ -3,5 +3,7 @@ pub mod files;
 pub mod hist_svg;
 pub mod lines;
 pub mod log_axis;
+pub mod partials;
+pub mod progress;
 pub mod report;
 pub mod svg;

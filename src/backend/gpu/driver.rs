@@ -180,7 +180,7 @@ pub fn simulate(
                 n as u32,
                 k,
                 end,
-                0,
+                cp.min(n_cp - 1) as u32,
                 cap as u32,
                 first as u32,
                 0,

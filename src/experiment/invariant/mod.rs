@@ -14,7 +14,7 @@
 
 use crate::backend::Backend;
 use crate::cli::run::RunArgs;
-use crate::cli::{make_backend, precision_name, timestamp, Failure};
+use crate::cli::{make_backend, precision_name, Failure};
 use crate::config::{Checked, ConfigError, ExperimentKind, InvariantConfig};
 use crate::dynamics::{Dynamics, RunSpec};
 use crate::model::toy_sgd::{seed_convention_exponent, stationary_exponent};
@@ -22,7 +22,7 @@ use crate::model::AnyModel;
 use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 mod density;
@@ -412,6 +412,7 @@ pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
             "--shard: not supported by experiment invariant (run it whole)".into(),
         ));
     }
+    let out = crate::cli::run::prepare_out(a, &ck.name, "")?;
     let backend = make_backend(a.backend, ck.precision, a.quiet)?;
     let (runs, work, wall) = run_all(backend.as_ref(), &ck)?;
     let AnyModel::ToySgd(m) = &ck.model else {
@@ -457,14 +458,10 @@ pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
         warnings,
         config: ck.echo.clone(),
     };
-    let dir = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-{}", ck.name, timestamp())));
-    write(&dir, &report)?;
+    write(&out.path, &report)?;
     if !a.quiet {
         print_summary(&report);
-        println!("wrote {}", dir.display());
+        println!("wrote {}", out.path.display());
     }
     Ok(())
 }

@@ -1,7 +1,8 @@
 //! Config of the finite-data experiments (`least_squares_risk`, `implicit_bias_sweep`,
 //! `gd_vs_gf`): one file format, validated into `Setup`. Every error names the field.
 
-use crate::config::{steps, ConfigError};
+use crate::config::parse::{self, Overrides, MAX_PATHS};
+use crate::config::{steps, ConfigError, MAX_SUBSTEPS};
 use crate::data::sampling::Sampling;
 use crate::data::{DataConfig, DataSet};
 use crate::train::net::Param;
@@ -56,6 +57,7 @@ pub struct TrainConfig {
     pub experiment: String,
     #[serde(default)]
     pub name: Option<String>,
+    #[serde(deserialize_with = "de_data")]
     pub data: DataConfig,
     pub model: NetConfig,
     pub dynamics: Vec<String>,
@@ -94,12 +96,58 @@ pub struct TrainConfig {
     pub ratios: Vec<u32>,
 }
 
+/// `data` of `"source": "file"` (unknown keys rejected).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSource {
+    path: String,
+    #[serde(default)]
+    teacher: Option<Vec<f64>>,
+}
+
+/// `data`: internally tagged by `source`, every error naming its field inside `data`.
+fn de_data<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DataConfig, D::Error> {
+    parse::tagged(d, "source", &["generate", "file"], |source, rest| {
+        Ok(match source {
+            "generate" => DataConfig::Generate(parse::section(rest, "")?),
+            _ => {
+                let f: FileSource = parse::section(rest, "")?;
+                DataConfig::File {
+                    path: f.path,
+                    teacher: f.teacher,
+                }
+            }
+        })
+    })
+}
+
+/// Parses a finite-data config's JSON (the overrides applied first); every error
+/// names its field.
+pub fn parse(value: serde_json::Value, overrides: Overrides) -> Result<TrainConfig, ConfigError> {
+    let kind = parse::experiment(&value)?;
+    if !EXPERIMENTS.contains(&kind) {
+        return err(
+            "experiment",
+            format!(
+                "{kind:?} is not a finite-data experiment (allowed here: {})",
+                EXPERIMENTS.join(", ")
+            ),
+        );
+    }
+    overrides.parse(value)
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TrainExperiment {
     LeastSquaresRisk,
     ImplicitBiasSweep,
     GdVsGf,
 }
+
+/// Largest `datasets` (each is generated and held in memory).
+pub const MAX_DATASETS: u32 = 1 << 16;
+/// Largest `test_samples` (as `data.n`).
+pub const MAX_TEST_SAMPLES: usize = 1 << 24;
 
 pub const EXPERIMENTS: [&str; 3] = ["least_squares_risk", "implicit_bias_sweep", "gd_vs_gf"];
 
@@ -138,17 +186,25 @@ fn err<T>(field: &str, message: impl Into<String>) -> Result<T, ConfigError> {
 /// Steps of time t at step η, if t is a whole number of steps.
 pub fn whole_steps(t: f64, eta: f64) -> Option<u32> {
     let r = t / eta;
-    (r >= -1e-9 && (r - r.round()).abs() <= 1e-9 * r.max(1.0)).then(|| steps(t, eta).max(0))
+    (r >= -1e-9 && r <= u32::MAX as f64 && (r - r.round()).abs() <= 1e-9 * r.max(1.0))
+        .then(|| steps(t, eta).max(0))
 }
 
 pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
     let experiment = TrainExperiment::parse(&cfg.experiment).ok_or_else(|| ConfigError {
         field: "experiment".into(),
-        message: format!("unknown training experiment {:?}", cfg.experiment),
+        message: format!(
+            "unknown training experiment {:?} (allowed: {})",
+            cfg.experiment,
+            EXPERIMENTS.join(", ")
+        ),
     })?;
     let echo = serde_json::to_value(&cfg).expect("config serialises");
     if !(cfg.model.alpha.is_finite() && cfg.model.alpha > 0.0) {
-        return err("model.alpha", "must be a positive number");
+        return err(
+            "model.alpha",
+            format!("must be a finite number > 0, got {}", cfg.model.alpha),
+        );
     }
     if experiment == TrainExperiment::LeastSquaresRisk && cfg.model.param != Param::Linear {
         return err("model.param", "least_squares_risk needs \"linear\"");
@@ -169,35 +225,58 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
     if dynamics.is_empty() {
         return err("dynamics", "list at least one dynamics");
     }
-    if cfg.etas.is_empty() || cfg.etas.iter().any(|e| !(e.is_finite() && *e > 0.0)) {
-        return err("etas", "must be a non-empty list of positive step sizes");
+    if cfg.etas.is_empty() {
+        return err("etas", "must list at least one step size");
+    }
+    for (i, e) in cfg.etas.iter().enumerate() {
+        if !(e.is_finite() && *e > 0.0) {
+            return err(
+                &format!("etas[{i}]"),
+                format!("must be a finite number > 0 (a step size), got {e}"),
+            );
+        }
     }
     if !(cfg.horizon.is_finite() && cfg.horizon > 0.0) {
-        return err("horizon", "must be a positive time");
+        return err(
+            "horizon",
+            format!("must be a finite number > 0, got {}", cfg.horizon),
+        );
     }
     let mut times = cfg.checkpoints.clone();
-    if times
-        .iter()
-        .any(|t| !(t.is_finite() && *t >= 0.0 && *t <= cfg.horizon))
-    {
-        return err(
-            "checkpoints",
-            format!("times must lie in [0, horizon = {}]", cfg.horizon),
-        );
+    for (i, t) in times.iter().enumerate() {
+        if !(t.is_finite() && *t >= 0.0 && *t <= cfg.horizon) {
+            return err(
+                &format!("checkpoints[{i}]"),
+                format!("must be a time in [0, horizon = {}], got {t}", cfg.horizon),
+            );
+        }
     }
     times.push(cfg.horizon);
     times.sort_by(f64::total_cmp);
     times.dedup();
     let mut all_etas = cfg.etas.clone();
     if experiment == TrainExperiment::GdVsGf {
-        if cfg.ratios.is_empty() || cfg.ratios.contains(&0) {
-            return err("ratios", "must be a non-empty list of whole numbers ≥ 1");
+        if cfg.ratios.is_empty() {
+            return err("ratios", "must list at least one step-size ratio ≥ 1");
+        }
+        if let Some(j) = cfg.ratios.iter().position(|r| *r == 0) {
+            return err(
+                &format!("ratios[{j}]"),
+                "must be a whole number ≥ 1 (allowed: 1 … 4294967295), got 0",
+            );
         }
         for e in &cfg.etas {
             all_etas.extend(cfg.ratios.iter().map(|r| e / *r as f64));
         }
     }
     for (i, eta) in all_etas.iter().enumerate() {
+        let field = if i < cfg.etas.len() {
+            format!("etas[{i}]")
+        } else {
+            let j = (i - cfg.etas.len()) % cfg.ratios.len();
+            format!("ratios[{j}]")
+        };
+        parse::step_limit(&field, cfg.horizon, *eta)?;
         for t in &times {
             if whole_steps(*t, *eta).is_none() {
                 let which = if i < cfg.etas.len() {
@@ -216,22 +295,49 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
         }
     }
     if cfg.batch == 0 {
-        return err("batch", "must be ≥ 1");
+        return err("batch", "must be ≥ 1 (allowed: 1 … N samples)");
     }
-    if cfg.paths == 0 {
-        return err("paths", "must be ≥ 1");
+    if cfg.paths == 0 || cfg.paths > MAX_PATHS {
+        return err(
+            "paths",
+            format!("must be in 1 … {MAX_PATHS}, got {}", cfg.paths),
+        );
     }
-    if cfg.datasets == 0 {
-        return err("datasets", "must be ≥ 1");
+    if cfg.datasets == 0 || cfg.datasets > MAX_DATASETS {
+        return err(
+            "datasets",
+            format!("must be in 1 … {MAX_DATASETS}, got {}", cfg.datasets),
+        );
     }
-    if cfg.substeps == 0 || cfg.substeps > 4096 {
-        return err("substeps", "must be in 1 ..= 4096");
+    if cfg.substeps == 0 || cfg.substeps > MAX_SUBSTEPS {
+        return err(
+            "substeps",
+            format!("must be in 1 … {MAX_SUBSTEPS}, got {}", cfg.substeps),
+        );
     }
-    if cfg.test_samples == 0 {
-        return err("test_samples", "must be ≥ 1");
+    if cfg.test_samples == 0 || cfg.test_samples > MAX_TEST_SAMPLES {
+        return err(
+            "test_samples",
+            format!(
+                "must be in 1 … {MAX_TEST_SAMPLES}, got {}",
+                cfg.test_samples
+            ),
+        );
     }
-    if !(cfg.diverge_bound > 0.0) {
-        return err("diverge_bound", "must be positive");
+    if !(cfg.diverge_bound.is_finite() && cfg.diverge_bound > 0.0) {
+        return err(
+            "diverge_bound",
+            format!("must be a finite number > 0, got {}", cfg.diverge_bound),
+        );
+    }
+    if !(cfg.converge_tolerance.is_finite() && cfg.converge_tolerance > 0.0) {
+        return err(
+            "converge_tolerance",
+            format!(
+                "must be a finite number > 0 (a train loss), got {}",
+                cfg.converge_tolerance
+            ),
+        );
     }
     let precision = match cfg.precision.as_str() {
         "f32" => crate::backend::Precision::F32,

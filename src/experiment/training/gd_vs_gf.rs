@@ -64,6 +64,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
     let mut max_gf = Vec::new();
     let mut max_mgf = Vec::new();
     let mut max_r: Vec<Vec<(f64, f64)>> = vec![Vec::new(); s.cfg.ratios.len()];
+    let mut warnings = Vec::new();
     let p = s.cfg.model.param.params(s.data[0].d);
     for (ei, &eta) in s.cfg.etas.iter().enumerate() {
         let mut run = |d: TrainDynamics, step: f64, idx: usize| -> anyhow::Result<Vec<Vec<f64>>> {
@@ -85,11 +86,25 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                 run(TrainDynamics::Gd, eta / *r as f64, idx)?,
             ));
         }
+        let finite = |w: &[f64]| w.iter().all(|v| v.is_finite() && v.abs() <= s.cfg.diverge_bound);
         let mut maxes = serde_json::Map::new();
         for (ri, (name, traj)) in refs.iter().enumerate() {
             let mut m: f64 = 0.0;
+            if let Some(c) = (0..s.times.len()).find(|&c| !finite(&gd[c]) || !finite(&traj[c])) {
+                let who = if finite(&gd[c]) { name.as_str() } else { "gd" };
+                warnings.push(format!(
+                    "η={eta}: {who} diverged by t={} (a weight non-finite or beyond diverge_bound {}); \
+                     the gd–{name} distances from then on and its max_distance are null, and this η is \
+                     left out of the gd–{name} slope",
+                    s.times[c], s.cfg.diverge_bound
+                ));
+            }
             for (c, time) in s.times.iter().enumerate() {
-                let dd = dist(&gd[c], &traj[c]);
+                let dd = if finite(&gd[c]) && finite(&traj[c]) {
+                    dist(&gd[c], &traj[c])
+                } else {
+                    f64::NAN
+                };
                 m = if dd.is_nan() || m.is_nan() {
                     f64::NAN
                 } else {
@@ -224,6 +239,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         ],
         summary,
         path_steps,
+        warnings,
     })
 }
 

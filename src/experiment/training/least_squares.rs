@@ -187,5 +187,6 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         ],
         summary,
         path_steps,
+        warnings: Vec::new(),
     })
 }

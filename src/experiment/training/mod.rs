@@ -22,6 +22,8 @@ pub struct Output {
     /// Lines printed after the run.
     pub summary: Vec<String>,
     pub path_steps: f64,
+    /// Why any value in the outputs is null (divergence, too few replicas, …).
+    pub warnings: Vec<String>,
 }
 
 /// Philox stream of (dynamics, η index, data set index): distinct per run.
@@ -81,6 +83,22 @@ pub fn mean_se(v: &[f64]) -> (f64, f64, usize) {
     }
     let var = f.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (n - 1) as f64;
     (m, (var / n as f64).sqrt(), n)
+}
+
+/// Bytes each replica holds at the peak of the run: its rows at every checkpoint of
+/// the largest job (a row of f64 plus its Vec), and ~160 bytes of per-replica metrics
+/// and replicas.csv text for every job kept until the end.
+pub fn held_per_replica(s: &Setup) -> f64 {
+    let jobs = (s.data.len() * s.dynamics.len() * s.cfg.etas.len()).max(1) as f64;
+    let peak = s
+        .dynamics
+        .iter()
+        .map(|&d| {
+            let j = job(s, 0, d, s.cfg.etas[0], 0);
+            (j.checkpoints.len() * (j.row_len() * 8 + 48)) as f64
+        })
+        .fold(0.0, f64::max);
+    peak + 160.0 * jobs
 }
 
 /// Runs the experiment of a checked setup.
@@ -153,6 +171,7 @@ pub fn write_output(
         "path_steps": out.path_steps,
         "path_steps_per_second": out.path_steps / wall.max(1e-9),
         "results": out.results,
+        "warnings": out.warnings,
         "files": written,
         "config": info.echo,
     });
@@ -161,7 +180,12 @@ pub fn write_output(
     Ok(written)
 }
 
-/// A CSV number: shortest round-trip form, empty for NaN.
+/// A CSV number: shortest round-trip form, empty for NaN (a null, whose reason is in
+/// results.json's `warnings`).
 pub fn num(x: f64) -> String {
-    crate::output::csv::num(x)
+    if x.is_nan() {
+        String::new()
+    } else {
+        crate::output::csv::num(x)
+    }
 }

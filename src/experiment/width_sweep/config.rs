@@ -1,7 +1,8 @@
 //! Config of the `width_sweep` experiment, validated into `Sweep`. Every error names
 //! the field and what is allowed.
 
-use crate::config::ConfigError;
+use crate::config::parse::{self, Overrides, MAX_PATHS};
+use crate::config::{ConfigError, MAX_SUBSTEPS};
 use crate::data::DataSet;
 use crate::experiment::training::config::whole_steps;
 use crate::meanfield::model::{
@@ -49,8 +50,8 @@ pub struct TwoLayerConfig {
 }
 
 /// Where the inputs θ come from.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
 pub enum InputConfig {
     /// θ ~ N(0, I_d) afresh at every draw (population SGD), labels f*(θ) + σε.
     Stream {
@@ -66,6 +67,63 @@ pub enum InputConfig {
         #[serde(default)]
         seed: Option<u64>,
     },
+}
+
+/// The variants of [`InputConfig`] as plain structs (so errors inside keep their path).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamFields {
+    #[serde(default)]
+    label_noise: f64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetFields {
+    n: usize,
+    #[serde(default)]
+    label_noise: f64,
+    #[serde(default)]
+    seed: Option<u64>,
+}
+
+impl<'de> Deserialize<'de> for InputConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        parse::tagged(d, "kind", &["stream", "set"], |kind, rest| {
+            Ok(match kind {
+                "stream" => {
+                    let f: StreamFields = parse::section(rest, "")?;
+                    InputConfig::Stream {
+                        label_noise: f.label_noise,
+                    }
+                }
+                _ => {
+                    let f: SetFields = parse::section(rest, "")?;
+                    InputConfig::Set {
+                        n: f.n,
+                        label_noise: f.label_noise,
+                        seed: f.seed,
+                    }
+                }
+            })
+        })
+    }
+}
+
+/// Parses a `width_sweep` config's JSON (the overrides applied first); every error
+/// names its field.
+pub fn parse(
+    value: serde_json::Value,
+    overrides: Overrides,
+) -> Result<WidthSweepConfig, ConfigError> {
+    let kind = parse::experiment(&value)?;
+    if kind != "width_sweep" {
+        return err(
+            "experiment",
+            format!("{kind:?} is not read by this parser (allowed here: width_sweep)"),
+        );
+    }
+    overrides.parse(value)
 }
 
 fn one() -> f64 {
@@ -192,10 +250,16 @@ fn teacher(t: &TeacherConfig, d: usize, seed: u64) -> Result<Teacher, ConfigErro
         }
         (None, None, Some(m)) => {
             if m == 0 || m > 1 << 16 {
-                return err("model.teacher.neurons", "must be in 1 ..= 65536");
+                return err(
+                    "model.teacher.neurons",
+                    format!("must be in 1 … 65536, got {m}"),
+                );
             }
             if !(t.a_scale.is_finite() && t.a_scale > 0.0) {
-                return err("model.teacher.a_scale", "must be a positive number");
+                return err(
+                    "model.teacher.a_scale",
+                    format!("must be a finite number > 0, got {}", t.a_scale),
+                );
             }
             Ok(Teacher::generate(m, d, t.a_scale, t.seed.unwrap_or(seed)))
         }
@@ -230,19 +294,16 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
         ),
     })?;
     if m.d == 0 || m.d > 256 {
-        return err("model.d", "must be in 1 ..= 256");
+        return err("model.d", format!("must be in 1 … 256, got {}", m.d));
     }
     let i = &m.init;
-    if !(i.a_mean.is_finite()
-        && i.a_std.is_finite()
-        && i.w_std.is_finite()
-        && i.a_std >= 0.0
-        && i.w_std >= 0.0)
-    {
-        return err(
-            "model.init",
-            "a_mean must be finite, a_std and w_std finite and ≥ 0",
-        );
+    if !i.a_mean.is_finite() {
+        return err("model.init.a_mean", "must be a finite number");
+    }
+    for (name, v) in [("model.init.a_std", i.a_std), ("model.init.w_std", i.w_std)] {
+        if !(v.is_finite() && v >= 0.0) {
+            return err(name, format!("must be a finite number ≥ 0, got {v}"));
+        }
     }
     let teacher = Arc::new(teacher(&m.teacher, m.d, cfg.seed)?);
     let phi = TestFn::parse(&cfg.test_function).ok_or_else(|| ConfigError {
@@ -286,24 +347,35 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
     if dynamics.is_empty() {
         return err("dynamics", "list at least one dynamics");
     }
-    if cfg.etas.is_empty() || cfg.etas.iter().any(|e| !(e.is_finite() && *e > 0.0)) {
-        return err("etas", "must be a non-empty list of positive step sizes");
+    if cfg.etas.is_empty() {
+        return err("etas", "must list at least one step size");
     }
     if cfg.etas.len() > 4096 {
         return err("etas", "at most 4096 step sizes");
     }
     if !(cfg.horizon.is_finite() && cfg.horizon > 0.0) {
-        return err("horizon", "must be a positive time");
+        return err(
+            "horizon",
+            format!("must be a finite number > 0, got {}", cfg.horizon),
+        );
+    }
+    for (j, e) in cfg.etas.iter().enumerate() {
+        if !(e.is_finite() && *e > 0.0) {
+            return err(
+                &format!("etas[{j}]"),
+                format!("must be a finite number > 0 (a step size), got {e}"),
+            );
+        }
+        parse::step_limit(&format!("etas[{j}]"), cfg.horizon, *e)?;
     }
     let mut times = cfg.checkpoints.clone();
-    if times
-        .iter()
-        .any(|t| !(t.is_finite() && *t >= 0.0 && *t <= cfg.horizon))
-    {
-        return err(
-            "checkpoints",
-            format!("times must lie in [0, horizon = {}]", cfg.horizon),
-        );
+    for (j, t) in times.iter().enumerate() {
+        if !(t.is_finite() && *t >= 0.0 && *t <= cfg.horizon) {
+            return err(
+                &format!("checkpoints[{j}]"),
+                format!("must be a time in [0, horizon = {}], got {t}", cfg.horizon),
+            );
+        }
     }
     times.push(0.0);
     times.push(cfg.horizon);
@@ -324,22 +396,34 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
         }
     }
     if cfg.batch == 0 {
-        return err("batch", "must be ≥ 1");
+        return err("batch", "must be ≥ 1 (allowed: 1 … 4294967295)");
     }
-    if cfg.paths < 2 {
-        return err("paths", "must be ≥ 2 (variances need two replicas)");
+    if cfg.paths < 2 || cfg.paths > MAX_PATHS {
+        return err(
+            "paths",
+            format!(
+                "must be in 2 … {MAX_PATHS} (variances need two replicas), got {}",
+                cfg.paths
+            ),
+        );
     }
-    if cfg.paths > u32::MAX as u64 {
-        return err("paths", "must be below 2^32");
-    }
-    if cfg.substeps == 0 || cfg.substeps > 4096 {
-        return err("substeps", "must be in 1 ..= 4096");
+    if cfg.substeps == 0 || cfg.substeps > MAX_SUBSTEPS {
+        return err(
+            "substeps",
+            format!("must be in 1 … {MAX_SUBSTEPS}, got {}", cfg.substeps),
+        );
     }
     if cfg.test_samples == 0 || cfg.test_samples > 1 << 20 {
-        return err("test_samples", "must be in 1 ..= 1048576");
+        return err(
+            "test_samples",
+            format!("must be in 1 … 1048576, got {}", cfg.test_samples),
+        );
     }
-    if !(cfg.diverge_bound > 0.0) {
-        return err("diverge_bound", "must be positive");
+    if !(cfg.diverge_bound.is_finite() && cfg.diverge_bound > 0.0) {
+        return err(
+            "diverge_bound",
+            format!("must be a finite number > 0, got {}", cfg.diverge_bound),
+        );
     }
     let precision = match cfg.precision.as_str() {
         "f32" => crate::backend::Precision::F32,
@@ -355,7 +439,10 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
     let (streaming, set) = match &cfg.data {
         InputConfig::Stream { label_noise } => {
             if !(label_noise.is_finite() && *label_noise >= 0.0) {
-                return err("data.label_noise", "must be a number ≥ 0");
+                return err(
+                    "data.label_noise",
+                    format!("must be a finite number ≥ 0, got {label_noise}"),
+                );
             }
             if dynamics.contains(&MfDynamics::Smf1) || dynamics.contains(&MfDynamics::Smf2) {
                 return err(
@@ -383,10 +470,13 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
             seed,
         } => {
             if *n == 0 || *n > 1 << 20 {
-                return err("data.n", "must be in 1 ..= 1048576 samples");
+                return err("data.n", format!("must be in 1 … 1048576 samples, got {n}"));
             }
             if !(label_noise.is_finite() && *label_noise >= 0.0) {
-                return err("data.label_noise", "must be a number ≥ 0");
+                return err(
+                    "data.label_noise",
+                    format!("must be a finite number ≥ 0, got {label_noise}"),
+                );
             }
             let s = gaussian_set(
                 &teacher,

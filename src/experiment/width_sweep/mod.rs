@@ -77,6 +77,12 @@ pub fn total_work(s: &Sweep) -> f64 {
     w
 }
 
+/// Bytes each replica holds until the report: 4 observables (f64) per (dynamics, η,
+/// width, checkpoint).
+pub fn held_per_replica(s: &Sweep) -> f64 {
+    (s.dynamics.len() * s.cfg.etas.len() * s.widths.len() * s.times.len() * 32) as f64
+}
+
 /// Runs the sweep. `progress` receives work units as jobs finish.
 pub fn execute(
     s: &Sweep,
@@ -183,7 +189,7 @@ fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
         "pairs": diffs,
         "pair_orders_in_eta": orders,
         "max_diverged": diverged,
-        "warnings": warnings,
+        "warnings": warnings.clone(),
     });
     let mut files = vec![
         ("width_sweep.csv".to_string(), csv_cells(&all)),
@@ -196,6 +202,7 @@ fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
         files,
         summary,
         path_steps: neuron_steps,
+        warnings,
     }
 }
 

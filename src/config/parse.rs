@@ -1,0 +1,505 @@
+//! Reading config text, shared by every experiment: JSON syntax → `Value` once,
+//! dispatch on `experiment`, then the experiment's own schema with the path of every
+//! error (`serde_path_to_error`), so every message reads `path.to.field: what is wrong
+//! (allowed: …)`. Internally tagged enums go through [`tagged`], which keeps the path
+//! inside the variant (serde's derived impl buffers the content and loses it).
+
+use super::ConfigError;
+use serde::de::{DeserializeOwned, Error as _};
+use serde_json::Value;
+
+/// Every experiment `smflow run` knows.
+pub const EXPERIMENTS: [&str; 7] = [
+    "weak_order",
+    "n_point",
+    "invariant",
+    "least_squares_risk",
+    "implicit_bias_sweep",
+    "gd_vs_gf",
+    "width_sweep",
+];
+
+/// The largest `paths` of any experiment (the replica index is a 32-bit Philox word).
+pub const MAX_PATHS: u64 = u32::MAX as u64;
+
+fn bad(field: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// `a` + `b` as a field path (`a.b`, `a[0]`, or either alone when the other is empty).
+pub fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ if b.starts_with('[') => format!("{a}{b}"),
+        _ => format!("{a}.{b}"),
+    }
+}
+
+/// Parses config text to a JSON value. A syntax error is reported as such (with the
+/// field being read when there is one) and never re-parsed as anything else; a
+/// `NaN`/`Infinity` or an out-of-range number names its field.
+pub fn json(text: &str) -> Result<Value, ConfigError> {
+    let e = match serde_json::from_str::<Value>(text) {
+        Ok(v) => return Ok(v),
+        Err(e) => e,
+    };
+    let (line, column) = (e.line(), e.column());
+    let full = e.to_string();
+    let msg = full
+        .strip_suffix(&format!(" at line {line} column {column}"))
+        .unwrap_or(&full)
+        .to_string();
+    let offset = byte_offset(text, line, column);
+    let path = path_at(text, offset);
+    let token = token_at(text, offset);
+    let bare = token.trim_start_matches(['-', '+']).to_ascii_lowercase();
+    let field = if path.is_empty() {
+        "config".to_string()
+    } else {
+        path.clone()
+    };
+    if bare.starts_with("nan") || bare.starts_with("inf") {
+        return Err(bad(
+            field,
+            format!(
+                "{token} is not allowed: NaN/Infinity are not JSON numbers (line {line} column {column}; allowed: a finite number)"
+            ),
+        ));
+    }
+    if msg.starts_with("number out of range") {
+        return Err(bad(
+            field,
+            format!(
+                "number out of range at line {line} column {column} (allowed: a finite number, |x| < 1.8e308)"
+            ),
+        ));
+    }
+    let near = if path.is_empty() {
+        String::new()
+    } else {
+        format!(" (near {path})")
+    };
+    Err(bad(
+        "config",
+        format!("JSON syntax error at line {line} column {column}: {msg}{near}"),
+    ))
+}
+
+fn byte_offset(text: &str, line: usize, column: usize) -> usize {
+    let mut start = 0;
+    for _ in 1..line.max(1) {
+        match text[start..].find('\n') {
+            Some(i) => start += i + 1,
+            None => return text.len(),
+        }
+    }
+    let mut off = (start + column.saturating_sub(1)).min(text.len());
+    while !text.is_char_boundary(off) {
+        off -= 1;
+    }
+    off
+}
+
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '-' | '+' | '.')
+}
+
+/// The bare word (number, literal, identifier) around byte `offset`.
+fn token_at(text: &str, offset: usize) -> String {
+    let mut start = offset.min(text.len());
+    while let Some(c) = text[..start].chars().next_back() {
+        if !is_token_char(c) {
+            break;
+        }
+        start -= c.len_utf8();
+    }
+    text[start..]
+        .chars()
+        .take_while(|&c| is_token_char(c))
+        .collect()
+}
+
+/// The field path (`a.b[2]`) whose value is being read at byte `offset` of a JSON text
+/// that is well-formed up to there.
+fn path_at(text: &str, offset: usize) -> String {
+    enum Frame {
+        Object { key: Option<String>, value: bool },
+        Array { index: usize },
+    }
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut chars = text[..offset.min(text.len())].chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '{' => stack.push(Frame::Object {
+                key: None,
+                value: false,
+            }),
+            '[' => stack.push(Frame::Array { index: 0 }),
+            '}' | ']' => {
+                stack.pop();
+            }
+            ':' => {
+                if let Some(Frame::Object { value, .. }) = stack.last_mut() {
+                    *value = true;
+                }
+            }
+            ',' => match stack.last_mut() {
+                Some(Frame::Object { key, value }) => {
+                    *key = None;
+                    *value = false;
+                }
+                Some(Frame::Array { index }) => *index += 1,
+                None => {}
+            },
+            '"' => {
+                let mut s = String::new();
+                let mut closed = false;
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => {
+                            chars.next();
+                        }
+                        '"' => {
+                            closed = true;
+                            break;
+                        }
+                        c => s.push(c),
+                    }
+                }
+                if let Some(Frame::Object { key, value: false }) = stack.last_mut() {
+                    if closed {
+                        *key = Some(s);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut path = String::new();
+    for f in &stack {
+        match f {
+            Frame::Object { key: Some(k), .. } => path = join(&path, k),
+            Frame::Object { key: None, .. } => {}
+            Frame::Array { index } => path = format!("{path}[{index}]"),
+        }
+    }
+    path
+}
+
+/// The `experiment` of a parsed config: a JSON object whose `experiment` is one of
+/// [`EXPERIMENTS`].
+pub fn experiment(value: &Value) -> Result<&str, ConfigError> {
+    let allowed = EXPERIMENTS.join(", ");
+    let Some(obj) = value.as_object() else {
+        return Err(bad(
+            "config",
+            format!(
+                "must be a JSON object {{\"experiment\": …, …}}, got {}",
+                kind_of(value)
+            ),
+        ));
+    };
+    match obj.get("experiment") {
+        None => Err(bad("experiment", format!("missing (allowed: {allowed})"))),
+        Some(Value::String(s)) if EXPERIMENTS.contains(&s.as_str()) => Ok(s),
+        Some(Value::String(s)) => Err(bad(
+            "experiment",
+            format!("unknown experiment {s:?} (allowed: {allowed})"),
+        )),
+        Some(v) => Err(bad(
+            "experiment",
+            format!("missing: must be a string, got {v} (allowed: {allowed})"),
+        )),
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Deserialises `value` as `T`, every error naming its field (under `prefix`).
+pub fn section<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, ConfigError> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        let (field, message) = explain(&join(prefix, &path), &e.into_inner().to_string());
+        ConfigError { field, message }
+    })
+}
+
+/// Marks an error raised inside a [`tagged`] value: `field <path>: message`, its path
+/// relative to that value (joined to the outer path by [`section`]).
+const INNER: &str = "field ";
+
+/// Names of a serde "expected one of `a`, `b`" / "expected `a` or `b`" list.
+fn names(list: &str) -> String {
+    list.split('`')
+        .skip(1)
+        .step_by(2)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The first `…` quoted name in `s`.
+fn quoted(s: &str) -> &str {
+    s.split('`').nth(1).unwrap_or("")
+}
+
+/// What a serde "expected …" accepts, in words.
+fn allowed_of(expected: &str) -> Option<String> {
+    let e = expected.trim();
+    Some(match e {
+        "u64" | "usize" => format!("an integer 0 … {}", u64::MAX),
+        "u32" => format!("an integer 0 … {}", u32::MAX),
+        "u16" => format!("an integer 0 … {}", u16::MAX),
+        "u8" => format!("an integer 0 … {}", u8::MAX),
+        "i64" => format!("an integer {} … {}", i64::MIN, i64::MAX),
+        "i32" => format!("an integer {} … {}", i32::MIN, i32::MAX),
+        "f64" | "f32" => "a finite number".into(),
+        "a string" => "a string".into(),
+        "a boolean" => "true or false".into(),
+        "a sequence" => "a list [ … ]".into(),
+        "a map" => "an object { … }".into(),
+        _ if e.starts_with("struct ") => "an object { … }".into(),
+        _ if e.starts_with("an array of length ") => {
+            format!("a list of {} entries", &e["an array of length ".len()..])
+        }
+        _ => return None,
+    })
+}
+
+/// Turns a serde message at `path` into (field, message ending in "(allowed: …)").
+fn explain(path: &str, msg: &str) -> (String, String) {
+    // An error from inside a tagged value carries its own relative path.
+    if let Some(rest) = msg.strip_prefix(INNER) {
+        if let Some((inner, m)) = rest.split_once(": ") {
+            return (join(path, inner), m.to_string());
+        }
+    }
+    if let Some(rest) = msg.strip_prefix("missing field ") {
+        return (
+            join(path, quoted(rest)),
+            "missing (a required field)".into(),
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("unknown field ") {
+        let name = quoted(rest);
+        let allowed = match rest.split_once(", expected ") {
+            Some((_, list)) => names(list),
+            None => "none".into(),
+        };
+        // serde_path_to_error already puts the unknown key on the path.
+        let field = if path.rsplit('.').next() == Some(name) {
+            path.to_string()
+        } else {
+            join(path, name)
+        };
+        return (
+            field,
+            format!("unknown field `{name}` (allowed: {allowed})"),
+        );
+    }
+    if let Some(rest) = msg.strip_prefix("unknown variant ") {
+        let name = quoted(rest);
+        let allowed = match rest.split_once(", expected ") {
+            Some((_, list)) => names(list),
+            None => "none".into(),
+        };
+        return (
+            path.to_string(),
+            format!("unknown variant `{name}` (allowed: {allowed})"),
+        );
+    }
+    let plain = msg;
+    let field = if path.is_empty() { "config" } else { path };
+    if let Some((_, expected)) = plain.rsplit_once(", expected ") {
+        if let Some(a) = allowed_of(expected) {
+            return (field.to_string(), format!("{plain} (allowed: {a})"));
+        }
+    }
+    (field.to_string(), plain.to_string())
+}
+
+/// Deserialises an internally tagged value (`{"<tag>": variant, …}`) keeping the path
+/// of errors inside the variant: `build(variant, rest)` parses the other keys, with
+/// [`section`] (paths relative to the value). For `impl Deserialize` of tagged enums
+/// and `#[serde(deserialize_with)]`.
+pub fn tagged<'de, D, T>(
+    deserializer: D,
+    tag: &str,
+    variants: &[&str],
+    build: impl FnOnce(&str, &Value) -> Result<T, ConfigError>,
+) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::Deserialize;
+    let value = Value::deserialize(deserializer)?;
+    let inner = |e: ConfigError| D::Error::custom(format!("{INNER}{}: {}", e.field, e.message));
+    let allowed = variants.join(", ");
+    let Value::Object(mut obj) = value else {
+        return Err(D::Error::custom(format!(
+            "must be an object {{\"{tag}\": …, …}}, got {} (allowed {tag}: {allowed})",
+            kind_of(&value)
+        )));
+    };
+    let variant = match obj.remove(tag) {
+        None => return Err(inner(bad(tag, format!("missing (allowed: {allowed})")))),
+        Some(Value::String(s)) if variants.contains(&s.as_str()) => s,
+        Some(v) => {
+            let shown = match &v {
+                Value::String(s) => format!("`{s}`"),
+                v => v.to_string(),
+            };
+            return Err(inner(bad(
+                tag,
+                format!("unknown variant {shown} (allowed: {allowed})"),
+            )));
+        }
+    };
+    build(&variant, &Value::Object(obj)).map_err(inner)
+}
+
+/// Command-line overrides of a config, applied to its JSON before validation; an
+/// error about an overridden field names the option (`--paths`, `--seed`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Overrides {
+    pub paths: Option<u64>,
+    pub seed: Option<u64>,
+}
+
+impl Overrides {
+    pub fn apply(&self, value: &mut Value) {
+        if let Some(obj) = value.as_object_mut() {
+            if let Some(p) = self.paths {
+                obj.insert("paths".into(), p.into());
+            }
+            if let Some(s) = self.seed {
+                obj.insert("seed".into(), s.into());
+            }
+        }
+    }
+
+    /// Renames `paths`/`seed` to `--paths`/`--seed` when they came from the command line.
+    pub fn blame(&self, mut e: ConfigError) -> ConfigError {
+        if (e.field == "paths" && self.paths.is_some())
+            || (e.field == "seed" && self.seed.is_some())
+        {
+            e.field = format!("--{}", e.field);
+        }
+        e
+    }
+
+    /// Applies the overrides and parses `value` as the config type `T`.
+    pub fn parse<T: DeserializeOwned>(&self, mut value: Value) -> Result<T, ConfigError> {
+        self.apply(&mut value);
+        section(&value, "").map_err(|e| self.blame(e))
+    }
+}
+
+/// clap parser of `--paths`: a whole number 1 … 4294967295.
+pub fn cli_paths(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(p) if (1..=MAX_PATHS).contains(&p) => Ok(p),
+        _ => Err(format!(
+            "must be a whole number 1 … {MAX_PATHS} (replicas per run), got {s:?}"
+        )),
+    }
+}
+
+/// clap parser of `--seed`: a whole number 0 … 18446744073709551615.
+pub fn cli_seed(s: &str) -> Result<u64, String> {
+    s.trim().parse::<u64>().map_err(|_| {
+        format!(
+            "must be a whole number 0 … {} (a 64-bit Philox key), got {s:?}",
+            u64::MAX
+        )
+    })
+}
+
+/// `x` as a short number: plain, or in exponent form when very small or large.
+pub fn short(x: f64) -> String {
+    if x != 0.0 && !(1e-4..1e9).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
+}
+
+/// A whole number of steps `t/η` a run can take, or an error naming `field`.
+pub fn step_limit(field: &str, t: f64, eta: f64) -> Result<(), ConfigError> {
+    let r = (t / eta).round();
+    if r > u32::MAX as f64 {
+        return Err(bad(
+            field,
+            format!(
+                "η = {} gives {} steps to the horizon {}, more than the {} a run can take",
+                short(eta),
+                if r < 1e18 {
+                    format!("{r:.0}")
+                } else {
+                    short(r)
+                },
+                short(t),
+                u32::MAX
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn syntax_errors_name_the_field_being_read() {
+        let e = json("{\"a\": 1,\n \"etas\": [0.1, Infinity]}").unwrap_err();
+        assert_eq!(e.field, "etas[1]", "{e}");
+        assert!(
+            e.message.contains("NaN/Infinity are not JSON numbers"),
+            "{e}"
+        );
+        let e = json("{\"m\": {\"h\": NaN}}").unwrap_err();
+        assert_eq!(e.field, "m.h", "{e}");
+        let e = json("{\"m\": {\"h\": -Infinity}}").unwrap_err();
+        assert_eq!(e.field, "m.h", "{e}");
+        let e = json("{\"h\": 1e999}").unwrap_err();
+        assert_eq!(e.field, "h", "{e}");
+        let e = json("{\"a\": 1\n \"b\": 2}").unwrap_err();
+        assert_eq!(e.field, "config");
+        assert!(
+            e.message
+                .starts_with("JSON syntax error at line 2 column 2"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn experiment_is_checked_first() {
+        let v = json("{\"paths\": 1}").unwrap();
+        let e = experiment(&v).unwrap_err();
+        assert_eq!(e.field, "experiment");
+        assert!(e.message.starts_with("missing (allowed: weak_order"), "{e}");
+        let v = json("{\"experiment\": \"nope\"}").unwrap();
+        assert!(experiment(&v).unwrap_err().message.contains("width_sweep"));
+    }
+
+    #[test]
+    fn steps_beyond_u32_are_refused() {
+        let e = step_limit("etas[0]", 1.0, 2f64.powi(-33)).unwrap_err();
+        assert!(e.message.contains("8589934592 steps"), "{e}");
+        assert!(step_limit("etas[0]", 1.0, 2f64.powi(-31)).is_ok());
+    }
+}

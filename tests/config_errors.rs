@@ -1,0 +1,374 @@
+//! Every bad config or command line exits with 2 and one line naming the field
+//! (`path.to.field: what is wrong (allowed: …)`), for every experiment; syntax errors
+//! are reported as such and never re-parsed as another experiment; step counts beyond
+//! u32 are refused instead of hanging. And every shipped config parses and checks.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_smflow");
+
+const WEAK: &str = r#"{"experiment": "weak_order",
+ "model": {"kind": "quadratic", "a": [[1.5]], "mean": [0.3], "cov": [[0.64]]},
+ "x0": [1.0], "dynamics": ["sgd", "sme1"], "batch": 2,
+ "etas": [0.2, 0.1], "horizon": 1.0,
+ "observables": ["norm2"], "paths": 100,
+ "sde": {"substeps": 8, "extrapolate": true}, "seed": 1}"#;
+
+const TRAIN: &str = r#"{"experiment": "implicit_bias_sweep",
+ "data": {"source": "generate", "n": 20, "d": 30, "sparsity": 3},
+ "model": {"param": "uv", "alpha": 0.1},
+ "dynamics": ["gd"], "etas": [0.1], "batch": 1, "horizon": 1,
+ "paths": 2, "datasets": 1, "substeps": 1, "test_samples": 10}"#;
+
+const SWEEP: &str = r#"{"experiment": "width_sweep",
+ "model": {"kind": "two_layer", "activation": "tanh", "d": 2,
+           "teacher": {"neurons": 2, "a_scale": 1.0, "seed": 3}},
+ "data": {"kind": "set", "n": 16, "label_noise": 0.1},
+ "widths": [4, 8], "dynamics": ["sgd"], "etas": [0.1], "batch": 2,
+ "horizon": 0.2, "paths": 4, "substeps": 1, "test_samples": 16, "seed": 1}"#;
+
+/// Runs `smflow run CONFIG ARGS…` (killed after 60 s: today's bad step counts hang)
+/// and returns (exit code, stderr).
+fn run(text: &str, args: &[&str]) -> (Option<i32>, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("bad.json");
+    std::fs::write(&cfg, text).unwrap();
+    let out = tmp.path().join("out");
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(&cfg)
+        .args(["--backend", "cpu", "--quiet", "--out"])
+        .arg(&out)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("binary runs");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break Some(s);
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut err = String::new();
+    use std::io::Read;
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    (status.and_then(|s| s.code()), err)
+}
+
+/// Asserts exit code 2 and that stderr contains every one of `wanted`.
+fn bad(text: &str, args: &[&str], wanted: &[&str]) {
+    let (code, err) = run(text, args);
+    assert_eq!(
+        code,
+        Some(2),
+        "exit code (None: killed after 60 s); stderr: {err}"
+    );
+    for w in wanted {
+        assert!(err.contains(w), "stderr lacks {w:?}: {err}");
+    }
+}
+
+fn edit(base: &str, from: &str, to: &str) -> String {
+    assert!(base.contains(from), "{from:?} not in the base config");
+    base.replacen(from, to, 1)
+}
+
+#[test]
+fn negative_seed_names_seed_and_its_range() {
+    bad(
+        &edit(WEAK, "\"seed\": 1", "\"seed\": -1"),
+        &[],
+        &[
+            "error: seed: invalid value: integer `-1`, expected u64",
+            "(allowed: an integer 0 … 18446744073709551615)",
+        ],
+    );
+}
+
+#[test]
+fn seed_beyond_u64_names_seed() {
+    bad(
+        &edit(WEAK, "\"seed\": 1", "\"seed\": 18446744073709551616"),
+        &[],
+        &[
+            "error: seed: ",
+            "allowed: an integer 0 … 18446744073709551615",
+        ],
+    );
+}
+
+#[test]
+fn paths_as_a_string_names_paths() {
+    bad(
+        &edit(WEAK, "\"paths\": 100", "\"paths\": \"50\""),
+        &[],
+        &[
+            "error: paths: invalid type: string \"50\"",
+            "allowed: an integer",
+        ],
+    );
+}
+
+#[test]
+fn nan_horizon_names_horizon() {
+    bad(
+        &edit(WEAK, "\"horizon\": 1.0", "\"horizon\": NaN"),
+        &[],
+        &["error: horizon: ", "NaN/Infinity are not JSON numbers"],
+    );
+}
+
+#[test]
+fn infinite_eta_names_the_entry() {
+    bad(
+        &edit(WEAK, "[0.2, 0.1]", "[Infinity]"),
+        &[],
+        &["error: etas[0]: ", "NaN/Infinity are not JSON numbers"],
+    );
+}
+
+#[test]
+fn error_inside_a_tagged_model_keeps_its_path() {
+    bad(
+        &edit(WEAK, "\"mean\": [0.3]", "\"mean\": \"x\""),
+        &[],
+        &["error: model.mean: invalid type: string \"x\""],
+    );
+    bad(
+        &edit(WEAK, "\"mean\": [0.3]", "\"mean\": [0.3], \"foo\": 1"),
+        &[],
+        &["error: model.foo: unknown field `foo` (allowed: a, mean, cov)"],
+    );
+}
+
+#[test]
+fn unknown_sampling_names_the_field_and_the_variants() {
+    bad(
+        &edit(
+            TRAIN,
+            "\"batch\": 1",
+            "\"batch\": 1, \"sampling\": \"shuffle\"",
+        ),
+        &[],
+        &["error: sampling: unknown variant `shuffle` (allowed: replacement, epochs)"],
+    );
+}
+
+#[test]
+fn training_syntax_error_is_not_reparsed_as_weak_order() {
+    let (code, err) = run(&edit(TRAIN, "\"paths\": 2,", "\"paths\": 2"), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("error: config: JSON syntax error at line 5"),
+        "{err}"
+    );
+    assert!(!err.contains("unknown field"), "{err}");
+}
+
+#[test]
+fn training_unknown_field_is_named() {
+    bad(
+        &edit(TRAIN, "\"batch\": 1", "\"batch\": 1, \"bogus\": 1"),
+        &[],
+        &["error: bogus: unknown field `bogus` (allowed: experiment, name, data,"],
+    );
+}
+
+#[test]
+fn training_data_errors_keep_their_path() {
+    bad(
+        &edit(TRAIN, "\"n\": 20", "\"n\": -3"),
+        &[],
+        &["error: data.n: invalid value: integer `-3`, expected usize"],
+    );
+    // The `file` variant rejects unknown keys too.
+    bad(
+        &edit(
+            TRAIN,
+            r#"{"source": "generate", "n": 20, "d": 30, "sparsity": 3}"#,
+            r#"{"source": "file", "path": "x.csv", "bogus": 1}"#,
+        ),
+        &[],
+        &["error: data.bogus: unknown field `bogus` (allowed: path, teacher)"],
+    );
+}
+
+#[test]
+fn negative_converge_tolerance_is_refused() {
+    bad(
+        &edit(
+            TRAIN,
+            "\"batch\": 1",
+            "\"batch\": 1, \"converge_tolerance\": -1",
+        ),
+        &[],
+        &["error: converge_tolerance: must be a finite number > 0"],
+    );
+}
+
+#[test]
+fn width_sweep_syntax_error_and_wrong_field() {
+    let (code, err) = run(&edit(SWEEP, "\"batch\": 2,", "\"batch\": 2"), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("error: config: JSON syntax error at line"),
+        "{err}"
+    );
+    assert!(!err.contains("unknown"), "{err}");
+    bad(
+        &edit(SWEEP, "\"widths\"", "\"widht\""),
+        &[],
+        &["error: widht: unknown field `widht` (allowed: experiment, name, model, data, widths,"],
+    );
+}
+
+#[test]
+fn width_sweep_unknown_keys_in_nested_objects_are_named() {
+    bad(
+        &edit(
+            SWEEP,
+            "\"label_noise\": 0.1",
+            "\"label_noise\": 0.1, \"teacher\": {}",
+        ),
+        &[],
+        &["error: data.teacher: unknown field `teacher` (allowed: n, label_noise, seed)"],
+    );
+    bad(
+        &edit(SWEEP, "\"seed\": 3", "\"seed\": 3, \"bogus\": 1"),
+        &[],
+        &["error: model.teacher.bogus: unknown field `bogus`"],
+    );
+    bad(
+        &edit(SWEEP, "\"n\": 16", "\"n\": \"x\""),
+        &[],
+        &["error: data.n: invalid type: string \"x\""],
+    );
+}
+
+#[test]
+fn unknown_experiment_lists_every_experiment() {
+    bad(
+        &edit(WEAK, "weak_order", "shuffle_sweep"),
+        &[],
+        &[
+            "error: experiment: unknown experiment \"shuffle_sweep\"",
+            "(allowed: weak_order, n_point, invariant, least_squares_risk, implicit_bias_sweep, gd_vs_gf, width_sweep)",
+        ],
+    );
+}
+
+#[test]
+fn missing_experiment_says_so() {
+    bad(
+        &edit(WEAK, "\"experiment\": \"weak_order\",", ""),
+        &[],
+        &[
+            "error: experiment: missing (allowed: weak_order,",
+            "width_sweep",
+        ],
+    );
+}
+
+const TINY: &str = "1.16415321826934814453125e-10"; // 2^-33
+
+#[test]
+fn step_counts_beyond_u32_are_refused_weak_order() {
+    bad(
+        &edit(WEAK, "[0.2, 0.1]", &format!("[{TINY}]")),
+        &[],
+        &[
+            "error: etas[0]: ",
+            "gives 8589934592 steps to the horizon",
+            "4294967295",
+        ],
+    );
+}
+
+#[test]
+fn step_counts_beyond_u32_are_refused_training() {
+    bad(
+        &edit(TRAIN, "[0.1]", &format!("[{TINY}]")),
+        &[],
+        &["error: etas[0]: ", "gives 8589934592 steps to the horizon"],
+    );
+}
+
+#[test]
+fn step_counts_beyond_u32_are_refused_width_sweep() {
+    bad(
+        &edit(
+            edit(SWEEP, "[0.1]", &format!("[{TINY}]")).as_str(),
+            "0.2,",
+            "1,",
+        ),
+        &[],
+        &["error: etas[0]: ", "gives 8589934592 steps to the horizon"],
+    );
+}
+
+#[test]
+fn bad_paths_and_seed_options_name_the_option() {
+    for p in ["-5", "0"] {
+        bad(
+            WEAK,
+            &["--paths", p],
+            &["'--paths <PATHS>'", "must be a whole number 1 … 4294967295"],
+        );
+    }
+    bad(
+        WEAK,
+        &["--seed", "-1"],
+        &["'--seed <SEED>'", "0 … 18446744073709551615"],
+    );
+    // Allowed by the option, refused by the experiment: still named as the option.
+    bad(
+        SWEEP,
+        &["--paths", "1"],
+        &["error: --paths: must be in 2 …"],
+    );
+}
+
+/// Every file in configs/ parses and checks with its experiment's checker.
+#[test]
+fn shipped_configs_parse_and_check() {
+    use smflow::config::parse::{experiment, json, Overrides};
+    use smflow::experiment::training::config as training;
+    use smflow::experiment::width_sweep::config as sweep;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("json") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let ctx = path.display().to_string();
+        let value = json(&text).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        let kind = experiment(&value).unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        let o = Overrides::default();
+        let r = match kind {
+            k if training::EXPERIMENTS.contains(&k) => {
+                training::parse(value, o).and_then(|c| training::check(c, "t").map(|_| ()))
+            }
+            "width_sweep" => sweep::parse(value, o).and_then(|c| sweep::check(c, "t").map(|_| ())),
+            _ => smflow::config::load(value, "t", o).map(|_| ()),
+        };
+        r.unwrap_or_else(|e| panic!("{ctx}: {e}"));
+        n += 1;
+    }
+    assert!(n >= 12, "only {n} configs found in {}", dir.display());
+}

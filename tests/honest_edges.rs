@@ -1,0 +1,163 @@
+//! Statistics at the edges (issue 9, item 5): no number the data cannot support is
+//! reported as if it could, and every null carries its reason in `warnings`.
+
+use serde_json::Value;
+use std::path::Path;
+use std::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_smflow");
+
+/// Runs `smflow run` on `config` (written to a temp dir) and returns results.json.
+fn run(config: &str, extra: &[&str]) -> Value {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("c.json");
+    std::fs::write(&cfg, config).unwrap();
+    let out = tmp.path().join("out");
+    let mut args = vec![
+        "run",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--quiet",
+    ];
+    args.extend_from_slice(extra);
+    let o = Command::new(BIN).args(&args).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    read(&out)
+}
+
+fn read(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap()
+}
+
+fn warnings(r: &Value) -> Vec<String> {
+    r["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w.as_str().unwrap().to_string())
+        .collect()
+}
+
+const ONE_PATH: &str = r#"{"experiment": "weak_order",
+ "model": {"kind": "quadratic", "a": [[1.5]], "mean": [0.3], "cov": [[0.64]]},
+ "x0": [1.0], "dynamics": ["sgd", "sme1"], "batch": 2, "etas": [0.2, 0.1, 0.05],
+ "horizon": 1.0, "observables": ["norm2"], "paths": 100, "sde": {"substeps": 4}}"#;
+
+/// `--paths 1`: no standard error, so every random point is unresolved and no order
+/// is fitted (today: stderr 0, errors "resolved", an order CI of zero width).
+#[test]
+fn one_path_gives_null_stderr_and_no_order() {
+    let r = run(ONE_PATH, &["--backend", "cpu", "--paths", "1"]);
+    for p in r["points"].as_array().unwrap() {
+        if p["t"].as_f64().unwrap() > 0.0 {
+            assert!(p["stderr"].is_null(), "{p}");
+        }
+    }
+    for e in r["weak_errors"].as_array().unwrap() {
+        assert_eq!(e["resolved"], false, "{e}");
+        assert!(e["stderr"].is_null(), "{e}");
+    }
+    assert!(r["orders"].as_array().unwrap().is_empty(), "{}", r["orders"]);
+    let w = warnings(&r);
+    assert!(
+        w.iter().any(|w| w.contains("a standard error needs at least 2")),
+        "{w:?}"
+    );
+}
+
+const DECAY: &str = r#"{"experiment": "weak_order",
+ "model": {"kind": "multiplicative", "mean": 1.0, "std": 2.0},
+ "x0": [1.0], "dynamics": ["gd", "sme1"], "etas": [0.5], "horizon": 40.0,
+ "observables": ["norm2"], "paths": 200, "seed": 1}"#;
+
+/// An observable that decays far below g(x₀): gd's |x|² = 0.25^80 = 6.8e-49 must not
+/// be swallowed by a g(x₀) = 1 shift (today: 0), nor sme1's values (today 0 ± 0).
+#[test]
+fn shifts_do_not_swallow_decayed_values() {
+    let r = run(DECAY, &["--backend", "cpu"]);
+    let at_t = |d: &str| {
+        r["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["dynamics"] == d && p["t"] == 40.0)
+            .unwrap()
+            .clone()
+    };
+    let gd = at_t("gd");
+    let (mean, exact) = (gd["mean"].as_f64().unwrap(), gd["exact"].as_f64().unwrap());
+    assert!((mean - exact).abs() <= 1e-12 * exact, "gd: {mean} vs exact {exact}");
+    assert!((exact - 0.25f64.powi(80)).abs() <= 1e-12 * exact);
+    let sme = at_t("sme1");
+    let (m, se) = (sme["mean"].as_f64().unwrap(), sme["stderr"].as_f64().unwrap());
+    assert!(m > 0.0 && se > 0.0, "sme1: {m} ± {se}");
+}
+
+const NPOINT: &str = r#"{"experiment": "n_point",
+ "model": {"kind": "multiplicative", "mean": 1.0, "std": 2.0},
+ "particles": [[1.0], [-0.5]], "dynamics": ["sgd", "smf1", "sme1"], "batch": 1,
+ "etas": [0.5], "horizon": 10.0, "paths": 2000,
+ "sde": {"substeps": 8, "extrapolate": true}, "seed": 1}"#;
+
+/// Talay–Tubaro extrapolation near blow-up drives E|x_p − x_q|² below zero (today:
+/// written as a statistic) and the correlation undefined (today: a silent null).
+#[test]
+fn n_point_nulls_carry_reasons_and_no_second_moment_is_negative() {
+    let r = run(NPOINT, &["--backend", "cpu"]);
+    let w = warnings(&r);
+    let mut nulls = 0;
+    for c in r["correlations"].as_array().unwrap() {
+        let d = c["mean_dist2"].as_f64();
+        assert!(d.is_none_or(|d| d >= 0.0), "negative E|x_p − x_q|²: {c}");
+        let here = format!(
+            "{} η={} t={} particles [0, 1]",
+            c["dynamics"].as_str().unwrap(),
+            c["eta"].as_f64().unwrap(),
+            c["t"].as_f64().unwrap()
+        );
+        for (field, what) in [("correlation", "correlation is null"), ("mean_dist2", "E|x_p − x_q|² is null")] {
+            if c[field].is_null() {
+                nulls += 1;
+                assert!(
+                    w.iter().any(|w| w.starts_with(&here) && w.contains(what)),
+                    "{field} null without a reason at {here}: {w:?}"
+                );
+            }
+        }
+    }
+    assert!(nulls > 0, "the case should produce nulls: {}", r["correlations"]);
+    for p in r["points"].as_array().unwrap() {
+        assert!(p["mean"].as_f64().is_none_or(|m| m >= 0.0 || !p["observable"].as_str().unwrap().contains("dist2")), "{p}");
+    }
+}
+
+/// gd at η = 2 on the u⊙v net blows up: its distances are empty CSV cells (today
+/// "NaN"), its maxima null, and results.json's warnings say so.
+#[test]
+fn gd_vs_gf_reports_divergence() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/gd_vs_gf.json")).unwrap();
+    let mut c: Value = serde_json::from_str(&text).unwrap();
+    c["etas"] = serde_json::json!([2.0, 0.1, 0.05]);
+    c["ratios"] = serde_json::json!([2]);
+    c["checkpoints"] = serde_json::json!([2, 10]);
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("g.json");
+    std::fs::write(&cfg, c.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new(BIN)
+        .args(["run", cfg.to_str().unwrap(), "--backend", "cpu", "--quiet", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(out.join("distances.csv")).unwrap();
+    assert!(!csv.contains("NaN"), "{csv}");
+    assert!(csv.lines().any(|l| l.starts_with("2,20,gf,") && l.ends_with(',')), "{csv}");
+    let r = read(&out);
+    assert!(r["results"]["per_eta"][0]["max_distance"]["gf"].is_null());
+    assert!(
+        warnings(&r).iter().any(|w| w.starts_with("η=2: gd diverged")),
+        "{:?}",
+        warnings(&r)
+    );
+}
