@@ -7,7 +7,7 @@ use super::compare::CompareArgs;
 use super::Failure;
 use crate::backend::BackendChoice;
 use crate::experiment::width_sweep::analysis::Runs;
-use crate::experiment::width_sweep::config::{check, WidthSweepConfig};
+use crate::experiment::width_sweep::config::check;
 use crate::experiment::width_sweep::{collect, job};
 use crate::meanfield::cpu::CpuMeanField;
 use crate::meanfield::MeanFieldBackend;
@@ -25,17 +25,17 @@ pub fn max_rel_deviation(cpu: &Runs, gpu: &Runs) -> (f64, usize) {
 }
 
 pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
-    let mut cfg: WidthSweepConfig =
-        serde_json::from_str(text).map_err(|e| Failure::BadInput(format!("config: {e}")))?;
-    if let Some(s) = a.seed {
-        cfg.seed = s;
-    }
+    let overrides = crate::config::parse::Overrides {
+        paths: None,
+        seed: a.seed,
+    };
+    let cfg = crate::experiment::width_sweep::config::parse(crate::config::parse::json(text)?, overrides)?;
     let stem = a
         .config
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("run");
-    let s = check(cfg, stem)?;
+    let s = check(cfg, stem).map_err(|e| overrides.blame(e))?;
     let gpu = super::width_sweep::make_mf_backend(BackendChoice::Gpu, s.precision, true)?;
     let cpu = CpuMeanField::default();
     eprintln!(

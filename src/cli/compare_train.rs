@@ -6,7 +6,7 @@
 
 use super::compare::CompareArgs;
 use super::Failure;
-use crate::experiment::training::config::{check, TrainConfig, TrainExperiment};
+use crate::experiment::training::config::{check, TrainExperiment};
 use crate::experiment::training::{collect, job};
 use crate::train::cpu::CpuTrainer;
 use crate::train::gpu::GpuTrainer;
@@ -36,17 +36,17 @@ pub fn max_rel_deviation(cpu: &[Vec<Vec<f64>>], gpu: &[Vec<Vec<f64>>]) -> (f64, 
 }
 
 pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
-    let mut cfg: TrainConfig =
-        serde_json::from_str(text).map_err(|e| Failure::BadInput(format!("config: {e}")))?;
-    if let Some(s) = a.seed {
-        cfg.seed = s;
-    }
+    let overrides = crate::config::parse::Overrides {
+        paths: None,
+        seed: a.seed,
+    };
+    let cfg = crate::experiment::training::config::parse(crate::config::parse::json(text)?, overrides)?;
     let stem = a
         .config
         .file_stem()
         .and_then(|s| s.to_str())
         .unwrap_or("run");
-    let s = check(cfg, stem)?;
+    let s = check(cfg, stem).map_err(|e| overrides.blame(e))?;
     let gpu =
         GpuTrainer::new(s.precision).map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
     let cpu = CpuTrainer::default();

@@ -57,7 +57,14 @@ impl LinePlot {
                 pts().flat_map(|p| [p.1, p.1 + 2.0 * p.2, p.1 - 2.0 * p.2]),
                 self.log_y,
             );
-            if ![x0, x1, y0, y1].iter().all(|v| v.is_finite()) {
+            let drawable = |a: f64, b: f64, log: bool| {
+                if log {
+                    super::log_axis::linear_ok(a.log10(), b.log10())
+                } else {
+                    super::log_axis::linear_ok(a, b)
+                }
+            };
+            if !(drawable(x0, x1, self.log_x) && drawable(y0, y1, self.log_y)) {
                 return Err(anyhow!("plot {:?}: axis range is not finite", self.title));
             }
             let map = |v: f64, log: bool| if log { v.log10() } else { v };

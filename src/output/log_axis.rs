@@ -5,6 +5,14 @@ pub fn pos(x: f64) -> bool {
     x.is_finite() && x > 0.0
 }
 
+/// A linear axis plotters can lay out: finite ends, lo < hi, and a finite width that
+/// is not lost to rounding (plotters' tick search never ends on an infinite or
+/// sub-ulp range).
+pub fn linear_ok(lo: f64, hi: f64) -> bool {
+    let w = hi - lo;
+    lo.is_finite() && hi.is_finite() && w.is_finite() && w > 1e-12 * lo.abs().max(hi.abs())
+}
+
 /// Widen `[lo, hi]` (both > 0) by `pad` on each side in log space, to at least a
 /// factor of 10 overall so the log axis always has a labelled power of ten.
 pub fn log_range(lo: f64, hi: f64, pad: f64) -> (f64, f64) {

@@ -83,8 +83,8 @@ pub fn list_adapters() -> Vec<String> {
 
 /// What to install when the only adapter is an OpenGL one (no Vulkan driver: wgpu
 /// then falls back to GL, which has no f64 and is slower).
-pub const GL_ONLY_NOTE: &str = "OpenGL fallback: no Vulkan driver found, so no f64; \
-    install one (Debian/Ubuntu: apt-get install -y mesa-vulkan-drivers, for llvmpipe) or use --backend cpu";
+pub const GL_ONLY_NOTE: &str = "OpenGL, wgpu's fallback when no Vulkan driver is found: no f64, slower; \
+    install a Vulkan driver (Debian/Ubuntu: apt-get install -y mesa-vulkan-drivers, for llvmpipe) or use --backend cpu";
 
 /// "name [Backend, type]" with software rasterisers and the OpenGL fallback called out.
 pub fn describe(info: &wgpu::AdapterInfo) -> String {

@@ -93,10 +93,14 @@ pub fn check_config(
         ));
     }
     let [lo, hi] = c.range;
-    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+    // The bin width must be a finite, representable number too (±1e308 overflows it).
+    let width = (hi - lo) / c.bins as f64;
+    if !(lo.is_finite() && hi.is_finite() && lo < hi && width.is_finite() && width > 1e-12 * lo.abs().max(hi.abs())) {
         return Err(e(
             "invariant.range",
-            format!("must be [lo, hi] with finite lo < hi, got [{lo}, {hi}]"),
+            format!(
+                "must be [lo, hi] with finite lo < hi, a finite width hi − lo and bins of width > 1e-12·max(|lo|, |hi|), got [{lo:e}, {hi:e}]"
+            ),
         ));
     }
     if m.d == 2 && lo < 0.0 {
