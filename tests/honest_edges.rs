@@ -161,3 +161,19 @@ fn gd_vs_gf_reports_divergence() {
         warnings(&r)
     );
 }
+
+/// A finite-data experiment whose runs are random needs two replicas for a standard
+/// error (today: `--paths 1` reported stderr 0).
+#[test]
+fn random_training_runs_need_two_replicas() {
+    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/least_squares_risk.json");
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .args(["run", cfg, "--backend", "cpu", "--quiet", "--paths", "1", "--out"])
+        .arg(tmp.path().join("out"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--paths: must be ≥ 2"), "{err}");
+}

@@ -10,7 +10,6 @@
 //! boundaries, each statistic's count against the replicas done, and the sums' sanity.
 //! A finished run removes it once `results.json` is written.
 
-use super::files::write_atomic;
 use super::partials::{check_sums, digest_of};
 use crate::backend::shifts;
 use crate::experiment::{slice, Collected, Done, Plan, Shard};
@@ -120,9 +119,27 @@ impl Saver {
             digest: String::new(),
         };
         f.digest = f.compute_digest();
-        write_atomic(&self.path, &serde_json::to_vec(&f)?)
+        write_durable(&self.path, &serde_json::to_vec(&f)?)
             .with_context(|| format!("saving progress to {}", self.path.display()))
     }
+}
+
+/// Writes `path` atomically (a temporary, flushed to disk, renamed over it; then the
+/// directory flushed), so that even a lost machine leaves the old or the new file.
+fn write_durable(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("writing {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    if let Some(dir) = path.parent() {
+        // Not every platform can sync a directory; the rename stands either way.
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
 }
 
 /// Removes the progress file of a finished run (and a temporary left by a kill).
@@ -165,7 +182,10 @@ pub fn load(
     let f: ProgressFile =
         serde_json::from_str(&text).map_err(|e| format!("{FILE}: not a progress file ({e})"))?;
     if f.format != FORMAT {
-        return Err(format!("{FILE}: format {:?}, expected {FORMAT:?}", f.format));
+        return Err(format!(
+            "{FILE}: format {:?}, expected {FORMAT:?}",
+            f.format
+        ));
     }
     if f.digest.is_empty() || f.digest != f.compute_digest() {
         return Err(format!(
@@ -180,7 +200,9 @@ pub fn load(
         ));
     }
     if let Some(d) = first_difference(&f.config, config, "") {
-        return Err(format!("was run with a different config or seed (field {d})"));
+        return Err(format!(
+            "was run with a different config or seed (field {d})"
+        ));
     }
     if f.shard != *shard_label {
         let s = |x: &Option<String>| x.clone().unwrap_or_else(|| "none (the whole run)".into());
@@ -196,10 +218,15 @@ pub fn load(
 
 impl ProgressFile {
     /// Whether this run's backend may continue the file's.
-    pub fn check_backend(&self, backend: &str, adapter: &str, precision: &str) -> Result<(), String> {
+    pub fn check_backend(
+        &self,
+        backend: &str,
+        adapter: &str,
+        precision: &str,
+    ) -> Result<(), String> {
         let f = self;
         // The CPU gives the same numbers on any thread count; a GPU's f32 rounding is its
-    // own, so a GPU run resumes on the same adapter only.
+        // own, so a GPU run resumes on the same adapter only.
         let same_gpu = f.backend != "gpu" || f.adapter == adapter;
         if f.backend != backend || f.precision != precision || !same_gpu {
             return Err(format!(
@@ -214,8 +241,10 @@ impl ProgressFile {
 /// The file's shape, done counts and sums against the plan.
 fn check(f: &ProgressFile, plan: &Plan, shard: Shard) -> Result<Done, String> {
     let unit = f.unit_replicas;
-    if unit == 0 || unit % 64 != 0 {
-        return Err(format!("unit_replicas {unit} is not a positive multiple of 64"));
+    if unit == 0 || !unit.is_multiple_of(64) {
+        return Err(format!(
+            "unit_replicas {unit} is not a positive multiple of 64"
+        ));
     }
     if f.moments.len() != plan.runs.len() || f.done.len() != plan.runs.len() {
         return Err(format!(
@@ -239,7 +268,7 @@ fn check(f: &ProgressFile, plan: &Plan, shard: Shard) -> Result<Done, String> {
             let r = slice(plan, shard, ri, b as u64);
             let len = r.end - r.start;
             let d = f.done[ri][b];
-            if d > len || (d % unit != 0 && d != len) {
+            if d > len || (!d.is_multiple_of(unit) && d != len) {
                 return Err(format!(
                     "{name}, batch {b}: {d} replicas done of {len}, not a whole number of {unit}-replica units"
                 ));
@@ -260,14 +289,20 @@ fn check(f: &ProgressFile, plan: &Plan, shard: Shard) -> Result<Done, String> {
                         p.count, p.diverged
                     ));
                 }
-                check_sums(p, run.spec.observables[k % n_obs], sh[k], run.spec.levels() < 3)
-                    .map_err(|e| format!("{stat}: {e}"))?;
-                col.moments[ri][b][k] = Moments::from_parts(p).map_err(|e| format!("{stat}: {e}"))?;
+                check_sums(
+                    p,
+                    run.spec.observables[k % n_obs],
+                    sh[k],
+                    run.spec.levels() < 3,
+                )
+                .map_err(|e| format!("{stat}: {e}"))?;
+                col.moments[ri][b][k] =
+                    Moments::from_parts(p).map_err(|e| format!("{stat}: {e}"))?;
             }
         }
     }
     let rel = (f.path_steps - path_steps).abs() / path_steps.max(1.0);
-    if !(rel <= 1e-9) || !(f.wall_seconds >= 0.0) {
+    if rel.is_nan() || rel > 1e-9 || f.wall_seconds.is_nan() || f.wall_seconds < 0.0 {
         return Err(format!(
             "path_steps {} / wall_seconds {} do not match the {path_steps} path-steps done",
             f.path_steps, f.wall_seconds
@@ -295,7 +330,13 @@ pub fn first_difference(there: &Value, here: &Value, at: &str) -> Option<String>
             }
         }
     };
-    let join = |k: &str| if at.is_empty() { k.to_string() } else { format!("{at}.{k}") };
+    let join = |k: &str| {
+        if at.is_empty() {
+            k.to_string()
+        } else {
+            format!("{at}.{k}")
+        }
+    };
     match (there, here) {
         (Value::Object(a), Value::Object(b)) => {
             let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
@@ -308,7 +349,9 @@ pub fn first_difference(there: &Value, here: &Value, at: &str) -> Option<String>
                             return Some(d);
                         }
                     }
-                    (x, y) => return Some(format!("{}: {} there, {} here", join(k), show(x), show(y))),
+                    (x, y) => {
+                        return Some(format!("{}: {} there, {} here", join(k), show(x), show(y)))
+                    }
                 }
             }
             None

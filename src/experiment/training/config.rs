@@ -303,6 +303,19 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
             format!("must be in 1 … {MAX_PATHS}, got {}", cfg.paths),
         );
     }
+    // A standard error over replicas needs two of them: every least_squares_risk
+    // replica draws its own labels; implicit_bias_sweep's random dynamics likewise.
+    let random = experiment == TrainExperiment::LeastSquaresRisk
+        || (experiment == TrainExperiment::ImplicitBiasSweep && dynamics.iter().any(|d| d.is_random()));
+    if random && cfg.paths < 2 {
+        return err(
+            "paths",
+            format!(
+                "must be ≥ 2 for {} with random runs (a standard error needs two replicas), got {}",
+                cfg.experiment, cfg.paths
+            ),
+        );
+    }
     if cfg.datasets == 0 || cfg.datasets > MAX_DATASETS {
         return err(
             "datasets",
