@@ -135,7 +135,7 @@ fn a_raised_count_is_refused_even_with_a_fixed_digest() {
     let err = refused(
         &merge(tmp.path(), &d, &tmp.path().join("m")),
         &d[0],
-        "sgd η=0.1, t=1 cos: count 1500 + diverged 0 = 1500, but shard 1/2 holds 1000 of the run's 2000 paths",
+        "sgd η=0.1, t=1 cos: count 1460 + diverged 0 = 1460, but shard 1/2 holds 960 of the run's 2000 paths",
     );
     eprintln!("{err}");
 }

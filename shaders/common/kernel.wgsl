@@ -17,7 +17,7 @@ struct Params {
     cp: u32,       // the checkpoint `reduce` records (index into SHIFTS)
     stride: u32,   // chunk capacity (SoA stride of `state`)
     init: u32,     // 1: start from X0
-    pad: u32,
+    skip: u32,     // lanes before the range (the chunk starts on a multiple of WG)
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -49,6 +49,10 @@ fn load_state(i: u32) {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
     if (i >= params.n_valid) {
+        return;
+    }
+    if (i < params.skip) {
+        alive[i] = 0u;
         return;
     }
     if (params.init != 0u) {

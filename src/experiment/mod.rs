@@ -72,11 +72,24 @@ impl Shard {
         format!("{}/{}", self.index + 1, self.count)
     }
 
-    /// This shard's slice of `0..paths`.
+    /// This shard's slice of `0..paths`, cut at multiples of [`CUT`].
     pub fn range(&self, paths: u64) -> Range<u64> {
-        split(paths, self.count, self.index)
+        let at = |k: u64| {
+            if k >= self.count {
+                paths
+            } else {
+                split(paths, self.count, k).start / CUT * CUT
+            }
+        };
+        at(self.index)..at(self.index + 1)
     }
 }
+
+/// Replicas are cut between shards and work units only at multiples of this: the GPU
+/// reduces the replicas [64 g, 64 g + 64) of the global index in one floating-point
+/// workgroup sum, so a cut inside such a group would change its rounding, and a
+/// sharded or resumed run would no longer equal one uninterrupted run bit for bit.
+pub const CUT: u64 = crate::backend::gpu::driver::WORKGROUP;
 
 /// Part `i` of `0..n` cut into `parts` contiguous pieces.
 pub fn split(n: u64, parts: u64, i: u64) -> Range<u64> {
@@ -193,9 +206,9 @@ pub const UNIT_REPLICAS: u64 = 1 << 20;
 
 /// Replicas per work unit: `SMFLOW_UNIT_REPLICAS` (rounded up to a multiple of 64;
 /// for tests that must interrupt a small run) or [`UNIT_REPLICAS`]. Results do not
-/// depend on it: units start at multiples of it from the start of each (run, batch)
-/// slice of the shard, so the GPU's 64-replica workgroups are the ones one call over
-/// the slice would form, and every sum is exact.
+/// depend on it: units end at multiples of it in the global replica index (or at the
+/// end of their (run, batch) slice), so no unit cuts one of the GPU's 64-replica
+/// workgroups (see [`CUT`]), and every sum is exact.
 pub fn unit_replicas() -> u64 {
     std::env::var("SMFLOW_UNIT_REPLICAS")
         .ok()
@@ -245,12 +258,26 @@ impl Done {
         for (ri, per_batch) in self.replicas.iter().enumerate() {
             for (b, &d) in per_batch.iter().enumerate() {
                 let r = slice(plan, shard, ri, b as u64);
-                total += (r.end - r.start).div_ceil(self.unit_replicas);
-                done += d.div_ceil(self.unit_replicas);
+                total += units_in(r.start..r.end, self.unit_replicas);
+                done += units_in(r.start..r.start + d, self.unit_replicas);
             }
         }
         (done, total)
     }
+}
+
+/// Work units overlapping `r`: cells [k·unit, (k+1)·unit) of the global index.
+pub fn units_in(r: Range<u64>, unit: u64) -> u64 {
+    if r.is_empty() {
+        0
+    } else {
+        (r.end - 1) / unit - r.start / unit + 1
+    }
+}
+
+/// Where the unit starting at `at` ends within a slice ending at `end`.
+pub fn unit_end(at: u64, end: u64, unit: u64) -> u64 {
+    (at / unit).saturating_add(1).saturating_mul(unit).min(end)
 }
 
 /// Runs this shard's replicas of every run of the plan.
@@ -286,7 +313,7 @@ pub fn execute_from(
                 progress((at - r.start) as f64 * run.spec.work_per_path());
             }
             while at < r.end {
-                let end = at.saturating_add(unit).min(r.end);
+                let end = unit_end(at, r.end, unit);
                 let m = backend.run(&plan.checked.model, &run.spec, at..end, progress)?;
                 check_poison(&m, run)?;
                 let acc = &mut done.collected.moments[ri][b as usize];

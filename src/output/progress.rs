@@ -268,7 +268,7 @@ fn check(f: &ProgressFile, plan: &Plan, shard: Shard) -> Result<Done, String> {
             let r = slice(plan, shard, ri, b as u64);
             let len = r.end - r.start;
             let d = f.done[ri][b];
-            if d > len || (!d.is_multiple_of(unit) && d != len) {
+            if d > len || (d != 0 && d != len && !(r.start + d).is_multiple_of(unit)) {
                 return Err(format!(
                     "{name}, batch {b}: {d} replicas done of {len}, not a whole number of {unit}-replica units"
                 ));

@@ -125,7 +125,12 @@ pub fn simulate(
     let red_w = (n_obs * 5) as u64;
     let rsize = real_size(precision);
     let floats = spec.levels() as u64 * np * d;
-    let n_total = replicas.end.saturating_sub(replicas.start);
+    // Chunks start on multiples of the workgroup size in the *global* replica index, so
+    // every workgroup — and so every f32 partial sum — holds the same replicas however
+    // the range is cut into calls (shards, batches, resume units): lanes before
+    // `replicas.start` in the first chunk are skipped.
+    let aligned = replicas.start / WORKGROUP * WORKGROUP;
+    let n_total = replicas.end.saturating_sub(aligned);
     let cap = chunk_capacity(gpu, forced_chunk, floats, red_w, rsize, n_total);
     let groups_cap = cap / WORKGROUP;
 
@@ -161,9 +166,10 @@ pub fn simulate(
     // Path-steps of the first segment (then adapted): each dispatch has a cost per
     // replica (state load/store, workgroup start), so start with a sizeable one.
     let mut budget: f64 = (1u64 << 24) as f64;
-    let mut start = replicas.start;
+    let mut start = aligned;
     while start < replicas.end {
         let n = (replicas.end - start).min(cap);
+        let skip = replicas.start.saturating_sub(start);
         let groups = n.div_ceil(WORKGROUP);
         let mut k = 0u32;
         let mut cp = 0usize;
@@ -183,7 +189,7 @@ pub fn simulate(
                 cp.min(n_cp - 1) as u32,
                 cap as u32,
                 first as u32,
-                0,
+                skip as u32,
             ];
             gpu.queue.write_buffer(&params, 0, bytemuck::cast_slice(&p));
             let mut enc = gpu.device.create_command_encoder(&Default::default());
@@ -206,12 +212,13 @@ pub fn simulate(
             if work > 0.0 && dt > 0.0 {
                 budget = (work / dt * SEGMENT_SECONDS).clamp(65536.0, 6.9e10);
             }
-            progress((end - k) as f64 * n as f64 * spec.substeps() as f64);
+            progress((end - k) as f64 * (n - skip) as f64 * spec.substeps() as f64);
             if reduce {
                 let bytes = gpu.read(&partials, &staging, groups * red_w * rsize)?;
                 let vals = to_f64(&bytes, precision);
                 for g in 0..groups as usize {
-                    let valid = (n - g as u64 * WORKGROUP).min(WORKGROUP);
+                    let lanes = g as u64 * WORKGROUP..((g as u64 + 1) * WORKGROUP).min(n);
+                    let valid = lanes.end - lanes.start.max(skip).min(lanes.end);
                     for o in 0..n_obs {
                         let q = &vals[g * red_w as usize + o * 5..][..5];
                         let count = q[0].round() as u64;
@@ -230,7 +237,7 @@ pub fn simulate(
         if mode == Mode::States {
             let bytes = gpu.read(&state, &staging, cap * np * d * rsize)?;
             let vals = to_f64(&bytes, precision);
-            for r in 0..n as usize {
+            for r in skip as usize..n as usize {
                 for q in 0..(np * d) as usize {
                     states.push(vals[q * cap as usize + r]);
                 }
