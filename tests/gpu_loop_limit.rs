@@ -60,7 +60,9 @@ fn spec(dynamics: Dynamics, solver: Solver, eta: f64, steps: u32) -> RunSpec {
 
 /// Final states of `paths` replicas on both backends, compared path by path.
 fn agree(g: &GpuBackend, tol: f64, model: &AnyModel, s: &RunSpec, paths: u64) {
-    let cpu = CpuBackend::default().final_states(model, s, 0..paths).unwrap();
+    let cpu = CpuBackend::default()
+        .final_states(model, s, 0..paths)
+        .unwrap();
     let gpu = g.final_states(model, s, 0..paths).unwrap();
     assert_eq!(cpu.len(), gpu.len());
     let worst = cpu
@@ -87,7 +89,11 @@ fn agree(g: &GpuBackend, tol: f64, model: &AnyModel, s: &RunSpec, paths: u64) {
 #[test]
 fn probe_sees_the_software_limit() {
     for (g, _) in gpus() {
-        eprintln!("loop limit: {:?} (software: {})", g.loop_limit(), g.is_software());
+        eprintln!(
+            "loop limit: {:?} (software: {})",
+            g.loop_limit(),
+            g.is_software()
+        );
         if g.adapter().contains("llvmpipe") {
             assert_eq!(g.loop_limit(), Some(65_535));
         }
@@ -119,7 +125,13 @@ fn noisy() -> AnyModel {
 #[test]
 fn sgd_beyond_the_limit_matches_the_cpu() {
     for (g, tol) in gpus() {
-        agree(&g, tol, &noisy(), &spec(Dynamics::Sgd, Solver::Exact, 0.01, 70_000), 64);
+        agree(
+            &g,
+            tol,
+            &noisy(),
+            &spec(Dynamics::Sgd, Solver::Exact, 0.01, 70_000),
+            64,
+        );
     }
 }
 

@@ -58,10 +58,15 @@ fn one_path_gives_null_stderr_and_no_order() {
         assert_eq!(e["resolved"], false, "{e}");
         assert!(e["stderr"].is_null(), "{e}");
     }
-    assert!(r["orders"].as_array().unwrap().is_empty(), "{}", r["orders"]);
+    assert!(
+        r["orders"].as_array().unwrap().is_empty(),
+        "{}",
+        r["orders"]
+    );
     let w = warnings(&r);
     assert!(
-        w.iter().any(|w| w.contains("a standard error needs at least 2")),
+        w.iter()
+            .any(|w| w.contains("a standard error needs at least 2")),
         "{w:?}"
     );
 }
@@ -87,10 +92,16 @@ fn shifts_do_not_swallow_decayed_values() {
     };
     let gd = at_t("gd");
     let (mean, exact) = (gd["mean"].as_f64().unwrap(), gd["exact"].as_f64().unwrap());
-    assert!((mean - exact).abs() <= 1e-12 * exact, "gd: {mean} vs exact {exact}");
+    assert!(
+        (mean - exact).abs() <= 1e-12 * exact,
+        "gd: {mean} vs exact {exact}"
+    );
     assert!((exact - 0.25f64.powi(80)).abs() <= 1e-12 * exact);
     let sme = at_t("sme1");
-    let (m, se) = (sme["mean"].as_f64().unwrap(), sme["stderr"].as_f64().unwrap());
+    let (m, se) = (
+        sme["mean"].as_f64().unwrap(),
+        sme["stderr"].as_f64().unwrap(),
+    );
     assert!(m > 0.0 && se > 0.0, "sme1: {m} ± {se}");
 }
 
@@ -116,7 +127,10 @@ fn n_point_nulls_carry_reasons_and_no_second_moment_is_negative() {
             c["eta"].as_f64().unwrap(),
             c["t"].as_f64().unwrap()
         );
-        for (field, what) in [("correlation", "correlation is null"), ("mean_dist2", "E|x_p − x_q|² is null")] {
+        for (field, what) in [
+            ("correlation", "correlation is null"),
+            ("mean_dist2", "E|x_p − x_q|² is null"),
+        ] {
             if c[field].is_null() {
                 nulls += 1;
                 assert!(
@@ -126,9 +140,18 @@ fn n_point_nulls_carry_reasons_and_no_second_moment_is_negative() {
             }
         }
     }
-    assert!(nulls > 0, "the case should produce nulls: {}", r["correlations"]);
+    assert!(
+        nulls > 0,
+        "the case should produce nulls: {}",
+        r["correlations"]
+    );
     for p in r["points"].as_array().unwrap() {
-        assert!(p["mean"].as_f64().is_none_or(|m| m >= 0.0 || !p["observable"].as_str().unwrap().contains("dist2")), "{p}");
+        assert!(
+            p["mean"]
+                .as_f64()
+                .is_none_or(|m| m >= 0.0 || !p["observable"].as_str().unwrap().contains("dist2")),
+            "{p}"
+        );
     }
 }
 
@@ -136,7 +159,11 @@ fn n_point_nulls_carry_reasons_and_no_second_moment_is_negative() {
 /// "NaN"), its maxima null, and results.json's warnings say so.
 #[test]
 fn gd_vs_gf_reports_divergence() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/configs/gd_vs_gf.json")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/gd_vs_gf.json"
+    ))
+    .unwrap();
     let mut c: Value = serde_json::from_str(&text).unwrap();
     c["etas"] = serde_json::json!([2.0, 0.1, 0.05]);
     c["ratios"] = serde_json::json!([2]);
@@ -146,17 +173,31 @@ fn gd_vs_gf_reports_divergence() {
     std::fs::write(&cfg, c.to_string()).unwrap();
     let out = tmp.path().join("out");
     let o = Command::new(BIN)
-        .args(["run", cfg.to_str().unwrap(), "--backend", "cpu", "--quiet", "--out", out.to_str().unwrap()])
+        .args([
+            "run",
+            cfg.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+            out.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let csv = std::fs::read_to_string(out.join("distances.csv")).unwrap();
     assert!(!csv.contains("NaN"), "{csv}");
-    assert!(csv.lines().any(|l| l.starts_with("2,20,gf,") && l.ends_with(',')), "{csv}");
+    assert!(
+        csv.lines()
+            .any(|l| l.starts_with("2,20,gf,") && l.ends_with(',')),
+        "{csv}"
+    );
     let r = read(&out);
     assert!(r["results"]["per_eta"][0]["max_distance"]["gf"].is_null());
     assert!(
-        warnings(&r).iter().any(|w| w.starts_with("η=2: gd diverged")),
+        warnings(&r)
+            .iter()
+            .any(|w| w.starts_with("η=2: gd diverged")),
         "{:?}",
         warnings(&r)
     );
@@ -166,10 +207,22 @@ fn gd_vs_gf_reports_divergence() {
 /// error (today: `--paths 1` reported stderr 0).
 #[test]
 fn random_training_runs_need_two_replicas() {
-    let cfg = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/least_squares_risk.json");
+    let cfg = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/least_squares_risk.json"
+    );
     let tmp = tempfile::tempdir().unwrap();
     let o = Command::new(BIN)
-        .args(["run", cfg, "--backend", "cpu", "--quiet", "--paths", "1", "--out"])
+        .args([
+            "run",
+            cfg,
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--paths",
+            "1",
+            "--out",
+        ])
         .arg(tmp.path().join("out"))
         .output()
         .unwrap();

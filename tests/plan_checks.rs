@@ -10,7 +10,11 @@ const CONFIGS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/configs/");
 
 /// Runs `smflow run` on a shipped config with `edit` applied; returns (exit code,
 /// stderr, seconds).
-fn run_edited(config: &str, edit: impl Fn(&mut serde_json::Value), extra: &[&str]) -> (i32, String, f64) {
+fn run_edited(
+    config: &str,
+    edit: impl Fn(&mut serde_json::Value),
+    extra: &[&str],
+) -> (i32, String, f64) {
     let text = std::fs::read_to_string(format!("{CONFIGS}{config}")).unwrap();
     let mut c: serde_json::Value = serde_json::from_str(&text).unwrap();
     edit(&mut c);
@@ -18,13 +22,25 @@ fn run_edited(config: &str, edit: impl Fn(&mut serde_json::Value), extra: &[&str
     let cfg = tmp.path().join("c.json");
     std::fs::write(&cfg, c.to_string()).unwrap();
     let out = tmp.path().join("out");
-    let mut args = vec!["run", cfg.to_str().unwrap(), "--backend", "cpu", "--quiet", "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "run",
+        cfg.to_str().unwrap(),
+        "--backend",
+        "cpu",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     let t0 = Instant::now();
     let o = Command::new(BIN).args(&args).output().unwrap();
     let secs = t0.elapsed().as_secs_f64();
     assert!(!out.join("results.json").exists());
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned(), secs)
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+        secs,
+    )
 }
 
 /// An invariant histogram over ±1e308 (its width overflows) hung in plotters' tick
@@ -46,10 +62,17 @@ fn an_unrepresentable_invariant_range_is_refused_up_front() {
 /// allocation) are refused before any work, naming --paths and the budget.
 #[test]
 fn per_replica_results_beyond_the_host_budget_are_refused() {
-    for cfg in ["least_squares_risk.json", "implicit_bias_sweep.json", "width_sweep_quick.json"] {
+    for cfg in [
+        "least_squares_risk.json",
+        "implicit_bias_sweep.json",
+        "width_sweep_quick.json",
+    ] {
         let (code, err, secs) = run_edited(cfg, |_| {}, &["--paths", "4294967295"]);
         assert_eq!(code, 2, "{cfg}: {err}");
-        assert!(err.contains("--paths:") && err.contains("host budget"), "{cfg}: {err}");
+        assert!(
+            err.contains("--paths:") && err.contains("host budget"),
+            "{cfg}: {err}"
+        );
         assert!(secs < 10.0, "{cfg}: took {secs} s");
     }
 }
@@ -62,7 +85,14 @@ fn the_host_budget_can_be_lowered() {
     let cfg = tmp.path().join("c.json");
     std::fs::write(&cfg, text).unwrap();
     let o = Command::new(BIN)
-        .args(["run", cfg.to_str().unwrap(), "--backend", "cpu", "--quiet", "--out"])
+        .args([
+            "run",
+            cfg.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+        ])
         .arg(tmp.path().join("out"))
         .env("SMFLOW_HOST_MEMORY_GIB", "0.000001")
         .output()
@@ -77,14 +107,25 @@ fn the_host_budget_can_be_lowered() {
 #[test]
 fn devices_names_the_opengl_fallback_and_what_to_install() {
     let t0 = Instant::now();
-    let o = Command::new(BIN).arg("devices").env("WGPU_BACKEND", "gl").output().unwrap();
-    assert!(t0.elapsed() < Duration::from_secs(120), "took {:?}", t0.elapsed());
+    let o = Command::new(BIN)
+        .arg("devices")
+        .env("WGPU_BACKEND", "gl")
+        .output()
+        .unwrap();
+    assert!(
+        t0.elapsed() < Duration::from_secs(120),
+        "took {:?}",
+        t0.elapsed()
+    );
     let text = String::from_utf8_lossy(&o.stdout);
     if !text.contains("[Gl,") {
         eprintln!("no OpenGL adapter: skipped ({text})");
         return;
     }
     for line in text.lines().filter(|l| l.contains("[Gl,")) {
-        assert!(line.contains("no f64") && line.contains("mesa-vulkan-drivers"), "{line}");
+        assert!(
+            line.contains("no f64") && line.contains("mesa-vulkan-drivers"),
+            "{line}"
+        );
     }
 }

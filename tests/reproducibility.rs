@@ -103,6 +103,9 @@ fn gpu_shards_merge_bit_for_bit() {
                 Some(m) => m.merge(&c),
             }
         }
-        assert!(merged.unwrap().to_parts() == whole, "{n} GPU shards differ from one run");
+        assert!(
+            merged.unwrap().to_parts() == whole,
+            "{n} GPU shards differ from one run"
+        );
     }
 }

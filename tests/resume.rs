@@ -227,7 +227,10 @@ fn work_units_merge_to_exactly_one_call() {
     let mut backends: Vec<Box<dyn Backend>> = vec![Box::new(cpu)];
     match GpuBackend::new(Precision::F32) {
         Ok(g) => {
-            assert_eq!(parts(&g, &[100, 5100]), parts(&g, &[100, 1088, 1152, 5056, 5100]));
+            assert_eq!(
+                parts(&g, &[100, 5100]),
+                parts(&g, &[100, 1088, 1152, 5056, 5100])
+            );
             backends.push(Box::new(g));
         }
         Err(e) => eprintln!("skipping the gpu backend: {e:#}"),

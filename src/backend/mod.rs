@@ -82,7 +82,11 @@ fn reference_shifts<M: crate::model::Model>(m: &M, spec: &RunSpec) -> Vec<f64> {
     let mut out = vec![None; n_cp * n_obs];
     let prep = prepare(m, spec);
     let mut rec = PathRecord::new(spec);
-    let paths = if spec.dynamics.is_random() { SHIFT_CANDIDATES } else { 1 };
+    let paths = if spec.dynamics.is_random() {
+        SHIFT_CANDIDATES
+    } else {
+        1
+    };
     for r in 0..paths {
         simulate(m, spec, &prep, r, &mut rec);
         for c in 0..n_cp {

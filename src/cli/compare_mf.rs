@@ -29,7 +29,10 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
         paths: None,
         seed: a.seed,
     };
-    let cfg = crate::experiment::width_sweep::config::parse(crate::config::parse::json(text)?, overrides)?;
+    let cfg = crate::experiment::width_sweep::config::parse(
+        crate::config::parse::json(text)?,
+        overrides,
+    )?;
     let stem = a
         .config
         .file_stem()

@@ -40,7 +40,8 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
         paths: None,
         seed: a.seed,
     };
-    let cfg = crate::experiment::training::config::parse(crate::config::parse::json(text)?, overrides)?;
+    let cfg =
+        crate::experiment::training::config::parse(crate::config::parse::json(text)?, overrides)?;
     let stem = a
         .config
         .file_stem()

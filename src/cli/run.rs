@@ -2,7 +2,9 @@
 
 use super::{make_backend, precision_name, progress_bar, timestamp, Failure};
 use crate::backend::BackendChoice;
-use crate::experiment::{analyze, execute_from, plan, total_work, unit_replicas, Done, RunMeta, Shard};
+use crate::experiment::{
+    analyze, execute_from, plan, total_work, unit_replicas, Done, RunMeta, Shard,
+};
 use crate::output::files::{prepare_out_dir, resume_dir, write_run, OutDir, Partials};
 use crate::output::progress::{self, RunIdentity};
 use crate::output::report::Report;

@@ -247,7 +247,11 @@ impl Done {
     pub fn none(plan: &Plan, unit_replicas: u64) -> Done {
         Done {
             unit_replicas: unit_replicas.max(1),
-            replicas: plan.runs.iter().map(|_| vec![0; plan.batches as usize]).collect(),
+            replicas: plan
+                .runs
+                .iter()
+                .map(|_| vec![0; plan.batches as usize])
+                .collect(),
             collected: Collected::empty(plan),
         }
     }
@@ -460,7 +464,12 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
     let ck = &plan.checked;
     let mut pts = points(plan, col);
     let mut warnings = Vec::new();
-    honest_edges(plan, &mut pts, meta.precision.contains("f32"), &mut warnings);
+    honest_edges(
+        plan,
+        &mut pts,
+        meta.precision.contains("f32"),
+        &mut warnings,
+    );
     for p in &pts {
         if p.diverged > 0 {
             warnings.push(format!(

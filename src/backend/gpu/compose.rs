@@ -176,7 +176,11 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
         lits(&dt_level, p)
     );
     let _ = writeln!(h, "const N_CP: u32 = {}u;", spec.checkpoints.len());
-    let _ = writeln!(h, "const SHIFTS = array<real, N_CP * N_OBS>({});", lits(&sh, p));
+    let _ = writeln!(
+        h,
+        "const SHIFTS = array<real, N_CP * N_OBS>({});",
+        lits(&sh, p)
+    );
     let _ = writeln!(h, "alias vec_d = array<real, D>;");
     let _ = writeln!(h, "const X0 = array<vec_d, P>({});", x0.join(", "));
     h.push_str(&mconsts);

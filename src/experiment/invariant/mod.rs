@@ -95,7 +95,12 @@ pub fn check_config(
     let [lo, hi] = c.range;
     // The bin width must be a finite, representable number too (±1e308 overflows it).
     let width = (hi - lo) / c.bins as f64;
-    if !(lo.is_finite() && hi.is_finite() && lo < hi && width.is_finite() && width > 1e-12 * lo.abs().max(hi.abs())) {
+    if !(lo.is_finite()
+        && hi.is_finite()
+        && lo < hi
+        && width.is_finite()
+        && width > 1e-12 * lo.abs().max(hi.abs()))
+    {
         return Err(e(
             "invariant.range",
             format!(

@@ -187,7 +187,7 @@ fn err<T>(field: &str, message: impl Into<String>) -> Result<T, ConfigError> {
 pub fn whole_steps(t: f64, eta: f64) -> Option<u32> {
     let r = t / eta;
     (r >= -1e-9 && r <= u32::MAX as f64 && (r - r.round()).abs() <= 1e-9 * r.max(1.0))
-        .then(|| steps(t, eta).max(0))
+        .then(|| steps(t, eta))
 }
 
 pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
@@ -306,7 +306,8 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
     // A standard error over replicas needs two of them: every least_squares_risk
     // replica draws its own labels; implicit_bias_sweep's random dynamics likewise.
     let random = experiment == TrainExperiment::LeastSquaresRisk
-        || (experiment == TrainExperiment::ImplicitBiasSweep && dynamics.iter().any(|d| d.is_random()));
+        || (experiment == TrainExperiment::ImplicitBiasSweep
+            && dynamics.iter().any(|d| d.is_random()));
     if random && cfg.paths < 2 {
         return err(
             "paths",

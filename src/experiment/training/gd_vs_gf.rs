@@ -86,7 +86,10 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                 run(TrainDynamics::Gd, eta / *r as f64, idx)?,
             ));
         }
-        let finite = |w: &[f64]| w.iter().all(|v| v.is_finite() && v.abs() <= s.cfg.diverge_bound);
+        let finite = |w: &[f64]| {
+            w.iter()
+                .all(|v| v.is_finite() && v.abs() <= s.cfg.diverge_bound)
+        };
         let mut maxes = serde_json::Map::new();
         for (ri, (name, traj)) in refs.iter().enumerate() {
             let mut m: f64 = 0.0;
