@@ -129,3 +129,50 @@ fn devices_names_the_opengl_fallback_and_what_to_install() {
         );
     }
 }
+
+/// A job one of whose steps exceeds a software adapter's loop limit is refused before
+/// any work with `--backend gpu` (exit 2, naming `--backend cpu`), and `--backend auto`
+/// gives way to the CPU and says why. Skipped where the adapter has no loop limit.
+#[test]
+fn jobs_beyond_the_loop_limit_are_refused_before_any_work_or_go_to_the_cpu() {
+    use smflow::backend::gpu::GpuBackend;
+    use smflow::backend::Precision;
+    match GpuBackend::new(Precision::F32) {
+        Ok(g) if g.loop_limit().is_some() => {}
+        _ => {
+            eprintln!("no adapter with a loop limit: skipped");
+            return;
+        }
+    }
+    let d = 8;
+    let eye: Vec<Vec<f64>> = (0..d)
+        .map(|i| (0..d).map(|j| if i == j { 1.0 } else { 0.0 }).collect())
+        .collect();
+    let cfg = serde_json::json!({
+        "experiment": "n_point",
+        "model": {"kind": "quadratic", "a": eye, "mean": vec![0.0; d], "cov": eye},
+        "particles": (0..8).map(|p| vec![0.1 * p as f64; d]).collect::<Vec<_>>(),
+        "dynamics": ["sgd", "sme2"], "etas": [0.5], "horizon": 1.0, "paths": 40,
+        "sde": {"substeps": 16}
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("big.json");
+    std::fs::write(&path, cfg.to_string()).unwrap();
+    let out = tmp.path().join("out");
+    let run = |backend: &str| {
+        Command::new(BIN)
+            .args(["run", path.to_str().unwrap(), "--backend", backend, "--out", out.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let o = run("gpu");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("shader loop iterations") && err.contains("--backend cpu"), "{err}");
+    assert!(!out.exists(), "nothing may be written before the refusal");
+    let o = run("auto");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("backend auto → cpu"), "{err}");
+    assert!(out.join("results.json").exists());
+}

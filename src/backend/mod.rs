@@ -47,6 +47,11 @@ pub trait Backend {
         replicas: Range<u64>,
         progress: Progress,
     ) -> anyhow::Result<Vec<Moments>>;
+    /// Whether this backend can run `spec` at all (e.g. within a software adapter's
+    /// loop limit), checked for every run of a plan before any work starts.
+    fn preflight(&self, _model: &AnyModel, _spec: &RunSpec) -> anyhow::Result<()> {
+        Ok(())
+    }
     /// Final state (finest level, particles × d, row-major per replica) of each replica
     /// in `replicas`: for path-by-path comparison on small samples.
     fn final_states(

@@ -93,7 +93,12 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         ),
         None => None,
     };
-    let backend = make_backend(a.backend, checked.precision, a.quiet)?;
+    let backend = preflight(
+        make_backend(a.backend, checked.precision, a.quiet)?,
+        &plan,
+        a.backend,
+        a.quiet,
+    )?;
     let meta = RunMeta {
         backend: backend.name().into(),
         adapter: backend.adapter(),
@@ -192,6 +197,36 @@ fn resume_out(a: &RunArgs, dir: &std::path::Path) -> Result<OutDir, Failure> {
 
 fn resume_error(dir: &std::path::Path, e: String) -> Failure {
     Failure::BadInput(format!("--resume {}: {e}", dir.display()))
+}
+
+/// Checks that the backend can run every run of the plan before any work: with
+/// `--backend auto` a GPU that cannot (a software adapter's loop limit) gives way to
+/// the CPU, saying why; with `--backend gpu` it is an error naming `--backend cpu`.
+fn preflight(
+    backend: Box<dyn crate::backend::Backend>,
+    plan: &crate::experiment::Plan,
+    choice: crate::backend::BackendChoice,
+    quiet: bool,
+) -> Result<Box<dyn crate::backend::Backend>, Failure> {
+    use crate::backend::Backend as _;
+    let Err(e) = plan
+        .runs
+        .iter()
+        .try_for_each(|r| backend.preflight(&plan.checked.model, &r.spec))
+    else {
+        return Ok(backend);
+    };
+    if choice != crate::backend::BackendChoice::Auto {
+        return Err(Failure::BadInput(format!("backend: {e:#}")));
+    }
+    let cpu = crate::backend::cpu::CpuBackend::default();
+    if !quiet {
+        eprintln!(
+            "smflow: backend auto → cpu — {} (the GPU adapter cannot run this plan: {e:#})",
+            cpu.adapter()
+        );
+    }
+    Ok(Box::new(cpu))
 }
 
 /// The config's `experiment` field, if the text is a JSON object that names a known one.

@@ -88,6 +88,24 @@ pub fn chunk_capacity(
     (want / WORKGROUP * WORKGROUP).max(WORKGROUP)
 }
 
+/// Steps one dispatch of (model, spec) may take on this device: a software adapter cuts
+/// long loops off silently. Fails when one step does not fit.
+pub fn steps_per_dispatch(gpu: &Gpu, model: &AnyModel, spec: &RunSpec) -> Result<u32> {
+    let (per_step, fixed) = loop_iterations(model, spec);
+    gpu.steps_per_dispatch(
+        per_step,
+        fixed,
+        &format!(
+            "one step of {} (d = {}, {} particles, {} substeps, {} levels)",
+            spec.dynamics.name(),
+            model.as_dyn().dim(),
+            spec.particles(),
+            spec.substeps(),
+            spec.levels()
+        ),
+    )
+}
+
 pub fn simulate(
     gpu: &Gpu,
     precision: Precision,
@@ -101,20 +119,7 @@ pub fn simulate(
     if spec.checkpoints.is_empty() {
         bail!("run has no checkpoints");
     }
-    // Steps one dispatch may take: a software adapter cuts long loops off silently.
-    let (per_step, fixed) = loop_iterations(model, spec);
-    let loop_cap = gpu.steps_per_dispatch(
-        per_step,
-        fixed,
-        &format!(
-            "one step of {} (d = {}, {} particles, {} substeps, {} levels)",
-            spec.dynamics.name(),
-            model.as_dyn().dim(),
-            spec.particles(),
-            spec.substeps(),
-            spec.levels()
-        ),
-    )?;
+    let loop_cap = steps_per_dispatch(gpu, model, spec)?;
     let src = compose_for(model, spec, precision, gpu.int64);
     let pipeline = gpu.pipeline(&src, ENTRY)?;
     let reducer = gpu.pipeline(&src, REDUCE_ENTRY)?;

@@ -101,6 +101,9 @@ impl Backend for GpuBackend {
     fn precision(&self) -> Precision {
         self.precision
     }
+    fn preflight(&self, model: &AnyModel, spec: &RunSpec) -> Result<()> {
+        driver::steps_per_dispatch(&self.gpu, model, spec).map(|_| ())
+    }
     fn run(
         &self,
         model: &AnyModel,
