@@ -161,14 +161,24 @@ fn jobs_beyond_the_loop_limit_are_refused_before_any_work_or_go_to_the_cpu() {
     let out = tmp.path().join("out");
     let run = |backend: &str| {
         Command::new(BIN)
-            .args(["run", path.to_str().unwrap(), "--backend", backend, "--out", out.to_str().unwrap()])
+            .args([
+                "run",
+                path.to_str().unwrap(),
+                "--backend",
+                backend,
+                "--out",
+                out.to_str().unwrap(),
+            ])
             .output()
             .unwrap()
     };
     let o = run("gpu");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
-    assert!(err.contains("shader loop iterations") && err.contains("--backend cpu"), "{err}");
+    assert!(
+        err.contains("shader loop iterations") && err.contains("--backend cpu"),
+        "{err}"
+    );
     assert!(!out.exists(), "nothing may be written before the refusal");
     let o = run("auto");
     let err = String::from_utf8_lossy(&o.stderr);
