@@ -436,14 +436,14 @@ fn resume_of_a_finished_run_or_a_foreign_directory_is_refused() {
     assert_eq!(o.status.code(), Some(2));
     assert!(!d.join("missing").exists());
     // Experiments outside the moments pipeline refuse --resume outright.
-    for config in ["least_squares_risk", "width_sweep_quick", "invariant_1d"] {
+    for config in ["least_squares_risk", "invariant_1d"] {
         let path = format!("{}/configs/{config}.json", env!("CARGO_MANIFEST_DIR"));
         let o = resume(&path, &empty, &[]);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{err}");
         assert!(
             err.contains("--resume: not available for experiment")
-                && err.contains("(weak_order and n_point only)"),
+                && err.contains("(weak_order, n_point and width_sweep only)"),
             "{err}"
         );
         eprintln!("{}", err.trim());
@@ -486,4 +486,92 @@ fn gpu_run_resumes_bit_identically() {
     child.wait().unwrap();
     ok(&resume(&cfg, &out, &["--backend", "gpu", "--quiet"]));
     same_results(&full, &out, &WEAK_FILES);
+}
+
+/// width_sweep resumes at job granularity (one job = one (dynamics, η, width)): killed
+/// after its first saved job, resumed, it writes width_sweep.csv, rates.csv and
+/// pairs.csv byte for byte as an uninterrupted run.
+#[test]
+fn width_sweep_resumes_bit_identically() {
+    let d = scratch("width_sweep");
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/width_sweep_quick.json"
+    ))
+    .unwrap();
+    let cfg = write_config(&d, "ws.json", &text);
+    let full = d.join("full");
+    reference(&cfg, &full, &["--backend", "cpu", "--paths", "16"]);
+    let out = d.join("run");
+    let mut child = command(
+        &[
+            "run",
+            &cfg,
+            "--quiet",
+            "--backend",
+            "cpu",
+            "--paths",
+            "16",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        false,
+    )
+    .spawn()
+    .expect("binary starts");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !out.join("progress.json").exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the sweep ended before it could be interrupted"
+        );
+        assert!(Instant::now() < deadline, "no progress.json within 120 s");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !out.join("results.json").exists(),
+        "killed after it finished: make the config larger"
+    );
+    let o = smflow(&[
+        "run",
+        &cfg,
+        "--backend",
+        "cpu",
+        "--paths",
+        "16",
+        "--resume",
+        out.to_str().unwrap(),
+    ]);
+    ok(&o);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("jobs done"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for f in ["width_sweep.csv", "rates.csv", "pairs.csv"] {
+        assert_eq!(
+            std::fs::read(full.join(f)).unwrap(),
+            std::fs::read(out.join(f)).unwrap(),
+            "{f} differs after resume"
+        );
+    }
+    assert!(!out.join("progress.json").exists());
+    // A different seed is refused and leaves the directory as it is.
+    let o = smflow(&[
+        "run",
+        &cfg,
+        "--backend",
+        "cpu",
+        "--paths",
+        "16",
+        "--seed",
+        "9",
+        "--resume",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("the run is already complete"), "{err}");
 }

@@ -36,9 +36,9 @@ pub struct RunArgs {
     /// Replace the contents of a non-empty --out directory (else it is refused).
     #[arg(long)]
     pub force: bool,
-    /// Continue the interrupted run whose output directory is DIR (weak_order and
-    /// n_point): same config, overrides, shard and backend; the results equal an
-    /// uninterrupted run's bit for bit.
+    /// Continue the interrupted run whose output directory is DIR (weak_order,
+    /// n_point, width_sweep): same config, overrides, shard and backend; the results
+    /// equal an uninterrupted run's bit for bit.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
 }
@@ -50,9 +50,9 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
     // Syntax first, then `experiment`, then that experiment's schema only.
     let value = crate::config::parse::json(&text)?;
     let kind = crate::config::parse::experiment(&value)?;
-    if a.resume.is_some() && kind != "weak_order" && kind != "n_point" {
+    if a.resume.is_some() && !["weak_order", "n_point", "width_sweep"].contains(&kind) {
         return Err(Failure::BadInput(format!(
-            "--resume: not available for experiment {kind} (weak_order and n_point only)"
+            "--resume: not available for experiment {kind} (weak_order, n_point and width_sweep only)"
         )));
     }
     if crate::experiment::training::config::EXPERIMENTS.contains(&kind) {
@@ -172,7 +172,7 @@ pub fn prepare_out(a: &RunArgs, name: &str, suffix: &str) -> Result<OutDir, Fail
 }
 
 /// `--resume DIR`: DIR (which `--out`, if given, must name too), never emptied.
-fn resume_out(a: &RunArgs, dir: &std::path::Path) -> Result<OutDir, Failure> {
+pub(super) fn resume_out(a: &RunArgs, dir: &std::path::Path) -> Result<OutDir, Failure> {
     if a.force {
         return Err(Failure::BadInput(format!(
             "--resume {}: cannot be combined with --force (which would empty it)",
@@ -195,7 +195,7 @@ fn resume_out(a: &RunArgs, dir: &std::path::Path) -> Result<OutDir, Failure> {
     resume_dir(dir, "--resume").map_err(Failure::BadInput)
 }
 
-fn resume_error(dir: &std::path::Path, e: String) -> Failure {
+pub(super) fn resume_error(dir: &std::path::Path, e: String) -> Failure {
     Failure::BadInput(format!("--resume {}: {e}", dir.display()))
 }
 

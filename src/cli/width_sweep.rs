@@ -5,7 +5,7 @@ use super::{progress_bar, Failure};
 use crate::backend::BackendChoice;
 use crate::experiment::training::{write_output, RunInfo};
 use crate::experiment::width_sweep::config::{check, parse};
-use crate::experiment::width_sweep::{execute, total_work};
+use crate::experiment::width_sweep::{execute_from, jobs, resume, total_work};
 use crate::meanfield::cpu::CpuMeanField;
 use crate::meanfield::gpu::GpuMeanField;
 use crate::meanfield::MeanFieldBackend;
@@ -59,12 +59,43 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         "4 observables per run, checkpoint and replica",
     )
     .map_err(|e| overrides.blame(e))?;
-    let dir = super::run::prepare_out(&a, &sweep.name, "")?;
+    let dir = match &a.resume {
+        Some(d) => super::run::resume_out(&a, d)?,
+        None => super::run::prepare_out(&a, &sweep.name, "")?,
+    };
     let backend = make_mf_backend(a.backend, sweep.precision, a.quiet)?;
+    let id = resume::Identity {
+        config: sweep.echo.clone(),
+        backend: backend.name().into(),
+        adapter: backend.adapter(),
+        precision: sweep.cfg.precision.clone(),
+    };
+    let mut done = match &a.resume {
+        Some(d) => {
+            resume::load(d, &id, jobs(&sweep)).map_err(|e| super::run::resume_error(d, e))?
+        }
+        None => vec![None; jobs(&sweep)],
+    };
+    if a.resume.is_some() && !a.quiet {
+        let n = done.iter().filter(|j| j.is_some()).count();
+        eprintln!(
+            "smflow: resuming {}: {n} of {} jobs done",
+            dir.path.display(),
+            done.len()
+        );
+    }
+    let mut saver = resume::Saver::new(&dir.path, id);
     let total = total_work(&sweep);
     let pb = progress_bar(total, a.quiet);
     let start = Instant::now();
-    let out = execute(&sweep, backend.as_ref(), &|w| pb.inc(w as u64)).map_err(Failure::Runtime)?;
+    let out = execute_from(
+        &sweep,
+        backend.as_ref(),
+        &|w| pb.inc(w as u64),
+        &mut done,
+        &mut |j| saver.after_job(j),
+    )
+    .map_err(Failure::Runtime)?;
     pb.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
     let info = RunInfo {
@@ -77,6 +108,7 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         adapter: backend.adapter(),
     };
     write_output(&dir.path, &info, &out, wall).map_err(Failure::Runtime)?;
+    saver.finish();
     if !a.quiet {
         println!(
             "{} [width_sweep] backend {} ({}), {:.1} s, {:.3e} neuron-steps/s",

@@ -13,6 +13,7 @@
 pub mod analysis;
 pub mod config;
 pub mod plots;
+pub mod resume;
 
 use crate::experiment::training::config::whole_steps;
 use crate::experiment::training::Output;
@@ -89,23 +90,51 @@ pub fn execute(
     b: &dyn MeanFieldBackend,
     progress: &dyn Fn(f64),
 ) -> anyhow::Result<Output> {
-    // runs[d][e][w]
-    let mut runs: Vec<Vec<Vec<Runs>>> = Vec::new();
+    let mut done = vec![None; jobs(s)];
+    execute_from(s, b, progress, &mut done, &mut |_| Ok(()))
+}
+
+/// Jobs of the sweep: one per (dynamics, η, width).
+pub fn jobs(s: &Sweep) -> usize {
+    s.dynamics.len() * s.cfg.etas.len() * s.widths.len()
+}
+
+/// Runs the jobs `done` lacks (in the order dynamics, η, width), calling `after_job`
+/// after each (to save them); an error from it stops the run.
+pub fn execute_from(
+    s: &Sweep,
+    b: &dyn MeanFieldBackend,
+    progress: &dyn Fn(f64),
+    done: &mut [Option<Runs>],
+    after_job: &mut dyn FnMut(&[Option<Runs>]) -> anyhow::Result<()>,
+) -> anyhow::Result<Output> {
     let mut neuron_steps = 0.0;
+    let mut i = 0;
     for &d in &s.dynamics {
-        let mut per_eta = Vec::new();
         for e in 0..s.cfg.etas.len() {
-            let mut per_width = Vec::new();
             for &n in &s.widths {
                 let j = job(s, d, e, n);
-                per_width.push(collect(b, &j, s.cfg.paths)?);
+                if done[i].is_none() {
+                    done[i] = Some(collect(b, &j, s.cfg.paths)?);
+                    after_job(done)?;
+                }
                 neuron_steps += s.cfg.paths as f64 * j.neuron_steps();
                 progress(s.cfg.paths as f64 * j.work());
+                i += 1;
             }
-            per_eta.push(per_width);
         }
-        runs.push(per_eta);
     }
+    // runs[d][e][w]
+    let mut it = done.iter_mut().map(|r| r.take().expect("every job done"));
+    let runs: Vec<Vec<Vec<Runs>>> = s
+        .dynamics
+        .iter()
+        .map(|_| {
+            (0..s.cfg.etas.len())
+                .map(|_| s.widths.iter().map(|_| it.next().expect("job")).collect())
+                .collect()
+        })
+        .collect();
     Ok(report(s, &runs, neuron_steps))
 }
 
