@@ -5,10 +5,11 @@ use super::{progress_bar, Failure};
 use crate::backend::BackendChoice;
 use crate::experiment::training::{write_output, RunInfo};
 use crate::experiment::width_sweep::config::{check, parse};
-use crate::experiment::width_sweep::{execute_from, jobs, resume, total_work};
+use crate::experiment::width_sweep::{execute_from, from_bits, jobs, to_bits, total_work};
 use crate::meanfield::cpu::CpuMeanField;
 use crate::meanfield::gpu::GpuMeanField;
 use crate::meanfield::MeanFieldBackend;
+use crate::output::job_progress as resume;
 use std::time::Instant;
 
 /// The mean-field backend a user asked for; `auto` takes a hardware GPU adapter if
@@ -71,9 +72,11 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         precision: sweep.cfg.precision.clone(),
     };
     let mut done = match &a.resume {
-        Some(d) => {
-            resume::load(d, &id, jobs(&sweep)).map_err(|e| super::run::resume_error(d, e))?
-        }
+        Some(d) => resume::load::<Vec<Vec<[u64; 4]>>>(d, &id, Some(jobs(&sweep)))
+            .map_err(|e| super::run::resume_error(d, e))?
+            .into_iter()
+            .map(|j| j.as_deref().map(from_bits))
+            .collect(),
         None => vec![None; jobs(&sweep)],
     };
     if a.resume.is_some() && !a.quiet {
@@ -93,7 +96,10 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         backend.as_ref(),
         &|w| pb.inc(w as u64),
         &mut done,
-        &mut |j| saver.after_job(j),
+        &mut |j| {
+            let bits: Vec<_> = j.iter().map(|r| r.as_ref().map(to_bits)).collect();
+            saver.after_job(&bits, j.iter().all(Option::is_some))
+        },
     )
     .map_err(Failure::Runtime)?;
     pb.finish_and_clear();

@@ -1,5 +1,6 @@
 pub mod csv;
 pub mod files;
+pub mod job_progress;
 pub mod hist_svg;
 pub mod lines;
 pub mod log_axis;

@@ -13,7 +13,6 @@
 pub mod analysis;
 pub mod config;
 pub mod plots;
-pub mod resume;
 
 use crate::experiment::training::config::whole_steps;
 use crate::experiment::training::Output;
@@ -92,6 +91,19 @@ pub fn execute(
 ) -> anyhow::Result<Output> {
     let mut done = vec![None; jobs(s)];
     execute_from(s, b, progress, &mut done, &mut |_| Ok(()))
+}
+
+/// A job's observables as f64 bit patterns (exact in `progress.json`, NaN included).
+pub fn to_bits(r: &Runs) -> Vec<Vec<[u64; 4]>> {
+    r.iter()
+        .map(|c| c.iter().map(|o| o.map(f64::to_bits)).collect())
+        .collect()
+}
+
+pub fn from_bits(r: &[Vec<[u64; 4]>]) -> Runs {
+    r.iter()
+        .map(|c| c.iter().map(|o| o.map(f64::from_bits)).collect())
+        .collect()
 }
 
 /// Jobs of the sweep: one per (dynamics, η, width).

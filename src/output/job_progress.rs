@@ -1,20 +1,21 @@
-//! Resume for `width_sweep`: after each finished (dynamics, η, width) job its
-//! per-replica observables are saved in `progress.json` (atomically, by rename; the
-//! first job, then at most every 2 s, and the last), with the config echo, the backend
-//! and a SHA-256 digest. `--resume DIR` reloads the finished jobs and runs the rest;
-//! the values are stored as f64 bit patterns, so the report is the one an
-//! uninterrupted run writes, byte for byte.
+//! Resume by jobs, for the experiments that keep per-replica results (`width_sweep`,
+//! the finite-data trainer): after each finished job its results `T` are saved in
+//! `progress.json` (atomically, by rename; the first job, then at most every 2 s, and
+//! the last), with the config echo, the backend and a SHA-256 digest. `--resume DIR`
+//! reloads the finished jobs and runs the rest. Experiments store floats as f64 bit
+//! patterns, so the report is the one an uninterrupted run writes, byte for byte.
+//! (`weak_order`/`n_point` resume by units of replicas instead: `progress.rs`.)
 
-use super::analysis::Runs;
 use crate::output::files::write_atomic;
 use crate::output::partials::digest_of;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 pub const FILE: &str = "progress.json";
-const FORMAT: &str = "smflow width_sweep progress";
+const FORMAT: &str = "smflow job progress";
 const MIN_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What a run must match to continue another: config (after overrides) and backend.
@@ -27,32 +28,19 @@ pub struct Identity {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Content {
+struct Content<T> {
     format: String,
     smflow_version: String,
     id: Identity,
-    /// Per job (dynamics, η, width, in execution order): `[checkpoint][replica]` of
-    /// the 4 observables as f64 bits, or null while not done.
-    jobs: Vec<Option<Vec<Vec<[u64; 4]>>>>,
+    /// Per job, in execution order: its results, or null while not done.
+    jobs: Vec<Option<T>>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct File {
+struct File<T> {
     #[serde(flatten)]
-    content: Content,
+    content: Content<T>,
     digest: String,
-}
-
-fn to_bits(r: &Runs) -> Vec<Vec<[u64; 4]>> {
-    r.iter()
-        .map(|c| c.iter().map(|o| o.map(f64::to_bits)).collect())
-        .collect()
-}
-
-fn from_bits(r: &[Vec<[u64; 4]>]) -> Runs {
-    r.iter()
-        .map(|c| c.iter().map(|o| o.map(f64::from_bits)).collect())
-        .collect()
 }
 
 /// Saves the finished jobs into `dir/progress.json`.
@@ -72,18 +60,23 @@ impl Saver {
     }
 
     /// Writes the state after a finished job: the first, then at most every 2 s, and
-    /// the last.
-    pub fn after_job(&mut self, jobs: &[Option<Runs>]) -> anyhow::Result<()> {
-        let all = jobs.iter().all(Option::is_some);
-        if !all && self.last.is_some_and(|t| t.elapsed() < MIN_INTERVAL) {
+    /// the last (`last`: no job is left).
+    pub fn after_job<T: Serialize>(
+        &mut self,
+        jobs: &[Option<T>],
+        last: bool,
+    ) -> anyhow::Result<()> {
+        if !last && self.last.is_some_and(|t| t.elapsed() < MIN_INTERVAL) {
             return Ok(());
         }
         let content = Content {
             format: FORMAT.into(),
             smflow_version: env!("CARGO_PKG_VERSION").into(),
             id: self.id.clone(),
-            jobs: jobs.iter().map(|j| j.as_ref().map(to_bits)).collect(),
+            jobs: jobs.iter().map(|j| j.as_ref()).collect::<Vec<_>>(),
         };
+        // Digest over the untyped form (keys sorted), as `load` recomputes it.
+        let content: Content<Value> = serde_json::from_value(serde_json::to_value(&content)?)?;
         let digest = digest_of(&serde_json::to_vec(&content)?);
         let bytes = serde_json::to_vec(&File { content, digest })?;
         write_atomic(&self.path, &bytes)?;
@@ -98,8 +91,12 @@ impl Saver {
 }
 
 /// The finished jobs of an interrupted run in `dir`, checked against this run's
-/// identity and number of jobs.
-pub fn load(dir: &Path, id: &Identity, n_jobs: usize) -> Result<Vec<Option<Runs>>, String> {
+/// identity and (where known) number of jobs.
+pub fn load<T: DeserializeOwned>(
+    dir: &Path,
+    id: &Identity,
+    n_jobs: Option<usize>,
+) -> Result<Vec<Option<T>>, String> {
     if dir.join("results.json").exists() {
         return Err("the run is already complete (it holds results.json)".into());
     }
@@ -107,17 +104,18 @@ pub fn load(dir: &Path, id: &Identity, n_jobs: usize) -> Result<Vec<Option<Runs>
     let text = std::fs::read_to_string(&path).map_err(|_| {
         format!("no {FILE} (not the output directory of an interrupted smflow run, or it was killed before its first job finished)")
     })?;
-    let f: File = serde_json::from_str(&text).map_err(|e| format!("{FILE}: {e}"))?;
-    if f.content.format != FORMAT {
-        return Err(format!("{FILE}: not a width_sweep progress file"));
+    // The digest is over the serialised content, so check it on the untyped value.
+    let raw: File<Value> = serde_json::from_str(&text).map_err(|e| format!("{FILE}: {e}"))?;
+    if raw.content.format != FORMAT {
+        return Err(format!("{FILE}: not a job progress file of this run"));
     }
-    let digest = digest_of(&serde_json::to_vec(&f.content).map_err(|e| e.to_string())?);
-    if digest != f.digest {
+    let digest = digest_of(&serde_json::to_vec(&raw.content).map_err(|e| e.to_string())?);
+    if digest != raw.digest {
         return Err(format!(
             "{FILE}: digest mismatch (the file was modified after it was written)"
         ));
     }
-    let was = &f.content.id;
+    let was = &raw.content.id;
     if was.config != id.config {
         return Err(format!(
             "was run with a different config or seed (field {})",
@@ -130,17 +128,18 @@ pub fn load(dir: &Path, id: &Identity, n_jobs: usize) -> Result<Vec<Option<Runs>
             was.backend, was.precision, was.adapter, id.backend, id.precision, id.adapter
         ));
     }
-    if f.content.jobs.len() != n_jobs {
+    if let Some(n) = n_jobs.filter(|&n| n != raw.content.jobs.len()) {
         return Err(format!(
-            "{FILE}: {} jobs, the config plans {n_jobs}",
-            f.content.jobs.len()
+            "{FILE}: {} jobs, the config plans {n}",
+            raw.content.jobs.len()
         ));
     }
-    Ok(f.content
+    raw.content
         .jobs
-        .iter()
-        .map(|j| j.as_deref().map(from_bits))
-        .collect())
+        .into_iter()
+        .map(|j| j.map(serde_json::from_value).transpose())
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{FILE}: {e}"))
 }
 
 /// The path of the first field where two config echoes differ.
