@@ -1,7 +1,7 @@
 pub mod csv;
 pub mod files;
-pub mod job_progress;
 pub mod hist_svg;
+pub mod job_progress;
 pub mod lines;
 pub mod log_axis;
 pub mod partials;
