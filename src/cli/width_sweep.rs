@@ -97,8 +97,12 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         &|w| pb.inc(w as u64),
         &mut done,
         &mut |j| {
+            let last = j.iter().all(Option::is_some);
+            if !saver.due(last) {
+                return Ok(());
+            }
             let bits: Vec<_> = j.iter().map(|r| r.as_ref().map(to_bits)).collect();
-            saver.after_job(&bits, j.iter().all(Option::is_some))
+            saver.after_job(&bits, last)
         },
     )
     .map_err(Failure::Runtime)?;

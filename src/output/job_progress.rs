@@ -59,14 +59,20 @@ impl Saver {
         }
     }
 
-    /// Writes the state after a finished job: the first, then at most every 2 s, and
-    /// the last (`last`: no job is left).
+    /// Whether a save is due after a finished job: the first, then at most every 2 s,
+    /// and the last (`last`: no job is left).
+    pub fn due(&self, last: bool) -> bool {
+        last || self.last.is_none_or(|t| t.elapsed() >= MIN_INTERVAL)
+    }
+
+    /// Writes the state after a finished job if it is `due`: the first, then at most
+    /// every 2 s, and the last (`last`: no job is left).
     pub fn after_job<T: Serialize>(
         &mut self,
         jobs: &[Option<T>],
         last: bool,
     ) -> anyhow::Result<()> {
-        if !last && self.last.is_some_and(|t| t.elapsed() < MIN_INTERVAL) {
+        if !self.due(last) {
             return Ok(());
         }
         let content = Content {
