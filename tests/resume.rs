@@ -435,18 +435,15 @@ fn resume_of_a_finished_run_or_a_foreign_directory_is_refused() {
     let o = resume(cfg, &d.join("missing"), &["--backend", "cpu"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(!d.join("missing").exists());
-    // Experiments outside the moments pipeline refuse --resume outright.
-    for config in ["least_squares_risk", "invariant_1d"] {
+    // Experiments that resume by jobs look for their progress folder.
+    for config in ["least_squares_risk", "invariant_1d", "width_sweep_quick"] {
         let path = format!("{}/configs/{config}.json", env!("CARGO_MANIFEST_DIR"));
-        let o = resume(&path, &empty, &[]);
-        let err = String::from_utf8_lossy(&o.stderr);
-        assert_eq!(o.status.code(), Some(2), "{err}");
-        assert!(
-            err.contains("--resume: not available for experiment")
-                && err.contains("(weak_order, n_point and width_sweep only)"),
-            "{err}"
+        refused(
+            &resume(&path, &empty, &["--backend", "cpu"]),
+            "no progress/run.json",
+            &empty,
+            &BTreeMap::new(),
         );
-        eprintln!("{}", err.trim());
     }
 }
 
@@ -488,45 +485,74 @@ fn gpu_run_resumes_bit_identically() {
     same_results(&full, &out, &WEAK_FILES);
 }
 
-/// width_sweep resumes at job granularity (one job = one (dynamics, η, width)): killed
-/// after its first saved job, resumed, it writes width_sweep.csv, rates.csv and
-/// pairs.csv byte for byte as an uninterrupted run.
-#[test]
-fn width_sweep_resumes_bit_identically() {
-    let d = scratch("width_sweep");
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/configs/width_sweep_quick.json"
-    ))
-    .unwrap();
-    let cfg = write_config(&d, "ws.json", &text);
+/// The files of a finished run: every output byte for byte, and results.json up to
+/// its timing fields; no progress left behind.
+fn same_outputs(full: &Path, out: &Path) {
+    let (a, b) = (snapshot(full), snapshot(out));
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "the resumed run wrote other files"
+    );
+    for (name, bytes) in &a {
+        if name == "results.json" {
+            let strip = |x: &[u8]| {
+                let mut v: serde_json::Value = serde_json::from_slice(x).unwrap();
+                for k in ["wall_seconds", "path_steps_per_second"] {
+                    v.as_object_mut().unwrap().remove(k);
+                }
+                v
+            };
+            assert_eq!(
+                strip(bytes),
+                strip(&b[name]),
+                "results.json differs after resume"
+            );
+        } else {
+            assert!(*bytes == b[name], "{name} differs after resume");
+        }
+    }
+}
+
+/// Saved jobs in a run directory's `progress/`.
+fn saved_jobs(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("progress")).map_or(0, |r| {
+        r.filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("job-"))
+        })
+        .count()
+    })
+}
+
+/// An experiment that resumes by jobs: killed (SIGKILL) after its first saved job and
+/// resumed, it writes what an uninterrupted run writes; a resume with another seed is
+/// then refused as complete, and one of a run with a tampered job file is refused.
+fn jobs_resume_bit_identically(name: &str, cfg: &str, extra: &[&str]) {
+    let d = scratch(name);
+    let cfg = write_config(&d, &format!("{name}.json"), cfg);
     let full = d.join("full");
-    reference(&cfg, &full, &["--backend", "cpu", "--paths", "16"]);
+    let mut args = vec!["--backend", "cpu"];
+    args.extend_from_slice(extra);
+    reference(&cfg, &full, &args);
     let out = d.join("run");
-    let mut child = command(
-        &[
-            "run",
-            &cfg,
-            "--quiet",
-            "--backend",
-            "cpu",
-            "--paths",
-            "16",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        false,
-    )
-    .spawn()
-    .expect("binary starts");
+    let mut run = vec![
+        "run",
+        cfg.as_str(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    run.extend_from_slice(&args);
+    let mut child = command(&run, false).spawn().expect("binary starts");
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !out.join("progress.json").exists() {
+    while saved_jobs(&out) == 0 {
         assert!(
             child.try_wait().unwrap().is_none(),
-            "the sweep ended before it could be interrupted"
+            "the run ended before it could be interrupted"
         );
-        assert!(Instant::now() < deadline, "no progress.json within 120 s");
-        std::thread::sleep(Duration::from_millis(20));
+        assert!(Instant::now() < deadline, "no saved job within 120 s");
+        std::thread::sleep(Duration::from_millis(5));
     }
     child.kill().unwrap();
     child.wait().unwrap();
@@ -534,44 +560,92 @@ fn width_sweep_resumes_bit_identically() {
         !out.join("results.json").exists(),
         "killed after it finished: make the config larger"
     );
-    let o = smflow(&[
-        "run",
-        &cfg,
-        "--backend",
-        "cpu",
-        "--paths",
-        "16",
-        "--resume",
-        out.to_str().unwrap(),
-    ]);
+    let saved = saved_jobs(&out);
+    // A tampered job is refused, naming the file, and the directory is left as it was.
+    let job = std::fs::read_dir(out.join("progress"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("job-"))
+        .unwrap();
+    let good = std::fs::read(&job).unwrap();
+    let mut bad: serde_json::Value = serde_json::from_slice(&good).unwrap();
+    bad["index"] = serde_json::json!(bad["index"].as_u64().unwrap() + 1000);
+    std::fs::write(&job, serde_json::to_vec(&bad).unwrap()).unwrap();
+    let o = resume(&cfg, &out, &args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("digest mismatch"), "{err}");
+    std::fs::write(&job, &good).unwrap();
+    let o = resume(&cfg, &out, &args);
     ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        String::from_utf8_lossy(&o.stderr).contains("jobs done"),
-        "{}",
-        String::from_utf8_lossy(&o.stderr)
+        err.contains(&format!("{saved}")) && err.contains("jobs done"),
+        "{err}"
     );
-    for f in ["width_sweep.csv", "rates.csv", "pairs.csv"] {
-        assert_eq!(
-            std::fs::read(full.join(f)).unwrap(),
-            std::fs::read(out.join(f)).unwrap(),
-            "{f} differs after resume"
-        );
-    }
-    assert!(!out.join("progress.json").exists());
-    // A different seed is refused and leaves the directory as it is.
-    let o = smflow(&[
-        "run",
-        &cfg,
-        "--backend",
-        "cpu",
-        "--paths",
-        "16",
-        "--seed",
-        "9",
-        "--resume",
-        out.to_str().unwrap(),
-    ]);
+    eprintln!("{name}: killed with {saved} jobs saved; {}", err.trim());
+    same_outputs(&full, &out);
+    assert!(
+        !out.join("progress").exists(),
+        "a finished run keeps progress/"
+    );
+    let mut again = args.clone();
+    again.extend_from_slice(&["--seed", "9"]);
+    let o = resume(&cfg, &out, &again);
     assert_eq!(o.status.code(), Some(2));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("the run is already complete"), "{err}");
+}
+
+fn config_file(name: &str) -> String {
+    std::fs::read_to_string(format!(
+        "{}/configs/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// width_sweep: one job = one (dynamics, η, width).
+#[test]
+fn width_sweep_resumes_bit_identically() {
+    jobs_resume_bit_identically(
+        "width_sweep",
+        &config_file("width_sweep_quick"),
+        &["--paths", "16"],
+    );
+}
+
+/// The finite-data experiments: one job = one trainer call (data set, dynamics, η).
+#[test]
+fn least_squares_risk_resumes_bit_identically() {
+    jobs_resume_bit_identically(
+        "least_squares_risk",
+        &config_file("least_squares_risk"),
+        &["--paths", "200"],
+    );
+}
+
+#[test]
+fn implicit_bias_sweep_resumes_bit_identically() {
+    jobs_resume_bit_identically(
+        "implicit_bias_sweep",
+        &config_file("implicit_bias_sweep"),
+        &["--paths", "4"],
+    );
+}
+
+#[test]
+fn gd_vs_gf_resumes_bit_identically() {
+    let cfg = config_file("gd_vs_gf").replace("\"horizon\": 20", "\"horizon\": 400");
+    jobs_resume_bit_identically("gd_vs_gf", &cfg, &[]);
+}
+
+/// invariant: one job = one batch of paths of one (dynamics, η).
+#[test]
+fn invariant_resumes_bit_identically() {
+    jobs_resume_bit_identically(
+        "invariant",
+        &config_file("invariant_1d"),
+        &["--paths", "20000"],
+    );
 }

@@ -6,6 +6,7 @@ use crate::experiment::{
     analyze, execute_from, plan, total_work, unit_replicas, Done, RunMeta, Shard,
 };
 use crate::output::files::{prepare_out_dir, resume_dir, write_run, OutDir, Partials};
+use crate::output::job_progress;
 use crate::output::progress::{self, RunIdentity};
 use crate::output::report::Report;
 use clap::Args;
@@ -36,9 +37,9 @@ pub struct RunArgs {
     /// Replace the contents of a non-empty --out directory (else it is refused).
     #[arg(long)]
     pub force: bool,
-    /// Continue the interrupted run whose output directory is DIR (weak_order,
-    /// n_point, width_sweep): same config, overrides, shard and backend; the results
-    /// equal an uninterrupted run's bit for bit.
+    /// Continue the interrupted run whose output directory is DIR (every experiment):
+    /// same config, overrides, shard and backend; the results equal an uninterrupted
+    /// run's bit for bit.
     #[arg(long, value_name = "DIR")]
     pub resume: Option<PathBuf>,
 }
@@ -50,11 +51,6 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
     // Syntax first, then `experiment`, then that experiment's schema only.
     let value = crate::config::parse::json(&text)?;
     let kind = crate::config::parse::experiment(&value)?;
-    if a.resume.is_some() && !["weak_order", "n_point", "width_sweep"].contains(&kind) {
-        return Err(Failure::BadInput(format!(
-            "--resume: not available for experiment {kind} (weak_order, n_point and width_sweep only)"
-        )));
-    }
     if crate::experiment::training::config::EXPERIMENTS.contains(&kind) {
         return super::train::run(a, value);
     }
@@ -197,6 +193,36 @@ pub(super) fn resume_out(a: &RunArgs, dir: &std::path::Path) -> Result<OutDir, F
 
 pub(super) fn resume_error(dir: &std::path::Path, e: String) -> Failure {
     Failure::BadInput(format!("--resume {}: {e}", dir.display()))
+}
+
+/// The output directory of a run that resumes by jobs: `--resume DIR`, else `--out`
+/// (or the default) made ready as `prepare_out` does.
+pub fn out_dir(a: &RunArgs, name: &str) -> Result<OutDir, Failure> {
+    match &a.resume {
+        Some(d) => resume_out(a, d),
+        None => prepare_out(a, name, ""),
+    }
+}
+
+/// The job store of a run (`output::job_progress`) and, with `--resume`, the jobs the
+/// interrupted run finished (checked against `id` and `jobs`), saying how many.
+pub fn job_store<T: serde::de::DeserializeOwned>(
+    a: &RunArgs,
+    out: &OutDir,
+    id: job_progress::Identity,
+    jobs: Option<usize>,
+) -> Result<(Vec<Option<job_progress::Done<T>>>, job_progress::Store), Failure> {
+    let done = match &a.resume {
+        Some(d) => job_progress::load::<T>(d, &id, jobs).map_err(|e| resume_error(d, e))?,
+        None => Vec::new(),
+    };
+    if a.resume.is_some() && !a.quiet {
+        let n = done.iter().filter(|j| j.is_some()).count();
+        let of = jobs.map_or(String::new(), |m| format!(" of {m}"));
+        eprintln!("smflow: resuming {}: {n}{of} jobs done", out.path.display());
+    }
+    let store = job_progress::Store::new(&out.path, id, jobs).map_err(Failure::Runtime)?;
+    Ok((done, store))
 }
 
 /// Checks that the backend can run every run of the plan before any work: with

@@ -5,6 +5,7 @@ use super::run::RunArgs;
 use super::{progress_bar, Failure};
 use crate::backend::BackendChoice;
 use crate::experiment::training::config::{check, parse};
+use crate::experiment::training::replay::Replay;
 use crate::experiment::training::{execute, write};
 use crate::train::cpu::CpuTrainer;
 use crate::train::gpu::GpuTrainer;
@@ -60,22 +61,33 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         "each replica's weights at every checkpoint",
     )
     .map_err(|e| overrides.blame(e))?;
-    let dir = super::run::prepare_out(&a, &setup.name, "")?;
-    let trainer = make_trainer(a.backend, setup.precision, a.quiet)?;
+    let dir = super::run::out_dir(&a, &setup.name)?;
+    let inner = make_trainer(a.backend, setup.precision, a.quiet)?;
+    let id = crate::output::job_progress::Identity {
+        config: setup.echo.clone(),
+        backend: inner.name().into(),
+        adapter: inner.adapter(),
+        precision: setup.cfg.precision.clone(),
+    };
+    // The number of trainer calls is the experiment's business: not checked up front.
+    let (done, mut store) = super::run::job_store(&a, &dir, id, None)?;
+    let trainer = Replay::new(inner.as_ref(), done, &mut store);
     let total: f64 = estimated_work(&setup);
     let pb = progress_bar(total, a.quiet);
     let start = Instant::now();
-    let out = execute(&setup, trainer.as_ref(), &|w| pb.inc(w as u64))?;
+    let out = execute(&setup, &trainer, &|w| pb.inc(w as u64))?;
     pb.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
-    write(&dir.path, &setup, trainer.as_ref(), &out, wall)?;
+    write(&dir.path, &setup, &trainer, &out, wall)?;
+    drop(trainer);
+    store.finish();
     if !a.quiet {
         println!(
             "{} [{}] backend {} ({}), {:.1} s, {:.3e} path-steps/s",
             setup.name,
             setup.cfg.experiment,
-            trainer.name(),
-            trainer.adapter(),
+            inner.name(),
+            inner.adapter(),
             wall,
             out.path_steps / wall.max(1e-9)
         );

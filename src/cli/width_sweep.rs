@@ -60,10 +60,7 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         "4 observables per run, checkpoint and replica",
     )
     .map_err(|e| overrides.blame(e))?;
-    let dir = match &a.resume {
-        Some(d) => super::run::resume_out(&a, d)?,
-        None => super::run::prepare_out(&a, &sweep.name, "")?,
-    };
+    let dir = super::run::out_dir(&a, &sweep.name)?;
     let backend = make_mf_backend(a.backend, sweep.precision, a.quiet)?;
     let id = resume::Identity {
         config: sweep.echo.clone(),
@@ -71,23 +68,13 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         adapter: backend.adapter(),
         precision: sweep.cfg.precision.clone(),
     };
-    let mut done = match &a.resume {
-        Some(d) => resume::load::<Vec<Vec<[u64; 4]>>>(d, &id, Some(jobs(&sweep)))
-            .map_err(|e| super::run::resume_error(d, e))?
-            .into_iter()
-            .map(|j| j.as_deref().map(from_bits))
-            .collect(),
-        None => vec![None; jobs(&sweep)],
-    };
-    if a.resume.is_some() && !a.quiet {
-        let n = done.iter().filter(|j| j.is_some()).count();
-        eprintln!(
-            "smflow: resuming {}: {n} of {} jobs done",
-            dir.path.display(),
-            done.len()
-        );
-    }
-    let mut saver = resume::Saver::new(&dir.path, id);
+    let (loaded, mut store) =
+        super::run::job_store::<Vec<Vec<[u64; 4]>>>(&a, &dir, id, Some(jobs(&sweep)))?;
+    let mut done: Vec<_> = loaded
+        .into_iter()
+        .map(|j| j.map(|d| from_bits(&d.result)))
+        .collect();
+    done.resize(jobs(&sweep), None);
     let total = total_work(&sweep);
     let pb = progress_bar(total, a.quiet);
     let start = Instant::now();
@@ -96,14 +83,7 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         backend.as_ref(),
         &|w| pb.inc(w as u64),
         &mut done,
-        &mut |j| {
-            let last = j.iter().all(Option::is_some);
-            if !saver.due(last) {
-                return Ok(());
-            }
-            let bits: Vec<_> = j.iter().map(|r| r.as_ref().map(to_bits)).collect();
-            saver.after_job(&bits, last)
-        },
+        &mut |i, what, runs| store.save(i, &what, &to_bits(runs)),
     )
     .map_err(Failure::Runtime)?;
     pb.finish_and_clear();
@@ -118,7 +98,7 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         adapter: backend.adapter(),
     };
     write_output(&dir.path, &info, &out, wall).map_err(Failure::Runtime)?;
-    saver.finish();
+    store.finish();
     if !a.quiet {
         println!(
             "{} [width_sweep] backend {} ({}), {:.1} s, {:.3e} neuron-steps/s",

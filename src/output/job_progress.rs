@@ -1,10 +1,13 @@
-//! Resume by jobs, for the experiments that keep per-replica results (`width_sweep`,
-//! the finite-data trainer): after each finished job its results `T` are saved in
-//! `progress.json` (atomically, by rename; the first job, then at most every 2 s, and
-//! the last), with the config echo, the backend and a SHA-256 digest. `--resume DIR`
-//! reloads the finished jobs and runs the rest. Experiments store floats as f64 bit
-//! patterns, so the report is the one an uninterrupted run writes, byte for byte.
-//! (`weak_order`/`n_point` resume by units of replicas instead: `progress.rs`.)
+//! Resume by jobs, for the experiments whose work splits into jobs that each end in a
+//! result (`width_sweep`, the finite-data experiments, `invariant`): every finished
+//! job is saved at once in its own file, `progress/job-NNNNNN.json` (atomically, by
+//! rename), beside `progress/run.json`, which holds what the run must match to be
+//! continued (config echo after overrides, backend, adapter, precision). Each file
+//! carries a SHA-256 digest; a job's digest covers the run's, so a job file cannot be
+//! moved into another run. `--resume DIR` reloads the finished jobs and runs the rest.
+//! One file per job keeps a save O(job), however many jobs are done. Experiments store
+//! floats as f64 bit patterns, so the report is the one an uninterrupted run writes,
+//! byte for byte. (`weak_order`/`n_point` resume by units of replicas: `progress.rs`.)
 
 use crate::output::files::write_atomic;
 use crate::output::partials::digest_of;
@@ -12,11 +15,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-pub const FILE: &str = "progress.json";
+/// The folder, inside the output directory, that holds the progress of a run.
+pub const DIR: &str = "progress";
+const RUN_FILE: &str = "run.json";
 const FORMAT: &str = "smflow job progress";
-const MIN_INTERVAL: Duration = Duration::from_secs(2);
 
 /// What a run must match to continue another: config (after overrides) and backend.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -28,100 +31,125 @@ pub struct Identity {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Content<T> {
+struct RunContent {
     format: String,
     smflow_version: String,
     id: Identity,
-    /// Per job, in execution order: its results, or null while not done.
-    jobs: Vec<Option<T>>,
+    /// Jobs the run plans, where known before it starts.
+    jobs: Option<usize>,
 }
 
 #[derive(Serialize, Deserialize)]
-struct File<T> {
+struct JobContent<T> {
+    /// Digest of run.json: ties the job to its run.
+    run: String,
+    index: usize,
+    /// What the job is (an experiment's own description), checked when it is replayed.
+    what: Value,
+    result: T,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Sealed<C> {
     #[serde(flatten)]
-    content: Content<T>,
+    content: C,
     digest: String,
 }
 
-/// Saves the finished jobs into `dir/progress.json`.
-pub struct Saver {
-    path: PathBuf,
-    id: Identity,
-    last: Option<Instant>,
+/// The digest of a content, over its untyped form (keys sorted), as `load` recomputes it.
+fn seal<C: Serialize>(content: &C) -> anyhow::Result<Sealed<Value>> {
+    let content = serde_json::to_value(content)?;
+    let digest = digest_of(&serde_json::to_vec(&content)?);
+    Ok(Sealed { content, digest })
 }
 
-impl Saver {
-    pub fn new(dir: &Path, id: Identity) -> Self {
-        Saver {
-            path: dir.join(FILE),
-            id,
-            last: None,
-        }
-    }
+fn job_file(dir: &Path, index: usize) -> PathBuf {
+    dir.join(format!("job-{index:06}.json"))
+}
 
-    /// Whether a save is due after a finished job: the first, then at most every 2 s,
-    /// and the last (`last`: no job is left).
-    pub fn due(&self, last: bool) -> bool {
-        last || self.last.is_none_or(|t| t.elapsed() >= MIN_INTERVAL)
-    }
+/// Saves finished jobs under `out/progress/`.
+pub struct Store {
+    dir: PathBuf,
+    run: Sealed<Value>,
+    written: bool,
+}
 
-    /// Writes the state after a finished job if it is `due`: the first, then at most
-    /// every 2 s, and the last (`last`: no job is left).
-    pub fn after_job<T: Serialize>(
-        &mut self,
-        jobs: &[Option<T>],
-        last: bool,
-    ) -> anyhow::Result<()> {
-        if !self.due(last) {
-            return Ok(());
-        }
-        let content = Content {
+impl Store {
+    /// A store for a run of `jobs` jobs (None: not known in advance); nothing is
+    /// written before the first job finishes.
+    pub fn new(out: &Path, id: Identity, jobs: Option<usize>) -> anyhow::Result<Self> {
+        let run = seal(&RunContent {
             format: FORMAT.into(),
             smflow_version: env!("CARGO_PKG_VERSION").into(),
-            id: self.id.clone(),
-            jobs: jobs.iter().map(|j| j.as_ref()).collect::<Vec<_>>(),
-        };
-        // Digest over the untyped form (keys sorted), as `load` recomputes it.
-        let content: Content<Value> = serde_json::from_value(serde_json::to_value(&content)?)?;
-        let digest = digest_of(&serde_json::to_vec(&content)?);
-        let bytes = serde_json::to_vec(&File { content, digest })?;
-        write_atomic(&self.path, &bytes)?;
-        self.last = Some(Instant::now());
+            id,
+            jobs,
+        })?;
+        Ok(Store {
+            dir: out.join(DIR),
+            run,
+            written: false,
+        })
+    }
+
+    /// Saves the result of job `index`, described by `what`.
+    pub fn save<T: Serialize>(
+        &mut self,
+        index: usize,
+        what: &Value,
+        result: &T,
+    ) -> anyhow::Result<()> {
+        if !self.written {
+            std::fs::create_dir_all(&self.dir)?;
+            write_atomic(&self.dir.join(RUN_FILE), &serde_json::to_vec(&self.run)?)?;
+            self.written = true;
+        }
+        let job = seal(&JobContent {
+            run: self.run.digest.clone(),
+            index,
+            what: what.clone(),
+            result,
+        })?;
+        write_atomic(&job_file(&self.dir, index), &serde_json::to_vec(&job)?)?;
         Ok(())
     }
 
-    /// Removes the file once the outputs are written.
+    /// Removes the progress once the outputs are written.
     pub fn finish(&self) {
-        let _ = std::fs::remove_file(&self.path);
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-/// The finished jobs of an interrupted run in `dir`, checked against this run's
-/// identity and (where known) number of jobs.
+/// A finished job of an interrupted run: what it was and its result.
+pub struct Done<T> {
+    pub what: Value,
+    pub result: T,
+}
+
+/// The finished jobs (by index) of an interrupted run in `out`, checked against this
+/// run's identity and (where known) number of jobs. Jobs past the last saved one are
+/// None; so are gaps.
 pub fn load<T: DeserializeOwned>(
-    dir: &Path,
+    out: &Path,
     id: &Identity,
-    n_jobs: Option<usize>,
-) -> Result<Vec<Option<T>>, String> {
-    if dir.join("results.json").exists() {
+    jobs: Option<usize>,
+) -> Result<Vec<Option<Done<T>>>, String> {
+    if out.join("results.json").exists() {
         return Err("the run is already complete (it holds results.json)".into());
     }
-    let path = dir.join(FILE);
-    let text = std::fs::read_to_string(&path).map_err(|_| {
-        format!("no {FILE} (not the output directory of an interrupted smflow run, or it was killed before its first job finished)")
+    let dir = out.join(DIR);
+    let run_path = dir.join(RUN_FILE);
+    let text = std::fs::read_to_string(&run_path).map_err(|_| {
+        format!("no {DIR}/{RUN_FILE} (not the output directory of an interrupted smflow run, or it was killed before its first job finished)")
     })?;
-    // The digest is over the serialised content, so check it on the untyped value.
-    let raw: File<Value> = serde_json::from_str(&text).map_err(|e| format!("{FILE}: {e}"))?;
-    if raw.content.format != FORMAT {
-        return Err(format!("{FILE}: not a job progress file of this run"));
-    }
-    let digest = digest_of(&serde_json::to_vec(&raw.content).map_err(|e| e.to_string())?);
-    if digest != raw.digest {
+    let run: Sealed<Value> = checked(&text, &format!("{DIR}/{RUN_FILE}"))?;
+    let content: RunContent = serde_json::from_value(run.content.clone())
+        .map_err(|e| format!("{DIR}/{RUN_FILE}: {e}"))?;
+    if content.format != FORMAT {
         return Err(format!(
-            "{FILE}: digest mismatch (the file was modified after it was written)"
+            "{DIR}/{RUN_FILE}: not a job progress file of this run"
         ));
     }
-    let was = &raw.content.id;
+    let was = &content.id;
     if was.config != id.config {
         return Err(format!(
             "was run with a different config or seed (field {})",
@@ -134,18 +162,57 @@ pub fn load<T: DeserializeOwned>(
             was.backend, was.precision, was.adapter, id.backend, id.precision, id.adapter
         ));
     }
-    if let Some(n) = n_jobs.filter(|&n| n != raw.content.jobs.len()) {
+    if let (Some(n), Some(m)) = (jobs, content.jobs) {
+        if n != m {
+            return Err(format!("{DIR}/{RUN_FILE}: {m} jobs, the config plans {n}"));
+        }
+    }
+    let mut found: Vec<(usize, PathBuf)> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{DIR}: {e}"))?
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            let name = p.file_name()?.to_str()?;
+            let i = name
+                .strip_prefix("job-")?
+                .strip_suffix(".json")?
+                .parse()
+                .ok()?;
+            Some((i, p))
+        })
+        .collect();
+    found.sort();
+    let len = jobs.unwrap_or_else(|| found.last().map_or(0, |(i, _)| i + 1));
+    let mut out: Vec<Option<Done<T>>> = (0..len).map(|_| None).collect();
+    for (i, p) in found {
+        let name = format!("{DIR}/{}", p.file_name().unwrap().to_string_lossy());
+        if i >= len {
+            return Err(format!("{name}: job {i}, the config plans {len}"));
+        }
+        let text = std::fs::read_to_string(&p).map_err(|e| format!("{name}: {e}"))?;
+        let job: Sealed<Value> = checked(&text, &name)?;
+        let job: JobContent<T> =
+            serde_json::from_value(job.content).map_err(|e| format!("{name}: {e}"))?;
+        if job.run != run.digest || job.index != i {
+            return Err(format!("{name}: belongs to another run or job"));
+        }
+        out[i] = Some(Done {
+            what: job.what,
+            result: job.result,
+        });
+    }
+    Ok(out)
+}
+
+/// Parses a sealed file and checks its digest.
+fn checked(text: &str, name: &str) -> Result<Sealed<Value>, String> {
+    let s: Sealed<Value> = serde_json::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+    let digest = digest_of(&serde_json::to_vec(&s.content).map_err(|e| e.to_string())?);
+    if digest != s.digest {
         return Err(format!(
-            "{FILE}: {} jobs, the config plans {n}",
-            raw.content.jobs.len()
+            "{name}: digest mismatch (the file was modified after it was written)"
         ));
     }
-    raw.content
-        .jobs
-        .into_iter()
-        .map(|j| j.map(serde_json::from_value).transpose())
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("{FILE}: {e}"))
+    Ok(s)
 }
 
 /// The path of the first field where two config echoes differ.

@@ -210,31 +210,69 @@ fn bin_batch(
     (counts, alive, dead, neg)
 }
 
-/// Runs one (dynamics, η) and analyses it.
-pub fn run_one(backend: &dyn Backend, ck: &Checked, spec: &RunSpec) -> anyhow::Result<RunResult> {
+/// What one batch of paths of one (dynamics, η) leaves: per coordinate its bin counts
+/// (last entry: outside the range), and the paths in range, diverged and with x₁ < 0.
+/// Exact integers, so a resumed run analyses exactly what an uninterrupted one does.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct BatchCount {
+    pub counts: Vec<Vec<u64>>,
+    pub alive: u64,
+    pub dead: u64,
+    pub neg: u64,
+}
+
+/// The non-empty batches of a run, by batch index (`--resume` jobs: one per batch).
+fn batches(ck: &Checked, paths: u64) -> Vec<std::ops::Range<u64>> {
+    let nb = ck
+        .invariant
+        .as_ref()
+        .expect("checked invariant config")
+        .batches as u64;
+    (0..nb)
+        .map(|b| super::split(paths, nb, b))
+        .filter(|r| !r.is_empty())
+        .collect()
+}
+
+/// Simulates and bins one batch of paths.
+fn run_batch(
+    backend: &dyn Backend,
+    ck: &Checked,
+    spec: &RunSpec,
+    range: std::ops::Range<u64>,
+) -> anyhow::Result<BatchCount> {
+    let AnyModel::ToySgd(m) = &ck.model else {
+        anyhow::bail!("invariant needs toy_sgd");
+    };
+    let co = coords(
+        m.d,
+        ck.invariant.as_ref().expect("checked invariant config"),
+    );
+    let states = backend.final_states(&ck.model, spec, range)?;
+    let (counts, alive, dead, neg) = bin_batch(&states, m.d, ck.bound, &co);
+    Ok(BatchCount {
+        counts,
+        alive,
+        dead,
+        neg,
+    })
+}
+
+/// Analyses one (dynamics, η) from its batches.
+pub fn analyse(ck: &Checked, spec: &RunSpec, batches: &[BatchCount]) -> anyhow::Result<RunResult> {
     let AnyModel::ToySgd(m) = &ck.model else {
         anyhow::bail!("invariant needs toy_sgd");
     };
     let cfg = ck.invariant.as_ref().expect("checked invariant config");
     let co = coords(m.d, cfg);
-    let nb = cfg.batches as u64;
-    let mut per_coord: Vec<BatchCounts> =
-        co.iter().map(|_| BatchCounts { counts: vec![] }).collect();
-    let (mut alive, mut dead, mut neg) = (0u64, 0u64, 0u64);
-    for b in 0..nb {
-        let r = super::split(ck.paths, nb, b);
-        if r.is_empty() {
-            continue;
-        }
-        let states = backend.final_states(&ck.model, spec, r)?;
-        let (c, a, d, n) = bin_batch(&states, m.d, ck.bound, &co);
-        alive += a;
-        dead += d;
-        neg += n;
-        for (pc, cc) in per_coord.iter_mut().zip(c) {
-            pc.counts.push(cc);
-        }
-    }
+    let per_coord: Vec<BatchCounts> = (0..co.len())
+        .map(|k| BatchCounts {
+            counts: batches.iter().map(|b| b.counts[k].clone()).collect(),
+        })
+        .collect();
+    let alive: u64 = batches.iter().map(|b| b.alive).sum();
+    let dead: u64 = batches.iter().map(|b| b.dead).sum();
+    let neg: u64 = batches.iter().map(|b| b.neg).sum();
     let s = m.sigma * spec.eta / spec.batch as f64;
     let p = stationary_exponent(s);
     let ps = seed_convention_exponent(s);
@@ -308,13 +346,51 @@ pub fn run_one(backend: &dyn Backend, ck: &Checked, spec: &RunSpec) -> anyhow::R
 
 /// Runs every (dynamics, η) of the config on `backend`.
 pub fn run_all(backend: &dyn Backend, ck: &Checked) -> anyhow::Result<(Vec<RunResult>, f64, f64)> {
+    run_all_from(backend, ck, &mut Vec::new(), &mut |_, _, _| Ok(()))
+}
+
+/// Jobs of the plan (one per non-empty batch of every run), for `--resume`.
+pub fn jobs(ck: &Checked) -> usize {
+    super::plan(ck)
+        .runs
+        .iter()
+        .map(|r| batches(ck, r.paths).len())
+        .sum()
+}
+
+/// Runs every (dynamics, η) of the config, taking the batches `done` holds (by job
+/// index) as given and calling `after_job` with each batch it runs (to save it).
+pub fn run_all_from(
+    backend: &dyn Backend,
+    ck: &Checked,
+    done: &mut Vec<Option<BatchCount>>,
+    after_job: &mut dyn FnMut(usize, serde_json::Value, &BatchCount) -> anyhow::Result<()>,
+) -> anyhow::Result<(Vec<RunResult>, f64, f64)> {
     let start = Instant::now();
     let plan = super::plan(ck);
     let mut out = Vec::new();
     let mut work = 0.0;
+    let mut i = 0;
     for r in &plan.runs {
-        work += r.paths as f64 * r.spec.work_per_path();
-        out.push(run_one(backend, ck, &r.spec)?);
+        let mut counts = Vec::new();
+        for (b, range) in batches(ck, r.paths).into_iter().enumerate() {
+            let c = match done.get_mut(i).and_then(Option::take) {
+                Some(c) => c,
+                None => {
+                    let n = range.end - range.start;
+                    let c = run_batch(backend, ck, &r.spec, range)?;
+                    work += n as f64 * r.spec.work_per_path();
+                    let what = serde_json::json!({
+                        "dynamics": r.spec.dynamics.name(), "eta": r.spec.eta, "batch": b
+                    });
+                    after_job(i, what, &c)?;
+                    c
+                }
+            };
+            counts.push(c);
+            i += 1;
+        }
+        out.push(analyse(ck, &r.spec, &counts)?);
     }
     Ok((out, work, start.elapsed().as_secs_f64()))
 }
@@ -328,9 +404,21 @@ pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
             "--shard: not supported by experiment invariant (run it whole)".into(),
         ));
     }
-    let out = crate::cli::run::prepare_out(a, &ck.name, "")?;
+    let out = crate::cli::run::out_dir(a, &ck.name)?;
     let backend = make_backend(a.backend, ck.precision, a.quiet)?;
-    let (runs, work, wall) = run_all(backend.as_ref(), &ck)?;
+    let id = crate::output::job_progress::Identity {
+        config: ck.echo.clone(),
+        backend: backend.name().into(),
+        adapter: backend.adapter(),
+        precision: precision_name(backend.precision()).into(),
+    };
+    let n_jobs = jobs(&ck);
+    let (loaded, mut store) = crate::cli::run::job_store::<BatchCount>(a, &out, id, Some(n_jobs))?;
+    let mut done: Vec<_> = loaded.into_iter().map(|j| j.map(|d| d.result)).collect();
+    done.resize(n_jobs, None);
+    let (runs, work, wall) = run_all_from(backend.as_ref(), &ck, &mut done, &mut |i, w, c| {
+        store.save(i, &w, c)
+    })?;
     let AnyModel::ToySgd(m) = &ck.model else {
         unreachable!("checked")
     };
@@ -375,6 +463,7 @@ pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
         config: ck.echo.clone(),
     };
     write(&out.path, &report)?;
+    store.finish();
     if !a.quiet {
         print_summary(&report);
         println!("wrote {}", out.path.display());

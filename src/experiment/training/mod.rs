@@ -8,6 +8,7 @@ pub mod config;
 pub mod gd_vs_gf;
 pub mod implicit_bias;
 pub mod least_squares;
+pub mod replay;
 
 use crate::train::{TrainDynamics, TrainJob, Trainer};
 use config::Setup;
@@ -86,8 +87,9 @@ pub fn mean_se(v: &[f64]) -> (f64, f64, usize) {
 }
 
 /// Bytes each replica holds at the peak of the run: its rows at every checkpoint of
-/// the largest job (a row of f64 plus its Vec), and ~160 bytes of per-replica metrics
-/// and replicas.csv text for every job kept until the end.
+/// the largest job (a row of f64 plus its Vec, and the row's f64 bits kept to save the
+/// job for `--resume`), and ~160 bytes of per-replica metrics and replicas.csv text for
+/// every job kept until the end.
 pub fn held_per_replica(s: &Setup) -> f64 {
     let jobs = (s.data.len() * s.dynamics.len() * s.cfg.etas.len()).max(1) as f64;
     let peak = s
@@ -95,7 +97,7 @@ pub fn held_per_replica(s: &Setup) -> f64 {
         .iter()
         .map(|&d| {
             let j = job(s, 0, d, s.cfg.etas[0], 0);
-            (j.checkpoints.len() * (j.row_len() * 8 + 48)) as f64
+            (j.checkpoints.len() * (j.row_len() * 16 + 48)) as f64
         })
         .fold(0.0, f64::max);
     peak + 160.0 * jobs

@@ -90,7 +90,7 @@ pub fn execute(
     progress: &dyn Fn(f64),
 ) -> anyhow::Result<Output> {
     let mut done = vec![None; jobs(s)];
-    execute_from(s, b, progress, &mut done, &mut |_| Ok(()))
+    execute_from(s, b, progress, &mut done, &mut |_, _, _| Ok(()))
 }
 
 /// A job's observables as f64 bit patterns (exact in `progress.json`, NaN included).
@@ -112,13 +112,14 @@ pub fn jobs(s: &Sweep) -> usize {
 }
 
 /// Runs the jobs `done` lacks (in the order dynamics, η, width), calling `after_job`
-/// after each (to save them); an error from it stops the run.
+/// with each finished job's index, description and runs (to save them); an error from
+/// it stops the run.
 pub fn execute_from(
     s: &Sweep,
     b: &dyn MeanFieldBackend,
     progress: &dyn Fn(f64),
     done: &mut [Option<Runs>],
-    after_job: &mut dyn FnMut(&[Option<Runs>]) -> anyhow::Result<()>,
+    after_job: &mut dyn FnMut(usize, serde_json::Value, &Runs) -> anyhow::Result<()>,
 ) -> anyhow::Result<Output> {
     let mut neuron_steps = 0.0;
     let mut i = 0;
@@ -127,8 +128,11 @@ pub fn execute_from(
             for &n in &s.widths {
                 let j = job(s, d, e, n);
                 if done[i].is_none() {
-                    done[i] = Some(collect(b, &j, s.cfg.paths)?);
-                    after_job(done)?;
+                    let runs = collect(b, &j, s.cfg.paths)?;
+                    let what =
+                        serde_json::json!({"dynamics": d.name(), "eta": s.cfg.etas[e], "width": n});
+                    after_job(i, what, &runs)?;
+                    done[i] = Some(runs);
                 }
                 neuron_steps += s.cfg.paths as f64 * j.neuron_steps();
                 progress(s.cfg.paths as f64 * j.work());
