@@ -55,6 +55,7 @@ fn spec(dynamics: Dynamics, solver: Solver, eta: f64, steps: u32) -> RunSpec {
         stream: RunSpec::stream_tag(dynamics, 0),
         key: smflow::rng::key_from_seed(9),
         bound: 1e6,
+        coupling: None,
     }
 }
 

@@ -204,7 +204,7 @@ fn a_deleted_statistic_is_refused() {
     let err = refused(
         &merge(tmp.path(), &d, &tmp.path().join("m")),
         &d[1],
-        "sme1 η=0.1: 3 statistics, expected 4 (2 checkpoints × 2 observables)",
+        "sme1 η=0.1: 11 statistics, expected 12 (2 checkpoints × 2 observables × 3 coupled channels (sde, sgd, difference))",
     );
     eprintln!("{err}");
     // A deleted run too.

@@ -7,7 +7,10 @@
 // into one partial. Two entry points, not one with a `reduce` flag: a barrier turns
 // the whole llvmpipe kernel into a coroutine (per-invocation frames on every
 // dispatch), which cost more than several sgd steps; now only `reduce` pays it.
-// The dynamics template supplies `fn step(k: u32, replica: u32)`.
+// The dynamics template supplies `fn step(k: u32, replica: u32)`. A coupled SDE run
+// (COUPLED) carries its SGD partner in the last state slot, xs[LP] (one particle), and
+// reduces three statistics per observable: the SDE value, SGD's value and D = their
+// difference (index ch·N_OBS + o, as `RunSpec::stat`).
 
 struct Params {
     base: u32,     // global index of the chunk's first replica
@@ -25,11 +28,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read_write> alive: array<u32>;
 @group(0) @binding(3) var<storage, read_write> partials: array<real>;
 
-var<private> xs: array<vec_d, LP>;
+var<private> xs: array<vec_d, LPS>;
 
 fn within_bound() -> bool {
     var ok = true;
-    for (var q = 0u; q < LP; q++) {
+    for (var q = 0u; q < LPS; q++) {
         for (var i = 0u; i < D; i++) {
             ok = ok && (abs(xs[q][i]) <= BOUND);
         }
@@ -38,7 +41,7 @@ fn within_bound() -> bool {
 }
 
 fn load_state(i: u32) {
-    for (var q = 0u; q < LP; q++) {
+    for (var q = 0u; q < LPS; q++) {
         for (var c = 0u; c < D; c++) {
             xs[q][c] = state[(q * D + c) * params.stride + i];
         }
@@ -61,6 +64,9 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
                 xs[l * P + p] = X0[p];
             }
         }
+        if (COUPLED) {
+            xs[LPS - 1u] = X0[0];
+        }
         alive[i] = 1u;
     } else {
         if (alive[i] == 0u) {
@@ -72,11 +78,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var k = params.k0; k < params.k1; k++) {
         step(k, replica);
     }
-    for (var q = 0u; q < LP; q++) {
+    for (var q = 0u; q < LPS; q++) {
         for (var c = 0u; c < D; c++) {
             state[(q * D + c) * params.stride + i] = xs[q][c];
         }
     }
+}
+
+// Statistic k's contribution (value, solver error) of this lane, shifted.
+fn put_stat(lid: u32, k: u32, ve: vec2<real>) {
+    let y = ve.x - SHIFTS[params.cp * N_STAT + k];
+    red[lid][k * 5u] = real(1.0);
+    red[lid][k * 5u + 1u] = y;
+    red[lid][k * 5u + 2u] = y * y;
+    red[lid][k * 5u + 3u] = ve.y;
+    red[lid][k * 5u + 4u] = ve.y * ve.y;
 }
 
 @compute @workgroup_size(WG)
@@ -101,12 +117,13 @@ fn reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocati
                 g[l] = observe(o, l);
             }
             let ve = combine_levels(g);
-            let y = ve.x - SHIFTS[params.cp * N_OBS + o];
-            red[lid][o * 5u] = real(1.0);
-            red[lid][o * 5u + 1u] = y;
-            red[lid][o * 5u + 2u] = y * y;
-            red[lid][o * 5u + 3u] = ve.y;
-            red[lid][o * 5u + 4u] = ve.y * ve.y;
+            put_stat(lid, o, ve);
+            if (COUPLED) {
+                // observe(o, LEVELS) reads xs[LEVELS·P] = xs[LP]: the SGD partner (P = 1).
+                let g_sgd = observe(o, LEVELS);
+                put_stat(lid, N_OBS + o, vec2<real>(g_sgd, real(0.0)));
+                put_stat(lid, 2u * N_OBS + o, vec2<real>(g_sgd - ve.x, -ve.y));
+            }
         }
     }
     reduce_workgroup(lid, wid.x);

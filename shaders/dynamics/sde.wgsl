@@ -10,13 +10,18 @@
 // normal's index and every level's "is it my turn" test are compile-time constants
 // once unrolled (levels ≤ 3: spans 1, 2, 4 divide 4). A last partial group (SUBSTEPS
 // not a multiple of 4) draws unused normals, which changes no draw.
+//
+// COUPLED (twin of `path::bridge_shift`, DESIGN §7b): each step first advances the SGD
+// partner xs[LP] with SGD's own normals (SGD's stream), then pins the SDE's increments
+// to them: ΔW_s = SQRT_DT ξ_s + shift, shift = sqrt(η)/S · ζ − SQRT_DT ξ̄, with ζ =
+// b^{-1/2} Σ_j z_j and ξ̄ the mean of the step's own normals (a first pass over them).
 
 fn em_level(l: u32, dw: array<real, NC>, dt: real) {
     for (var p = 0u; p < P; p++) {
         let x = xs[l * P + p];
         let b = drift(x);
         var noise: vec_d;
-        if (SHARED_NOISE) {
+        if (SHARED_NOISE) { // SMF, or any coupled run (SGD's own noise factor G)
             var w: array<real, NSMF>;
             for (var j = 0u; j < NSMF; j++) {
                 w[j] = dw[min(j, NC - 1u)];
@@ -49,7 +54,41 @@ fn exact_all() {
     }
 }
 
+// The constant part of a coupled step's increments from SGD's batch normals `zs`.
+fn bridge_shift(zs: batch_normals) -> array<real, NC> {
+    var xi: array<real, NC>;
+    for (var g = 0u; g < SUBSTEPS; g += 4u) {
+        var zg = rng_group(g / 4u * NC);
+        for (var s = 0u; s < 4u; s++) {
+            if (SUBSTEPS % 4u == 0u || g + s < SUBSTEPS) {
+                for (var j = 0u; j < NC; j++) {
+                    let n = s * NC + j;
+                    xi[j] += zg[n / 4u][n % 4u];
+                }
+            }
+        }
+    }
+    var out: array<real, NC>;
+    for (var j = 0u; j < NC; j++) {
+        var zeta = real(0.0);
+        for (var i = 0u; i < BATCH; i++) {
+            let n = i * NC + j;
+            zeta += zs[n / 4u][n % 4u];
+        }
+        out[j] = BRIDGE_PIN * (zeta / ROOT_B) - SQRT_DT * (xi[j] / real(SUBSTEPS));
+    }
+    return out;
+}
+
 fn step(k: u32, replica: u32) {
+    var shift: array<real, NC>;
+    if (COUPLED) {
+        rng_begin(KEY, replica, k, SGD_STREAM);
+        let zs = rng_batch(0u);
+        sgd_update(LP, 1u, zs);
+        rng_begin(KEY, replica, k, STREAM);
+        shift = bridge_shift(zs);
+    }
     rng_begin(KEY, replica, k, STREAM);
     if (EXACT) {
         exact_all();
@@ -65,6 +104,9 @@ fn step(k: u32, replica: u32) {
                 for (var j = 0u; j < NC; j++) {
                     let n = s * NC + j;
                     dw[j] = SQRT_DT * zg[n / 4u][n % 4u];
+                    if (COUPLED) {
+                        dw[j] += shift[j];
+                    }
                 }
                 em_level(0u, dw, DT_LEVEL[0]);
                 for (var l = 1u; l < LEVELS; l++) {

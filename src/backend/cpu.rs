@@ -75,7 +75,7 @@ fn run_model<M: Model>(
     progress: Progress,
 ) -> Vec<Moments> {
     let prep = prepare(m, spec);
-    let n_obs = spec.observables.len();
+    let n_obs = spec.n_stats(); // statistics per checkpoint (observables × channels)
     let n_cp = spec.checkpoints.len();
     let starts: Vec<u64> = (replicas.start..replicas.end)
         .step_by(chunk as usize)

@@ -39,7 +39,8 @@ pub trait Backend {
     fn adapter(&self) -> String;
     fn precision(&self) -> Precision;
     /// Simulates `replicas` of `spec` and returns one `Moments` per (checkpoint,
-    /// observable), index `c * n_obs + o`, values shifted by `shifts(model, spec)`.
+    /// statistic), index `c * spec.n_stats() + k` (k: channel × observable,
+    /// `RunSpec::stat`), values shifted by `shifts(model, spec)`.
     fn run(
         &self,
         model: &AnyModel,
@@ -65,7 +66,7 @@ pub trait Backend {
 /// Replicas tried, in order, for the reference path of `shifts`.
 const SHIFT_CANDIDATES: u32 = 8;
 
-/// Per-(checkpoint, observable) shift, index `c * n_obs + o`: every backend sums
+/// Per-(checkpoint, statistic) shift, index `c * n_stats + k`: every backend sums
 /// v − shift and the report adds the shift back. Values are centred so that f32 partial
 /// sums on the GPU and the variance formula do not cancel. The shift is the value of a
 /// reference path at that checkpoint — replica 0 (or the first of the next few that
@@ -82,7 +83,7 @@ pub fn shifts(model: &AnyModel, spec: &RunSpec) -> Vec<f64> {
 
 fn reference_shifts<M: crate::model::Model>(m: &M, spec: &RunSpec) -> Vec<f64> {
     use crate::dynamics::path::{prepare, simulate, PathRecord};
-    let n_obs = spec.observables.len();
+    let n_obs = spec.n_stats();
     let n_cp = spec.checkpoints.len();
     let mut out = vec![None; n_cp * n_obs];
     let prep = prepare(m, spec);

@@ -133,25 +133,51 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         &execute(&plan, &gpu, Shard::WHOLE, &|_| {})?,
         &meta(&gpu),
     );
+    // Every point, then every weak error (a coupled one is the mean of the per-replica
+    // differences D, so this compares the coupled pairs' statistics too).
+    let errors = rc.weak_errors.iter().zip(&rg.weak_errors).map(|(c, g)| {
+        let pair = format!("{}-{}", c.pair[0], c.pair[1]);
+        let what = format!("{} weak error ({})", c.observable, c.estimator);
+        (
+            pair,
+            c.eta,
+            c.t,
+            what,
+            c.signed,
+            g.signed,
+            c.stderr.max(g.stderr),
+        )
+    });
+    let points = rc.points.iter().zip(&rg.points).map(|(c, g)| {
+        let se = c.stderr.max(g.stderr);
+        (
+            c.dynamics.clone(),
+            c.eta,
+            c.t,
+            c.observable.clone(),
+            c.mean,
+            g.mean,
+            se,
+        )
+    });
     let mut stats = Vec::new();
-    for (pc, pg) in rc.points.iter().zip(&rg.points) {
-        let se = pc.stderr.max(pg.stderr);
-        let diff = pg.mean - pc.mean;
+    for (dynamics, eta, t, observable, cpu_mean, gpu_mean, se) in points.chain(errors) {
+        let diff = gpu_mean - cpu_mean;
         // Deterministic runs (one path, stderr 0): compare relative to the value.
         let in_se = if se > 0.0 {
             diff.abs() / se
-        } else if diff.abs() <= 1e-5 * (1.0 + pc.mean.abs()) {
+        } else if diff.abs() <= 1e-5 * (1.0 + cpu_mean.abs()) {
             0.0
         } else {
             f64::INFINITY
         };
         stats.push(StatComparison {
-            dynamics: pc.dynamics.clone(),
-            eta: pc.eta,
-            t: pc.t,
-            observable: pc.observable.clone(),
-            cpu: pc.mean,
-            gpu: pg.mean,
+            dynamics,
+            eta,
+            t,
+            observable,
+            cpu: cpu_mean,
+            gpu: gpu_mean,
             stderr: se,
             diff_in_stderr: in_se,
         });

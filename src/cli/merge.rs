@@ -101,6 +101,11 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
     let cfg: crate::config::Config = serde_json::from_value(first.config.clone())
         .map_err(|e| Failure::BadInput(format!("merge: config in partials.json: {e}")))?;
     let checked = check(cfg, "merged")?;
+    if checked.target.is_some() {
+        return Err(Failure::BadInput(
+            "merge: the shards' config has a target precision (field target), whose plan comes from a pilot; targeted runs are not sharded".into(),
+        ));
+    }
     let plan = plan(&checked);
     for (p, d) in parts.iter().zip(&a.dirs) {
         let shard = p

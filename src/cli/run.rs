@@ -78,16 +78,26 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         Some(dir) => resume_out(&a, dir)?,
         None => prepare_out(&a, &checked.name, &suffix)?,
     };
+    if checked.target.is_some() && a.shard.is_some() {
+        return Err(Failure::BadInput(
+            "--shard: not available with a target precision (config field target): the paths per η come from a pilot of the whole run".into(),
+        ));
+    }
     let plan = plan(&checked);
     let shard_label = a.shard.is_some().then(|| shard.label());
     // Config and shard are checked before a backend is opened, the backend after;
-    // nothing in the directory changes before both pass.
-    let resumed = match &a.resume {
-        Some(dir) => Some(
-            progress::load(dir, &checked.echo, &shard_label, &plan, shard)
-                .map_err(|e| resume_error(dir, e))?,
-        ),
-        None => None,
+    // nothing in the directory changes before both pass. (A targeted run's plan needs
+    // its pilot, so its progress is checked after the pilot.)
+    let load = |plan: &crate::experiment::Plan| match &a.resume {
+        Some(dir) => progress::load(dir, &checked.echo, &shard_label, plan, shard)
+            .map(Some)
+            .map_err(|e| resume_error(dir, e)),
+        None => Ok(None),
+    };
+    let resumed = if checked.target.is_none() {
+        load(&plan)?
+    } else {
+        None
     };
     let backend = preflight(
         make_backend(a.backend, checked.precision, a.quiet)?,
@@ -95,6 +105,24 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         a.backend,
         a.quiet,
     )?;
+    let (plan, target, resumed) = match checked.target {
+        None => (plan, None, resumed),
+        Some(t) => {
+            if !a.quiet {
+                eprintln!(
+                    "smflow: target stderr ≤ {}·|error|: pilot of {} paths per (dynamics, η) on an independent key",
+                    t.rel_stderr, t.pilot_paths
+                );
+            }
+            let (p, tr) =
+                crate::experiment::target::targeted_plan(&checked, backend.as_ref(), &|_| {})?;
+            if !a.quiet {
+                eprintln!("smflow: paths per η: {:?}", tr.paths_run);
+            }
+            let resumed = load(&p)?;
+            (p, Some(tr), resumed)
+        }
+    };
     let meta = RunMeta {
         backend: backend.name().into(),
         adapter: backend.adapter(),
@@ -134,7 +162,13 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         &mut |d| saver.after_unit(d),
     )?;
     pb.finish_and_clear();
-    let report = analyze(&plan, &collected, &meta);
+    let mut report = analyze(&plan, &collected, &meta);
+    if let Some(t) = target {
+        report
+            .warnings
+            .extend(crate::experiment::target::warnings(&t, checked.paths));
+        report.target = Some(t);
+    }
     let partials = Partials {
         smflow_version: env!("CARGO_PKG_VERSION").into(),
         shard: meta.shard.clone(),
@@ -276,6 +310,26 @@ pub fn print_summary(r: &Report) {
         r.path_steps_per_second
     );
     let horizon = r.points.iter().map(|p| p.t).fold(0.0, f64::max);
+    let errors: Vec<_> = r.weak_errors.iter().filter(|e| e.t == horizon).collect();
+    if !errors.is_empty() {
+        println!(
+            "{:<12} {:<8} {:>10} {:>11} {:>10} {:<11} {:>10}",
+            "pair", "obs", "eta", "weak error", "stderr", "estimator", "var. red."
+        );
+        for e in errors {
+            println!(
+                "{:<12} {:<8} {:>10.4e} {:>11.4e} {:>10.2e} {:<11} {:>10}",
+                format!("{}-{}", e.pair[0], e.pair[1]),
+                e.observable,
+                e.eta,
+                e.error,
+                e.stderr,
+                e.estimator,
+                e.variance_reduction
+                    .map_or("-".into(), |v| format!("{v:.3e}"))
+            );
+        }
+    }
     if !r.orders.is_empty() {
         println!(
             "{:<12} {:<8} {:>8} {:>18} {:>4}",

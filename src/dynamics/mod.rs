@@ -145,7 +145,30 @@ pub struct RunSpec {
     pub key: [u32; 2],
     /// A path is diverged once a coordinate is non-finite or exceeds this in magnitude.
     pub bound: f64,
+    /// Coupled weak-error estimator (DESIGN §7b): the replica also runs SGD, and the SDE's
+    /// Brownian increments over each SGD step are pinned to SGD's data normals.
+    pub coupling: Option<Coupling>,
 }
+
+/// How a coupled SDE run draws its SGD partner: the SGD run's Philox stream (same
+/// seed, replica and step counters, so its path is the independent SGD run's path),
+/// with the run's batch size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Coupling {
+    pub sgd_stream: u32,
+}
+
+/// What a statistic of a run is: its observable's value (the only channel of an
+/// uncoupled run), and for a coupled run also SGD's value and the per-replica
+/// difference D = g(x_K) − g(X_T) (Talay–Tubaro: g(x_K) − (2 g_f − g_c)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    Value,
+    Sgd,
+    Difference,
+}
+
+pub const COUPLED_CHANNELS: [Channel; 3] = [Channel::Value, Channel::Sgd, Channel::Difference];
 
 impl RunSpec {
     pub fn steps(&self) -> u32 {
@@ -153,6 +176,29 @@ impl RunSpec {
     }
     pub fn particles(&self) -> usize {
         self.x0.len()
+    }
+    /// State vectors one replica carries: every particle on every level, plus a coupled
+    /// run's SGD partner.
+    pub fn state_vectors(&self) -> usize {
+        self.levels() * self.particles() + usize::from(self.coupling.is_some())
+    }
+    /// Channels per observable: 3 for a coupled run, else 1.
+    pub fn channels(&self) -> &'static [Channel] {
+        if self.coupling.is_some() {
+            &COUPLED_CHANNELS
+        } else {
+            &COUPLED_CHANNELS[..1]
+        }
+    }
+    /// Statistics per checkpoint: index `ch * n_obs + o` for channel ch, observable o;
+    /// a run's statistics are indexed `c * n_stats + ch * n_obs + o`.
+    pub fn n_stats(&self) -> usize {
+        self.observables.len() * self.channels().len()
+    }
+    /// (channel, observable) of statistic `k` of a checkpoint.
+    pub fn stat(&self, k: usize) -> (Channel, crate::observables::Observable) {
+        let n = self.observables.len();
+        (self.channels()[k / n], self.observables[k % n])
     }
     pub fn levels(&self) -> usize {
         self.solver.levels(self.dynamics.kind())
@@ -180,9 +226,11 @@ impl RunSpec {
             (_, Solver::Substeps { substeps, .. }) => substeps,
         }
     }
-    /// Path-steps one replica costs (fine substeps count as steps).
+    /// Path-steps one replica costs (fine substeps count as steps; a coupled run's SGD
+    /// partner adds one per step).
     pub fn work_per_path(&self) -> f64 {
-        self.steps() as f64 * self.substeps() as f64
+        let partner = if self.coupling.is_some() { 1.0 } else { 0.0 };
+        self.steps() as f64 * (self.substeps() as f64 + partner)
     }
     /// Stream tag of (dynamics, η index).
     pub fn stream_tag(dynamics: Dynamics, eta_index: usize) -> u32 {

@@ -8,6 +8,12 @@
 //! - ODE (RK4):    value g_f, solver error (g_f − g_c)/15;
 //! - SDE (EM):     value g_f, solver error g_f − g_c;
 //! - SDE + Talay–Tubaro: value 2g_f − g_c, solver error ((2g_f − g_c) − (2g_c − g_cc))/3.
+//!
+//! A coupled SDE run (DESIGN §7b, `RunSpec::coupling`) also advances the replica's SGD
+//! path, drawing SGD's own normals (its stream, so it is the independent SGD run's
+//! path), and pins the SDE's Brownian increments over each SGD step to them through a
+//! Brownian bridge; it reports per observable the SDE value, SGD's value and their
+//! difference D (channels, `RunSpec::stat`).
 
 use super::{Kind, RunSpec, Solver};
 use crate::model::{drift, ExactStep, Model, Vector, ZERO};
@@ -21,8 +27,9 @@ const MAX_NOISE: usize = MAX_P * crate::model::MAX_D;
 
 type State = [[Vector; MAX_P]; MAX_LEVELS];
 
-/// What one path reports at its checkpoints: `values[(c * n_obs + o) * 2 + {0: value,
-/// 1: solver error}]`, `alive[c]` false once the path has diverged.
+/// What one path reports at its checkpoints: `values[(c * n_stats + k) * 2 + {0: value,
+/// 1: solver error}]` for statistic k (`RunSpec::stat`), `alive[c]` false once the path
+/// (or a coupled run's SGD partner) has diverged.
 pub struct PathRecord {
     pub values: Vec<f64>,
     pub alive: Vec<bool>,
@@ -32,7 +39,7 @@ impl PathRecord {
     pub fn new(spec: &RunSpec) -> Self {
         let c = spec.checkpoints.len();
         Self {
-            values: vec![0.0; c * spec.observables.len() * 2],
+            values: vec![0.0; c * spec.n_stats() * 2],
             alive: vec![false; c],
         }
     }
@@ -60,11 +67,12 @@ pub fn simulate<M: Model + ?Sized>(
     let p = spec.particles();
     let levels = spec.levels();
     rec.alive.iter_mut().for_each(|a| *a = false);
-    advance(m, spec, prep, replica, |c, x| {
-        if !finite_within(x, levels, p, m.dim(), spec.bound) {
+    advance(m, spec, prep, replica, |c, x, sgd| {
+        let partner_ok = sgd.is_none_or(|g| within(g, m.dim(), spec.bound));
+        if !finite_within(x, levels, p, m.dim(), spec.bound) || !partner_ok {
             return false; // diverged: this and later checkpoints stay !alive
         }
-        record(m, spec, x, levels, c, rec);
+        record(m, spec, x, sgd, levels, c, rec);
         true
     });
 }
@@ -79,7 +87,7 @@ pub fn simulate_states<M: Model + ?Sized>(
     mut f: impl FnMut(&[Vector]),
 ) {
     let last = spec.checkpoints.len() - 1;
-    advance(m, spec, prep, replica, |c, x| {
+    advance(m, spec, prep, replica, |c, x, _| {
         if c == last {
             f(&x[0][..spec.particles()]);
         }
@@ -87,14 +95,15 @@ pub fn simulate_states<M: Model + ?Sized>(
     });
 }
 
-/// Advances one replica through all steps, calling `at_checkpoint(c, state)` at each
-/// checkpoint; stops early when it returns false.
+/// Advances one replica through all steps, calling `at_checkpoint(c, state, sgd)` at
+/// each checkpoint (`sgd`: a coupled run's SGD partner); stops early when it returns
+/// false.
 fn advance<M: Model + ?Sized>(
     m: &M,
     spec: &RunSpec,
     prep: &Prepared,
     replica: u32,
-    mut at_checkpoint: impl FnMut(usize, &State) -> bool,
+    mut at_checkpoint: impl FnMut(usize, &State, Option<&Vector>) -> bool,
 ) {
     let p = spec.particles();
     let levels = spec.levels();
@@ -103,19 +112,29 @@ fn advance<M: Model + ?Sized>(
         lv[..p].copy_from_slice(&spec.x0);
     }
     let mut next_cp = 0;
-    let mut draws = Draws::new(normals_per_step(m, spec, prep));
+    let mut draws = Draws::new(normals_per_step(m, spec, prep), spec.stream);
+    // A coupled run's SGD partner: SGD's normals of the step, from SGD's stream.
+    let mut sgd = spec.coupling.map(|c| {
+        let per_step = spec.batch as usize * m.data_normals();
+        (spec.x0[0], Draws::new(per_step, c.sgd_stream))
+    });
     for k in 0..spec.steps() {
         let z = draws.step(spec, replica, k);
         match spec.dynamics.kind() {
             Kind::Discrete => discrete_step(m, spec, z, &mut x[0][..p]),
             Kind::Ode => ode_step(m, spec, levels, &mut x),
-            Kind::Sde => match &prep.exact {
-                Some(ex) => exact_step(m, spec, ex, z, &mut x[0][..p]),
-                None => em_step(m, spec, levels, z, &mut x),
+            Kind::Sde => match (&prep.exact, &mut sgd) {
+                (Some(ex), _) => exact_step(m, spec, ex, z, &mut x[0][..p]),
+                (None, Some((xg, sgd_draws))) => {
+                    let zs = sgd_draws.step(spec, replica, k);
+                    discrete_step(m, spec, zs, std::slice::from_mut(xg));
+                    em_step(m, spec, levels, z, Some(zs), &mut x);
+                }
+                (None, None) => em_step(m, spec, levels, z, None, &mut x),
             },
         }
         if k + 1 == spec.checkpoints[next_cp] {
-            if !at_checkpoint(next_cp, &x) {
+            if !at_checkpoint(next_cp, &x, sgd.as_ref().map(|(g, _)| g)) {
                 return;
             }
             next_cp += 1;
@@ -145,17 +164,19 @@ fn normals_per_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared) -
 struct Draws {
     buf: Vec<f64>,
     per_step: usize,
+    stream: u32,
     span: u32,
     start: u32,
     filled: u32,
 }
 
 impl Draws {
-    fn new(per_step: usize) -> Self {
+    fn new(per_step: usize, stream: u32) -> Self {
         let span = (256 / per_step.max(1)).max(1) as u32;
         Self {
             buf: vec![0.0; span as usize * per_step],
             per_step,
+            stream,
             span,
             start: 0,
             filled: 0,
@@ -173,7 +194,7 @@ impl Draws {
             fill_normals(
                 spec.key,
                 replica,
-                spec.stream,
+                self.stream,
                 k,
                 n as usize,
                 self.per_step,
@@ -188,22 +209,27 @@ impl Draws {
 }
 
 fn finite_within(x: &State, levels: usize, p: usize, d: usize, bound: f64) -> bool {
-    x[..levels].iter().all(|lv| {
-        lv[..p]
-            .iter()
-            .all(|v| v[..d].iter().all(|c| c.abs() <= bound))
-    })
+    x[..levels]
+        .iter()
+        .all(|lv| lv[..p].iter().all(|v| within(v, d, bound)))
+}
+
+/// Every coordinate finite and within the bound (NaN fails the comparison).
+fn within(v: &Vector, d: usize, bound: f64) -> bool {
+    v[..d].iter().all(|c| c.abs() <= bound)
 }
 
 fn record<M: Model + ?Sized>(
     m: &M,
     spec: &RunSpec,
     x: &State,
+    sgd: Option<&Vector>,
     levels: usize,
     c: usize,
     rec: &mut PathRecord,
 ) {
     let n_obs = spec.observables.len();
+    let base = c * spec.n_stats();
     let p = spec.particles();
     let ode = spec.dynamics.kind() == Kind::Ode;
     for (o, obs) in spec.observables.iter().enumerate() {
@@ -215,8 +241,17 @@ fn record<M: Model + ?Sized>(
             }
         });
         let (v, e) = combine_levels(g, levels, ode);
-        rec.values[(c * n_obs + o) * 2] = v;
-        rec.values[(c * n_obs + o) * 2 + 1] = e;
+        let mut put = |k: usize, v: f64, e: f64| {
+            rec.values[(base + k) * 2] = v;
+            rec.values[(base + k) * 2 + 1] = e;
+        };
+        put(o, v, e);
+        if let Some(xg) = sgd {
+            let g_sgd = obs.eval(m, std::slice::from_ref(xg));
+            put(n_obs + o, g_sgd, 0.0);
+            // D = g_sgd − value; its solver error is minus the value's.
+            put(2 * n_obs + o, g_sgd - v, -e);
+        }
     }
     rec.alive[c] = true;
 }
@@ -304,34 +339,74 @@ fn rk4(f: impl Fn(&Vector) -> Vector, x: &Vector, h: f64, d: usize) -> Vector {
     o
 }
 
+/// Whether the SDE's noise is the reduced cylindrical noise ∫ G W(dθ, dt) (`smf_noise`):
+/// SMF, and a coupled run of SME or SMF (one particle, where the two have the same
+/// law; the coupling needs SGD's own noise factor G, DESIGN §7b — the symmetric root
+/// Σ^{1/2} would decorrelate the pair).
+pub fn uses_smf_noise(spec: &RunSpec) -> bool {
+    spec.dynamics.shared_noise() || spec.coupling.is_some()
+}
+
 /// Number of Brownian components per substep: the reduced cylindrical noise shared by
-/// all particles (SMF), or d independent components per particle (SME).
+/// all particles (SMF, coupled runs), or d independent components per particle (SME).
 pub fn noise_components<M: Model + ?Sized>(m: &M, spec: &RunSpec) -> usize {
-    if spec.dynamics.shared_noise() {
+    if uses_smf_noise(spec) {
         m.smf_noise_dim()
     } else {
         spec.particles() * m.dim()
     }
 }
 
+/// The constant part of a coupled step's Brownian increments (DESIGN §7b): with ζ =
+/// b^{-1/2} Σ_j z_j from SGD's data normals `sgd` and the mean ξ̄ of the SDE's own
+/// normals over the S substeps, ΔW_s = sqrt(dt) ξ_s + (sqrt(η)/S ζ − sqrt(dt) ξ̄) =
+/// sqrt(dt)(ξ_s − ξ̄) + (sqrt(η)/S) ζ. The bridge part is independent of ξ̄, so the
+/// increments are exact Brownian increments whose sum over the step is sqrt(η) ζ.
+pub fn bridge_shift(spec: &RunSpec, nc: usize, normals: &[f64], sgd: &[f64], out: &mut [f64]) {
+    let s_fine = spec.substeps() as usize;
+    let sqrt_dt = (spec.eta / s_fine as f64).sqrt();
+    let root_b = (spec.batch as f64).sqrt();
+    for (j, o) in out[..nc].iter_mut().enumerate() {
+        let mut zeta = 0.0;
+        for i in 0..spec.batch as usize {
+            zeta += sgd[i * nc + j];
+        }
+        let mut xi = 0.0;
+        for s in 0..s_fine {
+            xi += normals[s * nc + j];
+        }
+        *o = spec.eta.sqrt() / s_fine as f64 * (zeta / root_b) - sqrt_dt * (xi / s_fine as f64);
+    }
+}
+
 /// sme* / smf*: Euler–Maruyama on the coupled levels. Fine substep s uses normals
-/// s·n_c .. (s+1)·n_c of the step; the coarse levels sum the fine increments.
+/// s·n_c .. (s+1)·n_c of the step; the coarse levels sum the fine increments. With
+/// `sgd` (a coupled run: SGD's data normals of the step) the increments are pinned
+/// to SGD's noise (`bridge_shift`).
 fn em_step<M: Model + ?Sized>(
     m: &M,
     spec: &RunSpec,
     levels: usize,
     normals: &[f64],
+    sgd: Option<&[f64]>,
     x: &mut State,
 ) {
     let nc = noise_components(m, spec);
     let s_fine = spec.substeps();
     let dt = spec.eta / s_fine as f64;
     let sqrt_dt = dt.sqrt();
+    let mut shift = [0.0; MAX_NOISE];
+    if let Some(z) = sgd {
+        bridge_shift(spec, nc, normals, z, &mut shift);
+    }
     let mut dw = [0.0; MAX_NOISE];
     let mut acc = [[0.0; MAX_NOISE]; MAX_LEVELS];
     for s in 0..s_fine {
         for (j, w) in dw[..nc].iter_mut().enumerate() {
             *w = sqrt_dt * normals[s as usize * nc + j];
+            if sgd.is_some() {
+                *w += shift[j];
+            }
         }
         em_level(m, spec, &mut x[0], &dw[..nc], dt);
         for l in 1..levels {
@@ -360,7 +435,7 @@ fn em_level<M: Model + ?Sized>(
     let d = m.dim();
     let c = spec.drift_c();
     let scale = spec.noise_var().sqrt();
-    let shared = spec.dynamics.shared_noise();
+    let shared = uses_smf_noise(spec);
     for (p, xp) in x[..spec.particles()].iter_mut().enumerate() {
         let b = drift(m, xp, c);
         let noise = if shared {

@@ -8,6 +8,7 @@
 pub mod budget;
 pub mod invariant;
 pub mod n_point;
+pub mod target;
 pub mod training;
 pub mod weak_order;
 pub mod width_sweep;
@@ -119,6 +120,7 @@ pub fn plan(checked: &Checked) -> Plan {
                 stream: RunSpec::stream_tag(dynamics, ei),
                 key: crate::rng::key_from_seed(checked.seed),
                 bound: checked.bound,
+                coupling: coupling(checked, dynamics, ei),
             };
             let paths = if dynamics.is_random() {
                 checked.paths
@@ -140,7 +142,25 @@ pub fn plan(checked: &Checked) -> Plan {
     }
 }
 
-/// Statistics of (a shard of) a plan: `moments[run][batch][c * n_obs + o]`.
+/// The coupling of an SDE run of a weak-order study to its SGD run at the same η
+/// (the coupled estimator, when the study has sgd to compare with).
+fn coupling(
+    ck: &Checked,
+    dynamics: crate::dynamics::Dynamics,
+    eta_index: usize,
+) -> Option<crate::dynamics::Coupling> {
+    use crate::dynamics::{Coupling, Dynamics};
+    let coupled = ck.estimator == crate::config::Estimator::Coupled
+        && dynamics.kind() == Kind::Sde
+        && dynamics.reference() == Some(Dynamics::Sgd)
+        && ck.dynamics.contains(&Dynamics::Sgd);
+    coupled.then(|| Coupling {
+        sgd_stream: RunSpec::stream_tag(Dynamics::Sgd, eta_index),
+    })
+}
+
+/// Statistics of (a shard of) a plan: `moments[run][batch][c * n_stats + k]`
+/// (`RunSpec::stat`).
 #[derive(Clone, Debug)]
 pub struct Collected {
     pub moments: Vec<Vec<Vec<Moments>>>,
@@ -156,7 +176,7 @@ impl Collected {
                 .runs
                 .iter()
                 .map(|r| {
-                    let n = r.spec.checkpoints.len() * r.spec.observables.len();
+                    let n = r.spec.checkpoints.len() * r.spec.n_stats();
                     vec![vec![Moments::default(); n]; plan.batches as usize]
                 })
                 .collect(),
@@ -369,7 +389,8 @@ pub fn points(plan: &Plan, col: &Collected) -> Vec<Point> {
     for (ri, run) in plan.runs.iter().enumerate() {
         let total = col.total(ri);
         let sh = shifts(&ck.model, &run.spec);
-        let n_obs = run.spec.observables.len();
+        // The Value channel (index c * n_stats + o): a coupled run's SDE marginal.
+        let n_obs = run.spec.n_stats();
         for (c, &t) in ck.times.iter().enumerate() {
             for (o, obs) in run.spec.observables.iter().enumerate() {
                 let m = &total[c * n_obs + o];
@@ -485,7 +506,8 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
     }
     let (weak_errors, orders, correlations) = match ck.experiment {
         ExperimentKind::WeakOrder => {
-            let (w, o) = weak_order::errors_and_orders(ck, &pts, &mut warnings);
+            let coupled = weak_order::coupled_diffs(plan, col);
+            let (w, o) = weak_order::errors_and_orders(ck, &pts, &coupled, &mut warnings);
             (w, o, Vec::new())
         }
         ExperimentKind::NPoint => (
@@ -522,6 +544,7 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
         orders,
         correlations,
         warnings,
+        target: None,
         config: ck.echo.clone(),
     }
 }

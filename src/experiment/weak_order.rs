@@ -5,9 +5,15 @@
 //! against `gd` (when listed). A weak error is *resolved* when it exceeds 3 standard
 //! errors; only resolved points enter the order fit (DESIGN §7). `solver_ok` holds when
 //! the upper 95% bound of the solver's own error estimate is ≤ 1/10 of the weak error.
+//!
+//! Estimators (DESIGN §7b): a pair (sgd, SDE) whose SDE run is coupled takes its error
+//! from the per-replica differences D of that run (mean and stderr of D, and the
+//! variance reduction (Var g_sgd + Var g_sde)/Var D measured on the same replicas);
+//! every other pair is the difference of two independent means.
 
 use crate::config::Checked;
-use crate::dynamics::{Dynamics, RunSpec};
+use crate::dynamics::{Channel, Dynamics, RunSpec};
+use crate::experiment::{Collected, Plan};
 use crate::observables::Observable;
 use crate::output::report::{Order, Point, WeakError};
 use crate::stats::fit::fit_order;
@@ -42,6 +48,70 @@ pub fn pairs(dynamics: &[Dynamics]) -> Vec<(Dynamics, Dynamics)> {
     out
 }
 
+/// A coupled run's per-replica difference D = g_sgd − g_sde at one (t, observable).
+#[derive(Clone, Debug)]
+pub struct CoupledDiff {
+    pub dynamics: Dynamics,
+    pub eta: f64,
+    pub t: f64,
+    pub observable: String,
+    /// Mean of D (shift added back) and its standard error (NaN with < 2 paths).
+    pub mean: f64,
+    pub stderr: f64,
+    /// Upper 95% bound of D's solver-error estimate.
+    pub solver_bound: f64,
+    /// (Var g_sgd + Var g_sde) / Var D over the same replicas.
+    pub variance_reduction: Option<f64>,
+}
+
+/// The differences of every coupled run of the plan.
+pub fn coupled_diffs(plan: &Plan, col: &Collected) -> Vec<CoupledDiff> {
+    let ck = &plan.checked;
+    let mut out = Vec::new();
+    for (ri, run) in plan.runs.iter().enumerate() {
+        if run.spec.coupling.is_none() {
+            continue;
+        }
+        let total = col.total(ri);
+        let sh = crate::backend::shifts(&ck.model, &run.spec);
+        let (n_stats, n_obs) = (run.spec.n_stats(), run.spec.observables.len());
+        let at = |ch: Channel| {
+            run.spec
+                .channels()
+                .iter()
+                .position(|c| *c == ch)
+                .expect("coupled channel")
+                * n_obs
+        };
+        for (c, &t) in ck.times.iter().enumerate() {
+            for (o, obs) in run.spec.observables.iter().enumerate() {
+                let k = |ch: Channel| c * n_stats + at(ch) + o;
+                let d = &total[k(Channel::Difference)];
+                let (mean, se) = d.mean_se();
+                let se_of = |ch: Channel| total[k(ch)].mean_se().1;
+                let var_pair = se_of(Channel::Sgd).powi(2) + se_of(Channel::Value).powi(2);
+                let few = d.count < 2;
+                let (e, e_se) = d.solver_error();
+                out.push(CoupledDiff {
+                    dynamics: run.spec.dynamics,
+                    eta: run.spec.eta,
+                    t,
+                    observable: obs.to_string(),
+                    mean: mean + sh[k(Channel::Difference)],
+                    stderr: if few { f64::NAN } else { se },
+                    solver_bound: if run.spec.has_solver_error() {
+                        e.abs() + 1.96 * e_se
+                    } else {
+                        0.0
+                    },
+                    variance_reduction: (!few && se > 0.0).then(|| var_pair / (se * se)),
+                });
+            }
+        }
+    }
+    out
+}
+
 fn find<'a>(pts: &'a [Point], d: Dynamics, eta: f64, t: f64, obs: &str) -> Option<&'a Point> {
     pts.iter()
         .find(|p| p.dynamics == d.name() && p.eta == eta && p.t == t && p.observable == obs)
@@ -58,6 +128,7 @@ fn solver_bound(p: &Point) -> f64 {
 pub fn errors_and_orders(
     ck: &Checked,
     pts: &[Point],
+    coupled: &[CoupledDiff],
     warnings: &mut Vec<String>,
 ) -> (Vec<WeakError>, Vec<Order>) {
     let mut errors = Vec::new();
@@ -73,18 +144,39 @@ pub fn errors_and_orders(
                     else {
                         continue;
                     };
-                    let signed = pb.mean - pa.mean;
+                    let pinned = coupled.iter().find(|c| {
+                        a == Dynamics::Sgd
+                            && c.dynamics == b
+                            && c.eta == eta
+                            && c.t == t
+                            && c.observable == name
+                    });
+                    // signed = E g_b − E g_a; D = g_sgd − g_b per replica.
+                    let (signed, stderr, bound, estimator, reduction) = match pinned {
+                        Some(c) => (
+                            -c.mean,
+                            c.stderr,
+                            c.solver_bound,
+                            "coupled",
+                            c.variance_reduction,
+                        ),
+                        None => (
+                            pb.mean - pa.mean,
+                            (pa.stderr.powi(2) + pb.stderr.powi(2)).sqrt(),
+                            solver_bound(pa) + solver_bound(pb),
+                            "independent",
+                            None,
+                        ),
+                    };
                     let error = signed.abs();
-                    let stderr = (pa.stderr.powi(2) + pb.stderr.powi(2)).sqrt();
                     let resolved = error.is_finite() && error > 3.0 * stderr;
-                    let solver_ok = solver_bound(pa) + solver_bound(pb) <= error / 10.0;
+                    let solver_ok = bound <= error / 10.0;
                     if resolved {
                         fit_pts.push((eta, error, stderr));
                     }
                     if resolved && !solver_ok && t == ck.horizon {
                         warnings.push(format!(
-                            "{a}–{b} η={eta} {name}: the solver's error bound ({:.2e}) is not ≤ 1/10 of the weak error ({error:.2e}); raise sde.substeps",
-                            solver_bound(pa) + solver_bound(pb)
+                            "{a}–{b} η={eta} {name}: the solver's error bound ({bound:.2e}) is not ≤ 1/10 of the weak error ({error:.2e}); raise sde.substeps"
                         ));
                     }
                     errors.push(WeakError {
@@ -97,6 +189,8 @@ pub fn errors_and_orders(
                         resolved,
                         solver_ok,
                         signed,
+                        estimator: estimator.into(),
+                        variance_reduction: reduction,
                     });
                 }
                 match fit_order(&fit_pts) {

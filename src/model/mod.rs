@@ -62,6 +62,13 @@ pub trait Model: Sync + Send {
     fn exact_step(&self, c: f64, noise_var: f64, h: f64) -> ExactStep;
     /// Standard normals one particle's exact step consumes.
     fn exact_normals(&self) -> usize;
+    /// Whether SGD's noise is linear in Gaussian data normals: `data_normals() ==
+    /// smf_noise_dim()` and `smf_noise(x, z) = G(x, θ(z)) = ∇R(x) − ∇R(x, θ(z))` for
+    /// θ(z) = `sample_theta(z)`. Then the coupled estimator (DESIGN §7b) can pin the
+    /// SDE's Brownian increments to SGD's normals without changing either law.
+    fn gaussian_linear_noise(&self) -> bool {
+        false
+    }
     /// Exact E g(X_t) for the model's SDE started at x0, for the observables it can
     /// integrate in closed form or by quadrature; `None` otherwise.
     fn exact_sde_mean(

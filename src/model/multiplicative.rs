@@ -121,6 +121,9 @@ impl Model for Multiplicative {
             vol: vol * h.sqrt(),
         }
     }
+    fn gaussian_linear_noise(&self) -> bool {
+        true
+    }
     fn exact_normals(&self) -> usize {
         1
     }

@@ -230,6 +230,9 @@ impl Model for Quadratic {
             c: ch.transpose().as_slice().to_vec(),
         }
     }
+    fn gaussian_linear_noise(&self) -> bool {
+        true
+    }
     fn exact_normals(&self) -> usize {
         self.d
     }

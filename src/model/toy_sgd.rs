@@ -254,6 +254,9 @@ impl Model for ToySgd {
     fn exact_step(&self, _c: f64, _noise_var: f64, _h: f64) -> ExactStep {
         ExactStep::Unavailable
     }
+    fn gaussian_linear_noise(&self) -> bool {
+        true
+    }
     fn exact_normals(&self) -> usize {
         1
     }

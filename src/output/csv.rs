@@ -15,7 +15,7 @@ use super::report::Report;
 
 /// Header of [`write_weak_error_csv`].
 pub const WEAK_ERROR_HEADER: &str =
-    "pair_a,pair_b,eta,t,observable,error,stderr,resolved,solver_ok,signed";
+    "pair_a,pair_b,eta,t,observable,error,stderr,resolved,solver_ok,signed,estimator,variance_reduction";
 
 /// Header of [`write_points_csv`].
 pub const POINTS_HEADER: &str = "dynamics,eta,t,observable,mean,stderr,count,diverged,\
@@ -55,7 +55,7 @@ pub fn weak_error_csv_string(report: &Report) -> String {
         // Writing to a String cannot fail.
         let _ = writeln!(
             out,
-            "{},{},{},{},{},{},{},{},{},{}",
+            "{},{},{},{},{},{},{},{},{},{},{},{}",
             text(&e.pair[0]),
             text(&e.pair[1]),
             num(e.eta),
@@ -65,7 +65,9 @@ pub fn weak_error_csv_string(report: &Report) -> String {
             num(e.stderr),
             e.resolved,
             e.solver_ok,
-            num(e.signed)
+            num(e.signed),
+            text(&e.estimator),
+            opt(e.variance_reduction)
         );
     }
     out
@@ -104,7 +106,7 @@ fn write_string(path: &Path, s: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Write `pair_a,pair_b,eta,t,observable,error,stderr,resolved,solver_ok,signed`,
+/// Write `pair_a,…,signed,estimator,variance_reduction`,
 /// one row per weak error.
 pub fn write_weak_error_csv(report: &Report, path: &Path) -> anyhow::Result<()> {
     write_string(path, &weak_error_csv_string(report))
@@ -172,10 +174,13 @@ mod tests {
                 resolved: true,
                 solver_ok: false,
                 signed: -1.0e-3,
+                estimator: "coupled".into(),
+                variance_reduction: Some(1250.0),
             }],
             orders: vec![],
             correlations: vec![],
             warnings: vec![],
+            target: None,
             config: serde_json::Value::Null,
         }
     }
@@ -186,7 +191,10 @@ mod tests {
         let lines: Vec<&str> = s.lines().collect();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0], WEAK_ERROR_HEADER);
-        assert_eq!(lines[1], "sgd,sme2,0.05,2,x^2,0.001,2e-5,true,false,-0.001");
+        assert_eq!(
+            lines[1],
+            "sgd,sme2,0.05,2,x^2,0.001,2e-5,true,false,-0.001,coupled,1250"
+        );
         let cols = lines[1].split(',').count();
         assert_eq!(cols, WEAK_ERROR_HEADER.split(',').count());
     }

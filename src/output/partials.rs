@@ -10,6 +10,7 @@
 
 use super::files::Partials;
 use crate::backend::shifts;
+use crate::dynamics::Channel;
 use crate::experiment::{split, Plan, PlannedRun, Shard};
 use crate::observables::Observable;
 use crate::stats::exact_sum::ExactSum;
@@ -102,7 +103,7 @@ impl Partials {
                     plan.batches
                 ));
             }
-            let (n_ck, n_obs) = (run.spec.checkpoints.len(), run.spec.observables.len());
+            let (n_ck, n_obs) = (run.spec.checkpoints.len(), run.spec.n_stats());
             let mine = shard.range(run.paths);
             let sh = shifts(&plan.checked.model, &run.spec);
             for (b, stats) in per_batch.iter().enumerate() {
@@ -112,8 +113,15 @@ impl Partials {
                     name.clone()
                 };
                 if stats.len() != n_ck * n_obs {
+                    let per = match run.spec.channels().len() {
+                        1 => format!("{n_obs} observables"),
+                        c => format!(
+                            "{} observables × {c} coupled channels (sde, sgd, difference)",
+                            run.spec.observables.len()
+                        ),
+                    };
                     return Err(format!(
-                        "{at}: {} statistics, expected {} ({n_ck} checkpoints × {n_obs} observables)",
+                        "{at}: {} statistics, expected {} ({n_ck} checkpoints × {per})",
                         stats.len(),
                         n_ck * n_obs
                     ));
@@ -126,9 +134,13 @@ impl Partials {
                 path_steps += share as f64 * run.spec.work_per_path();
                 for (k, m) in stats.iter().enumerate() {
                     let (c, o) = (k / n_obs, k % n_obs);
-                    let obs = run.spec.observables[o];
+                    let (channel, obs) = run.spec.stat(o);
                     let t = plan.checked.times.get(c).copied().unwrap_or(f64::NAN);
-                    let stat = format!("{at}, t={t} {obs}");
+                    let stat = match channel {
+                        Channel::Value => format!("{at}, t={t} {obs}"),
+                        Channel::Sgd => format!("{at}, t={t} {obs} (coupled sgd)"),
+                        Channel::Difference => format!("{at}, t={t} {obs} (coupled difference)"),
+                    };
                     let total = m.count.checked_add(m.diverged);
                     if total != Some(share) {
                         let whose = if plan.batches > 1 {
@@ -150,7 +162,7 @@ impl Partials {
                             total.map_or("overflow".to_string(), |v| v.to_string())
                         ));
                     }
-                    check_sums(m, obs, sh[k], run.spec.levels() < 3)
+                    check_sums(m, obs, sh[k], plain_value(&run.spec, channel))
                         .map_err(|e| format!("{stat}: {e}"))?;
                 }
             }
@@ -175,6 +187,17 @@ fn run_name(run: &PlannedRun) -> String {
 /// zero sums for zero paths, non-negative sums of squares, (Σy)² ≤ n Σy², and (where
 /// the value is the observable itself, not an extrapolation) a mean in the
 /// observable's range.
+/// Whether a statistic's mean must lie in its observable's range: a value without
+/// Talay–Tubaro extrapolation (which can leave it), or a coupled run's SGD value; not
+/// a coupled difference D.
+pub(crate) fn plain_value(spec: &crate::dynamics::RunSpec, channel: Channel) -> bool {
+    match channel {
+        Channel::Value => spec.levels() < 3,
+        Channel::Sgd => true,
+        Channel::Difference => false,
+    }
+}
+
 pub(crate) fn check_sums(
     m: &crate::stats::MomentsParts,
     obs: Observable,

@@ -261,7 +261,7 @@ fn check(f: &ProgressFile, plan: &Plan, shard: Shard) -> Result<Done, String> {
         if f.moments[ri].len() != nb || f.done[ri].len() != nb {
             return Err(format!("{name}: batches differ from the plan's {nb}"));
         }
-        let n_obs = run.spec.observables.len();
+        let n_obs = run.spec.n_stats();
         let n_stats = run.spec.checkpoints.len() * n_obs;
         let sh = shifts(&plan.checked.model, &run.spec);
         for b in 0..nb {
@@ -289,11 +289,12 @@ fn check(f: &ProgressFile, plan: &Plan, shard: Shard) -> Result<Done, String> {
                         p.count, p.diverged
                     ));
                 }
+                let (channel, obs) = run.spec.stat(k % n_obs);
                 check_sums(
                     p,
-                    run.spec.observables[k % n_obs],
+                    obs,
                     sh[k],
-                    run.spec.levels() < 3,
+                    crate::output::partials::plain_value(&run.spec, channel),
                 )
                 .map_err(|e| format!("{stat}: {e}"))?;
                 col.moments[ri][b][k] =

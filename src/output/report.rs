@@ -32,7 +32,8 @@ pub struct WeakError {
     pub t: f64,
     pub observable: String,
     pub error: f64,
-    /// sqrt(se_a² + se_b²).
+    /// Independent: sqrt(se_a² + se_b²); coupled: the standard error of the mean of
+    /// the per-replica differences D.
     pub stderr: f64,
     /// error > 3 stderr: the point is used in the order fit.
     pub resolved: bool,
@@ -40,6 +41,13 @@ pub struct WeakError {
     pub solver_ok: bool,
     /// Signed difference mean_b − mean_a.
     pub signed: f64,
+    /// "coupled" (per-replica differences D of pinned SGD/SDE pairs, DESIGN §7b) or
+    /// "independent" (difference of two independent means).
+    pub estimator: String,
+    /// Coupled: (Var g_a + Var g_b) / Var D, measured on the same replicas: how many
+    /// times fewer paths the coupled estimate needs than an independent one for the
+    /// same stderr. Null for independent estimates (and when Var D = 0).
+    pub variance_reduction: Option<f64>,
 }
 
 /// Fitted order of one pair's weak error in η.
@@ -95,6 +103,22 @@ pub struct Report {
     pub correlations: Vec<Correlation>,
     /// Human-readable warnings (diverged paths, unresolved errors, solver flags).
     pub warnings: Vec<String>,
+    /// With `"target"`: the pilot and the paths it chose per η.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<TargetReport>,
     /// The config as given (with defaults filled in).
     pub config: serde_json::Value,
+}
+
+/// What a targeted run did: the pilot (paths per η, on its own Philox key) and, per η,
+/// the paths its estimates asked for and the paths run (capped by `paths`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TargetReport {
+    pub rel_stderr: f64,
+    pub pilot_paths: u64,
+    pub etas: Vec<f64>,
+    /// Paths for stderr ≤ rel_stderr·|error| by the pilot's estimates (null where the
+    /// pilot left a weak error at that η unresolved).
+    pub paths_wanted: Vec<Option<f64>>,
+    pub paths_run: Vec<u64>,
 }

@@ -404,6 +404,8 @@ mod tests {
             resolved: error > 3.0 * se,
             solver_ok: true,
             signed: -error,
+            estimator: "independent".into(),
+            variance_reduction: None,
         }
     }
 
@@ -438,6 +440,7 @@ mod tests {
             orders,
             correlations: vec![],
             warnings: vec![],
+            target: None,
             config: serde_json::Value::Null,
         }
     }

@@ -96,5 +96,6 @@ pub fn spec(
         stream: RunSpec::stream_tag(dynamics, eta_index),
         key: rng::key_from_seed(0x5EED_0000_CAFE),
         bound: 1e6,
+        coupling: None,
     }
 }

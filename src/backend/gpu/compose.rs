@@ -27,6 +27,7 @@ pub const OBSERVABLES: &str = include_str!("../../../shaders/common/observables.
 pub const REDUCE: &str = include_str!("../../../shaders/common/reduce.wgsl");
 pub const KERNEL: &str = include_str!("../../../shaders/common/kernel.wgsl");
 pub const DISCRETE: &str = include_str!("../../../shaders/dynamics/discrete.wgsl");
+pub const SGD_UPDATE: &str = include_str!("../../../shaders/dynamics/sgd_update.wgsl");
 pub const ODE: &str = include_str!("../../../shaders/dynamics/ode.wgsl");
 pub const SDE: &str = include_str!("../../../shaders/dynamics/sde.wgsl");
 
@@ -104,11 +105,8 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
     let levels = spec.levels();
     let kind = spec.dynamics.kind();
     let (mconsts, dims) = model_consts(model, spec, p);
-    let nc = if spec.dynamics.shared_noise() {
-        dims.nsmf
-    } else {
-        np * d
-    };
+    let smf_noise = crate::dynamics::path::uses_smf_noise(spec);
+    let nc = if smf_noise { dims.nsmf } else { np * d };
     let substeps = spec.substeps();
     let dt_level: Vec<f64> = (0..3)
         .map(|l| match kind {
@@ -134,14 +132,20 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
     u("P", np);
     u("LEVELS", levels);
     u("LP", levels * np);
+    u("LPS", spec.state_vectors());
     u("SUBSTEPS", substeps as usize);
     u("BATCH", spec.batch as usize);
     u("N_OBS", spec.observables.len());
+    u("N_STAT", spec.n_stats());
     u("NT", dims.nt);
     u("NSMF", dims.nsmf);
     u("NE", dims.ne);
     u("NC", nc.max(1));
     u("STREAM", spec.stream as usize);
+    u(
+        "SGD_STREAM",
+        spec.coupling.map_or(0, |c| c.sgd_stream as usize),
+    );
     let b = |v: bool| if v { "true" } else { "false" };
     let _ = writeln!(
         h,
@@ -155,11 +159,8 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
     );
     let _ = writeln!(h, "const ODE: bool = {};", b(kind == Kind::Ode));
     let _ = writeln!(h, "const EXACT: bool = {};", b(exact));
-    let _ = writeln!(
-        h,
-        "const SHARED_NOISE: bool = {};",
-        b(spec.dynamics.shared_noise())
-    );
+    let _ = writeln!(h, "const SHARED_NOISE: bool = {};", b(smf_noise));
+    let _ = writeln!(h, "const COUPLED: bool = {};", b(spec.coupling.is_some()));
     let _ = writeln!(h, "const MODIFIED: bool = {};", b(spec.dynamics.modified()));
     let mut r = |name: &str, v: f64| {
         let _ = writeln!(h, "const {name}: real = {};", lit(v, p));
@@ -169,6 +170,8 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
     r("NOISE_SCALE", spec.noise_var().sqrt());
     r("SQRT_DT", (spec.eta / substeps as f64).sqrt());
     r("SGD_SCALE", spec.eta / spec.batch as f64);
+    r("BRIDGE_PIN", spec.eta.sqrt() / substeps as f64);
+    r("ROOT_B", (spec.batch as f64).sqrt());
     r("BOUND", spec.bound);
     let _ = writeln!(
         h,
@@ -178,10 +181,15 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
     let _ = writeln!(h, "const N_CP: u32 = {}u;", spec.checkpoints.len());
     let _ = writeln!(
         h,
-        "const SHIFTS = array<real, N_CP * N_OBS>({});",
+        "const SHIFTS = array<real, N_CP * N_STAT>({});",
         lits(&sh, p)
     );
     let _ = writeln!(h, "alias vec_d = array<real, D>;");
+    let _ = writeln!(
+        h,
+        "alias batch_normals = array<vec4<real>, {}>;",
+        (spec.batch as usize * dims.nt).div_ceil(4).max(1)
+    );
     let _ = writeln!(h, "const X0 = array<vec_d, P>({});", x0.join(", "));
     h.push_str(&mconsts);
 
@@ -217,6 +225,7 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
         DRIFT,
         OBSERVABLES,
         &observe_fn(&spec.observables),
+        SGD_UPDATE,
         dyn_src,
         REDUCE,
         KERNEL,
@@ -245,7 +254,7 @@ pub fn loop_iterations(model: &AnyModel, spec: &RunSpec) -> (u64, u64) {
         m.smf_noise_dim() as u64,
         m.exact_normals() as u64,
     );
-    let nc = if spec.dynamics.shared_noise() {
+    let nc = if crate::dynamics::path::uses_smf_noise(spec) {
         nsmf
     } else {
         np * d
@@ -263,11 +272,23 @@ pub fn loop_iterations(model: &AnyModel, spec: &RunSpec) -> (u64, u64) {
         Kind::Sde if exact => blocks(np * ne) + np * (ne + f),
         Kind::Sde => {
             let level = nc + np * (drift + f + nsmf.max(d) + d);
-            substeps.div_ceil(4) * (blocks(4 * nc) + 4 * (nc + levels * (level + nc)))
+            let em = substeps.div_ceil(4) * (blocks(4 * nc) + 4 * (nc + levels * (level + nc)));
+            // A coupled run's SGD partner, and the bridge's pass over the normals.
+            let partner = if spec.coupling.is_some() {
+                let b = spec.batch as u64;
+                blocks(b * nt)
+                    + b * (nt + 2 * f + d)
+                    + d
+                    + substeps.div_ceil(4) * (blocks(4 * nc) + 4 * nc)
+                    + nc * (b + 1)
+            } else {
+                0
+            };
+            em + partner
         }
     };
     // Initial state or load, and the store.
-    let fixed = 2 * levels * np * (d + 1) + 16;
+    let fixed = 2 * spec.state_vectors() as u64 * (d + 1) + 16;
     (per_step, fixed)
 }
 

@@ -125,11 +125,11 @@ pub fn simulate(
     let reducer = gpu.pipeline(&src, REDUCE_ENTRY)?;
     let d = model.as_dyn().dim() as u64;
     let np = spec.particles() as u64;
-    let n_obs = spec.observables.len();
+    let n_obs = spec.n_stats(); // statistics per checkpoint (observables × channels)
     let n_cp = spec.checkpoints.len();
     let red_w = (n_obs * 5) as u64;
     let rsize = real_size(precision);
-    let floats = spec.levels() as u64 * np * d;
+    let floats = spec.state_vectors() as u64 * d;
     // Chunks start on multiples of the workgroup size in the *global* replica index, so
     // every workgroup — and so every f32 partial sum — holds the same replicas however
     // the range is cut into calls (shards, batches, resume units): lanes before
@@ -217,7 +217,9 @@ pub fn simulate(
             if work > 0.0 && dt > 0.0 {
                 budget = (work / dt * SEGMENT_SECONDS).clamp(65536.0, 6.9e10);
             }
-            progress((end - k) as f64 * (n - skip) as f64 * spec.substeps() as f64);
+            progress(
+                (end - k) as f64 * (n - skip) as f64 * spec.work_per_path() / steps.max(1) as f64,
+            );
             if reduce {
                 let bytes = gpu.read(&partials, &staging, groups * red_w * rsize)?;
                 let vals = to_f64(&bytes, precision);
