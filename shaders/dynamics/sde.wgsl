@@ -14,7 +14,9 @@
 // COUPLED (twin of `path::bridge_shift`, DESIGN §7b): each step first advances the SGD
 // partner xs[LP] with SGD's own normals (SGD's stream), then pins the SDE's increments
 // to them: ΔW_s = SQRT_DT ξ_s + shift, shift = sqrt(η)/S · ζ − SQRT_DT ξ̄, with ζ =
-// b^{-1/2} Σ_j z_j and ξ̄ the mean of the step's own normals (a first pass over them).
+// b^{-1/2} Σ_j z_j and ξ̄ the mean of the step's own normals (a first pass over them;
+// with CACHE_NORMALS, when they are few, the pass keeps them for the Euler–Maruyama
+// loop instead of it drawing them again).
 
 fn em_level(l: u32, dw: array<real, NC>, dt: real) {
     for (var p = 0u; p < P; p++) {
@@ -54,11 +56,24 @@ fn exact_all() {
     }
 }
 
+var<private> step_normals: array<array<vec4<real>, NC>, N_CACHED_GROUPS>;
+
+// The normals of substeps g .. g + 3 of the current step.
+fn group_normals(g: u32) -> array<vec4<real>, NC> {
+    if (CACHE_NORMALS) {
+        return step_normals[g / 4u];
+    }
+    return rng_group(g / 4u * NC);
+}
+
 // The constant part of a coupled step's increments from SGD's batch normals `zs`.
 fn bridge_shift(zs: batch_normals) -> array<real, NC> {
     var xi: array<real, NC>;
     for (var g = 0u; g < SUBSTEPS; g += 4u) {
         var zg = rng_group(g / 4u * NC);
+        if (CACHE_NORMALS) {
+            step_normals[g / 4u] = zg;
+        }
         for (var s = 0u; s < 4u; s++) {
             if (SUBSTEPS % 4u == 0u || g + s < SUBSTEPS) {
                 for (var j = 0u; j < NC; j++) {
@@ -97,7 +112,7 @@ fn step(k: u32, replica: u32) {
     var acc: array<array<real, NC>, 3>;
     for (var g = 0u; g < SUBSTEPS; g += 4u) {
         // The 4·NC normals of substeps g .. g + 3: blocks g·NC/4 .. g·NC/4 + NC − 1.
-        var zg = rng_group(g / 4u * NC);
+        var zg = group_normals(g);
         for (var s = 0u; s < 4u; s++) {
             if (SUBSTEPS % 4u == 0u || g + s < SUBSTEPS) {
                 var dw: array<real, NC>;

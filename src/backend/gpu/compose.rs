@@ -87,6 +87,10 @@ pub fn rng_blocks_fn(name: &str, n: usize) -> String {
     )
 }
 
+/// Most normals of one step a coupled kernel keeps in registers between the bridge's
+/// pass and the Euler–Maruyama loop.
+const CACHED_NORMALS: usize = 64;
+
 /// Entry point of every composed simulation kernel: the steps of a segment.
 pub const ENTRY: &str = "main";
 /// Entry point of the checkpoint kernel: divergence check and per-workgroup partials.
@@ -161,6 +165,16 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
     let _ = writeln!(h, "const EXACT: bool = {};", b(exact));
     let _ = writeln!(h, "const SHARED_NOISE: bool = {};", b(smf_noise));
     let _ = writeln!(h, "const COUPLED: bool = {};", b(spec.coupling.is_some()));
+    // A coupled step draws its own normals twice (bridge mean, then the substeps)
+    // unless they are few enough to keep in registers.
+    let groups = (substeps as usize).div_ceil(4);
+    let cache = spec.coupling.is_some() && groups * 4 * nc.max(1) <= CACHED_NORMALS;
+    let _ = writeln!(h, "const CACHE_NORMALS: bool = {};", b(cache));
+    let _ = writeln!(
+        h,
+        "const N_CACHED_GROUPS: u32 = {}u;",
+        if cache { groups } else { 1 }
+    );
     let _ = writeln!(h, "const MODIFIED: bool = {};", b(spec.dynamics.modified()));
     let mut r = |name: &str, v: f64| {
         let _ = writeln!(h, "const {name}: real = {};", lit(v, p));
