@@ -8,6 +8,7 @@
 //! step lives in block `j / 4`, lane `j % 4`. The key is the run's 64-bit seed.
 
 pub mod math;
+pub mod simd;
 
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
@@ -31,6 +32,30 @@ pub fn philox4x32_10(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
         c = [hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0];
     }
     c
+}
+
+/// `philox4x32_10` of N counters at once, `c[word][lane]`: the same integer operations
+/// lane by lane (so the same bits), laid out so the compiler vectorises each round.
+#[inline(always)]
+pub fn philox4x32_10_lanes<const N: usize>(c: &mut [[u32; N]; 4], key: [u32; 2]) {
+    let mut k = key;
+    for round in 0..10 {
+        if round > 0 {
+            k[0] = k[0].wrapping_add(W0);
+            k[1] = k[1].wrapping_add(W1);
+        }
+        for i in 0..N {
+            let p0 = (M0 as u64) * (c[0][i] as u64);
+            let p1 = (M1 as u64) * (c[2][i] as u64);
+            let (hi0, lo0) = ((p0 >> 32) as u32, p0 as u32);
+            let (hi1, lo1) = ((p1 >> 32) as u32, p1 as u32);
+            let (x1, x3) = (c[1][i], c[3][i]);
+            c[0][i] = hi1 ^ x1 ^ k[0];
+            c[1][i] = lo1;
+            c[2][i] = hi0 ^ x3 ^ k[1];
+            c[3][i] = lo0;
+        }
+    }
 }
 
 /// Splits the run's 64-bit seed into the Philox key.
@@ -71,7 +96,90 @@ pub fn normals4(ctr: [u32; 4], key: [u32; 2]) -> [f64; 4] {
 /// `out[s * per_step + j]`. The iterations are independent and the math is branch-free,
 /// so the CPU overlaps (and vectorises) them: this is where CPU paths spend their time.
 /// Normal j of step k is lane j % 4 of `normals4((replica, k, j / 4, stream), key)`.
+///
+/// Compiled for the CPU's widest vector level (`simd::level`); every level gives the
+/// same bits.
 pub fn fill_normals(
+    key: [u32; 2],
+    replica: u32,
+    stream: u32,
+    k0: u32,
+    n_steps: usize,
+    per_step: usize,
+    out: &mut [f64],
+) {
+    fill_normals_at(
+        simd::level(),
+        key,
+        replica,
+        stream,
+        k0,
+        n_steps,
+        per_step,
+        out,
+    )
+}
+
+/// `fill_normals` compiled for `level` (which must not exceed `simd::detected()`; a
+/// higher one falls back to the baseline). For tests that compare the levels.
+#[allow(clippy::too_many_arguments)]
+pub fn fill_normals_at(
+    level: simd::Level,
+    key: [u32; 2],
+    replica: u32,
+    stream: u32,
+    k0: u32,
+    n_steps: usize,
+    per_step: usize,
+    out: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match level.min(simd::detected()) {
+            // SAFETY: the level is capped by what the CPU reports.
+            simd::Level::Avx512 => unsafe {
+                return fill_normals_avx512(key, replica, stream, k0, n_steps, per_step, out);
+            },
+            simd::Level::Avx2 => unsafe {
+                return fill_normals_avx2(key, replica, stream, k0, n_steps, per_step, out);
+            },
+            simd::Level::Scalar => {}
+        }
+    }
+    fill_normals_body(key, replica, stream, k0, n_steps, per_step, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2")]
+unsafe fn fill_normals_avx512(
+    key: [u32; 2],
+    replica: u32,
+    stream: u32,
+    k0: u32,
+    n_steps: usize,
+    per_step: usize,
+    out: &mut [f64],
+) {
+    fill_normals_body(key, replica, stream, k0, n_steps, per_step, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn fill_normals_avx2(
+    key: [u32; 2],
+    replica: u32,
+    stream: u32,
+    k0: u32,
+    n_steps: usize,
+    per_step: usize,
+    out: &mut [f64],
+) {
+    fill_normals_body(key, replica, stream, k0, n_steps, per_step, out)
+}
+
+/// The generator itself, inlined into each compiled copy.
+#[inline(always)]
+fn fill_normals_body(
     key: [u32; 2],
     replica: u32,
     stream: u32,
@@ -90,13 +198,25 @@ pub fn fill_normals(
     let mut done = 0;
     while done < total {
         let m = CHUNK.min(total - done);
-        // Phase 1: Philox bits → uniforms (independent counters).
+        // Phase 1: Philox bits → uniforms, the chunk's counters side by side (structure
+        // of arrays, so every round is one vectorisable pass over the lanes).
+        let mut c = [[replica; CHUNK], [0; CHUNK], [0; CHUNK], [stream; CHUNK]];
+        let mut second = [false; CHUNK];
         for i in 0..m {
             let (s, pr) = ((done + i) / pairs, (done + i) % pairs);
-            let bits = philox4x32_10([replica, k0 + s as u32, (pr / 2) as u32, stream], key);
-            let lane = 2 * (pr % 2);
-            u1[i] = uniform(bits[lane]);
-            u2[i] = uniform(bits[lane + 1]);
+            c[1][i] = k0 + s as u32;
+            c[2][i] = (pr / 2) as u32;
+            second[i] = pr % 2 == 1;
+        }
+        philox4x32_10_lanes(&mut c, key);
+        for i in 0..m {
+            let (a, b) = if second[i] {
+                (c[2][i], c[3][i])
+            } else {
+                (c[0][i], c[1][i])
+            };
+            u1[i] = uniform(a);
+            u2[i] = uniform(b);
         }
         // Phase 2: branch-free Box–Muller over the chunk (vectorisable).
         for i in 0..m {
@@ -136,6 +256,25 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn philox_lanes_equal_the_scalar_philox() {
+        let key = key_from_seed(0x0123_4567_89AB_CDEF);
+        let mut c = [[0u32; 7]; 4];
+        for i in 0..7 {
+            for w in 0..4 {
+                c[w][i] =
+                    (i as u32 + 1).wrapping_mul(0x9E37_79B9) ^ (w as u32).rotate_left(7 * i as u32);
+            }
+        }
+        let want: Vec<[u32; 4]> = (0..7)
+            .map(|i| philox4x32_10([c[0][i], c[1][i], c[2][i], c[3][i]], key))
+            .collect();
+        philox4x32_10_lanes(&mut c, key);
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!([c[0][i], c[1][i], c[2][i], c[3][i]], *w, "lane {i}");
         }
     }
 

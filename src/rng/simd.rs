@@ -1,0 +1,59 @@
+//! Run-time choice of the instruction set the CPU backend's hot loops are compiled for.
+//!
+//! The batched normal generator (`fill_normals`: Philox rounds, then branch-free
+//! Box–Muller over a chunk) is compiled three times — AVX-512, AVX2 and the portable
+//! baseline — and the widest the CPU has is used. The arithmetic is the same IEEE
+//! operations in the same order in every copy (Rust never contracts a·b + c into an
+//! FMA on its own), so every level gives the same bits; `tests/simd_levels.rs` proves
+//! it. `SMFLOW_SIMD=avx512|avx2|scalar` forces a level (capped by what the CPU has),
+//! for those tests and for benchmarks.
+
+use std::sync::OnceLock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Scalar,
+    Avx2,
+    Avx512,
+}
+
+impl Level {
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Scalar => "scalar",
+            Level::Avx2 => "avx2",
+            Level::Avx512 => "avx512",
+        }
+    }
+}
+
+/// The widest level this CPU supports.
+pub fn detected() -> Level {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512dq")
+            && is_x86_feature_detected!("avx512vl")
+        {
+            return Level::Avx512;
+        }
+        if is_x86_feature_detected!("avx2") {
+            return Level::Avx2;
+        }
+    }
+    Level::Scalar
+}
+
+/// The level in use: `SMFLOW_SIMD` if set (never above `detected()`), else `detected()`.
+/// Read once per process.
+pub fn level() -> Level {
+    static LEVEL: OnceLock<Level> = OnceLock::new();
+    *LEVEL.get_or_init(|| {
+        let want = match std::env::var("SMFLOW_SIMD").ok().as_deref() {
+            Some("scalar") => Level::Scalar,
+            Some("avx2") => Level::Avx2,
+            _ => Level::Avx512,
+        };
+        want.min(detected())
+    })
+}
