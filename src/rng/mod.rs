@@ -189,47 +189,52 @@ fn fill_normals_body(
     out: &mut [f64],
 ) {
     const CHUNK: usize = 64;
-    // Uniform pairs actually used by a step: ⌈per_step / 2⌉ (lane pairs 0–1, 2–3, …).
+    // A step uses ⌈per_step / 4⌉ Philox blocks and ⌈per_step / 2⌉ uniform pairs (lanes
+    // 0–1 and 2–3 of each block); each block is computed once for both its pairs.
+    let blocks = per_step.div_ceil(4);
     let pairs = per_step.div_ceil(2);
-    let total = n_steps * pairs;
-    let mut u1 = [0.0f64; CHUNK];
-    let mut u2 = [0.0f64; CHUNK];
-    let mut n = [0.0f64; 2 * CHUNK];
+    let total = n_steps * blocks;
+    let mut u1 = [0.0f64; 2 * CHUNK];
+    let mut u2 = [0.0f64; 2 * CHUNK];
+    let mut at = [0usize; 2 * CHUNK]; // where pair p's first normal goes in `out`
+    let mut n = [0.0f64; 4 * CHUNK];
     let mut done = 0;
     while done < total {
         let m = CHUNK.min(total - done);
         // Phase 1: Philox bits → uniforms, the chunk's counters side by side (structure
         // of arrays, so every round is one vectorisable pass over the lanes).
         let mut c = [[replica; CHUNK], [0; CHUNK], [0; CHUNK], [stream; CHUNK]];
-        let mut second = [false; CHUNK];
         for i in 0..m {
-            let (s, pr) = ((done + i) / pairs, (done + i) % pairs);
+            let (s, b) = ((done + i) / blocks, (done + i) % blocks);
             c[1][i] = k0 + s as u32;
-            c[2][i] = (pr / 2) as u32;
-            second[i] = pr % 2 == 1;
+            c[2][i] = b as u32;
         }
         philox4x32_10_lanes(&mut c, key);
+        let mut np = 0;
         for i in 0..m {
-            let (a, b) = if second[i] {
-                (c[2][i], c[3][i])
-            } else {
-                (c[0][i], c[1][i])
-            };
-            u1[i] = uniform(a);
-            u2[i] = uniform(b);
+            let (s, b) = ((done + i) / blocks, (done + i) % blocks);
+            u1[np] = uniform(c[0][i]);
+            u2[np] = uniform(c[1][i]);
+            at[np] = s * per_step + 4 * b;
+            np += 1;
+            if 2 * b + 1 < pairs {
+                u1[np] = uniform(c[2][i]);
+                u2[np] = uniform(c[3][i]);
+                at[np] = s * per_step + 4 * b + 2;
+                np += 1;
+            }
         }
-        // Phase 2: branch-free Box–Muller over the chunk (vectorisable).
-        for i in 0..m {
-            let (a, b) = box_muller(u1[i], u2[i]);
-            n[2 * i] = a;
-            n[2 * i + 1] = b;
+        // Phase 2: branch-free Box–Muller over the chunk's pairs (vectorisable).
+        for p in 0..np {
+            let (a, b) = box_muller(u1[p], u2[p]);
+            n[2 * p] = a;
+            n[2 * p + 1] = b;
         }
-        for i in 0..m {
-            let (s, pr) = ((done + i) / pairs, (done + i) % pairs);
-            let j = 2 * pr;
-            out[s * per_step + j] = n[2 * i];
-            if j + 1 < per_step {
-                out[s * per_step + j + 1] = n[2 * i + 1];
+        for p in 0..np {
+            let (j, s0) = (at[p], at[p] / per_step * per_step);
+            out[j] = n[2 * p];
+            if j + 1 < s0 + per_step {
+                out[j + 1] = n[2 * p + 1];
             }
         }
         done += m;
@@ -243,7 +248,7 @@ mod tests {
     #[test]
     fn batched_normals_follow_the_counter_layout() {
         let key = key_from_seed(0xDEAD_BEEF_1234);
-        for per_step in [1, 2, 3, 4, 5, 9] {
+        for per_step in [1, 2, 3, 4, 5, 8, 9, 33] {
             let mut out = vec![0.0; 7 * per_step];
             fill_normals(key, 42, 9, 100, 7, per_step, &mut out);
             for s in 0..7 {
