@@ -396,7 +396,10 @@ fn target_precision_chooses_paths_per_eta() {
     eprintln!("paths wanted {:?}, run {:?}", t.paths_wanted, t.paths_run);
     assert_eq!(t.paths_run.len(), 3);
     assert!(t.paths_run.iter().all(|&n| (2..=50000).contains(&n)));
-    assert!(t.paths_wanted.iter().any(|w| w.is_some()), "the pilot resolved nothing");
+    assert!(
+        t.paths_wanted.iter().any(|w| w.is_some()),
+        "the pilot resolved nothing"
+    );
     let meta = RunMeta {
         backend: "cpu".into(),
         adapter: cpu.adapter(),
@@ -452,4 +455,60 @@ fn target_config_errors_name_the_field() {
     .unwrap_err()
     .to_string();
     assert!(e.contains("target.rel_stderr"), "{e}");
+}
+
+/// toy_sgd (state-dependent noise sqrt(σ f) ξ): coupled and independent estimates of
+/// sgd–sme1 and sgd–sme2 agree within 4 combined standard errors, and the coupling
+/// reduces the variance.
+#[test]
+fn toy_sgd_coupling_agrees_with_independent_sampling() {
+    let cfg = |extra: &str| {
+        format!(
+            r#"{{"experiment":"weak_order","model":{{"kind":"toy_sgd","loss":"double_well","c0":0.25,"sigma":2.0}},
+            "x0":[0.5],"dynamics":["sgd","sme1","sme2"],"batch":1,"etas":[0.05,0.025],"horizon":0.5,
+            "observables":["norm2","x0"],"sde":{{"substeps":8,"extrapolate":true}},"seed":41{extra}}}"#
+        )
+    };
+    let cpu = CpuBackend::default();
+    let c = report(&checked(&cfg(r#","paths":5000"#)), &cpu);
+    let i = report(
+        &checked(&cfg(r#","paths":100000,"estimator":"independent""#)),
+        &cpu,
+    );
+    let mut n = 0;
+    for (ec, ei) in errors_at(&c, 0.5).zip(errors_at(&i, 0.5)) {
+        assert_eq!(
+            (&ec.pair, ec.eta, &ec.observable),
+            (&ei.pair, ei.eta, &ei.observable)
+        );
+        assert_eq!(ec.estimator, "coupled");
+        let se = (ec.stderr.powi(2) + ei.stderr.powi(2)).sqrt();
+        assert!(
+            (ec.signed - ei.signed).abs() <= 4.0 * se,
+            "{}–{} η={} {}: coupled {} ± {}, independent {} ± {}",
+            ec.pair[0],
+            ec.pair[1],
+            ec.eta,
+            ec.observable,
+            ec.signed,
+            ec.stderr,
+            ei.signed,
+            ei.stderr
+        );
+        let vr = ec.variance_reduction.expect("coupled");
+        assert!(
+            vr > 10.0,
+            "{}–{} η={} {}: variance reduction {vr}",
+            ec.pair[0],
+            ec.pair[1],
+            ec.eta,
+            ec.observable
+        );
+        n += 1;
+    }
+    assert_eq!(n, 8);
+}
+
+fn errors_at(r: &Report, t: f64) -> impl Iterator<Item = &WeakError> {
+    r.weak_errors.iter().filter(move |e| e.t == t)
 }
