@@ -8,8 +8,12 @@ use crate::observables::Observable;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+pub mod estimator;
 pub mod model;
 pub mod parse;
+
+use estimator::check_estimator;
+pub use estimator::{check_target, Estimator, TargetConfig};
 
 use model::check_model;
 pub use model::{ModelConfig, MultiplicativeConfig, QuadraticConfig, ToySgdConfig};
@@ -145,40 +149,6 @@ pub struct Config {
     /// Target precision (weak_order only): paths per η from a pilot run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetConfig>,
-}
-
-/// `"target": {"rel_stderr": r, "pilot_paths": n}`: a pilot of n paths per η (on an
-/// independent Philox key) estimates each weak error and the variance of its estimate;
-/// the run then takes, per η, the paths for stderr ≤ r·|error| (capped by `paths`).
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields)]
-pub struct TargetConfig {
-    pub rel_stderr: f64,
-    #[serde(default = "default_pilot_paths")]
-    pub pilot_paths: u64,
-}
-
-fn default_pilot_paths() -> u64 {
-    1 << 14
-}
-
-/// How `weak_order` estimates E g(x_K) − E g(X_T) (DESIGN §7b).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Estimator {
-    /// SGD and the SDE sampled independently: stderr of the difference is O(1).
-    Independent,
-    /// The SDE's Brownian increments pinned to SGD's data normals, per replica: the
-    /// difference D per path is O(η^{3/2}) with additive noise.
-    Coupled,
-}
-
-impl Estimator {
-    pub fn name(self) -> &'static str {
-        match self {
-            Estimator::Independent => "independent",
-            Estimator::Coupled => "coupled",
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -544,26 +514,7 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         );
     }
     let estimator = check_estimator(&cfg, experiment, &model, solver)?;
-    if let Some(t) = &cfg.target {
-        if experiment != ExperimentKind::WeakOrder {
-            return err("target", "only weak_order has a target precision");
-        }
-        if !(t.rel_stderr.is_finite() && t.rel_stderr > 0.0) {
-            return err(
-                "target.rel_stderr",
-                format!("must be a finite number > 0, got {}", t.rel_stderr),
-            );
-        }
-        if t.pilot_paths < 2 || t.pilot_paths > cfg.paths {
-            return err(
-                "target.pilot_paths",
-                format!(
-                    "must be in 2 … paths ({}), got {}",
-                    cfg.paths, t.pilot_paths
-                ),
-            );
-        }
-    }
+    check_target(&cfg, experiment)?;
     if experiment == ExperimentKind::WeakOrder {
         echo["estimator"] = serde_json::Value::String(estimator.name().into());
     }
@@ -589,44 +540,4 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         target: cfg.target,
         echo,
     })
-}
-
-/// The weak-error estimator: `coupled` needs weak_order, a model whose SGD noise is
-/// linear in Gaussian data normals (`Model::gaussian_linear_noise`) and the em solver
-/// (the exact transitions draw their own increment per step); by default it is used
-/// wherever it applies.
-fn check_estimator(
-    cfg: &Config,
-    experiment: ExperimentKind,
-    model: &AnyModel,
-    solver: Solver,
-) -> Result<Estimator, ConfigError> {
-    let weak = experiment == ExperimentKind::WeakOrder;
-    let supported = model.as_dyn().gaussian_linear_noise();
-    let em = matches!(solver, Solver::Substeps { .. });
-    match cfg.estimator.as_deref() {
-        None if weak && supported && em => Ok(Estimator::Coupled),
-        None => Ok(Estimator::Independent),
-        Some(_) if !weak => err(
-            "estimator",
-            format!("only weak_order has a weak-error estimator (this is {})", cfg.experiment),
-        ),
-        Some("independent") => Ok(Estimator::Independent),
-        Some("coupled") if !supported => err(
-            "estimator",
-            format!(
-                "coupled needs SGD noise linear in Gaussian data normals, which model {} does not have; allowed here: independent",
-                model.name()
-            ),
-        ),
-        Some("coupled") if !em => err(
-            "estimator",
-            "coupled needs sde.solver em (the exact transitions draw their own increment per step); allowed with sde.solver exact: independent",
-        ),
-        Some("coupled") => Ok(Estimator::Coupled),
-        Some(other) => err(
-            "estimator",
-            format!("unknown estimator {other:?}; allowed: coupled, independent"),
-        ),
-    }
 }

@@ -46,6 +46,12 @@ fn point<'a>(r: &'a Report, d: &str, eta: f64, obs: &str) -> &'a Point {
         .unwrap_or_else(|| panic!("no point {d} η={eta} {obs}"))
 }
 
+/// The Euler–Maruyama bias a point may legitimately carry: its solver-error estimate
+/// plus 2 of that estimate's standard errors.
+fn solver_allowance(p: &Point) -> f64 {
+    p.solver_error.unwrap_or(0.0).abs() + 2.0 * p.solver_error_stderr.unwrap_or(0.0)
+}
+
 fn errors(r: &Report) -> impl Iterator<Item = &WeakError> {
     r.weak_errors.iter().filter(|e| e.t == 1.0)
 }
@@ -63,8 +69,7 @@ fn check_against_closed_form(r: &Report) {
             continue;
         };
         let exact = xb - xa;
-        let solver =
-            b.solver_error.unwrap_or(0.0).abs() + 2.0 * b.solver_error_stderr.unwrap_or(0.0);
+        let solver = solver_allowance(b);
         let dev = (e.signed - exact).abs();
         eprintln!(
             "{}–{} η={} {}: coupled {:.6e} ± {:.2e}, exact {:.6e}, {:.2} se (solver {:.1e})",
@@ -124,8 +129,7 @@ fn coupling_keeps_the_sde_law() {
             .filter(|p| p.dynamics.starts_with("sm") && p.t == 1.0)
         {
             let Some(x) = p.exact else { continue };
-            let solver =
-                p.solver_error.unwrap_or(0.0).abs() + 2.0 * p.solver_error_stderr.unwrap_or(0.0);
+            let solver = solver_allowance(p);
             assert!(
                 (p.mean - x).abs() <= 4.0 * p.stderr + solver,
                 "{} η={} {}: coupled SDE marginal {} ± {}, exact {x}",

@@ -149,33 +149,28 @@ pub fn fill_normals_at(
     fill_normals_body(key, replica, stream, k0, n_steps, per_step, out)
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2")]
-unsafe fn fill_normals_avx512(
-    key: [u32; 2],
-    replica: u32,
-    stream: u32,
-    k0: u32,
-    n_steps: usize,
-    per_step: usize,
-    out: &mut [f64],
-) {
-    fill_normals_body(key, replica, stream, k0, n_steps, per_step, out)
+/// `fill_normals_body` compiled with the target features `$features` (one copy per
+/// level; the body is `#[inline(always)]`, so each copy is vectorised for its level).
+macro_rules! compiled_for {
+    ($name:ident, $features:literal) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $features)]
+        unsafe fn $name(
+            key: [u32; 2],
+            replica: u32,
+            stream: u32,
+            k0: u32,
+            n_steps: usize,
+            per_step: usize,
+            out: &mut [f64],
+        ) {
+            fill_normals_body(key, replica, stream, k0, n_steps, per_step, out)
+        }
+    };
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn fill_normals_avx2(
-    key: [u32; 2],
-    replica: u32,
-    stream: u32,
-    k0: u32,
-    n_steps: usize,
-    per_step: usize,
-    out: &mut [f64],
-) {
-    fill_normals_body(key, replica, stream, k0, n_steps, per_step, out)
-}
+compiled_for!(fill_normals_avx512, "avx512f,avx512dq,avx512vl,avx2");
+compiled_for!(fill_normals_avx2, "avx2");
 
 /// The generator itself, inlined into each compiled copy.
 #[inline(always)]
