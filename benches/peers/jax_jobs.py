@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """JAX peer of `smflow bench` (the jobs: peers_common.py; how to run: benches/README.md).
 
-sgd, sme2: one `jax.jit` program per size: `lax.map` over chunks of --chunk paths (so
-no more than one step's normals of one chunk exist at a time), inside each a
+sgd, sme2: one `jax.jit` program per size: `lax.map` over chunks of --chunk paths
+(default 2^18 on the CPU, 2^24 on a GPU, where 2^18 would leave it mostly idle; so no
+more than one step's normals of one chunk exist at a time), inside each a
 `lax.fori_loop` over the steps whose body draws that step's normals with
 `jax.random.normal(fold_in(key, step), ...)` and updates the state vector; XLA fuses the
 draw and the update. The final chunk is padded and the padding masked out of the moments.
@@ -150,7 +151,8 @@ def mf_given(dtype, case, device):
 
 def main():
     p = C.parser(PEER)
-    p.add_argument("--chunk", type=int, default=1 << 18, help="paths per lax.map iteration (sgd, sme2)")
+    p.add_argument("--chunk", type=int, default=None,
+                   help="paths per lax.map iteration (sgd, sme2; default 2^18 on the CPU, 2^24 on a GPU)")
     p.add_argument("--prng", default="threefry2x32", choices=["threefry2x32", "rbg", "unsafe_rbg"],
                    help="jax_default_prng_impl (threefry2x32 is JAX's default)")
     args = p.parse_args()
@@ -167,44 +169,53 @@ def main():
     if device.platform == "gpu":
         dev = f"cuda ({device.device_kind})"
     ver = dict(jax=jax.__version__, numpy=np.__version__, prng=args.prng)
+    failed = False
     for dt in C.dtypes(args.dtype):
-        dtype = jnp.float32 if dt == "f32" else jnp.float64
-        for job in C.expand_jobs(args.jobs):
-            if job in ("sgd", "sme2"):
-                paths = args.paths if job == "sgd" else C.sme2_paths(args)
-                warm, _ = ar1_program(dtype, job, min(args.warmup_paths, paths), args.chunk, args.substeps, device)
-                prog, steps = ar1_program(dtype, job, paths, args.chunk, args.substeps, device)
-                jax.block_until_ready(warm(jax.device_put(jax.random.key(args.seed + 99991), device)))
-                key = jax.device_put(jax.random.key(args.seed), device)
-                t0 = time.perf_counter()
-                s1, s2 = jax.block_until_ready(prog(key))
-                sec = time.perf_counter() - t0
-                mean, se = C.moments(paths, float(s1), float(s2))
-                exact = C.sgd_exact_x2() if job == "sgd" else C.sme2_em_exact_x2(args.substeps)
-                C.emit(C.record(PEER, job, dt, dev, paths, steps, sec, mean, se, exact, C.check(mean, se, exact), **ver))
-            else:
-                width = int(job[len("mf_sgd_n"):])
-                replicas, steps = C.mf_shape(width, args.mf_replicas)
-                teacher = C.mf_teacher()
-                test = C.mf_test_set(*teacher)
-                case = C.mf_check_case()
-                chk, err = C.mf_compare(case, mf_given(dtype, case, device), dt)
-                warm = mf_program(dtype, width, min(replicas, 4), 1, teacher, test, device)
-                prog = mf_program(dtype, width, replicas, steps, teacher, test, device)
-                jax.block_until_ready(warm(jax.random.key(args.seed + 99991)))
-                key = jax.random.key(args.seed)
-                t0 = time.perf_counter()
-                risk, a2 = jax.block_until_ready(prog(key))
-                sec = time.perf_counter() - t0
-                a2 = np.asarray(a2)
-                mean = float(np.mean(a2))
-                se = float(np.std(a2, ddof=1) / np.sqrt(replicas)) if replicas > 1 else None
-                C.emit(
-                    C.record(PEER, job, dt, dev, replicas, width * steps, sec, mean, se, None, chk,
-                             width=width, steps=steps, unit="neuron-steps", risk=float(np.mean(risk)),
-                             check_detail=f"max rel. error vs numpy reference {err:.1e}", **ver)
-                )
+        for job in C.expand_jobs(args.jobs, args.mf_widths):
+            try:
+                C.emit(run_job(args, dt, job, device, dev, ver))
+            except Exception as e:  # one job's failure (e.g. out of memory) is a line, not the end
+                failed = True
+                C.emit(C.error_record(PEER, job, dt, dev, e, **ver))
+    return 1 if failed else 0
+
+
+def run_job(args, dt, job, device, dev, ver):
+    """One job at one dtype on `device`; returns its record."""
+    dtype = jnp.float32 if dt == "f32" else jnp.float64
+    if job in ("sgd", "sme2"):
+        paths = args.paths if job == "sgd" else C.sme2_paths(args)
+        chunk = args.chunk if args.chunk is not None else (1 << 18 if device.platform == "cpu" else 1 << 24)
+        warm, _ = ar1_program(dtype, job, min(args.warmup_paths, paths), chunk, args.substeps, device)
+        prog, steps = ar1_program(dtype, job, paths, chunk, args.substeps, device)
+        jax.block_until_ready(warm(jax.device_put(jax.random.key(args.seed + 99991), device)))
+        key = jax.device_put(jax.random.key(args.seed), device)
+        t0 = time.perf_counter()
+        s1, s2 = jax.block_until_ready(prog(key))
+        sec = time.perf_counter() - t0
+        mean, se = C.moments(paths, float(s1), float(s2))
+        exact = C.sgd_exact_x2() if job == "sgd" else C.sme2_em_exact_x2(args.substeps)
+        return C.record(PEER, job, dt, dev, paths, steps, sec, mean, se, exact, C.check(mean, se, exact), **ver)
+    width = C.mf_width(job)
+    replicas, steps = C.mf_shape(width, args.mf_replicas)
+    teacher = C.mf_teacher()
+    test = C.mf_test_set(*teacher)
+    case = C.mf_check_case()
+    chk, err = C.mf_compare(case, mf_given(dtype, case, device), dt)
+    warm = mf_program(dtype, width, min(replicas, 4), 1, teacher, test, device)
+    prog = mf_program(dtype, width, replicas, steps, teacher, test, device)
+    jax.block_until_ready(warm(jax.random.key(args.seed + 99991)))
+    key = jax.random.key(args.seed)
+    t0 = time.perf_counter()
+    risk, a2 = jax.block_until_ready(prog(key))
+    sec = time.perf_counter() - t0
+    a2 = np.asarray(a2)
+    mean = float(np.mean(a2))
+    se = float(np.std(a2, ddof=1) / np.sqrt(replicas)) if replicas > 1 else None
+    return C.record(PEER, job, dt, dev, replicas, width * steps, sec, mean, se, None, chk,
+                    width=width, steps=steps, unit="neuron-steps", risk=float(np.mean(risk)),
+                    check_detail=f"max rel. error vs numpy reference {err:.1e}", **ver)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -245,37 +245,45 @@ def main():
     kernels("f64")["ar1"](1.0, 0.5, 0.0, 0.0, 1, 1, 1, 0)  # starts the threading layer
     device = f"cpu ({numba.get_num_threads()} threads, {numba.threading_layer()})"
     ver = dict(numba=numba.__version__, numpy=np.__version__)
+    failed = False
     for dtype in C.dtypes(args.dtype):
-        T = np.float32 if dtype == "f32" else np.float64
-        kn = kernels(dtype)
-        for job in C.expand_jobs(args.jobs):
-            if job in ("sgd", "sme2"):
-                paths = args.paths if job == "sgd" else C.sme2_paths(args)
-                run_ar1(dtype, job, min(args.warmup_paths, paths), args.seed + 99991, args.substeps)  # compile + warm-up
-                sec, s1, s2, steps = run_ar1(dtype, job, paths, args.seed, args.substeps)
-                mean, se = C.moments(paths, s1, s2)
-                exact = C.sgd_exact_x2() if job == "sgd" else C.sme2_em_exact_x2(args.substeps)
-                C.emit(C.record(PEER, job, dtype, device, paths, steps, sec, mean, se, exact, C.check(mean, se, exact), **ver))
-            else:
-                width = int(job[len("mf_sgd_n"):])
-                replicas, steps = C.mf_shape(width, args.mf_replicas)
-                ta, tw = C.mf_teacher()
-                tx, ty = C.mf_test_set(ta, tw)
-                teacher = (ta.astype(T), tw.astype(T))
-                test = (tx.astype(T), ty)
-                chk, err = C.mf_compare(C.mf_check_case(), mf_given(kn, T, C.mf_check_case()), dtype)  # compiles too
-                mf_run(kn, T, width, min(replicas, 4), 1, args.seed + 99991, teacher, test)  # warm-up
-                t0 = time.perf_counter()
-                risk, a2 = mf_run(kn, T, width, replicas, steps, args.seed, teacher, test)
-                sec = time.perf_counter() - t0
-                mean = float(np.mean(a2))
-                se = float(np.std(a2, ddof=1) / np.sqrt(replicas)) if replicas > 1 else None
-                C.emit(
-                    C.record(PEER, job, dtype, device, replicas, width * steps, sec, mean, se, None, chk,
-                             width=width, steps=steps, unit="neuron-steps", risk=float(np.mean(risk)),
-                             check_detail=f"max rel. error vs numpy reference {err:.1e}", **ver)
-                )
+        for job in C.expand_jobs(args.jobs, args.mf_widths):
+            try:
+                C.emit(run_job(args, dtype, job, device, ver))
+            except Exception as e:  # one job's failure is a line, not the end of the run
+                failed = True
+                C.emit(C.error_record(PEER, job, dtype, device, e, **ver))
+    return 1 if failed else 0
+
+
+def run_job(args, dtype, job, device, ver):
+    """One job at one dtype; returns its record."""
+    T = np.float32 if dtype == "f32" else np.float64
+    kn = kernels(dtype)
+    if job in ("sgd", "sme2"):
+        paths = args.paths if job == "sgd" else C.sme2_paths(args)
+        run_ar1(dtype, job, min(args.warmup_paths, paths), args.seed + 99991, args.substeps)  # compile + warm-up
+        sec, s1, s2, steps = run_ar1(dtype, job, paths, args.seed, args.substeps)
+        mean, se = C.moments(paths, s1, s2)
+        exact = C.sgd_exact_x2() if job == "sgd" else C.sme2_em_exact_x2(args.substeps)
+        return C.record(PEER, job, dtype, device, paths, steps, sec, mean, se, exact, C.check(mean, se, exact), **ver)
+    width = C.mf_width(job)
+    replicas, steps = C.mf_shape(width, args.mf_replicas)
+    ta, tw = C.mf_teacher()
+    tx, ty = C.mf_test_set(ta, tw)
+    teacher = (ta.astype(T), tw.astype(T))
+    test = (tx.astype(T), ty)
+    chk, err = C.mf_compare(C.mf_check_case(), mf_given(kn, T, C.mf_check_case()), dtype)  # compiles too
+    mf_run(kn, T, width, min(replicas, 4), 1, args.seed + 99991, teacher, test)  # warm-up
+    t0 = time.perf_counter()
+    risk, a2 = mf_run(kn, T, width, replicas, steps, args.seed, teacher, test)
+    sec = time.perf_counter() - t0
+    mean = float(np.mean(a2))
+    se = float(np.std(a2, ddof=1) / np.sqrt(replicas)) if replicas > 1 else None
+    return C.record(PEER, job, dtype, device, replicas, width * steps, sec, mean, se, None, chk,
+                    width=width, steps=steps, unit="neuron-steps", risk=float(np.mean(risk)),
+                    check_detail=f"max rel. error vs numpy reference {err:.1e}", **ver)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

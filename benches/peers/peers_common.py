@@ -15,8 +15,9 @@ The jobs (exactly those of `src/cli/bench.rs`, `benches/numpy_baseline.py` and
         batch 8, η = 0.05, initial a_k ~ N(0, 1), w_k ~ N(0, I_d):
             r_j = f(θ_j) − y_j,  g_j = (η/b) r_j,
             a_k ← a_k − Σ_j g_j tanh(u_kj),  w_k ← w_k − Σ_j g_j a_k (1 − tanh²(u_kj)) θ_j.
-        n = 2^10: R replicas × 20 steps; n = 2^16: max(R/16, 2) replicas × 10 steps
-        (R = --mf-replicas, default 64, as `smflow bench`).  Unit: neuron-steps =
+        Any power-of-two width n (--mf-widths, default 2^10, 2^16), as `smflow bench`:
+        n ≤ 2^10: R replicas × 20 steps; wider: max(2, R·2^12/n) replicas × 10 steps
+        (R = --mf-replicas, default 64; n = 2^16 runs max(R/16, 2)).  Unit: neuron-steps =
         replicas × n × steps.  As in smflow's `bench_neuron_steps`, the timed region is
         the whole run: initial neurons, the steps, and the final observables (test risk on
         64 fixed inputs and ⟨a², ν⟩).
@@ -29,7 +30,10 @@ import os
 import platform
 import sys
 
-import numpy as np
+try:  # run_all.py imports this module for the job names only, perhaps without numpy
+    import numpy as np
+except ImportError:  # pragma: no cover
+    np = None
 
 A = 1.5
 THETA_MEAN = 0.3
@@ -47,16 +51,15 @@ MF_B = 8
 MF_ETA = 0.05
 MF_TEACHER = 4
 MF_TEST = 64
-MF_WIDTHS = (1 << 10, 1 << 16)
+MF_WIDTHS = (1 << 10, 1 << 16)  # default --mf-widths, as smflow bench
 
 
 def mf_shape(width, replicas):
-    """(replicas, steps) of `smflow bench` at this width for --mf-replicas `replicas`."""
-    if width == 1 << 10:
+    """(replicas, steps) of `smflow bench` (`mf_size` in src/cli/bench.rs) at this width for
+    --mf-replicas `replicas`: n ≤ 2^10: (R, 20); wider: (max(2, R·4096 // n), 10)."""
+    if width <= 1 << 10:
         return replicas, 20
-    if width == 1 << 16:
-        return max(replicas // 16, 2), 10
-    return replicas, 20
+    return max(2, replicas * 4096 // width), 10
 
 
 # ---------------------------------------------------------------- closed forms
@@ -181,29 +184,78 @@ def parser(peer):
     p = argparse.ArgumentParser(
         description=f"{peer} implementation of smflow bench's jobs (benches/peers/README in benches/README.md)"
     )
-    p.add_argument("--jobs", default="sgd,sme2,mf", help="comma-separated: sgd, sme2, mf (both widths), mf_sgd_n1024, mf_sgd_n65536")
+    p.add_argument("--jobs", default="sgd,sme2,mf",
+                   help="comma-separated: sgd, sme2, mf (every --mf-widths width), mf_sgd_n<N> (N a power of two)")
     p.add_argument("--dtype", default="f64", help="f32, f64, or f32,f64")
     p.add_argument("--paths", type=int, default=1 << 20, help="paths of the sgd job (smflow bench --paths)")
     p.add_argument("--sme2-paths", type=int, default=None, help="paths of the sme2 job (default paths // 16, as smflow bench)")
     p.add_argument("--substeps", type=int, default=SUBSTEPS)
-    p.add_argument("--mf-replicas", type=int, default=64, help="replicas at n = 2^10 (n = 2^16 runs max(R/16, 2)), as smflow bench")
+    p.add_argument("--mf-replicas", type=int, default=64,
+                   help="replicas at n ≤ 2^10 (wider n runs max(2, R·4096/n): n = 2^16 runs max(R/16, 2)), as smflow bench")
+    p.add_argument("--mf-widths", default=",".join(map(str, MF_WIDTHS)),
+                   help="comma-separated powers of two: the widths of job `mf` (default 1024,65536, as smflow bench)")
     p.add_argument("--device", default="auto", help="cpu, cuda, or auto (cuda when available)")
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--warmup-paths", type=int, default=4096, help="paths of the untimed warm-up run (smflow bench: 4096)")
     return p
 
 
-def expand_jobs(spec):
+def power_of_two(text, what):
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1 or n & (n - 1):
+        raise SystemExit(f"{what}: {text!r} is not a power of two")
+    return n
+
+
+def mf_widths(spec):
+    """The widths of --mf-widths ("1024,65536"; a list or tuple of ints passes through)."""
+    if spec is None:
+        return list(MF_WIDTHS)
+    if isinstance(spec, (list, tuple)):
+        return [power_of_two(str(w), "--mf-widths") for w in spec]
+    out = [power_of_two(w.strip(), "--mf-widths") for w in spec.split(",") if w.strip()]
+    if not out:
+        raise SystemExit("--mf-widths: no widths")
+    return out
+
+
+def mf_width(job):
+    """n of job `mf_sgd_n<n>`."""
+    return power_of_two(job[len("mf_sgd_n"):], f"job {job!r}")
+
+
+def expand_jobs(spec, widths=None):
+    """Job names of --jobs `spec` in order, each once: sgd, sme2, mf_sgd_n<n>; `mf` is
+    mf_sgd_n<n> for every n of `widths` (--mf-widths; default 1024,65536)."""
     out = []
     for j in spec.split(","):
         j = j.strip()
         if j == "mf":
-            out += [f"mf_sgd_n{w}" for w in MF_WIDTHS]
-        elif j in ("sgd", "sme2") or j.startswith("mf_sgd_n"):
-            out.append(j)
+            new = [f"mf_sgd_n{w}" for w in mf_widths(widths)]
+        elif j in ("sgd", "sme2"):
+            new = [j]
+        elif j.startswith("mf_sgd_n"):
+            new = [f"mf_sgd_n{mf_width(j)}"]
         elif j:
-            raise SystemExit(f"unknown job {j!r}")
+            raise SystemExit(f"unknown job {j!r} (sgd, sme2, mf, mf_sgd_n<N>)")
+        else:
+            new = []
+        out += [x for x in new if x not in out]
     return out
+
+
+def job_title(job):
+    """The heading of a job's table (run_all.py)."""
+    if job == "sgd":
+        return f"sgd — 1-D Gaussian SGD, K = {K} steps; path-steps/s"
+    if job == "sme2":
+        return f"sme2 — SME-2 by Euler–Maruyama, K·S = {K * SUBSTEPS} substeps; path-steps/s"
+    n = mf_width(job)
+    _, steps = mf_shape(n, 1)
+    return f"{job} — mean-field SGD, n = 2^{n.bit_length() - 1}, {steps} steps; neuron-steps/s"
 
 
 def dtypes(spec):
@@ -232,6 +284,14 @@ def record(peer, job, dtype, device, paths, steps_per_path, seconds, mean=None, 
         exact_x2=exact,
         check=chk,
     )
+    r.update(extra)
+    return r
+
+
+def error_record(peer, job, dtype, device, err, **extra):
+    """The line of a job that raised: no rate, check "error", the exception in "error"."""
+    r = dict(peer=peer, job=job, dtype=dtype, device=device, paths=None, seconds=None,
+             path_steps_per_second=None, check="error", error=f"{type(err).__name__}: {err}"[:500])
     r.update(extra)
     return r
 

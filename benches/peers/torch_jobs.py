@@ -169,35 +169,45 @@ def main():
     else:
         dev = f"cpu ({torch.get_num_threads()} threads)"
     ver = dict(torch=torch.__version__, numpy=np.__version__)
+    failed = False
     for dt in C.dtypes(args.dtype):
-        dtype = torch.float32 if dt == "f32" else torch.float64
-        for job in C.expand_jobs(args.jobs):
-            if job in ("sgd", "sme2"):
-                paths = args.paths if job == "sgd" else C.sme2_paths(args)
-                gen = torch.Generator(device=device).manual_seed(args.seed + 99991)
-                run_ar1(job, min(args.warmup_paths, paths), args.chunk, dtype, device, gen, args.substeps)
-                gen = torch.Generator(device=device).manual_seed(args.seed)
-                sec, s1, s2, steps = run_ar1(job, paths, args.chunk, dtype, device, gen, args.substeps)
-                mean, se = C.moments(paths, s1, s2)
-                exact = C.sgd_exact_x2() if job == "sgd" else C.sme2_em_exact_x2(args.substeps)
-                C.emit(C.record(PEER, job, dt, dev, paths, steps, sec, mean, se, exact, C.check(mean, se, exact), **ver))
-            else:
-                width = int(job[len("mf_sgd_n"):])
-                replicas, steps = C.mf_shape(width, args.mf_replicas)
-                teacher = C.mf_teacher()
-                test = C.mf_test_set(*teacher)
-                case = C.mf_check_case()
-                chk, err = C.mf_compare(case, mf_given(dtype, device, case), dt)
-                mf_job(width, min(replicas, 4), 1, dtype, device, args.seed + 99991, teacher, test)  # warm-up
-                sec, risk, a2 = mf_job(width, replicas, steps, dtype, device, args.seed, teacher, test)
-                mean = float(np.mean(a2))
-                se = float(np.std(a2, ddof=1) / np.sqrt(replicas)) if replicas > 1 else None
-                C.emit(
-                    C.record(PEER, job, dt, dev, replicas, width * steps, sec, mean, se, None, chk,
-                             width=width, steps=steps, unit="neuron-steps", risk=float(np.mean(risk)),
-                             check_detail=f"max rel. error vs numpy reference {err:.1e}", **ver)
-                )
+        for job in C.expand_jobs(args.jobs, args.mf_widths):
+            try:
+                C.emit(run_job(args, dt, job, device, dev, ver))
+            except Exception as e:  # one job's failure (e.g. CUDA out of memory) is a line, not the end
+                failed = True
+                C.emit(C.error_record(PEER, job, dt, dev, e, **ver))
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+    return 1 if failed else 0
+
+
+def run_job(args, dt, job, device, dev, ver):
+    """One job at one dtype on `device`; returns its record."""
+    dtype = torch.float32 if dt == "f32" else torch.float64
+    if job in ("sgd", "sme2"):
+        paths = args.paths if job == "sgd" else C.sme2_paths(args)
+        gen = torch.Generator(device=device).manual_seed(args.seed + 99991)
+        run_ar1(job, min(args.warmup_paths, paths), args.chunk, dtype, device, gen, args.substeps)
+        gen = torch.Generator(device=device).manual_seed(args.seed)
+        sec, s1, s2, steps = run_ar1(job, paths, args.chunk, dtype, device, gen, args.substeps)
+        mean, se = C.moments(paths, s1, s2)
+        exact = C.sgd_exact_x2() if job == "sgd" else C.sme2_em_exact_x2(args.substeps)
+        return C.record(PEER, job, dt, dev, paths, steps, sec, mean, se, exact, C.check(mean, se, exact), **ver)
+    width = C.mf_width(job)
+    replicas, steps = C.mf_shape(width, args.mf_replicas)
+    teacher = C.mf_teacher()
+    test = C.mf_test_set(*teacher)
+    case = C.mf_check_case()
+    chk, err = C.mf_compare(case, mf_given(dtype, device, case), dt)
+    mf_job(width, min(replicas, 4), 1, dtype, device, args.seed + 99991, teacher, test)  # warm-up
+    sec, risk, a2 = mf_job(width, replicas, steps, dtype, device, args.seed, teacher, test)
+    mean = float(np.mean(a2))
+    se = float(np.std(a2, ddof=1) / np.sqrt(replicas)) if replicas > 1 else None
+    return C.record(PEER, job, dt, dev, replicas, width * steps, sec, mean, se, None, chk,
+                    width=width, steps=steps, unit="neuron-steps", risk=float(np.mean(risk)),
+                    check_detail=f"max rel. error vs numpy reference {err:.1e}", **ver)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -25,12 +25,37 @@ pub struct BenchArgs {
     /// Paths for the sgd job (the sme2 job uses 1/16 of them).
     #[arg(long, default_value_t = 1 << 20, allow_negative_numbers = true, value_parser = crate::config::parse::cli_paths)]
     pub paths: u64,
-    /// Replicas of the mean-field job `mf_sgd` at n = 2^10 (n = 2^16 runs 1/16 of them).
+    /// Replicas of the mean-field job `mf_sgd` at n = 2^10 (a wider n runs
+    /// max(2, this · 2^12 / n) of them: n = 2^16 runs 1/16).
     #[arg(long, default_value_t = 64)]
     pub mf_replicas: u64,
+    /// Widths n of the mean-field job (each a job `mf_sgd_n<n>`; 20 steps at n ≤ 2^10,
+    /// else 10).
+    #[arg(long, value_delimiter = ',', default_values_t = [1024usize, 65536])]
+    pub mf_widths: Vec<usize>,
+    /// Jobs to run [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub jobs: Vec<BenchJob>,
     /// Write the measurements as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchJob {
+    Sgd,
+    Sme2,
+    DataSgd,
+    Mf,
+}
+
+/// Replicas and steps of the mean-field job at width n.
+fn mf_size(mf_replicas: u64, width: usize) -> (u64, u32) {
+    if width <= 1 << 10 {
+        (mf_replicas, 20)
+    } else {
+        ((mf_replicas * 4096 / width as u64).max(2), 10)
+    }
 }
 
 #[derive(Serialize)]
@@ -69,6 +94,12 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
     if let Some(p) = &a.json {
         crate::output::files::check_output_file(p, "--json").map_err(Failure::BadInput)?;
     }
+    if let Some(w) = a.mf_widths.iter().find(|w| **w == 0) {
+        return Err(Failure::BadInput(format!(
+            "--mf-widths: widths must be ≥ 1, got {w}"
+        )));
+    }
+    let wants = |j: BenchJob| a.jobs.is_empty() || a.jobs.contains(&j);
     let f32 = crate::backend::Precision::F32;
     let small_d = choices(&a.backend, || {
         crate::backend::gpu::GpuBackend::new(f32).is_ok()
@@ -78,9 +109,19 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
         "{:<5} {:<6} {:>10} {:>10} {:>14}  adapter",
         "back", "job", "paths", "seconds", "path-steps/s"
     );
-    for choice in small_d {
+    let small_jobs: Vec<(&str, u64)> = [("sgd", a.paths), ("sme2", (a.paths / 16).max(1))]
+        .into_iter()
+        .filter(|(j, _)| {
+            wants(if *j == "sgd" {
+                BenchJob::Sgd
+            } else {
+                BenchJob::Sme2
+            })
+        })
+        .collect();
+    for choice in small_d.into_iter().filter(|_| !small_jobs.is_empty()) {
         let backend = make_backend(choice, crate::backend::Precision::F32, true)?;
-        for (job, paths) in [("sgd", a.paths), ("sme2", (a.paths / 16).max(1))] {
+        for &(job, paths) in &small_jobs {
             // Warm-up: pipeline compilation and thread-pool start are not throughput.
             let warm = plan(&parse(&job_config(job, 4096), "bench")?);
             execute(&warm, backend.as_ref(), Shard::WHOLE, &|_| {})?;
@@ -102,9 +143,14 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             out.push(m);
         }
     }
-    for choice in choices(&a.backend, || {
-        crate::train::gpu::GpuTrainer::new(f32).is_ok()
-    }) {
+    let trainers = if wants(BenchJob::DataSgd) {
+        choices(&a.backend, || {
+            crate::train::gpu::GpuTrainer::new(f32).is_ok()
+        })
+    } else {
+        Vec::new()
+    };
+    for choice in trainers {
         let trainer = super::train::make_trainer(choice, crate::backend::Precision::F32, true)?;
         let replicas = (a.paths / 256).max(64);
         let steps = 100;
@@ -124,15 +170,18 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
         );
         out.push(m);
     }
-    for choice in choices(&a.backend, || {
-        crate::meanfield::gpu::GpuMeanField::new(f32).is_ok()
-    }) {
+    let mf = if wants(BenchJob::Mf) {
+        choices(&a.backend, || {
+            crate::meanfield::gpu::GpuMeanField::new(f32).is_ok()
+        })
+    } else {
+        Vec::new()
+    };
+    for choice in mf {
         let backend =
             super::width_sweep::make_mf_backend(choice, crate::backend::Precision::F32, true)?;
-        for (width, replicas, steps) in [
-            (1usize << 10, a.mf_replicas, 20u32),
-            (1 << 16, (a.mf_replicas / 16).max(2), 10),
-        ] {
+        for &width in &a.mf_widths {
+            let (replicas, steps) = mf_size(a.mf_replicas, width);
             let rate =
                 crate::meanfield::bench_neuron_steps(backend.as_ref(), width, replicas, steps)
                     .map_err(Failure::Runtime)?;

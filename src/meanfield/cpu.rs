@@ -2,6 +2,7 @@
 //! each advanced by `Net`. Results do not depend on the thread count or block size:
 //! every replica's draws come from its own Philox counters.
 
+use super::kernels;
 use super::model::{dot, init_neurons, Activation};
 use super::{fill_batch, Batch, Block, MeanFieldBackend, MfDynamics, MfJob, MfSink, OBSERVABLES};
 use rayon::prelude::*;
@@ -18,8 +19,36 @@ impl Default for CpuMeanField {
     }
 }
 
-/// `r_j = f_n(θ_j) − y_j` for every sample of `batch`, at neurons `z`.
+/// `r_j = f_n(θ_j) − y_j` for every sample (rows of `x`, labels `y`), at neurons `z`:
+/// blocks of pre-activations by GEMM, σ over each block, the sum over neurons by GEMM.
 pub fn residuals(act: Activation, z: &[f64], d: usize, x: &[f64], y: &[f64], out: &mut Vec<f64>) {
+    let per = d + 1;
+    let (n, b) = (z.len() / per, y.len());
+    let blk = BLOCK.min(n).max(1);
+    let (mut u, mut s, mut ds) = (vec![0.0; blk * b], vec![0.0; blk * b], vec![0.0; blk * b]);
+    out.clear();
+    out.resize(b, 0.0);
+    for k0 in (0..n).step_by(blk) {
+        let k1 = (k0 + blk).min(n);
+        let len = (k1 - k0) * b;
+        kernels::pre_activations(&z[k0 * per + 1..], per, k1 - k0, d, x, &mut u[..len]);
+        kernels::activations(act, &u[..len], &mut s[..len], &mut ds[..len]);
+        kernels::add_weighted_rows(&z[k0 * per..], per, &s[..len], out);
+    }
+    for (r, yj) in out.iter_mut().zip(y) {
+        *r = *r / n as f64 - yj;
+    }
+}
+
+/// `residuals` by scalar loops (dot products in order), for `drift_reference`.
+pub fn residuals_reference(
+    act: Activation,
+    z: &[f64],
+    d: usize,
+    x: &[f64],
+    y: &[f64],
+    out: &mut Vec<f64>,
+) {
     let per = d + 1;
     let n = z.len() / per;
     out.clear();
@@ -33,21 +62,32 @@ pub fn residuals(act: Activation, z: &[f64], d: usize, x: &[f64], y: &[f64], out
     }
 }
 
-/// Largest n × B whose activations `drift` caches (two f64 each) instead of
-/// recomputing them in the update pass.
-const CACHE_MAX: usize = 1 << 20;
+/// Largest n × B whose activations `drift` keeps (three f64 each) for the update pass
+/// and `add_correction`, instead of recomputing them block by block.
+const CACHE_MAX: usize = 1 << 15;
+
+/// Neurons per block when the activations are recomputed (n × B > `cache_max`).
+const BLOCK: usize = 512;
 
 /// Work buffers of `drift`.
 pub struct DriftScratch {
-    /// Cache activations when n × B is at most this (`CACHE_MAX`).
+    /// Keep the activations when n × B is at most this (`CACHE_MAX`).
     pub cache_max: usize,
+    /// Use `drift_reference` (scalar loops, dot products in order) instead of the GEMM
+    /// path; for tests that hold the two together.
+    pub reference: bool,
     /// The residuals r_j of the last `drift`.
     pub r: Vec<f64>,
-    /// u_kj = w_k·θ_j, σ(u_kj), σ'(u_kj), neuron-major, when n × B ≤ CACHE_MAX (else
-    /// empty).
+    /// Whether `u`, `s`, `ds` hold u_kj = w_k·θ_j, σ(u_kj), σ'(u_kj) of every neuron of
+    /// the last `drift`, neuron-major (else they hold one block, or nothing).
+    cached: bool,
     u: Vec<f64>,
     s: Vec<f64>,
     ds: Vec<f64>,
+    /// M_kj = c_j r_j a_k σ'(u_kj) of one block (the weight update's left factor).
+    m: Vec<f64>,
+    /// c_j r_j.
+    cr: Vec<f64>,
     /// ∇F per neuron (add_correction).
     g: Vec<f64>,
 }
@@ -56,17 +96,23 @@ impl Default for DriftScratch {
     fn default() -> Self {
         DriftScratch {
             cache_max: CACHE_MAX,
+            reference: false,
             r: Vec::new(),
+            cached: false,
             u: Vec::new(),
             s: Vec::new(),
             ds: Vec::new(),
+            m: Vec::new(),
+            cr: Vec::new(),
             g: Vec::new(),
         }
     }
 }
 
 /// `Δz_k = −Σ_j c_j r_j ∇_z Φ(θ_j, z_k)` at neurons `z` into `delta`: a forward pass
-/// (pre-activations, r_j) and an update pass.
+/// (pre-activations U = W Xᵀ, σ, the residuals r_j) and an update pass
+/// (Δa_k = −Σ_j c_j r_j σ(u_kj), ΔW = −M X with M_kj = c_j r_j a_k σ'(u_kj)), both over
+/// blocks of neurons with the matrix products in `kernels`.
 pub fn drift(
     act: Activation,
     z: &[f64],
@@ -75,47 +121,81 @@ pub fn drift(
     w: &mut DriftScratch,
     delta: &mut [f64],
 ) {
+    if w.reference {
+        return drift_reference(act, z, d, batch, w, delta);
+    }
     let per = d + 1;
     let (n, b) = (z.len() / per, batch.y.len());
-    let cache = n * b <= w.cache_max;
-    if !cache {
-        w.u.clear();
-        residuals(act, z, d, &batch.x, &batch.y, &mut w.r);
-    } else {
-        w.u.resize(n * b, 0.0);
-        w.s.resize(n * b, 0.0);
-        w.ds.resize(n * b, 0.0);
-        w.r.clear();
-        w.r.resize(b, 0.0);
-        for (k, zk) in z.chunks_exact(per).enumerate() {
-            for j in 0..b {
-                let u = dot(&zk[1..], &batch.x[j * d..(j + 1) * d]);
-                let (s, ds) = (act.f(u), act.df(u));
-                w.u[k * b + j] = u;
-                w.s[k * b + j] = s;
-                w.ds[k * b + j] = ds;
-                w.r[j] += zk[0] * s;
+    let x = &batch.x;
+    w.cached = n * b <= w.cache_max;
+    let blk = if w.cached { n } else { BLOCK.min(n) };
+    for v in [&mut w.u, &mut w.s, &mut w.ds] {
+        v.resize(blk * b, 0.0);
+    }
+    let blocks = || {
+        (0..n)
+            .step_by(blk.max(1))
+            .map(move |k0| (k0, (k0 + blk).min(n)))
+    };
+    let fill = |w: &mut DriftScratch, k0: usize, k1: usize| {
+        let len = (k1 - k0) * b;
+        kernels::pre_activations(&z[k0 * per + 1..], per, k1 - k0, d, x, &mut w.u[..len]);
+        kernels::activations(act, &w.u[..len], &mut w.s[..len], &mut w.ds[..len]);
+    };
+    // Forward: r_j = (1/n) Σ_k a_k σ(u_kj) − y_j.
+    w.r.clear();
+    w.r.resize(b, 0.0);
+    for (k0, k1) in blocks() {
+        fill(w, k0, k1);
+        let len = (k1 - k0) * b;
+        kernels::add_weighted_rows(&z[k0 * per..], per, &w.s[..len], &mut w.r);
+    }
+    for (r, y) in w.r.iter_mut().zip(&batch.y) {
+        *r = *r / n as f64 - y;
+    }
+    w.cr.clear();
+    w.cr.extend(w.r.iter().zip(&batch.c).map(|(r, c)| c * r));
+    // Update pass.
+    w.m.resize(blk * b, 0.0);
+    for (k0, k1) in blocks() {
+        if !w.cached {
+            fill(w, k0, k1);
+        }
+        let len = (k1 - k0) * b;
+        for (k, (dsrow, mrow)) in
+            (k0..k1).zip(w.ds[..len].chunks_exact(b).zip(w.m.chunks_exact_mut(b)))
+        {
+            let a = z[k * per];
+            for ((m, ds), cr) in mrow.iter_mut().zip(dsrow).zip(&w.cr) {
+                *m = cr * a * ds;
             }
         }
-        for (r, y) in w.r.iter_mut().zip(&batch.y) {
-            *r = *r / n as f64 - y;
-        }
+        kernels::outer_update(&w.s[..len], &w.cr, per, &mut delta[k0 * per..]);
+        kernels::weight_update(&w.m[..len], x, d, per, &mut delta[k0 * per + 1..]);
     }
-    for (k, (zk, dk)) in z
-        .chunks_exact(per)
-        .zip(delta.chunks_exact_mut(per))
-        .enumerate()
-    {
+}
+
+/// The scalar reference of `drift`: residuals, then per neuron and sample the dot
+/// product and σ, σ' recomputed, summed in order.
+pub fn drift_reference(
+    act: Activation,
+    z: &[f64],
+    d: usize,
+    batch: &Batch,
+    w: &mut DriftScratch,
+    delta: &mut [f64],
+) {
+    let per = d + 1;
+    let b = batch.y.len();
+    w.cached = false;
+    residuals_reference(act, z, d, &batch.x, &batch.y, &mut w.r);
+    for (zk, dk) in z.chunks_exact(per).zip(delta.chunks_exact_mut(per)) {
         dk.iter_mut().for_each(|v| *v = 0.0);
         let a = zk[0];
         for j in 0..b {
             let th = &batch.x[j * d..(j + 1) * d];
-            let (s, ds) = if cache {
-                (w.s[k * b + j], w.ds[k * b + j])
-            } else {
-                let u = dot(&zk[1..], th);
-                (act.f(u), act.df(u))
-            };
+            let u = dot(&zk[1..], th);
+            let (s, ds) = (act.f(u), act.df(u));
             let g = batch.c[j] * w.r[j];
             dk[0] -= g * s;
             let gw = g * a * ds;
@@ -145,7 +225,7 @@ pub fn add_correction(
 ) {
     let per = d + 1;
     let (n, b) = (z.len() / per, w.r.len());
-    let cached = w.u.len() == n * b;
+    let cached = w.cached && w.u.len() == n * b;
     let th = |i: usize| &x[i * d..(i + 1) * d];
     // (u, σ(u), σ'(u)) of neuron k on sample i.
     let at = |w: &DriftScratch, zk: &[f64], k: usize, i: usize| {
@@ -351,6 +431,12 @@ impl<'a> Net<'a> {
     /// Recompute activations instead of caching them (the path large n × B takes).
     pub fn without_activation_cache(mut self) -> Self {
         self.work.cache_max = 0;
+        self
+    }
+
+    /// Advance by the scalar reference drift (`drift_reference`).
+    pub fn reference(mut self) -> Self {
+        self.work.reference = true;
         self
     }
 

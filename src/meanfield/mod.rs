@@ -42,6 +42,7 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod kernels;
 
 pub mod model;
 

@@ -37,23 +37,27 @@ impl Activation {
     pub fn code(self) -> u32 {
         self as u32
     }
-    #[inline]
+    /// σ(u). tanh and the logistic function are the branch-free `math` versions (within
+    /// 3 ulp of libm), so loops over u vectorise (`kernels::activations`).
+    #[inline(always)]
     pub fn f(self, u: f64) -> f64 {
         match self {
-            Self::Tanh => u.tanh(),
+            Self::Tanh => crate::math::tanh(u),
             Self::Relu => u.max(0.0),
-            Self::Sigmoid => 1.0 / (1.0 + (-u).exp()),
+            Self::Sigmoid => crate::math::sigmoid(u),
             Self::Linear => u,
         }
     }
     /// σ'(u); for relu the convention σ'(0) = 0.
-    #[inline]
+    #[inline(always)]
     pub fn df(self, u: f64) -> f64 {
+        self.df_given(u, self.f(u))
+    }
+    /// σ'(u) given s = σ(u) (tanh: 1 − s², logistic: s(1 − s)), so σ is computed once.
+    #[inline(always)]
+    pub fn df_given(self, u: f64, s: f64) -> f64 {
         match self {
-            Self::Tanh => {
-                let t = u.tanh();
-                1.0 - t * t
-            }
+            Self::Tanh => 1.0 - s * s,
             Self::Relu => {
                 if u > 0.0 {
                     1.0
@@ -61,10 +65,7 @@ impl Activation {
                     0.0
                 }
             }
-            Self::Sigmoid => {
-                let s = 1.0 / (1.0 + (-u).exp());
-                s * (1.0 - s)
-            }
+            Self::Sigmoid => s * (1.0 - s),
             Self::Linear => 1.0,
         }
     }
@@ -73,11 +74,11 @@ impl Activation {
     pub fn d2f(self, u: f64) -> f64 {
         match self {
             Self::Tanh => {
-                let t = u.tanh();
+                let t = self.f(u);
                 -2.0 * t * (1.0 - t * t)
             }
             Self::Sigmoid => {
-                let s = 1.0 / (1.0 + (-u).exp());
+                let s = self.f(u);
                 s * (1.0 - s) * (1.0 - 2.0 * s)
             }
             Self::Relu | Self::Linear => 0.0,

@@ -7,7 +7,7 @@
 //! hence four uniforms and four normals (two Box–Muller pairs). Normal number `j` of a
 //! step lives in block `j / 4`, lane `j % 4`. The key is the run's 64-bit seed.
 
-pub mod math;
+use crate::math;
 pub mod simd;
 
 const M0: u32 = 0xD251_1F53;

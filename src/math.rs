@@ -1,8 +1,10 @@
-//! Branch-free f64 `ln` and `sincos(2πu)` for Box–Muller, written so that loops over
-//! independent draws vectorise (no libm calls, no data-dependent branches).
+//! Branch-free f64 `ln` and `sincos(2πu)` (Box–Muller) and `exp`, `tanh`, `sigmoid`
+//! (the mean-field activations), written so that loops over independent arguments
+//! vectorise (no libm calls, no data-dependent branches: both sides of every choice are
+//! computed and one is selected).
 //!
-//! Why not std: glibc's `log`/`sincos` are scalar calls that cost most of a CPU path
-//! step; these are accurate to a few ulp on the arguments Box–Muller needs (u ∈ (0, 1))
+//! Why not std: glibc's `log`/`sincos`/`tanh` are scalar calls that cost most of a CPU
+//! path step (a mean-field neuron step is mostly σ); these are accurate to a few ulp
 //! and are tested against std below.
 
 const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
@@ -92,6 +94,81 @@ pub fn sincos_tau(u: f64) -> (f64, f64) {
     )
 }
 
+/// `(2^n, e^r − 1)` with `x = n ln 2 + r`, |r| ≤ ½ ln 2, for x clamped to [−708, 708]
+/// (NaN stays NaN): Cody–Waite reduction, then the Taylor series of e^r − 1 to r^13
+/// (truncation < 2^-56 relative), no division.
+#[inline(always)]
+fn exp_parts(x: f64) -> (f64, f64) {
+    const LOG2E: f64 = std::f64::consts::LOG2_E;
+    // ln 2 = C1 + C2, C1 with few mantissa bits so n·C1 is exact (Cephes).
+    const C1: f64 = 6.931_457_519_531_25e-1;
+    const C2: f64 = 1.428_606_820_309_417_232_12e-6;
+    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
+    // NaN-preserving clamp (comparisons with NaN are false).
+    let x = if x < -708.0 {
+        -708.0
+    } else if x > 708.0 {
+        708.0
+    } else {
+        x
+    };
+    // n = rint(x log2 e), and its integer from the same sum's low mantissa bits.
+    let big = x * LOG2E + MAGIC;
+    let n = big - MAGIC;
+    let ni = big.to_bits() as i64 - MAGIC.to_bits() as i64;
+    let r = (x - n * C1) - n * C2;
+    // Horner over 1/13!, 1/12!, …, 1/2!, 1 (a constant-length loop LLVM unrolls; kept
+    // flat because rustfmt stalls on deeply nested expressions).
+    const C: [f64; 13] = [
+        1.0 / 6_227_020_800.0,
+        1.0 / 479_001_600.0,
+        1.0 / 39_916_800.0,
+        1.0 / 3_628_800.0,
+        1.0 / 362_880.0,
+        1.0 / 40_320.0,
+        1.0 / 5040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        1.0 / 2.0,
+        1.0,
+    ];
+    let mut q = C[0];
+    for c in &C[1..] {
+        q = q * r + c;
+    }
+    let p = r * q;
+    // 2^n with n ∈ [−1022, 1022] is a normal number: exponent bits n + 1023.
+    (f64::from_bits(((ni + 1023) as u64) << 52), p)
+}
+
+/// e^x for every x (NaN stays NaN; below −708 the result is e^−708 ≈ 3e−308, above 708
+/// it is e^708, so callers clamp nothing and never see inf).
+#[inline(always)]
+pub fn exp(x: f64) -> f64 {
+    let (scale, p) = exp_parts(x);
+    scale * p + scale
+}
+
+/// tanh x = ±m/(m + 2) with m = e^{2|x|} − 1 ≥ 0, computed as 2^n (e^r − 1) + (2^n − 1)
+/// (exact parts, no cancellation anywhere); one division.
+#[inline(always)]
+pub fn tanh(x: f64) -> f64 {
+    // tanh(20) rounds to 1, so larger |x| change nothing; the clamp keeps NaN.
+    let ax = x.abs();
+    let al = if ax > 20.0 { 20.0 } else { ax };
+    let (scale, p) = exp_parts(2.0 * al);
+    let m = scale * p + (scale - 1.0);
+    (m / (m + 2.0)).copysign(x)
+}
+
+/// The logistic function 1/(1 + e^{−x}).
+#[inline(always)]
+pub fn sigmoid(x: f64) -> f64 {
+    1.0 / (1.0 + exp(-x))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +226,50 @@ mod tests {
                 "u={u}: {ss} {cc}"
             );
         }
+    }
+
+    #[test]
+    fn exp_tanh_sigmoid_within_a_few_ulp_of_std() {
+        let (mut we, mut wt, mut ws) = (0.0f64, 0.0f64, 0.0f64);
+        for i in 0..400_000u32 {
+            let u = crate::rng::uniform(i.wrapping_mul(2_654_435_761));
+            // Arguments spread over [−40, 40], denser near 0, and tiny ones.
+            let x = (u - 0.5)
+                * if i % 3 == 0 {
+                    80.0
+                } else if i % 3 == 1 {
+                    4.0
+                } else {
+                    1e-6
+                };
+            we = we.max(ulps(exp(x), x.exp()));
+            wt = wt.max(ulps(tanh(x), x.tanh()));
+            ws = ws.max(ulps(sigmoid(x), 1.0 / (1.0 + (-x).exp())));
+        }
+        assert!(we <= 2.0, "exp: worst {we} ulp");
+        assert!(wt <= 3.0, "tanh: worst {wt} ulp");
+        assert!(ws <= 3.0, "sigmoid: worst {ws} ulp");
+        for x in [
+            0.0,
+            -0.0,
+            0.625,
+            -0.625,
+            0.624_999_999_999_999_9,
+            19.0,
+            25.0,
+            -1e300,
+            1e300,
+        ] {
+            assert!(
+                ulps(tanh(x), x.tanh()) <= 3.0,
+                "tanh({x}) = {} vs {}",
+                tanh(x),
+                x.tanh()
+            );
+        }
+        assert!(tanh(f64::NAN).is_nan() && exp(f64::NAN).is_nan() && sigmoid(f64::NAN).is_nan());
+        assert_eq!(tanh(-0.0).to_bits(), (-0.0f64).to_bits());
+        assert!((exp(700.0) / 700f64.exp() - 1.0).abs() < 4e-16);
+        assert!((exp(-700.0) / (-700f64).exp() - 1.0).abs() < 4e-16);
     }
 }
