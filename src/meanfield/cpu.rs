@@ -20,7 +20,7 @@ impl Default for CpuMeanField {
 }
 
 /// `r_j = f_n(θ_j) − y_j` for every sample (rows of `x`, labels `y`), at neurons `z`:
-/// blocks of pre-activations by GEMM, σ over each block, the sum over neurons by GEMM.
+/// blocks of pre-activations by GEMM, σ over each block, then the sum over neurons.
 pub fn residuals(act: Activation, z: &[f64], d: usize, x: &[f64], y: &[f64], out: &mut Vec<f64>) {
     let per = d + 1;
     let (n, b) = (z.len() / per, y.len());
@@ -64,7 +64,7 @@ pub fn residuals_reference(
 
 /// Largest n × B whose activations `drift` keeps (three f64 each) for the update pass
 /// and `add_correction`, instead of recomputing them block by block.
-const CACHE_MAX: usize = 1 << 15;
+const CACHE_MAX: usize = 1 << 20;
 
 /// Neurons per block when the activations are recomputed (n × B > `cache_max`).
 const BLOCK: usize = 512;

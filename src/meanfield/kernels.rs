@@ -74,56 +74,64 @@ pub fn weight_update(mm: &[f64], x: &[f64], d: usize, per: usize, delta: &mut [f
 }
 
 /// `r (1 × B) += aᵀ s`: `r_j += Σ_k a_k s_kj` over the m rows of `s` (m × B), with
-/// a_k = `z[k·per]` (each neuron's outer weight), as one GEMM (no serial chain over k).
+/// a_k = `z[k·per]` (each neuron's outer weight). Four rows at a time into four
+/// accumulators, so the adds over k are four chains, not one (a GEMM would pack all of
+/// `s` first: more memory traffic than this product's arithmetic).
 pub fn add_weighted_rows(z: &[f64], per: usize, s: &[f64], r: &mut [f64]) {
     let b = r.len();
     let m = s.len() / b;
-    assert!(m == 0 || z.len() > (m - 1) * per, "neuron block out of bounds");
-    // SAFETY: A = z at k·per, k < m (asserted); B = s (m × B); C = r (1 × B).
-    unsafe {
-        matrixmultiply::dgemm(
-            1,
-            m,
-            b,
-            1.0,
-            z.as_ptr(),
-            1,
-            per as isize,
-            s.as_ptr(),
-            b as isize,
-            1,
-            1.0,
-            r.as_mut_ptr(),
-            b as isize,
-            1,
-        )
+    assert!(
+        m == 0 || z.len() > (m - 1) * per,
+        "neuron block out of bounds"
+    );
+    let mut acc = vec![0.0; 4 * b];
+    let (a0, rest) = acc.split_at_mut(b);
+    let (a1, rest) = rest.split_at_mut(b);
+    let (a2, a3) = rest.split_at_mut(b);
+    let quads = m / 4;
+    for q in 0..quads {
+        let k = 4 * q;
+        let rows = &s[k * b..(k + 4) * b];
+        let (w0, w1, w2, w3) = (
+            z[k * per],
+            z[(k + 1) * per],
+            z[(k + 2) * per],
+            z[(k + 3) * per],
+        );
+        for j in 0..b {
+            a0[j] += w0 * rows[j];
+            a1[j] += w1 * rows[b + j];
+            a2[j] += w2 * rows[2 * b + j];
+            a3[j] += w3 * rows[3 * b + j];
+        }
+    }
+    for k in 4 * quads..m {
+        let w = z[k * per];
+        for (a, v) in a0.iter_mut().zip(&s[k * b..(k + 1) * b]) {
+            *a += w * v;
+        }
+    }
+    for j in 0..b {
+        r[j] += (a0[j] + a1[j]) + (a2[j] + a3[j]);
     }
 }
 
 /// `out[k·per] = −Σ_j s_kj v_j` for the m rows of `s` (m × B): the outer weights'
-/// update Δa = −S v as one GEMM (the other coordinates of each row are left).
+/// update Δa = −S v (the other coordinates of each row are left). Rows are independent,
+/// so their short sums overlap in the pipeline.
 pub fn outer_update(s: &[f64], v: &[f64], per: usize, out: &mut [f64]) {
     let b = v.len();
     let m = s.len() / b;
-    assert!(m == 0 || out.len() > (m - 1) * per, "neuron block out of bounds");
-    // SAFETY: A = s (m × B); B = v (B × 1); C = out at k·per, k < m (asserted).
-    unsafe {
-        matrixmultiply::dgemm(
-            m,
-            b,
-            1,
-            -1.0,
-            s.as_ptr(),
-            b as isize,
-            1,
-            v.as_ptr(),
-            1,
-            1,
-            0.0,
-            out.as_mut_ptr(),
-            per as isize,
-            1,
-        )
+    assert!(
+        m == 0 || out.len() > (m - 1) * per,
+        "neuron block out of bounds"
+    );
+    for (k, row) in s.chunks_exact(b).enumerate() {
+        let mut d = 0.0;
+        for (x, y) in row.iter().zip(v) {
+            d -= x * y;
+        }
+        out[k * per] = d;
     }
 }
 
