@@ -2,6 +2,8 @@
 //! jobs (1-D Gaussian sgd, b = 2, 40 steps; sme2 by Euler–Maruyama, 32 substeps), at
 //! sizes small enough for criterion's repeated sampling. `smflow bench` measures the
 //! full-size jobs once; benches/README.md records both against the numpy baseline.
+//! `mf_drift`: one replica's mean-field drift (tanh, d = 16, B = 8) at n = 2^10 and
+//! 2^16, the GEMM path against the scalar reference, in neuron-steps (elements).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use smflow::backend::cpu::CpuBackend;
@@ -40,5 +42,28 @@ fn throughput(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, throughput);
+fn mf_drift(c: &mut Criterion) {
+    use smflow::meanfield::cpu::{drift, DriftScratch};
+    use smflow::meanfield::{bench_job, fill_batch, Batch};
+    let mut g = c.benchmark_group("mf_drift");
+    g.sample_size(20);
+    for width in [1usize << 10, 1 << 16] {
+        let job = bench_job(width, 1);
+        let z = smflow::meanfield::cpu::Net::new(&job, 0).z;
+        let (mut batch, mut scratch) = (Batch::default(), Vec::new());
+        fill_batch(&job, 0, 0, 0, &mut batch, &mut scratch);
+        let mut delta = vec![0.0; z.len()];
+        g.throughput(Throughput::Elements(width as u64));
+        for (name, reference) in [("gemm", false), ("reference", true)] {
+            let mut w = DriftScratch::default();
+            w.reference = reference;
+            g.bench_function(format!("{name}_n{width}"), |b| {
+                b.iter(|| drift(job.act, &z, job.d, &batch, &mut w, &mut delta))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, throughput, mf_drift);
 criterion_main!(benches);
