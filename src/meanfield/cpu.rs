@@ -19,23 +19,63 @@ impl Default for CpuMeanField {
     }
 }
 
-/// `r_j = f_n(θ_j) − y_j` for every sample (rows of `x`, labels `y`), at neurons `z`:
-/// blocks of pre-activations by GEMM, σ over each block, then the sum over neurons.
+/// `r_j = f_n(θ_j) − y_j` for every sample (rows of `x`, labels `y`), at neurons `z`.
 pub fn residuals(act: Activation, z: &[f64], d: usize, x: &[f64], y: &[f64], out: &mut Vec<f64>) {
-    let per = d + 1;
-    let (n, b) = (z.len() / per, y.len());
-    let blk = BLOCK.min(n).max(1);
-    let (mut u, mut s, mut ds) = (vec![0.0; blk * b], vec![0.0; blk * b], vec![0.0; blk * b]);
-    out.clear();
-    out.resize(b, 0.0);
-    for k0 in (0..n).step_by(blk) {
-        let k1 = (k0 + blk).min(n);
-        let len = (k1 - k0) * b;
-        kernels::pre_activations(&z[k0 * per + 1..], per, k1 - k0, d, x, &mut u[..len]);
-        kernels::activations(act, &u[..len], &mut s[..len], &mut ds[..len]);
-        kernels::add_weighted_rows(&z[k0 * per..], per, &s[..len], out);
+    let (mut u, mut s, mut ds) = (Vec::new(), Vec::new(), Vec::new());
+    forward(act, z, d, x, y, BLOCK, [&mut u, &mut s, &mut ds], out);
+}
+
+/// u_kj = w_k·θ_j (GEMM), σ(u_kj), σ'(u_kj) of neurons k0..k1 into the first
+/// (k1 − k0)·B entries of `u`, `s`, `ds`.
+#[allow(clippy::too_many_arguments)]
+fn block_activations(
+    act: Activation,
+    z: &[f64],
+    d: usize,
+    x: &[f64],
+    (k0, k1): (usize, usize),
+    u: &mut [f64],
+    s: &mut [f64],
+    ds: &mut [f64],
+) {
+    let (per, len) = (d + 1, (k1 - k0) * (x.len() / d));
+    kernels::pre_activations(&z[k0 * per + 1..], per, k1 - k0, d, x, &mut u[..len]);
+    kernels::activations(act, &u[..len], &mut s[..len], &mut ds[..len]);
+}
+
+/// The blocks (k0, k1) of `blk` neurons out of n.
+fn blocks(n: usize, blk: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..n)
+        .step_by(blk.max(1))
+        .map(move |k0| (k0, (k0 + blk).min(n)))
+}
+
+/// The forward pass over blocks of `blk` neurons: r_j = (1/n) Σ_k a_k σ(u_kj) − y_j into
+/// `r`. The buffers `[u, s, ds]` are sized to one block and end holding the last one's
+/// values (every neuron's when blk ≥ n).
+#[allow(clippy::too_many_arguments)]
+fn forward(
+    act: Activation,
+    z: &[f64],
+    d: usize,
+    x: &[f64],
+    y: &[f64],
+    blk: usize,
+    [u, s, ds]: [&mut Vec<f64>; 3],
+    r: &mut Vec<f64>,
+) {
+    let (n, b) = (z.len() / (d + 1), y.len());
+    let blk = blk.min(n);
+    for v in [&mut *u, &mut *s, &mut *ds] {
+        v.resize(blk * b, 0.0);
     }
-    for (r, yj) in out.iter_mut().zip(y) {
+    r.clear();
+    r.resize(b, 0.0);
+    for (k0, k1) in blocks(n, blk) {
+        block_activations(act, z, d, x, (k0, k1), u, s, ds);
+        kernels::add_weighted_rows(&z[k0 * (d + 1)..], d + 1, &s[..(k1 - k0) * b], r);
+    }
+    for (r, yj) in r.iter_mut().zip(y) {
         *r = *r / n as f64 - yj;
     }
 }
@@ -129,37 +169,15 @@ pub fn drift(
     let x = &batch.x;
     w.cached = n * b <= w.cache_max;
     let blk = if w.cached { n } else { BLOCK.min(n) };
-    for v in [&mut w.u, &mut w.s, &mut w.ds] {
-        v.resize(blk * b, 0.0);
-    }
-    let blocks = || {
-        (0..n)
-            .step_by(blk.max(1))
-            .map(move |k0| (k0, (k0 + blk).min(n)))
-    };
-    let fill = |w: &mut DriftScratch, k0: usize, k1: usize| {
-        let len = (k1 - k0) * b;
-        kernels::pre_activations(&z[k0 * per + 1..], per, k1 - k0, d, x, &mut w.u[..len]);
-        kernels::activations(act, &w.u[..len], &mut w.s[..len], &mut w.ds[..len]);
-    };
-    // Forward: r_j = (1/n) Σ_k a_k σ(u_kj) − y_j.
-    w.r.clear();
-    w.r.resize(b, 0.0);
-    for (k0, k1) in blocks() {
-        fill(w, k0, k1);
-        let len = (k1 - k0) * b;
-        kernels::add_weighted_rows(&z[k0 * per..], per, &w.s[..len], &mut w.r);
-    }
-    for (r, y) in w.r.iter_mut().zip(&batch.y) {
-        *r = *r / n as f64 - y;
-    }
+    let DriftScratch { u, s, ds, r, .. } = w;
+    forward(act, z, d, x, &batch.y, blk, [u, s, ds], r);
     w.cr.clear();
     w.cr.extend(w.r.iter().zip(&batch.c).map(|(r, c)| c * r));
     // Update pass.
     w.m.resize(blk * b, 0.0);
-    for (k0, k1) in blocks() {
+    for (k0, k1) in blocks(n, blk) {
         if !w.cached {
-            fill(w, k0, k1);
+            block_activations(act, z, d, x, (k0, k1), &mut w.u, &mut w.s, &mut w.ds);
         }
         let len = (k1 - k0) * b;
         for (k, (dsrow, mrow)) in

@@ -10,7 +10,9 @@
 //! to 1e-12 relative.
 
 use super::model::Activation;
-use crate::rng::simd::{self, Level};
+use crate::rng::simd;
+#[cfg(test)]
+use crate::rng::simd::Level;
 
 /// `u (m × B) = W (m × d, row stride `per`) · Xᵀ`, X the batch (B × d, row-major):
 /// `u[k·B + j] = w_k · θ_j`.
@@ -140,31 +142,10 @@ pub fn activations(act: Activation, u: &[f64], s: &mut [f64], ds: &mut [f64]) {
     activations_at(simd::level(), act, u, s, ds)
 }
 
-/// `activations` compiled for `level` (capped by what the CPU has). Every level does the
-/// same IEEE operations in the same order, so all give the same bits (tested).
-pub fn activations_at(level: Level, act: Activation, u: &[f64], s: &mut [f64], ds: &mut [f64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        match level.min(simd::detected()) {
-            // SAFETY: `simd::level()` never exceeds what the CPU reports.
-            Level::Avx512 => unsafe { return activations_avx512(act, u, s, ds) },
-            Level::Avx2 => unsafe { return activations_avx2(act, u, s, ds) },
-            Level::Scalar => {}
-        }
-    }
-    activations_body(act, u, s, ds)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2")]
-unsafe fn activations_avx512(act: Activation, u: &[f64], s: &mut [f64], ds: &mut [f64]) {
-    activations_body(act, u, s, ds)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn activations_avx2(act: Activation, u: &[f64], s: &mut [f64], ds: &mut [f64]) {
-    activations_body(act, u, s, ds)
+crate::per_level! {
+    /// `activations` compiled for `level` (capped by what the CPU has). Every level does
+    /// the same IEEE operations in the same order, so all give the same bits (tested).
+    pub fn activations_at(act: Activation, u: &[f64], s: &mut [f64], ds: &mut [f64]) => activations_body
 }
 
 /// One straight loop per activation (each arm passes `act` as a constant, so the

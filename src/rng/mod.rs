@@ -120,57 +120,20 @@ pub fn fill_normals(
     )
 }
 
-/// `fill_normals` compiled for `level` (which must not exceed `simd::detected()`; a
-/// higher one falls back to the baseline). For tests that compare the levels.
-#[allow(clippy::too_many_arguments)]
-pub fn fill_normals_at(
-    level: simd::Level,
-    key: [u32; 2],
-    replica: u32,
-    stream: u32,
-    k0: u32,
-    n_steps: usize,
-    per_step: usize,
-    out: &mut [f64],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        match level.min(simd::detected()) {
-            // SAFETY: the level is capped by what the CPU reports.
-            simd::Level::Avx512 => unsafe {
-                return fill_normals_avx512(key, replica, stream, k0, n_steps, per_step, out);
-            },
-            simd::Level::Avx2 => unsafe {
-                return fill_normals_avx2(key, replica, stream, k0, n_steps, per_step, out);
-            },
-            simd::Level::Scalar => {}
-        }
-    }
-    fill_normals_body(key, replica, stream, k0, n_steps, per_step, out)
+crate::per_level! {
+    /// `fill_normals` compiled for `level` (capped by `simd::detected()`). For tests that
+    /// compare the levels.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fill_normals_at(
+        key: [u32; 2],
+        replica: u32,
+        stream: u32,
+        k0: u32,
+        n_steps: usize,
+        per_step: usize,
+        out: &mut [f64],
+    ) => fill_normals_body
 }
-
-/// `fill_normals_body` compiled with the target features `$features` (one copy per
-/// level; the body is `#[inline(always)]`, so each copy is vectorised for its level).
-macro_rules! compiled_for {
-    ($name:ident, $features:literal) => {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = $features)]
-        unsafe fn $name(
-            key: [u32; 2],
-            replica: u32,
-            stream: u32,
-            k0: u32,
-            n_steps: usize,
-            per_step: usize,
-            out: &mut [f64],
-        ) {
-            fill_normals_body(key, replica, stream, k0, n_steps, per_step, out)
-        }
-    };
-}
-
-compiled_for!(fill_normals_avx512, "avx512f,avx512dq,avx512vl,avx2");
-compiled_for!(fill_normals_avx2, "avx2");
 
 /// The generator itself, inlined into each compiled copy.
 #[inline(always)]

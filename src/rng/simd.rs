@@ -57,3 +57,35 @@ pub fn level() -> Level {
         want.min(detected())
     })
 }
+
+/// `per_level!(fn name(args…) => body)` defines `name(level, args…)`: `body(args…)`
+/// compiled once per level (AVX-512, AVX2 via `#[target_feature]`, and the baseline) and
+/// run at the widest level not above `level` and `detected()`. `body` must be
+/// `#[inline(always)]` so that each copy is vectorised for its level. The one dispatch
+/// mechanism of every hot loop (the normal generator, the mean-field activations).
+#[macro_export]
+macro_rules! per_level {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:path) => {
+        $(#[$meta])*
+        $vis fn $name(level: $crate::rng::simd::Level, $($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                #[target_feature(enable = "avx2")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    $body($($arg),*)
+                }
+                match level.min($crate::rng::simd::detected()) {
+                    // SAFETY: the level is capped by what the CPU reports.
+                    $crate::rng::simd::Level::Avx512 => return unsafe { avx512($($arg),*) },
+                    $crate::rng::simd::Level::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::rng::simd::Level::Scalar => {}
+                }
+            }
+            $body($($arg),*)
+        }
+    };
+}
