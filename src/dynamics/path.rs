@@ -395,56 +395,72 @@ fn em_step<M: Model + ?Sized>(
     let s_fine = spec.substeps();
     let dt = spec.eta / s_fine as f64;
     let sqrt_dt = dt.sqrt();
+    // The per-run constants once per step, not per substep (the same values, so the
+    // same bits); the scratch arrays are cleared only over the nc components used.
+    let em = EmConsts {
+        d: m.dim(),
+        p: spec.particles(),
+        c: spec.drift_c(),
+        scale: spec.noise_var().sqrt(),
+        shared: uses_smf_noise(spec),
+    };
     let mut shift = [0.0; MAX_NOISE];
     if let Some(z) = sgd {
         bridge_shift(spec, nc, normals, z, &mut shift);
     }
     let mut dw = [0.0; MAX_NOISE];
-    let mut acc = [[0.0; MAX_NOISE]; MAX_LEVELS];
+    let mut acc = [[0.0; MAX_NOISE]; MAX_LEVELS - 1];
     for s in 0..s_fine {
-        for (j, w) in dw[..nc].iter_mut().enumerate() {
-            *w = sqrt_dt * normals[s as usize * nc + j];
+        let z = &normals[s as usize * nc..(s as usize + 1) * nc];
+        for ((w, &zj), &sh) in dw[..nc].iter_mut().zip(z).zip(&shift[..nc]) {
+            *w = sqrt_dt * zj;
             if sgd.is_some() {
-                *w += shift[j];
+                *w += sh;
             }
         }
-        em_level(m, spec, &mut x[0], &dw[..nc], dt);
+        em_level(m, &em, &mut x[0], &dw[..nc], dt);
         for l in 1..levels {
+            let a = &mut acc[l - 1];
             for j in 0..nc {
-                acc[l][j] += dw[j];
+                a[j] += dw[j];
             }
             let span = 1u32 << l;
             if s % span == span - 1 {
-                let inc = acc[l];
-                em_level(m, spec, &mut x[l], &inc[..nc], dt * span as f64);
-                acc[l][..nc].iter_mut().for_each(|a| *a = 0.0);
+                em_level(m, &em, &mut x[l], &a[..nc], dt * span as f64);
+                a[..nc].iter_mut().for_each(|v| *v = 0.0);
             }
         }
     }
 }
 
+/// What `em_level` needs of the run, read once per step.
+struct EmConsts {
+    d: usize,
+    p: usize,
+    c: f64,
+    scale: f64,
+    shared: bool,
+}
+
 /// One Euler–Maruyama step of every particle of one level.
-#[inline]
+#[inline(always)]
 fn em_level<M: Model + ?Sized>(
     m: &M,
-    spec: &RunSpec,
+    em: &EmConsts,
     x: &mut [Vector; MAX_P],
     dw: &[f64],
     dt: f64,
 ) {
-    let d = m.dim();
-    let c = spec.drift_c();
-    let scale = spec.noise_var().sqrt();
-    let shared = uses_smf_noise(spec);
-    for (p, xp) in x[..spec.particles()].iter_mut().enumerate() {
-        let b = drift(m, xp, c);
-        let noise = if shared {
+    let d = em.d;
+    for (p, xp) in x[..em.p].iter_mut().enumerate() {
+        let b = drift(m, xp, em.c);
+        let noise = if em.shared {
             m.smf_noise(xp, dw)
         } else {
             m.sme_noise(xp, &dw[p * d..(p + 1) * d])
         };
         for i in 0..d {
-            xp[i] += b[i] * dt + scale * noise[i];
+            xp[i] += b[i] * dt + em.scale * noise[i];
         }
     }
 }
