@@ -24,12 +24,13 @@ use std::time::{Duration, Instant};
 
 const BIN: &str = env!("CARGO_BIN_EXE_smflow");
 
-/// Three dynamics × three step sizes; long enough (a few seconds) to interrupt.
+/// Three dynamics × three step sizes; long enough to interrupt (≥ 5 s of CPU: at 60 000
+/// paths a faster CPU path finished within the 2 s the interrupt tests wait).
 const WEAK: &str = r#"{"experiment": "weak_order", "name": "resume_weak",
  "model": {"kind": "multiplicative", "mean": 2.0, "std": 1.5},
  "x0": [1.0], "dynamics": ["sgd", "sme1", "sme2"], "batch": 2,
  "etas": [0.2, 0.1, 0.05], "horizon": 1.0,
- "observables": ["x0", "norm2"], "paths": 60000,
+ "observables": ["x0", "norm2"], "paths": 180000,
  "sde": {"substeps": 8, "extrapolate": true}, "seed": 1}"#;
 
 /// n_point: 20 batches per run, run as shard 2 of 3.
@@ -207,7 +208,7 @@ fn work_units_merge_to_exactly_one_call() {
     // multiples of 64 of the global replica index, since its f32/f64 workgroup partials
     // always sum the replicas [64 g, 64 g + 64) (the driver aligns its chunks and skips
     // the lanes before a range), which is where shards and work units cut.
-    let ck = common::checked(&WEAK.replace("60000", "6000"));
+    let ck = common::checked(&WEAK.replace("180000", "6000"));
     let p = plan(&ck);
     let spec = &p.runs[4].spec; // sme1 at η = 0.1
     let n_stats = spec.checkpoints.len() * spec.observables.len();
@@ -340,7 +341,7 @@ fn resume_with_another_config_seed_shard_or_backend_is_refused() {
     );
     refused(
         &resume(cfg, &out, &["--backend", "cpu", "--paths", "50000"]),
-        "(field paths: 60000 there, 50000 here)",
+        "(field paths: 180000 there, 50000 here)",
         &out,
         &before,
     );
@@ -473,7 +474,7 @@ fn gpu_run_resumes_bit_identically() {
         return;
     }
     let d = scratch("gpu");
-    let cfg = write_config(&d, "weak.json", &WEAK.replace("60000", "200000"));
+    let cfg = write_config(&d, "weak.json", &WEAK.replace("180000", "200000"));
     let full = d.join("full");
     let gpu = ["--backend", "gpu"];
     reference(&cfg, &full, &gpu);
@@ -517,12 +518,16 @@ fn same_outputs(full: &Path, out: &Path) {
 /// Saved jobs in a run directory's `progress/`.
 fn saved_jobs(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("progress")).map_or(0, |r| {
-        r.filter(|e| {
-            e.as_ref()
-                .is_ok_and(|e| e.file_name().to_string_lossy().starts_with("job-"))
-        })
-        .count()
+        r.filter(|e| e.as_ref().is_ok_and(|e| is_saved_job(&e.path())))
+            .count()
     })
+}
+
+/// A completed job file, `job-NNNNNN.json`; not the `job-NNNNNN.tmp` that
+/// `write_atomic` renames into place (a kill can leave it half-written).
+fn is_saved_job(p: &Path) -> bool {
+    let name = p.file_name().unwrap().to_string_lossy();
+    name.starts_with("job-") && name.ends_with(".json")
 }
 
 /// An experiment that resumes by jobs: killed (SIGKILL) after its first saved job and
@@ -565,7 +570,7 @@ fn jobs_resume_bit_identically(name: &str, cfg: &str, extra: &[&str]) {
     let job = std::fs::read_dir(out.join("progress"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("job-"))
+        .find(|p| is_saved_job(p))
         .unwrap();
     let good = std::fs::read(&job).unwrap();
     let mut bad: serde_json::Value = serde_json::from_slice(&good).unwrap();

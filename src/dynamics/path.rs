@@ -444,13 +444,7 @@ struct EmConsts {
 
 /// One Euler–Maruyama step of every particle of one level.
 #[inline(always)]
-fn em_level<M: Model + ?Sized>(
-    m: &M,
-    em: &EmConsts,
-    x: &mut [Vector; MAX_P],
-    dw: &[f64],
-    dt: f64,
-) {
+fn em_level<M: Model + ?Sized>(m: &M, em: &EmConsts, x: &mut [Vector; MAX_P], dw: &[f64], dt: f64) {
     let d = em.d;
     for (p, xp) in x[..em.p].iter_mut().enumerate() {
         let b = drift(m, xp, em.c);
