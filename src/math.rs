@@ -169,6 +169,70 @@ pub fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + exp(-x))
 }
 
+/// The f32 twin of `exp_parts`: `(2^n, e^r − 1)` with `x = n ln 2 + r`, |r| ≤ ½ ln 2, for
+/// x clamped to [−87, 87] (NaN stays NaN); Taylor series of e^r − 1 to r^7 (truncation
+/// < 2^-25 relative). For the f32 mean-field CPU path (`"precision": "f32"`), which is
+/// not the reference.
+#[inline(always)]
+fn exp_parts_f32(x: f32) -> (f32, f32) {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 = C1 + C2, C1 with 9 mantissa bits so n·C1 is exact for |n| < 2^15.
+    const C1: f32 = 0.693_359_375;
+    const C2: f32 = -2.121_944_4e-4;
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
+    let x = if x < -87.0 {
+        -87.0
+    } else if x > 87.0 {
+        87.0
+    } else {
+        x
+    };
+    let big = x * LOG2E + MAGIC;
+    let n = big - MAGIC;
+    let ni = big.to_bits() as i32 - MAGIC.to_bits() as i32;
+    let r = (x - n * C1) - n * C2;
+    const C: [f32; 7] = [
+        1.0 / 5040.0,
+        1.0 / 720.0,
+        1.0 / 120.0,
+        1.0 / 24.0,
+        1.0 / 6.0,
+        1.0 / 2.0,
+        1.0,
+    ];
+    let mut q = C[0];
+    for c in &C[1..] {
+        q = q * r + c;
+    }
+    let p = r * q;
+    // 2^n with n ∈ [−126, 126] is a normal number: exponent bits n + 127.
+    (f32::from_bits(((ni + 127) as u32) << 23), p)
+}
+
+/// e^x in f32 (the `exp` of the f32 path; NaN stays NaN, no inf).
+#[inline(always)]
+pub fn exp_f32(x: f32) -> f32 {
+    let (scale, p) = exp_parts_f32(x);
+    scale * p + scale
+}
+
+/// tanh in f32, as `tanh` (±m/(m + 2), m = e^{2|x|} − 1).
+#[inline(always)]
+pub fn tanh_f32(x: f32) -> f32 {
+    // tanh(9) rounds to 1 in f32.
+    let ax = x.abs();
+    let al = if ax > 9.0 { 9.0 } else { ax };
+    let (scale, p) = exp_parts_f32(2.0 * al);
+    let m = scale * p + (scale - 1.0);
+    (m / (m + 2.0)).copysign(x)
+}
+
+/// The logistic function in f32.
+#[inline(always)]
+pub fn sigmoid_f32(x: f32) -> f32 {
+    1.0 / (1.0 + exp_f32(-x))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,5 +335,36 @@ mod tests {
         assert_eq!(tanh(-0.0).to_bits(), (-0.0f64).to_bits());
         assert!((exp(700.0) / 700f64.exp() - 1.0).abs() < 4e-16);
         assert!((exp(-700.0) / (-700f64).exp() - 1.0).abs() < 4e-16);
+    }
+
+    #[test]
+    fn f32_exp_tanh_sigmoid_within_a_few_f32_ulp() {
+        // ulps in f32 units, against the f64 functions (accurate to 1e-16).
+        let ulp32 = |a: f32, b: f64| (a as f64 - b).abs() / (b.abs().max(1e-37) * f32::EPSILON as f64);
+        let (mut we, mut wt, mut ws) = (0.0f64, 0.0f64, 0.0f64);
+        for i in 0..400_000u32 {
+            let u = crate::rng::uniform(i.wrapping_mul(2_654_435_761));
+            let x = ((u - 0.5)
+                * if i % 3 == 0 {
+                    160.0
+                } else if i % 3 == 1 {
+                    4.0
+                } else {
+                    1e-6
+                }) as f32;
+            let xd = x as f64;
+            if xd.abs() < 87.0 {
+                we = we.max(ulp32(exp_f32(x), xd.exp()));
+            }
+            wt = wt.max(ulp32(tanh_f32(x), xd.tanh()));
+            ws = ws.max(ulp32(sigmoid_f32(x), 1.0 / (1.0 + (-xd).exp())));
+        }
+        assert!(we <= 3.0, "exp_f32: worst {we} ulp");
+        assert!(wt <= 4.0, "tanh_f32: worst {wt} ulp");
+        assert!(ws <= 4.0, "sigmoid_f32: worst {ws} ulp");
+        assert!(tanh_f32(f32::NAN).is_nan() && sigmoid_f32(f32::NAN).is_nan());
+        assert_eq!(tanh_f32(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(tanh_f32(1e30), 1.0);
+        assert_eq!(sigmoid_f32(-1e30), 1.0 / (1.0 + exp_f32(87.0)));
     }
 }

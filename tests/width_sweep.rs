@@ -7,6 +7,7 @@ use smflow::experiment::width_sweep::config::{check, WidthSweepConfig};
 use smflow::experiment::width_sweep::{collect, job};
 use smflow::meanfield::cpu::CpuMeanField;
 use smflow::meanfield::MfDynamics;
+use smflow::backend::Precision;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_smflow");
@@ -81,9 +82,11 @@ fn n_var_is_the_exact_variance_at_t0_and_stable_across_widths_at_t() {
 fn results_do_not_depend_on_the_cpu_block_size() {
     let s = sweep(&config(""));
     let j = job(&s, MfDynamics::Smf1, 0, 20);
-    let a = collect(&CpuMeanField { block: 1 }, &j, 9).unwrap();
-    let b = collect(&CpuMeanField { block: 256 }, &j, 9).unwrap();
-    assert_eq!(a, b);
+    for precision in [Precision::F64, Precision::F32] {
+        let a = collect(&CpuMeanField { block: 1, precision }, &j, 9).unwrap();
+        let b = collect(&CpuMeanField { block: 256, precision }, &j, 9).unwrap();
+        assert_eq!(a, b, "{precision:?}");
+    }
 }
 
 fn run_cli(cfg_text: &str, out: &std::path::Path) -> std::process::Output {
@@ -143,6 +146,65 @@ fn cli_writes_complete_reproducible_outputs() {
         .any(|p| p["pair"][0] == "sgd" && p["pair"][1] == "smf1"));
 }
 
+/// Unset, the CPU computes in f64 (the reference); `"precision": "f32"` makes it f32
+/// (results.json and the adapter say which), with every observable within f32 rounding
+/// of the f64 run (the same draws), and not bit-equal to it.
+#[test]
+fn cpu_precision_follows_the_config_and_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = config(r#", "checkpoints": [0.5]"#)
+        .replace(r#""paths": 400"#, r#""paths": 8"#)
+        .replace("[16, 64, 256]", "[16, 32]");
+    let runs = [
+        ("unset", base.clone(), "f64"),
+        (
+            "f64",
+            base.replace(r#""seed": 3"#, r#""seed": 3, "precision": "f64""#),
+            "f64",
+        ),
+        (
+            "f32",
+            base.replace(r#""seed": 3"#, r#""seed": 3, "precision": "f32""#),
+            "f32",
+        ),
+    ];
+    let mut csvs = Vec::new();
+    for (name, text, want) in &runs {
+        let dir = tmp.path().join(name);
+        let o = run_cli(text, &dir);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(r["precision"], *want, "{name}: {}", r["precision"]);
+        let adapter = r["adapter"].as_str().unwrap();
+        assert!(adapter.contains(&format!("({want})")), "{name}: {adapter}");
+        csvs.push(std::fs::read_to_string(dir.join("width_sweep.csv")).unwrap());
+    }
+    assert_eq!(csvs[0], csvs[1], "unset and f64 are the same run");
+    assert_ne!(csvs[0], csvs[2], "f32 must not be the f64 run");
+    // Columns after the keys: compare every numeric field of the mean column.
+    let rows = |t: &str| -> Vec<Vec<String>> {
+        t.lines()
+            .map(|l| l.split(',').map(str::to_string).collect())
+            .collect()
+    };
+    let (a, b) = (rows(&csvs[0]), rows(&csvs[2]));
+    let head = &a[0];
+    let mean = head
+        .iter()
+        .position(|h| h == "mean")
+        .expect("a mean column");
+    assert_eq!(a.len(), b.len());
+    for (ra, rb) in a[1..].iter().zip(&b[1..]) {
+        let (x, y): (f64, f64) = (ra[mean].parse().unwrap(), rb[mean].parse().unwrap());
+        assert!(
+            (x - y).abs() <= 1e-3 * x.abs().max(1e-3),
+            "row {ra:?}: f64 {x}, f32 {y}"
+        );
+    }
+}
+
 #[test]
 fn bad_input_names_the_field() {
     let tmp = tempfile::tempdir().unwrap();
@@ -168,6 +230,7 @@ fn bad_input_names_the_field() {
             "dynamics",
         ),
         (config("").replace(r#""a2""#, r#""a3""#), "test_function"),
+        (config(r#", "precision": "f16""#), "precision"),
     ];
     for (i, (text, field)) in cases.iter().enumerate() {
         let out = tmp.path().join(format!("bad{i}"));

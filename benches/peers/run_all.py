@@ -11,7 +11,8 @@ to the fastest peer, and the peers' own correctness checks.
 The peers run under --python (default: this interpreter); a peer whose package is not
 importable there is skipped with a note. This script itself needs only the standard
 library. smflow runs `bench --backend cpu`, and `bench --backend gpu` when `smflow
-devices` reports an adapter. smflow's cpu backend is float64 and its gpu backend float32;
+devices` reports an adapter. smflow's cpu backend is float64 (and also float32 on the mean-field
+jobs: bench runs both) and its gpu backend float32;
 each peer runs at both f32 and f64, on the CPU, and also on CUDA where torch (or jaxlib)
 sees a GPU. --smflow-backends and --device choose those explicitly (benches/device.sh
 runs `--smflow-backends gpu --device cuda`); --jobs and --mf-widths (any powers of two)
@@ -142,7 +143,7 @@ class Unit:
 
 def smflow_device(m):
     if m["backend"] == "cpu":
-        return "cpu (" + m["adapter"].replace("CPU reference, ", "").replace(" (f64)", "").replace("f64, ", "") + ")"
+        return "cpu (" + m["adapter"].replace("CPU reference, ", "").replace(" (f64)", "").replace(" (f32)", "").replace("f64, ", "") + ")"
     # e.g. "llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, software rasteriser: CPU]"
     name = m["adapter"].split(" [")[0].replace(" (f32)", "")
     return f"gpu: {name}" + (" (software)" if "software" in m["adapter"] else "")
@@ -173,7 +174,10 @@ def smflow_unit(exe, backend, paths, mf_replicas, tmp, jobs, extra):
         for m in ms:
             if m["job"] not in jobs:
                 continue  # data_sgd: no peer here
-            dtype = "f64" if m["backend"] == "cpu" else "f32"
+            # bench --json says the precision; older binaries (and printed lines) do not.
+            dtype = m.get("precision") or ("f64" if m["backend"] == "cpu" else "f32")
+            if "(f32)" in m["adapter"]:
+                dtype = "f32"
             rows.append(dict(impl="smflow", dtype=dtype, device=smflow_device(m), job=m["job"],
                              rate=m["path_steps_per_second"], check="n/a", paths=m["paths"]))
         return rows

@@ -28,6 +28,16 @@ pub enum Precision {
     F64,
 }
 
+impl Precision {
+    /// "f32" or "f64", as configs and results.json spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
+}
+
 /// Counts finished path-steps (fine substeps included) for progress bars.
 pub type Progress<'a> = &'a (dyn Fn(f64) + Sync);
 

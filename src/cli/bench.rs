@@ -62,6 +62,8 @@ fn mf_size(mf_replicas: u64, width: usize) -> (u64, u32) {
 pub struct Measurement {
     pub backend: String,
     pub adapter: String,
+    /// "f32" or "f64": the float type of the path arithmetic.
+    pub precision: String,
     pub job: String,
     pub paths: u64,
     pub path_steps: f64,
@@ -130,6 +132,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             let m = Measurement {
                 backend: backend.name().into(),
                 adapter: backend.adapter(),
+                precision: super::precision_name(backend.precision()).into(),
                 job: job.into(),
                 paths,
                 path_steps: c.path_steps,
@@ -158,6 +161,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
         let m = Measurement {
             backend: trainer.name().into(),
             adapter: trainer.adapter(),
+            precision: super::precision_name(trainer.precision()).into(),
             job: "data_sgd".into(),
             paths: replicas,
             path_steps: replicas as f64 * steps as f64,
@@ -177,9 +181,17 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
     } else {
         Vec::new()
     };
-    for choice in mf {
-        let backend =
-            super::width_sweep::make_mf_backend(choice, crate::backend::Precision::F32, true)?;
+    // The CPU at both precisions (f64: the reference; f32: the fast option), the GPU in f32.
+    let mf_runs = mf.into_iter().flat_map(|choice| {
+        let precisions = if choice == BackendChoice::Cpu {
+            vec![None, Some(f32)]
+        } else {
+            vec![Some(f32)]
+        };
+        precisions.into_iter().map(move |p| (choice, p))
+    });
+    for (choice, precision) in mf_runs {
+        let backend = super::width_sweep::make_mf_backend(choice, precision, true)?;
         for &width in &a.mf_widths {
             let (replicas, steps) = mf_size(a.mf_replicas, width);
             let rate =
@@ -189,6 +201,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             let m = Measurement {
                 backend: backend.name().into(),
                 adapter: backend.adapter(),
+                precision: super::precision_name(backend.precision()).into(),
                 job: format!("mf_sgd_n{width}"),
                 paths: replicas,
                 path_steps: work,

@@ -40,6 +40,7 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
         .unwrap_or("run");
     let s = check(cfg, stem).map_err(|e| overrides.blame(e))?;
     let gpu = super::width_sweep::make_mf_backend(BackendChoice::Gpu, s.precision, true)?;
+    // The CPU side is the f64 reference whatever the config's precision.
     let cpu = CpuMeanField::default();
     eprintln!(
         "smflow compare: cpu ({}) vs gpu ({})",
@@ -77,7 +78,7 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
         }
     }
     let passed = worst <= a.path_tol;
-    let doc = json!({"adapter": gpu.adapter(), "precision": s.cfg.precision, "runs": runs,
+    let doc = json!({"adapter": gpu.adapter(), "precision": super::precision_name(gpu.precision()), "runs": runs,
         "max_rel_deviation": worst, "diverged_on_one_backend": split_total,
         "path_tol": a.path_tol, "passed": passed});
     if let Some(dir) = &a.out {

@@ -176,10 +176,7 @@ pub fn choose_backend<B: ?Sized>(
 }
 
 pub fn precision_name(p: Precision) -> &'static str {
-    match p {
-        Precision::F32 => "f32",
-        Precision::F64 => "f64",
-    }
+    p.name()
 }
 
 /// A progress bar over path-steps, hidden with --quiet or when stderr is not a terminal.

@@ -14,23 +14,25 @@ use std::time::Instant;
 
 /// The mean-field backend a user asked for; `auto` takes a hardware GPU adapter if
 /// there is one, else the CPU (llvmpipe runs these kernels at about half the CPU
-/// reference's speed, benches/README.md), and says which.
+/// reference's speed, benches/README.md), and says which. `precision` is the config's
+/// `"precision"`; unset, the GPU computes in f32 and the CPU in f64 (the reference).
 pub fn make_mf_backend(
     choice: BackendChoice,
-    precision: crate::backend::Precision,
+    precision: Option<crate::backend::Precision>,
     quiet: bool,
 ) -> Result<Box<dyn MeanFieldBackend>, Failure> {
+    use crate::backend::Precision;
     super::choose_backend(
         choice,
         quiet,
         true,
         || {
-            let g = GpuMeanField::new(precision)?;
+            let g = GpuMeanField::new(precision.unwrap_or(Precision::F32))?;
             let (a, soft) = (g.adapter(), g.is_software());
             Ok((Box::new(g) as Box<dyn MeanFieldBackend>, a, soft))
         },
         || {
-            let c = CpuMeanField::default();
+            let c = CpuMeanField::with_precision(precision.unwrap_or(Precision::F64));
             let a = c.adapter();
             (Box::new(c) as Box<dyn MeanFieldBackend>, a)
         },
@@ -66,7 +68,7 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         config: sweep.echo.clone(),
         backend: backend.name().into(),
         adapter: backend.adapter(),
-        precision: sweep.cfg.precision.clone(),
+        precision: super::precision_name(backend.precision()).into(),
     };
     let (loaded, mut store) =
         super::run::job_store::<Vec<Vec<[u64; 4]>>>(&a, &dir, id, Some(jobs(&sweep)))?;
@@ -91,7 +93,7 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
     let info = RunInfo {
         experiment: "width_sweep",
         name: &sweep.name,
-        precision: &sweep.cfg.precision,
+        precision: super::precision_name(backend.precision()),
         seed: sweep.cfg.seed,
         echo: &sweep.echo,
         backend: backend.name(),

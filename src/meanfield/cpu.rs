@@ -1,26 +1,42 @@
-//! The CPU reference of the mean-field dynamics, in f64: replicas in parallel (rayon),
-//! each advanced by `Net`. Results do not depend on the thread count or block size:
-//! every replica's draws come from its own Philox counters.
+//! The CPU reference of the mean-field dynamics, in f64 (or f32 for speed, `Real`):
+//! replicas in parallel (rayon), each advanced by `Net`. Results do not depend on the
+//! thread count or block size: every replica's draws come from its own Philox counters.
 
 use super::kernels;
 use super::model::{dot, init_neurons, Activation};
+use super::real::Real;
 use super::{fill_batch, Batch, Block, MeanFieldBackend, MfDynamics, MfJob, MfSink, OBSERVABLES};
+use crate::backend::Precision;
 use rayon::prelude::*;
 use std::ops::Range;
 
 pub struct CpuMeanField {
     /// Replicas per block handed to the sink.
     pub block: u64,
+    /// F64 (the reference, the default) or F32 (faster; not the reference).
+    pub precision: Precision,
 }
 
 impl Default for CpuMeanField {
     fn default() -> Self {
-        CpuMeanField { block: 256 }
+        CpuMeanField {
+            block: 256,
+            precision: Precision::F64,
+        }
+    }
+}
+
+impl CpuMeanField {
+    pub fn with_precision(precision: Precision) -> Self {
+        CpuMeanField {
+            precision,
+            ..Self::default()
+        }
     }
 }
 
 /// `r_j = f_n(θ_j) − y_j` for every sample (rows of `x`, labels `y`), at neurons `z`.
-pub fn residuals(act: Activation, z: &[f64], d: usize, x: &[f64], y: &[f64], out: &mut Vec<f64>) {
+pub fn residuals<R: Real>(act: Activation, z: &[R], d: usize, x: &[R], y: &[R], out: &mut Vec<R>) {
     let (mut u, mut s, mut ds) = (Vec::new(), Vec::new(), Vec::new());
     forward(act, z, d, x, y, BLOCK, [&mut u, &mut s, &mut ds], out);
 }
@@ -28,15 +44,15 @@ pub fn residuals(act: Activation, z: &[f64], d: usize, x: &[f64], y: &[f64], out
 /// u_kj = w_k·θ_j (GEMM), σ(u_kj), σ'(u_kj) of neurons k0..k1 into the first
 /// (k1 − k0)·B entries of `u`, `s`, `ds`.
 #[allow(clippy::too_many_arguments)]
-fn block_activations(
+fn block_activations<R: Real>(
     act: Activation,
-    z: &[f64],
+    z: &[R],
     d: usize,
-    x: &[f64],
+    x: &[R],
     (k0, k1): (usize, usize),
-    u: &mut [f64],
-    s: &mut [f64],
-    ds: &mut [f64],
+    u: &mut [R],
+    s: &mut [R],
+    ds: &mut [R],
 ) {
     let (per, len) = (d + 1, (k1 - k0) * (x.len() / d));
     kernels::pre_activations(&z[k0 * per + 1..], per, k1 - k0, d, x, &mut u[..len]);
@@ -54,55 +70,56 @@ fn blocks(n: usize, blk: usize) -> impl Iterator<Item = (usize, usize)> {
 /// `r`. The buffers `[u, s, ds]` are sized to one block and end holding the last one's
 /// values (every neuron's when blk ≥ n).
 #[allow(clippy::too_many_arguments)]
-fn forward(
+fn forward<R: Real>(
     act: Activation,
-    z: &[f64],
+    z: &[R],
     d: usize,
-    x: &[f64],
-    y: &[f64],
+    x: &[R],
+    y: &[R],
     blk: usize,
-    [u, s, ds]: [&mut Vec<f64>; 3],
-    r: &mut Vec<f64>,
+    [u, s, ds]: [&mut Vec<R>; 3],
+    r: &mut Vec<R>,
 ) {
     let (n, b) = (z.len() / (d + 1), y.len());
     let blk = blk.min(n);
     for v in [&mut *u, &mut *s, &mut *ds] {
-        v.resize(blk * b, 0.0);
+        v.resize(blk * b, R::zero());
     }
     r.clear();
-    r.resize(b, 0.0);
+    r.resize(b, R::zero());
     for (k0, k1) in blocks(n, blk) {
         block_activations(act, z, d, x, (k0, k1), u, s, ds);
         kernels::add_weighted_rows(&z[k0 * (d + 1)..], d + 1, &s[..(k1 - k0) * b], r);
     }
+    let nf = R::of(n as f64);
     for (r, yj) in r.iter_mut().zip(y) {
-        *r = *r / n as f64 - yj;
+        *r = *r / nf - *yj;
     }
 }
 
 /// `residuals` by scalar loops (dot products in order), for `drift_reference`.
-pub fn residuals_reference(
+pub fn residuals_reference<R: Real>(
     act: Activation,
-    z: &[f64],
+    z: &[R],
     d: usize,
-    x: &[f64],
-    y: &[f64],
-    out: &mut Vec<f64>,
+    x: &[R],
+    y: &[R],
+    out: &mut Vec<R>,
 ) {
     let per = d + 1;
     let n = z.len() / per;
     out.clear();
     for (j, yj) in y.iter().enumerate() {
         let th = &x[j * d..(j + 1) * d];
-        let s: f64 = z
+        let s: R = z
             .chunks_exact(per)
             .map(|zk| zk[0] * act.f(dot(&zk[1..], th)))
             .sum();
-        out.push(s / n as f64 - yj);
+        out.push(s / R::of(n as f64) - *yj);
     }
 }
 
-/// Largest n × B whose activations `drift` keeps (three f64 each) for the update pass
+/// Largest n × B whose activations `drift` keeps (three floats each) for the update pass
 /// and `add_correction`, instead of recomputing them block by block.
 const CACHE_MAX: usize = 1 << 20;
 
@@ -110,29 +127,29 @@ const CACHE_MAX: usize = 1 << 20;
 const BLOCK: usize = 512;
 
 /// Work buffers of `drift`.
-pub struct DriftScratch {
+pub struct DriftScratch<R = f64> {
     /// Keep the activations when n × B is at most this (`CACHE_MAX`).
     pub cache_max: usize,
     /// Use `drift_reference` (scalar loops, dot products in order) instead of the GEMM
     /// path; for tests that hold the two together.
     pub reference: bool,
     /// The residuals r_j of the last `drift`.
-    pub r: Vec<f64>,
+    pub r: Vec<R>,
     /// Whether `u`, `s`, `ds` hold u_kj = w_k·θ_j, σ(u_kj), σ'(u_kj) of every neuron of
     /// the last `drift`, neuron-major (else they hold one block, or nothing).
     cached: bool,
-    u: Vec<f64>,
-    s: Vec<f64>,
-    ds: Vec<f64>,
+    u: Vec<R>,
+    s: Vec<R>,
+    ds: Vec<R>,
     /// M_kj = c_j r_j a_k σ'(u_kj) of one block (the weight update's left factor).
-    m: Vec<f64>,
+    m: Vec<R>,
     /// c_j r_j.
-    cr: Vec<f64>,
+    cr: Vec<R>,
     /// ∇F per neuron (add_correction).
-    g: Vec<f64>,
+    g: Vec<R>,
 }
 
-impl Default for DriftScratch {
+impl<R> Default for DriftScratch<R> {
     fn default() -> Self {
         DriftScratch {
             cache_max: CACHE_MAX,
@@ -153,13 +170,13 @@ impl Default for DriftScratch {
 /// (pre-activations U = W Xᵀ, σ, the residuals r_j) and an update pass
 /// (Δa_k = −Σ_j c_j r_j σ(u_kj), ΔW = −M X with M_kj = c_j r_j a_k σ'(u_kj)), both over
 /// blocks of neurons with the matrix products in `kernels`.
-pub fn drift(
+pub fn drift<R: Real>(
     act: Activation,
-    z: &[f64],
+    z: &[R],
     d: usize,
-    batch: &Batch,
-    w: &mut DriftScratch,
-    delta: &mut [f64],
+    batch: &Batch<R>,
+    w: &mut DriftScratch<R>,
+    delta: &mut [R],
 ) {
     if w.reference {
         return drift_reference(act, z, d, batch, w, delta);
@@ -172,9 +189,9 @@ pub fn drift(
     let DriftScratch { u, s, ds, r, .. } = w;
     forward(act, z, d, x, &batch.y, blk, [u, s, ds], r);
     w.cr.clear();
-    w.cr.extend(w.r.iter().zip(&batch.c).map(|(r, c)| c * r));
+    w.cr.extend(w.r.iter().zip(&batch.c).map(|(r, c)| *c * *r));
     // Update pass.
-    w.m.resize(blk * b, 0.0);
+    w.m.resize(blk * b, R::zero());
     for (k0, k1) in blocks(n, blk) {
         if !w.cached {
             block_activations(act, z, d, x, (k0, k1), &mut w.u, &mut w.s, &mut w.ds);
@@ -185,7 +202,7 @@ pub fn drift(
         {
             let a = z[k * per];
             for ((m, ds), cr) in mrow.iter_mut().zip(dsrow).zip(&w.cr) {
-                *m = cr * a * ds;
+                *m = *cr * a * *ds;
             }
         }
         kernels::outer_update(&w.s[..len], &w.cr, per, &mut delta[k0 * per..]);
@@ -195,20 +212,20 @@ pub fn drift(
 
 /// The scalar reference of `drift`: residuals, then per neuron and sample the dot
 /// product and σ, σ' recomputed, summed in order.
-pub fn drift_reference(
+pub fn drift_reference<R: Real>(
     act: Activation,
-    z: &[f64],
+    z: &[R],
     d: usize,
-    batch: &Batch,
-    w: &mut DriftScratch,
-    delta: &mut [f64],
+    batch: &Batch<R>,
+    w: &mut DriftScratch<R>,
+    delta: &mut [R],
 ) {
     let per = d + 1;
     let b = batch.y.len();
     w.cached = false;
     residuals_reference(act, z, d, &batch.x, &batch.y, &mut w.r);
     for (zk, dk) in z.chunks_exact(per).zip(delta.chunks_exact_mut(per)) {
-        dk.iter_mut().for_each(|v| *v = 0.0);
+        dk.iter_mut().for_each(|v| *v = R::zero());
         let a = zk[0];
         for j in 0..b {
             let th = &batch.x[j * d..(j + 1) * d];
@@ -231,22 +248,23 @@ pub fn drift_reference(
 /// then (H_F g)_k = (1/N) Σ_i [ρ_i ∇Φ_i(z_k) + r_i ∇²Φ_i(z_k) g_k] with
 /// ∇²Φ v = (σ' θ·v_w, σ' v_a θ + a σ'' (θ·v_w) θ).
 #[allow(clippy::too_many_arguments)]
-pub fn add_correction(
+pub fn add_correction<R: Real>(
     act: Activation,
-    z: &[f64],
+    z: &[R],
     d: usize,
-    x: &[f64],
-    w: &mut DriftScratch,
+    x: &[R],
+    w: &mut DriftScratch<R>,
     eta: f64,
     scale: f64,
-    delta: &mut [f64],
+    delta: &mut [R],
 ) {
     let per = d + 1;
     let (n, b) = (z.len() / per, w.r.len());
     let cached = w.cached && w.u.len() == n * b;
+    let (bf, nf) = (R::of(b as f64), R::of(n as f64));
     let th = |i: usize| &x[i * d..(i + 1) * d];
     // (u, σ(u), σ'(u)) of neuron k on sample i.
-    let at = |w: &DriftScratch, zk: &[f64], k: usize, i: usize| {
+    let at = |w: &DriftScratch<R>, zk: &[R], k: usize, i: usize| {
         if cached {
             (w.u[k * b + i], w.s[k * b + i], w.ds[k * b + i])
         } else {
@@ -256,27 +274,27 @@ pub fn add_correction(
     };
     let mut g = std::mem::take(&mut w.g);
     g.clear();
-    g.resize(z.len(), 0.0);
+    g.resize(z.len(), R::zero());
     for (k, (zk, gk)) in z.chunks_exact(per).zip(g.chunks_exact_mut(per)).enumerate() {
         for i in 0..b {
             let (_, s, ds) = at(w, zk, k, i);
-            let q = w.r[i] / b as f64;
+            let q = w.r[i] / bf;
             gk[0] += q * s;
             let qw = q * zk[0] * ds;
             for (gw, t) in gk[1..].iter_mut().zip(th(i)) {
-                *gw += qw * t;
+                *gw += qw * *t;
             }
         }
     }
-    let mut rho = vec![0.0; b];
+    let mut rho = vec![R::zero(); b];
     for (k, (zk, gk)) in z.chunks_exact(per).zip(g.chunks_exact(per)).enumerate() {
         for (i, rho_i) in rho.iter_mut().enumerate() {
             let (_, s, ds) = at(w, zk, k, i);
-            *rho_i += (s * gk[0] + zk[0] * ds * dot(th(i), &gk[1..])) / n as f64;
+            *rho_i += (s * gk[0] + zk[0] * ds * dot(th(i), &gk[1..])) / nf;
         }
     }
-    let mut h = vec![0.0; per];
-    let c = scale * 0.5 * eta / b as f64;
+    let mut h = vec![R::zero(); per];
+    let c = R::of(scale * 0.5 * eta / b as f64);
     for (k, ((zk, gk), dk)) in z
         .chunks_exact(per)
         .zip(g.chunks_exact(per))
@@ -284,7 +302,7 @@ pub fn add_correction(
         .enumerate()
     {
         let a = zk[0];
-        h.iter_mut().for_each(|v| *v = 0.0);
+        h.iter_mut().for_each(|v| *v = R::zero());
         for i in 0..b {
             let t = th(i);
             let (u, s, ds) = at(w, zk, k, i);
@@ -293,64 +311,96 @@ pub fn add_correction(
             h[0] += rho[i] * s + r * ds * tg;
             let cw = rho[i] * a * ds + r * (ds * gk[0] + a * act.d2f(u) * tg);
             for (hw, tj) in h[1..].iter_mut().zip(t) {
-                *hw += cw * tj;
+                *hw += cw * *tj;
             }
         }
         for (dv, hv) in dk.iter_mut().zip(&h) {
-            *dv -= c * hv;
+            *dv -= c * *hv;
         }
     }
     w.g = g;
 }
 
-/// Observables `OBSERVABLES` of neurons `z`.
-pub fn observables(job: &MfJob, z: &[f64], scratch: &mut Vec<f64>) -> [f64; 4] {
+/// Observables `OBSERVABLES` of neurons `z`: the test residuals in the neurons' float
+/// type (`test`: the job's test set in it), every sum in f64.
+pub fn observables<R: Real>(
+    job: &MfJob,
+    z: &[R],
+    test: &Batch<R>,
+    scratch: &mut Vec<R>,
+) -> [f64; 4] {
     let per = job.per();
     let n = job.width as f64;
-    residuals(job.act, z, job.d, &job.test.x, &job.test.y, scratch);
-    let risk = 0.5 * scratch.iter().map(|e| e * e).sum::<f64>() / job.test.n as f64;
+    let sq = |v: &R| v.as_f64() * v.as_f64();
+    residuals(job.act, z, job.d, &test.x, &test.y, scratch);
+    let risk = 0.5 * scratch.iter().map(sq).sum::<f64>() / job.test.n as f64;
     let (mut a2, mut w2, mut phi) = (0.0, 0.0, 0.0);
+    let mut zk64 = vec![0.0; per];
     for zk in z.chunks_exact(per) {
-        a2 += zk[0] * zk[0];
-        w2 += dot(&zk[1..], &zk[1..]);
-        phi += job.phi.eval(zk);
+        a2 += sq(&zk[0]);
+        w2 += zk[1..].iter().map(sq).sum::<f64>();
+        zk64.iter_mut().zip(zk).for_each(|(v, r)| *v = r.as_f64());
+        phi += job.phi.eval(&zk64);
     }
     [risk, a2 / n, w2 / n, phi / n]
 }
 
-/// One replica: its neurons and work buffers.
-pub struct Net<'a> {
+/// One replica: its neurons and work buffers, in float type `R` (f64: the reference).
+pub struct Net<'a, R = f64> {
     job: &'a MfJob,
     r: u32,
-    pub z: Vec<f64>,
+    pub z: Vec<R>,
     diverged: bool,
-    batch: Batch,
+    batch: Batch<R>,
+    /// The job's test set in `R` (the risk's inputs and labels).
+    test: Batch<R>,
     scratch: Vec<f64>,
-    work: DriftScratch,
-    delta: Vec<f64>,
+    residuals: Vec<R>,
+    work: DriftScratch<R>,
+    delta: Vec<R>,
     /// RK4 stage state and accumulator.
-    stage: Vec<f64>,
-    acc: Vec<f64>,
+    stage: Vec<R>,
+    acc: Vec<R>,
 }
 
 impl<'a> Net<'a> {
+    /// Replica r in f64 (the reference).
     pub fn new(job: &'a MfJob, r: u64) -> Self {
+        Self::in_precision(job, r)
+    }
+}
+
+impl<'a, R: Real> Net<'a, R> {
+    /// Replica r in float type `R`: the initial neurons are drawn in f64 and rounded.
+    pub fn in_precision(job: &'a MfJob, r: u64) -> Self {
         let len = job.state_len();
-        let mut z = vec![0.0; len];
-        init_neurons(&job.init, job.key, r as u32, job.width, job.d, &mut z);
+        let mut z64 = vec![0.0; len];
+        init_neurons(&job.init, job.key, r as u32, job.width, job.d, &mut z64);
         let rk4 = job.dynamics.is_ode();
+        let zero = vec![R::zero(); len];
         Net {
             job,
             r: r as u32,
-            z,
+            z: z64.into_iter().map(R::of).collect(),
             diverged: false,
             batch: Batch::default(),
+            test: Batch {
+                x: job.test.x.iter().map(|v| R::of(*v)).collect(),
+                y: job.test.y.iter().map(|v| R::of(*v)).collect(),
+                c: Vec::new(),
+            },
             scratch: Vec::new(),
+            residuals: Vec::new(),
             work: DriftScratch::default(),
-            delta: vec![0.0; len],
-            stage: if rk4 { vec![0.0; len] } else { Vec::new() },
-            acc: if rk4 { vec![0.0; len] } else { Vec::new() },
+            delta: zero.clone(),
+            stage: if rk4 { zero.clone() } else { Vec::new() },
+            acc: if rk4 { zero } else { Vec::new() },
         }
+    }
+
+    /// The neurons in f64 (the state handed back and observed).
+    pub fn z_f64(&self) -> Vec<f64> {
+        self.z.iter().map(|v| v.as_f64()).collect()
     }
 
     pub fn step(&mut self, k: u32) {
@@ -385,20 +435,22 @@ impl<'a> Net<'a> {
                     self.z
                         .iter_mut()
                         .zip(&self.delta)
-                        .for_each(|(z, dz)| *z += dz);
+                        .for_each(|(z, dz)| *z += *dz);
                 }
             }
             MfDynamics::Gf | MfDynamics::Mgf => {
                 fill_batch(job, self.r, k, 0, &mut self.batch, &mut self.scratch);
                 let h = job.eta / job.substeps as f64;
+                let (hr, h6) = (R::of(h), R::of(h / 6.0));
                 for _ in 0..job.substeps {
                     // Classical RK4: stages at z, z + h/2 k1, z + h/2 k2, z + h k3.
                     self.stage.copy_from_slice(&self.z);
-                    self.acc.iter_mut().for_each(|v| *v = 0.0);
+                    self.acc.iter_mut().for_each(|v| *v = R::zero());
                     for (stage, (w, next)) in [(1.0, 0.5), (2.0, 0.5), (2.0, 1.0), (1.0, 0.0)]
                         .into_iter()
                         .enumerate()
                     {
+                        let (w, next) = (R::of(w), R::of(next));
                         drift(
                             act,
                             &self.stage,
@@ -422,12 +474,12 @@ impl<'a> Net<'a> {
                         for i in 0..self.z.len() {
                             self.acc[i] += w * self.delta[i];
                             if stage < 3 {
-                                self.stage[i] = self.z[i] + next * h * self.delta[i];
+                                self.stage[i] = self.z[i] + next * hr * self.delta[i];
                             }
                         }
                     }
                     for i in 0..self.z.len() {
-                        self.z[i] += h / 6.0 * self.acc[i];
+                        self.z[i] += h6 * self.acc[i];
                     }
                 }
             }
@@ -437,13 +489,13 @@ impl<'a> Net<'a> {
     /// Observables now (NaN once diverged), applying the divergence rule.
     pub fn observe(&mut self) -> [f64; 4] {
         let bound = self.job.bound;
-        if !self.diverged && self.z.iter().any(|v| !(v.abs() <= bound)) {
+        if !self.diverged && self.z.iter().any(|v| !(v.as_f64().abs() <= bound)) {
             self.diverged = true;
         }
         if self.diverged {
             return [f64::NAN; 4];
         }
-        observables(self.job, &self.z, &mut self.scratch)
+        observables(self.job, &self.z, &self.test, &mut self.residuals)
     }
 
     /// Recompute activations instead of caching them (the path large n × B takes).
@@ -464,8 +516,8 @@ impl<'a> Net<'a> {
 }
 
 /// Observables (and states, when kept) of one replica at every checkpoint.
-fn replica_run(job: &MfJob, r: u64) -> (Vec<f64>, Vec<f64>) {
-    let mut net = Net::new(job, r);
+fn replica_run<R: Real>(job: &MfJob, r: u64) -> (Vec<f64>, Vec<f64>) {
+    let mut net = Net::<R>::in_precision(job, r);
     let mut obs = Vec::with_capacity(job.checkpoints.len() * OBSERVABLES.len());
     let mut states = Vec::new();
     let mut k = 0u32;
@@ -479,7 +531,7 @@ fn replica_run(job: &MfJob, r: u64) -> (Vec<f64>, Vec<f64>) {
             if net.is_diverged() {
                 states.extend(std::iter::repeat_n(f64::NAN, net.z.len()));
             } else {
-                states.extend_from_slice(&net.z);
+                states.extend(net.z.iter().map(|v| v.as_f64()));
             }
         }
     }
@@ -492,7 +544,15 @@ impl MeanFieldBackend for CpuMeanField {
     }
 
     fn adapter(&self) -> String {
-        format!("{} threads (f64)", rayon::current_num_threads())
+        format!(
+            "{} threads ({})",
+            rayon::current_num_threads(),
+            self.precision.name()
+        )
+    }
+
+    fn precision(&self) -> Precision {
+        self.precision
     }
 
     fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> anyhow::Result<()> {
@@ -505,7 +565,10 @@ impl MeanFieldBackend for CpuMeanField {
             let end = (start + self.block).min(replicas.end);
             let runs: Vec<(Vec<f64>, Vec<f64>)> = (start..end)
                 .into_par_iter()
-                .map(|r| replica_run(job, r))
+                .map(|r| match self.precision {
+                    Precision::F64 => replica_run::<f64>(job, r),
+                    Precision::F32 => replica_run::<f32>(job, r),
+                })
                 .collect();
             for c in 0..job.checkpoints.len() {
                 let obs: Vec<f64> = runs

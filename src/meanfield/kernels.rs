@@ -10,13 +10,14 @@
 //! to 1e-12 relative.
 
 use super::model::Activation;
+use super::real::Real;
 use crate::rng::simd;
 #[cfg(test)]
 use crate::rng::simd::Level;
 
 /// `u (m × B) = W (m × d, row stride `per`) · Xᵀ`, X the batch (B × d, row-major):
 /// `u[k·B + j] = w_k · θ_j`.
-pub fn pre_activations(w: &[f64], per: usize, m: usize, d: usize, x: &[f64], u: &mut [f64]) {
+pub fn pre_activations<R: Real>(w: &[R], per: usize, m: usize, d: usize, x: &[R], u: &mut [R]) {
     let b = x.len() / d;
     assert!(
         m == 0 || w.len() >= (m - 1) * per + d,
@@ -26,18 +27,18 @@ pub fn pre_activations(w: &[f64], per: usize, m: usize, d: usize, x: &[f64], u: 
     // SAFETY: the asserts bound every index the GEMM touches: A rows k < m at k·per + i,
     // i < d; B = Xᵀ at j·d + i; C rows of length B.
     unsafe {
-        matrixmultiply::dgemm(
+        R::gemm(
             m,
             d,
             b,
-            1.0,
+            R::one(),
             w.as_ptr(),
             per as isize,
             1,
             x.as_ptr(),
             1,
             d as isize,
-            0.0,
+            R::zero(),
             u.as_mut_ptr(),
             b as isize,
             1,
@@ -47,7 +48,7 @@ pub fn pre_activations(w: &[f64], per: usize, m: usize, d: usize, x: &[f64], u: 
 
 /// `Δw (m × d, row stride `per`) = −M (m × B) · X (B × d)`: overwrites the d weight
 /// coordinates of each of the m neuron rows of `delta` (the first of each row is left).
-pub fn weight_update(mm: &[f64], x: &[f64], d: usize, per: usize, delta: &mut [f64]) {
+pub fn weight_update<R: Real>(mm: &[R], x: &[R], d: usize, per: usize, delta: &mut [R]) {
     let b = x.len() / d;
     let m = mm.len() / b;
     assert!(
@@ -56,18 +57,18 @@ pub fn weight_update(mm: &[f64], x: &[f64], d: usize, per: usize, delta: &mut [f
     );
     // SAFETY: as in `pre_activations`; C's rows are disjoint (per ≥ d).
     unsafe {
-        matrixmultiply::dgemm(
+        R::gemm(
             m,
             b,
             d,
-            -1.0,
+            -R::one(),
             mm.as_ptr(),
             b as isize,
             1,
             x.as_ptr(),
             d as isize,
             1,
-            0.0,
+            R::zero(),
             delta.as_mut_ptr(),
             per as isize,
             1,
@@ -79,14 +80,14 @@ pub fn weight_update(mm: &[f64], x: &[f64], d: usize, per: usize, delta: &mut [f
 /// a_k = `z[k·per]` (each neuron's outer weight). Four rows at a time into four
 /// accumulators, so the adds over k are four chains, not one (a GEMM would pack all of
 /// `s` first: more memory traffic than this product's arithmetic).
-pub fn add_weighted_rows(z: &[f64], per: usize, s: &[f64], r: &mut [f64]) {
+pub fn add_weighted_rows<R: Real>(z: &[R], per: usize, s: &[R], r: &mut [R]) {
     let b = r.len();
     let m = s.len() / b;
     assert!(
         m == 0 || z.len() > (m - 1) * per,
         "neuron block out of bounds"
     );
-    let mut acc = vec![0.0; 4 * b];
+    let mut acc = vec![R::zero(); 4 * b];
     let (a0, rest) = acc.split_at_mut(b);
     let (a1, rest) = rest.split_at_mut(b);
     let (a2, a3) = rest.split_at_mut(b);
@@ -110,7 +111,7 @@ pub fn add_weighted_rows(z: &[f64], per: usize, s: &[f64], r: &mut [f64]) {
     for k in 4 * quads..m {
         let w = z[k * per];
         for (a, v) in a0.iter_mut().zip(&s[k * b..(k + 1) * b]) {
-            *a += w * v;
+            *a += w * *v;
         }
     }
     for j in 0..b {
@@ -121,7 +122,7 @@ pub fn add_weighted_rows(z: &[f64], per: usize, s: &[f64], r: &mut [f64]) {
 /// `out[k·per] = −Σ_j s_kj v_j` for the m rows of `s` (m × B): the outer weights'
 /// update Δa = −S v (the other coordinates of each row are left). Rows are independent,
 /// so their short sums overlap in the pipeline.
-pub fn outer_update(s: &[f64], v: &[f64], per: usize, out: &mut [f64]) {
+pub fn outer_update<R: Real>(s: &[R], v: &[R], per: usize, out: &mut [R]) {
     let b = v.len();
     let m = s.len() / b;
     assert!(
@@ -129,31 +130,36 @@ pub fn outer_update(s: &[f64], v: &[f64], per: usize, out: &mut [f64]) {
         "neuron block out of bounds"
     );
     for (k, row) in s.chunks_exact(b).enumerate() {
-        let mut d = 0.0;
+        let mut d = R::zero();
         for (x, y) in row.iter().zip(v) {
-            d -= x * y;
+            d -= *x * *y;
         }
         out[k * per] = d;
     }
 }
 
 /// `s = σ(u)`, `ds = σ'(u)` elementwise (`Activation::f` and `df_given`: σ computed once).
-pub fn activations(act: Activation, u: &[f64], s: &mut [f64], ds: &mut [f64]) {
-    activations_at(simd::level(), act, u, s, ds)
+pub fn activations<R: Real>(act: Activation, u: &[R], s: &mut [R], ds: &mut [R]) {
+    R::activations(simd::level(), act, u, s, ds)
 }
 
 crate::per_level! {
     /// `activations` compiled for `level` (capped by what the CPU has). Every level does
     /// the same IEEE operations in the same order, so all give the same bits (tested).
-    pub fn activations_at(act: Activation, u: &[f64], s: &mut [f64], ds: &mut [f64]) => activations_body
+    pub fn activations_at(act: Activation, u: &[f64], s: &mut [f64], ds: &mut [f64]) => activations_body::<f64>
+}
+
+crate::per_level! {
+    /// `activations_at` in f32 (the `"precision": "f32"` CPU path).
+    pub fn activations_f32_at(act: Activation, u: &[f32], s: &mut [f32], ds: &mut [f32]) => activations_body::<f32>
 }
 
 /// One straight loop per activation (each arm passes `act` as a constant, so the
 /// inlined `f`/`df_given` lose their `match`), inlined into each compiled copy.
 #[inline(always)]
-fn activations_body(act: Activation, u: &[f64], s: &mut [f64], ds: &mut [f64]) {
+fn activations_body<R: Real>(act: Activation, u: &[R], s: &mut [R], ds: &mut [R]) {
     #[inline(always)]
-    fn each(act: Activation, u: &[f64], s: &mut [f64], ds: &mut [f64]) {
+    fn each<R: Real>(act: Activation, u: &[R], s: &mut [R], ds: &mut [R]) {
         for ((u, s), ds) in u.iter().zip(s.iter_mut()).zip(ds.iter_mut()) {
             let v = act.f(*u);
             *s = v;
@@ -200,6 +206,56 @@ mod tests {
                     );
                 }
             }
+        }
+    }
+
+    #[test]
+    fn every_level_gives_the_bits_of_the_scalar_formulas_in_f32() {
+        let u: Vec<f32> = (0..1003)
+            .map(|i| {
+                ((crate::rng::uniform((i as u32).wrapping_mul(2_654_435_761)) - 0.5) * 30.0) as f32
+            })
+            .chain([0.0, -0.0, 0.625, -0.625, 25.0, f32::NAN])
+            .collect();
+        for act in [
+            Activation::Tanh,
+            Activation::Sigmoid,
+            Activation::Relu,
+            Activation::Linear,
+        ] {
+            for level in [Level::Scalar, Level::Avx2, Level::Avx512] {
+                let (mut s, mut ds) = (vec![0.0f32; u.len()], vec![0.0f32; u.len()]);
+                activations_f32_at(level, act, &u, &mut s, &mut ds);
+                for (i, &x) in u.iter().enumerate() {
+                    assert_eq!(
+                        s[i].to_bits(),
+                        act.f(x).to_bits(),
+                        "{act:?} {level:?} σ({x})"
+                    );
+                    assert_eq!(
+                        ds[i].to_bits(),
+                        act.df(x).to_bits(),
+                        "{act:?} {level:?} σ'({x})"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn f32_products_match_f64_products_to_f32_rounding() {
+        let (m, d, b, per) = (37, 5, 3, 7);
+        let w: Vec<f64> = (0..m * per).map(|i| (i as f64 * 0.37).sin()).collect();
+        let x: Vec<f64> = (0..b * d).map(|i| (i as f64 * 0.71).cos()).collect();
+        let (w32, x32): (Vec<f32>, Vec<f32>) = (
+            w.iter().map(|v| *v as f32).collect(),
+            x.iter().map(|v| *v as f32).collect(),
+        );
+        let (mut u, mut u32_) = (vec![0.0; m * b], vec![0.0f32; m * b]);
+        pre_activations(&w, per, m, d, &x, &mut u);
+        pre_activations(&w32, per, m, d, &x32, &mut u32_);
+        for (a, b) in u.iter().zip(&u32_) {
+            assert!((a - *b as f64).abs() < 1e-6, "{a} vs {b}");
         }
     }
 

@@ -45,11 +45,13 @@ pub mod gpu;
 pub mod kernels;
 
 pub mod model;
+pub mod real;
 
 use crate::data::sampling::{sample_index, Sampling};
 use crate::data::DataSet;
 use crate::rng::fill_normals;
 use model::{Activation, Init, Teacher, TestFn};
+use real::Real;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -182,34 +184,49 @@ impl MfJob {
     }
 }
 
-/// The weighted samples of one drift evaluation.
+/// The weighted samples of one drift evaluation, in the drift's float type (drawn in
+/// f64 and rounded once).
 #[derive(Clone, Debug, Default)]
-pub struct Batch {
+pub struct Batch<R = f64> {
     /// B × d inputs.
-    pub x: Vec<f64>,
-    pub y: Vec<f64>,
-    pub c: Vec<f64>,
+    pub x: Vec<R>,
+    pub y: Vec<R>,
+    pub c: Vec<R>,
+}
+
+/// `dst[i] = src[i]` rounded to `R` (a copy for f64).
+fn put<R: Real>(dst: &mut [R], src: &[f64]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = R::of(*s);
+    }
 }
 
 /// Fills `out` with the samples of evaluation (step k, substep s) of replica r. For gf
 /// the weights are 1/N (the drift; the RK4 step size is applied by the caller).
-pub fn fill_batch(job: &MfJob, r: u32, k: u32, s: u32, out: &mut Batch, scratch: &mut Vec<f64>) {
+pub fn fill_batch<R: Real>(
+    job: &MfJob,
+    r: u32,
+    k: u32,
+    s: u32,
+    out: &mut Batch<R>,
+    scratch: &mut Vec<f64>,
+) {
     let d = job.d;
     let b = job.batch_len();
-    out.x.resize(b * d, 0.0);
-    out.y.resize(b, 0.0);
-    out.c.resize(b, 0.0);
+    out.x.resize(b * d, R::zero());
+    out.y.resize(b, R::zero());
+    out.c.resize(b, R::zero());
     match job.dynamics {
         MfDynamics::Sgd => {
-            let c = job.eta / b as f64;
+            let c = R::of(job.eta / b as f64);
             out.c.iter_mut().for_each(|v| *v = c);
             if let Some(sigma) = job.streaming {
                 scratch.resize(b * (d + 1), 0.0);
                 fill_normals(job.key, r, job.stream, k, 1, b * (d + 1), scratch);
                 for j in 0..b {
                     let row = &scratch[j * (d + 1)..(j + 1) * (d + 1)];
-                    out.x[j * d..(j + 1) * d].copy_from_slice(&row[..d]);
-                    out.y[j] = job.teacher.eval(job.act, &row[..d]) + sigma * row[d];
+                    put(&mut out.x[j * d..(j + 1) * d], &row[..d]);
+                    out.y[j] = R::of(job.teacher.eval(job.act, &row[..d]) + sigma * row[d]);
                 }
             } else {
                 let set = job.set.as_ref().expect("checked: sgd has a data set");
@@ -224,8 +241,8 @@ pub fn fill_batch(job: &MfJob, r: u32, k: u32, s: u32, out: &mut Batch, scratch:
                         b as u32,
                         set.n as u32,
                     ) as usize;
-                    out.x[j * d..(j + 1) * d].copy_from_slice(set.row(i));
-                    out.y[j] = set.y[i];
+                    put(&mut out.x[j * d..(j + 1) * d], set.row(i));
+                    out.y[j] = R::of(set.y[i]);
                 }
             }
         }
@@ -234,12 +251,14 @@ pub fn fill_batch(job: &MfJob, r: u32, k: u32, s: u32, out: &mut Batch, scratch:
                 .set
                 .as_ref()
                 .expect("checked: full-batch dynamics have a set");
-            out.x.copy_from_slice(&set.x);
-            out.y.copy_from_slice(&set.y);
+            put(&mut out.x, &set.x);
+            put(&mut out.y, &set.y);
             let nf = b as f64;
             match job.dynamics {
-                MfDynamics::Gd => out.c.iter_mut().for_each(|v| *v = job.eta / nf),
-                MfDynamics::Gf | MfDynamics::Mgf => out.c.iter_mut().for_each(|v| *v = 1.0 / nf),
+                MfDynamics::Gd => out.c.iter_mut().for_each(|v| *v = R::of(job.eta / nf)),
+                MfDynamics::Gf | MfDynamics::Mgf => {
+                    out.c.iter_mut().for_each(|v| *v = R::of(1.0 / nf))
+                }
                 _ => {
                     let sub = job.substeps;
                     let dt = job.eta / sub as f64;
@@ -256,7 +275,7 @@ pub fn fill_batch(job: &MfJob, r: u32, k: u32, s: u32, out: &mut Batch, scratch:
                     let mean = scratch.iter().sum::<f64>() / nf;
                     let scale = (job.eta * dt / (job.batch as f64 * nf)).sqrt();
                     for i in 0..b {
-                        out.c[i] = dt / nf + scale * (scratch[i] - mean);
+                        out.c[i] = R::of(dt / nf + scale * (scratch[i] - mean));
                     }
                 }
             }
@@ -278,6 +297,8 @@ pub type MfSink<'a> = &'a mut dyn FnMut(Block);
 pub trait MeanFieldBackend {
     fn name(&self) -> &'static str;
     fn adapter(&self) -> String;
+    /// The float type of the neuron arithmetic.
+    fn precision(&self) -> crate::backend::Precision;
     /// Runs replicas `replicas` of `job`; `sink` receives every (checkpoint, replica)
     /// exactly once, blocks of a checkpoint in replica order.
     fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> anyhow::Result<()>;

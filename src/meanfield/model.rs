@@ -6,6 +6,7 @@
 //! The WGSL twin of `Activation` and `TestFn` is `shaders/meanfield/two_layer.wgsl`
 //! (codes in the same order); every formula for σ, σ' and φ lives in these two places.
 
+use super::real::Real;
 use crate::rng::{fill_normals, normals4};
 use serde::{Deserialize, Serialize};
 
@@ -38,50 +39,52 @@ impl Activation {
         self as u32
     }
     /// σ(u). tanh and the logistic function are the branch-free `math` versions (within
-    /// 3 ulp of libm), so loops over u vectorise (`kernels::activations`).
+    /// 3 ulp of libm), so loops over u vectorise (`kernels::activations`). Generic over
+    /// the float type of the CPU drift (`Real`: f64, the reference, or f32).
     #[inline(always)]
-    pub fn f(self, u: f64) -> f64 {
+    pub fn f<R: Real>(self, u: R) -> R {
         match self {
-            Self::Tanh => crate::math::tanh(u),
-            Self::Relu => u.max(0.0),
-            Self::Sigmoid => crate::math::sigmoid(u),
+            Self::Tanh => u.tanh_fast(),
+            Self::Relu => u.max(R::zero()),
+            Self::Sigmoid => u.sigmoid_fast(),
             Self::Linear => u,
         }
     }
     /// σ'(u); for relu the convention σ'(0) = 0.
     #[inline(always)]
-    pub fn df(self, u: f64) -> f64 {
+    pub fn df<R: Real>(self, u: R) -> R {
         self.df_given(u, self.f(u))
     }
     /// σ'(u) given s = σ(u) (tanh: 1 − s², logistic: s(1 − s)), so σ is computed once.
     #[inline(always)]
-    pub fn df_given(self, u: f64, s: f64) -> f64 {
+    pub fn df_given<R: Real>(self, u: R, s: R) -> R {
         match self {
-            Self::Tanh => 1.0 - s * s,
+            Self::Tanh => R::one() - s * s,
             Self::Relu => {
-                if u > 0.0 {
-                    1.0
+                if u > R::zero() {
+                    R::one()
                 } else {
-                    0.0
+                    R::zero()
                 }
             }
-            Self::Sigmoid => s * (1.0 - s),
-            Self::Linear => 1.0,
+            Self::Sigmoid => s * (R::one() - s),
+            Self::Linear => R::one(),
         }
     }
     /// σ''(u) (0 for relu and linear), for the order-2 drift corrections.
     #[inline]
-    pub fn d2f(self, u: f64) -> f64 {
+    pub fn d2f<R: Real>(self, u: R) -> R {
+        let two = R::of(2.0);
         match self {
             Self::Tanh => {
                 let t = self.f(u);
-                -2.0 * t * (1.0 - t * t)
+                -two * t * (R::one() - t * t)
             }
             Self::Sigmoid => {
                 let s = self.f(u);
-                s * (1.0 - s) * (1.0 - 2.0 * s)
+                s * (R::one() - s) * (R::one() - two * s)
             }
-            Self::Relu | Self::Linear => 0.0,
+            Self::Relu | Self::Linear => R::zero(),
         }
     }
 }
@@ -298,8 +301,8 @@ pub fn linear_population(teacher: &Teacher, act: Activation) -> crate::data::Dat
 }
 
 #[inline]
-pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(p, q)| p * q).sum()
+pub fn dot<R: Real>(a: &[R], b: &[R]) -> R {
+    a.iter().zip(b).map(|(p, q)| *p * *q).sum()
 }
 
 #[cfg(test)]
@@ -314,7 +317,7 @@ mod tests {
             Activation::Linear,
             Activation::Relu,
         ] {
-            for u in [-1.7, -0.3, 0.4, 2.2] {
+            for u in [-1.7f64, -0.3, 0.4, 2.2] {
                 let h = 1e-6;
                 let fd = (act.f(u + h) - act.f(u - h)) / (2.0 * h);
                 assert!((fd - act.df(u)).abs() < 1e-8, "{act:?} at {u}");

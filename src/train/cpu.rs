@@ -44,6 +44,10 @@ impl Trainer for CpuTrainer {
         format!("{} threads (f64)", rayon::current_num_threads())
     }
 
+    fn precision(&self) -> crate::backend::Precision {
+        crate::backend::Precision::F64
+    }
+
     fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
         let len = job.row_len();
         let n_c = job.checkpoints.len();

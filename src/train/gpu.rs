@@ -342,6 +342,10 @@ impl Trainer for GpuTrainer {
         self.gpu.label(self.precision)
     }
 
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+
     fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> Result<()> {
         // A software adapter cuts an invocation's loops off (the device layer measured
         // where): bound the steps per dispatch, and refuse jobs whose single step needs more.

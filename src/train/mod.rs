@@ -160,6 +160,8 @@ pub type Sink<'a> = &'a mut dyn FnMut(usize, u64, &[f64]);
 pub trait Trainer {
     fn name(&self) -> &'static str;
     fn adapter(&self) -> String;
+    /// The float type of the replica arithmetic.
+    fn precision(&self) -> crate::backend::Precision;
     /// Runs replicas `replicas` of `job`, calling `sink` for every checkpoint and
     /// block of replicas (each (checkpoint, replica) exactly once, blocks in order).
     fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()>;

@@ -123,7 +123,8 @@ pub fn write(
     let info = RunInfo {
         experiment: &s.cfg.experiment,
         name: &s.name,
-        precision: &s.cfg.precision,
+        // What ran (the CPU trainer is f64 whatever the config says).
+        precision: t.precision().name(),
         seed: s.cfg.seed,
         echo: &s.echo,
         backend: t.name(),

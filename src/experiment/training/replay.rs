@@ -58,6 +58,10 @@ impl Trainer for Replay<'_> {
         self.inner.adapter()
     }
 
+    fn precision(&self) -> crate::backend::Precision {
+        self.inner.precision()
+    }
+
     fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
         let i = self.next.get();
         self.next.set(i + 1);

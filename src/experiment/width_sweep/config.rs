@@ -138,9 +138,6 @@ fn default_substeps() -> u32 {
 fn default_seed() -> u64 {
     1
 }
-fn default_precision() -> String {
-    "f32".into()
-}
 fn default_bound() -> f64 {
     1e6
 }
@@ -183,8 +180,9 @@ pub struct WidthSweepConfig {
     pub test_samples: usize,
     #[serde(default = "default_seed")]
     pub seed: u64,
-    #[serde(default = "default_precision")]
-    pub precision: String,
+    /// "f32" or "f64"; unset: the GPU's f32 and the CPU's f64 (the reference).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
     #[serde(default = "default_bound")]
     pub diverge_bound: f64,
 }
@@ -207,7 +205,8 @@ pub struct Sweep {
     /// The data set (or, streaming with a linear activation, the population cubature).
     pub set: Option<Arc<DataSet>>,
     pub test: Arc<DataSet>,
-    pub precision: crate::backend::Precision,
+    /// The config's precision (None: each backend's default).
+    pub precision: Option<crate::backend::Precision>,
     pub echo: serde_json::Value,
 }
 
@@ -425,10 +424,11 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
             format!("must be a finite number > 0, got {}", cfg.diverge_bound),
         );
     }
-    let precision = match cfg.precision.as_str() {
-        "f32" => crate::backend::Precision::F32,
-        "f64" => crate::backend::Precision::F64,
-        other => {
+    let precision = match cfg.precision.as_deref() {
+        None => None,
+        Some("f32") => Some(crate::backend::Precision::F32),
+        Some("f64") => Some(crate::backend::Precision::F64),
+        Some(other) => {
             return err(
                 "precision",
                 format!("unknown precision {other:?}; allowed: f32, f64"),

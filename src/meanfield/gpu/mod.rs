@@ -260,6 +260,10 @@ impl MeanFieldBackend for GpuMeanField {
         self.gpu.label(self.precision)
     }
 
+    fn precision(&self) -> Precision {
+        self.precision
+    }
+
     fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> Result<()> {
         check_job(job)?;
         let total = replicas.end.saturating_sub(replicas.start);

@@ -1,0 +1,124 @@
+//! The float type of the CPU mean-field drift: `f64` (the reference, the default on the
+//! CPU) or `f32` (`"precision": "f32"`, for speed: half the memory traffic, twice the
+//! SIMD lanes; like the GPU's f32, not the reference). One generic code path serves
+//! both; this trait carries what differs: the GEMM entry point, the branch-free σ of
+//! `math`, and the per-SIMD-level activation loop.
+//!
+//! What stays f64 whatever the precision: the random numbers and batches (`fill_batch`
+//! draws in f64 and rounds once), the initial neurons (rounded once), and the
+//! observables (computed in f64 from the neurons).
+
+use super::model::Activation;
+use crate::backend::Precision;
+use num_traits::Float;
+use std::iter::Sum;
+use std::ops::{AddAssign, MulAssign, SubAssign};
+
+pub trait Real:
+    Float + Sum + AddAssign + SubAssign + MulAssign + Default + Send + Sync + std::fmt::Debug + 'static
+{
+    const PRECISION: Precision;
+    /// `x` rounded to this type.
+    fn of(x: f64) -> Self;
+    fn as_f64(self) -> f64;
+    fn tanh_fast(self) -> Self;
+    fn sigmoid_fast(self) -> Self;
+    /// `C (m × n) = alpha A (m × k) B (k × n) + beta C`, strides as `matrixmultiply`'s.
+    ///
+    /// # Safety
+    /// Every index the strides reach must be in bounds of its slice (as `dgemm`).
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+    /// `s = σ(u)`, `ds = σ'(u)`, compiled for `level` (`kernels::activations_at`).
+    fn activations(
+        level: crate::rng::simd::Level,
+        act: Activation,
+        u: &[Self],
+        s: &mut [Self],
+        ds: &mut [Self],
+    );
+}
+
+macro_rules! real_impl {
+    ($t:ty, $p:expr, $gemm:path, $tanh:path, $sigmoid:path, $acts:path) => {
+        impl Real for $t {
+            const PRECISION: Precision = $p;
+            #[inline(always)]
+            fn of(x: f64) -> Self {
+                x as $t
+            }
+            #[inline(always)]
+            fn as_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn tanh_fast(self) -> Self {
+                $tanh(self)
+            }
+            #[inline(always)]
+            fn sigmoid_fast(self) -> Self {
+                $sigmoid(self)
+            }
+            unsafe fn gemm(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                // SAFETY: forwarded from the caller's contract.
+                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+            }
+            fn activations(
+                level: crate::rng::simd::Level,
+                act: Activation,
+                u: &[Self],
+                s: &mut [Self],
+                ds: &mut [Self],
+            ) {
+                $acts(level, act, u, s, ds)
+            }
+        }
+    };
+}
+
+real_impl!(
+    f64,
+    Precision::F64,
+    matrixmultiply::dgemm,
+    crate::math::tanh,
+    crate::math::sigmoid,
+    super::kernels::activations_at
+);
+real_impl!(
+    f32,
+    Precision::F32,
+    matrixmultiply::sgemm,
+    crate::math::tanh_f32,
+    crate::math::sigmoid_f32,
+    super::kernels::activations_f32_at
+);
