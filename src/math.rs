@@ -1,4 +1,4 @@
-//! Branch-free f64 `ln` and `sincos(2πu)` (Box–Muller) and `exp`, `tanh`, `sigmoid`
+//! Branch-free f64 `ln` and `sincos(2πu)` (Box–Muller) and `exp`, `tanh`, `sigmoid` in f64 and f32
 //! (the mean-field activations), written so that loops over independent arguments
 //! vectorise (no libm calls, no data-dependent branches: both sides of every choice are
 //! computed and one is selected).
@@ -94,59 +94,162 @@ pub fn sincos_tau(u: f64) -> (f64, f64) {
     )
 }
 
-/// `(2^n, e^r − 1)` with `x = n ln 2 + r`, |r| ≤ ½ ln 2, for x clamped to [−708, 708]
-/// (NaN stays NaN): Cody–Waite reduction, then the Taylor series of e^r − 1 to r^13
-/// (truncation < 2^-56 relative), no division.
-#[inline(always)]
-fn exp_parts(x: f64) -> (f64, f64) {
+/// The float types of the branch-free `exp`, `tanh` and `sigmoid`: f64 (the reference)
+/// and f32 (the `"precision": "f32"` mean-field CPU path). One body serves both; this
+/// carries the constants of the range reduction and the series, and the bit operations.
+pub trait ExpFloat:
+    'static
+    + Copy
+    + PartialOrd
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+{
+    const LOG2E: Self;
+    /// ln 2 = C1 + C2, C1 with few mantissa bits so n·C1 is exact (Cephes).
+    const C1: Self;
+    const C2: Self;
+    /// 1.5 · 2^(mantissa bits): adding it rounds to an integer in the low bits.
+    const MAGIC: Self;
+    /// |x| beyond which `exp` clamps (2^n stays a normal number, no inf).
+    const EXP_MAX: Self;
+    /// |x| beyond which tanh rounds to ±1.
+    const TANH_MAX: Self;
+    const ONE: Self;
+    const TWO: Self;
+    /// Horner coefficients of (e^r − 1)/r, 1/k! from the highest k down to 1/1!: the
+    /// Taylor series truncated below half an ulp for |r| ≤ ½ ln 2.
+    const SERIES: &'static [Self];
+    /// The integer n in the low mantissa bits of `big = x log2 e + MAGIC`.
+    fn int_in(big: Self) -> i64;
+    /// 2^n for n in the normal exponent range.
+    fn pow2(n: i64) -> Self;
+    fn abs(self) -> Self;
+    fn copysign(self, sign: Self) -> Self;
+}
+
+/// 1/k! for k = 13 down to 1 (f64: truncation < 2^-56 relative).
+const SERIES_F64: [f64; 13] = [
+    1.0 / 6_227_020_800.0,
+    1.0 / 479_001_600.0,
+    1.0 / 39_916_800.0,
+    1.0 / 3_628_800.0,
+    1.0 / 362_880.0,
+    1.0 / 40_320.0,
+    1.0 / 5040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    1.0 / 2.0,
+    1.0,
+];
+
+/// 1/k! for k = 7 down to 1 (f32: truncation < 2^-25 relative).
+const SERIES_F32: [f32; 7] = [
+    1.0 / 5040.0,
+    1.0 / 720.0,
+    1.0 / 120.0,
+    1.0 / 24.0,
+    1.0 / 6.0,
+    1.0 / 2.0,
+    1.0,
+];
+
+impl ExpFloat for f64 {
     const LOG2E: f64 = std::f64::consts::LOG2_E;
-    // ln 2 = C1 + C2, C1 with few mantissa bits so n·C1 is exact (Cephes).
     const C1: f64 = 6.931_457_519_531_25e-1;
     const C2: f64 = 1.428_606_820_309_417_232_12e-6;
     const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
+    const EXP_MAX: f64 = 708.0;
+    const TANH_MAX: f64 = 20.0;
+    const ONE: f64 = 1.0;
+    const TWO: f64 = 2.0;
+    const SERIES: &'static [f64] = &SERIES_F64;
+    #[inline(always)]
+    fn int_in(big: f64) -> i64 {
+        big.to_bits() as i64 - Self::MAGIC.to_bits() as i64
+    }
+    /// Exponent bits n + 1023 (n ∈ [−1022, 1022]).
+    #[inline(always)]
+    fn pow2(n: i64) -> f64 {
+        f64::from_bits(((n + 1023) as u64) << 52)
+    }
+    #[inline(always)]
+    fn abs(self) -> f64 {
+        f64::abs(self)
+    }
+    #[inline(always)]
+    fn copysign(self, sign: f64) -> f64 {
+        f64::copysign(self, sign)
+    }
+}
+
+impl ExpFloat for f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // C1 with 9 mantissa bits: n·C1 is exact for |n| < 2^15.
+    #[allow(clippy::excessive_precision)] // 355/512, exact in f32
+    const C1: f32 = 0.693_359_375;
+    const C2: f32 = -2.121_944_4e-4;
+    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
+    const EXP_MAX: f32 = 87.0;
+    const TANH_MAX: f32 = 9.0;
+    const ONE: f32 = 1.0;
+    const TWO: f32 = 2.0;
+    const SERIES: &'static [f32] = &SERIES_F32;
+    #[inline(always)]
+    fn int_in(big: f32) -> i64 {
+        (big.to_bits() as i32 - Self::MAGIC.to_bits() as i32) as i64
+    }
+    /// Exponent bits n + 127 (n ∈ [−126, 126]).
+    #[inline(always)]
+    fn pow2(n: i64) -> f32 {
+        f32::from_bits(((n as i32 + 127) as u32) << 23)
+    }
+    #[inline(always)]
+    fn abs(self) -> f32 {
+        f32::abs(self)
+    }
+    #[inline(always)]
+    fn copysign(self, sign: f32) -> f32 {
+        f32::copysign(self, sign)
+    }
+}
+
+/// `(2^n, e^r − 1)` with `x = n ln 2 + r`, |r| ≤ ½ ln 2, for x clamped to ±`EXP_MAX`
+/// (NaN stays NaN): Cody–Waite reduction, then the Taylor series of e^r − 1
+/// (`SERIES`), no division.
+#[inline(always)]
+fn exp_parts<F: ExpFloat>(x: F) -> (F, F) {
     // NaN-preserving clamp (comparisons with NaN are false).
-    let x = if x < -708.0 {
-        -708.0
-    } else if x > 708.0 {
-        708.0
+    let x = if x < -F::EXP_MAX {
+        -F::EXP_MAX
+    } else if x > F::EXP_MAX {
+        F::EXP_MAX
     } else {
         x
     };
     // n = rint(x log2 e), and its integer from the same sum's low mantissa bits.
-    let big = x * LOG2E + MAGIC;
-    let n = big - MAGIC;
-    let ni = big.to_bits() as i64 - MAGIC.to_bits() as i64;
-    let r = (x - n * C1) - n * C2;
-    // Horner over 1/13!, 1/12!, …, 1/2!, 1 (a constant-length loop LLVM unrolls; kept
-    // flat because rustfmt stalls on deeply nested expressions).
-    const C: [f64; 13] = [
-        1.0 / 6_227_020_800.0,
-        1.0 / 479_001_600.0,
-        1.0 / 39_916_800.0,
-        1.0 / 3_628_800.0,
-        1.0 / 362_880.0,
-        1.0 / 40_320.0,
-        1.0 / 5040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        1.0 / 2.0,
-        1.0,
-    ];
-    let mut q = C[0];
-    for c in &C[1..] {
-        q = q * r + c;
+    let big = x * F::LOG2E + F::MAGIC;
+    let n = big - F::MAGIC;
+    let ni = F::int_in(big);
+    let r = (x - n * F::C1) - n * F::C2;
+    // Horner (a constant-length loop LLVM unrolls; kept flat because rustfmt stalls on
+    // deeply nested expressions).
+    let mut q = F::SERIES[0];
+    for c in &F::SERIES[1..] {
+        q = q * r + *c;
     }
     let p = r * q;
-    // 2^n with n ∈ [−1022, 1022] is a normal number: exponent bits n + 1023.
-    (f64::from_bits(((ni + 1023) as u64) << 52), p)
+    (F::pow2(ni), p)
 }
 
-/// e^x for every x (NaN stays NaN; below −708 the result is e^−708 ≈ 3e−308, above 708
-/// it is e^708, so callers clamp nothing and never see inf).
+/// e^x for every x (NaN stays NaN; below −EXP_MAX the result is e^−EXP_MAX ≈ 3e−308 in
+/// f64, above EXP_MAX it is e^EXP_MAX, so callers clamp nothing and never see inf).
 #[inline(always)]
-pub fn exp(x: f64) -> f64 {
+pub fn exp<F: ExpFloat>(x: F) -> F {
     let (scale, p) = exp_parts(x);
     scale * p + scale
 }
@@ -154,83 +257,19 @@ pub fn exp(x: f64) -> f64 {
 /// tanh x = ±m/(m + 2) with m = e^{2|x|} − 1 ≥ 0, computed as 2^n (e^r − 1) + (2^n − 1)
 /// (exact parts, no cancellation anywhere); one division.
 #[inline(always)]
-pub fn tanh(x: f64) -> f64 {
-    // tanh(20) rounds to 1, so larger |x| change nothing; the clamp keeps NaN.
+pub fn tanh<F: ExpFloat>(x: F) -> F {
+    // tanh(TANH_MAX) rounds to 1, so larger |x| change nothing; the clamp keeps NaN.
     let ax = x.abs();
-    let al = if ax > 20.0 { 20.0 } else { ax };
-    let (scale, p) = exp_parts(2.0 * al);
-    let m = scale * p + (scale - 1.0);
-    (m / (m + 2.0)).copysign(x)
+    let al = if ax > F::TANH_MAX { F::TANH_MAX } else { ax };
+    let (scale, p) = exp_parts(F::TWO * al);
+    let m = scale * p + (scale - F::ONE);
+    (m / (m + F::TWO)).copysign(x)
 }
 
 /// The logistic function 1/(1 + e^{−x}).
 #[inline(always)]
-pub fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + exp(-x))
-}
-
-/// The f32 twin of `exp_parts`: `(2^n, e^r − 1)` with `x = n ln 2 + r`, |r| ≤ ½ ln 2, for
-/// x clamped to [−87, 87] (NaN stays NaN); Taylor series of e^r − 1 to r^7 (truncation
-/// < 2^-25 relative). For the f32 mean-field CPU path (`"precision": "f32"`), which is
-/// not the reference.
-#[inline(always)]
-fn exp_parts_f32(x: f32) -> (f32, f32) {
-    const LOG2E: f32 = std::f32::consts::LOG2_E;
-    // ln 2 = C1 + C2, C1 with 9 mantissa bits so n·C1 is exact for |n| < 2^15.
-    const C1: f32 = 0.693_359_375;
-    const C2: f32 = -2.121_944_4e-4;
-    const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23
-    let x = if x < -87.0 {
-        -87.0
-    } else if x > 87.0 {
-        87.0
-    } else {
-        x
-    };
-    let big = x * LOG2E + MAGIC;
-    let n = big - MAGIC;
-    let ni = big.to_bits() as i32 - MAGIC.to_bits() as i32;
-    let r = (x - n * C1) - n * C2;
-    const C: [f32; 7] = [
-        1.0 / 5040.0,
-        1.0 / 720.0,
-        1.0 / 120.0,
-        1.0 / 24.0,
-        1.0 / 6.0,
-        1.0 / 2.0,
-        1.0,
-    ];
-    let mut q = C[0];
-    for c in &C[1..] {
-        q = q * r + c;
-    }
-    let p = r * q;
-    // 2^n with n ∈ [−126, 126] is a normal number: exponent bits n + 127.
-    (f32::from_bits(((ni + 127) as u32) << 23), p)
-}
-
-/// e^x in f32 (the `exp` of the f32 path; NaN stays NaN, no inf).
-#[inline(always)]
-pub fn exp_f32(x: f32) -> f32 {
-    let (scale, p) = exp_parts_f32(x);
-    scale * p + scale
-}
-
-/// tanh in f32, as `tanh` (±m/(m + 2), m = e^{2|x|} − 1).
-#[inline(always)]
-pub fn tanh_f32(x: f32) -> f32 {
-    // tanh(9) rounds to 1 in f32.
-    let ax = x.abs();
-    let al = if ax > 9.0 { 9.0 } else { ax };
-    let (scale, p) = exp_parts_f32(2.0 * al);
-    let m = scale * p + (scale - 1.0);
-    (m / (m + 2.0)).copysign(x)
-}
-
-/// The logistic function in f32.
-#[inline(always)]
-pub fn sigmoid_f32(x: f32) -> f32 {
-    1.0 / (1.0 + exp_f32(-x))
+pub fn sigmoid<F: ExpFloat>(x: F) -> F {
+    F::ONE / (F::ONE + exp(-x))
 }
 
 #[cfg(test)]
@@ -332,7 +371,7 @@ mod tests {
             );
         }
         assert!(tanh(f64::NAN).is_nan() && exp(f64::NAN).is_nan() && sigmoid(f64::NAN).is_nan());
-        assert_eq!(tanh(-0.0).to_bits(), (-0.0f64).to_bits());
+        assert_eq!(tanh(-0.0f64).to_bits(), (-0.0f64).to_bits());
         assert!((exp(700.0) / 700f64.exp() - 1.0).abs() < 4e-16);
         assert!((exp(-700.0) / (-700f64).exp() - 1.0).abs() < 4e-16);
     }
@@ -354,17 +393,17 @@ mod tests {
                 }) as f32;
             let xd = x as f64;
             if xd.abs() < 87.0 {
-                we = we.max(ulp32(exp_f32(x), xd.exp()));
+                we = we.max(ulp32(exp::<f32>(x), xd.exp()));
             }
-            wt = wt.max(ulp32(tanh_f32(x), xd.tanh()));
-            ws = ws.max(ulp32(sigmoid_f32(x), 1.0 / (1.0 + (-xd).exp())));
+            wt = wt.max(ulp32(tanh::<f32>(x), xd.tanh()));
+            ws = ws.max(ulp32(sigmoid::<f32>(x), 1.0 / (1.0 + (-xd).exp())));
         }
         assert!(we <= 3.0, "exp_f32: worst {we} ulp");
         assert!(wt <= 4.0, "tanh_f32: worst {wt} ulp");
         assert!(ws <= 4.0, "sigmoid_f32: worst {ws} ulp");
-        assert!(tanh_f32(f32::NAN).is_nan() && sigmoid_f32(f32::NAN).is_nan());
-        assert_eq!(tanh_f32(-0.0).to_bits(), (-0.0f32).to_bits());
-        assert_eq!(tanh_f32(1e30), 1.0);
-        assert_eq!(sigmoid_f32(-1e30), 1.0 / (1.0 + exp_f32(87.0)));
+        assert!(tanh::<f32>(f32::NAN).is_nan() && sigmoid::<f32>(f32::NAN).is_nan());
+        assert_eq!(tanh::<f32>(-0.0).to_bits(), (-0.0f32).to_bits());
+        assert_eq!(tanh::<f32>(1e30), 1.0);
+        assert_eq!(sigmoid::<f32>(-1e30), 1.0 / (1.0 + exp::<f32>(87.0)));
     }
 }

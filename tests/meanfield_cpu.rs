@@ -281,11 +281,10 @@ fn cached_and_recomputed_activations_give_the_same_paths() {
     }
 }
 
-/// The GEMM drift (default) against the scalar reference (`Net::reference`): every
-/// dynamics × activation, with and without the activation cache (the blocked path, with a
-/// partial last block), 1e-12 relative in f64 after 6 steps.
-#[test]
-fn gemm_drift_matches_the_scalar_reference() {
+/// `f(dynamics, activation, job)` for every dynamics × activation: `tanh_set_job` with
+/// 40 neurons, or 1100 for smf1 (without the activation cache: two full blocks of 512
+/// and one of 76), η = 0.1, 6 steps.
+fn every_case(mut f: impl FnMut(MfDynamics, Activation, MfJob)) {
     let all = [
         MfDynamics::Sgd,
         MfDynamics::Gd,
@@ -301,36 +300,44 @@ fn gemm_drift_matches_the_scalar_reference() {
             Activation::Relu,
             Activation::Linear,
         ] {
-            // 1100 neurons: without the cache, two full blocks of 512 and one of 76.
             let width = if dy == MfDynamics::Smf1 { 1100 } else { 40 };
-            let job = tanh_set_job(width, dy, 0.1, 6, act);
-            let mut reference = Net::new(&job, 3).reference();
-            let mut gemm = Net::new(&job, 3);
-            let mut blocked = Net::new(&job, 3).without_activation_cache();
-            for k in 0..6 {
-                reference.step(k);
-                gemm.step(k);
-                blocked.step(k);
-            }
-            let scale = reference.z.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            for (name, net) in [("cached", &gemm), ("blocked", &blocked)] {
-                let dev = net
-                    .z
-                    .iter()
-                    .zip(&reference.z)
-                    .map(|(x, y)| (x - y).abs())
-                    .fold(0.0, f64::max);
-                assert!(
-                    dev <= 1e-12 * scale,
-                    "{dy:?} {act:?} {name}: {dev} of {scale}"
-                );
-            }
-            assert!(
-                reference.z != Net::new(&job, 3).z,
-                "{dy:?} {act:?}: nothing moved"
-            );
+            f(dy, act, tanh_set_job(width, dy, 0.1, 6, act));
         }
     }
+}
+
+/// The GEMM drift (default) against the scalar reference (`Net::reference`): every
+/// dynamics × activation, with and without the activation cache (the blocked path, with a
+/// partial last block), 1e-12 relative in f64 after 6 steps.
+#[test]
+fn gemm_drift_matches_the_scalar_reference() {
+    every_case(|dy, act, job| {
+        let mut reference = Net::new(&job, 3).reference();
+        let mut gemm = Net::new(&job, 3);
+        let mut blocked = Net::new(&job, 3).without_activation_cache();
+        for k in 0..6 {
+            reference.step(k);
+            gemm.step(k);
+            blocked.step(k);
+        }
+        let scale = reference.z.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        for (name, net) in [("cached", &gemm), ("blocked", &blocked)] {
+            let dev = net
+                .z
+                .iter()
+                .zip(&reference.z)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0, f64::max);
+            assert!(
+                dev <= 1e-12 * scale,
+                "{dy:?} {act:?} {name}: {dev} of {scale}"
+            );
+        }
+        assert!(
+            reference.z != Net::new(&job, 3).z,
+            "{dy:?} {act:?}: nothing moved"
+        );
+    });
 }
 
 /// `"precision": "f32"` (`Net::<f32>`) against the f64 reference: every dynamics ×
@@ -340,54 +347,37 @@ fn gemm_drift_matches_the_scalar_reference() {
 /// really f32: the paths are not bit-equal to the f64 ones rounded.
 #[test]
 fn f32_path_follows_the_f64_reference_to_f32_rounding() {
-    let all = [
-        MfDynamics::Sgd,
-        MfDynamics::Gd,
-        MfDynamics::Gf,
-        MfDynamics::Smf1,
-        MfDynamics::Mgf,
-        MfDynamics::Smf2,
-    ];
-    for dy in all {
-        for act in [
-            Activation::Tanh,
-            Activation::Sigmoid,
-            Activation::Relu,
-            Activation::Linear,
-        ] {
-            let width = if dy == MfDynamics::Smf1 { 1100 } else { 40 };
-            let job = tanh_set_job(width, dy, 0.1, 6, act);
-            let mut f64_net = Net::new(&job, 3);
-            let mut f32_net = Net::<f32>::in_precision(&job, 3);
-            for k in 0..6 {
-                f64_net.step(k);
-                f32_net.step(k);
-            }
-            let scale = f64_net.z.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            let z32 = f32_net.z_f64();
-            let dev = z32
+    every_case(|dy, act, job| {
+        let mut f64_net = Net::new(&job, 3);
+        let mut f32_net = Net::<f32>::in_precision(&job, 3);
+        for k in 0..6 {
+            f64_net.step(k);
+            f32_net.step(k);
+        }
+        let scale = f64_net.z.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let z32 = f32_net.z_f64();
+        let dev = z32
+            .iter()
+            .zip(&f64_net.z)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        assert!(dev <= 2e-4 * scale, "{dy:?} {act:?}: {dev} of {scale}");
+        assert!(
+            f32_net
+                .z
                 .iter()
                 .zip(&f64_net.z)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0.0, f64::max);
-            assert!(dev <= 2e-4 * scale, "{dy:?} {act:?}: {dev} of {scale}");
+                .any(|(x, y)| *x != *y as f32),
+            "{dy:?} {act:?}: the f32 path equals the f64 one rounded"
+        );
+        let (o64, o32) = (f64_net.observe(), f32_net.observe());
+        for (i, (a, b)) in o64.iter().zip(&o32).enumerate() {
             assert!(
-                f32_net
-                    .z
-                    .iter()
-                    .zip(&f64_net.z)
-                    .any(|(x, y)| *x != *y as f32),
-                "{dy:?} {act:?}: the f32 path equals the f64 one rounded"
+                (a - b).abs() <= 1e-3 * a.abs().max(1e-3),
+                "{dy:?} {act:?} observable {i}: f64 {a}, f32 {b}"
             );
-            let (o64, o32) = (f64_net.observe(), f32_net.observe());
-            for (i, (a, b)) in o64.iter().zip(&o32).enumerate() {
-                assert!(
-                    (a - b).abs() <= 1e-3 * a.abs().max(1e-3),
-                    "{dy:?} {act:?} observable {i}: f64 {a}, f32 {b}"
-                );
-            }
         }
-    }
+    });
 }
 
 /// The backend runs f32 when asked and says so; its replicas are the `Net::<f32>` ones

@@ -118,7 +118,7 @@ real_impl!(
     f32,
     Precision::F32,
     matrixmultiply::sgemm,
-    crate::math::tanh_f32,
-    crate::math::sigmoid_f32,
+    crate::math::tanh,
+    crate::math::sigmoid,
     super::kernels::activations_f32_at
 );
