@@ -230,3 +230,17 @@ fn random_training_runs_need_two_replicas() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("--paths: must be ≥ 2"), "{err}");
 }
+
+/// results.json names the precision that ran, not the config's: the CPU trainer is f64
+/// whatever `precision` says (its config default is the GPU's f32).
+#[test]
+fn training_results_name_the_precision_that_ran() {
+    let cfg = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/least_squares_risk.json"
+    ))
+    .unwrap();
+    let r = run(&cfg, &["--backend", "cpu", "--paths", "4"]);
+    assert_eq!(r["precision"], "f64", "{}", r["precision"]);
+    assert!(r["adapter"].as_str().unwrap().contains("(f64)"), "{}", r["adapter"]);
+}

@@ -132,7 +132,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             let m = Measurement {
                 backend: backend.name().into(),
                 adapter: backend.adapter(),
-                precision: super::precision_name(backend.precision()).into(),
+                precision: backend.precision().name().into(),
                 job: job.into(),
                 paths,
                 path_steps: c.path_steps,
@@ -161,7 +161,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
         let m = Measurement {
             backend: trainer.name().into(),
             adapter: trainer.adapter(),
-            precision: super::precision_name(trainer.precision()).into(),
+            precision: trainer.precision().name().into(),
             job: "data_sgd".into(),
             paths: replicas,
             path_steps: replicas as f64 * steps as f64,
@@ -201,7 +201,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             let m = Measurement {
                 backend: backend.name().into(),
                 adapter: backend.adapter(),
-                precision: super::precision_name(backend.precision()).into(),
+                precision: backend.precision().name().into(),
                 job: format!("mf_sgd_n{width}"),
                 paths: replicas,
                 path_steps: work,

@@ -4,7 +4,7 @@
 //! paths (same Philox draws), differences are float rounding only: far below one
 //! standard error. Exits with 1 when a check fails.
 
-use super::{load_config, precision_name, Failure};
+use super::{load_config, Failure};
 use crate::backend::cpu::CpuBackend;
 use crate::backend::gpu::GpuBackend;
 use crate::backend::Backend;
@@ -120,7 +120,7 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
     let meta = |b: &dyn Backend| RunMeta {
         backend: b.name().into(),
         adapter: b.adapter(),
-        precision: precision_name(b.precision()).into(),
+        precision: b.precision().name().into(),
         shard: None,
     };
     let rc = analyze(
@@ -210,7 +210,7 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
     );
     let cmp = Comparison {
         adapter: gpu.adapter(),
-        precision: precision_name(gpu.precision()).into(),
+        precision: gpu.precision().name().into(),
         paths,
         statistics: stats,
         max_path_rel_deviation: max_rel,

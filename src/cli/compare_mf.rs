@@ -78,7 +78,7 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
         }
     }
     let passed = worst <= a.path_tol;
-    let doc = json!({"adapter": gpu.adapter(), "precision": super::precision_name(gpu.precision()), "runs": runs,
+    let doc = json!({"adapter": gpu.adapter(), "precision": gpu.precision().name(), "runs": runs,
         "max_rel_deviation": worst, "diverged_on_one_backend": split_total,
         "path_tol": a.path_tol, "passed": passed});
     if let Some(dir) = &a.out {

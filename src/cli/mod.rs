@@ -175,10 +175,6 @@ pub fn choose_backend<B: ?Sized>(
     }
 }
 
-pub fn precision_name(p: Precision) -> &'static str {
-    p.name()
-}
-
 /// A progress bar over path-steps, hidden with --quiet or when stderr is not a terminal.
 pub fn progress_bar(total: f64, quiet: bool) -> indicatif::ProgressBar {
     use std::io::IsTerminal;

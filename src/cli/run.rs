@@ -1,6 +1,6 @@
 //! `smflow run CONFIG`: plan, execute (optionally one shard), analyse, write.
 
-use super::{make_backend, precision_name, progress_bar, timestamp, Failure};
+use super::{make_backend, progress_bar, timestamp, Failure};
 use crate::backend::BackendChoice;
 use crate::experiment::{
     analyze, execute_from, plan, total_work, unit_replicas, Done, RunMeta, Shard,
@@ -126,7 +126,7 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
     let meta = RunMeta {
         backend: backend.name().into(),
         adapter: backend.adapter(),
-        precision: precision_name(backend.precision()).into(),
+        precision: backend.precision().name().into(),
         shard: shard_label,
     };
     let id = RunIdentity {

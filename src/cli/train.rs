@@ -67,7 +67,7 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         config: setup.echo.clone(),
         backend: inner.name().into(),
         adapter: inner.adapter(),
-        precision: super::precision_name(inner.precision()).into(),
+        precision: inner.precision().name().into(),
     };
     // The number of trainer calls is the experiment's business: not checked up front.
     let (done, mut store) = super::run::job_store(&a, &dir, id, None)?;

@@ -68,7 +68,7 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         config: sweep.echo.clone(),
         backend: backend.name().into(),
         adapter: backend.adapter(),
-        precision: super::precision_name(backend.precision()).into(),
+        precision: backend.precision().name().into(),
     };
     let (loaded, mut store) =
         super::run::job_store::<Vec<Vec<[u64; 4]>>>(&a, &dir, id, Some(jobs(&sweep)))?;
@@ -93,7 +93,7 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
     let info = RunInfo {
         experiment: "width_sweep",
         name: &sweep.name,
-        precision: super::precision_name(backend.precision()),
+        precision: backend.precision().name(),
         seed: sweep.cfg.seed,
         echo: &sweep.echo,
         backend: backend.name(),

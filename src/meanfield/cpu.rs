@@ -4,7 +4,7 @@
 
 use super::kernels;
 use super::model::{dot, init_neurons, Activation};
-use super::real::Real;
+use super::real::{rounded, widened, Real};
 use super::{fill_batch, Batch, Block, MeanFieldBackend, MfDynamics, MfJob, MfSink, OBSERVABLES};
 use crate::backend::Precision;
 use rayon::prelude::*;
@@ -381,12 +381,12 @@ impl<'a, R: Real> Net<'a, R> {
         Net {
             job,
             r: r as u32,
-            z: z64.into_iter().map(R::of).collect(),
+            z: rounded(&z64),
             diverged: false,
             batch: Batch::default(),
             test: Batch {
-                x: job.test.x.iter().map(|v| R::of(*v)).collect(),
-                y: job.test.y.iter().map(|v| R::of(*v)).collect(),
+                x: rounded(&job.test.x),
+                y: rounded(&job.test.y),
                 c: Vec::new(),
             },
             scratch: Vec::new(),
@@ -400,7 +400,7 @@ impl<'a, R: Real> Net<'a, R> {
 
     /// The neurons in f64 (the state handed back and observed).
     pub fn z_f64(&self) -> Vec<f64> {
-        self.z.iter().map(|v| v.as_f64()).collect()
+        widened(&self.z)
     }
 
     pub fn step(&mut self, k: u32) {
@@ -531,7 +531,7 @@ fn replica_run<R: Real>(job: &MfJob, r: u64) -> (Vec<f64>, Vec<f64>) {
             if net.is_diverged() {
                 states.extend(std::iter::repeat_n(f64::NAN, net.z.len()));
             } else {
-                states.extend(net.z.iter().map(|v| v.as_f64()));
+                states.extend(net.z_f64());
             }
         }
     }

@@ -51,7 +51,7 @@ use crate::data::sampling::{sample_index, Sampling};
 use crate::data::DataSet;
 use crate::rng::fill_normals;
 use model::{Activation, Init, Teacher, TestFn};
-use real::Real;
+use real::{round_into, Real};
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -194,13 +194,6 @@ pub struct Batch<R = f64> {
     pub c: Vec<R>,
 }
 
-/// `dst[i] = src[i]` rounded to `R` (a copy for f64).
-fn put<R: Real>(dst: &mut [R], src: &[f64]) {
-    for (d, s) in dst.iter_mut().zip(src) {
-        *d = R::of(*s);
-    }
-}
-
 /// Fills `out` with the samples of evaluation (step k, substep s) of replica r. For gf
 /// the weights are 1/N (the drift; the RK4 step size is applied by the caller).
 pub fn fill_batch<R: Real>(
@@ -225,7 +218,7 @@ pub fn fill_batch<R: Real>(
                 fill_normals(job.key, r, job.stream, k, 1, b * (d + 1), scratch);
                 for j in 0..b {
                     let row = &scratch[j * (d + 1)..(j + 1) * (d + 1)];
-                    put(&mut out.x[j * d..(j + 1) * d], &row[..d]);
+                    round_into(&mut out.x[j * d..(j + 1) * d], &row[..d]);
                     out.y[j] = R::of(job.teacher.eval(job.act, &row[..d]) + sigma * row[d]);
                 }
             } else {
@@ -241,7 +234,7 @@ pub fn fill_batch<R: Real>(
                         b as u32,
                         set.n as u32,
                     ) as usize;
-                    put(&mut out.x[j * d..(j + 1) * d], set.row(i));
+                    round_into(&mut out.x[j * d..(j + 1) * d], set.row(i));
                     out.y[j] = R::of(set.y[i]);
                 }
             }
@@ -251,8 +244,8 @@ pub fn fill_batch<R: Real>(
                 .set
                 .as_ref()
                 .expect("checked: full-batch dynamics have a set");
-            put(&mut out.x, &set.x);
-            put(&mut out.y, &set.y);
+            round_into(&mut out.x, &set.x);
+            round_into(&mut out.y, &set.y);
             let nf = b as f64;
             match job.dynamics {
                 MfDynamics::Gd => out.c.iter_mut().for_each(|v| *v = R::of(job.eta / nf)),

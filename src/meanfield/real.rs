@@ -54,6 +54,23 @@ pub trait Real:
     );
 }
 
+/// `dst[i] = src[i]` rounded to `R` (a copy for f64).
+pub fn round_into<R: Real>(dst: &mut [R], src: &[f64]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = R::of(*s);
+    }
+}
+
+/// `src` rounded to `R`.
+pub fn rounded<R: Real>(src: &[f64]) -> Vec<R> {
+    src.iter().map(|v| R::of(*v)).collect()
+}
+
+/// `src` widened to f64 (exact).
+pub fn widened<R: Real>(src: &[R]) -> Vec<f64> {
+    src.iter().map(|v| v.as_f64()).collect()
+}
+
 macro_rules! real_impl {
     ($t:ty, $p:expr, $gemm:path, $tanh:path, $sigmoid:path, $acts:path) => {
         impl Real for $t {

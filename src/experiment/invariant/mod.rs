@@ -14,7 +14,7 @@
 
 use crate::backend::Backend;
 use crate::cli::run::RunArgs;
-use crate::cli::{make_backend, precision_name, Failure};
+use crate::cli::{make_backend, Failure};
 use crate::config::Checked;
 use crate::dynamics::RunSpec;
 use crate::model::toy_sgd::{seed_convention_exponent, stationary_exponent};
@@ -410,7 +410,7 @@ pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
         config: ck.echo.clone(),
         backend: backend.name().into(),
         adapter: backend.adapter(),
-        precision: precision_name(backend.precision()).into(),
+        precision: backend.precision().name().into(),
     };
     let n_jobs = jobs(&ck);
     let (loaded, mut store) = crate::cli::run::job_store::<BatchCount>(a, &out, id, Some(n_jobs))?;
@@ -449,7 +449,7 @@ pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
         name: ck.name.clone(),
         backend: backend.name().into(),
         adapter: backend.adapter(),
-        precision: precision_name(backend.precision()).into(),
+        precision: backend.precision().name().into(),
         seed: ck.seed,
         paths: ck.paths,
         horizon: ck.horizon,
