@@ -11,6 +11,7 @@ pub mod config;
 pub mod data;
 pub mod dynamics;
 pub mod experiment;
+pub mod lanes;
 pub mod math;
 pub mod meanfield;
 pub mod model;

@@ -37,7 +37,7 @@ impl Observable {
         })
     }
 
-    pub fn eval<M: Model + ?Sized>(&self, m: &M, x: &[Vector]) -> f64 {
+    pub fn eval<M: Model>(&self, m: &M, x: &[Vector]) -> f64 {
         let d = m.dim();
         match *self {
             Observable::Norm2(p) => x[p as usize][..d].iter().map(|v| v * v).sum(),

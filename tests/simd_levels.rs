@@ -4,7 +4,8 @@
 //! binary forced to each level by `SMFLOW_SIMD` (exact partial sums compared).
 
 use smflow::rng::simd::{detected, Level};
-use smflow::rng::{fill_normals_at, key_from_seed};
+use smflow::lanes::{Lanes, LANES};
+use smflow::rng::{fill_normals_at, fill_normals_lanes_at, key_from_seed};
 use std::process::Command;
 
 fn levels() -> Vec<Level> {
@@ -33,6 +34,36 @@ fn every_level_draws_the_same_normals() {
                         draw(l) == reference,
                         "{l:?} differs from scalar (per_step {per_step}, steps {n_steps}, replica {replica})"
                     );
+                }
+            }
+        }
+    }
+}
+
+/// The lane-group generator gives lane l exactly replica first + l's normals (wrapping
+/// past u32::MAX), at every level, for step sizes that leave partial blocks and pairs.
+#[test]
+fn lane_groups_draw_each_replicas_normals() {
+    let key = key_from_seed(0x5EED_0F_5EED);
+    for per_step in [1, 2, 3, 4, 5, 8, 9, 33] {
+        for n_steps in [1, 7, 64, 129] {
+            for (first, stream, k0) in [(0, 0, 0), (12345, 7 << 24, 99), (u32::MAX - 3, 5, 4000)] {
+                let mut want = vec![vec![0.0; n_steps * per_step]; LANES];
+                for (l, w) in want.iter_mut().enumerate() {
+                    let r = first.wrapping_add(l as u32);
+                    fill_normals_at(Level::Scalar, key, r, stream, k0, n_steps, per_step, w);
+                }
+                for lv in levels() {
+                    let mut got = vec![Lanes([f64::NAN; LANES]); n_steps * per_step];
+                    fill_normals_lanes_at(lv, key, first, stream, k0, n_steps, per_step, &mut got);
+                    for (i, g) in got.iter().enumerate() {
+                        for (l, w) in want.iter().enumerate() {
+                            assert!(
+                                g.0[l].to_bits() == w[i].to_bits(),
+                                "{lv:?}: normal {i} of lane {l} (per_step {per_step}, first {first})"
+                            );
+                        }
+                    }
                 }
             }
         }

@@ -1,9 +1,13 @@
-//! The reference backend: f64 paths on all cores (rayon over chunks of replicas).
-//! Because sums are exact (`stats::exact_sum`), the result is bit-identical for any
-//! chunk size and thread count.
+//! The reference backend: f64 paths on all cores (rayon over chunks of replicas), each
+//! chunk in lane groups of `LANES` replicas (`crate::lanes`: structure of arrays,
+//! compiled per SIMD level) that carry exactly the bits of the scalar reference
+//! `path::simulate`. Because sums are exact (`stats::exact_sum`), the result is
+//! bit-identical for any chunk size, thread count and SIMD level.
 
 use super::{shifts, Backend, Precision, Progress};
-use crate::dynamics::path::{prepare, simulate, PathRecord};
+use crate::dynamics::path::{prepare, simulate_group, PathRecord, Prepared};
+use crate::lanes::{Lanes, LANES};
+use crate::rng::simd;
 use crate::dynamics::RunSpec;
 use crate::model::{AnyModel, Model};
 use crate::stats::Moments;
@@ -40,7 +44,12 @@ impl Backend for CpuBackend {
         "cpu"
     }
     fn adapter(&self) -> String {
-        format!("CPU reference, f64, {} threads", self.threads)
+        format!(
+            "CPU reference, f64, {} threads, {}-replica lanes ({})",
+            self.threads,
+            LANES,
+            simd::level().name()
+        )
     }
     fn precision(&self) -> Precision {
         Precision::F64
@@ -75,42 +84,77 @@ fn run_model<M: Model>(
     progress: Progress,
 ) -> Vec<Moments> {
     let prep = prepare(m, spec);
-    let n_obs = spec.n_stats(); // statistics per checkpoint (observables × channels)
-    let n_cp = spec.checkpoints.len();
+    let n_stats = spec.n_stats() * spec.checkpoints.len();
     let starts: Vec<u64> = (replicas.start..replicas.end)
         .step_by(chunk as usize)
         .collect();
     let work = spec.work_per_path();
+    let level = simd::level();
     starts
         .par_iter()
         .map(|&s| {
             let e = (s + chunk).min(replicas.end);
-            let mut acc = vec![Moments::default(); n_cp * n_obs];
-            let mut rec = PathRecord::new(spec);
-            for r in s..e {
-                simulate(m, spec, &prep, r as u32, &mut rec);
-                for c in 0..n_cp {
-                    for o in 0..n_obs {
-                        let a = &mut acc[c * n_obs + o];
-                        if rec.alive[c] {
-                            let i = (c * n_obs + o) * 2;
-                            a.add_path(rec.values[i] - shifts[c * n_obs + o], rec.values[i + 1]);
-                        } else {
-                            a.diverged += 1;
-                        }
-                    }
-                }
-            }
+            let mut acc = vec![Moments::default(); n_stats];
+            let mut recs: Vec<PathRecord> = (0..LANES).map(|_| PathRecord::new(spec)).collect();
+            chunk_moments_at(level, m, spec, &prep, shifts, s..e, &mut recs, &mut acc);
             progress(work * (e - s) as f64);
             acc
         })
         .reduce(
-            || vec![Moments::default(); n_cp * n_obs],
+            || vec![Moments::default(); n_stats],
             |mut a, b| {
                 a.iter_mut().zip(b.iter()).for_each(|(x, y)| x.merge(y));
                 a
             },
         )
+}
+
+crate::per_level! {
+    /// `chunk_moments` compiled for `level` (capped by `simd::detected()`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn chunk_moments_at<M: Model>(
+        m: &M,
+        spec: &RunSpec,
+        prep: &Prepared,
+        shifts: &[f64],
+        replicas: Range<u64>,
+        recs: &mut [PathRecord],
+        acc: &mut [Moments],
+    ) => chunk_moments
+}
+
+/// Adds the paths of `replicas` to `acc` (statistic `c * n_stats + k` at index
+/// `c * n_stats + k`), `LANES` replicas at a time; the last group may be partial.
+#[inline(always)]
+fn chunk_moments<M: Model>(
+    m: &M,
+    spec: &RunSpec,
+    prep: &Prepared,
+    shifts: &[f64],
+    replicas: Range<u64>,
+    recs: &mut [PathRecord],
+    acc: &mut [Moments],
+) {
+    let n_obs = spec.n_stats();
+    let mut r = replicas.start;
+    while r < replicas.end {
+        let n = LANES.min((replicas.end - r) as usize);
+        simulate_group::<M, Lanes>(m, spec, prep, r as u32, &mut recs[..n]);
+        for rec in &recs[..n] {
+            for (c, &alive) in rec.alive.iter().enumerate() {
+                for o in 0..n_obs {
+                    let a = &mut acc[c * n_obs + o];
+                    if alive {
+                        let i = (c * n_obs + o) * 2;
+                        a.add_path(rec.values[i] - shifts[c * n_obs + o], rec.values[i + 1]);
+                    } else {
+                        a.diverged += 1;
+                    }
+                }
+            }
+        }
+        r += n as u64;
+    }
 }
 
 /// Final finest-level state of each replica, via a one-checkpoint copy of the spec

@@ -16,8 +16,8 @@
 //! difference D (channels, `RunSpec::stat`).
 
 use super::{Kind, RunSpec, Solver};
-use crate::model::{drift, ExactStep, Model, Vector, ZERO};
-use crate::rng::fill_normals;
+use crate::lanes::{Lanes, Num, LANES};
+use crate::model::{drift, zero, ExactStep, Model, Vector, ZERO};
 
 /// Most particles one replica may carry.
 pub const MAX_P: usize = 8;
@@ -25,7 +25,8 @@ pub const MAX_P: usize = 8;
 pub const MAX_LEVELS: usize = 3;
 const MAX_NOISE: usize = MAX_P * crate::model::MAX_D;
 
-type State = [[Vector; MAX_P]; MAX_LEVELS];
+/// One replica's (or lane group's) state: every particle on every level.
+type State<T = f64> = [[Vector<T>; MAX_P]; MAX_LEVELS];
 
 /// What one path reports at its checkpoints: `values[(c * n_stats + k) * 2 + {0: value,
 /// 1: solver error}]` for statistic k (`RunSpec::stat`), `alive[c]` false once the path
@@ -50,36 +51,81 @@ pub struct Prepared {
     exact: Option<ExactStep>,
 }
 
-pub fn prepare<M: Model + ?Sized>(m: &M, spec: &RunSpec) -> Prepared {
+pub fn prepare<M: Model>(m: &M, spec: &RunSpec) -> Prepared {
     let exact = (spec.dynamics.kind() == Kind::Sde && spec.solver == Solver::Exact)
         .then(|| m.exact_step(spec.drift_c(), spec.noise_var(), spec.eta));
     Prepared { exact }
 }
 
-/// Simulates replica `replica` and fills `rec`.
-pub fn simulate<M: Model + ?Sized>(
+/// Simulates replica `replica` and fills `rec` (the scalar reference).
+pub fn simulate<M: Model>(m: &M, spec: &RunSpec, prep: &Prepared, replica: u32, rec: &mut PathRecord) {
+    simulate_group::<M, f64>(m, spec, prep, replica, std::slice::from_mut(rec));
+}
+
+/// Simulates replicas `first .. first + recs.len()` side by side, one per lane of `T`
+/// (`recs.len() ≤ T::WIDTH`; lanes past the last replica run the next replicas' paths
+/// and are not recorded), and fills `recs`. Lane i carries the bits of `simulate` of replica
+/// `first + i`: the same operations (`crate::lanes`), and a lane that diverges is
+/// recorded as the scalar path is (this and later checkpoints !alive) while the other
+/// lanes go on.
+#[inline(always)]
+pub fn simulate_group<M: Model, T: Num>(
     m: &M,
     spec: &RunSpec,
     prep: &Prepared,
-    replica: u32,
-    rec: &mut PathRecord,
+    first: u32,
+    recs: &mut [PathRecord],
 ) {
+    let n = recs.len();
+    debug_assert!(n >= 1 && n <= T::WIDTH);
     let p = spec.particles();
     let levels = spec.levels();
-    rec.alive.iter_mut().for_each(|a| *a = false);
-    advance(m, spec, prep, replica, |c, x, sgd| {
-        let partner_ok = sgd.is_none_or(|g| within(g, m.dim(), spec.bound));
-        if !finite_within(x, levels, p, m.dim(), spec.bound) || !partner_ok {
-            return false; // diverged: this and later checkpoints stay !alive
+    let d = m.dim();
+    for rec in recs.iter_mut() {
+        rec.alive.iter_mut().for_each(|a| *a = false);
+    }
+    let mut live = [true; LANES];
+    advance::<M, T>(m, spec, prep, first, |c, x, sgd| {
+        let mut any = false;
+        for (l, rec) in recs.iter_mut().enumerate() {
+            if !live[l] {
+                continue;
+            }
+            let xl = lane_state(x, l, levels, p, d);
+            let gl = sgd.map(|g| lane_vector(g, l, d));
+            let partner_ok = gl.as_ref().is_none_or(|g| within(g, d, spec.bound));
+            if !finite_within(&xl, levels, p, d, spec.bound) || !partner_ok {
+                live[l] = false; // diverged: this and later checkpoints stay !alive
+                continue;
+            }
+            record(m, spec, &xl, gl.as_ref(), levels, c, rec);
+            any = true;
         }
-        record(m, spec, x, sgd, levels, c, rec);
-        true
+        any
     });
+}
+
+crate::per_level! {
+    /// `simulate_group` in `Lanes` (8 replicas side by side), compiled for `level`
+    /// (capped by `simd::detected()`): what the CPU backend runs, for tests that
+    /// compare it with `simulate` at every level.
+    pub fn simulate_lanes_at<M: Model>(
+        m: &M,
+        spec: &RunSpec,
+        prep: &Prepared,
+        first: u32,
+        recs: &mut [PathRecord],
+    ) => simulate_lanes
+}
+
+#[inline(always)]
+fn simulate_lanes<M: Model>(m: &M, spec: &RunSpec, prep: &Prepared, first: u32, recs: &mut [PathRecord]) {
+    simulate_group::<M, Lanes>(m, spec, prep, first, recs)
 }
 
 /// Runs replica `replica` to the horizon and hands the finest level's particles to
 /// `f` (used to compare backends path by path).
-pub fn simulate_states<M: Model + ?Sized>(
+pub fn simulate_states<M: Model>(
     m: &M,
     spec: &RunSpec,
     prep: &Prepared,
@@ -87,7 +133,7 @@ pub fn simulate_states<M: Model + ?Sized>(
     mut f: impl FnMut(&[Vector]),
 ) {
     let last = spec.checkpoints.len() - 1;
-    advance(m, spec, prep, replica, |c, x, _| {
+    advance::<M, f64>(m, spec, prep, replica, |c, x, _| {
         if c == last {
             f(&x[0][..spec.particles()]);
         }
@@ -95,42 +141,72 @@ pub fn simulate_states<M: Model + ?Sized>(
     });
 }
 
-/// Advances one replica through all steps, calling `at_checkpoint(c, state, sgd)` at
-/// each checkpoint (`sgd`: a coupled run's SGD partner); stops early when it returns
-/// false.
-fn advance<M: Model + ?Sized>(
+/// Lane `l` of a lane group's state, in f64 (levels × particles × d coordinates).
+#[inline(always)]
+fn lane_state<T: Num>(x: &State<T>, l: usize, levels: usize, p: usize, d: usize) -> State {
+    let mut out: State = [[ZERO; MAX_P]; MAX_LEVELS];
+    for (o, lv) in out[..levels].iter_mut().zip(x) {
+        for (op, xp) in o[..p].iter_mut().zip(lv) {
+            *op = lane_vector(xp, l, d);
+        }
+    }
+    out
+}
+
+#[inline(always)]
+fn lane_vector<T: Num>(v: &Vector<T>, l: usize, d: usize) -> Vector {
+    let mut out = ZERO;
+    for (o, c) in out[..d].iter_mut().zip(v) {
+        *o = c.lane(l);
+    }
+    out
+}
+
+#[inline(always)]
+fn splat_vector<T: Num>(v: &Vector) -> Vector<T> {
+    std::array::from_fn(|i| T::splat(v[i]))
+}
+
+/// Advances the lane group of replicas `first .. first + T::WIDTH` through all steps,
+/// calling `at_checkpoint(c, state, sgd)` at each checkpoint (`sgd`: a coupled run's
+/// SGD partner); stops early when it returns false.
+#[inline(always)]
+fn advance<M: Model, T: Num>(
     m: &M,
     spec: &RunSpec,
     prep: &Prepared,
-    replica: u32,
-    mut at_checkpoint: impl FnMut(usize, &State, Option<&Vector>) -> bool,
+    first: u32,
+    mut at_checkpoint: impl FnMut(usize, &State<T>, Option<&Vector<T>>) -> bool,
 ) {
     let p = spec.particles();
     let levels = spec.levels();
-    let mut x: State = [[ZERO; MAX_P]; MAX_LEVELS];
+    let mut x: State<T> = [[zero(); MAX_P]; MAX_LEVELS];
     for lv in x[..levels].iter_mut() {
-        lv[..p].copy_from_slice(&spec.x0);
+        for (xp, x0) in lv[..p].iter_mut().zip(&spec.x0) {
+            *xp = splat_vector(x0);
+        }
     }
     let mut next_cp = 0;
-    let mut draws = Draws::new(normals_per_step(m, spec, prep), spec.stream);
+    let mut draws = Draws::<T>::new(normals_per_step(m, spec, prep), spec.stream, first);
+    let mut scratch = EmScratch::<T>::new();
     // A coupled run's SGD partner: SGD's normals of the step, from SGD's stream.
     let mut sgd = spec.coupling.map(|c| {
         let per_step = spec.batch as usize * m.data_normals();
-        (spec.x0[0], Draws::new(per_step, c.sgd_stream))
+        (splat_vector::<T>(&spec.x0[0]), Draws::<T>::new(per_step, c.sgd_stream, first))
     });
     for k in 0..spec.steps() {
-        let z = draws.step(spec, replica, k);
+        let z = draws.step(spec, k);
         match spec.dynamics.kind() {
             Kind::Discrete => discrete_step(m, spec, z, &mut x[0][..p]),
             Kind::Ode => ode_step(m, spec, levels, &mut x),
             Kind::Sde => match (&prep.exact, &mut sgd) {
                 (Some(ex), _) => exact_step(m, spec, ex, z, &mut x[0][..p]),
                 (None, Some((xg, sgd_draws))) => {
-                    let zs = sgd_draws.step(spec, replica, k);
+                    let zs = sgd_draws.step(spec, k);
                     discrete_step(m, spec, zs, std::slice::from_mut(xg));
-                    em_step(m, spec, levels, z, Some(zs), &mut x);
+                    em_step(m, spec, levels, z, Some(zs), &mut x, &mut scratch);
                 }
-                (None, None) => em_step(m, spec, levels, z, None, &mut x),
+                (None, None) => em_step(m, spec, levels, z, None, &mut x, &mut scratch),
             },
         }
         if k + 1 == spec.checkpoints[next_cp] {
@@ -144,7 +220,7 @@ fn advance<M: Model + ?Sized>(
 
 /// Standard normals one step of `spec` consumes (the draw-index layout of each step
 /// function below).
-fn normals_per_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared) -> usize {
+fn normals_per_step<M: Model>(m: &M, spec: &RunSpec, prep: &Prepared) -> usize {
     match spec.dynamics.kind() {
         Kind::Discrete if spec.dynamics.is_random() => spec.batch as usize * m.data_normals(),
         Kind::Discrete | Kind::Ode => 0,
@@ -159,24 +235,27 @@ fn normals_per_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, prep: &Prepared) -
     }
 }
 
-/// The normals of a path, generated for several steps at a time (`fill_normals`) so
-/// that the independent Philox/Box–Muller evaluations overlap.
-struct Draws {
-    buf: Vec<f64>,
+/// The normals of a lane group's paths, generated for several steps at a time
+/// (`Num::fill_normals`: the independent Philox / Box–Muller evaluations overlap):
+/// `buf[s * per_step + j]` holds normal j of step `start + s` of every lane.
+struct Draws<T> {
+    buf: Vec<T>,
     per_step: usize,
     stream: u32,
+    first: u32,
     span: u32,
     start: u32,
     filled: u32,
 }
 
-impl Draws {
-    fn new(per_step: usize, stream: u32) -> Self {
+impl<T: Num> Draws<T> {
+    fn new(per_step: usize, stream: u32, first: u32) -> Self {
         let span = (256 / per_step.max(1)).max(1) as u32;
         Self {
-            buf: vec![0.0; span as usize * per_step],
+            buf: vec![T::ZERO; span as usize * per_step],
             per_step,
             stream,
+            first,
             span,
             start: 0,
             filled: 0,
@@ -184,27 +263,39 @@ impl Draws {
     }
 
     /// Normals 0..per_step of step k.
-    #[inline]
-    fn step(&mut self, spec: &RunSpec, replica: u32, k: u32) -> &[f64] {
+    #[inline(always)]
+    fn step(&mut self, spec: &RunSpec, k: u32) -> &[T] {
         if self.per_step == 0 {
             return &[];
         }
         if k < self.start || k >= self.start + self.filled {
             let n = self.span.min(spec.steps() - k);
-            fill_normals(
-                spec.key,
-                replica,
-                self.stream,
-                k,
-                n as usize,
-                self.per_step,
-                &mut self.buf,
-            );
+            let len = n as usize * self.per_step;
+            let out = &mut self.buf[..len];
+            T::fill_normals(spec.key, self.first, self.stream, k, n as usize, self.per_step, out);
             self.start = k;
             self.filled = n;
         }
         let off = (k - self.start) as usize * self.per_step;
         &self.buf[off..off + self.per_step]
+    }
+}
+
+/// The per-substep noise arrays of `em_step`, kept across steps (so that a step does
+/// not clear 4 × `MAX_NOISE` lanes; each is written before it is read).
+struct EmScratch<T> {
+    shift: [T; MAX_NOISE],
+    dw: [T; MAX_NOISE],
+    acc: [[T; MAX_NOISE]; MAX_LEVELS - 1],
+}
+
+impl<T: Num> EmScratch<T> {
+    fn new() -> Self {
+        Self {
+            shift: [T::ZERO; MAX_NOISE],
+            dw: [T::ZERO; MAX_NOISE],
+            acc: [[T::ZERO; MAX_NOISE]; MAX_LEVELS - 1],
+        }
     }
 }
 
@@ -219,7 +310,7 @@ fn within(v: &Vector, d: usize, bound: f64) -> bool {
     v[..d].iter().all(|c| c.abs() <= bound)
 }
 
-fn record<M: Model + ?Sized>(
+fn record<M: Model>(
     m: &M,
     spec: &RunSpec,
     x: &State,
@@ -274,13 +365,13 @@ pub fn combine_levels(g: [f64; MAX_LEVELS], levels: usize, ode: bool) -> (f64, f
 /// gd / sgd: x ← x − η (1/b) Σ_j ∇R(x, θ_j); the batch θ_1..θ_b is shared by the
 /// particles (same data). θ_j uses normals j·n_θ .. (j+1)·n_θ of the step.
 #[inline(always)]
-fn discrete_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, normals: &[f64], x: &mut [Vector]) {
+fn discrete_step<M: Model, T: Num>(m: &M, spec: &RunSpec, normals: &[T], x: &mut [Vector<T>]) {
     let d = m.dim();
     if spec.dynamics == super::Dynamics::Gd {
         for xp in x.iter_mut() {
             let g = m.grad(xp);
             for i in 0..d {
-                xp[i] -= spec.eta * g[i];
+                xp[i] -= g[i] * spec.eta;
             }
         }
         return;
@@ -290,7 +381,7 @@ fn discrete_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, normals: &[f64], x: &
     // Particle-outer: each particle re-reads the same θ_j (same normals), so the batch
     // never has to be stored; with one particle this is a single pass.
     for xp in x.iter_mut() {
-        let mut gs = ZERO;
+        let mut gs = zero::<T>();
         for j in 0..spec.batch as usize {
             let theta = m.sample_theta(&normals[j * nt..(j + 1) * nt]);
             let g = m.grad_sample(xp, &theta);
@@ -299,13 +390,14 @@ fn discrete_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, normals: &[f64], x: &
             }
         }
         for i in 0..d {
-            xp[i] -= scale * gs[i];
+            xp[i] -= gs[i] * scale;
         }
     }
 }
 
 /// gf / mgf: RK4 on the drift, `substeps >> level` steps per SGD step on each level.
-fn ode_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, levels: usize, x: &mut State) {
+#[inline(always)]
+fn ode_step<M: Model, T: Num>(m: &M, spec: &RunSpec, levels: usize, x: &mut State<T>) {
     let d = m.dim();
     let c = spec.drift_c();
     for (l, lv) in x[..levels].iter_mut().enumerate() {
@@ -319,12 +411,12 @@ fn ode_step<M: Model + ?Sized>(m: &M, spec: &RunSpec, levels: usize, x: &mut Sta
     }
 }
 
-#[inline]
-fn rk4(f: impl Fn(&Vector) -> Vector, x: &Vector, h: f64, d: usize) -> Vector {
-    let axpy = |a: &Vector, s: f64, b: &Vector| {
+#[inline(always)]
+fn rk4<T: Num>(f: impl Fn(&Vector<T>) -> Vector<T>, x: &Vector<T>, h: f64, d: usize) -> Vector<T> {
+    let axpy = |a: &Vector<T>, s: f64, b: &Vector<T>| {
         let mut o = *a;
         for i in 0..d {
-            o[i] += s * b[i];
+            o[i] += b[i] * s;
         }
         o
     };
@@ -334,7 +426,7 @@ fn rk4(f: impl Fn(&Vector) -> Vector, x: &Vector, h: f64, d: usize) -> Vector {
     let k4 = f(&axpy(x, h, &k3));
     let mut o = *x;
     for i in 0..d {
-        o[i] += h / 6.0 * (k1[i] + 2.0 * k2[i] + 2.0 * k3[i] + k4[i]);
+        o[i] += (k1[i] + k2[i] * 2.0 + k3[i] * 2.0 + k4[i]) * (h / 6.0);
     }
     o
 }
@@ -349,7 +441,7 @@ pub fn uses_smf_noise(spec: &RunSpec) -> bool {
 
 /// Number of Brownian components per substep: the reduced cylindrical noise shared by
 /// all particles (SMF, coupled runs), or d independent components per particle (SME).
-pub fn noise_components<M: Model + ?Sized>(m: &M, spec: &RunSpec) -> usize {
+pub fn noise_components<M: Model>(m: &M, spec: &RunSpec) -> usize {
     if uses_smf_noise(spec) {
         m.smf_noise_dim()
     } else {
@@ -362,20 +454,21 @@ pub fn noise_components<M: Model + ?Sized>(m: &M, spec: &RunSpec) -> usize {
 /// normals over the S substeps, ΔW_s = sqrt(dt) ξ_s + (sqrt(η)/S ζ − sqrt(dt) ξ̄) =
 /// sqrt(dt)(ξ_s − ξ̄) + (sqrt(η)/S) ζ. The bridge part is independent of ξ̄, so the
 /// increments are exact Brownian increments whose sum over the step is sqrt(η) ζ.
-pub fn bridge_shift(spec: &RunSpec, nc: usize, normals: &[f64], sgd: &[f64], out: &mut [f64]) {
+#[inline(always)]
+pub fn bridge_shift<T: Num>(spec: &RunSpec, nc: usize, normals: &[T], sgd: &[T], out: &mut [T]) {
     let s_fine = spec.substeps() as usize;
     let sqrt_dt = (spec.eta / s_fine as f64).sqrt();
     let root_b = (spec.batch as f64).sqrt();
     for (j, o) in out[..nc].iter_mut().enumerate() {
-        let mut zeta = 0.0;
+        let mut zeta = T::ZERO;
         for i in 0..spec.batch as usize {
             zeta += sgd[i * nc + j];
         }
-        let mut xi = 0.0;
+        let mut xi = T::ZERO;
         for s in 0..s_fine {
             xi += normals[s * nc + j];
         }
-        *o = spec.eta.sqrt() / s_fine as f64 * (zeta / root_b) - sqrt_dt * (xi / s_fine as f64);
+        *o = zeta / root_b * (spec.eta.sqrt() / s_fine as f64) - xi / s_fine as f64 * sqrt_dt;
     }
 }
 
@@ -383,20 +476,22 @@ pub fn bridge_shift(spec: &RunSpec, nc: usize, normals: &[f64], sgd: &[f64], out
 /// s·n_c .. (s+1)·n_c of the step; the coarse levels sum the fine increments. With
 /// `sgd` (a coupled run: SGD's data normals of the step) the increments are pinned
 /// to SGD's noise (`bridge_shift`).
-fn em_step<M: Model + ?Sized>(
+#[inline(always)]
+fn em_step<M: Model, T: Num>(
     m: &M,
     spec: &RunSpec,
     levels: usize,
-    normals: &[f64],
-    sgd: Option<&[f64]>,
-    x: &mut State,
+    normals: &[T],
+    sgd: Option<&[T]>,
+    x: &mut State<T>,
+    scratch: &mut EmScratch<T>,
 ) {
     let nc = noise_components(m, spec);
     let s_fine = spec.substeps();
     let dt = spec.eta / s_fine as f64;
     let sqrt_dt = dt.sqrt();
     // The per-run constants once per step, not per substep (the same values, so the
-    // same bits); the scratch arrays are cleared only over the nc components used.
+    // same bits); the scratch arrays are used only over the nc components.
     let em = EmConsts {
         d: m.dim(),
         p: spec.particles(),
@@ -404,16 +499,17 @@ fn em_step<M: Model + ?Sized>(
         scale: spec.noise_var().sqrt(),
         shared: uses_smf_noise(spec),
     };
-    let mut shift = [0.0; MAX_NOISE];
+    let EmScratch { shift, dw, acc } = scratch;
     if let Some(z) = sgd {
-        bridge_shift(spec, nc, normals, z, &mut shift);
+        bridge_shift(spec, nc, normals, z, shift);
     }
-    let mut dw = [0.0; MAX_NOISE];
-    let mut acc = [[0.0; MAX_NOISE]; MAX_LEVELS - 1];
+    for a in acc[..levels.saturating_sub(1)].iter_mut() {
+        a[..nc].iter_mut().for_each(|v| *v = T::ZERO);
+    }
     for s in 0..s_fine {
         let z = &normals[s as usize * nc..(s as usize + 1) * nc];
         for ((w, &zj), &sh) in dw[..nc].iter_mut().zip(z).zip(&shift[..nc]) {
-            *w = sqrt_dt * zj;
+            *w = zj * sqrt_dt;
             if sgd.is_some() {
                 *w += sh;
             }
@@ -427,7 +523,7 @@ fn em_step<M: Model + ?Sized>(
             let span = 1u32 << l;
             if s % span == span - 1 {
                 em_level(m, &em, &mut x[l], &a[..nc], dt * span as f64);
-                a[..nc].iter_mut().for_each(|v| *v = 0.0);
+                a[..nc].iter_mut().for_each(|v| *v = T::ZERO);
             }
         }
     }
@@ -444,7 +540,13 @@ struct EmConsts {
 
 /// One Euler–Maruyama step of every particle of one level.
 #[inline(always)]
-fn em_level<M: Model + ?Sized>(m: &M, em: &EmConsts, x: &mut [Vector; MAX_P], dw: &[f64], dt: f64) {
+fn em_level<M: Model, T: Num>(
+    m: &M,
+    em: &EmConsts,
+    x: &mut [Vector<T>; MAX_P],
+    dw: &[T],
+    dt: f64,
+) {
     let d = em.d;
     for (p, xp) in x[..em.p].iter_mut().enumerate() {
         let b = drift(m, xp, em.c);
@@ -454,40 +556,41 @@ fn em_level<M: Model + ?Sized>(m: &M, em: &EmConsts, x: &mut [Vector; MAX_P], dw
             m.sme_noise(xp, &dw[p * d..(p + 1) * d])
         };
         for i in 0..d {
-            xp[i] += b[i] * dt + em.scale * noise[i];
+            xp[i] += b[i] * dt + noise[i] * em.scale;
         }
     }
 }
 
 /// Exact transition over one SGD step (OU / GBM). Particle p uses normals
 /// p·n_e .. (p+1)·n_e (SME) or the shared normals 0..n_e (SMF).
-fn exact_step<M: Model + ?Sized>(
+#[inline(always)]
+fn exact_step<M: Model, T: Num>(
     m: &M,
     spec: &RunSpec,
     ex: &ExactStep,
-    normals: &[f64],
-    x: &mut [Vector],
+    normals: &[T],
+    x: &mut [Vector<T>],
 ) {
     let d = m.dim();
     let ne = m.exact_normals();
     let shared = spec.dynamics.shared_noise();
     for (p, xp) in x.iter_mut().enumerate() {
         let base = if shared { 0 } else { p * ne };
-        let xi: Vector = std::array::from_fn(|i| if i < ne { normals[base + i] } else { 0.0 });
+        let xi: Vector<T> = std::array::from_fn(|i| if i < ne { normals[base + i] } else { T::ZERO });
         match ex {
             ExactStep::Ou { mean, e, c } => {
-                let mut out = ZERO;
+                let mut out = zero::<T>();
                 for i in 0..d {
-                    let mut s = mean[i];
+                    let mut s = T::splat(mean[i]);
                     for j in 0..d {
-                        s += e[i * d + j] * (xp[j] - mean[j]) + c[i * d + j] * xi[j];
+                        s += (xp[j] - mean[j]) * e[i * d + j] + xi[j] * c[i * d + j];
                     }
                     out[i] = s;
                 }
                 *xp = out;
             }
             ExactStep::Gbm { drift, vol } => {
-                let f = (drift + vol * xi[0]).exp();
+                let f = (xi[0] * *vol + *drift).exp();
                 for v in xp[..d].iter_mut() {
                     *v *= f;
                 }

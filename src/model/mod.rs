@@ -13,10 +13,19 @@ pub use multiplicative::Multiplicative;
 pub use quadratic::Quadratic;
 pub use toy_sgd::{ToyLoss, ToySgd};
 
+use crate::lanes::Num;
+
 /// Largest parameter dimension d supported by the path simulators.
 pub const MAX_D: usize = 8;
-pub type Vector = [f64; MAX_D];
+/// A point of R^d (d ≤ `MAX_D`), in f64 or in lanes of replicas (`Num`).
+pub type Vector<T = f64> = [T; MAX_D];
 pub const ZERO: Vector = [0.0; MAX_D];
+
+/// The zero vector in `T`.
+#[inline(always)]
+pub fn zero<T: Num>() -> Vector<T> {
+    [T::ZERO; MAX_D]
+}
 
 /// Parameters of the exact one-step transition of the continuous model over a time h
 /// (OU for `quadratic`, geometric BM for `multiplicative`), precomputed per run.
@@ -35,28 +44,44 @@ pub enum ExactStep {
 }
 
 /// The interface every model implements (the WGSL twin mirrors it function by function).
+///
+/// The per-step methods are generic over the number type `T` (`f64`, or `Lanes` of
+/// replicas advanced side by side): one body, so a lane carries exactly the scalar
+/// path's bits (`crate::lanes`).
 pub trait Model: Sync + Send {
     /// Parameter dimension d.
     fn dim(&self) -> usize;
     /// Standard normals consumed to draw one data sample θ.
     fn data_normals(&self) -> usize;
     /// θ from `data_normals()` standard normals.
-    fn sample_theta(&self, z: &[f64]) -> Vector;
+    fn sample_theta<T: Num>(&self, z: &[T]) -> Vector<T>
+    where
+        Self: Sized;
     /// ∇_x R(x, θ).
-    fn grad_sample(&self, x: &Vector, theta: &Vector) -> Vector;
+    fn grad_sample<T: Num>(&self, x: &Vector<T>, theta: &Vector<T>) -> Vector<T>
+    where
+        Self: Sized;
     /// ∇R(x) = E_θ ∇_x R(x, θ).
-    fn grad(&self, x: &Vector) -> Vector;
+    fn grad<T: Num>(&self, x: &Vector<T>) -> Vector<T>
+    where
+        Self: Sized;
     /// Hessian of R at x applied to v.
-    fn hvp(&self, x: &Vector, v: &Vector) -> Vector;
+    fn hvp<T: Num>(&self, x: &Vector<T>, v: &Vector<T>) -> Vector<T>
+    where
+        Self: Sized;
     /// Population loss R(x).
     fn loss(&self, x: &Vector) -> f64;
     /// Dimension of the finite-dimensional reduction of the cylindrical noise
     /// ∫ G(x, θ) W(dθ, dt) (exact for G linear in θ).
     fn smf_noise_dim(&self) -> usize;
     /// ∫ G(x, θ) W(dθ, dt) for the reduced increment `dw` (length `smf_noise_dim`).
-    fn smf_noise(&self, x: &Vector, dw: &[f64]) -> Vector;
+    fn smf_noise<T: Num>(&self, x: &Vector<T>, dw: &[T]) -> Vector<T>
+    where
+        Self: Sized;
     /// Σ^{1/2}(x) dw, `dw` ∈ R^d (symmetric square root).
-    fn sme_noise(&self, x: &Vector, dw: &[f64]) -> Vector;
+    fn sme_noise<T: Num>(&self, x: &Vector<T>, dw: &[T]) -> Vector<T>
+    where
+        Self: Sized;
     /// Exact transition of `dX = −∇(R + c|∇R|²/2)dt + sqrt(noise_var) Σ^{1/2} dW` over
     /// time h, where c = η/2 for the modified (order-2) drift and 0 otherwise.
     fn exact_step(&self, c: f64, noise_var: f64, h: f64) -> ExactStep;
@@ -92,23 +117,23 @@ pub trait Model: Sync + Send {
 
 /// Drift of gf/sme1/smf1 (c = 0) and of mgf/sme2/smf2 (c = η/2):
 /// −∇(R + (η/4)|∇R|²) = −(∇R + (η/2) H∇R).
-#[inline]
-pub fn drift<M: Model + ?Sized>(m: &M, x: &Vector, c: f64) -> Vector {
+#[inline(always)]
+pub fn drift<M: Model, T: Num>(m: &M, x: &Vector<T>, c: f64) -> Vector<T> {
     let g = m.grad(x);
     if c == 0.0 {
         return neg(&g, m.dim());
     }
     let hg = m.hvp(x, &g);
-    let mut out = ZERO;
+    let mut out = zero();
     for i in 0..m.dim() {
-        out[i] = -(g[i] + c * hg[i]);
+        out[i] = -(g[i] + hg[i] * c);
     }
     out
 }
 
-#[inline]
-fn neg(v: &Vector, d: usize) -> Vector {
-    let mut out = ZERO;
+#[inline(always)]
+fn neg<T: Num>(v: &Vector<T>, d: usize) -> Vector<T> {
+    let mut out = zero();
     for i in 0..d {
         out[i] = -v[i];
     }

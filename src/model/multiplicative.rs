@@ -5,7 +5,8 @@
 //! Both continuous models are geometric Brownian motions along the ray of x0:
 //! X_t = x0 e^{Z_t}, Z_t ~ N(−(a + σ²/2)t, σ² t), a = μ + cμ², σ² = noise_var · s².
 
-use super::{ExactStep, Model, Vector, ZERO};
+use super::{zero, ExactStep, Model, Vector};
+use crate::lanes::Num;
 use crate::observables::Observable;
 
 #[derive(Clone, Debug)]
@@ -20,8 +21,14 @@ impl Multiplicative {
         Self { d, mean, std }
     }
 
-    fn norm2(&self, x: &Vector) -> f64 {
-        x[..self.d].iter().map(|v| v * v).sum()
+    #[inline(always)]
+    fn norm2<T: Num>(&self, x: &Vector<T>) -> T {
+        // -0.0 first: the start value of `f64::sum`, which this once was.
+        let mut s = T::splat(-0.0);
+        for v in &x[..self.d] {
+            s += *v * *v;
+        }
+        s
     }
 
     /// Drift and volatility of log|X| per unit time.
@@ -58,32 +65,32 @@ impl Model for Multiplicative {
         1
     }
     #[inline(always)]
-    fn sample_theta(&self, z: &[f64]) -> Vector {
-        let mut t = ZERO;
-        t[0] = self.mean + self.std * z[0];
+    fn sample_theta<T: Num>(&self, z: &[T]) -> Vector<T> {
+        let mut t = zero();
+        t[0] = z[0] * self.std + self.mean;
         t
     }
     #[inline(always)]
-    fn grad_sample(&self, x: &Vector, theta: &Vector) -> Vector {
-        let mut g = ZERO;
+    fn grad_sample<T: Num>(&self, x: &Vector<T>, theta: &Vector<T>) -> Vector<T> {
+        let mut g = zero();
         for i in 0..self.d {
             g[i] = theta[0] * x[i];
         }
         g
     }
     #[inline(always)]
-    fn grad(&self, x: &Vector) -> Vector {
-        let mut g = ZERO;
+    fn grad<T: Num>(&self, x: &Vector<T>) -> Vector<T> {
+        let mut g = zero();
         for i in 0..self.d {
-            g[i] = self.mean * x[i];
+            g[i] = x[i] * self.mean;
         }
         g
     }
     #[inline(always)]
-    fn hvp(&self, _x: &Vector, v: &Vector) -> Vector {
-        let mut g = ZERO;
+    fn hvp<T: Num>(&self, _x: &Vector<T>, v: &Vector<T>) -> Vector<T> {
+        let mut g = zero();
         for i in 0..self.d {
-            g[i] = self.mean * v[i];
+            g[i] = v[i] * self.mean;
         }
         g
     }
@@ -95,22 +102,25 @@ impl Model for Multiplicative {
         1
     }
     #[inline(always)]
-    fn smf_noise(&self, x: &Vector, dw: &[f64]) -> Vector {
-        let mut g = ZERO;
+    fn smf_noise<T: Num>(&self, x: &Vector<T>, dw: &[T]) -> Vector<T> {
+        let mut g = zero();
         for i in 0..self.d {
-            g[i] = -self.std * x[i] * dw[0];
+            g[i] = x[i] * -self.std * dw[0];
         }
         g
     }
+    /// Σ^{1/2} dw = s x (x·dw)/|x|, and 0 at x = 0 (both computed, one kept per lane).
     #[inline(always)]
-    fn sme_noise(&self, x: &Vector, dw: &[f64]) -> Vector {
+    fn sme_noise<T: Num>(&self, x: &Vector<T>, dw: &[T]) -> Vector<T> {
         let r = self.norm2(x).sqrt();
-        let mut g = ZERO;
-        if r > 0.0 {
-            let proj: f64 = (0..self.d).map(|i| x[i] * dw[i]).sum::<f64>() / r;
-            for i in 0..self.d {
-                g[i] = self.std * x[i] * proj;
-            }
+        let mut dot = T::splat(-0.0);
+        for i in 0..self.d {
+            dot += x[i] * dw[i];
+        }
+        let proj = dot / r;
+        let mut g = zero();
+        for i in 0..self.d {
+            g[i] = r.select_positive(x[i] * self.std * proj, T::ZERO);
         }
         g
     }

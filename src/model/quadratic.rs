@@ -4,7 +4,8 @@
 //! Σ = A S A is constant, so SME/SMF are Ornstein–Uhlenbeck processes (exact moments),
 //! and the cylindrical noise reduces exactly to F dW with F = A S^{1/2}, W ∈ R^d.
 
-use super::{ExactStep, Model, Vector, MAX_D, ZERO};
+use super::{zero, ExactStep, Model, Vector, MAX_D, ZERO};
+use crate::lanes::Num;
 use crate::observables::Observable;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
@@ -71,13 +72,13 @@ impl Quadratic {
     }
 
     #[inline(always)]
-    fn matvec(&self, which: usize, v: &[f64]) -> Vector {
+    fn matvec<T: Num>(&self, which: usize, v: &[T]) -> Vector<T> {
         let m = &self.flat[which];
-        let mut out = ZERO;
+        let mut out = zero();
         for i in 0..self.d {
-            let mut s = 0.0;
+            let mut s = T::ZERO;
             for j in 0..self.d {
-                s += m[i * MAX_D + j] * v[j];
+                s += v[j] * m[i * MAX_D + j];
             }
             out[i] = s;
         }
@@ -166,31 +167,31 @@ impl Model for Quadratic {
         self.d
     }
     #[inline(always)]
-    fn sample_theta(&self, z: &[f64]) -> Vector {
+    fn sample_theta<T: Num>(&self, z: &[T]) -> Vector<T> {
         let mut t = self.matvec(S_HALF, z);
         for i in 0..self.d {
-            t[i] += self.mean[i];
+            t[i] = t[i] + self.mean[i];
         }
         t
     }
     #[inline(always)]
-    fn grad_sample(&self, x: &Vector, theta: &Vector) -> Vector {
-        let mut diff = ZERO;
+    fn grad_sample<T: Num>(&self, x: &Vector<T>, theta: &Vector<T>) -> Vector<T> {
+        let mut diff = zero();
         for i in 0..self.d {
             diff[i] = x[i] - theta[i];
         }
         self.matvec(A, &diff)
     }
     #[inline(always)]
-    fn grad(&self, x: &Vector) -> Vector {
-        let mut diff = ZERO;
+    fn grad<T: Num>(&self, x: &Vector<T>) -> Vector<T> {
+        let mut diff = zero();
         for i in 0..self.d {
             diff[i] = x[i] - self.mean[i];
         }
         self.matvec(A, &diff)
     }
     #[inline(always)]
-    fn hvp(&self, _x: &Vector, v: &Vector) -> Vector {
+    fn hvp<T: Num>(&self, _x: &Vector<T>, v: &Vector<T>) -> Vector<T> {
         self.matvec(A, v)
     }
     #[inline(always)]
@@ -206,11 +207,11 @@ impl Model for Quadratic {
         self.d
     }
     #[inline(always)]
-    fn smf_noise(&self, _x: &Vector, dw: &[f64]) -> Vector {
+    fn smf_noise<T: Num>(&self, _x: &Vector<T>, dw: &[T]) -> Vector<T> {
         self.matvec(F, dw)
     }
     #[inline(always)]
-    fn sme_noise(&self, _x: &Vector, dw: &[f64]) -> Vector {
+    fn sme_noise<T: Num>(&self, _x: &Vector<T>, dw: &[T]) -> Vector<T> {
         self.matvec(SIGMA_HALF, dw)
     }
     fn exact_step(&self, c: f64, noise_var: f64, h: f64) -> ExactStep {

@@ -38,7 +38,8 @@
 //!   smooth at 0 (a local maximum of f, cone tip): there ∇r and the Hessian's 1/r term
 //!   are taken as 0.
 
-use super::{ExactStep, Model, Vector, ZERO};
+use super::{zero, ExactStep, Model, Vector};
+use crate::lanes::Num;
 use crate::observables::Observable;
 
 /// The toy losses (closed set; parameters checked in `config`).
@@ -73,9 +74,14 @@ pub struct ToySgd {
     pub sigma: f64,
 }
 
+/// a·b, summed from -0.0 in index order (as `f64::sum`, which it once was).
 #[inline(always)]
-fn dot(a: &Vector, b: &Vector, d: usize) -> f64 {
-    (0..d).map(|i| a[i] * b[i]).sum()
+fn dot<T: Num>(a: &Vector<T>, b: &Vector<T>, d: usize) -> T {
+    let mut s = T::splat(-0.0);
+    for i in 0..d {
+        s += a[i] * b[i];
+    }
+    s
 }
 
 /// p = 1 + 2/s: toy SGD's invariant density is ∝ f^{−p} for the SDE
@@ -97,24 +103,24 @@ impl ToySgd {
 
     /// f(x), clamped at 0 (rounding only; both losses are ≥ c0 > 0 analytically).
     #[inline(always)]
-    pub fn f(&self, x: &Vector) -> f64 {
+    pub fn f<T: Num>(&self, x: &Vector<T>) -> T {
         let d = self.d;
         let r2 = dot(x, x, d);
         let v = match self.loss {
-            ToyLoss::DoubleWell { c0 } => c0 + 0.25 * (r2 - 1.0) * (r2 - 1.0),
+            ToyLoss::DoubleWell { c0 } => (r2 - 1.0) * 0.25 * (r2 - 1.0) + c0,
             ToyLoss::Ring { k0, a, c0 } => {
                 let r = r2.sqrt();
-                let u = 2.0 * x[0] / (1.0 + r2);
-                c0 + 0.5 * k0 * (1.0 + a * u) * (r - 1.0) * (r - 1.0)
+                let u = x[0] * 2.0 / (r2 + 1.0);
+                (u * a + 1.0) * (0.5 * k0) * (r - 1.0) * (r - 1.0) + c0
             }
         };
-        v.max(0.0)
+        v.max(T::ZERO)
     }
 
     /// sqrt(σ f(x)): the noise amplitude of one sample.
     #[inline(always)]
-    fn amp(&self, x: &Vector) -> f64 {
-        (self.sigma * self.f(x)).sqrt()
+    fn amp<T: Num>(&self, x: &Vector<T>) -> T {
+        (self.f(x) * self.sigma).sqrt()
     }
 
     /// log of the unnormalised density f^{−p} (p = `stationary_exponent(s)` for toy
@@ -138,13 +144,13 @@ impl Model for ToySgd {
         self.d
     }
     #[inline(always)]
-    fn sample_theta(&self, z: &[f64]) -> Vector {
-        let mut t = ZERO;
+    fn sample_theta<T: Num>(&self, z: &[T]) -> Vector<T> {
+        let mut t = zero();
         t[..self.d].copy_from_slice(&z[..self.d]);
         t
     }
     #[inline(always)]
-    fn grad_sample(&self, x: &Vector, theta: &Vector) -> Vector {
+    fn grad_sample<T: Num>(&self, x: &Vector<T>, theta: &Vector<T>) -> Vector<T> {
         let mut g = self.grad(x);
         let a = self.amp(x);
         for i in 0..self.d {
@@ -152,11 +158,13 @@ impl Model for ToySgd {
         }
         g
     }
+    // Branches on r become `select_positive` (lanes); products are written with the
+    // f64 constant on the right (the same bits: IEEE products commute).
     #[inline(always)]
-    fn grad(&self, x: &Vector) -> Vector {
+    fn grad<T: Num>(&self, x: &Vector<T>) -> Vector<T> {
         let d = self.d;
         let r2 = dot(x, x, d);
-        let mut g = ZERO;
+        let mut g = zero();
         match self.loss {
             ToyLoss::DoubleWell { .. } => {
                 for i in 0..d {
@@ -165,47 +173,44 @@ impl Model for ToySgd {
             }
             ToyLoss::Ring { k0, a, .. } => {
                 let r = r2.sqrt();
-                let p = 1.0 + r2;
-                let u = 2.0 * x[0] / p;
+                let p = r2 + 1.0;
+                let u = x[0] * 2.0 / p;
                 let q = (r - 1.0) * (r - 1.0);
                 // ∇q = 2(r − 1) x/r; ∇u = 2(e₁ − u x)/(1 + r²).
-                let cq = if r > 0.0 { 2.0 * (r - 1.0) / r } else { 0.0 };
+                let cq = r.select_positive((r - 1.0) * 2.0 / r, T::ZERO);
                 for i in 0..d {
-                    let e1 = if i == 0 { 1.0 } else { 0.0 };
-                    let du = 2.0 * (e1 - u * x[i]) / p;
-                    g[i] = 0.5 * k0 * (a * q * du + (1.0 + a * u) * cq * x[i]);
+                    let e1 = T::splat(if i == 0 { 1.0 } else { 0.0 });
+                    let du = (e1 - u * x[i]) * 2.0 / p;
+                    g[i] = (q * a * du + (u * a + 1.0) * cq * x[i]) * (0.5 * k0);
                 }
             }
         }
         g
     }
     #[inline(always)]
-    fn hvp(&self, x: &Vector, v: &Vector) -> Vector {
+    fn hvp<T: Num>(&self, x: &Vector<T>, v: &Vector<T>) -> Vector<T> {
         let d = self.d;
         let r2 = dot(x, x, d);
         let xv = dot(x, v, d);
-        let mut h = ZERO;
+        let mut h = zero();
         match self.loss {
             ToyLoss::DoubleWell { .. } => {
                 // H = 2 x xᵀ + (r² − 1) I.
                 for i in 0..d {
-                    h[i] = 2.0 * xv * x[i] + (r2 - 1.0) * v[i];
+                    h[i] = xv * 2.0 * x[i] + (r2 - 1.0) * v[i];
                 }
             }
             ToyLoss::Ring { k0, a, .. } => {
                 let r = r2.sqrt();
-                let p = 1.0 + r2;
-                let u = 2.0 * x[0] / p;
+                let p = r2 + 1.0;
+                let u = x[0] * 2.0 / p;
                 let q = (r - 1.0) * (r - 1.0);
-                let (cq, inv_r) = if r > 0.0 {
-                    (2.0 * (r - 1.0) / r, 1.0 / r)
-                } else {
-                    (0.0, 0.0)
-                };
-                let mut du = ZERO;
+                let cq = r.select_positive((r - 1.0) * 2.0 / r, T::ZERO);
+                let inv_r = r.select_positive(T::splat(1.0) / r, T::ZERO);
+                let mut du = zero();
                 for i in 0..d {
-                    let e1 = if i == 0 { 1.0 } else { 0.0 };
-                    du[i] = 2.0 * (e1 - u * x[i]) / p;
+                    let e1 = T::splat(if i == 0 { 1.0 } else { 0.0 });
+                    du[i] = (e1 - u * x[i]) * 2.0 / p;
                 }
                 let duv = dot(&du, v, d);
                 let dqv = cq * xv;
@@ -214,11 +219,10 @@ impl Model for ToySgd {
                 let hv = xv * inv_r;
                 for i in 0..d {
                     let xh = x[i] * inv_r;
-                    let hq = 2.0 * hv * xh + cq * (v[i] - hv * xh);
-                    let hu = -(2.0 * duv * x[i] + 2.0 * u * v[i] + 2.0 * xv * du[i]) / p;
-                    h[i] = 0.5
-                        * k0
-                        * (a * duv * cq * x[i] + a * dqv * du[i] + a * q * hu + (1.0 + a * u) * hq);
+                    let hq = hv * 2.0 * xh + cq * (v[i] - hv * xh);
+                    let hu = -(duv * 2.0 * x[i] + u * 2.0 * v[i] + xv * 2.0 * du[i]) / p;
+                    h[i] = (duv * a * cq * x[i] + dqv * a * du[i] + q * a * hu + (u * a + 1.0) * hq)
+                        * (0.5 * k0);
                 }
             }
         }
@@ -233,18 +237,18 @@ impl Model for ToySgd {
     }
     /// ∫ G W(dθ, dt) with G = −sqrt(σ f) θ, θ ~ N(0, I): exactly −sqrt(σ f) dw.
     #[inline(always)]
-    fn smf_noise(&self, x: &Vector, dw: &[f64]) -> Vector {
+    fn smf_noise<T: Num>(&self, x: &Vector<T>, dw: &[T]) -> Vector<T> {
         let a = self.amp(x);
-        let mut g = ZERO;
+        let mut g = zero();
         for i in 0..self.d {
             g[i] = -a * dw[i];
         }
         g
     }
     #[inline(always)]
-    fn sme_noise(&self, x: &Vector, dw: &[f64]) -> Vector {
+    fn sme_noise<T: Num>(&self, x: &Vector<T>, dw: &[T]) -> Vector<T> {
         let a = self.amp(x);
-        let mut g = ZERO;
+        let mut g = zero();
         for i in 0..self.d {
             g[i] = a * dw[i];
         }

@@ -7,6 +7,7 @@
 //! hence four uniforms and four normals (two Box–Muller pairs). Normal number `j` of a
 //! step lives in block `j / 4`, lane `j % 4`. The key is the run's 64-bit seed.
 
+use crate::lanes::{Lanes, LANES};
 use crate::math;
 pub mod simd;
 
@@ -252,5 +253,94 @@ mod tests {
     fn index_below_covers_range() {
         assert_eq!(index_below(0, 10), 0);
         assert_eq!(index_below(u32::MAX, 10), 9);
+    }
+}
+
+/// The normals of a lane group: `out[s * per_step + j]` lane l is normal j of step
+/// `k0 + s` of replica `first + l` (wrapping), for `n_steps` steps: exactly what
+/// `fill_normals` gives each replica, generated side by side (counters of the group's
+/// 8 replicas in one Philox vector, then Box–Muller per lane) so that no transposition,
+/// division or scatter is needed.
+pub fn fill_normals_lanes(
+    key: [u32; 2],
+    first: u32,
+    stream: u32,
+    k0: u32,
+    n_steps: usize,
+    per_step: usize,
+    out: &mut [Lanes],
+) {
+    fill_normals_lanes_at(simd::level(), key, first, stream, k0, n_steps, per_step, out)
+}
+
+crate::per_level! {
+    /// `fill_normals_lanes` compiled for `level` (capped by `simd::detected()`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn fill_normals_lanes_at(
+        key: [u32; 2],
+        first: u32,
+        stream: u32,
+        k0: u32,
+        n_steps: usize,
+        per_step: usize,
+        out: &mut [Lanes],
+    ) => fill_normals_lanes_body
+}
+
+#[inline(always)]
+fn fill_normals_lanes_body(
+    key: [u32; 2],
+    first: u32,
+    stream: u32,
+    k0: u32,
+    n_steps: usize,
+    per_step: usize,
+    out: &mut [Lanes],
+) {
+    // G (step, block) pairs per Philox batch, LANES replicas each.
+    const G: usize = 8;
+    const N: usize = G * LANES;
+    let blocks = per_step.div_ceil(4);
+    let total = n_steps * blocks;
+    let (mut s, mut b) = (0usize, 0usize);
+    let mut done = 0;
+    while done < total {
+        let m = G.min(total - done);
+        let mut c = [[0u32; N], [0; N], [0; N], [stream; N]];
+        let mut at = [(0usize, 0usize); G];
+        for (g, a) in at[..m].iter_mut().enumerate() {
+            *a = (s, b);
+            for l in 0..LANES {
+                c[0][g * LANES + l] = first.wrapping_add(l as u32);
+                c[1][g * LANES + l] = k0 + s as u32;
+                c[2][g * LANES + l] = b as u32;
+            }
+            b += 1;
+            if b == blocks {
+                (s, b) = (s + 1, 0);
+            }
+        }
+        philox4x32_10_lanes(&mut c, key);
+        for (g, &(s, b)) in at[..m].iter().enumerate() {
+            let base = s * per_step + 4 * b;
+            let left = per_step - 4 * b; // normals of this step still to place (≥ 1)
+            for pair in 0..2 {
+                if 2 * pair >= left {
+                    break;
+                }
+                let (w1, w2) = (&c[2 * pair], &c[2 * pair + 1]);
+                let mut n0 = [0.0; LANES];
+                let mut n1 = [0.0; LANES];
+                for l in 0..LANES {
+                    let i = g * LANES + l;
+                    (n0[l], n1[l]) = box_muller(uniform(w1[i]), uniform(w2[i]));
+                }
+                out[base + 2 * pair] = Lanes(n0);
+                if 2 * pair + 1 < left {
+                    out[base + 2 * pair + 1] = Lanes(n1);
+                }
+            }
+        }
+        done += m;
     }
 }

@@ -58,24 +58,25 @@ pub fn level() -> Level {
     })
 }
 
-/// `per_level!(fn name(args…) => body)` defines `name(level, args…)`: `body(args…)`
+/// `per_level!(fn name<G: Bound>(args…) => body)` (generics optional) defines `name(level, args…)`: `body(args…)`
 /// compiled once per level (AVX-512, AVX2 via `#[target_feature]`, and the baseline) and
 /// run at the widest level not above `level` and `detected()`. `body` must be
 /// `#[inline(always)]` so that each copy is vectorised for its level. The one dispatch
-/// mechanism of every hot loop (the normal generator, the mean-field activations).
+/// mechanism of every hot loop (the normal generator, the small-d lane groups, the
+/// mean-field activations).
 #[macro_export]
 macro_rules! per_level {
-    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) => $body:path) => {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident $(<$($g:ident: $bound:path),*>)? ($($arg:ident: $ty:ty),* $(,)?) => $body:path) => {
         $(#[$meta])*
-        $vis fn $name(level: $crate::rng::simd::Level, $($arg: $ty),*) {
+        $vis fn $name $(<$($g: $bound),*>)? (level: $crate::rng::simd::Level, $($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2")]
-                unsafe fn avx512($($arg: $ty),*) {
+                unsafe fn avx512 $(<$($g: $bound),*>)? ($($arg: $ty),*) {
                     $body($($arg),*)
                 }
                 #[target_feature(enable = "avx2")]
-                unsafe fn avx2($($arg: $ty),*) {
+                unsafe fn avx2 $(<$($g: $bound),*>)? ($($arg: $ty),*) {
                     $body($($arg),*)
                 }
                 match level.min($crate::rng::simd::detected()) {

@@ -1,0 +1,116 @@
+//! The CPU backend's lane groups (8 replicas side by side, `smflow::lanes`) carry
+//! exactly the bits of the scalar reference `path::simulate`, replica by replica: for
+//! every model × dynamics × solver, several particles, coupled runs, paths that
+//! diverge inside a group, and partial groups (1–8 replicas), at every SIMD level the
+//! CPU has (AVX-512, AVX2, the portable baseline).
+
+mod common;
+
+use common::cases::{models, spec, toy_models};
+use smflow::dynamics::path::{prepare, simulate, simulate_lanes_at, PathRecord};
+use smflow::dynamics::{Coupling, Dynamics, Kind, RunSpec, Solver};
+use smflow::model::AnyModel;
+use smflow::rng::simd::{detected, Level};
+use smflow::with_model;
+
+fn levels() -> Vec<Level> {
+    let all = [Level::Scalar, Level::Avx2, Level::Avx512];
+    all.into_iter().filter(|l| *l <= detected()).collect()
+}
+
+fn substeps(extrapolate: bool) -> Solver {
+    Solver::Substeps {
+        substeps: 4,
+        extrapolate,
+    }
+}
+
+/// Every model × dynamics × solver with one particle; two particles; coupled SDE
+/// runs; and a tight bound so that some paths diverge.
+fn cases() -> Vec<(AnyModel, RunSpec)> {
+    let mut out = Vec::new();
+    for m in models().into_iter().chain(toy_models()) {
+        let has_exact = !matches!(m, AnyModel::ToySgd(_));
+        for name in smflow::dynamics::NAMES {
+            let dy = Dynamics::parse(name).unwrap();
+            let solvers = match dy.kind() {
+                Kind::Discrete => vec![Solver::Exact],
+                Kind::Ode => vec![substeps(false), substeps(true)],
+                Kind::Sde if has_exact => vec![substeps(true), substeps(false), Solver::Exact],
+                Kind::Sde => vec![substeps(true), substeps(false)],
+            };
+            for s in solvers {
+                out.push((m.clone(), spec(&m, dy, s, 1, 3)));
+                if dy.kind() != Kind::Ode {
+                    out.push((m.clone(), spec(&m, dy, s, 2, 3)));
+                }
+                if dy.kind() == Kind::Sde && s != Solver::Exact {
+                    let mut c = spec(&m, dy, s, 1, 3);
+                    c.coupling = Some(Coupling {
+                        sgd_stream: RunSpec::stream_tag(Dynamics::Sgd, 3),
+                    });
+                    out.push((m.clone(), c));
+                }
+            }
+        }
+        // Large steps and a tight bound: some replicas diverge, others do not.
+        let mut wild = spec(&m, Dynamics::Sgd, Solver::Exact, 1, 3);
+        wild.eta = 1.9;
+        wild.bound = 3.0;
+        wild.checkpoints = vec![1, 3, 8];
+        out.push((m.clone(), wild));
+    }
+    out
+}
+
+fn bits(rec: &PathRecord) -> (Vec<u64>, Vec<bool>) {
+    (
+        rec.values.iter().map(|v| v.to_bits()).collect(),
+        rec.alive.clone(),
+    )
+}
+
+#[test]
+fn lane_groups_are_bit_identical_to_the_scalar_reference() {
+    let levels = levels();
+    eprintln!("levels on this CPU: {levels:?}");
+    let cases = cases();
+    let mut mixed = 0; // cases whose 8 reference paths both diverge and survive
+    for (m, s) in &cases {
+        with_model!(m, mm => {
+            let prep = prepare(mm, s);
+            let first = 5u32;
+            let reference: Vec<_> = (0..8)
+                .map(|i| {
+                    let mut rec = PathRecord::new(s);
+                    simulate(mm, s, &prep, first + i, &mut rec);
+                    bits(&rec)
+                })
+                .collect();
+            let ended = reference.iter().filter(|(_, a)| a.last() == Some(&false)).count();
+            mixed += usize::from(ended > 0 && ended < 8);
+            for &level in &levels {
+                for n in [8, 1, 3, 7] {
+                    let mut recs: Vec<PathRecord> = (0..n).map(|_| PathRecord::new(s)).collect();
+                    simulate_lanes_at(level, mm, s, &prep, first, &mut recs);
+                    for (i, rec) in recs.iter().enumerate() {
+                        assert!(
+                            bits(rec) == reference[i],
+                            "{} d={} {:?} {:?} P={} coupled={} level {level:?}, group of {n}: replica {} differs",
+                            m.name(),
+                            m.as_dyn().dim(),
+                            s.dynamics,
+                            s.solver,
+                            s.particles(),
+                            s.coupling.is_some(),
+                            first as usize + i
+                        );
+                    }
+                }
+            }
+        });
+    }
+    // The divergence cases must really mix diverged and surviving lanes in a group.
+    assert!(mixed >= 3, "only {mixed} cases mix diverged and surviving paths");
+    eprintln!("{} cases, {mixed} with diverged and surviving paths", cases.len());
+}
