@@ -6,10 +6,10 @@
 
 use super::{shifts, Backend, Precision, Progress};
 use crate::dynamics::path::{prepare, simulate_group, PathRecord, Prepared};
-use crate::lanes::{Lanes, LANES};
-use crate::rng::simd;
 use crate::dynamics::RunSpec;
+use crate::lanes::{Lanes, LANES};
 use crate::model::{AnyModel, Model};
+use crate::rng::simd;
 use crate::stats::Moments;
 use crate::with_model;
 use rayon::prelude::*;

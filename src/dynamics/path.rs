@@ -58,7 +58,13 @@ pub fn prepare<M: Model>(m: &M, spec: &RunSpec) -> Prepared {
 }
 
 /// Simulates replica `replica` and fills `rec` (the scalar reference).
-pub fn simulate<M: Model>(m: &M, spec: &RunSpec, prep: &Prepared, replica: u32, rec: &mut PathRecord) {
+pub fn simulate<M: Model>(
+    m: &M,
+    spec: &RunSpec,
+    prep: &Prepared,
+    replica: u32,
+    rec: &mut PathRecord,
+) {
     simulate_group::<M, f64>(m, spec, prep, replica, std::slice::from_mut(rec));
 }
 
@@ -119,7 +125,13 @@ crate::per_level! {
 }
 
 #[inline(always)]
-fn simulate_lanes<M: Model>(m: &M, spec: &RunSpec, prep: &Prepared, first: u32, recs: &mut [PathRecord]) {
+fn simulate_lanes<M: Model>(
+    m: &M,
+    spec: &RunSpec,
+    prep: &Prepared,
+    first: u32,
+    recs: &mut [PathRecord],
+) {
     simulate_group::<M, Lanes>(m, spec, prep, first, recs)
 }
 
@@ -192,7 +204,10 @@ fn advance<M: Model, T: Num>(
     // A coupled run's SGD partner: SGD's normals of the step, from SGD's stream.
     let mut sgd = spec.coupling.map(|c| {
         let per_step = spec.batch as usize * m.data_normals();
-        (splat_vector::<T>(&spec.x0[0]), Draws::<T>::new(per_step, c.sgd_stream, first))
+        (
+            splat_vector::<T>(&spec.x0[0]),
+            Draws::<T>::new(per_step, c.sgd_stream, first),
+        )
     });
     for k in 0..spec.steps() {
         let z = draws.step(spec, k);
@@ -272,7 +287,15 @@ impl<T: Num> Draws<T> {
             let n = self.span.min(spec.steps() - k);
             let len = n as usize * self.per_step;
             let out = &mut self.buf[..len];
-            T::fill_normals(spec.key, self.first, self.stream, k, n as usize, self.per_step, out);
+            T::fill_normals(
+                spec.key,
+                self.first,
+                self.stream,
+                k,
+                n as usize,
+                self.per_step,
+                out,
+            );
             self.start = k;
             self.filled = n;
         }
@@ -540,13 +563,7 @@ struct EmConsts {
 
 /// One Euler–Maruyama step of every particle of one level.
 #[inline(always)]
-fn em_level<M: Model, T: Num>(
-    m: &M,
-    em: &EmConsts,
-    x: &mut [Vector<T>; MAX_P],
-    dw: &[T],
-    dt: f64,
-) {
+fn em_level<M: Model, T: Num>(m: &M, em: &EmConsts, x: &mut [Vector<T>; MAX_P], dw: &[T], dt: f64) {
     let d = em.d;
     for (p, xp) in x[..em.p].iter_mut().enumerate() {
         let b = drift(m, xp, em.c);
@@ -576,7 +593,8 @@ fn exact_step<M: Model, T: Num>(
     let shared = spec.dynamics.shared_noise();
     for (p, xp) in x.iter_mut().enumerate() {
         let base = if shared { 0 } else { p * ne };
-        let xi: Vector<T> = std::array::from_fn(|i| if i < ne { normals[base + i] } else { T::ZERO });
+        let xi: Vector<T> =
+            std::array::from_fn(|i| if i < ne { normals[base + i] } else { T::ZERO });
         match ex {
             ExactStep::Ou { mean, e, c } => {
                 let mut out = zero::<T>();
