@@ -7,7 +7,7 @@
 mod common;
 
 use common::cases::{models, spec, toy_models};
-use smflow::dynamics::path::{prepare, simulate, simulate_lanes_at, PathRecord};
+use smflow::dynamics::path::{prepare, simulate, simulate_lanes_at, GroupWork, PathRecord};
 use smflow::dynamics::{Coupling, Dynamics, Kind, RunSpec, Solver};
 use smflow::model::AnyModel;
 use smflow::rng::simd::{detected, Level};
@@ -76,6 +76,9 @@ fn lane_groups_are_bit_identical_to_the_scalar_reference() {
     eprintln!("levels on this CPU: {levels:?}");
     let cases = cases();
     let mut mixed = 0; // cases whose 8 reference paths both diverge and survive
+                       // One workspace for every case, as a CPU chunk reuses it: nothing an earlier
+                       // model, dynamics, particle count or level count left in it may leak into a path.
+    let mut work = GroupWork::new();
     for (m, s) in &cases {
         with_model!(m, mm => {
             let prep = prepare(mm, s);
@@ -92,7 +95,7 @@ fn lane_groups_are_bit_identical_to_the_scalar_reference() {
             for &level in &levels {
                 for n in [8, 1, 3, 7] {
                     let mut recs: Vec<PathRecord> = (0..n).map(|_| PathRecord::new(s)).collect();
-                    simulate_lanes_at(level, mm, s, &prep, first, &mut recs);
+                    simulate_lanes_at(level, mm, s, &prep, first, &mut recs, &mut work);
                     for (i, rec) in recs.iter().enumerate() {
                         assert!(
                             bits(rec) == reference[i],
@@ -111,6 +114,12 @@ fn lane_groups_are_bit_identical_to_the_scalar_reference() {
         });
     }
     // The divergence cases must really mix diverged and surviving lanes in a group.
-    assert!(mixed >= 3, "only {mixed} cases mix diverged and surviving paths");
-    eprintln!("{} cases, {mixed} with diverged and surviving paths", cases.len());
+    assert!(
+        mixed >= 3,
+        "only {mixed} cases mix diverged and surviving paths"
+    );
+    eprintln!(
+        "{} cases, {mixed} with diverged and surviving paths",
+        cases.len()
+    );
 }

@@ -5,7 +5,7 @@
 //! bit-identical for any chunk size, thread count and SIMD level.
 
 use super::{shifts, Backend, Precision, Progress};
-use crate::dynamics::path::{prepare, simulate_group, PathRecord, Prepared};
+use crate::dynamics::path::{prepare, simulate_group, GroupWork, PathRecord, Prepared};
 use crate::dynamics::RunSpec;
 use crate::lanes::{Lanes, LANES};
 use crate::model::{AnyModel, Model};
@@ -96,7 +96,18 @@ fn run_model<M: Model>(
             let e = (s + chunk).min(replicas.end);
             let mut acc = vec![Moments::default(); n_stats];
             let mut recs: Vec<PathRecord> = (0..LANES).map(|_| PathRecord::new(spec)).collect();
-            chunk_moments_at(level, m, spec, &prep, shifts, s..e, &mut recs, &mut acc);
+            let mut group_work = GroupWork::<Lanes>::new();
+            chunk_moments_at(
+                level,
+                m,
+                spec,
+                &prep,
+                shifts,
+                s..e,
+                &mut recs,
+                &mut group_work,
+                &mut acc,
+            );
             progress(work * (e - s) as f64);
             acc
         })
@@ -119,6 +130,7 @@ crate::per_level! {
         shifts: &[f64],
         replicas: Range<u64>,
         recs: &mut [PathRecord],
+        work: &mut GroupWork<Lanes>,
         acc: &mut [Moments],
     ) => chunk_moments
 }
@@ -133,13 +145,14 @@ fn chunk_moments<M: Model>(
     shifts: &[f64],
     replicas: Range<u64>,
     recs: &mut [PathRecord],
+    work: &mut GroupWork<Lanes>,
     acc: &mut [Moments],
 ) {
     let n_obs = spec.n_stats();
     let mut r = replicas.start;
     while r < replicas.end {
         let n = LANES.min((replicas.end - r) as usize);
-        simulate_group::<M, Lanes>(m, spec, prep, r as u32, &mut recs[..n]);
+        simulate_group::<M, Lanes>(m, spec, prep, r as u32, &mut recs[..n], work);
         for rec in &recs[..n] {
             for (c, &alive) in rec.alive.iter().enumerate() {
                 for o in 0..n_obs {

@@ -65,7 +65,8 @@ pub fn simulate<M: Model>(
     replica: u32,
     rec: &mut PathRecord,
 ) {
-    simulate_group::<M, f64>(m, spec, prep, replica, std::slice::from_mut(rec));
+    let mut work = GroupWork::new();
+    simulate_group::<M, f64>(m, spec, prep, replica, std::slice::from_mut(rec), &mut work);
 }
 
 /// Simulates replicas `first .. first + recs.len()` side by side, one per lane of `T`
@@ -73,7 +74,7 @@ pub fn simulate<M: Model>(
 /// and are not recorded), and fills `recs`. Lane i carries the bits of `simulate` of replica
 /// `first + i`: the same operations (`crate::lanes`), and a lane that diverges is
 /// recorded as the scalar path is (this and later checkpoints !alive) while the other
-/// lanes go on.
+/// lanes go on. `work` is reused from group to group (any earlier run's contents).
 #[inline(always)]
 pub fn simulate_group<M: Model, T: Num>(
     m: &M,
@@ -81,6 +82,7 @@ pub fn simulate_group<M: Model, T: Num>(
     prep: &Prepared,
     first: u32,
     recs: &mut [PathRecord],
+    work: &mut GroupWork<T>,
 ) {
     let n = recs.len();
     debug_assert!(n >= 1 && n <= T::WIDTH);
@@ -91,7 +93,7 @@ pub fn simulate_group<M: Model, T: Num>(
         rec.alive.iter_mut().for_each(|a| *a = false);
     }
     let mut live = [true; LANES];
-    advance::<M, T>(m, spec, prep, first, |c, x, sgd| {
+    advance::<M, T>(m, spec, prep, first, work, |c, x, sgd| {
         let mut any = false;
         for (l, rec) in recs.iter_mut().enumerate() {
             if !live[l] {
@@ -121,6 +123,7 @@ crate::per_level! {
         prep: &Prepared,
         first: u32,
         recs: &mut [PathRecord],
+        work: &mut GroupWork<Lanes>,
     ) => simulate_lanes
 }
 
@@ -131,8 +134,9 @@ fn simulate_lanes<M: Model>(
     prep: &Prepared,
     first: u32,
     recs: &mut [PathRecord],
+    work: &mut GroupWork<Lanes>,
 ) {
-    simulate_group::<M, Lanes>(m, spec, prep, first, recs)
+    simulate_group::<M, Lanes>(m, spec, prep, first, recs, work)
 }
 
 /// Runs replica `replica` to the horizon and hands the finest level's particles to
@@ -145,7 +149,8 @@ pub fn simulate_states<M: Model>(
     mut f: impl FnMut(&[Vector]),
 ) {
     let last = spec.checkpoints.len() - 1;
-    advance::<M, f64>(m, spec, prep, replica, |c, x, _| {
+    let mut work = GroupWork::new();
+    advance::<M, f64>(m, spec, prep, replica, &mut work, |c, x, _| {
         if c == last {
             f(&x[0][..spec.particles()]);
         }
@@ -181,51 +186,59 @@ fn splat_vector<T: Num>(v: &Vector) -> Vector<T> {
 
 /// Advances the lane group of replicas `first .. first + T::WIDTH` through all steps,
 /// calling `at_checkpoint(c, state, sgd)` at each checkpoint (`sgd`: a coupled run's
-/// SGD partner); stops early when it returns false.
+/// SGD partner); stops early when it returns false. Only the state's first `levels`
+/// levels and `particles()` particles are set and read (the rest of `work.x` holds
+/// whatever an earlier group left).
 #[inline(always)]
 fn advance<M: Model, T: Num>(
     m: &M,
     spec: &RunSpec,
     prep: &Prepared,
     first: u32,
+    work: &mut GroupWork<T>,
     mut at_checkpoint: impl FnMut(usize, &State<T>, Option<&Vector<T>>) -> bool,
 ) {
     let p = spec.particles();
     let levels = spec.levels();
-    let mut x: State<T> = [[zero(); MAX_P]; MAX_LEVELS];
+    let GroupWork {
+        x,
+        normals,
+        sgd_normals,
+        scratch,
+    } = work;
     for lv in x[..levels].iter_mut() {
         for (xp, x0) in lv[..p].iter_mut().zip(&spec.x0) {
             *xp = splat_vector(x0);
         }
     }
     let mut next_cp = 0;
-    let mut draws = Draws::<T>::new(normals_per_step(m, spec, prep), spec.stream, first);
-    let mut scratch = EmScratch::<T>::new();
+    let per_step = normals_per_step(m, spec, prep);
+    let mut draws = Draws::<T>::new(normals, per_step, spec.stream, first);
     // A coupled run's SGD partner: SGD's normals of the step, from SGD's stream.
     let mut sgd = spec.coupling.map(|c| {
         let per_step = spec.batch as usize * m.data_normals();
         (
             splat_vector::<T>(&spec.x0[0]),
-            Draws::<T>::new(per_step, c.sgd_stream, first),
+            Draws::<T>::new(sgd_normals, per_step, c.sgd_stream, first),
         )
     });
     for k in 0..spec.steps() {
         let z = draws.step(spec, k);
         match spec.dynamics.kind() {
             Kind::Discrete => discrete_step(m, spec, z, &mut x[0][..p]),
-            Kind::Ode => ode_step(m, spec, levels, &mut x),
+            Kind::Ode => ode_step(m, spec, levels, x),
             Kind::Sde => match (&prep.exact, &mut sgd) {
                 (Some(ex), _) => exact_step(m, spec, ex, z, &mut x[0][..p]),
                 (None, Some((xg, sgd_draws))) => {
                     let zs = sgd_draws.step(spec, k);
                     discrete_step(m, spec, zs, std::slice::from_mut(xg));
-                    em_step(m, spec, levels, z, Some(zs), &mut x, &mut scratch);
+                    em_step(m, spec, levels, z, Some(zs), x, scratch);
                 }
-                (None, None) => em_step(m, spec, levels, z, None, &mut x, &mut scratch),
+                (None, None) => em_step(m, spec, levels, z, None, x, scratch),
             },
         }
         if k + 1 == spec.checkpoints[next_cp] {
-            if !at_checkpoint(next_cp, &x, sgd.as_ref().map(|(g, _)| g)) {
+            if !at_checkpoint(next_cp, x, sgd.as_ref().map(|(g, _)| g)) {
                 return;
             }
             next_cp += 1;
@@ -253,8 +266,8 @@ fn normals_per_step<M: Model>(m: &M, spec: &RunSpec, prep: &Prepared) -> usize {
 /// The normals of a lane group's paths, generated for several steps at a time
 /// (`Num::fill_normals`: the independent Philox / Box–Muller evaluations overlap):
 /// `buf[s * per_step + j]` holds normal j of step `start + s` of every lane.
-struct Draws<T> {
-    buf: Vec<T>,
+struct Draws<'a, T> {
+    buf: &'a mut Vec<T>,
     per_step: usize,
     stream: u32,
     first: u32,
@@ -263,11 +276,16 @@ struct Draws<T> {
     filled: u32,
 }
 
-impl<T: Num> Draws<T> {
-    fn new(per_step: usize, stream: u32, first: u32) -> Self {
+impl<'a, T: Num> Draws<'a, T> {
+    /// Draws into `buf` (grown when too short; every normal is written before it is read).
+    fn new(buf: &'a mut Vec<T>, per_step: usize, stream: u32, first: u32) -> Self {
         let span = (256 / per_step.max(1)).max(1) as u32;
+        let len = span as usize * per_step;
+        if buf.len() < len {
+            buf.resize(len, T::ZERO);
+        }
         Self {
-            buf: vec![T::ZERO; span as usize * per_step],
+            buf,
             per_step,
             stream,
             first,
@@ -301,6 +319,27 @@ impl<T: Num> Draws<T> {
         }
         let off = (k - self.start) as usize * self.per_step;
         &self.buf[off..off + self.per_step]
+    }
+}
+
+/// What a lane group's path works in, allocated once per CPU chunk and reused by each
+/// of its groups (clearing or allocating these per group of 8 paths cost ~15% of a
+/// short SGD path): the state, the normals' buffers and the SDE scratch.
+pub struct GroupWork<T> {
+    x: State<T>,
+    normals: Vec<T>,
+    sgd_normals: Vec<T>,
+    scratch: EmScratch<T>,
+}
+
+impl<T: Num> GroupWork<T> {
+    pub fn new() -> Box<Self> {
+        Box::new(Self {
+            x: [[zero(); MAX_P]; MAX_LEVELS],
+            normals: Vec::new(),
+            sgd_normals: Vec::new(),
+            scratch: EmScratch::new(),
+        })
     }
 }
 
