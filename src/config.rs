@@ -101,9 +101,6 @@ fn default_seed() -> u64 {
 fn default_bound() -> f64 {
     1e6
 }
-fn default_precision() -> String {
-    "f32".into()
-}
 
 /// The file format shared by `weak_order` and `n_point`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -133,8 +130,9 @@ pub struct Config {
     pub sde: SdeConfig,
     #[serde(default = "default_seed")]
     pub seed: u64,
-    #[serde(default = "default_precision")]
-    pub precision: String,
+    /// "f32" or "f64"; unset: the GPU in f32, the CPU in f64 (the reference).
+    #[serde(default)]
+    pub precision: Option<String>,
     /// A path is counted as diverged once |coordinate| exceeds this (or is non-finite).
     #[serde(default = "default_bound")]
     pub diverge_bound: f64,
@@ -177,7 +175,8 @@ pub struct Checked {
     /// RK4 substeps per step for gf/mgf (even).
     pub ode_substeps: u32,
     pub seed: u64,
-    pub precision: crate::backend::Precision,
+    /// The config's precision, if it names one (unset: GPU f32, CPU f64; `cli::make_backend`).
+    pub precision: Option<crate::backend::Precision>,
     pub bound: f64,
     /// Histogram settings (experiment invariant).
     pub invariant: Option<InvariantConfig>,
@@ -497,10 +496,11 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
     };
     // gf/mgf always use RK4 on two coupled levels (fine and half as many substeps).
     let ode_substeps = (cfg.sde.substeps.max(2) + 1) / 2 * 2;
-    let precision = match cfg.precision.as_str() {
-        "f32" => crate::backend::Precision::F32,
-        "f64" => crate::backend::Precision::F64,
-        other => {
+    let precision = match cfg.precision.as_deref() {
+        None => None,
+        Some("f32") => Some(crate::backend::Precision::F32),
+        Some("f64") => Some(crate::backend::Precision::F64),
+        Some(other) => {
             return err(
                 "precision",
                 format!("unknown precision {other:?}; allowed: f32, f64"),

@@ -1,5 +1,6 @@
-//! The number type the small-d engine computes in: `f64` (one replica, the reference)
-//! or `Lanes` (8 replicas side by side, structure of arrays).
+//! The number type the small-d engine computes in: `f64` (one replica, the reference),
+//! `Lanes` (8 replicas side by side, structure of arrays) or `Lanes32` (16 replicas in
+//! f32, the fast `"precision": "f32"` option).
 //!
 //! Models and dynamics are written once over `T: Num`. Every `Lanes` operation is the
 //! same IEEE f64 operation applied to each lane in turn, written as a plain loop that
@@ -108,121 +109,146 @@ impl Num for f64 {
     }
 }
 
-/// `LANES` f64 values, one per replica of a lane group.
-#[derive(Clone, Copy, Debug, PartialEq)]
-#[repr(C, align(64))]
-pub struct Lanes(pub [f64; LANES]);
+/// Most replicas a lane group carries (`Lanes32`).
+pub const MAX_WIDTH: usize = 16;
 
-impl Lanes {
-    #[inline(always)]
-    fn map(self, f: impl Fn(f64) -> f64) -> Self {
-        Lanes(std::array::from_fn(|i| f(self.0[i])))
-    }
-    #[inline(always)]
-    fn zip(self, o: Self, f: impl Fn(f64, f64) -> f64) -> Self {
-        Lanes(std::array::from_fn(|i| f(self.0[i], o.0[i])))
-    }
+/// A lane group's values: `$n` floats of type `$f`, one per replica, operated on lane
+/// by lane. The f64 operands of the mixed operations (a run's constants) are rounded
+/// to `$f` first (no-ops for f64).
+macro_rules! lane_type {
+    ($(#[$meta:meta])* $name:ident, $f:ty, $n:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        #[repr(C, align(64))]
+        pub struct $name(pub [$f; $n]);
+
+        impl $name {
+            #[inline(always)]
+            fn map(self, f: impl Fn($f) -> $f) -> Self {
+                $name(std::array::from_fn(|i| f(self.0[i])))
+            }
+            #[inline(always)]
+            fn zip(self, o: Self, f: impl Fn($f, $f) -> $f) -> Self {
+                $name(std::array::from_fn(|i| f(self.0[i], o.0[i])))
+            }
+        }
+
+        lane_op!($name, $f, Add, add, +, AddAssign, add_assign);
+        lane_op!($name, $f, Sub, sub, -, SubAssign, sub_assign);
+        lane_op!($name, $f, Mul, mul, *, MulAssign, mul_assign);
+
+        impl Div for $name {
+            type Output = $name;
+            #[inline(always)]
+            fn div(self, o: $name) -> $name {
+                self.zip(o, |a, b| a / b)
+            }
+        }
+        impl Div<f64> for $name {
+            type Output = $name;
+            #[inline(always)]
+            fn div(self, o: f64) -> $name {
+                let o = o as $f;
+                self.map(|a| a / o)
+            }
+        }
+        impl Neg for $name {
+            type Output = $name;
+            #[inline(always)]
+            fn neg(self) -> $name {
+                self.map(|a| -a)
+            }
+        }
+
+        impl Num for $name {
+            const WIDTH: usize = $n;
+            const ZERO: Self = $name([0.0; $n]);
+            #[inline(always)]
+            fn splat(v: f64) -> Self {
+                $name([v as $f; $n])
+            }
+            #[inline(always)]
+            fn lane(self, i: usize) -> f64 {
+                self.0[i] as f64
+            }
+            #[inline(always)]
+            fn from_fn(mut f: impl FnMut(usize) -> f64) -> Self {
+                $name(std::array::from_fn(|i| f(i) as $f))
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                self.map(<$f>::sqrt)
+            }
+            #[inline(always)]
+            fn max(self, o: Self) -> Self {
+                self.zip(o, <$f>::max)
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                self.map(<$f>::exp)
+            }
+            fn fill_normals(
+                key: [u32; 2],
+                first: u32,
+                stream: u32,
+                k0: u32,
+                n_steps: usize,
+                per_step: usize,
+                out: &mut [Self],
+            ) {
+                crate::rng::fill_normals_lanes(key, first, stream, k0, n_steps, per_step, out)
+            }
+            #[inline(always)]
+            fn select_positive(self, then: Self, otherwise: Self) -> Self {
+                $name(std::array::from_fn(|i| {
+                    if self.0[i] > 0.0 {
+                        then.0[i]
+                    } else {
+                        otherwise.0[i]
+                    }
+                }))
+            }
+        }
+    };
 }
 
 macro_rules! lane_op {
-    ($tr:ident, $f:ident, $op:tt, $tra:ident, $fa:ident) => {
-        impl $tr for Lanes {
-            type Output = Lanes;
+    ($name:ident, $f:ty, $tr:ident, $fn_:ident, $op:tt, $tra:ident, $fa:ident) => {
+        impl $tr for $name {
+            type Output = $name;
             #[inline(always)]
-            fn $f(self, o: Lanes) -> Lanes {
+            fn $fn_(self, o: $name) -> $name {
                 self.zip(o, |a, b| a $op b)
             }
         }
-        impl $tr<f64> for Lanes {
-            type Output = Lanes;
+        impl $tr<f64> for $name {
+            type Output = $name;
             #[inline(always)]
-            fn $f(self, o: f64) -> Lanes {
+            fn $fn_(self, o: f64) -> $name {
+                let o = o as $f;
                 self.map(|a| a $op o)
             }
         }
-        impl $tra for Lanes {
+        impl $tra for $name {
             #[inline(always)]
-            fn $fa(&mut self, o: Lanes) {
+            fn $fa(&mut self, o: $name) {
                 *self = self.zip(o, |a, b| a $op b);
             }
         }
     };
 }
-lane_op!(Add, add, +, AddAssign, add_assign);
-lane_op!(Sub, sub, -, SubAssign, sub_assign);
-lane_op!(Mul, mul, *, MulAssign, mul_assign);
 
-impl Div for Lanes {
-    type Output = Lanes;
-    #[inline(always)]
-    fn div(self, o: Lanes) -> Lanes {
-        self.zip(o, |a, b| a / b)
-    }
-}
-impl Div<f64> for Lanes {
-    type Output = Lanes;
-    #[inline(always)]
-    fn div(self, o: f64) -> Lanes {
-        self.map(|a| a / o)
-    }
-}
-impl Neg for Lanes {
-    type Output = Lanes;
-    #[inline(always)]
-    fn neg(self) -> Lanes {
-        self.map(|a| -a)
-    }
-}
-
-impl Num for Lanes {
-    const WIDTH: usize = LANES;
-    const ZERO: Self = Lanes([0.0; LANES]);
-    #[inline(always)]
-    fn splat(v: f64) -> Self {
-        Lanes([v; LANES])
-    }
-    #[inline(always)]
-    fn lane(self, i: usize) -> f64 {
-        self.0[i]
-    }
-    #[inline(always)]
-    fn from_fn(f: impl FnMut(usize) -> f64) -> Self {
-        Lanes(std::array::from_fn(f))
-    }
-    #[inline(always)]
-    fn sqrt(self) -> Self {
-        self.map(f64::sqrt)
-    }
-    #[inline(always)]
-    fn max(self, o: Self) -> Self {
-        self.zip(o, f64::max)
-    }
-    #[inline(always)]
-    fn exp(self) -> Self {
-        self.map(f64::exp)
-    }
-    fn fill_normals(
-        key: [u32; 2],
-        first: u32,
-        stream: u32,
-        k0: u32,
-        n_steps: usize,
-        per_step: usize,
-        out: &mut [Self],
-    ) {
-        crate::rng::fill_normals_lanes(key, first, stream, k0, n_steps, per_step, out)
-    }
-    #[inline(always)]
-    fn select_positive(self, then: Self, otherwise: Self) -> Self {
-        Lanes(std::array::from_fn(|i| {
-            if self.0[i] > 0.0 {
-                then.0[i]
-            } else {
-                otherwise.0[i]
-            }
-        }))
-    }
-}
+lane_type!(
+    /// `LANES` f64 values, one per replica of a lane group: the reference, lane i
+    /// bit-identical to the scalar f64 run of replica i.
+    Lanes, f64, LANES
+);
+lane_type!(
+    /// 16 f32 values, one per replica: the CPU's `"precision": "f32"` option (one
+    /// AVX-512 register, two AVX2 ones). Not the reference: each operation is rounded to
+    /// f32, and the normals are `rng::single`'s.
+    Lanes32, f32, MAX_WIDTH
+);
 
 #[cfg(test)]
 mod tests {

@@ -9,6 +9,7 @@ mod common;
 use common::cases::{models, spec, toy_models};
 use smflow::dynamics::path::{prepare, simulate, simulate_lanes_at, GroupWork, PathRecord};
 use smflow::dynamics::{Coupling, Dynamics, Kind, RunSpec, Solver};
+use smflow::lanes::{Lanes, Lanes32};
 use smflow::model::AnyModel;
 use smflow::rng::simd::{detected, Level};
 use smflow::with_model;
@@ -78,7 +79,7 @@ fn lane_groups_are_bit_identical_to_the_scalar_reference() {
     let mut mixed = 0; // cases whose 8 reference paths both diverge and survive
                        // One workspace for every case, as a CPU chunk reuses it: nothing an earlier
                        // model, dynamics, particle count or level count left in it may leak into a path.
-    let mut work = GroupWork::new();
+    let mut work = GroupWork::<Lanes>::new();
     for (m, s) in &cases {
         with_model!(m, mm => {
             let prep = prepare(mm, s);
@@ -122,4 +123,75 @@ fn lane_groups_are_bit_identical_to_the_scalar_reference() {
         "{} cases, {mixed} with diverged and surviving paths",
         cases.len()
     );
+}
+
+/// The f32 option (`Lanes32`, 16 replicas a group): the same bits at every SIMD level
+/// and in every partial group (a lane never depends on its neighbours or on the
+/// level), and each replica's values those of the f64 reference to f32 accuracy
+/// wherever both paths survive. The tolerance is relative to the path's scale, as
+/// f32 rounding (2^-24 per operation) accumulates over a path's steps and substeps.
+#[test]
+fn f32_lane_groups_track_the_f64_reference() {
+    let levels = levels();
+    let mut work = GroupWork::<Lanes32>::new();
+    let mut worst: f64 = 0.0;
+    let mut compared = 0usize;
+    for (m, s) in &cases() {
+        with_model!(m, mm => {
+            let prep = prepare(mm, s);
+            let first = 5u32;
+            let reference: Vec<PathRecord> = (0..16)
+                .map(|i| {
+                    let mut rec = PathRecord::new(s);
+                    simulate(mm, s, &prep, first + i, &mut rec);
+                    rec
+                })
+                .collect();
+            let mut full: Option<Vec<(Vec<u64>, Vec<bool>)>> = None;
+            for &level in &levels {
+                for n in [16, 1, 9, 15] {
+                    let mut recs: Vec<PathRecord> = (0..n).map(|_| PathRecord::new(s)).collect();
+                    simulate_lanes_at(level, mm, s, &prep, first, &mut recs, &mut work);
+                    let got: Vec<_> = recs.iter().map(bits).collect();
+                    let want = full.get_or_insert_with(|| got.clone());
+                    assert!(
+                        got[..] == want[..n],
+                        "{} {:?} {:?}: f32 group of {n} at {level:?} differs from the full group",
+                        m.name(),
+                        s.dynamics,
+                        s.solver
+                    );
+                    if n != 16 {
+                        continue;
+                    }
+                    for (g, r) in recs.iter().zip(&reference) {
+                        let both = g.alive.iter().zip(&r.alive).map(|(a, b)| a & b);
+                        let per_cp = s.n_stats() * 2;
+                        for (c, ok) in both.enumerate() {
+                            if !ok {
+                                continue;
+                            }
+                            for k in (0..per_cp).step_by(2) {
+                                let (x, y) = (g.values[c * per_cp + k], r.values[c * per_cp + k]);
+                                let err = (x - y).abs() / (1.0 + y.abs());
+                                worst = worst.max(err);
+                                compared += 1;
+                                assert!(
+                                    err < 1e-3,
+                                    "{} d={} {:?} {:?} P={}: f32 value {x} vs f64 {y}",
+                                    m.name(),
+                                    m.as_dyn().dim(),
+                                    s.dynamics,
+                                    s.solver,
+                                    s.particles()
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+    eprintln!("f32 vs f64: {compared} values, worst relative deviation {worst:.2e}");
+    assert!(compared > 1000, "only {compared} values compared");
 }

@@ -20,17 +20,17 @@ fn diverged_paths_are_counted_and_excluded() {
             .filter(|p| p.dynamics == "sgd" && p.t == 4.0)
             .collect();
         for p in &r.points {
-            assert_eq!(p.count + p.diverged, 20000, "{}: {p:?}", b.name());
+            assert_eq!(p.count + p.diverged, 20000, "{}: {p:?}", b.adapter());
             assert!(
                 p.mean.is_finite() && p.stderr.is_finite(),
                 "{}: {p:?}",
-                b.name()
+                b.adapter()
             );
         }
         assert!(
             sgd_end.iter().all(|p| p.diverged > 100),
             "{}: {sgd_end:?}",
-            b.name()
+            b.adapter()
         );
         // Once diverged, always diverged: the count cannot fall between checkpoints.
         let early = r
@@ -42,7 +42,7 @@ fn diverged_paths_are_counted_and_excluded() {
         assert!(
             r.warnings.iter().any(|w| w.contains("diverged")),
             "{}: {:?}",
-            b.name(),
+            b.adapter(),
             r.warnings
         );
     }

@@ -21,7 +21,7 @@ fn assert_matches_exact(json: &str, min_points: usize) {
             assert!(
                 (p.mean - exact).abs() <= tol,
                 "{}: {} η={} t={} {}: mean {} vs exact {} (|Δ| = {:.3e} > tol {:.3e}, se {:.3e})",
-                b.name(),
+                b.adapter(),
                 p.dynamics,
                 p.eta,
                 p.t,
@@ -38,7 +38,7 @@ fn assert_matches_exact(json: &str, min_points: usize) {
         assert!(
             n >= min_points,
             "{}: only {n} points had closed forms",
-            b.name()
+            b.adapter()
         );
     }
 }

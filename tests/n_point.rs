@@ -40,20 +40,20 @@ fn smf_reproduces_sgd_two_point_motion_and_sme_does_not() {
             assert!(
                 sgd.correlation.abs() > 0.999,
                 "{}: sgd corr {}",
-                b.name(),
+                b.adapter(),
                 sgd.correlation
             );
             assert!(
                 smf.correlation.abs() > 0.999,
                 "{}: smf corr {}",
-                b.name(),
+                b.adapter(),
                 smf.correlation
             );
             // Independent noises: uncorrelated within 4 batch-means standard errors.
             assert!(
                 sme.correlation.abs() < 4.0 * sme.stderr + 0.01,
                 "{}: sme corr {} ± {}",
-                b.name(),
+                b.adapter(),
                 sme.correlation,
                 sme.stderr
             );
@@ -63,7 +63,7 @@ fn smf_reproduces_sgd_two_point_motion_and_sme_does_not() {
             assert!(
                 rel < 0.05,
                 "{}: smf dist2 {} vs sgd {}",
-                b.name(),
+                b.adapter(),
                 smf.mean_dist2,
                 sgd.mean_dist2
             );
@@ -72,7 +72,7 @@ fn smf_reproduces_sgd_two_point_motion_and_sme_does_not() {
             assert!(
                 z > 10.0,
                 "{}: sme dist2 {} vs sgd {} (z = {z})",
-                b.name(),
+                b.adapter(),
                 sme.mean_dist2,
                 sgd.mean_dist2
             );

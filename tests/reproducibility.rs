@@ -47,6 +47,37 @@ fn chunk_size_and_threads_do_not_change_statistics() {
     assert_eq!(single, reference, "one thread");
 }
 
+/// The f32 option too: its lanes are independent of the group they fall in, so chunk
+/// size and threads change nothing.
+#[test]
+fn f32_statistics_do_not_depend_on_chunks_or_threads() {
+    use smflow::backend::Precision;
+    let ck = checked(CFG);
+    let f32_with = |chunk| CpuBackend {
+        chunk,
+        ..CpuBackend::with_precision(Precision::F32)
+    };
+    let reference = bits(&collect(&ck, &f32_with(4096), Shard::WHOLE));
+    assert_ne!(
+        reference,
+        bits(&collect(&ck, &CpuBackend::default(), Shard::WHOLE)),
+        "the f32 run must not be the f64 one"
+    );
+    for chunk in [1, 7, 13] {
+        assert_eq!(
+            bits(&collect(&ck, &f32_with(chunk), Shard::WHOLE)),
+            reference,
+            "chunk {chunk}"
+        );
+    }
+    let one_thread = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    let single = one_thread.install(|| bits(&collect(&ck, &f32_with(5), Shard::WHOLE)));
+    assert_eq!(single, reference, "one thread");
+}
+
 #[test]
 fn three_shards_merge_to_one_run() {
     let ck = checked(CFG);

@@ -3,9 +3,9 @@
 //! layouts that leave partial chunks and Box–Muller pairs, and whole runs of the
 //! binary forced to each level by `SMFLOW_SIMD` (exact partial sums compared).
 
+use smflow::lanes::{Lanes, Lanes32, LANES};
 use smflow::rng::simd::{detected, Level};
-use smflow::lanes::{Lanes, LANES};
-use smflow::rng::{fill_normals_at, fill_normals_lanes_at, key_from_seed};
+use smflow::rng::{fill_normals_at, fill_normals_lanes_at, key_from_seed, single};
 use std::process::Command;
 
 fn levels() -> Vec<Level> {
@@ -70,15 +70,54 @@ fn lane_groups_draw_each_replicas_normals() {
     }
 }
 
+/// The f32 lane groups (`Lanes32`, 16 replicas): lane l is replica first + l's
+/// `rng::single` normals, bit for bit, at every level.
+#[test]
+fn f32_lane_groups_draw_each_replicas_normals() {
+    let key = key_from_seed(0x5EED_0F_5EED);
+    for per_step in [1, 2, 3, 5, 8, 9, 33] {
+        for n_steps in [1, 7, 64] {
+            for (first, stream, k0) in [(0, 0, 0), (u32::MAX - 3, 5, 4000)] {
+                for lv in levels() {
+                    let mut got = vec![Lanes32([f32::NAN; 16]); n_steps * per_step];
+                    fill_normals_lanes_at(lv, key, first, stream, k0, n_steps, per_step, &mut got);
+                    for (i, g) in got.iter().enumerate() {
+                        let (s, j) = (i / per_step, i % per_step);
+                        for l in 0..16 {
+                            let r = first.wrapping_add(l as u32);
+                            let block =
+                                single::normals4([r, k0 + s as u32, (j / 4) as u32, stream], key);
+                            assert!(
+                                g.0[l].to_bits() == block[j % 4].to_bits(),
+                                "{lv:?}: f32 normal {i} of lane {l} (per_step {per_step}, first {first})"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn whole_runs_are_bit_identical_at_every_level() {
+    whole_runs_at_every_level("f64");
+}
+
+#[test]
+fn whole_f32_runs_are_bit_identical_at_every_level() {
+    whole_runs_at_every_level("f32");
+}
+
+fn whole_runs_at_every_level(precision: &str) {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.json");
     std::fs::write(
         &cfg,
         r#"{"experiment":"weak_order","model":{"kind":"quadratic","a":[[1.2,0.4],[0.4,0.8]],"mean":[0.3,-0.2],"cov":[[0.5,0.2],[0.2,0.9]]},
         "x0":[1.0,0.5],"dynamics":["sgd","sme1","sme2","smf2"],"batch":3,"etas":[0.1,0.05],"horizon":1.0,
-        "observables":["norm2","x0"],"paths":2001,"sde":{"substeps":8,"extrapolate":true},"seed":5}"#,
+        "observables":["norm2","x0"],"paths":2001,"sde":{"substeps":8,"extrapolate":true},"seed":5,"precision":"PREC"}"#
+            .replace("PREC", precision),
     )
     .unwrap();
     let moments = |l: Level| {
@@ -101,6 +140,13 @@ fn whole_runs_are_bit_identical_at_every_level() {
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("partials.json")).unwrap())
                 .unwrap();
+        let r: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
+                .unwrap();
+        assert_eq!(
+            r["precision"], precision,
+            "results.json names the precision that ran"
+        );
         v["moments"].clone()
     };
     let reference = moments(Level::Scalar);

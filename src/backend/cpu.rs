@@ -1,13 +1,17 @@
-//! The reference backend: f64 paths on all cores (rayon over chunks of replicas), each
-//! chunk in lane groups of `LANES` replicas (`crate::lanes`: structure of arrays,
-//! compiled per SIMD level) that carry exactly the bits of the scalar reference
-//! `path::simulate`. Because sums are exact (`stats::exact_sum`), the result is
-//! bit-identical for any chunk size, thread count and SIMD level.
+//! The reference backend: paths on all cores (rayon over chunks of replicas), each
+//! chunk in lane groups (`crate::lanes`: structure of arrays, compiled per SIMD level).
+//! In f64 (the default) a group is `LANES` replicas carrying exactly the bits of the
+//! scalar reference `path::simulate`; because sums are exact (`stats::exact_sum`), the
+//! result is bit-identical for any chunk size, thread count and SIMD level. With
+//! `"precision": "f32"` a group is 16 replicas in f32 (`Lanes32`): faster, not the
+//! reference, and still the same for any chunk size, thread count and level.
 
 use super::{shifts, Backend, Precision, Progress};
-use crate::dynamics::path::{prepare, simulate_group, GroupWork, PathRecord, Prepared};
+use crate::dynamics::path::{
+    prepare, simulate_group, simulate_group_states, GroupWork, PathRecord, Prepared,
+};
 use crate::dynamics::RunSpec;
-use crate::lanes::{Lanes, LANES};
+use crate::lanes::{Lanes, Lanes32, Num};
 use crate::model::{AnyModel, Model};
 use crate::rng::simd;
 use crate::stats::Moments;
@@ -19,6 +23,8 @@ pub struct CpuBackend {
     /// Replicas per rayon task.
     pub chunk: u64,
     pub threads: usize,
+    /// F64: the reference (`Lanes`); F32: the fast option (`Lanes32`).
+    pub precision: Precision,
 }
 
 impl Default for CpuBackend {
@@ -26,6 +32,7 @@ impl Default for CpuBackend {
         Self {
             chunk: 4096,
             threads: rayon::current_num_threads(),
+            precision: Precision::F64,
         }
     }
 }
@@ -37,6 +44,13 @@ impl CpuBackend {
             ..Default::default()
         }
     }
+
+    pub fn with_precision(precision: Precision) -> Self {
+        Self {
+            precision,
+            ..Default::default()
+        }
+    }
 }
 
 impl Backend for CpuBackend {
@@ -44,15 +58,18 @@ impl Backend for CpuBackend {
         "cpu"
     }
     fn adapter(&self) -> String {
+        let (what, width) = match self.precision {
+            Precision::F64 => ("CPU reference, f64", Lanes::WIDTH),
+            Precision::F32 => ("CPU, f32 (fast option, not the reference)", Lanes32::WIDTH),
+        };
         format!(
-            "CPU reference, f64, {} threads, {}-replica lanes ({})",
+            "{what}, {} threads, {width}-replica lanes ({})",
             self.threads,
-            LANES,
             simd::level().name()
         )
     }
     fn precision(&self) -> Precision {
-        Precision::F64
+        self.precision
     }
 
     fn run(
@@ -62,7 +79,16 @@ impl Backend for CpuBackend {
         replicas: Range<u64>,
         progress: Progress,
     ) -> anyhow::Result<Vec<Moments>> {
-        with_model!(model, m => Ok(run_model(m, spec, &shifts(model, spec), replicas, self.chunk, progress)))
+        let shifts = shifts(model, spec);
+        let (chunk, s) = (self.chunk, &shifts[..]);
+        Ok(match self.precision {
+            Precision::F64 => {
+                with_model!(model, m => run_model::<_, Lanes>(m, spec, s, replicas, chunk, progress))
+            }
+            Precision::F32 => {
+                with_model!(model, m => run_model::<_, Lanes32>(m, spec, s, replicas, chunk, progress))
+            }
+        })
     }
 
     fn final_states(
@@ -71,11 +97,26 @@ impl Backend for CpuBackend {
         spec: &RunSpec,
         replicas: Range<u64>,
     ) -> anyhow::Result<Vec<f64>> {
-        with_model!(model, m => Ok(final_states(m, spec, replicas)))
+        let chunk = self.chunk;
+        Ok(match self.precision {
+            Precision::F64 => {
+                with_model!(model, m => final_states::<_, Lanes>(m, spec, replicas, chunk))
+            }
+            Precision::F32 => {
+                with_model!(model, m => final_states::<_, Lanes32>(m, spec, replicas, chunk))
+            }
+        })
     }
 }
 
-fn run_model<M: Model>(
+/// The chunks' first replicas.
+fn chunk_starts(replicas: &Range<u64>, chunk: u64) -> Vec<u64> {
+    (replicas.start..replicas.end)
+        .step_by(chunk as usize)
+        .collect()
+}
+
+fn run_model<M: Model, T: Num>(
     m: &M,
     spec: &RunSpec,
     shifts: &[f64],
@@ -85,18 +126,15 @@ fn run_model<M: Model>(
 ) -> Vec<Moments> {
     let prep = prepare(m, spec);
     let n_stats = spec.n_stats() * spec.checkpoints.len();
-    let starts: Vec<u64> = (replicas.start..replicas.end)
-        .step_by(chunk as usize)
-        .collect();
     let work = spec.work_per_path();
     let level = simd::level();
-    starts
+    chunk_starts(&replicas, chunk)
         .par_iter()
         .map(|&s| {
             let e = (s + chunk).min(replicas.end);
             let mut acc = vec![Moments::default(); n_stats];
-            let mut recs: Vec<PathRecord> = (0..LANES).map(|_| PathRecord::new(spec)).collect();
-            let mut group_work = GroupWork::<Lanes>::new();
+            let mut recs: Vec<PathRecord> = (0..T::WIDTH).map(|_| PathRecord::new(spec)).collect();
+            let mut group_work = GroupWork::<T>::new();
             chunk_moments_at(
                 level,
                 m,
@@ -123,36 +161,37 @@ fn run_model<M: Model>(
 crate::per_level! {
     /// `chunk_moments` compiled for `level` (capped by `simd::detected()`).
     #[allow(clippy::too_many_arguments)]
-    pub fn chunk_moments_at<M: Model>(
+    pub fn chunk_moments_at<M: Model, T: Num>(
         m: &M,
         spec: &RunSpec,
         prep: &Prepared,
         shifts: &[f64],
         replicas: Range<u64>,
         recs: &mut [PathRecord],
-        work: &mut GroupWork<Lanes>,
+        work: &mut GroupWork<T>,
         acc: &mut [Moments],
     ) => chunk_moments
 }
 
 /// Adds the paths of `replicas` to `acc` (statistic `c * n_stats + k` at index
-/// `c * n_stats + k`), `LANES` replicas at a time; the last group may be partial.
+/// `c * n_stats + k`), `T::WIDTH` replicas at a time; the last group may be partial.
 #[inline(always)]
-fn chunk_moments<M: Model>(
+#[allow(clippy::too_many_arguments)]
+fn chunk_moments<M: Model, T: Num>(
     m: &M,
     spec: &RunSpec,
     prep: &Prepared,
     shifts: &[f64],
     replicas: Range<u64>,
     recs: &mut [PathRecord],
-    work: &mut GroupWork<Lanes>,
+    work: &mut GroupWork<T>,
     acc: &mut [Moments],
 ) {
     let n_obs = spec.n_stats();
     let mut r = replicas.start;
     while r < replicas.end {
-        let n = LANES.min((replicas.end - r) as usize);
-        simulate_group::<M, Lanes>(m, spec, prep, r as u32, &mut recs[..n], work);
+        let n = T::WIDTH.min((replicas.end - r) as usize);
+        simulate_group::<M, T>(m, spec, prep, r as u32, &mut recs[..n], work);
         for rec in &recs[..n] {
             for (c, &alive) in rec.alive.iter().enumerate() {
                 for o in 0..n_obs {
@@ -170,21 +209,60 @@ fn chunk_moments<M: Model>(
     }
 }
 
-/// Final finest-level state of each replica, via a one-checkpoint copy of the spec
-/// whose observables read each coordinate.
-fn final_states<M: Model>(m: &M, spec: &RunSpec, replicas: Range<u64>) -> Vec<f64> {
+/// Final finest-level state of each replica (particles × d coordinates per replica,
+/// in replica order), in lane groups.
+fn final_states<M: Model, T: Num>(
+    m: &M,
+    spec: &RunSpec,
+    replicas: Range<u64>,
+    chunk: u64,
+) -> Vec<f64> {
     let prep = prepare(m, spec);
-    let d = m.dim();
-    replicas
-        .into_par_iter()
-        .flat_map_iter(|r| {
-            let mut out = Vec::with_capacity(spec.particles() * d);
-            crate::dynamics::path::simulate_states(m, spec, &prep, r as u32, |x| {
-                for xp in x {
-                    out.extend_from_slice(&xp[..d]);
-                }
-            });
+    let level = simd::level();
+    let parts: Vec<Vec<f64>> = chunk_starts(&replicas, chunk)
+        .par_iter()
+        .map(|&s| {
+            let e = (s + chunk).min(replicas.end);
+            let mut out = Vec::with_capacity((e - s) as usize * spec.particles() * m.dim());
+            let mut group_work = GroupWork::<T>::new();
+            chunk_states_at(level, m, spec, &prep, s..e, &mut group_work, &mut out);
             out
         })
-        .collect()
+        .collect();
+    parts.concat()
+}
+
+crate::per_level! {
+    /// `chunk_states` compiled for `level` (capped by `simd::detected()`).
+    pub fn chunk_states_at<M: Model, T: Num>(
+        m: &M,
+        spec: &RunSpec,
+        prep: &Prepared,
+        replicas: Range<u64>,
+        work: &mut GroupWork<T>,
+        out: &mut Vec<f64>,
+    ) => chunk_states
+}
+
+/// Appends the final states of `replicas` to `out`, `T::WIDTH` replicas at a time.
+#[inline(always)]
+fn chunk_states<M: Model, T: Num>(
+    m: &M,
+    spec: &RunSpec,
+    prep: &Prepared,
+    replicas: Range<u64>,
+    work: &mut GroupWork<T>,
+    out: &mut Vec<f64>,
+) {
+    let d = m.dim();
+    let mut r = replicas.start;
+    while r < replicas.end {
+        let n = T::WIDTH.min((replicas.end - r) as usize);
+        simulate_group_states::<M, T>(m, spec, prep, r as u32, n, work, |_, x| {
+            for xp in x {
+                out.extend_from_slice(&xp[..d]);
+            }
+        });
+        r += n as u64;
+    }
 }

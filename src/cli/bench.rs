@@ -83,6 +83,21 @@ fn choices(asked: &[BackendChoice], gpu_exists: impl FnOnce() -> bool) -> Vec<Ba
     v
 }
 
+/// The CPU at both precisions (unset: f64, the reference; then f32, the fast option),
+/// the GPU in f32.
+fn both_cpu_precisions(
+    choices: Vec<BackendChoice>,
+) -> impl Iterator<Item = (BackendChoice, Option<crate::backend::Precision>)> {
+    choices.into_iter().flat_map(|choice| {
+        let precisions = if choice == BackendChoice::Cpu {
+            vec![None, Some(crate::backend::Precision::F32)]
+        } else {
+            vec![Some(crate::backend::Precision::F32)]
+        };
+        precisions.into_iter().map(move |p| (choice, p))
+    })
+}
+
 fn job_config(dynamics: &str, paths: u64) -> String {
     format!(
         r#"{{"experiment":"weak_order","name":"bench","model":{{"kind":"quadratic","a":[[1.5]],"mean":[0.3],"cov":[[0.64]]}},
@@ -121,8 +136,8 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             })
         })
         .collect();
-    for choice in small_d.into_iter().filter(|_| !small_jobs.is_empty()) {
-        let backend = make_backend(choice, crate::backend::Precision::F32, true)?;
+    for (choice, precision) in both_cpu_precisions(small_d).filter(|_| !small_jobs.is_empty()) {
+        let backend = make_backend(choice, precision, true)?;
         for &(job, paths) in &small_jobs {
             // Warm-up: pipeline compilation and thread-pool start are not throughput.
             let warm = plan(&parse(&job_config(job, 4096), "bench")?);
@@ -181,16 +196,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
     } else {
         Vec::new()
     };
-    // The CPU at both precisions (f64: the reference; f32: the fast option), the GPU in f32.
-    let mf_runs = mf.into_iter().flat_map(|choice| {
-        let precisions = if choice == BackendChoice::Cpu {
-            vec![None, Some(f32)]
-        } else {
-            vec![Some(f32)]
-        };
-        precisions.into_iter().map(move |p| (choice, p))
-    });
-    for (choice, precision) in mf_runs {
+    for (choice, precision) in both_cpu_precisions(mf) {
         let backend = super::width_sweep::make_mf_backend(choice, precision, true)?;
         for &width in &a.mf_widths {
             let (replicas, steps) = mf_size(a.mf_replicas, width);

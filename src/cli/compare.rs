@@ -81,7 +81,7 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         }
     }
     let checked = load_config(&a.config, a.paths, a.seed)?;
-    let gpu = GpuBackend::new(checked.precision)
+    let gpu = GpuBackend::new(checked.precision.unwrap_or(crate::backend::Precision::F32))
         .map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
     let cpu = CpuBackend::default();
     eprintln!(

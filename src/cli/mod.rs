@@ -103,10 +103,11 @@ pub fn config_stem(path: &std::path::Path) -> &str {
 }
 
 /// Picks the backend: `auto` takes a GPU adapter when there is one (saying which, and
-/// whether it is a software rasteriser), else the CPU.
+/// whether it is a software rasteriser), else the CPU. `precision` unset: the GPU in
+/// f32, the CPU in f64 (the reference).
 pub fn make_backend(
     choice: BackendChoice,
-    precision: Precision,
+    precision: Option<Precision>,
     quiet: bool,
 ) -> Result<Box<dyn Backend>, Failure> {
     choose_backend(
@@ -114,12 +115,12 @@ pub fn make_backend(
         quiet,
         false,
         || {
-            let b = GpuBackend::new(precision)?;
+            let b = GpuBackend::new(precision.unwrap_or(Precision::F32))?;
             let (a, soft) = (b.adapter(), b.is_software());
             Ok((Box::new(b) as Box<dyn Backend>, a, soft))
         },
         || {
-            let b = CpuBackend::default();
+            let b = CpuBackend::with_precision(precision.unwrap_or(Precision::F64));
             let a = b.adapter();
             (Box::new(b) as Box<dyn Backend>, a)
         },

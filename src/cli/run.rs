@@ -279,7 +279,11 @@ fn preflight(
     if choice != crate::backend::BackendChoice::Auto {
         return Err(Failure::BadInput(format!("backend: {e:#}")));
     }
-    let cpu = crate::backend::cpu::CpuBackend::default();
+    let precision = plan
+        .checked
+        .precision
+        .unwrap_or(crate::backend::Precision::F64);
+    let cpu = crate::backend::cpu::CpuBackend::with_precision(precision);
     if !quiet {
         eprintln!(
             "smflow: backend auto → cpu — {} (the GPU adapter cannot run this plan: {e:#})",

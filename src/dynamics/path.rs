@@ -16,7 +16,7 @@
 //! difference D (channels, `RunSpec::stat`).
 
 use super::{Kind, RunSpec, Solver};
-use crate::lanes::{Lanes, Num, LANES};
+use crate::lanes::{Num, MAX_WIDTH};
 use crate::model::{drift, zero, ExactStep, Model, Vector, ZERO};
 
 /// Most particles one replica may carry.
@@ -92,7 +92,7 @@ pub fn simulate_group<M: Model, T: Num>(
     for rec in recs.iter_mut() {
         rec.alive.iter_mut().for_each(|a| *a = false);
     }
-    let mut live = [true; LANES];
+    let mut live = [true; MAX_WIDTH];
     advance::<M, T>(m, spec, prep, first, work, |c, x, sgd| {
         let mut any = false;
         for (l, rec) in recs.iter_mut().enumerate() {
@@ -114,29 +114,17 @@ pub fn simulate_group<M: Model, T: Num>(
 }
 
 crate::per_level! {
-    /// `simulate_group` in `Lanes` (8 replicas side by side), compiled for `level`
-    /// (capped by `simd::detected()`): what the CPU backend runs, for tests that
-    /// compare it with `simulate` at every level.
-    pub fn simulate_lanes_at<M: Model>(
+    /// `simulate_group` compiled for `level` (capped by `simd::detected()`), as the CPU
+    /// backend runs it: for tests that compare `Lanes` with `simulate` and `Lanes32`
+    /// with the f64 reference at every level.
+    pub fn simulate_lanes_at<M: Model, T: Num>(
         m: &M,
         spec: &RunSpec,
         prep: &Prepared,
         first: u32,
         recs: &mut [PathRecord],
-        work: &mut GroupWork<Lanes>,
-    ) => simulate_lanes
-}
-
-#[inline(always)]
-fn simulate_lanes<M: Model>(
-    m: &M,
-    spec: &RunSpec,
-    prep: &Prepared,
-    first: u32,
-    recs: &mut [PathRecord],
-    work: &mut GroupWork<Lanes>,
-) {
-    simulate_group::<M, Lanes>(m, spec, prep, first, recs, work)
+        work: &mut GroupWork<T>,
+    ) => simulate_group
 }
 
 /// Runs replica `replica` to the horizon and hands the finest level's particles to
@@ -148,11 +136,35 @@ pub fn simulate_states<M: Model>(
     replica: u32,
     mut f: impl FnMut(&[Vector]),
 ) {
-    let last = spec.checkpoints.len() - 1;
     let mut work = GroupWork::new();
-    advance::<M, f64>(m, spec, prep, replica, &mut work, |c, x, _| {
+    simulate_group_states::<M, f64>(m, spec, prep, replica, 1, &mut work, |_, x| f(x));
+}
+
+/// Runs the lane group of replicas `first .. first + n` (n ≤ `T::WIDTH`) to the
+/// horizon and hands lane l's finest-level particles, in f64, to `f(l, particles)`, in
+/// lane order (diverged paths too: their states say so).
+#[inline(always)]
+pub fn simulate_group_states<M: Model, T: Num>(
+    m: &M,
+    spec: &RunSpec,
+    prep: &Prepared,
+    first: u32,
+    n: usize,
+    work: &mut GroupWork<T>,
+    mut f: impl FnMut(usize, &[Vector]),
+) {
+    debug_assert!(n >= 1 && n <= T::WIDTH);
+    let last = spec.checkpoints.len() - 1;
+    let (p, d) = (spec.particles(), m.dim());
+    advance::<M, T>(m, spec, prep, first, work, |c, x, _| {
         if c == last {
-            f(&x[0][..spec.particles()]);
+            for l in 0..n {
+                let mut xl = [ZERO; MAX_P];
+                for (o, xi) in xl[..p].iter_mut().zip(&x[0]) {
+                    *o = lane_vector(xi, l, d);
+                }
+                f(l, &xl[..p]);
+            }
         }
         true
     });

@@ -7,9 +7,10 @@
 //! hence four uniforms and four normals (two Box–Muller pairs). Normal number `j` of a
 //! step lives in block `j / 4`, lane `j % 4`. The key is the run's 64-bit seed.
 
-use crate::lanes::{Lanes, LANES};
+use crate::lanes::{Lanes, Lanes32, LANES, MAX_WIDTH};
 use crate::math;
 pub mod simd;
+pub mod single;
 
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
@@ -256,19 +257,56 @@ mod tests {
     }
 }
 
+/// A lane group's type, as the normal generator fills it: `WIDTH` replicas, and the
+/// Box–Muller pair of each lane's uniform bits.
+pub trait LaneNormals: Copy {
+    const WIDTH: usize;
+    /// The pair of normals of lane l from bits (w1[l], w2[l]), l < `WIDTH`.
+    fn box_muller_lanes(w1: &[u32], w2: &[u32]) -> (Self, Self);
+}
+
+impl LaneNormals for Lanes {
+    const WIDTH: usize = LANES;
+    #[inline(always)]
+    fn box_muller_lanes(w1: &[u32], w2: &[u32]) -> (Self, Self) {
+        let (w1, w2) = (&w1[..LANES], &w2[..LANES]);
+        let mut n0 = [0.0; LANES];
+        let mut n1 = [0.0; LANES];
+        for l in 0..LANES {
+            (n0[l], n1[l]) = box_muller(uniform(w1[l]), uniform(w2[l]));
+        }
+        (Lanes(n0), Lanes(n1))
+    }
+}
+
+impl LaneNormals for Lanes32 {
+    const WIDTH: usize = MAX_WIDTH;
+    #[inline(always)]
+    fn box_muller_lanes(w1: &[u32], w2: &[u32]) -> (Self, Self) {
+        let (w1, w2) = (&w1[..MAX_WIDTH], &w2[..MAX_WIDTH]);
+        let mut n0 = [0.0; MAX_WIDTH];
+        let mut n1 = [0.0; MAX_WIDTH];
+        for l in 0..MAX_WIDTH {
+            (n0[l], n1[l]) = single::box_muller_bits(w1[l], w2[l]);
+        }
+        (Lanes32(n0), Lanes32(n1))
+    }
+}
+
 /// The normals of a lane group: `out[s * per_step + j]` lane l is normal j of step
-/// `k0 + s` of replica `first + l` (wrapping), for `n_steps` steps: exactly what
-/// `fill_normals` gives each replica, generated side by side (counters of the group's
-/// 8 replicas in one Philox vector, then Box–Muller per lane) so that no transposition,
-/// division or scatter is needed.
-pub fn fill_normals_lanes(
+/// `k0 + s` of replica `first + l` (wrapping), for `n_steps` steps: for `Lanes`
+/// exactly what `fill_normals` gives each replica (for `Lanes32`, the same in f32,
+/// `single`), generated side by side (counters of the group's replicas in one Philox
+/// vector, then Box–Muller per lane) so that no transposition, division or scatter is
+/// needed.
+pub fn fill_normals_lanes<L: LaneNormals>(
     key: [u32; 2],
     first: u32,
     stream: u32,
     k0: u32,
     n_steps: usize,
     per_step: usize,
-    out: &mut [Lanes],
+    out: &mut [L],
 ) {
     fill_normals_lanes_at(simd::level(), key, first, stream, k0, n_steps, per_step, out)
 }
@@ -276,44 +314,45 @@ pub fn fill_normals_lanes(
 crate::per_level! {
     /// `fill_normals_lanes` compiled for `level` (capped by `simd::detected()`).
     #[allow(clippy::too_many_arguments)]
-    pub fn fill_normals_lanes_at(
+    pub fn fill_normals_lanes_at<L: LaneNormals>(
         key: [u32; 2],
         first: u32,
         stream: u32,
         k0: u32,
         n_steps: usize,
         per_step: usize,
-        out: &mut [Lanes],
+        out: &mut [L],
     ) => fill_normals_lanes_body
 }
 
 #[inline(always)]
-fn fill_normals_lanes_body(
+fn fill_normals_lanes_body<L: LaneNormals>(
     key: [u32; 2],
     first: u32,
     stream: u32,
     k0: u32,
     n_steps: usize,
     per_step: usize,
-    out: &mut [Lanes],
+    out: &mut [L],
 ) {
-    // G (step, block) pairs per Philox batch, LANES replicas each.
-    const G: usize = 8;
-    const N: usize = G * LANES;
+    // N counters per Philox batch: G = N / WIDTH (step, block) pairs of the group.
+    const N: usize = 64;
+    let w = L::WIDTH;
+    let g_max = N / w;
     let blocks = per_step.div_ceil(4);
     let total = n_steps * blocks;
     let (mut s, mut b) = (0usize, 0usize);
     let mut done = 0;
+    let mut at = [(0usize, 0usize); N];
     while done < total {
-        let m = G.min(total - done);
+        let m = g_max.min(total - done);
         let mut c = [[0u32; N], [0; N], [0; N], [stream; N]];
-        let mut at = [(0usize, 0usize); G];
         for (g, a) in at[..m].iter_mut().enumerate() {
             *a = (s, b);
-            for l in 0..LANES {
-                c[0][g * LANES + l] = first.wrapping_add(l as u32);
-                c[1][g * LANES + l] = k0 + s as u32;
-                c[2][g * LANES + l] = b as u32;
+            for l in 0..w {
+                c[0][g * w + l] = first.wrapping_add(l as u32);
+                c[1][g * w + l] = k0 + s as u32;
+                c[2][g * w + l] = b as u32;
             }
             b += 1;
             if b == blocks {
@@ -328,16 +367,12 @@ fn fill_normals_lanes_body(
                 if 2 * pair >= left {
                     break;
                 }
-                let (w1, w2) = (&c[2 * pair], &c[2 * pair + 1]);
-                let mut n0 = [0.0; LANES];
-                let mut n1 = [0.0; LANES];
-                for l in 0..LANES {
-                    let i = g * LANES + l;
-                    (n0[l], n1[l]) = box_muller(uniform(w1[i]), uniform(w2[i]));
-                }
-                out[base + 2 * pair] = Lanes(n0);
+                let lanes = g * w..(g + 1) * w;
+                let (w1, w2) = (&c[2 * pair][lanes.clone()], &c[2 * pair + 1][lanes]);
+                let (n0, n1) = L::box_muller_lanes(w1, w2);
+                out[base + 2 * pair] = n0;
                 if 2 * pair + 1 < left {
-                    out[base + 2 * pair + 1] = Lanes(n1);
+                    out[base + 2 * pair + 1] = n1;
                 }
             }
         }

@@ -10,9 +10,13 @@ use smflow::config::{parse, Checked};
 use smflow::experiment::{analyze, execute, plan, Collected, RunMeta, Shard};
 use smflow::output::report::Report;
 
-/// The CPU backend, plus the GPU one when an adapter exists (llvmpipe in CI).
+/// The CPU backend (the f64 reference and the f32 option), plus the GPU one when an
+/// adapter exists (llvmpipe in CI).
 pub fn backends() -> Vec<Box<dyn Backend>> {
-    let mut v: Vec<Box<dyn Backend>> = vec![Box::new(CpuBackend::default())];
+    let mut v: Vec<Box<dyn Backend>> = vec![
+        Box::new(CpuBackend::default()),
+        Box::new(CpuBackend::with_precision(Precision::F32)),
+    ];
     match GpuBackend::new(Precision::F32) {
         Ok(g) => v.push(Box::new(g)),
         Err(e) => eprintln!("skipping the gpu backend: no wgpu adapter ({e:#})"),
