@@ -308,7 +308,16 @@ pub fn fill_normals_lanes<L: LaneNormals>(
     per_step: usize,
     out: &mut [L],
 ) {
-    fill_normals_lanes_at(simd::level(), key, first, stream, k0, n_steps, per_step, out)
+    fill_normals_lanes_at(
+        simd::level(),
+        key,
+        first,
+        stream,
+        k0,
+        n_steps,
+        per_step,
+        out,
+    )
 }
 
 crate::per_level! {
