@@ -19,6 +19,23 @@ use crate::with_model;
 use rayon::prelude::*;
 use std::ops::Range;
 
+/// Evaluates `$body` with `$m` the concrete model and `$t` the lane type of
+/// `$precision` (`Lanes` for f64, `Lanes32` for f32).
+macro_rules! with_lanes {
+    ($precision:expr, $model:expr, $m:ident, $t:ident => $body:expr) => {
+        match $precision {
+            Precision::F64 => {
+                type $t = Lanes;
+                with_model!($model, $m => $body)
+            }
+            Precision::F32 => {
+                type $t = Lanes32;
+                with_model!($model, $m => $body)
+            }
+        }
+    };
+}
+
 pub struct CpuBackend {
     /// Replicas per rayon task.
     pub chunk: u64,
@@ -81,14 +98,9 @@ impl Backend for CpuBackend {
     ) -> anyhow::Result<Vec<Moments>> {
         let shifts = shifts(model, spec);
         let (chunk, s) = (self.chunk, &shifts[..]);
-        Ok(match self.precision {
-            Precision::F64 => {
-                with_model!(model, m => run_model::<_, Lanes>(m, spec, s, replicas, chunk, progress))
-            }
-            Precision::F32 => {
-                with_model!(model, m => run_model::<_, Lanes32>(m, spec, s, replicas, chunk, progress))
-            }
-        })
+        Ok(with_lanes!(self.precision, model, m, L => {
+            run_model::<_, L>(m, spec, s, replicas, chunk, progress)
+        }))
     }
 
     fn final_states(
@@ -98,14 +110,9 @@ impl Backend for CpuBackend {
         replicas: Range<u64>,
     ) -> anyhow::Result<Vec<f64>> {
         let chunk = self.chunk;
-        Ok(match self.precision {
-            Precision::F64 => {
-                with_model!(model, m => final_states::<_, Lanes>(m, spec, replicas, chunk))
-            }
-            Precision::F32 => {
-                with_model!(model, m => final_states::<_, Lanes32>(m, spec, replicas, chunk))
-            }
-        })
+        Ok(with_lanes!(self.precision, model, m, L => {
+            final_states::<_, L>(m, spec, replicas, chunk)
+        }))
     }
 }
 

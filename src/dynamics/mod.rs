@@ -6,6 +6,7 @@
 //! `philox((r, k, j / 4, tag), seed)`.
 
 pub mod path;
+mod steps;
 
 use std::fmt;
 

@@ -1,0 +1,268 @@
+//! One step of each kind of dynamics, written once over `T: Num` (one replica in f64,
+//! or a lane group): the discrete SGD/GD update, RK4 for the flows, Euler–Maruyama on
+//! coupled solver levels (with the Brownian bridge of a coupled run), and the exact
+//! Gaussian transition. `path` drives them; the normals' layout of each step is
+//! `path::normals_per_step`'s.
+
+use super::path::{State, MAX_LEVELS, MAX_NOISE, MAX_P};
+use super::RunSpec;
+use crate::lanes::Num;
+use crate::model::{drift, zero, ExactStep, Model, Vector};
+
+/// The per-substep noise arrays of `em_step`, kept across steps (so that a step does
+/// not clear 4 × `MAX_NOISE` lanes; each is written before it is read).
+pub(super) struct EmScratch<T> {
+    shift: [T; MAX_NOISE],
+    dw: [T; MAX_NOISE],
+    acc: [[T; MAX_NOISE]; MAX_LEVELS - 1],
+}
+
+impl<T: Num> EmScratch<T> {
+    pub(super) fn new() -> Self {
+        Self {
+            shift: [T::ZERO; MAX_NOISE],
+            dw: [T::ZERO; MAX_NOISE],
+            acc: [[T::ZERO; MAX_NOISE]; MAX_LEVELS - 1],
+        }
+    }
+}
+
+/// gd / sgd: x ← x − η (1/b) Σ_j ∇R(x, θ_j); the batch θ_1..θ_b is shared by the
+/// particles (same data). θ_j uses normals j·n_θ .. (j+1)·n_θ of the step.
+#[inline(always)]
+pub(super) fn discrete_step<M: Model, T: Num>(
+    m: &M,
+    spec: &RunSpec,
+    normals: &[T],
+    x: &mut [Vector<T>],
+) {
+    let d = m.dim();
+    if spec.dynamics == super::Dynamics::Gd {
+        for xp in x.iter_mut() {
+            let g = m.grad(xp);
+            for i in 0..d {
+                xp[i] -= g[i] * spec.eta;
+            }
+        }
+        return;
+    }
+    let nt = m.data_normals();
+    let scale = spec.eta / spec.batch as f64;
+    // Particle-outer: each particle re-reads the same θ_j (same normals), so the batch
+    // never has to be stored; with one particle this is a single pass.
+    for xp in x.iter_mut() {
+        let mut gs = zero::<T>();
+        for j in 0..spec.batch as usize {
+            let theta = m.sample_theta(&normals[j * nt..(j + 1) * nt]);
+            let g = m.grad_sample(xp, &theta);
+            for i in 0..d {
+                gs[i] += g[i];
+            }
+        }
+        for i in 0..d {
+            xp[i] -= gs[i] * scale;
+        }
+    }
+}
+
+/// gf / mgf: RK4 on the drift, `substeps >> level` steps per SGD step on each level.
+#[inline(always)]
+pub(super) fn ode_step<M: Model, T: Num>(m: &M, spec: &RunSpec, levels: usize, x: &mut State<T>) {
+    let d = m.dim();
+    let c = spec.drift_c();
+    for (l, lv) in x[..levels].iter_mut().enumerate() {
+        let n = spec.substeps() >> l;
+        let h = spec.eta / n as f64;
+        for xp in lv[..spec.particles()].iter_mut() {
+            for _ in 0..n {
+                *xp = rk4(|y| drift(m, y, c), xp, h, d);
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn rk4<T: Num>(f: impl Fn(&Vector<T>) -> Vector<T>, x: &Vector<T>, h: f64, d: usize) -> Vector<T> {
+    let axpy = |a: &Vector<T>, s: f64, b: &Vector<T>| {
+        let mut o = *a;
+        for i in 0..d {
+            o[i] += b[i] * s;
+        }
+        o
+    };
+    let k1 = f(x);
+    let k2 = f(&axpy(x, 0.5 * h, &k1));
+    let k3 = f(&axpy(x, 0.5 * h, &k2));
+    let k4 = f(&axpy(x, h, &k3));
+    let mut o = *x;
+    for i in 0..d {
+        o[i] += (k1[i] + k2[i] * 2.0 + k3[i] * 2.0 + k4[i]) * (h / 6.0);
+    }
+    o
+}
+
+/// Whether the SDE's noise is the reduced cylindrical noise ∫ G W(dθ, dt) (`smf_noise`):
+/// SMF, and a coupled run of SME or SMF (one particle, where the two have the same
+/// law; the coupling needs SGD's own noise factor G, DESIGN §7b — the symmetric root
+/// Σ^{1/2} would decorrelate the pair).
+pub fn uses_smf_noise(spec: &RunSpec) -> bool {
+    spec.dynamics.shared_noise() || spec.coupling.is_some()
+}
+
+/// Number of Brownian components per substep: the reduced cylindrical noise shared by
+/// all particles (SMF, coupled runs), or d independent components per particle (SME).
+pub fn noise_components<M: Model>(m: &M, spec: &RunSpec) -> usize {
+    if uses_smf_noise(spec) {
+        m.smf_noise_dim()
+    } else {
+        spec.particles() * m.dim()
+    }
+}
+
+/// The constant part of a coupled step's Brownian increments (DESIGN §7b): with ζ =
+/// b^{-1/2} Σ_j z_j from SGD's data normals `sgd` and the mean ξ̄ of the SDE's own
+/// normals over the S substeps, ΔW_s = sqrt(dt) ξ_s + (sqrt(η)/S ζ − sqrt(dt) ξ̄) =
+/// sqrt(dt)(ξ_s − ξ̄) + (sqrt(η)/S) ζ. The bridge part is independent of ξ̄, so the
+/// increments are exact Brownian increments whose sum over the step is sqrt(η) ζ.
+#[inline(always)]
+pub fn bridge_shift<T: Num>(spec: &RunSpec, nc: usize, normals: &[T], sgd: &[T], out: &mut [T]) {
+    let s_fine = spec.substeps() as usize;
+    let sqrt_dt = (spec.eta / s_fine as f64).sqrt();
+    let root_b = (spec.batch as f64).sqrt();
+    for (j, o) in out[..nc].iter_mut().enumerate() {
+        let mut zeta = T::ZERO;
+        for i in 0..spec.batch as usize {
+            zeta += sgd[i * nc + j];
+        }
+        let mut xi = T::ZERO;
+        for s in 0..s_fine {
+            xi += normals[s * nc + j];
+        }
+        *o = zeta / root_b * (spec.eta.sqrt() / s_fine as f64) - xi / s_fine as f64 * sqrt_dt;
+    }
+}
+
+/// sme* / smf*: Euler–Maruyama on the coupled levels. Fine substep s uses normals
+/// s·n_c .. (s+1)·n_c of the step; the coarse levels sum the fine increments. With
+/// `sgd` (a coupled run: SGD's data normals of the step) the increments are pinned
+/// to SGD's noise (`bridge_shift`).
+#[inline(always)]
+pub(super) fn em_step<M: Model, T: Num>(
+    m: &M,
+    spec: &RunSpec,
+    levels: usize,
+    normals: &[T],
+    sgd: Option<&[T]>,
+    x: &mut State<T>,
+    scratch: &mut EmScratch<T>,
+) {
+    let nc = noise_components(m, spec);
+    let s_fine = spec.substeps();
+    let dt = spec.eta / s_fine as f64;
+    let sqrt_dt = dt.sqrt();
+    // The per-run constants once per step, not per substep (the same values, so the
+    // same bits); the scratch arrays are used only over the nc components.
+    let em = EmConsts {
+        d: m.dim(),
+        p: spec.particles(),
+        c: spec.drift_c(),
+        scale: spec.noise_var().sqrt(),
+        shared: uses_smf_noise(spec),
+    };
+    let EmScratch { shift, dw, acc } = scratch;
+    if let Some(z) = sgd {
+        bridge_shift(spec, nc, normals, z, shift);
+    }
+    for a in acc[..levels.saturating_sub(1)].iter_mut() {
+        a[..nc].iter_mut().for_each(|v| *v = T::ZERO);
+    }
+    for s in 0..s_fine {
+        let z = &normals[s as usize * nc..(s as usize + 1) * nc];
+        for ((w, &zj), &sh) in dw[..nc].iter_mut().zip(z).zip(&shift[..nc]) {
+            *w = zj * sqrt_dt;
+            if sgd.is_some() {
+                *w += sh;
+            }
+        }
+        em_level(m, &em, &mut x[0], &dw[..nc], dt);
+        for l in 1..levels {
+            let a = &mut acc[l - 1];
+            for j in 0..nc {
+                a[j] += dw[j];
+            }
+            let span = 1u32 << l;
+            if s % span == span - 1 {
+                em_level(m, &em, &mut x[l], &a[..nc], dt * span as f64);
+                a[..nc].iter_mut().for_each(|v| *v = T::ZERO);
+            }
+        }
+    }
+}
+
+/// What `em_level` needs of the run, read once per step.
+struct EmConsts {
+    d: usize,
+    p: usize,
+    c: f64,
+    scale: f64,
+    shared: bool,
+}
+
+/// One Euler–Maruyama step of every particle of one level.
+#[inline(always)]
+fn em_level<M: Model, T: Num>(m: &M, em: &EmConsts, x: &mut [Vector<T>; MAX_P], dw: &[T], dt: f64) {
+    let d = em.d;
+    for (p, xp) in x[..em.p].iter_mut().enumerate() {
+        let b = drift(m, xp, em.c);
+        let noise = if em.shared {
+            m.smf_noise(xp, dw)
+        } else {
+            m.sme_noise(xp, &dw[p * d..(p + 1) * d])
+        };
+        for i in 0..d {
+            xp[i] += b[i] * dt + noise[i] * em.scale;
+        }
+    }
+}
+
+/// Exact transition over one SGD step (OU / GBM). Particle p uses normals
+/// p·n_e .. (p+1)·n_e (SME) or the shared normals 0..n_e (SMF).
+#[inline(always)]
+pub(super) fn exact_step<M: Model, T: Num>(
+    m: &M,
+    spec: &RunSpec,
+    ex: &ExactStep,
+    normals: &[T],
+    x: &mut [Vector<T>],
+) {
+    let d = m.dim();
+    let ne = m.exact_normals();
+    let shared = spec.dynamics.shared_noise();
+    for (p, xp) in x.iter_mut().enumerate() {
+        let base = if shared { 0 } else { p * ne };
+        let xi: Vector<T> =
+            std::array::from_fn(|i| if i < ne { normals[base + i] } else { T::ZERO });
+        match ex {
+            ExactStep::Ou { mean, e, c } => {
+                let mut out = zero::<T>();
+                for i in 0..d {
+                    let mut s = T::splat(mean[i]);
+                    for j in 0..d {
+                        s += (xp[j] - mean[j]) * e[i * d + j] + xi[j] * c[i * d + j];
+                    }
+                    out[i] = s;
+                }
+                *xp = out;
+            }
+            ExactStep::Gbm { drift, vol } => {
+                let f = (xi[0] * *vol + *drift).exp();
+                for v in xp[..d].iter_mut() {
+                    *v *= f;
+                }
+            }
+            ExactStep::Unavailable => {
+                unreachable!("config rejects the exact solver for models without one")
+            }
+        }
+    }
+}
