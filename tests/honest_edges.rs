@@ -231,8 +231,8 @@ fn random_training_runs_need_two_replicas() {
     assert!(err.contains("--paths: must be ≥ 2"), "{err}");
 }
 
-/// results.json names the precision that ran, not the config's: the CPU trainer is f64
-/// whatever `precision` says (its config default is the GPU's f32).
+/// results.json names the precision that ran: the CPU trainer is f64 (the reference)
+/// when `precision` is unset, and f32 only when the config asks for it.
 #[test]
 fn training_results_name_the_precision_that_ran() {
     let cfg = std::fs::read_to_string(concat!(
@@ -242,5 +242,20 @@ fn training_results_name_the_precision_that_ran() {
     .unwrap();
     let r = run(&cfg, &["--backend", "cpu", "--paths", "4"]);
     assert_eq!(r["precision"], "f64", "{}", r["precision"]);
-    assert!(r["adapter"].as_str().unwrap().contains("(f64)"), "{}", r["adapter"]);
+    assert!(
+        r["adapter"]
+            .as_str()
+            .unwrap()
+            .contains("(f64, the reference)"),
+        "{}",
+        r["adapter"]
+    );
+    let f32_cfg = cfg.replacen('{', r#"{"precision": "f32","#, 1);
+    let r = run(&f32_cfg, &["--backend", "cpu", "--paths", "4"]);
+    assert_eq!(r["precision"], "f32", "{}", r["precision"]);
+    assert!(
+        r["adapter"].as_str().unwrap().contains("(f32, fast option"),
+        "{}",
+        r["adapter"]
+    );
 }

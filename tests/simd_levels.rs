@@ -157,3 +157,55 @@ fn whole_runs_at_every_level(precision: &str) {
         );
     }
 }
+
+#[test]
+fn whole_trainer_runs_are_bit_identical_at_every_level() {
+    let mut by_precision = Vec::new();
+    for precision in ["f64", "f32"] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.json");
+        std::fs::write(
+            &cfg,
+            r#"{"experiment":"least_squares_risk","data":{"source":"generate","n":30,"d":7,"label_noise":0.5},
+            "model":{"param":"linear"},"dynamics":["gd","sgd","sme2","smf1","sgf"],"etas":[0.05],"batch":3,
+            "horizon":2,"checkpoints":[0.5,2],"paths":301,"substeps":2,"seed":9,"precision":"PREC"}"#
+                .replace("PREC", precision),
+        )
+        .unwrap();
+        let risks = |l: Level| {
+            let out = dir.path().join(l.name());
+            let o = Command::new(env!("CARGO_BIN_EXE_smflow"))
+                .args([
+                    "run",
+                    cfg.to_str().unwrap(),
+                    "--backend",
+                    "cpu",
+                    "--quiet",
+                    "--force",
+                    "--out",
+                ])
+                .arg(&out)
+                .env("SMFLOW_SIMD", l.name())
+                .output()
+                .unwrap();
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            let r: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
+                    .unwrap();
+            assert_eq!(
+                r["precision"], precision,
+                "results.json names the precision that ran"
+            );
+            std::fs::read_to_string(out.join("risk_mc.csv")).unwrap()
+        };
+        let reference = risks(Level::Scalar);
+        for l in levels() {
+            assert!(
+                risks(l) == reference,
+                "{precision} {l:?}: risk_mc.csv differs from the scalar build's"
+            );
+        }
+        by_precision.push(reference);
+    }
+    assert_ne!(by_precision[0], by_precision[1], "f32 must not give the f64 numbers");
+}

@@ -119,11 +119,14 @@ fn results_do_not_depend_on_block_size() {
     let j = job(TrainDynamics::Sgd, 0.1, 20, true);
     let collect = |block| {
         let mut out = Vec::new();
-        CpuTrainer { block }
-            .train(&j, 3..40, &mut |c, first, rows| {
-                out.push((c, first, rows.to_vec()))
-            })
-            .unwrap();
+        CpuTrainer {
+            block,
+            ..Default::default()
+        }
+        .train(&j, 3..40, &mut |c, first, rows| {
+            out.push((c, first, rows.to_vec()))
+        })
+        .unwrap();
         let mut flat = vec![Vec::new(); 3];
         for (c, _, rows) in out {
             flat[c].extend(rows);

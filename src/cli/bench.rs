@@ -168,8 +168,8 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
     } else {
         Vec::new()
     };
-    for choice in trainers {
-        let trainer = super::train::make_trainer(choice, crate::backend::Precision::F32, true)?;
+    for (choice, precision) in both_cpu_precisions(trainers) {
+        let trainer = super::train::make_trainer(choice, precision, true)?;
         let replicas = (a.paths / 256).max(64);
         let steps = 100;
         let rate = crate::train::bench_sgd(trainer.as_ref(), 1000, 100, 10, replicas, steps)?;

@@ -48,8 +48,8 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
         .and_then(|s| s.to_str())
         .unwrap_or("run");
     let s = check(cfg, stem).map_err(|e| overrides.blame(e))?;
-    let gpu =
-        GpuTrainer::new(s.precision).map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
+    let gpu = GpuTrainer::new(s.precision.unwrap_or(crate::backend::Precision::F32))
+        .map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
     let cpu = CpuTrainer::default();
     eprintln!(
         "smflow compare: cpu ({}) vs gpu ({})",

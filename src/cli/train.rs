@@ -14,10 +14,11 @@ use std::time::Instant;
 
 /// The trainer a user asked for; `auto` takes a hardware GPU adapter if there is one
 /// and says which, else the CPU (faster than a software rasteriser on these jobs,
-/// benches/README.md, and without its loop-count limit).
+/// benches/README.md, and without its loop-count limit). `precision` unset: the GPU
+/// in f32, the CPU in f64 (the reference).
 pub fn make_trainer(
     choice: BackendChoice,
-    precision: crate::backend::Precision,
+    precision: Option<crate::backend::Precision>,
     quiet: bool,
 ) -> Result<Box<dyn Trainer>, Failure> {
     super::choose_backend(
@@ -25,12 +26,12 @@ pub fn make_trainer(
         quiet,
         true,
         || {
-            let g = GpuTrainer::new(precision)?;
+            let g = GpuTrainer::new(precision.unwrap_or(crate::backend::Precision::F32))?;
             let (a, soft) = (g.adapter(), g.is_software());
             Ok((Box::new(g) as Box<dyn Trainer>, a, soft))
         },
         || {
-            let c = CpuTrainer::default();
+            let c = CpuTrainer::with_precision(precision.unwrap_or(crate::backend::Precision::F64));
             let a = c.adapter();
             (Box::new(c) as Box<dyn Trainer>, a)
         },

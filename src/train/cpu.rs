@@ -1,38 +1,131 @@
-//! The CPU trainer: replicas in parallel (rayon), each advanced by `ops::Replica` in
-//! f64. Results do not depend on the thread count: every replica's draws come from its
-//! own Philox counters and blocks reach the sink in replica order.
+//! The CPU trainer: blocks of replicas in parallel (rayon), each block in lane groups
+//! (`ops::Group`, compiled per SIMD level). In f64 (the default) a group is `LANES`
+//! replicas carrying exactly the bits of the scalar reference `replica_rows`; with
+//! `"precision": "f32"` it is 16 replicas in f32 (`Lanes32`), faster and not the
+//! reference. Results do not depend on the thread count, block size or SIMD level:
+//! every replica's draws come from its own Philox counters and blocks reach the sink in
+//! replica order.
 
-use super::ops::Replica;
+use super::ops::{Group, Replica};
 use super::{Sink, TrainJob, Trainer};
+use crate::backend::Precision;
+use crate::lanes::{Lanes, Lanes32, Num};
+use crate::rng::simd;
 use rayon::prelude::*;
+use std::marker::PhantomData;
 use std::ops::Range;
 
 pub struct CpuTrainer {
     /// Replicas per block handed to the sink (bounds memory: block × checkpoints × row).
     pub block: u64,
+    /// F64: the reference (`Lanes`); F32: the fast option (`Lanes32`).
+    pub precision: Precision,
 }
 
 impl Default for CpuTrainer {
     fn default() -> Self {
-        CpuTrainer { block: 1024 }
+        CpuTrainer {
+            block: 1024,
+            precision: Precision::F64,
+        }
     }
 }
 
-/// All checkpoint rows of one replica, `[c][row]`.
+impl CpuTrainer {
+    pub fn with_precision(precision: Precision) -> Self {
+        CpuTrainer {
+            precision,
+            ..Default::default()
+        }
+    }
+
+    /// Replicas per lane group.
+    fn width(&self) -> usize {
+        match self.precision {
+            Precision::F64 => Lanes::WIDTH,
+            Precision::F32 => Lanes32::WIDTH,
+        }
+    }
+}
+
+/// All checkpoint rows of one replica, `[c][row]`: the scalar reference, one replica
+/// at a time.
 pub fn replica_rows(job: &TrainJob, r: u64) -> Vec<f64> {
-    let len = job.row_len();
-    let mut out = Vec::with_capacity(job.checkpoints.len() * len);
-    let mut rep = Replica::new(job, r);
+    let mut out = Vec::with_capacity(job.checkpoints.len() * job.row_len());
+    group_rows(&mut Replica::new(job, r), 1, &mut out);
+    out
+}
+
+/// Runs a group to every checkpoint and appends, for each of its first `n` lanes, all
+/// checkpoint rows (`[lane][c][row]`).
+#[inline(always)]
+fn group_rows<T: Num>(g: &mut Group<'_, T>, n: usize, out: &mut Vec<f64>) {
+    let job = g.job();
+    let (checkpoints, len) = (&job.checkpoints, job.row_len());
+    let base = out.len();
+    out.resize(base + n * checkpoints.len() * len, 0.0);
     let mut k = 0u32;
-    for &c in &job.checkpoints {
-        while k < c {
-            rep.step(k);
+    let mut row = Vec::with_capacity(len);
+    for (c, &ck) in checkpoints.iter().enumerate() {
+        while k < ck {
+            g.step(k);
             k += 1;
         }
-        rep.check_bound();
-        out.extend_from_slice(&rep.row);
+        g.check_bound();
+        for l in 0..n {
+            row.clear();
+            g.lane_row(l, &mut row);
+            let at = base + (l * checkpoints.len() + c) * len;
+            out[at..at + len].copy_from_slice(&row);
+        }
     }
-    out
+}
+
+/// `[replica][c][row]` for `replicas`, `T::WIDTH` at a time (the last group partial).
+#[inline(always)]
+fn block_rows<T: Num>(
+    job: &TrainJob,
+    replicas: Range<u64>,
+    out: &mut Vec<f64>,
+    _lanes: PhantomData<T>,
+) {
+    let mut r = replicas.start;
+    while r < replicas.end {
+        let n = T::WIDTH.min((replicas.end - r) as usize);
+        if T::REFERENCE_BITS && 2 * n < T::WIDTH {
+            // A few replicas (a deterministic job trains one): a lane group would do
+            // WIDTH replicas' work; the scalar reference gives the same bits.
+            for i in 0..n as u64 {
+                group_rows(&mut Replica::new(job, r + i), 1, out);
+            }
+        } else {
+            group_rows(&mut Group::<T>::new(job, r), n, out);
+        }
+        r += n as u64;
+    }
+}
+
+crate::per_level! {
+    /// `block_rows` compiled for `level` (capped by `simd::detected()`).
+    fn block_rows_at<T: Num>(
+        job: &TrainJob,
+        replicas: Range<u64>,
+        out: &mut Vec<f64>,
+        lanes: PhantomData<T>,
+    ) => block_rows
+}
+
+/// Most replicas per rayon task (whole lane groups): enough to amortise a task.
+const TASK: u64 = 64;
+
+/// Replicas per rayon task for `count` replicas in groups of `width`: whole groups,
+/// at most `TASK`, and small enough that every thread gets work when there is some
+/// (experiments such as implicit_bias_sweep train 20 replicas per job).
+fn task_size(count: u64, width: usize) -> u64 {
+    let w = width as u64;
+    let groups = count.div_ceil(w);
+    let threads = rayon::current_num_threads() as u64;
+    (groups.div_ceil(threads) * w).clamp(w, TASK.max(w))
 }
 
 impl Trainer for CpuTrainer {
@@ -41,23 +134,60 @@ impl Trainer for CpuTrainer {
     }
 
     fn adapter(&self) -> String {
-        format!("{} threads (f64)", rayon::current_num_threads())
+        let what = match self.precision {
+            Precision::F64 => "f64, the reference",
+            Precision::F32 => "f32, fast option, not the reference",
+        };
+        let width = self.width();
+        format!(
+            "{} threads ({what}), {width}-replica lanes ({})",
+            rayon::current_num_threads(),
+            simd::level().name()
+        )
     }
 
-    fn precision(&self) -> crate::backend::Precision {
-        crate::backend::Precision::F64
+    fn precision(&self) -> Precision {
+        self.precision
     }
 
     fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
         let len = job.row_len();
         let n_c = job.checkpoints.len();
+        if n_c == 0 {
+            return Ok(());
+        }
+        let level = simd::level();
         let mut start = replicas.start;
         while start < replicas.end {
-            let end = (start + self.block).min(replicas.end);
-            let rows: Vec<Vec<f64>> = (start..end)
-                .into_par_iter()
-                .map(|r| replica_rows(job, r))
+            let end = (start + self.block.max(1)).min(replicas.end);
+            // Too few f64 replicas to give every thread two full lane groups: the
+            // scalar reference per replica (the same bits) keeps the threads busy.
+            let threads = rayon::current_num_threads() as u64;
+            let scalar =
+                self.precision == Precision::F64 && end - start < 2 * Lanes::WIDTH as u64 * threads;
+            let task = task_size(end - start, if scalar { 1 } else { self.width() });
+            let tasks: Vec<u64> = (start..end).step_by(task as usize).collect();
+            let parts: Vec<Vec<f64>> = tasks
+                .par_iter()
+                .map(|&s| {
+                    let e = (s + task).min(end);
+                    let mut out = Vec::new();
+                    match self.precision {
+                        Precision::F64 if scalar => {
+                            block_rows_at::<f64>(level, job, s..e, &mut out, PhantomData)
+                        }
+                        Precision::F64 => {
+                            block_rows_at::<Lanes>(level, job, s..e, &mut out, PhantomData)
+                        }
+                        Precision::F32 => {
+                            block_rows_at::<Lanes32>(level, job, s..e, &mut out, PhantomData)
+                        }
+                    }
+                    out
+                })
                 .collect();
+            // parts hold [replica][c][row]; the sink takes [c][replica][row].
+            let rows: Vec<&[f64]> = parts.iter().flat_map(|p| p.chunks(n_c * len)).collect();
             let mut block = vec![0.0; rows.len() * len];
             for c in 0..n_c {
                 for (i, r) in rows.iter().enumerate() {

@@ -11,6 +11,7 @@
 //! One source of truth: the CPU trainer calls these; `shaders/train/net.wgsl` mirrors
 //! them function by function.
 
+use crate::lanes::{lane_loop, Num};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,10 +43,13 @@ impl Param {
         }
     }
 
-    /// β(w).
-    pub fn beta(self, w: &[f64], out: &mut [f64]) {
+    /// β(w). Generic over the float type so that the CPU lane groups (`T` = `Lanes`,
+    /// `Lanes32`) run this very code; `T = f64` is the scalar reference.
+    #[inline(always)]
+    pub fn beta<T: Num>(self, w: &[T], out: &mut [T]) {
         let d = out.len();
         for i in 0..d {
+            lane_loop::<T>();
             out[i] = match self {
                 Param::Linear => w[i],
                 Param::Uv => w[i] * w[d + i],
@@ -55,9 +59,11 @@ impl Param {
     }
 
     /// Jᵀ g (g ∈ R^d) into out ∈ R^p.
-    pub fn pull(self, w: &[f64], g: &[f64], out: &mut [f64]) {
+    #[inline(always)]
+    pub fn pull<T: Num>(self, w: &[T], g: &[T], out: &mut [T]) {
         let d = g.len();
         for i in 0..d {
+            lane_loop::<T>();
             match self {
                 Param::Linear => out[i] = g[i],
                 Param::Uv => {
@@ -65,30 +71,34 @@ impl Param {
                     out[d + i] = w[i] * g[i];
                 }
                 Param::PlusMinus => {
-                    out[i] = 2.0 * w[i] * g[i];
-                    out[d + i] = -2.0 * w[d + i] * g[i];
+                    out[i] = w[i] * 2.0 * g[i];
+                    out[d + i] = w[d + i] * -2.0 * g[i];
                 }
             }
         }
     }
 
     /// J v (v ∈ R^p) into out ∈ R^d.
-    pub fn push(self, w: &[f64], v: &[f64], out: &mut [f64]) {
+    #[inline(always)]
+    pub fn push<T: Num>(self, w: &[T], v: &[T], out: &mut [T]) {
         let d = out.len();
         for i in 0..d {
+            lane_loop::<T>();
             out[i] = match self {
                 Param::Linear => v[i],
                 Param::Uv => w[d + i] * v[i] + w[i] * v[d + i],
-                Param::PlusMinus => 2.0 * (w[i] * v[i] - w[d + i] * v[d + i]),
+                Param::PlusMinus => (w[i] * v[i] - w[d + i] * v[d + i]) * 2.0,
             };
         }
     }
 
     /// The second-derivative part of the Hessian, (∂(Jᵀ g)/∂w) v at fixed g, added
     /// into out ∈ R^p.
-    pub fn curv_add(self, g: &[f64], v: &[f64], out: &mut [f64]) {
+    #[inline(always)]
+    pub fn curv_add<T: Num>(self, g: &[T], v: &[T], out: &mut [T]) {
         let d = g.len();
         for i in 0..d {
+            lane_loop::<T>();
             match self {
                 Param::Linear => {}
                 Param::Uv => {
@@ -96,8 +106,8 @@ impl Param {
                     out[d + i] += v[i] * g[i];
                 }
                 Param::PlusMinus => {
-                    out[i] += 2.0 * v[i] * g[i];
-                    out[d + i] -= 2.0 * v[d + i] * g[i];
+                    out[i] += v[i] * 2.0 * g[i];
+                    out[d + i] -= v[d + i] * 2.0 * g[i];
                 }
             }
         }

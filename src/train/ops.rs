@@ -1,78 +1,147 @@
-//! One replica on the CPU, in f64: the reference every other backend is checked
-//! against. Each function is the math of one update, written once.
+//! One lane group of replicas on the CPU: `T::WIDTH` replicas side by side (structure
+//! of arrays, `crate::lanes`), each coordinate a `T`. With `T = f64` (width 1) this is
+//! the reference every other backend is checked against; with `T = Lanes` each lane
+//! carries exactly the bits of that reference (the same IEEE operations in the same
+//! order, lane by lane); with `T = Lanes32` it is the f32 option. Each function is the
+//! math of one update, written once for every width.
+//!
+//! Data are shared by the group, so full-batch sums multiply a lane vector by the same
+//! f64 row for every lane (no gather); a minibatch row differs per lane and is gathered
+//! once per draw into `xg`.
 
 use super::net::Param;
 use super::{TrainJob, Update};
-use crate::data::sampling::sample_index;
-use crate::data::{dot, label_noise, DataSet};
-use crate::rng::fill_normals;
+use crate::data::sampling::batch_indices;
+use crate::data::{label_noise, DataSet};
+use crate::lanes::{lane_loop, Num};
 use crate::theory::gain::q as gain_q;
+use std::ops::Mul;
 
-/// Scratch of one replica (allocated once per replica, reused every step).
-pub struct Replica<'a> {
+/// Scratch of one lane group (allocated once per group, reused every step).
+pub struct Group<'a, T: Num> {
     job: &'a TrainJob,
     ds: &'a DataSet,
-    /// Labels this replica trains on.
-    y: Vec<f64>,
+    /// Per-replica labels (`resample_labels`), else empty: the data set's labels.
+    y: Vec<T>,
     /// State row: w (p), then Gain (d) when tracked.
-    pub row: Vec<f64>,
-    beta: Vec<f64>,
-    g: Vec<f64>,
-    tmp_d: Vec<f64>,
-    tmp_p: Vec<f64>,
-    k1: Vec<f64>,
-    k2: Vec<f64>,
-    k3: Vec<f64>,
-    k4: Vec<f64>,
-    w_tmp: Vec<f64>,
+    pub row: Vec<T>,
+    beta: Vec<T>,
+    g: Vec<T>,
+    tmp_d: Vec<T>,
+    q_d: Vec<T>,
+    tmp_p: Vec<T>,
+    k: [Vec<T>; 4],
+    w: Vec<T>,
+    w_tmp: Vec<T>,
+    /// The minibatch rows of one draw, gathered per lane (d).
+    xg: Vec<T>,
+    /// Draw j of lane l at `j * T::WIDTH + l`.
     idx: Vec<u32>,
-    normals: Vec<f64>,
-    replica: u32,
+    normals: Vec<T>,
+    /// Replica of lane 0; lane l is replica `first + l` (wrapping).
+    first: u32,
 }
 
-impl<'a> Replica<'a> {
-    pub fn new(job: &'a TrainJob, replica: u64) -> Self {
+/// The scalar reference: one replica.
+pub type Replica<'a> = Group<'a, f64>;
+
+/// `Σ_j v_j x_j − y` (j ascending): the residual of one sample.
+#[inline(always)]
+fn residual<T: Num + Mul<X, Output = T>, X: Copy>(x: &[X], v: &[T], y: T) -> T {
+    let mut s = T::ZERO;
+    for (&vj, &xj) in v.iter().zip(x) {
+        lane_loop::<T>();
+        s += vj * xj;
+    }
+    s - y
+}
+
+/// `acc += e x`.
+#[inline(always)]
+fn add_scaled<T: Num + Mul<X, Output = T>, X: Copy>(acc: &mut [T], e: T, x: &[X]) {
+    for (a, &xj) in acc.iter_mut().zip(x) {
+        lane_loop::<T>();
+        lane_loop::<T>();
+        *a += e * xj;
+    }
+}
+
+fn zero<T: Num>(v: &mut [T]) {
+    v.iter_mut().for_each(|x| *x = T::ZERO);
+}
+
+/// `v *= c`.
+#[inline(always)]
+fn scale<T: Num>(v: &mut [T], c: f64) {
+    for x in v.iter_mut() {
+        lane_loop::<T>();
+        *x *= T::splat(c);
+    }
+}
+
+impl<'a, T: Num> Group<'a, T> {
+    pub fn new(job: &'a TrainJob, first: u64) -> Self {
         let ds = &*job.data;
         let (d, p) = (ds.d, job.p());
+        let first = first as u32;
         let y = if job.resample_labels {
             let clean = ds
                 .y_clean
                 .as_ref()
                 .expect("resample_labels needs a generated set");
             (0..ds.n)
-                .map(|i| clean[i] + ds.noise_std * label_noise(job.key, replica as u32, i as u32))
+                .map(|i| {
+                    T::from_fn(|l| {
+                        let r = first.wrapping_add(l as u32);
+                        clean[i] + ds.noise_std * label_noise(job.key, r, i as u32)
+                    })
+                })
                 .collect()
         } else {
-            ds.y.clone()
+            Vec::new()
         };
-        let mut row = vec![0.0; job.row_len()];
-        row[..p].copy_from_slice(&job.w0);
+        let mut row = vec![T::ZERO; job.row_len()];
+        for (r, &w) in row.iter_mut().zip(&job.w0) {
+            *r = T::splat(w);
+        }
         let sde = matches!(job.dynamics.update(), Update::Sde { .. });
-        Replica {
+        let vec = |len: usize| vec![T::ZERO; len];
+        Group {
             job,
             ds,
             y,
             row,
-            beta: vec![0.0; d],
-            g: vec![0.0; d],
-            tmp_d: vec![0.0; d],
-            tmp_p: vec![0.0; p],
-            k1: vec![0.0; p],
-            k2: vec![0.0; p],
-            k3: vec![0.0; p],
-            k4: vec![0.0; p],
-            w_tmp: vec![0.0; p],
-            idx: vec![0; job.batch as usize],
-            normals: if sde {
-                vec![0.0; job.substeps as usize * ds.n]
-            } else {
-                Vec::new()
-            },
-            replica: replica as u32,
+            beta: vec(d),
+            g: vec(d),
+            tmp_d: vec(d),
+            q_d: vec(d),
+            tmp_p: vec(p),
+            k: [vec(p), vec(p), vec(p), vec(p)],
+            w: vec(p),
+            w_tmp: vec(p),
+            xg: vec(d),
+            idx: vec![0; job.batch as usize * T::WIDTH],
+            normals: vec(if sde { job.substeps as usize * ds.n } else { 0 }),
+            first,
+        }
+    }
+
+    pub fn job(&self) -> &'a TrainJob {
+        self.job
+    }
+
+    /// Label of sample i, per lane.
+    #[inline(always)]
+    fn label(&self, i: usize) -> T {
+        if self.y.is_empty() {
+            T::splat(self.ds.y[i])
+        } else {
+            self.y[i]
         }
     }
 
     /// Advances step k (0-based).
+    #[inline(always)]
     pub fn step(&mut self, k: u32) {
         let job = self.job;
         match job.dynamics.update() {
@@ -86,9 +155,9 @@ impl<'a> Replica<'a> {
             Update::Sde { pesme } => {
                 let n = self.ds.n;
                 let s = job.substeps as usize;
-                fill_normals(
+                T::fill_normals(
                     job.key,
-                    self.replica,
+                    self.first,
                     job.stream,
                     k,
                     1,
@@ -103,63 +172,118 @@ impl<'a> Replica<'a> {
         }
     }
 
-    /// Marks the replica diverged (NaN state) if a coordinate is beyond the bound.
+    /// Marks each lane diverged (NaN state) if one of its coordinates is beyond the
+    /// bound or not finite.
     pub fn check_bound(&mut self) {
-        let p = self.job.p();
-        if self.row[..p].iter().any(|v| !(v.abs() <= self.job.bound)) {
-            self.row.iter_mut().for_each(|v| *v = f64::NAN);
+        let (p, bound) = (self.job.p(), self.job.bound);
+        for l in 0..T::WIDTH {
+            if self.row[..p].iter().any(|v| !(v.lane(l).abs() <= bound)) {
+                for v in self.row.iter_mut() {
+                    let old = *v;
+                    *v = T::from_fn(|m| if m == l { f64::NAN } else { old.lane(m) });
+                }
+            }
         }
     }
 
+    /// Lane l's state row, in f64.
+    pub fn lane_row(&self, l: usize, out: &mut Vec<f64>) {
+        out.extend(self.row.iter().map(|v| v.lane(l)));
+    }
+
+    #[inline(always)]
     fn discrete(&mut self, k: u32, full: bool) {
         let job = self.job;
         let (ds, p) = (self.ds, job.p());
         job.param.beta(&self.row[..p], &mut self.beta);
         if full {
-            full_grad(ds, &self.y, &self.beta, &mut self.g);
+            self.full_grad();
         } else {
-            for j in 0..job.batch {
-                self.idx[j as usize] = sample_index(
-                    job.sampling,
-                    job.key,
-                    job.stream,
-                    self.replica,
-                    k,
-                    j,
-                    job.batch,
-                    ds.n as u32,
-                );
-            }
-            batch_grad(ds, &self.y, &self.beta, &self.idx, &mut self.g);
+            self.draw_batch(k);
+            self.batch_grad();
         }
         if job.track_gain {
             for i in 0..ds.d {
-                self.row[p + i] += gain_q(job.eta * self.g[i]);
+                lane_loop::<T>();
+                let step = self.g[i] * job.eta;
+                self.row[p + i] += T::from_fn(|l| gain_q(step.lane(l)));
             }
         }
         job.param.pull(&self.row[..p], &self.g, &mut self.tmp_p);
         for i in 0..p {
-            self.row[i] -= job.eta * self.tmp_p[i];
+            lane_loop::<T>();
+            self.row[i] -= self.tmp_p[i] * job.eta;
         }
     }
 
+    /// The minibatch indices of step k, per lane.
+    fn draw_batch(&mut self, k: u32) {
+        let job = self.job;
+        batch_indices(
+            job.sampling,
+            job.key,
+            job.stream,
+            self.first,
+            T::WIDTH,
+            k,
+            job.batch,
+            self.ds.n as u32,
+            &mut self.idx,
+        );
+    }
+
+    /// g = ∇_β L(β) = (1/N) Σ_i x_i (x_iᵀβ − y_i), β = `self.beta`.
+    #[inline(always)]
+    fn full_grad(&mut self) {
+        let ds = self.ds;
+        zero(&mut self.g);
+        for i in 0..ds.n {
+            let x = ds.row(i);
+            let e = residual(x, &self.beta, self.label(i));
+            add_scaled(&mut self.g, e, x);
+        }
+        let inv = 1.0 / ds.n as f64;
+        scale(&mut self.g, inv);
+    }
+
+    /// g = (1/b) Σ_j x_{i_j} (x_{i_j}ᵀβ − y_{i_j}), the indices `self.idx`.
+    #[inline(always)]
+    fn batch_grad(&mut self) {
+        let (ds, d, w) = (self.ds, self.ds.d, T::WIDTH);
+        zero(&mut self.g);
+        let b = self.job.batch as usize;
+        for j in 0..b {
+            let idx = &self.idx[j * w..(j + 1) * w];
+            for (c, xg) in self.xg.iter_mut().enumerate() {
+                lane_loop::<T>();
+                *xg = T::from_fn(|l| ds.x[idx[l] as usize * d + c]);
+            }
+            let y = if self.y.is_empty() {
+                T::from_fn(|l| ds.y[idx[l] as usize])
+            } else {
+                T::from_fn(|l| self.y[idx[l] as usize].lane(l))
+            };
+            let e = residual(&self.xg, &self.beta, y);
+            add_scaled(&mut self.g, e, &self.xg);
+        }
+        let inv = 1.0 / b as f64;
+        scale(&mut self.g, inv);
+    }
+
+    #[inline(always)]
     fn rk4(&mut self, dt: f64) {
         let p = self.job.p();
-        let w: Vec<f64> = self.row[..p].to_vec();
-        let mut k = [
-            std::mem::take(&mut self.k1),
-            std::mem::take(&mut self.k2),
-            std::mem::take(&mut self.k3),
-            std::mem::take(&mut self.k4),
-        ];
+        self.w.copy_from_slice(&self.row[..p]);
+        let mut k = std::mem::take(&mut self.k);
         let coef = [0.0, 0.5, 0.5, 1.0];
         for s in 0..4 {
             for i in 0..p {
-                self.w_tmp[i] = w[i]
+                lane_loop::<T>();
+                self.w_tmp[i] = self.w[i]
                     + if s == 0 {
-                        0.0
+                        T::ZERO
                     } else {
-                        coef[s] * dt * k[s - 1][i]
+                        k[s - 1][i] * (coef[s] * dt)
                     };
             }
             let wt = std::mem::take(&mut self.w_tmp);
@@ -167,130 +291,99 @@ impl<'a> Replica<'a> {
             self.w_tmp = wt;
         }
         for i in 0..p {
-            self.row[i] = w[i] + dt / 6.0 * (k[0][i] + 2.0 * k[1][i] + 2.0 * k[2][i] + k[3][i]);
+            lane_loop::<T>();
+            self.row[i] =
+                self.w[i] + (k[0][i] + k[1][i] * 2.0 + k[2][i] * 2.0 + k[3][i]) * (dt / 6.0);
         }
-        [self.k1, self.k2, self.k3, self.k4] = k;
+        self.k = k;
     }
 
     /// −∇L(w), or −(∇L + (η/2) ∇²L ∇L)(w) for the modified dynamics.
-    fn drift(&mut self, w: &[f64], out: &mut [f64]) {
+    #[inline(always)]
+    fn drift(&mut self, w: &[T], out: &mut [T]) {
         let job = self.job;
-        let (ds, param, p) = (self.ds, job.param, job.p());
+        let (param, p) = (job.param, job.p());
         param.beta(w, &mut self.beta);
-        full_grad(ds, &self.y, &self.beta, &mut self.g);
+        self.full_grad();
         param.pull(w, &self.g, out);
         if job.dynamics.modified() {
-            hvp(ds, param, w, &self.g, out, &mut self.tmp_d, &mut self.tmp_p);
+            self.hvp(param, w, out);
             let c = job.eta / 2.0;
             for i in 0..p {
-                out[i] += c * self.tmp_p[i];
+                lane_loop::<T>();
+                out[i] += self.tmp_p[i] * c;
             }
         }
-        out.iter_mut().for_each(|v| *v = -*v);
+        for v in out.iter_mut() {
+            lane_loop::<T>();
+            *v = -*v;
+        }
+    }
+
+    /// tmp_p = ∇²L(w) v with g = ∇_βL(β(w)) in `self.g`: Jᵀ (XᵀX/N) J v + curv(g, v).
+    #[inline(always)]
+    fn hvp(&mut self, param: Param, w: &[T], v: &[T]) {
+        let ds = self.ds;
+        param.push(w, v, &mut self.tmp_d);
+        zero(&mut self.q_d);
+        for i in 0..ds.n {
+            let x = ds.row(i);
+            let s = residual(x, &self.tmp_d, T::ZERO);
+            add_scaled(&mut self.q_d, s, x);
+        }
+        let inv = 1.0 / ds.n as f64;
+        scale(&mut self.q_d, inv);
+        param.pull(w, &self.q_d, &mut self.tmp_p);
+        param.curv_add(&self.g, v, &mut self.tmp_p);
     }
 
     /// One Euler–Maruyama substep with the N Brownian increments of substep `sub`.
+    #[inline(always)]
     fn em(&mut self, sub: usize, dt: f64, pesme: bool) {
         let job = self.job;
         let (ds, param, p, n) = (self.ds, job.param, job.p(), self.ds.n);
-        let w: Vec<f64> = self.row[..p].to_vec();
-        let mut drift = std::mem::take(&mut self.k1);
+        self.w.copy_from_slice(&self.row[..p]);
+        let w = std::mem::take(&mut self.w);
+        let mut drift = std::mem::take(&mut self.k[0]);
         self.drift(&w, &mut drift);
         // self.beta, self.g now hold β(w) and ∇_βL(w).
         let sd = dt.sqrt();
-        let db = &self.normals[sub * n..(sub + 1) * n];
         let scale;
+        zero(&mut self.tmp_d);
         if pesme {
             // Jᵀ Xᵀ dB · sqrt(2ηL/(bN)).
-            self.tmp_d.iter_mut().for_each(|v| *v = 0.0);
-            let mut sq = 0.0;
+            let mut sq = T::ZERO;
             for i in 0..n {
                 let x = ds.row(i);
-                let e = dot(x, &self.beta) - self.y[i];
+                let e = residual(x, &self.beta, self.label(i));
                 sq += e * e;
-                let z = sd * db[i];
-                for (t, xi) in self.tmp_d.iter_mut().zip(x) {
-                    *t += z * xi;
-                }
+                let z = self.normals[sub * n + i] * sd;
+                add_scaled(&mut self.tmp_d, z, x);
             }
-            let loss = 0.5 * sq / n as f64;
-            scale = (2.0 * job.eta * loss / (job.batch as f64 * n as f64)).sqrt();
+            let loss = sq * 0.5 / n as f64;
+            scale = (loss * (2.0 * job.eta) / (job.batch as f64 * n as f64)).sqrt();
         } else {
             // N^{-1/2} Σ_i G(w, θ_i) dB_i in β-space: g ΣdB − Σ e_i x_i dB_i.
-            let mut s = 0.0;
-            self.tmp_d.iter_mut().for_each(|v| *v = 0.0);
+            let mut s = T::ZERO;
             for i in 0..n {
                 let x = ds.row(i);
-                let e = dot(x, &self.beta) - self.y[i];
-                let z = sd * db[i];
+                let e = residual(x, &self.beta, self.label(i));
+                let z = self.normals[sub * n + i] * sd;
                 s += z;
-                for (t, xi) in self.tmp_d.iter_mut().zip(x) {
-                    *t -= e * z * xi;
-                }
+                add_scaled(&mut self.tmp_d, -(e * z), x);
             }
-            for (t, g) in self.tmp_d.iter_mut().zip(&self.g) {
+            for (t, &g) in self.tmp_d.iter_mut().zip(&self.g) {
+                lane_loop::<T>();
                 *t += g * s;
             }
-            scale = (job.eta / (job.batch as f64 * n as f64)).sqrt();
+            scale = T::splat((job.eta / (job.batch as f64 * n as f64)).sqrt());
         }
         param.pull(&w, &self.tmp_d, &mut self.tmp_p);
         for i in 0..p {
+            lane_loop::<T>();
             self.row[i] = w[i] + drift[i] * dt + scale * self.tmp_p[i];
         }
-        self.k1 = drift;
+        self.k[0] = drift;
+        self.w = w;
     }
-}
-
-/// ∇_β L(β) = (1/N) Σ_i x_i (x_iᵀβ − y_i).
-pub fn full_grad(ds: &DataSet, y: &[f64], beta: &[f64], g: &mut [f64]) {
-    g.iter_mut().for_each(|v| *v = 0.0);
-    for i in 0..ds.n {
-        let x = ds.row(i);
-        let e = dot(x, beta) - y[i];
-        for (gj, xj) in g.iter_mut().zip(x) {
-            *gj += e * xj;
-        }
-    }
-    let inv = 1.0 / ds.n as f64;
-    g.iter_mut().for_each(|v| *v *= inv);
-}
-
-/// (1/b) Σ_j x_{i_j} (x_{i_j}ᵀβ − y_{i_j}).
-pub fn batch_grad(ds: &DataSet, y: &[f64], beta: &[f64], idx: &[u32], g: &mut [f64]) {
-    g.iter_mut().for_each(|v| *v = 0.0);
-    for &i in idx {
-        let x = ds.row(i as usize);
-        let e = dot(x, beta) - y[i as usize];
-        for (gj, xj) in g.iter_mut().zip(x) {
-            *gj += e * xj;
-        }
-    }
-    let inv = 1.0 / idx.len() as f64;
-    g.iter_mut().for_each(|v| *v *= inv);
-}
-
-/// out = ∇²L(w) v with v = `v` (p), g = ∇_βL(β(w)): Jᵀ (XᵀX/N) J v + curv(g, v).
-/// `jv` (d) and `out` (p) are scratch/output.
-fn hvp(
-    ds: &DataSet,
-    param: Param,
-    w: &[f64],
-    g: &[f64],
-    v: &[f64],
-    jv: &mut [f64],
-    out: &mut [f64],
-) {
-    param.push(w, v, jv);
-    let mut q = vec![0.0; ds.d];
-    for i in 0..ds.n {
-        let x = ds.row(i);
-        let s = dot(x, jv);
-        for (qj, xj) in q.iter_mut().zip(x) {
-            *qj += s * xj;
-        }
-    }
-    let inv = 1.0 / ds.n as f64;
-    q.iter_mut().for_each(|v| *v *= inv);
-    param.pull(w, &q, out);
-    param.curv_add(g, v, out);
 }

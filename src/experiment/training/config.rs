@@ -32,9 +32,6 @@ fn default_substeps() -> u32 {
 fn default_seed() -> u64 {
     1
 }
-fn default_precision() -> String {
-    "f32".into()
-}
 fn default_bound() -> f64 {
     1e6
 }
@@ -80,8 +77,9 @@ pub struct TrainConfig {
     pub substeps: u32,
     #[serde(default = "default_seed")]
     pub seed: u64,
-    #[serde(default = "default_precision")]
-    pub precision: String,
+    /// f32 or f64; unset: the GPU computes in f32, the CPU in f64 (the reference).
+    #[serde(default)]
+    pub precision: Option<String>,
     #[serde(default = "default_bound")]
     pub diverge_bound: f64,
     /// Fresh test samples for the test loss.
@@ -172,7 +170,8 @@ pub struct Setup {
     /// Data sets 0 .. datasets (data seed + i).
     pub data: Vec<DataSet>,
     pub times: Vec<f64>,
-    pub precision: crate::backend::Precision,
+    /// The config's precision; unset: GPU f32, CPU f64.
+    pub precision: Option<crate::backend::Precision>,
     pub echo: serde_json::Value,
 }
 
@@ -353,10 +352,11 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
             ),
         );
     }
-    let precision = match cfg.precision.as_str() {
-        "f32" => crate::backend::Precision::F32,
-        "f64" => crate::backend::Precision::F64,
-        other => {
+    let precision = match cfg.precision.as_deref() {
+        None => None,
+        Some("f32") => Some(crate::backend::Precision::F32),
+        Some("f64") => Some(crate::backend::Precision::F64),
+        Some(other) => {
             return err(
                 "precision",
                 format!("unknown precision {other:?}; allowed: f32, f64"),
