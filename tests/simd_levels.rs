@@ -109,44 +109,51 @@ fn whole_f32_runs_are_bit_identical_at_every_level() {
     whole_runs_at_every_level("f32");
 }
 
+/// Runs `config` (with `"precision"` set) on the CPU backend forced to `level`, checks
+/// that results.json names that precision, and returns the output directory.
+fn run_at_level(
+    dir: &std::path::Path,
+    config: &str,
+    precision: &str,
+    level: Level,
+) -> std::path::PathBuf {
+    let cfg = dir.join("c.json");
+    std::fs::write(&cfg, config.replace("PREC", precision)).unwrap();
+    let out = dir.join(level.name());
+    let o = Command::new(env!("CARGO_BIN_EXE_smflow"))
+        .args([
+            "run",
+            cfg.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--force",
+            "--out",
+        ])
+        .arg(&out)
+        .env("SMFLOW_SIMD", level.name())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(
+        r["precision"], precision,
+        "results.json names the precision that ran"
+    );
+    out
+}
+
 fn whole_runs_at_every_level(precision: &str) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = dir.path().join("c.json");
-    std::fs::write(
-        &cfg,
-        r#"{"experiment":"weak_order","model":{"kind":"quadratic","a":[[1.2,0.4],[0.4,0.8]],"mean":[0.3,-0.2],"cov":[[0.5,0.2],[0.2,0.9]]},
+    let config = r#"{"experiment":"weak_order","model":{"kind":"quadratic","a":[[1.2,0.4],[0.4,0.8]],"mean":[0.3,-0.2],"cov":[[0.5,0.2],[0.2,0.9]]},
         "x0":[1.0,0.5],"dynamics":["sgd","sme1","sme2","smf2"],"batch":3,"etas":[0.1,0.05],"horizon":1.0,
-        "observables":["norm2","x0"],"paths":2001,"sde":{"substeps":8,"extrapolate":true},"seed":5,"precision":"PREC"}"#
-            .replace("PREC", precision),
-    )
-    .unwrap();
+        "observables":["norm2","x0"],"paths":2001,"sde":{"substeps":8,"extrapolate":true},"seed":5,"precision":"PREC"}"#;
     let moments = |l: Level| {
-        let out = dir.path().join(l.name());
-        let o = Command::new(env!("CARGO_BIN_EXE_smflow"))
-            .args([
-                "run",
-                cfg.to_str().unwrap(),
-                "--backend",
-                "cpu",
-                "--quiet",
-                "--force",
-                "--out",
-            ])
-            .arg(&out)
-            .env("SMFLOW_SIMD", l.name())
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let out = run_at_level(dir.path(), config, precision, l);
         let v: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(out.join("partials.json")).unwrap())
                 .unwrap();
-        let r: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
-                .unwrap();
-        assert_eq!(
-            r["precision"], precision,
-            "results.json names the precision that ran"
-        );
         v["moments"].clone()
     };
     let reference = moments(Level::Scalar);
@@ -160,42 +167,14 @@ fn whole_runs_at_every_level(precision: &str) {
 
 #[test]
 fn whole_trainer_runs_are_bit_identical_at_every_level() {
+    let config = r#"{"experiment":"least_squares_risk","data":{"source":"generate","n":30,"d":7,"label_noise":0.5},
+        "model":{"param":"linear"},"dynamics":["gd","sgd","sme2","smf1","sgf"],"etas":[0.05],"batch":3,
+        "horizon":2,"checkpoints":[0.5,2],"paths":301,"substeps":2,"seed":9,"precision":"PREC"}"#;
     let mut by_precision = Vec::new();
     for precision in ["f64", "f32"] {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = dir.path().join("c.json");
-        std::fs::write(
-            &cfg,
-            r#"{"experiment":"least_squares_risk","data":{"source":"generate","n":30,"d":7,"label_noise":0.5},
-            "model":{"param":"linear"},"dynamics":["gd","sgd","sme2","smf1","sgf"],"etas":[0.05],"batch":3,
-            "horizon":2,"checkpoints":[0.5,2],"paths":301,"substeps":2,"seed":9,"precision":"PREC"}"#
-                .replace("PREC", precision),
-        )
-        .unwrap();
         let risks = |l: Level| {
-            let out = dir.path().join(l.name());
-            let o = Command::new(env!("CARGO_BIN_EXE_smflow"))
-                .args([
-                    "run",
-                    cfg.to_str().unwrap(),
-                    "--backend",
-                    "cpu",
-                    "--quiet",
-                    "--force",
-                    "--out",
-                ])
-                .arg(&out)
-                .env("SMFLOW_SIMD", l.name())
-                .output()
-                .unwrap();
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            let r: serde_json::Value =
-                serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap())
-                    .unwrap();
-            assert_eq!(
-                r["precision"], precision,
-                "results.json names the precision that ran"
-            );
+            let out = run_at_level(dir.path(), config, precision, l);
             std::fs::read_to_string(out.join("risk_mc.csv")).unwrap()
         };
         let reference = risks(Level::Scalar);
@@ -207,5 +186,8 @@ fn whole_trainer_runs_are_bit_identical_at_every_level() {
         }
         by_precision.push(reference);
     }
-    assert_ne!(by_precision[0], by_precision[1], "f32 must not give the f64 numbers");
+    assert_ne!(
+        by_precision[0], by_precision[1],
+        "f32 must not give the f64 numbers"
+    );
 }

@@ -102,9 +102,9 @@ pub fn config_stem(path: &std::path::Path) -> &str {
     path.file_stem().and_then(|s| s.to_str()).unwrap_or("run")
 }
 
-/// Picks the backend: `auto` takes a GPU adapter when there is one (saying which, and
-/// whether it is a software rasteriser), else the CPU. `precision` unset: the GPU in
-/// f32, the CPU in f64 (the reference).
+/// Picks the backend: `auto` takes a hardware GPU adapter when there is one, else the
+/// CPU (`choose_backend`). `precision` unset: the GPU in f32, the CPU in f64 (the
+/// reference).
 pub fn make_backend(
     choice: BackendChoice,
     precision: Option<Precision>,
@@ -113,7 +113,6 @@ pub fn make_backend(
     choose_backend(
         choice,
         quiet,
-        false,
         || {
             let b = GpuBackend::new(precision.unwrap_or(Precision::F32))?;
             let (a, soft) = (b.adapter(), b.is_software());
@@ -127,13 +126,15 @@ pub fn make_backend(
     )
 }
 
-/// `--backend` for any kind of backend. `gpu` returns (backend, adapter, is software);
-/// with `software_prefers_cpu`, `auto` passes over a software rasteriser (for jobs
-/// where the CPU reference is faster than llvmpipe) and says so.
+/// `--backend` for any kind of backend. `gpu` returns (backend, adapter, is software).
+/// `auto` takes a hardware GPU, else the CPU, and says which: it passes over a software
+/// rasteriser (llvmpipe), which the CPU lane groups match or beat on every engine's
+/// jobs (benches/README.md, "auto"), so that the choice never depends on a timing and a
+/// machine without a GPU always runs the CPU (the f64 reference unless the config asks
+/// for f32). `--backend gpu` still takes llvmpipe.
 pub fn choose_backend<B: ?Sized>(
     choice: BackendChoice,
     quiet: bool,
-    software_prefers_cpu: bool,
     gpu: impl FnOnce() -> anyhow::Result<(Box<B>, String, bool)>,
     cpu: impl FnOnce() -> (Box<B>, String),
 ) -> Result<Box<B>, Failure> {
@@ -154,10 +155,10 @@ pub fn choose_backend<B: ?Sized>(
             Ok(b)
         }
         BackendChoice::Auto => match gpu() {
-            Ok((_, a, true)) if software_prefers_cpu => {
+            Ok((_, a, true)) => {
                 let (b, c) = cpu();
                 say(format!(
-                    "backend auto → cpu — {c} (the only GPU adapter, {a}, is a software rasteriser and slower on this job; --backend gpu forces it)"
+                    "backend auto → cpu — {c} (the only GPU adapter, {a}, is a software rasteriser, slower than the CPU lane groups at the same precision; --backend gpu forces it)"
                 ));
                 Ok(b)
             }

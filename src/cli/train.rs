@@ -24,7 +24,6 @@ pub fn make_trainer(
     super::choose_backend(
         choice,
         quiet,
-        true,
         || {
             let g = GpuTrainer::new(precision.unwrap_or(crate::backend::Precision::F32))?;
             let (a, soft) = (g.adapter(), g.is_software());

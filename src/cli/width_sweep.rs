@@ -25,7 +25,6 @@ pub fn make_mf_backend(
     super::choose_backend(
         choice,
         quiet,
-        true,
         || {
             let g = GpuMeanField::new(precision.unwrap_or(Precision::F32))?;
             let (a, soft) = (g.adapter(), g.is_software());
