@@ -1,8 +1,10 @@
 //! The CPU trainer: blocks of replicas in parallel (rayon), each block in lane groups
 //! (`ops::Group`, compiled per SIMD level). In f64 (the default) a group is `LANES`
 //! replicas carrying exactly the bits of the scalar reference `replica_rows`; with
-//! `"precision": "f32"` it is 16 replicas in f32 (`Lanes32`), faster and not the
-//! reference. Results do not depend on the thread count, block size or SIMD level:
+//! `"precision": "f32"` it is 16 replicas in f32 (`Lanes32`), the fast option and not
+//! the reference. In f64, blocks too small to give every thread two full groups, and
+//! group tails of under half a group, run on the scalar reference itself (the same
+//! bits, less wasted work). Results do not depend on the thread count, block size or SIMD level:
 //! every replica's draws come from its own Philox counters and blocks reach the sink in
 //! replica order.
 
