@@ -61,7 +61,6 @@ fn residual<T: Num + Mul<X, Output = T>, X: Copy>(x: &[X], v: &[T], y: T) -> T {
 fn add_scaled<T: Num + Mul<X, Output = T>, X: Copy>(acc: &mut [T], e: T, x: &[X]) {
     for (a, &xj) in acc.iter_mut().zip(x) {
         lane_loop::<T>();
-        lane_loop::<T>();
         *a += e * xj;
     }
 }
