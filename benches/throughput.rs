@@ -3,7 +3,7 @@
 //! sizes small enough for criterion's repeated sampling. `smflow bench` measures the
 //! full-size jobs once; benches/README.md records both against the numpy baseline.
 //! `mf_drift`: one replica's mean-field drift (tanh, d = 16, B = 8) at n = 2^10 and
-//! 2^16, the GEMM path against the scalar reference, in neuron-steps (elements).
+//! 2^16, the lane kernels against the scalar reference, in neuron-steps (elements).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use smflow::backend::cpu::CpuBackend;
@@ -54,7 +54,7 @@ fn mf_drift(c: &mut Criterion) {
         fill_batch(&job, 0, 0, 0, &mut batch, &mut scratch);
         let mut delta = vec![0.0; z.len()];
         g.throughput(Throughput::Elements(width as u64));
-        for (name, reference) in [("gemm", false), ("reference", true)] {
+        for (name, reference) in [("lanes", false), ("reference", true)] {
             let mut w = DriftScratch::default();
             w.reference = reference;
             g.bench_function(format!("{name}_n{width}"), |b| {

@@ -6,6 +6,7 @@ use smflow::meanfield::cpu::{CpuMeanField, Net};
 use smflow::meanfield::model::{
     gaussian_set, linear_population, Activation, Init, Teacher, TestFn, TAG_TEST,
 };
+use smflow::meanfield::real::Real;
 use smflow::meanfield::{MeanFieldBackend, MfDynamics, MfJob};
 use std::sync::Arc;
 
@@ -282,8 +283,9 @@ fn cached_and_recomputed_activations_give_the_same_paths() {
 }
 
 /// `f(dynamics, activation, job)` for every dynamics × activation: `tanh_set_job` with
-/// 40 neurons, or 1100 for smf1 (without the activation cache: two full blocks of 512
-/// and one of 76), η = 0.1, 6 steps.
+/// 43 neurons (five groups of 8 in the lane kernels and 3 alone), or 1100 for smf1 (all
+/// 12 samples, two chunks of 8: without the activation cache, blocks of 64 neurons and a
+/// last one of 12), η = 0.1, 6 steps.
 fn every_case(mut f: impl FnMut(MfDynamics, Activation, MfJob)) {
     let all = [
         MfDynamics::Sgd,
@@ -300,50 +302,65 @@ fn every_case(mut f: impl FnMut(MfDynamics, Activation, MfJob)) {
             Activation::Relu,
             Activation::Linear,
         ] {
-            let width = if dy == MfDynamics::Smf1 { 1100 } else { 40 };
+            let width = if dy == MfDynamics::Smf1 { 1100 } else { 43 };
             f(dy, act, tanh_set_job(width, dy, 0.1, 6, act));
         }
     }
 }
 
-/// The GEMM drift (default) against the scalar reference (`Net::reference`): every
-/// dynamics × activation, with and without the activation cache (the blocked path, with a
-/// partial last block), 1e-12 relative in f64 after 6 steps.
+/// The lane kernels (default) against the scalar reference (`Net::reference`: one
+/// neuron and sample at a time, libm-free σ, sums in the same order), bit for bit: every
+/// dynamics × activation, in f64 and in f32, with and without the activation cache (the
+/// blocked path, with a partial last block), after 6 steps, and the observables too.
 #[test]
-fn gemm_drift_matches_the_scalar_reference() {
-    every_case(|dy, act, job| {
-        let mut reference = Net::new(&job, 3).reference();
-        let mut gemm = Net::new(&job, 3);
-        let mut blocked = Net::new(&job, 3).without_activation_cache();
+fn lane_kernels_give_the_scalar_reference_bits() {
+    fn check<R: Real>(dy: MfDynamics, act: Activation, job: &MfJob) {
+        let mut reference = Net::<R>::in_precision(job, 3).reference();
+        let mut cached = Net::<R>::in_precision(job, 3);
+        let mut blocked = Net::<R>::in_precision(job, 3).without_activation_cache();
         for k in 0..6 {
             reference.step(k);
-            gemm.step(k);
+            cached.step(k);
             blocked.step(k);
         }
-        let scale = reference.z.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        for (name, net) in [("cached", &gemm), ("blocked", &blocked)] {
-            let dev = net
+        let want = reference.observe();
+        for (name, net) in [("cached", &mut cached), ("blocked", &mut blocked)] {
+            let differ = net
                 .z
                 .iter()
                 .zip(&reference.z)
-                .map(|(x, y)| (x - y).abs())
-                .fold(0.0, f64::max);
+                .filter(|(a, b)| a != b)
+                .count();
+            assert_eq!(
+                differ,
+                0,
+                "{dy:?} {act:?} {name} {:?}: {differ} of {} values differ",
+                R::PRECISION,
+                net.z.len()
+            );
+            let got = net.observe();
             assert!(
-                dev <= 1e-12 * scale,
-                "{dy:?} {act:?} {name}: {dev} of {scale}"
+                got.iter()
+                    .zip(&want)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{dy:?} {act:?} {name}: observables {got:?} vs {want:?}"
             );
         }
         assert!(
-            reference.z != Net::new(&job, 3).z,
+            reference.z != Net::<R>::in_precision(job, 3).z,
             "{dy:?} {act:?}: nothing moved"
         );
+    }
+    every_case(|dy, act, job| {
+        check::<f64>(dy, act, &job);
+        check::<f32>(dy, act, &job);
     });
 }
 
 /// `"precision": "f32"` (`Net::<f32>`) against the f64 reference: every dynamics ×
 /// activation, 6 steps from the same draws (initial neurons and batches drawn in f64 and
 /// rounded), within f32 rounding: |Δz| ≤ 2e-4 of max |z| (a few hundred f32 ulp of
-/// growth over 6 steps of GEMM sums of 16–1100 terms), observables likewise. And it is
+/// growth over 6 steps of sums of 12–1100 terms), observables likewise. And it is
 /// really f32: the paths are not bit-equal to the f64 ones rounded.
 #[test]
 fn f32_path_follows_the_f64_reference_to_f32_rounding() {

@@ -191,3 +191,35 @@ fn whole_trainer_runs_are_bit_identical_at_every_level() {
         "f32 must not give the f64 numbers"
     );
 }
+
+/// A mean-field width sweep (sgd, smf1, smf2, mgf; widths 13 and 40; d = 5, so lane
+/// chunks of coordinates and samples are partial) gives the same width_sweep.csv at
+/// every level, in f64 and in f32, and f32 ≠ f64.
+#[test]
+fn whole_mean_field_runs_are_bit_identical_at_every_level() {
+    let config = r#"{"experiment":"width_sweep","model":{"kind":"two_layer","activation":"tanh","d":5,
+        "teacher":{"neurons":3,"a_scale":2.0,"seed":3},"init":{"a_mean":0.0,"a_std":1.0,"w_std":1.0}},
+        "data":{"kind":"set","n":11,"label_noise":0.1},"widths":[13,40],"dynamics":["sgd","smf1","smf2","mgf"],
+        "etas":[0.1],"batch":3,"horizon":0.5,"checkpoints":[0.5],"paths":24,"substeps":2,
+        "test_function":"tanh_a_w1","test_samples":20,"seed":4,"precision":"PREC"}"#;
+    let mut by_precision = Vec::new();
+    for precision in ["f64", "f32"] {
+        let dir = tempfile::tempdir().unwrap();
+        let table = |l: Level| {
+            let out = run_at_level(dir.path(), config, precision, l);
+            std::fs::read_to_string(out.join("width_sweep.csv")).unwrap()
+        };
+        let reference = table(Level::Scalar);
+        for l in levels() {
+            assert!(
+                table(l) == reference,
+                "{precision} {l:?}: width_sweep.csv differs from the scalar build's"
+            );
+        }
+        by_precision.push(reference);
+    }
+    assert_ne!(
+        by_precision[0], by_precision[1],
+        "f32 must not give the f64 numbers"
+    );
+}

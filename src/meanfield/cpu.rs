@@ -2,11 +2,12 @@
 //! replicas in parallel (rayon), each advanced by `Net`. Results do not depend on the
 //! thread count or block size: every replica's draws come from its own Philox counters.
 
-use super::kernels;
+use super::kernels::{self, Cache, Chunk, J};
 use super::model::{dot, init_neurons, Activation};
-use super::real::{rounded, widened, Real};
+use super::real::{into_real, rounded, widened, Real};
 use super::{fill_batch, Batch, Block, MeanFieldBackend, MfDynamics, MfJob, MfSink, OBSERVABLES};
 use crate::backend::Precision;
+use crate::rng::simd;
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -37,64 +38,36 @@ impl CpuMeanField {
 
 /// `r_j = f_n(θ_j) − y_j` for every sample (rows of `x`, labels `y`), at neurons `z`.
 pub fn residuals<R: Real>(act: Activation, z: &[R], d: usize, x: &[R], y: &[R], out: &mut Vec<R>) {
-    let (mut u, mut s, mut ds) = (Vec::new(), Vec::new(), Vec::new());
-    forward(act, z, d, x, y, BLOCK, [&mut u, &mut s, &mut ds], out);
+    let (mut xt, mut acc) = (Vec::new(), Vec::new());
+    kernels::transpose_batch(x, d, &mut xt);
+    forward(act, z, d, &xt, y, &mut acc, Cache::none(), out);
 }
 
-/// u_kj = w_k·θ_j (GEMM), σ(u_kj), σ'(u_kj) of neurons k0..k1 into the first
-/// (k1 − k0)·B entries of `u`, `s`, `ds`.
-#[allow(clippy::too_many_arguments)]
-fn block_activations<R: Real>(
-    act: Activation,
-    z: &[R],
-    d: usize,
-    x: &[R],
-    (k0, k1): (usize, usize),
-    u: &mut [R],
-    s: &mut [R],
-    ds: &mut [R],
-) {
-    let (per, len) = (d + 1, (k1 - k0) * (x.len() / d));
-    kernels::pre_activations(&z[k0 * per + 1..], per, k1 - k0, d, x, &mut u[..len]);
-    kernels::activations(act, &u[..len], &mut s[..len], &mut ds[..len]);
-}
-
-/// The blocks (k0, k1) of `blk` neurons out of n.
-fn blocks(n: usize, blk: usize) -> impl Iterator<Item = (usize, usize)> {
-    (0..n)
-        .step_by(blk.max(1))
-        .map(move |k0| (k0, (k0 + blk).min(n)))
-}
-
-/// The forward pass over blocks of `blk` neurons: r_j = (1/n) Σ_k a_k σ(u_kj) − y_j into
-/// `r`. The buffers `[u, s, ds]` are sized to one block and end holding the last one's
-/// values (every neuron's when blk ≥ n).
+/// The forward pass: r_j = (1/n) Σ_k a_k σ(w_k·θ_j) − y_j into `r` (`xt`: the batch as
+/// `kernels` chunks, `acc` work space), the activations kept in `cache` unless empty.
 #[allow(clippy::too_many_arguments)]
 fn forward<R: Real>(
     act: Activation,
     z: &[R],
     d: usize,
-    x: &[R],
+    xt: &[Chunk<R>],
     y: &[R],
-    blk: usize,
-    [u, s, ds]: [&mut Vec<R>; 3],
+    acc: &mut Vec<Chunk<R>>,
+    cache: Cache<'_, R>,
     r: &mut Vec<R>,
 ) {
     let (n, b) = (z.len() / (d + 1), y.len());
-    let blk = blk.min(n);
-    for v in [&mut *u, &mut *s, &mut *ds] {
-        v.resize(blk * b, R::zero());
-    }
-    r.clear();
-    r.resize(b, R::zero());
-    for (k0, k1) in blocks(n, blk) {
-        block_activations(act, z, d, x, (k0, k1), u, s, ds);
-        kernels::add_weighted_rows(&z[k0 * (d + 1)..], d + 1, &s[..(k1 - k0) * b], r);
-    }
+    acc.clear();
+    // Sums from −0, as the reference's `Iterator::sum`.
+    acc.resize(b.div_ceil(J), [-R::zero(); J]);
+    kernels::forward_at(simd::level(), act, z, d, xt, acc, cache);
     let nf = R::of(n as f64);
-    for (r, yj) in r.iter_mut().zip(y) {
-        *r = *r / nf - *yj;
-    }
+    r.clear();
+    r.extend(
+        y.iter()
+            .enumerate()
+            .map(|(j, yj)| acc[j / J][j % J] / nf - *yj),
+    );
 }
 
 /// `residuals` by scalar loops (dot products in order), for `drift_reference`.
@@ -119,32 +92,31 @@ pub fn residuals_reference<R: Real>(
     }
 }
 
-/// Largest n × B whose activations `drift` keeps (three floats each) for the update pass
-/// and `add_correction`, instead of recomputing them block by block.
+/// Largest n × B whose activations `drift` keeps (three floats each) for
+/// `add_correction`, which otherwise recomputes them by scalar loops.
 const CACHE_MAX: usize = 1 << 20;
-
-/// Neurons per block when the activations are recomputed (n × B > `cache_max`).
-const BLOCK: usize = 512;
 
 /// Work buffers of `drift`.
 pub struct DriftScratch<R = f64> {
     /// Keep the activations when n × B is at most this (`CACHE_MAX`).
     pub cache_max: usize,
-    /// Use `drift_reference` (scalar loops, dot products in order) instead of the GEMM
-    /// path; for tests that hold the two together.
+    /// Use `drift_reference` (scalar loops, one neuron and sample at a time) instead of
+    /// the fused lane kernels; for tests that hold the two together.
     pub reference: bool,
     /// The residuals r_j of the last `drift`.
     pub r: Vec<R>,
     /// Whether `u`, `s`, `ds` hold u_kj = w_k·θ_j, σ(u_kj), σ'(u_kj) of every neuron of
-    /// the last `drift`, neuron-major (else they hold one block, or nothing).
+    /// the last `drift`, as `kernels::Cache` lays them out (else they are stale).
     cached: bool,
-    u: Vec<R>,
-    s: Vec<R>,
-    ds: Vec<R>,
-    /// M_kj = c_j r_j a_k σ'(u_kj) of one block (the weight update's left factor).
-    m: Vec<R>,
-    /// c_j r_j.
-    cr: Vec<R>,
+    u: Vec<Chunk<R>>,
+    s: Vec<Chunk<R>>,
+    ds: Vec<Chunk<R>>,
+    /// The batch inputs (by columns and by rows), c_j r_j and the forward sums as
+    /// `kernels` chunks.
+    xt: Vec<Chunk<R>>,
+    xr: Vec<Chunk<R>>,
+    cr: Vec<Chunk<R>>,
+    acc: Vec<Chunk<R>>,
     /// ∇F per neuron (add_correction).
     g: Vec<R>,
 }
@@ -159,17 +131,19 @@ impl<R> Default for DriftScratch<R> {
             u: Vec::new(),
             s: Vec::new(),
             ds: Vec::new(),
-            m: Vec::new(),
+            xt: Vec::new(),
+            xr: Vec::new(),
             cr: Vec::new(),
+            acc: Vec::new(),
             g: Vec::new(),
         }
     }
 }
 
-/// `Δz_k = −Σ_j c_j r_j ∇_z Φ(θ_j, z_k)` at neurons `z` into `delta`: a forward pass
-/// (pre-activations U = W Xᵀ, σ, the residuals r_j) and an update pass
-/// (Δa_k = −Σ_j c_j r_j σ(u_kj), ΔW = −M X with M_kj = c_j r_j a_k σ'(u_kj)), both over
-/// blocks of neurons with the matrix products in `kernels`.
+/// `Δz_k = −Σ_j c_j r_j ∇_z Φ(θ_j, z_k)` at neurons `z` into `delta`: a forward pass (the
+/// residuals r_j) and an update pass (Δa_k = −Σ_j c_j r_j σ(u_kj),
+/// Δw_k = −Σ_j c_j r_j a_k σ'(u_kj) θ_j), each one sweep over the neurons by the fused
+/// kernels of `kernels`. Gives `drift_reference`'s bits.
 pub fn drift<R: Real>(
     act: Activation,
     z: &[R],
@@ -181,32 +155,67 @@ pub fn drift<R: Real>(
     if w.reference {
         return drift_reference(act, z, d, batch, w, delta);
     }
-    let per = d + 1;
-    let (n, b) = (z.len() / per, batch.y.len());
-    let x = &batch.x;
-    w.cached = n * b <= w.cache_max;
-    let blk = if w.cached { n } else { BLOCK.min(n) };
-    let DriftScratch { u, s, ds, r, .. } = w;
-    forward(act, z, d, x, &batch.y, blk, [u, s, ds], r);
-    w.cr.clear();
-    w.cr.extend(w.r.iter().zip(&batch.c).map(|(r, c)| *c * *r));
-    // Update pass.
-    w.m.resize(blk * b, R::zero());
-    for (k0, k1) in blocks(n, blk) {
-        if !w.cached {
-            block_activations(act, z, d, x, (k0, k1), &mut w.u, &mut w.s, &mut w.ds);
+    forward_pass(act, z, d, batch, w, w.cache_max);
+    let cache = kept(w.cached, &mut w.u, &mut w.s, &mut w.ds);
+    kernels::update_into_at(simd::level(), act, z, d, &w.xt, &w.xr, &w.cr, &cache, delta);
+}
+
+/// Largest n × B whose activations `step_in_place` keeps for its update pass (about 400 KB
+/// in f64, within L2): past it, recomputing them costs less than a trip through memory.
+const STEP_CACHE_MAX: usize = 1 << 14;
+
+/// `z ← z + Δz` with `Δz` as in `drift` (the Euler step of sgd, gd and smf1), each
+/// neuron updated as soon as its Δz is known: the same numbers as `drift` and an add,
+/// with the state read twice and written once, and no Δz stored.
+pub fn step_in_place<R: Real>(
+    act: Activation,
+    z: &mut [R],
+    d: usize,
+    batch: &Batch<R>,
+    w: &mut DriftScratch<R>,
+) {
+    forward_pass(act, z, d, batch, w, w.cache_max.min(STEP_CACHE_MAX));
+    let cache = kept(w.cached, &mut w.u, &mut w.s, &mut w.ds);
+    kernels::update_in_place_at(simd::level(), act, z, d, &w.xt, &w.xr, &w.cr, &cache);
+}
+
+/// The forward pass of `drift`: the batch as chunks into `w.xt` and `w.xr`, the
+/// residuals into `w.r`, c_j r_j into `w.cr`; the activations kept when n × B (B
+/// rounded up to chunks) ≤ `cache_max`.
+fn forward_pass<R: Real>(
+    act: Activation,
+    z: &[R],
+    d: usize,
+    batch: &Batch<R>,
+    w: &mut DriftScratch<R>,
+    cache_max: usize,
+) {
+    let (n, nc) = (z.len() / (d + 1), batch.y.len().div_ceil(J));
+    kernels::transpose_batch(&batch.x, d, &mut w.xt);
+    kernels::row_chunks(&batch.x, d, &mut w.xr);
+    w.cached = n * nc * J <= cache_max;
+    if w.cached {
+        for v in [&mut w.u, &mut w.s, &mut w.ds] {
+            v.resize(n * nc, [R::zero(); J]);
         }
-        let len = (k1 - k0) * b;
-        for (k, (dsrow, mrow)) in
-            (k0..k1).zip(w.ds[..len].chunks_exact(b).zip(w.m.chunks_exact_mut(b)))
-        {
-            let a = z[k * per];
-            for ((m, ds), cr) in mrow.iter_mut().zip(dsrow).zip(&w.cr) {
-                *m = *cr * a * *ds;
-            }
-        }
-        kernels::outer_update(&w.s[..len], &w.cr, per, &mut delta[k0 * per..]);
-        kernels::weight_update(&w.m[..len], x, d, per, &mut delta[k0 * per + 1..]);
+    }
+    let cache = kept(w.cached, &mut w.u, &mut w.s, &mut w.ds);
+    forward(act, z, d, &w.xt, &batch.y, &mut w.acc, cache, &mut w.r);
+    let cr: Vec<R> = w.r.iter().zip(&batch.c).map(|(r, c)| *c * *r).collect();
+    kernels::chunked(&cr, &mut w.cr);
+}
+
+/// The kept activations `u`, `s`, `ds` as a `Cache` (empty when `cached` is false).
+fn kept<'a, R>(
+    cached: bool,
+    u: &'a mut [Chunk<R>],
+    s: &'a mut [Chunk<R>],
+    ds: &'a mut [Chunk<R>],
+) -> Cache<'a, R> {
+    if cached {
+        Cache { u, s, ds }
+    } else {
+        Cache::none()
     }
 }
 
@@ -260,13 +269,15 @@ pub fn add_correction<R: Real>(
 ) {
     let per = d + 1;
     let (n, b) = (z.len() / per, w.r.len());
-    let cached = w.cached && w.u.len() == n * b;
+    let nc = b.div_ceil(J);
+    let cached = w.cached && w.u.len() == n * nc;
     let (bf, nf) = (R::of(b as f64), R::of(n as f64));
     let th = |i: usize| &x[i * d..(i + 1) * d];
     // (u, σ(u), σ'(u)) of neuron k on sample i.
     let at = |w: &DriftScratch<R>, zk: &[R], k: usize, i: usize| {
         if cached {
-            (w.u[k * b + i], w.s[k * b + i], w.ds[k * b + i])
+            let (at, l) = (k * nc + i / J, i % J);
+            (w.u[at][l], w.s[at][l], w.ds[at][l])
         } else {
             let u = dot(&zk[1..], th(i));
             (u, act.f(u), act.df(u))
@@ -357,6 +368,7 @@ pub struct Net<'a, R = f64> {
     scratch: Vec<f64>,
     residuals: Vec<R>,
     work: DriftScratch<R>,
+    /// Δz of `drift` (sized on first use: the in-place Euler step needs none).
     delta: Vec<R>,
     /// RK4 stage state and accumulator.
     stage: Vec<R>,
@@ -377,11 +389,15 @@ impl<'a, R: Real> Net<'a, R> {
         let mut z64 = vec![0.0; len];
         init_neurons(&job.init, job.key, r as u32, job.width, job.d, &mut z64);
         let rk4 = job.dynamics.is_ode();
-        let zero = vec![R::zero(); len];
+        let zero = if rk4 {
+            vec![R::zero(); len]
+        } else {
+            Vec::new()
+        };
         Net {
             job,
             r: r as u32,
-            z: rounded(&z64),
+            z: into_real(z64),
             diverged: false,
             batch: Batch::default(),
             test: Batch {
@@ -392,9 +408,9 @@ impl<'a, R: Real> Net<'a, R> {
             scratch: Vec::new(),
             residuals: Vec::new(),
             work: DriftScratch::default(),
-            delta: zero.clone(),
-            stage: if rk4 { zero.clone() } else { Vec::new() },
-            acc: if rk4 { zero } else { Vec::new() },
+            delta: Vec::new(),
+            stage: zero.clone(),
+            acc: zero,
         }
     }
 
@@ -411,6 +427,11 @@ impl<'a, R: Real> Net<'a, R> {
                 let dt = job.eta / job.substeps() as f64;
                 for s in 0..job.substeps() {
                     fill_batch(job, self.r, k, s, &mut self.batch, &mut self.scratch);
+                    if !job.dynamics.modified() && !self.work.reference {
+                        step_in_place(act, &mut self.z, d, &self.batch, &mut self.work);
+                        continue;
+                    }
+                    self.delta.resize(self.z.len(), R::zero());
                     drift(
                         act,
                         &self.z,
@@ -440,6 +461,7 @@ impl<'a, R: Real> Net<'a, R> {
             }
             MfDynamics::Gf | MfDynamics::Mgf => {
                 fill_batch(job, self.r, k, 0, &mut self.batch, &mut self.scratch);
+                self.delta.resize(self.z.len(), R::zero());
                 let h = job.eta / job.substeps as f64;
                 let (hr, h6) = (R::of(h), R::of(h / 6.0));
                 for _ in 0..job.substeps {

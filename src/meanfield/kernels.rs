@@ -1,258 +1,489 @@
-//! The CPU mean-field drift's hot loops: pre-activations and weight updates as matrix
-//! products (`matrixmultiply`'s packed, runtime-dispatched AVX2/FMA GEMM; a replica's
-//! n × d neurons times the d × B batch), and σ, σ' over whole blocks through the
-//! branch-free `math::tanh`/`sigmoid` (`Activation::f`), compiled per SIMD level
-//! (`rng::simd`).
+//! The CPU mean-field drift's hot loops, in lanes of `J` samples: a neuron's
+//! pre-activations u_kj = w_k·θ_j, σ(u_kj) and σ'(u_kj) for J samples are one vector,
+//! the dot products of G neurons run side by side in registers, and σ runs over blocks
+//! of neurons small enough to stay in L1. The forward pass reads each neuron once, the
+//! update pass reads it once more and writes its Δz (or, for an Euler step, z itself)
+//! once; no n × B activations go through memory unless `cpu::add_correction` needs them
+//! kept. No GEMM packs the state: with d ≈ 16 and B ≈ 8 these products are too thin to
+//! amortise packing (27% of the n = 2^16 bench under `matrixmultiply`, which this
+//! replaced).
 //!
-//! Agreement with the scalar reference (`cpu::drift_reference`: dot products in order,
-//! libm σ) is to float rounding, not bit for bit: the GEMM sums in its own order, with
-//! FMA where the CPU has it. `tests/meanfield_cpu.rs` holds every dynamics × activation
-//! to 1e-12 relative.
+//! Every sum runs in the scalar reference's order with a multiply then an add (no FMA):
+//! dot products over i from −0 as `model::dot`, the residual sums over k, Δa and Δw over
+//! j from +0. So these loops give `cpu::drift_reference`'s bits, in f64 and f32, at every
+//! SIMD level (`per_level!`): `tests/meanfield_cpu.rs` and `tests/simd_levels.rs`.
 
 use super::model::Activation;
 use super::real::Real;
-use crate::rng::simd;
-#[cfg(test)]
-use crate::rng::simd::Level;
 
-/// `u (m × B) = W (m × d, row stride `per`) · Xᵀ`, X the batch (B × d, row-major):
-/// `u[k·B + j] = w_k · θ_j`.
-pub fn pre_activations<R: Real>(w: &[R], per: usize, m: usize, d: usize, x: &[R], u: &mut [R]) {
+/// Samples per chunk, the lanes of one neuron's registers: one AVX-512 f64 vector, one
+/// AVX2 f32 vector.
+pub const J: usize = 8;
+
+/// J values, one per sample of a chunk.
+pub type Chunk<R> = [R; J];
+
+/// The batch inputs `x` (B × d, row-major) as chunks: `xt[c·d + i][l] = θ_{cJ+l, i}`,
+/// zero past B.
+pub fn transpose_batch<R: Real>(x: &[R], d: usize, xt: &mut Vec<Chunk<R>>) {
     let b = x.len() / d;
-    assert!(
-        m == 0 || w.len() >= (m - 1) * per + d,
-        "neuron block out of bounds"
-    );
-    assert!(u.len() >= m * b);
-    // SAFETY: the asserts bound every index the GEMM touches: A rows k < m at k·per + i,
-    // i < d; B = Xᵀ at j·d + i; C rows of length B.
-    unsafe {
-        R::gemm(
-            m,
-            d,
-            b,
-            R::one(),
-            w.as_ptr(),
-            per as isize,
-            1,
-            x.as_ptr(),
-            1,
-            d as isize,
-            R::zero(),
-            u.as_mut_ptr(),
-            b as isize,
-            1,
-        )
-    }
-}
-
-/// `Δw (m × d, row stride `per`) = −M (m × B) · X (B × d)`: overwrites the d weight
-/// coordinates of each of the m neuron rows of `delta` (the first of each row is left).
-pub fn weight_update<R: Real>(mm: &[R], x: &[R], d: usize, per: usize, delta: &mut [R]) {
-    let b = x.len() / d;
-    let m = mm.len() / b;
-    assert!(
-        m == 0 || delta.len() >= (m - 1) * per + d,
-        "neuron block out of bounds"
-    );
-    // SAFETY: as in `pre_activations`; C's rows are disjoint (per ≥ d).
-    unsafe {
-        R::gemm(
-            m,
-            b,
-            d,
-            -R::one(),
-            mm.as_ptr(),
-            b as isize,
-            1,
-            x.as_ptr(),
-            d as isize,
-            1,
-            R::zero(),
-            delta.as_mut_ptr(),
-            per as isize,
-            1,
-        )
-    }
-}
-
-/// `r (1 × B) += aᵀ s`: `r_j += Σ_k a_k s_kj` over the m rows of `s` (m × B), with
-/// a_k = `z[k·per]` (each neuron's outer weight). Four rows at a time into four
-/// accumulators, so the adds over k are four chains, not one (a GEMM would pack all of
-/// `s` first: more memory traffic than this product's arithmetic).
-pub fn add_weighted_rows<R: Real>(z: &[R], per: usize, s: &[R], r: &mut [R]) {
-    let b = r.len();
-    let m = s.len() / b;
-    assert!(
-        m == 0 || z.len() > (m - 1) * per,
-        "neuron block out of bounds"
-    );
-    let mut acc = vec![R::zero(); 4 * b];
-    let (a0, rest) = acc.split_at_mut(b);
-    let (a1, rest) = rest.split_at_mut(b);
-    let (a2, a3) = rest.split_at_mut(b);
-    let quads = m / 4;
-    for q in 0..quads {
-        let k = 4 * q;
-        let rows = &s[k * b..(k + 4) * b];
-        let (w0, w1, w2, w3) = (
-            z[k * per],
-            z[(k + 1) * per],
-            z[(k + 2) * per],
-            z[(k + 3) * per],
-        );
-        for j in 0..b {
-            a0[j] += w0 * rows[j];
-            a1[j] += w1 * rows[b + j];
-            a2[j] += w2 * rows[2 * b + j];
-            a3[j] += w3 * rows[3 * b + j];
+    let chunks = b.div_ceil(J);
+    xt.clear();
+    xt.resize(chunks * d, [R::zero(); J]);
+    for (j, row) in x.chunks_exact(d).enumerate() {
+        for (i, v) in row.iter().enumerate() {
+            xt[(j / J) * d + i][j % J] = *v;
         }
     }
-    for k in 4 * quads..m {
-        let w = z[k * per];
-        for (a, v) in a0.iter_mut().zip(&s[k * b..(k + 1) * b]) {
-            *a += w * *v;
+}
+
+/// The batch inputs `x` (B × d) as rows of chunks: `xr[j·⌈d/J⌉ + c][l] = θ_{j, cJ+l}`,
+/// zero past d (the update pass's Δw, J coordinates at a time).
+pub fn row_chunks<R: Real>(x: &[R], d: usize, xr: &mut Vec<Chunk<R>>) {
+    let dc = d.div_ceil(J);
+    xr.clear();
+    xr.resize(x.len() / d * dc, [R::zero(); J]);
+    for (j, row) in x.chunks_exact(d).enumerate() {
+        for (i, v) in row.iter().enumerate() {
+            xr[j * dc + i / J][i % J] = *v;
         }
     }
-    for j in 0..b {
-        r[j] += (a0[j] + a1[j]) + (a2[j] + a3[j]);
+}
+
+/// `v` per sample as chunks, zero past its length (c_j r_j for the update pass).
+pub fn chunked<R: Real>(v: &[R], out: &mut Vec<Chunk<R>>) {
+    out.clear();
+    out.resize(v.len().div_ceil(J), [R::zero(); J]);
+    for (j, x) in v.iter().enumerate() {
+        out[j / J][j % J] = *x;
     }
 }
 
-/// `out[k·per] = −Σ_j s_kj v_j` for the m rows of `s` (m × B): the outer weights'
-/// update Δa = −S v (the other coordinates of each row are left). Rows are independent,
-/// so their short sums overlap in the pipeline.
-pub fn outer_update<R: Real>(s: &[R], v: &[R], per: usize, out: &mut [R]) {
-    let b = v.len();
-    let m = s.len() / b;
-    assert!(
-        m == 0 || out.len() > (m - 1) * per,
-        "neuron block out of bounds"
-    );
-    for (k, row) in s.chunks_exact(b).enumerate() {
-        let mut d = R::zero();
-        for (x, y) in row.iter().zip(v) {
-            d -= *x * *y;
-        }
-        out[k * per] = d;
-    }
+/// Neurons whose sums run side by side. Each sum is a chain of dependent adds in the
+/// reference's order (over i for u, over j for Δw); G independent chains keep the
+/// pipeline busy where one would wait on each add's latency.
+const G: usize = 8;
+
+/// Values (neurons × samples) of a block's activations: u, σ and σ' of a block take
+/// 24 KB in f64, within L1.
+const BLOCK_VALUES: usize = 1024;
+
+/// Neurons per block when each has `nc` chunks of samples: a multiple of G.
+fn block_neurons(nc: usize) -> usize {
+    (BLOCK_VALUES / (nc * J)).max(1).div_ceil(G) * G
 }
 
-/// `s = σ(u)`, `ds = σ'(u)` elementwise (`Activation::f` and `df_given`: σ computed once).
-pub fn activations<R: Real>(act: Activation, u: &[R], s: &mut [R], ds: &mut [R]) {
-    R::activations(simd::level(), act, u, s, ds)
-}
-
-crate::per_level! {
-    /// `activations` compiled for `level` (capped by what the CPU has). Every level does
-    /// the same IEEE operations in the same order, so all give the same bits (tested).
-    pub fn activations_at(act: Activation, u: &[f64], s: &mut [f64], ds: &mut [f64]) => activations_body::<f64>
-}
-
-crate::per_level! {
-    /// `activations_at` in f32 (the `"precision": "f32"` CPU path).
-    pub fn activations_f32_at(act: Activation, u: &[f32], s: &mut [f32], ds: &mut [f32]) => activations_body::<f32>
-}
-
-/// One straight loop per activation (each arm passes `act` as a constant, so the
-/// inlined `f`/`df_given` lose their `match`), inlined into each compiled copy.
+/// u[g][l] = w_g·θ_l for the N neuron rows of `rows` (each d + 1 long, a then w) and the
+/// chunk's samples (`xc`: its d rows), each summed over i in order from −0 (`model::dot`).
 #[inline(always)]
-fn activations_body<R: Real>(act: Activation, u: &[R], s: &mut [R], ds: &mut [R]) {
-    #[inline(always)]
-    fn each<R: Real>(act: Activation, u: &[R], s: &mut [R], ds: &mut [R]) {
-        for ((u, s), ds) in u.iter().zip(s.iter_mut()).zip(ds.iter_mut()) {
-            let v = act.f(*u);
-            *s = v;
-            *ds = act.df_given(*u, v);
+fn pre_activations<R: Real, const N: usize>(rows: &[R], xc: &[Chunk<R>]) -> [Chunk<R>; N] {
+    let (d, per) = (xc.len(), xc.len() + 1);
+    // Each w_g sliced to exactly d, so that indexing it by i < d needs no bounds check.
+    // (A loop, not `array::from_fn`, which stays an out-of-line call.)
+    let mut w: [&[R]; N] = [&[]; N];
+    for (g, wg) in w.iter_mut().enumerate() {
+        *wg = &rows[g * per + 1..g * per + 1 + d];
+    }
+    let mut u = [[-R::zero(); J]; N];
+    for (i, x) in xc.iter().enumerate() {
+        for (ug, wg) in u.iter_mut().zip(&w) {
+            let wi = wg[i];
+            for l in 0..J {
+                ug[l] += wi * x[l];
+            }
         }
     }
-    match act {
-        Activation::Tanh => each(Activation::Tanh, u, s, ds),
-        Activation::Sigmoid => each(Activation::Sigmoid, u, s, ds),
-        Activation::Relu => each(Activation::Relu, u, s, ds),
-        Activation::Linear => each(Activation::Linear, u, s, ds),
+    u
+}
+
+/// u, σ(u), σ'(u) of the m neurons of `rows` (rows of d + 1) at every chunk of the
+/// batch (`xt`: d rows per chunk) into the first m·nc chunks of `u`, `s`, `ds` (neuron k,
+/// chunk c at k·nc + c). The dot products G neurons at a time; then σ in one flat loop,
+/// whose iterations are independent, so the CPU overlaps the long chain of each σ (a
+/// polynomial by Horner, a division) with the next ones. A loop, not `array::map`: that
+/// stays an out-of-line call, compiled without the caller's SIMD level.
+#[inline(always)]
+fn block_activations<R: Real>(
+    act: Activation,
+    rows: &[R],
+    d: usize,
+    xt: &[Chunk<R>],
+    [u, s, ds]: [&mut [Chunk<R>]; 3],
+) {
+    let (per, nc) = (d + 1, xt.len() / d);
+    let m = rows.len() / per;
+    let whole = m / G * G;
+    for (q, group) in rows[..whole * per].chunks_exact(G * per).enumerate() {
+        for (c, xc) in xt.chunks_exact(d).enumerate() {
+            let ug = pre_activations::<R, G>(group, xc);
+            for (g, v) in ug.into_iter().enumerate() {
+                u[(q * G + g) * nc + c] = v;
+            }
+        }
+    }
+    for k in whole..m {
+        for (c, xc) in xt.chunks_exact(d).enumerate() {
+            u[k * nc + c] = pre_activations::<R, 1>(&rows[k * per..(k + 1) * per], xc)[0];
+        }
+    }
+    let len = m * nc;
+    let values = s[..len].as_flattened_mut().iter_mut();
+    for ((sv, dsv), uv) in values
+        .zip(ds[..len].as_flattened_mut())
+        .zip(u[..len].as_flattened())
+    {
+        let v = act.f(*uv);
+        *sv = v;
+        *dsv = act.df_given(*uv, v);
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Activations of every neuron, kept by the forward pass: u, σ(u), σ'(u) of neuron k at
+/// the samples of chunk c at `k·⌈B/J⌉ + c` (lanes past B undefined), or nothing when
+/// empty. The update pass then reads them instead of recomputing them, and
+/// `cpu::add_correction` reads them too.
+pub struct Cache<'a, R> {
+    pub u: &'a mut [Chunk<R>],
+    pub s: &'a mut [Chunk<R>],
+    pub ds: &'a mut [Chunk<R>],
+}
 
-    /// Every SIMD level of `R::activations` against the scalar formulas, bit for bit.
-    fn every_level_gives_the_bits<R: Real>() {
-        let u: Vec<R> = (0..1003)
-            .map(|i| (crate::rng::uniform((i as u32).wrapping_mul(2_654_435_761)) - 0.5) * 30.0)
-            .chain([0.0, -0.0, 0.625, -0.625, 25.0, f64::NAN])
-            .map(R::of)
-            .collect();
-        for act in [
-            Activation::Tanh,
-            Activation::Sigmoid,
-            Activation::Relu,
-            Activation::Linear,
-        ] {
-            for level in [Level::Scalar, Level::Avx2, Level::Avx512] {
-                let (mut s, mut ds) = (vec![R::zero(); u.len()], vec![R::zero(); u.len()]);
-                R::activations(level, act, &u, &mut s, &mut ds);
-                for (i, &x) in u.iter().enumerate() {
-                    let (want, dwant) = (act.f(x), act.df(x));
-                    let same = |a: R, b: R| a == b || (a.is_nan() && b.is_nan());
-                    assert!(
-                        same(s[i], want) && s[i].is_sign_negative() == want.is_sign_negative(),
-                        "{act:?} {level:?} σ({x:?})"
-                    );
-                    assert!(same(ds[i], dwant), "{act:?} {level:?} σ'({x:?})");
+impl<R> Cache<'_, R> {
+    /// Keep nothing.
+    pub fn none() -> Self {
+        Cache {
+            u: &mut [],
+            s: &mut [],
+            ds: &mut [],
+        }
+    }
+    fn is_empty(&self) -> bool {
+        self.u.is_empty()
+    }
+}
+
+/// Block work space: u, σ, σ' of one block of neurons.
+struct BlockBuffers<R> {
+    u: Vec<Chunk<R>>,
+    s: Vec<Chunk<R>>,
+    ds: Vec<Chunk<R>>,
+}
+
+impl<R: Real> BlockBuffers<R> {
+    /// Sized for `nb` neurons of `nc` chunks, unless `cache` holds everything.
+    fn new(nb: usize, nc: usize, cache: &Cache<'_, R>) -> Self {
+        let len = if cache.is_empty() { nb * nc } else { 0 };
+        BlockBuffers {
+            u: vec![[R::zero(); J]; len],
+            s: vec![[R::zero(); J]; len],
+            ds: vec![[R::zero(); J]; len],
+        }
+    }
+
+    /// The activations of neurons k0.. (`rows`): the cache's, or computed into the block
+    /// buffers. Returns (σ, σ') of the block, neuron-major.
+    #[inline(always)]
+    fn of<'a>(
+        &'a mut self,
+        act: Activation,
+        rows: &[R],
+        (k0, d): (usize, usize),
+        xt: &[Chunk<R>],
+        cache: &'a Cache<'_, R>,
+    ) -> (&'a [Chunk<R>], &'a [Chunk<R>]) {
+        let nc = xt.len() / d;
+        let len = rows.len() / (d + 1) * nc;
+        if !cache.is_empty() {
+            let at = k0 * nc..k0 * nc + len;
+            return (&cache.s[at.clone()], &cache.ds[at]);
+        }
+        block_activations(
+            act,
+            rows,
+            d,
+            xt,
+            [&mut self.u[..], &mut self.s[..], &mut self.ds[..]],
+        );
+        (&self.s[..len], &self.ds[..len])
+    }
+}
+
+crate::per_level! {
+    /// The forward pass: `acc[c][l] += a_k σ(u_k,cJ+l)` over the neurons `z` (rows
+    /// (a_k, w_k) of d + 1), in order of k; `acc` has one chunk per chunk of `xt`. Keeps
+    /// the activations in `cache` unless it is empty.
+    pub fn forward_at<R: Real>(act: Activation, z: &[R], d: usize, xt: &[Chunk<R>], acc: &mut [Chunk<R>], cache: Cache<'_, R>) => forward_body
+}
+
+crate::per_level! {
+    /// The update pass: Δz_k = (−Σ_j cr_j σ(u_kj), −Σ_j cr_j a_k σ'(u_kj) θ_j) of every
+    /// neuron into `out` (the rows of Δz), with `cr` = c_j r_j as chunks, the batch as
+    /// `xt` (`transpose_batch`) and `xr` (`row_chunks`), and the forward pass's `cache`.
+    pub fn update_into_at<R: Real>(act: Activation, z: &[R], d: usize, xt: &[Chunk<R>], xr: &[Chunk<R>], cr: &[Chunk<R>], cache: &Cache<'_, R>, out: &mut [R]) => update_into_body
+}
+
+crate::per_level! {
+    /// `update_into_at` added to `z` in place, block by block (each Δz_k depends only on
+    /// z_k and the residuals): the Euler step with its Δz never stored.
+    pub fn update_in_place_at<R: Real>(act: Activation, z: &mut [R], d: usize, xt: &[Chunk<R>], xr: &[Chunk<R>], cr: &[Chunk<R>], cache: &Cache<'_, R>) => update_in_place_body
+}
+
+/// One copy of the loop per activation (each passes `act` as a constant, so the inlined
+/// `f` and `df_given` lose their `match`).
+macro_rules! per_activation {
+    ($act:expr, $each:ident($($arg:expr),*)) => {
+        match $act {
+            Activation::Tanh => $each(Activation::Tanh, $($arg),*),
+            Activation::Sigmoid => $each(Activation::Sigmoid, $($arg),*),
+            Activation::Relu => $each(Activation::Relu, $($arg),*),
+            Activation::Linear => $each(Activation::Linear, $($arg),*),
+        }
+    };
+}
+
+#[inline(always)]
+fn forward_body<R: Real>(
+    act: Activation,
+    z: &[R],
+    d: usize,
+    xt: &[Chunk<R>],
+    acc: &mut [Chunk<R>],
+    cache: Cache<'_, R>,
+) {
+    #[inline(always)]
+    fn each<R: Real>(
+        act: Activation,
+        z: &[R],
+        d: usize,
+        xt: &[Chunk<R>],
+        acc: &mut [Chunk<R>],
+        mut cache: Cache<'_, R>,
+    ) {
+        let (per, nc) = (d + 1, acc.len());
+        let nb = block_neurons(nc);
+        let mut buf = BlockBuffers::new(nb, nc, &cache);
+        for (q, rows) in z.chunks(nb * per).enumerate() {
+            let len = rows.len() / per * nc;
+            let s: &[Chunk<R>] = if cache.is_empty() {
+                block_activations(act, rows, d, xt, [&mut buf.u, &mut buf.s, &mut buf.ds]);
+                &buf.s[..len]
+            } else {
+                let at = q * nb * nc..q * nb * nc + len;
+                let Cache { u, s, ds } = &mut cache;
+                block_activations(
+                    act,
+                    rows,
+                    d,
+                    xt,
+                    [&mut u[at.clone()], &mut s[at.clone()], &mut ds[at.clone()]],
+                );
+                &cache.s[at]
+            };
+            for (zk, sk) in rows.chunks_exact(per).zip(s.chunks_exact(nc)) {
+                let a = zk[0];
+                for (sum, sc) in acc.iter_mut().zip(sk) {
+                    for l in 0..J {
+                        sum[l] += a * sc[l];
+                    }
                 }
             }
         }
     }
+    per_activation!(act, each(z, d, xt, acc, cache))
+}
 
-    #[test]
-    fn every_level_gives_the_bits_of_the_scalar_formulas() {
-        every_level_gives_the_bits::<f64>();
-        every_level_gives_the_bits::<f32>();
-    }
+/// Work rows of the update of N neurons: M_gj = cr_j a_g σ'(u_gj), and Δw_g as chunks.
+struct GroupWork<R, const N: usize> {
+    m: Vec<[R; N]>,
+    dw: Vec<[Chunk<R>; N]>,
+}
 
-    #[test]
-    fn f32_products_match_f64_products_to_f32_rounding() {
-        let (m, d, b, per) = (37, 5, 3, 7);
-        let w: Vec<f64> = (0..m * per).map(|i| (i as f64 * 0.37).sin()).collect();
-        let x: Vec<f64> = (0..b * d).map(|i| (i as f64 * 0.71).cos()).collect();
-        let (w32, x32): (Vec<f32>, Vec<f32>) = (
-            w.iter().map(|v| *v as f32).collect(),
-            x.iter().map(|v| *v as f32).collect(),
-        );
-        let (mut u, mut u32_) = (vec![0.0; m * b], vec![0.0f32; m * b]);
-        pre_activations(&w, per, m, d, &x, &mut u);
-        pre_activations(&w32, per, m, d, &x32, &mut u32_);
-        for (a, b) in u.iter().zip(&u32_) {
-            assert!((a - *b as f64).abs() < 1e-6, "{a} vs {b}");
+impl<R: Real, const N: usize> GroupWork<R, N> {
+    fn new(d: usize, cr: &[Chunk<R>]) -> Self {
+        GroupWork {
+            m: vec![[R::zero(); N]; cr.len() * J],
+            dw: vec![[[R::zero(); J]; N]; d.div_ceil(J)],
         }
     }
 
-    #[test]
-    fn products_match_dot_products() {
-        let (m, d, b, per) = (37, 5, 3, 7); // rows padded: per > d + 1
-        let w: Vec<f64> = (0..m * per).map(|i| (i as f64 * 0.37).sin()).collect();
-        let x: Vec<f64> = (0..b * d).map(|i| (i as f64 * 0.71).cos()).collect();
-        let mut u = vec![f64::NAN; m * b]; // beta = 0: C is never read
-        pre_activations(&w, per, m, d, &x, &mut u);
-        let mm: Vec<f64> = (0..m * b).map(|i| (i as f64 * 0.13).sin()).collect();
-        let mut delta = vec![7.0; m * per];
-        weight_update(&mm, &x, d, per, &mut delta);
-        for k in 0..m {
-            for j in 0..b {
-                let want: f64 = (0..d).map(|i| w[k * per + i] * x[j * d + i]).sum();
-                assert!((u[k * b + j] - want).abs() < 1e-14, "u[{k},{j}]");
+    /// Δz of N neurons with outer weights `a` and activations `s`, `ds` (N·nc chunks,
+    /// neuron-major), given the batch rows as chunks (`xr`) and c_j r_j in `cr`: returns
+    /// each Δa and leaves Δw in `self.dw`. Both sums run over j in order from +0, as the
+    /// reference's zeroed Δz rows; Δw J coordinates at a time, its partial sums in
+    /// registers.
+    #[inline(always)]
+    fn delta(
+        &mut self,
+        a: [R; N],
+        (s, ds): (&[Chunk<R>], &[Chunk<R>]),
+        xr: &[Chunk<R>],
+        cr: &[Chunk<R>],
+    ) -> [R; N] {
+        let (nc, dc) = (cr.len(), self.dw.len());
+        let b = xr.len() / dc;
+        let mut da = [R::zero(); N];
+        for (c, crc) in cr.iter().enumerate() {
+            for g in 0..N {
+                let (sg, dsg) = (&s[g * nc + c], &ds[g * nc + c]);
+                for l in 0..J.min(b - c * J) {
+                    da[g] -= crc[l] * sg[l];
+                }
+                for l in 0..J {
+                    self.m[c * J + l][g] = crc[l] * a[g] * dsg[l];
+                }
             }
-            for i in 0..d {
-                let want: f64 = -(0..b).map(|j| mm[k * b + j] * x[j * d + i]).sum::<f64>();
-                assert!((delta[k * per + i] - want).abs() < 1e-14, "Δw[{k},{i}]");
+        }
+        for (ic, dw) in self.dw.iter_mut().enumerate() {
+            let mut acc = [[R::zero(); J]; N];
+            for (j, mj) in self.m[..b].iter().enumerate() {
+                let x = &xr[j * dc + ic];
+                for (ag, mg) in acc.iter_mut().zip(mj) {
+                    for l in 0..J {
+                        ag[l] -= *mg * x[l];
+                    }
+                }
             }
-            assert!(
-                delta[k * per + d..(k + 1) * per].iter().all(|v| *v == 7.0),
-                "row {k} padding"
-            );
+            *dw = acc;
+        }
+        da
+    }
+
+    /// Δz of the N neurons of `rows` (activations `s`, `ds`) into `out` (their rows of
+    /// Δz).
+    #[inline(always)]
+    fn write(
+        &mut self,
+        rows: &[R],
+        acts: (&[Chunk<R>], &[Chunk<R>]),
+        xr: &[Chunk<R>],
+        cr: &[Chunk<R>],
+        out: &mut [R],
+    ) {
+        let per = rows.len() / N;
+        let mut a = [R::zero(); N];
+        for (g, ag) in a.iter_mut().enumerate() {
+            *ag = rows[g * per];
+        }
+        let da = self.delta(a, acts, xr, cr);
+        for (g, o) in out.chunks_exact_mut(per).enumerate() {
+            o[0] = da[g];
+            for (v, dw) in o[1..].chunks_mut(J).zip(&self.dw) {
+                v.copy_from_slice(&dw[g][..v.len()]);
+            }
         }
     }
+}
+
+/// Work space of the update pass.
+struct UpdateWork<R> {
+    buf: BlockBuffers<R>,
+    group: GroupWork<R, G>,
+    one: GroupWork<R, 1>,
+}
+
+impl<R: Real> UpdateWork<R> {
+    fn new(d: usize, cr: &[Chunk<R>], cache: &Cache<'_, R>) -> Self {
+        UpdateWork {
+            buf: BlockBuffers::new(block_neurons(cr.len()), cr.len(), cache),
+            group: GroupWork::new(d, cr),
+            one: GroupWork::new(d, cr),
+        }
+    }
+
+    /// Δz of the block of neurons k0.. (`rows`) into `out` (its rows of Δz).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn block(
+        &mut self,
+        act: Activation,
+        (rows, k0): (&[R], usize),
+        (d, xt, xr): (usize, &[Chunk<R>], &[Chunk<R>]),
+        cr: &[Chunk<R>],
+        cache: &Cache<'_, R>,
+        out: &mut [R],
+    ) {
+        let (per, nc) = (d + 1, cr.len());
+        let (s, ds) = self.buf.of(act, rows, (k0, d), xt, cache);
+        let whole = rows.len() / (G * per) * G;
+        let groups = rows
+            .chunks_exact(G * per)
+            .zip(out.chunks_exact_mut(G * per));
+        for (q, (r, o)) in groups.enumerate() {
+            let at = q * G * nc..(q + 1) * G * nc;
+            self.group.write(r, (&s[at.clone()], &ds[at]), xr, cr, o);
+        }
+        let rest = rows[whole * per..]
+            .chunks_exact(per)
+            .zip(out[whole * per..].chunks_exact_mut(per));
+        for (k, (r, o)) in (whole..).zip(rest) {
+            let at = k * nc..(k + 1) * nc;
+            self.one.write(r, (&s[at.clone()], &ds[at]), xr, cr, o);
+        }
+    }
+}
+
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn update_into_body<R: Real>(
+    act: Activation,
+    z: &[R],
+    d: usize,
+    xt: &[Chunk<R>],
+    xr: &[Chunk<R>],
+    cr: &[Chunk<R>],
+    cache: &Cache<'_, R>,
+    out: &mut [R],
+) {
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    fn each<R: Real>(
+        act: Activation,
+        z: &[R],
+        d: usize,
+        xt: &[Chunk<R>],
+        xr: &[Chunk<R>],
+        cr: &[Chunk<R>],
+        cache: &Cache<'_, R>,
+        out: &mut [R],
+    ) {
+        let mut work = UpdateWork::new(d, cr, cache);
+        let len = block_neurons(cr.len()) * (d + 1);
+        for (q, (rows, o)) in z.chunks(len).zip(out.chunks_mut(len)).enumerate() {
+            let k0 = q * block_neurons(cr.len());
+            work.block(act, (rows, k0), (d, xt, xr), cr, cache, o);
+        }
+    }
+    per_activation!(act, each(z, d, xt, xr, cr, cache, out))
+}
+
+#[inline(always)]
+fn update_in_place_body<R: Real>(
+    act: Activation,
+    z: &mut [R],
+    d: usize,
+    xt: &[Chunk<R>],
+    xr: &[Chunk<R>],
+    cr: &[Chunk<R>],
+    cache: &Cache<'_, R>,
+) {
+    #[inline(always)]
+    fn each<R: Real>(
+        act: Activation,
+        z: &mut [R],
+        d: usize,
+        xt: &[Chunk<R>],
+        xr: &[Chunk<R>],
+        cr: &[Chunk<R>],
+        cache: &Cache<'_, R>,
+    ) {
+        let mut work = UpdateWork::new(d, cr, cache);
+        let nb = block_neurons(cr.len());
+        let mut dz = vec![R::zero(); nb * (d + 1)];
+        for (q, rows) in z.chunks_mut(nb * (d + 1)).enumerate() {
+            let dz = &mut dz[..rows.len()];
+            work.block(act, (rows, q * nb), (d, xt, xr), cr, cache, dz);
+            rows.iter_mut().zip(dz.iter()).for_each(|(v, dv)| *v += *dv);
+        }
+    }
+    per_activation!(act, each(z, d, xt, xr, cr, cache))
 }

@@ -39,7 +39,7 @@ impl Activation {
         self as u32
     }
     /// σ(u). tanh and the logistic function are the branch-free `math` versions (within
-    /// 3 ulp of libm), so loops over u vectorise (`kernels::activations`). Generic over
+    /// 3 ulp of libm), so loops over u vectorise (`kernels`). Generic over
     /// the float type of the CPU drift (`Real`: f64, the reference, or f32).
     #[inline(always)]
     pub fn f<R: Real>(self, u: R) -> R {

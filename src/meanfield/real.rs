@@ -1,14 +1,13 @@
 //! The float type of the CPU mean-field drift: `f64` (the reference, the default on the
 //! CPU) or `f32` (`"precision": "f32"`, for speed: half the memory traffic, twice the
 //! SIMD lanes; like the GPU's f32, not the reference). One generic code path serves
-//! both; this trait carries what differs: the GEMM entry point, the branch-free σ of
-//! `math`, and the per-SIMD-level activation loop.
+//! both; this trait carries what differs: the conversions and the branch-free σ of
+//! `math`.
 //!
 //! What stays f64 whatever the precision: the random numbers and batches (`fill_batch`
 //! draws in f64 and rounds once), the initial neurons (rounded once), and the
 //! observables (computed in f64 from the neurons).
 
-use super::model::Activation;
 use crate::backend::Precision;
 use num_traits::Float;
 use std::iter::Sum;
@@ -23,35 +22,6 @@ pub trait Real:
     fn as_f64(self) -> f64;
     fn tanh_fast(self) -> Self;
     fn sigmoid_fast(self) -> Self;
-    /// `C (m × n) = alpha A (m × k) B (k × n) + beta C`, strides as `matrixmultiply`'s.
-    ///
-    /// # Safety
-    /// Every index the strides reach must be in bounds of its slice (as `dgemm`).
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn gemm(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: Self,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        beta: Self,
-        c: *mut Self,
-        rsc: isize,
-        csc: isize,
-    );
-    /// `s = σ(u)`, `ds = σ'(u)`, compiled for `level` (`kernels::activations_at`).
-    fn activations(
-        level: crate::rng::simd::Level,
-        act: Activation,
-        u: &[Self],
-        s: &mut [Self],
-        ds: &mut [Self],
-    );
 }
 
 /// `dst[i] = src[i]` rounded to `R` (a copy for f64).
@@ -66,13 +36,21 @@ pub fn rounded<R: Real>(src: &[f64]) -> Vec<R> {
     src.iter().map(|v| R::of(*v)).collect()
 }
 
+/// `src` rounded to `R`, without a copy when `R` is f64.
+pub fn into_real<R: Real>(src: Vec<f64>) -> Vec<R> {
+    match (Box::new(src) as Box<dyn std::any::Any>).downcast::<Vec<R>>() {
+        Ok(same) => *same,
+        Err(src) => rounded(&src.downcast::<Vec<f64>>().expect("a Vec<f64>")),
+    }
+}
+
 /// `src` widened to f64 (exact).
 pub fn widened<R: Real>(src: &[R]) -> Vec<f64> {
     src.iter().map(|v| v.as_f64()).collect()
 }
 
 macro_rules! real_impl {
-    ($t:ty, $p:expr, $gemm:path, $tanh:path, $sigmoid:path, $acts:path) => {
+    ($t:ty, $p:expr, $tanh:path, $sigmoid:path) => {
         impl Real for $t {
             const PRECISION: Precision = $p;
             #[inline(always)]
@@ -91,51 +69,9 @@ macro_rules! real_impl {
             fn sigmoid_fast(self) -> Self {
                 $sigmoid(self)
             }
-            unsafe fn gemm(
-                m: usize,
-                k: usize,
-                n: usize,
-                alpha: Self,
-                a: *const Self,
-                rsa: isize,
-                csa: isize,
-                b: *const Self,
-                rsb: isize,
-                csb: isize,
-                beta: Self,
-                c: *mut Self,
-                rsc: isize,
-                csc: isize,
-            ) {
-                // SAFETY: forwarded from the caller's contract.
-                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
-            }
-            fn activations(
-                level: crate::rng::simd::Level,
-                act: Activation,
-                u: &[Self],
-                s: &mut [Self],
-                ds: &mut [Self],
-            ) {
-                $acts(level, act, u, s, ds)
-            }
         }
     };
 }
 
-real_impl!(
-    f64,
-    Precision::F64,
-    matrixmultiply::dgemm,
-    crate::math::tanh,
-    crate::math::sigmoid,
-    super::kernels::activations_at
-);
-real_impl!(
-    f32,
-    Precision::F32,
-    matrixmultiply::sgemm,
-    crate::math::tanh,
-    crate::math::sigmoid,
-    super::kernels::activations_f32_at
-);
+real_impl!(f64, Precision::F64, crate::math::tanh, crate::math::sigmoid);
+real_impl!(f32, Precision::F32, crate::math::tanh, crate::math::sigmoid);
