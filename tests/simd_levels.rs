@@ -165,23 +165,21 @@ fn whole_runs_at_every_level(precision: &str) {
     }
 }
 
-#[test]
-fn whole_trainer_runs_are_bit_identical_at_every_level() {
-    let config = r#"{"experiment":"least_squares_risk","data":{"source":"generate","n":30,"d":7,"label_noise":0.5},
-        "model":{"param":"linear"},"dynamics":["gd","sgd","sme2","smf1","sgf"],"etas":[0.05],"batch":3,
-        "horizon":2,"checkpoints":[0.5,2],"paths":301,"substeps":2,"seed":9,"precision":"PREC"}"#;
+/// Runs `config` at every level in f64 and in f32: `file` of the output is the same at
+/// every level, and the f32 one differs from the f64 one.
+fn same_file_at_every_level(config: &str, file: &str) {
     let mut by_precision = Vec::new();
     for precision in ["f64", "f32"] {
         let dir = tempfile::tempdir().unwrap();
-        let risks = |l: Level| {
+        let read = |l: Level| {
             let out = run_at_level(dir.path(), config, precision, l);
-            std::fs::read_to_string(out.join("risk_mc.csv")).unwrap()
+            std::fs::read_to_string(out.join(file)).unwrap()
         };
-        let reference = risks(Level::Scalar);
+        let reference = read(Level::Scalar);
         for l in levels() {
             assert!(
-                risks(l) == reference,
-                "{precision} {l:?}: risk_mc.csv differs from the scalar build's"
+                read(l) == reference,
+                "{precision} {l:?}: {file} differs from the scalar build's"
             );
         }
         by_precision.push(reference);
@@ -190,6 +188,14 @@ fn whole_trainer_runs_are_bit_identical_at_every_level() {
         by_precision[0], by_precision[1],
         "f32 must not give the f64 numbers"
     );
+}
+
+#[test]
+fn whole_trainer_runs_are_bit_identical_at_every_level() {
+    let config = r#"{"experiment":"least_squares_risk","data":{"source":"generate","n":30,"d":7,"label_noise":0.5},
+        "model":{"param":"linear"},"dynamics":["gd","sgd","sme2","smf1","sgf"],"etas":[0.05],"batch":3,
+        "horizon":2,"checkpoints":[0.5,2],"paths":301,"substeps":2,"seed":9,"precision":"PREC"}"#;
+    same_file_at_every_level(config, "risk_mc.csv");
 }
 
 /// A mean-field width sweep (sgd, smf1, smf2, mgf; widths 13 and 40; d = 5, so lane
@@ -202,24 +208,5 @@ fn whole_mean_field_runs_are_bit_identical_at_every_level() {
         "data":{"kind":"set","n":11,"label_noise":0.1},"widths":[13,40],"dynamics":["sgd","smf1","smf2","mgf"],
         "etas":[0.1],"batch":3,"horizon":0.5,"checkpoints":[0.5],"paths":24,"substeps":2,
         "test_function":"tanh_a_w1","test_samples":20,"seed":4,"precision":"PREC"}"#;
-    let mut by_precision = Vec::new();
-    for precision in ["f64", "f32"] {
-        let dir = tempfile::tempdir().unwrap();
-        let table = |l: Level| {
-            let out = run_at_level(dir.path(), config, precision, l);
-            std::fs::read_to_string(out.join("width_sweep.csv")).unwrap()
-        };
-        let reference = table(Level::Scalar);
-        for l in levels() {
-            assert!(
-                table(l) == reference,
-                "{precision} {l:?}: width_sweep.csv differs from the scalar build's"
-            );
-        }
-        by_precision.push(reference);
-    }
-    assert_ne!(
-        by_precision[0], by_precision[1],
-        "f32 must not give the f64 numbers"
-    );
+    same_file_at_every_level(config, "width_sweep.csv");
 }
