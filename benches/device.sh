@@ -13,7 +13,8 @@
 # --budget (default 420 s) bounds the whole run; every command has a timeout, and a command
 # that fails or times out is a row marked ERROR with a note, not the end of the run.
 #
-# Phases, each only if the budget has room left:
+# First smflow's sgd job beside its bare-RNG ceiling (bench --jobs sgd,rng), then
+# phases, each only if the budget has room left:
 #   A  f32: smflow bench --backend gpu, torch cuda, jax cuda: sgd 2^26 paths, sme2 2^22,
 #      mean-field n = 1024, 65536, 1048576 with --mf-replicas 4096 (4096, 256, 16 replicas)
 #   B  f32: sgd 2^28 paths, sme2 2^24 (the same three)
@@ -29,7 +30,7 @@ while [ $# -gt 0 ]; do
         --smflow=*) SMFLOW=${1#*=}; shift ;;
         --budget) BUDGET=$2; shift 2 ;;
         --budget=*) BUDGET=${1#*=}; shift ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
         *) echo "device.sh: unknown argument $1 (--smflow PATH, --budget SECONDS)" >&2; exit 2 ;;
     esac
 done
@@ -129,6 +130,16 @@ else
     else
         SMF_ARGS=(--smflow "$SMFLOW" --smflow-backends gpu)
     fi
+fi
+
+# ---------------------------------------------------------------- sgd vs its bare RNG
+# The sgd job beside its draws alone (bench job `rng`): how close the simulation kernel
+# and its driver come to the cost of their random numbers on this GPU.
+if [ "${SMF_ARGS[0]}" != --no-smflow ]; then
+    section "smflow sgd and its bare-RNG ceiling, 2^26 paths"
+    timeout 90 "$SMFLOW" bench --backend gpu --jobs sgd,rng --paths $((1 << 26)) \
+        --json "$OUTDIR/rng_ceiling.json" 2>&1 | tee "$OUTDIR/rng_ceiling.txt" \
+        || echo "ERROR: smflow bench --jobs sgd,rng failed or timed out"
 fi
 
 # ---------------------------------------------------------------- the runs

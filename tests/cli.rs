@@ -309,4 +309,27 @@ fn devices_bench_and_compare_run() {
         serde_json::from_str(&std::fs::read_to_string(tmp.path().join("compare.json")).unwrap())
             .unwrap();
     assert_eq!(c["passed"], true);
+
+    // The GPU's bare-RNG ceiling beside the sgd job: both measured, same path-steps.
+    let o = smflow(&[
+        "bench",
+        "--backend",
+        "gpu",
+        "--jobs",
+        "sgd,rng",
+        "--paths",
+        "4096",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let b: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let rows = b.as_array().unwrap();
+    let jobs: Vec<&str> = rows.iter().map(|m| m["job"].as_str().unwrap()).collect();
+    assert_eq!(jobs, ["sgd", "rng_ceiling"]);
+    for m in rows {
+        assert_eq!(m["path_steps"].as_f64().unwrap(), 4096.0 * 40.0, "{m}");
+        assert!(m["path_steps_per_second"].as_f64().unwrap() > 0.0);
+    }
 }

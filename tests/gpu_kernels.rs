@@ -190,6 +190,19 @@ fn every_composed_kernel_parses_and_validates() {
             .validate(&module)
             .expect("rng_check validates");
     }
+    for int64 in [false, true] {
+        let src = compose::rng_ceiling_source(40, int64);
+        let module = naga::front::wgsl::parse_str(&src)
+            .unwrap_or_else(|e| panic!("{}", e.emit_to_string(&src)));
+        let caps = if int64 {
+            naga::valid::Capabilities::SHADER_INT64
+        } else {
+            naga::valid::Capabilities::empty()
+        };
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+            .validate(&module)
+            .expect("rng_ceiling validates");
+    }
     assert_eq!(n, 4 * 8 * 3 * 2 * 2);
 }
 

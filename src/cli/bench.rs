@@ -7,10 +7,13 @@
 //! `benches/numpy_train_baseline.py` (path-steps = replica-steps); and `mf_sgd_n1024`,
 //! `mf_sgd_n65536`, mean-field SGD of a tanh network (`meanfield::bench_job`: d = 16,
 //! streamed inputs, batch 8), the job of `benches/numpy_meanfield_baseline.py`, in
-//! neuron-steps per second (replicas × n × steps / s).
+//! neuron-steps per second (replicas × n × steps / s). On a GPU, `rng_ceiling` runs the
+//! `sgd` job's random numbers alone (one Box–Muller pair per path-step, nothing else):
+//! `sgd` over `rng_ceiling` is how close the simulation kernel and its driver come to
+//! the cost of their draws on that adapter.
 
 use super::{make_backend, Failure};
-use crate::backend::BackendChoice;
+use crate::backend::{Backend, BackendChoice};
 use crate::config::parse;
 use crate::experiment::{execute, plan, Shard};
 use clap::Args;
@@ -47,6 +50,8 @@ pub enum BenchJob {
     Sme2,
     DataSgd,
     Mf,
+    /// The bare-RNG ceiling of the sgd job (GPU only).
+    Rng,
 }
 
 /// Replicas and steps of the mean-field job at width n.
@@ -136,7 +141,9 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             })
         })
         .collect();
-    for (choice, precision) in both_cpu_precisions(small_d).filter(|_| !small_jobs.is_empty()) {
+    for (choice, precision) in
+        both_cpu_precisions(small_d.clone()).filter(|_| !small_jobs.is_empty())
+    {
         let backend = make_backend(choice, precision, true)?;
         for &(job, paths) in &small_jobs {
             // Warm-up: pipeline compilation and thread-pool start are not throughput.
@@ -160,6 +167,26 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             );
             out.push(m);
         }
+    }
+    if wants(BenchJob::Rng) && small_d.contains(&BackendChoice::Gpu) {
+        let gpu = crate::backend::gpu::GpuBackend::new(f32).map_err(Failure::Runtime)?;
+        let paths = a.paths;
+        let (path_steps, seconds) = gpu.rng_ceiling(paths, 40).map_err(Failure::Runtime)?;
+        let m = Measurement {
+            backend: "gpu".into(),
+            adapter: gpu.adapter(),
+            precision: "f32".into(),
+            job: "rng_ceiling".into(),
+            paths,
+            path_steps,
+            seconds,
+            path_steps_per_second: path_steps / seconds,
+        };
+        println!(
+            "{:<5} {:<12} {:>4} {:>10.3} {:>14.3e}  {} (the sgd job's draws alone)",
+            m.backend, m.job, m.paths, m.seconds, m.path_steps_per_second, m.adapter
+        );
+        out.push(m);
     }
     let trainers = if wants(BenchJob::DataSgd) {
         choices(&a.backend, || {

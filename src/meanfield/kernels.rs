@@ -292,16 +292,17 @@ fn forward_body<R: Real>(
     per_activation!(act, each(z, d, xt, acc, cache))
 }
 
-/// Work rows of the update of N neurons: M_gj = cr_j a_g σ'(u_gj), and Δw_g as chunks.
+/// Work rows of the update of N neurons: M_gj = cr_j a_g σ'(u_gj) (`m[c][g]`: chunk c
+/// of neuron g, one vector each), and Δw_g as chunks.
 struct GroupWork<R, const N: usize> {
-    m: Vec<[R; N]>,
+    m: Vec<[Chunk<R>; N]>,
     dw: Vec<[Chunk<R>; N]>,
 }
 
 impl<R: Real, const N: usize> GroupWork<R, N> {
     fn new(d: usize, cr: &[Chunk<R>]) -> Self {
         GroupWork {
-            m: vec![[R::zero(); N]; cr.len() * J],
+            m: vec![[[R::zero(); J]; N]; cr.len()],
             dw: vec![[[R::zero(); J]; N]; d.div_ceil(J)],
         }
     }
@@ -329,17 +330,18 @@ impl<R: Real, const N: usize> GroupWork<R, N> {
                     da[g] -= crc[l] * sg[l];
                 }
                 for l in 0..J {
-                    self.m[c * J + l][g] = crc[l] * a[g] * dsg[l];
+                    self.m[c][g][l] = crc[l] * a[g] * dsg[l];
                 }
             }
         }
         for (ic, dw) in self.dw.iter_mut().enumerate() {
             let mut acc = [[R::zero(); J]; N];
-            for (j, mj) in self.m[..b].iter().enumerate() {
-                let x = &xr[j * dc + ic];
-                for (ag, mg) in acc.iter_mut().zip(mj) {
+            for j in 0..b {
+                let (x, mc) = (&xr[j * dc + ic], &self.m[j / J]);
+                for (ag, mg) in acc.iter_mut().zip(mc) {
+                    let mj = mg[j % J];
                     for l in 0..J {
-                        ag[l] -= *mg * x[l];
+                        ag[l] -= mj * x[l];
                     }
                 }
             }

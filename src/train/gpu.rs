@@ -32,6 +32,7 @@ use super::{Sink, TrainJob, Trainer, Update};
 use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX};
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, to_f64};
+use crate::backend::gpu::pacer::Pacer;
 use crate::backend::Precision;
 use crate::data::sampling::{feistel_half_bits, Sampling};
 use crate::data::TAG_REPLICA_LABELS;
@@ -47,8 +48,6 @@ pub const TRAIN: &str = include_str!("../../shaders/train/train.wgsl");
 pub const WORKGROUP: u64 = 64;
 /// Device memory one chunk's per-replica buffers may take.
 const MEMORY_BUDGET: u64 = 512 << 20;
-/// Target wall time of one dispatch.
-const SEGMENT_SECONDS: f64 = 0.15;
 
 /// Scratch layout (coordinates per replica, in units of the SoA stride).
 struct Layout {
@@ -440,7 +439,7 @@ impl Trainer for GpuTrainer {
                 Update::Ode => 4.0 * n as f64 * if job.dynamics.modified() { 2.0 } else { 1.0 },
                 Update::Sde { .. } => n as f64 * if job.dynamics.modified() { 2.0 } else { 1.0 },
             };
-        let mut budget: f64 = 2e7;
+        let mut pacer = Pacer::new(2e7);
         let len = row as usize;
         let mut start = replicas.start;
         while start < replicas.end {
@@ -467,10 +466,7 @@ impl Trainer for GpuTrainer {
             let mut k = 0u32;
             for (c, &target) in job.checkpoints.iter().enumerate() {
                 while k < target {
-                    let max_steps = (budget / (m as f64 * per_step))
-                        .clamp(1.0, u32::MAX as f64)
-                        .min(loop_cap as f64);
-                    let end = target.min(k.saturating_add(max_steps as u32));
+                    let end = pacer.segment_end(k, target, m as f64 * per_step, loop_cap);
                     set_params(k, end);
                     let mut enc = gpu.device.create_command_encoder(&Default::default());
                     {
@@ -482,11 +478,10 @@ impl Trainer for GpuTrainer {
                     let t0 = Instant::now();
                     gpu.queue.submit([enc.finish()]);
                     gpu.wait()?;
-                    let dt = t0.elapsed().as_secs_f64();
-                    let work = (end - k) as f64 * m as f64 * per_step;
-                    if dt > 0.0 {
-                        budget = (work / dt * SEGMENT_SECONDS).clamp(1e5, 1e12);
-                    }
+                    pacer.record(
+                        (end - k) as f64 * m as f64 * per_step,
+                        t0.elapsed().as_secs_f64(),
+                    );
                     k = end;
                 }
                 let vals = to_f64(&gpu.read(&state, &staging, cap * row * rs)?, self.precision);

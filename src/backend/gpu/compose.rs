@@ -19,6 +19,7 @@ pub const PHILOX: &str = include_str!("../../../shaders/rng/philox.wgsl");
 pub const MULHILO_U32: &str = include_str!("../../../shaders/rng/mulhilo_u32.wgsl");
 pub const MULHILO_U64: &str = include_str!("../../../shaders/rng/mulhilo_u64.wgsl");
 pub const RNG_CHECK: &str = include_str!("../../../shaders/rng/rng_check.wgsl");
+pub const RNG_CEILING: &str = include_str!("../../../shaders/rng/rng_ceiling.wgsl");
 pub const QUADRATIC: &str = include_str!("../../../shaders/models/quadratic.wgsl");
 pub const MULTIPLICATIVE: &str = include_str!("../../../shaders/models/multiplicative.wgsl");
 pub const TOY_SGD: &str = include_str!("../../../shaders/models/toy_sgd.wgsl");
@@ -68,6 +69,21 @@ pub fn mulhilo(int64: bool) -> &'static str {
 /// SHADER_INT64 multiply (the device must have been opened with that feature).
 pub fn rng_check_source(p: Precision, int64: bool) -> String {
     [real_alias(p), MATH, mulhilo(int64), PHILOX, RNG_CHECK].concat()
+}
+
+/// Source of the bench's bare-RNG kernel (entry point `rng_ceiling`), `steps` draws per
+/// invocation, in f32.
+pub fn rng_ceiling_source(steps: u32, int64: bool) -> String {
+    let header = format!("const CEILING_STEPS: u32 = {steps}u;\n");
+    [
+        real_alias(Precision::F32),
+        &header,
+        MATH,
+        mulhilo(int64),
+        PHILOX,
+        RNG_CEILING,
+    ]
+    .concat()
 }
 
 /// `fn name(b0: u32) -> array<vec4<real>, B>`: normals 4·b0 .. 4·b0 + n − 1 of the

@@ -9,6 +9,7 @@
 
 use super::compose::{compose_for, loop_iterations, ENTRY, REDUCE_ENTRY};
 use super::device::Gpu;
+use super::pacer::Pacer;
 use crate::backend::{Precision, Progress};
 use crate::dynamics::RunSpec;
 use crate::model::AnyModel;
@@ -22,8 +23,6 @@ pub const WORKGROUP: u64 = 64;
 const MEMORY_BUDGET: u64 = 512 << 20;
 /// Largest default chunk.
 const MAX_CHUNK: u64 = 1 << 22;
-/// Target wall time of one dispatch segment.
-const SEGMENT_SECONDS: f64 = 0.15;
 
 #[derive(Clone, Copy, PartialEq)]
 pub enum Mode {
@@ -168,9 +167,9 @@ pub fn simulate(
     let mut states = Vec::new();
     let steps = spec.steps();
     let per_path_step = spec.substeps() as f64 * np as f64;
-    // Path-steps of the first segment (then adapted): each dispatch has a cost per
+    // Path-steps of the first segment (then learnt): each dispatch has a cost per
     // replica (state load/store, workgroup start), so start with a sizeable one.
-    let mut budget: f64 = (1u64 << 24) as f64;
+    let mut pacer = Pacer::new((1u64 << 24) as f64);
     let mut start = aligned;
     while start < replicas.end {
         let n = (replicas.end - start).min(cap);
@@ -180,11 +179,8 @@ pub fn simulate(
         let mut cp = 0usize;
         let mut first = true;
         while first || k < steps {
-            let max_steps = (budget / (n as f64 * per_path_step))
-                .max(1.0)
-                .min(loop_cap as f64) as u32;
             let target = spec.checkpoints[cp.min(n_cp - 1)];
-            let end = target.min(k.saturating_add(max_steps)).max(k);
+            let end = pacer.segment_end(k, target, n as f64 * per_path_step, loop_cap);
             let reduce = mode == Mode::Stats && cp < n_cp && end == target;
             let p: [u32; 8] = [
                 start as u32,
@@ -212,11 +208,10 @@ pub fn simulate(
             let t0 = Instant::now();
             gpu.queue.submit([enc.finish()]);
             gpu.wait()?;
-            let work = (end - k) as f64 * n as f64 * per_path_step;
-            let dt = t0.elapsed().as_secs_f64();
-            if work > 0.0 && dt > 0.0 {
-                budget = (work / dt * SEGMENT_SECONDS).clamp(65536.0, 6.9e10);
-            }
+            pacer.record(
+                (end - k) as f64 * n as f64 * per_path_step,
+                t0.elapsed().as_secs_f64(),
+            );
             progress(
                 (end - k) as f64 * (n - skip) as f64 * spec.work_per_path() / steps.max(1) as f64,
             );

@@ -6,7 +6,9 @@
 //! - `device`: adapter choice, limits, error capture, pipeline cache, buffers.
 //! - `driver`: chunks of replicas, dispatch segments ending at checkpoints, per-
 //!   workgroup partial sums folded into `Moments` on the host in f64.
-//! - `rng_check`: runs the WGSL Philox/Box–Muller on given counters (tests).
+//! - `pacer`: segment lengths from the measured rate, for every GPU driver.
+//! - `rng_check`: runs the WGSL Philox/Box–Muller on given counters (tests), and
+//!   alone at full speed (the bench's bare-RNG ceiling).
 //!
 //! Reproducibility: every kernel consumes exactly the CPU's Philox draws (counter =
 //! (global replica, step, block, stream), key = seed) and performs the same updates,
@@ -21,6 +23,7 @@ pub mod compose;
 pub mod device;
 pub mod driver;
 pub mod model_consts;
+pub mod pacer;
 pub mod rng_check;
 
 use super::{Backend, Precision, Progress};
@@ -88,6 +91,12 @@ impl GpuBackend {
         inputs: &[([u32; 4], [u32; 2])],
     ) -> Result<rng_check::RngCheck> {
         rng_check::rng_check(&self.gpu, self.precision, false, inputs)
+    }
+
+    /// (path-steps, seconds) of the RNG work alone of `paths` paths of the bench's
+    /// `sgd` job with `steps` steps (`rng_check::rng_ceiling`).
+    pub fn rng_ceiling(&self, paths: u64, steps: u32) -> Result<(f64, f64)> {
+        rng_check::rng_ceiling(&self.gpu, paths, steps)
     }
 }
 

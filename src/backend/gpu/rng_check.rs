@@ -1,7 +1,8 @@
 //! Runs `shaders/rng/rng_check.wgsl`: the simulators' own Philox, uniform and
-//! Box–Muller code on given (counter, key) pairs, for the known-answer tests.
+//! Box–Muller code on given (counter, key) pairs, for the known-answer tests; and
+//! `shaders/rng/rng_ceiling.wgsl`, the same code alone at full speed (`smflow bench`).
 
-use super::compose::rng_check_source;
+use super::compose::{rng_ceiling_source, rng_check_source};
 use super::device::Gpu;
 use crate::backend::Precision;
 use anyhow::Result;
@@ -83,4 +84,49 @@ pub fn rng_check(
             .map(|i| std::array::from_fn(|l| r[8 * i + 4 + l]))
             .collect(),
     })
+}
+
+/// (path-steps, seconds) of the bare-RNG kernel over `paths` paths of `steps` steps,
+/// each step one Box–Muller pair (the RNG work of the bench's `sgd` job, f32), after a
+/// warm-up dispatch. Paths run in dispatches of at most 2^22, each within the
+/// adapter's loop limit (so a path may run a few steps more than `steps`; they count).
+pub fn rng_ceiling(gpu: &Gpu, paths: u64, steps: u32) -> Result<(f64, f64)> {
+    // Loop iterations per step: 10 Philox rounds, Box–Muller's, the step loop's own.
+    let cap = gpu.steps_per_dispatch(16, 4, "the bare-RNG bench kernel")?;
+    let per_dispatch = steps.min(cap).max(1);
+    let dispatches = steps.div_ceil(per_dispatch);
+    let pipeline = gpu.pipeline(&rng_ceiling_source(per_dispatch, gpu.int64), "rng_ceiling")?;
+    let chunk = paths.clamp(64, 1 << 22).div_ceil(64) * 64;
+    let out = gpu.storage(chunk * 4, "rng ceiling")?;
+    let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("rng ceiling"),
+        layout: &pipeline.get_bind_group_layout(0),
+        entries: &[wgpu::BindGroupEntry {
+            binding: 0,
+            resource: out.as_entire_binding(),
+        }],
+    });
+    let run = |lanes: u64| -> Result<()> {
+        let mut enc = gpu.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(&pipeline);
+            pass.set_bind_group(0, &bind, &[]);
+            pass.dispatch_workgroups(lanes.div_ceil(64) as u32, 1, 1);
+        }
+        gpu.queue.submit([enc.finish()]);
+        gpu.wait()
+    };
+    run(64)?;
+    let t0 = std::time::Instant::now();
+    let mut done = 0;
+    while done < paths {
+        let lanes = (paths - done).min(chunk);
+        for _ in 0..dispatches {
+            run(lanes)?;
+        }
+        done += lanes;
+    }
+    let path_steps = paths as f64 * (dispatches * per_dispatch) as f64;
+    Ok((path_steps, t0.elapsed().as_secs_f64()))
 }

@@ -37,6 +37,7 @@ use super::{Block, MeanFieldBackend, MfDynamics, MfJob, MfSink, OBSERVABLES};
 use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX};
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, to_f64};
+use crate::backend::gpu::pacer::Pacer;
 use crate::backend::Precision;
 use anyhow::{bail, Result};
 use std::fmt::Write;
@@ -54,8 +55,8 @@ pub const KERNELS: &str = include_str!("../../../shaders/meanfield/kernels.wgsl"
 
 /// Device memory one chunk's buffers may take.
 const MEMORY_BUDGET: u64 = 512 << 20;
-/// Target wall time of one recorded segment of steps.
-const SEGMENT_SECONDS: f64 = 0.15;
+/// Most steps one recorded segment holds (each step records its dispatches).
+const MAX_RECORDED_STEPS: u32 = 4096;
 /// Neurons per workgroup tile by default.
 pub const DEFAULT_TILE: u32 = 64;
 /// Workgroup size of the per-sample kernels (resid, rho_fold, smf prep, observe).
@@ -364,7 +365,7 @@ impl MeanFieldBackend for GpuMeanField {
         let evals = job.dynamics.evaluations_per_step(job.substeps().max(1));
         // Work units (neuron·sample·evaluation) per replica-step, for the segment size.
         let per_step = job.width as f64 * plan.ns.max(1) as f64 * evals as f64;
-        let mut budget: f64 = 2e7;
+        let mut pacer = Pacer::new(2e7);
         let (no, ns) = (
             OBSERVABLES.len(),
             if job.keep_states { job.state_len() } else { 0 },
@@ -390,8 +391,8 @@ impl MeanFieldBackend for GpuMeanField {
             let mut step = 0u32;
             for (c, &target) in job.checkpoints.iter().enumerate() {
                 while step < target {
-                    let steps = (budget / (m as f64 * per_step)).clamp(1.0, 4096.0) as u32;
-                    let end = target.min(step.saturating_add(steps));
+                    let end =
+                        pacer.segment_end(step, target, m as f64 * per_step, MAX_RECORDED_STEPS);
                     set_ctl(step);
                     let mut enc = gpu.device.create_command_encoder(&Default::default());
                     {
@@ -404,11 +405,10 @@ impl MeanFieldBackend for GpuMeanField {
                     let t0 = Instant::now();
                     gpu.queue.submit([enc.finish()]);
                     gpu.wait()?;
-                    let dt = t0.elapsed().as_secs_f64();
-                    let work = (end - step) as f64 * m as f64 * per_step;
-                    if dt > 0.0 {
-                        budget = (work / dt * SEGMENT_SECONDS).clamp(1e5, 1e13);
-                    }
+                    pacer.record(
+                        (end - step) as f64 * m as f64 * per_step,
+                        t0.elapsed().as_secs_f64(),
+                    );
                     step = end;
                 }
                 // Observables of the test set at the current state.
