@@ -29,6 +29,7 @@
 //! Philox is fed the global replica index.
 
 use super::{Sink, TrainJob, Trainer, Update};
+use crate::backend::gpu::chunks::{chunk_replicas, ReplicaNeeds};
 use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX};
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, to_f64};
@@ -46,8 +47,6 @@ pub const TRAIN: &str = include_str!("../../shaders/train/train.wgsl");
 
 /// Invocations per workgroup.
 pub const WORKGROUP: u64 = 64;
-/// Device memory one chunk's per-replica buffers may take.
-const MEMORY_BUDGET: u64 = 512 << 20;
 
 /// Scratch layout (coordinates per replica, in units of the SoA stride).
 struct Layout {
@@ -252,31 +251,18 @@ impl GpuTrainer {
         crate::backend::gpu::driver::from_f64(v, self.precision)
     }
 
-    /// Replicas per chunk: the forced size or the largest within the adapter's
-    /// binding, buffer and dispatch limits and the memory budget.
+    /// Replicas per chunk (`chunks::chunk_replicas`): the forced size or the largest
+    /// that fits; `per_replica`: values per replica of each buffer.
     fn capacity(&self, per_replica: &[u64], total: u64) -> Result<u64> {
-        let l = &self.gpu.limits;
         let rs = real_size(self.precision);
-        let binding = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
-        let mut cap = l.max_compute_workgroups_per_dimension as u64 * WORKGROUP;
-        let mut sum = 0;
-        for &f in per_replica.iter().filter(|&&f| f > 0) {
-            cap = cap.min(binding / (f * rs));
-            sum += f * rs;
-        }
-        cap = cap.min(MEMORY_BUDGET / sum.max(1));
-        if cap < WORKGROUP {
-            bail!(
-                "one replica needs {sum} bytes of GPU buffers ({per_replica:?} values); the adapter \
-                 binds at most {binding} bytes per buffer: too large for this device (use the CPU trainer)"
-            );
-        }
-        let want = self
-            .chunk
-            .unwrap_or(u64::MAX)
-            .min(cap)
-            .min(total.div_ceil(WORKGROUP) * WORKGROUP);
-        Ok((want / WORKGROUP * WORKGROUP).max(WORKGROUP))
+        let bytes: Vec<f64> = per_replica.iter().map(|&f| (f * rs) as f64).collect();
+        let needs = ReplicaNeeds {
+            bytes: &bytes,
+            max: self.gpu.limits.max_compute_workgroups_per_dimension as u64 * WORKGROUP,
+            align: WORKGROUP,
+            what: &format!("{per_replica:?} values"),
+        };
+        chunk_replicas(&self.gpu.limits, &needs, self.chunk, total)
     }
 }
 

@@ -7,6 +7,7 @@
 //! replicas; the host folds them into `Moments` in f64. Philox is fed
 //! the global replica index, so results do not depend on the chunk size.
 
+use super::chunks::{chunk_replicas, ReplicaNeeds};
 use super::compose::{compose_for, loop_iterations, ENTRY, REDUCE_ENTRY};
 use super::device::Gpu;
 use super::pacer::Pacer;
@@ -19,8 +20,6 @@ use std::ops::Range;
 use std::time::Instant;
 
 pub const WORKGROUP: u64 = 64;
-/// Device memory one chunk's state may take.
-const MEMORY_BUDGET: u64 = 512 << 20;
 /// Largest default chunk.
 const MAX_CHUNK: u64 = 1 << 22;
 
@@ -63,8 +62,10 @@ pub fn to_f64(bytes: &[u8], p: Precision) -> Vec<f64> {
     }
 }
 
-/// Replicas per chunk: the forced size (rounded up to the workgroup) or the largest
-/// that fits the adapter's limits and the memory budget; never more than needed.
+/// Replicas per chunk (`chunks::chunk_replicas`): the forced size or the largest that
+/// fits, at most MAX_CHUNK by default; never more than needed. A replica holds
+/// `floats_per_replica` reals of state, an `alive` flag, and 1/64 of its workgroup's
+/// `red_w` partial sums.
 pub fn chunk_capacity(
     gpu: &Gpu,
     forced: Option<u64>,
@@ -72,19 +73,18 @@ pub fn chunk_capacity(
     red_w: u64,
     rsize: u64,
     n: u64,
-) -> u64 {
-    let l = &gpu.limits;
-    let binding = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
-    let by_state = binding / (floats_per_replica * rsize);
-    let by_budget = MEMORY_BUDGET / (floats_per_replica * rsize + 4);
-    let by_dispatch = l.max_compute_workgroups_per_dimension as u64 * WORKGROUP;
-    let by_partials = binding / (red_w * rsize) * WORKGROUP;
-    let limit = by_state.min(by_budget).min(by_dispatch).min(by_partials);
-    let want = forced
-        .unwrap_or(MAX_CHUNK)
-        .min(limit)
-        .min(n.div_ceil(WORKGROUP) * WORKGROUP);
-    (want / WORKGROUP * WORKGROUP).max(WORKGROUP)
+) -> Result<u64> {
+    let needs = ReplicaNeeds {
+        bytes: &[
+            (floats_per_replica * rsize) as f64,
+            4.0,
+            (red_w * rsize) as f64 / WORKGROUP as f64,
+        ],
+        max: gpu.limits.max_compute_workgroups_per_dimension as u64 * WORKGROUP,
+        align: WORKGROUP,
+        what: &format!("{floats_per_replica} state values, {red_w} partial sums"),
+    };
+    chunk_replicas(&gpu.limits, &needs, Some(forced.unwrap_or(MAX_CHUNK)), n)
 }
 
 /// Steps one dispatch of (model, spec) may take on this device: a software adapter cuts
@@ -135,7 +135,7 @@ pub fn simulate(
     // `replicas.start` in the first chunk are skipped.
     let aligned = replicas.start / WORKGROUP * WORKGROUP;
     let n_total = replicas.end.saturating_sub(aligned);
-    let cap = chunk_capacity(gpu, forced_chunk, floats, red_w, rsize, n_total);
+    let cap = chunk_capacity(gpu, forced_chunk, floats, red_w, rsize, n_total)?;
     let groups_cap = cap / WORKGROUP;
 
     let state = gpu.storage(cap * floats * rsize, "state")?;

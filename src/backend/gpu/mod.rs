@@ -7,6 +7,7 @@
 //! - `driver`: chunks of replicas, dispatch segments ending at checkpoints, per-
 //!   workgroup partial sums folded into `Moments` on the host in f64.
 //! - `pacer`: segment lengths from the measured rate, for every GPU driver.
+//! - `chunks`: replicas per chunk within the adapter's limits, for every GPU driver.
 //! - `rng_check`: runs the WGSL Philox/Box–Muller on given counters (tests), and
 //!   alone at full speed (the bench's bare-RNG ceiling).
 //!
@@ -19,6 +20,7 @@
 //! evaluated in f32 and widened; sqrt, abs and arithmetic are native f64. An f64 run
 //! therefore has f64 dynamics driven by normals accurate to ~1e-7 relative.
 
+pub mod chunks;
 pub mod compose;
 pub mod device;
 pub mod driver;

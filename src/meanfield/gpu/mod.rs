@@ -53,8 +53,6 @@ use source::{aux_len, compose, noise};
 pub const TWO_LAYER: &str = include_str!("../../../shaders/meanfield/two_layer.wgsl");
 pub const KERNELS: &str = include_str!("../../../shaders/meanfield/kernels.wgsl");
 
-/// Device memory one chunk's buffers may take.
-const MEMORY_BUDGET: u64 = 512 << 20;
 /// Most steps one recorded segment holds (each step records its dispatches).
 const MAX_RECORDED_STEPS: u32 = 4096;
 /// Neurons per workgroup tile by default.

@@ -3,6 +3,7 @@
 //! checks.
 
 use super::*;
+use crate::backend::gpu::chunks::{chunk_replicas, ReplicaNeeds};
 
 /// Sizes of one job on this device.
 #[derive(Clone, Copy, Debug)]
@@ -139,22 +140,14 @@ impl GpuMeanField {
         let big = ns.max(nt) as u64;
         let rk4 = job.dynamics.is_ode();
         let sizes = self.replica_buffers(job, &plan, rk4, big, rs);
-        let binding = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
-        let mut cap = MAX_DIM
-            .min(self.chunk.unwrap_or(u64::MAX))
-            .min(total.max(1));
-        let sum: u64 = sizes.iter().sum();
-        cap = cap.min(MEMORY_BUDGET / sum.max(1));
-        for s in sizes.iter().filter(|&&s| s > 0) {
-            cap = cap.min(binding / s);
-        }
-        if cap == 0 {
-            bail!(
-                "one replica needs {sum} bytes of GPU buffers (width {n}, {big} samples); the adapter \
-                 binds at most {binding} bytes per buffer: too large for this device (use --backend cpu)"
-            );
-        }
-        plan.cap = cap;
+        let bytes: Vec<f64> = sizes.iter().map(|&s| s as f64).collect();
+        let needs = ReplicaNeeds {
+            bytes: &bytes,
+            max: MAX_DIM,
+            align: 1,
+            what: &format!("width {n}, {big} samples"),
+        };
+        plan.cap = chunk_replicas(l, &needs, self.chunk, total)?;
         Ok(plan)
     }
 }
