@@ -265,21 +265,18 @@ fn devices_bench_and_compare_run() {
     assert!(o.status.success());
     let tmp = tempfile::tempdir().unwrap();
     let json = tmp.path().join("bench.json");
-    let o = smflow(&[
-        "bench",
-        "--backend",
-        "cpu",
-        "--paths",
-        "4096",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let b: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert!(b
-        .as_array()
-        .unwrap()
+    // `smflow bench --paths 4096 ARGS --json …`: its stdout and measurements.
+    let bench = |args: &[&str]| {
+        let mut all = vec!["bench", "--paths", "4096", "--json", json.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let o = smflow(&all);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let b: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        (o, b.as_array().unwrap().clone())
+    };
+    let (o, rows) = bench(&["--backend", "cpu"]);
+    assert!(rows
         .iter()
         .all(|m| m["path_steps_per_second"].as_f64().unwrap() > 0.0));
     if String::from_utf8_lossy(&o.stdout).is_empty()
@@ -311,24 +308,10 @@ fn devices_bench_and_compare_run() {
     assert_eq!(c["passed"], true);
 
     // The GPU's bare-RNG ceiling beside the sgd job: both measured, same path-steps.
-    let o = smflow(&[
-        "bench",
-        "--backend",
-        "gpu",
-        "--jobs",
-        "sgd,rng",
-        "--paths",
-        "4096",
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let b: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    let rows = b.as_array().unwrap();
+    let (_, rows) = bench(&["--backend", "gpu", "--jobs", "sgd,rng"]);
     let jobs: Vec<&str> = rows.iter().map(|m| m["job"].as_str().unwrap()).collect();
     assert_eq!(jobs, ["sgd", "rng_ceiling"]);
-    for m in rows {
+    for m in &rows {
         assert_eq!(m["path_steps"].as_f64().unwrap(), 4096.0 * 40.0, "{m}");
         assert!(m["path_steps_per_second"].as_f64().unwrap() > 0.0);
     }

@@ -268,18 +268,7 @@ impl GpuTrainer {
 
 /// Bind group of `pipeline` from (binding, buffer) pairs.
 fn bind(gpu: &Gpu, p: &wgpu::ComputePipeline, bufs: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
-    let entries: Vec<_> = bufs
-        .iter()
-        .map(|(i, b)| wgpu::BindGroupEntry {
-            binding: *i,
-            resource: b.as_entire_binding(),
-        })
-        .collect();
-    gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("smflow train"),
-        layout: &p.get_bind_group_layout(0),
-        entries: &entries,
-    })
+    gpu.bind_group(&p.get_bind_group_layout(0), bufs)
 }
 
 fn check_job(job: &TrainJob) -> Result<()> {
@@ -439,14 +428,7 @@ impl Trainer for GpuTrainer {
             gpu.queue.write_buffer(&state, 0, &init);
             if let Some((pl, bg)) = &label_pass {
                 set_params(0, 0);
-                let mut enc = gpu.device.create_command_encoder(&Default::default());
-                {
-                    let mut pass = enc.begin_compute_pass(&Default::default());
-                    pass.set_pipeline(pl);
-                    pass.set_bind_group(0, bg, &[]);
-                    pass.dispatch_workgroups(groups, 1, 1);
-                }
-                gpu.queue.submit([enc.finish()]);
+                gpu.dispatch(pl, bg, groups);
             }
             let mut dead = vec![false; m as usize];
             let mut k = 0u32;

@@ -198,22 +198,8 @@ impl Gpu {
             bytemuck::cast_slice(&[PROBE_LOOP, 0, SECOND, 0, 0]),
             "loop probe",
         );
-        let bind = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("loop probe"),
-            layout: &pipeline.get_bind_group_layout(0),
-            entries: &[wgpu::BindGroupEntry {
-                binding: 0,
-                resource: io.as_entire_binding(),
-            }],
-        });
-        let mut enc = self.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(1, 1, 1);
-        }
-        self.queue.submit([enc.finish()]);
+        let bind = self.bind_group(&pipeline.get_bind_group_layout(0), &[(0, &io)]);
+        self.dispatch(&pipeline, &bind, 1);
         let staging = self.readback_buffer(20);
         let out: Vec<u32> = bytemuck::pod_collect_to_vec(&self.read(&io, &staging, 20)?);
         let (first, second) = (out[1], out[3]);
@@ -389,6 +375,38 @@ impl Gpu {
             usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         })
+    }
+
+    /// A bind group of `layout` from (binding, buffer) pairs.
+    pub fn bind_group(
+        &self,
+        layout: &wgpu::BindGroupLayout,
+        bufs: &[(u32, &wgpu::Buffer)],
+    ) -> wgpu::BindGroup {
+        let entries: Vec<_> = bufs
+            .iter()
+            .map(|&(binding, b)| wgpu::BindGroupEntry {
+                binding,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("smflow"),
+            layout,
+            entries: &entries,
+        })
+    }
+
+    /// Submits one compute pass of `pipeline` over `groups` workgroups (not waited for).
+    pub fn dispatch(&self, pipeline: &wgpu::ComputePipeline, bind: &wgpu::BindGroup, groups: u32) {
+        let mut enc = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = enc.begin_compute_pass(&Default::default());
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, bind, &[]);
+            pass.dispatch_workgroups(groups, 1, 1);
+        }
+        self.queue.submit([enc.finish()]);
     }
 
     /// Blocks until all submitted work is done.

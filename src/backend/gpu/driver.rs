@@ -144,23 +144,15 @@ pub fn simulate(
     let params = gpu.uniform(32);
     let staging = gpu.readback_buffer((groups_cap * red_w * rsize).max(cap * np * d * rsize));
     // One bind group per entry point, from its own layout (`main` has no partials).
-    let bind_group = |p: &wgpu::ComputePipeline, bufs: &[&wgpu::Buffer]| {
-        let entries = bufs
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect::<Vec<_>>();
-        gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("smflow"),
-            layout: &p.get_bind_group_layout(0),
-            entries: &entries,
-        })
-    };
-    let bind = bind_group(&pipeline, &[&params, &state, &alive]);
-    let bind_reduce = bind_group(&reducer, &[&params, &state, &alive, &partials]);
+    let layout = |p: &wgpu::ComputePipeline| p.get_bind_group_layout(0);
+    let bind = gpu.bind_group(
+        &layout(&pipeline),
+        &[(0, &params), (1, &state), (2, &alive)],
+    );
+    let bind_reduce = gpu.bind_group(
+        &layout(&reducer),
+        &[(0, &params), (1, &state), (2, &alive), (3, &partials)],
+    );
     gpu.check()?;
 
     let mut moments = vec![Moments::default(); n_cp * n_obs];

@@ -34,33 +34,11 @@ pub fn rng_check(
     let rsize: u64 = if precision == Precision::F64 { 8 } else { 4 };
     let bits = gpu.storage(n * 16, "rng bits")?;
     let reals = gpu.storage(n * 8 * rsize, "rng reals")?;
-    let layout = pipeline.get_bind_group_layout(0);
-    let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("rng check"),
-        layout: &layout,
-        entries: &[
-            wgpu::BindGroupEntry {
-                binding: 0,
-                resource: input.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 1,
-                resource: bits.as_entire_binding(),
-            },
-            wgpu::BindGroupEntry {
-                binding: 2,
-                resource: reals.as_entire_binding(),
-            },
-        ],
-    });
-    let mut enc = gpu.device.create_command_encoder(&Default::default());
-    {
-        let mut pass = enc.begin_compute_pass(&Default::default());
-        pass.set_pipeline(&pipeline);
-        pass.set_bind_group(0, &bind, &[]);
-        pass.dispatch_workgroups(n.div_ceil(64) as u32, 1, 1);
-    }
-    gpu.queue.submit([enc.finish()]);
+    let bind = gpu.bind_group(
+        &pipeline.get_bind_group_layout(0),
+        &[(0, &input), (1, &bits), (2, &reals)],
+    );
+    gpu.dispatch(&pipeline, &bind, n.div_ceil(64) as u32);
     gpu.wait()?;
     let staging = gpu.readback_buffer(n * 8 * rsize);
     let b: Vec<u32> = bytemuck::pod_collect_to_vec(&gpu.read(&bits, &staging, n * 16)?);
@@ -98,23 +76,9 @@ pub fn rng_ceiling(gpu: &Gpu, paths: u64, steps: u32) -> Result<(f64, f64)> {
     let pipeline = gpu.pipeline(&rng_ceiling_source(per_dispatch, gpu.int64), "rng_ceiling")?;
     let chunk = paths.clamp(64, 1 << 22).div_ceil(64) * 64;
     let out = gpu.storage(chunk * 4, "rng ceiling")?;
-    let bind = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-        label: Some("rng ceiling"),
-        layout: &pipeline.get_bind_group_layout(0),
-        entries: &[wgpu::BindGroupEntry {
-            binding: 0,
-            resource: out.as_entire_binding(),
-        }],
-    });
+    let bind = gpu.bind_group(&pipeline.get_bind_group_layout(0), &[(0, &out)]);
     let run = |lanes: u64| -> Result<()> {
-        let mut enc = gpu.device.create_command_encoder(&Default::default());
-        {
-            let mut pass = enc.begin_compute_pass(&Default::default());
-            pass.set_pipeline(&pipeline);
-            pass.set_bind_group(0, &bind, &[]);
-            pass.dispatch_workgroups(lanes.div_ceil(64) as u32, 1, 1);
-        }
-        gpu.queue.submit([enc.finish()]);
+        gpu.dispatch(&pipeline, &bind, lanes.div_ceil(64) as u32);
         gpu.wait()
     };
     run(64)?;

@@ -207,21 +207,8 @@ impl GpuMeanField {
     }
 
     fn bind(&self, bufs: &[&wgpu::Buffer]) -> wgpu::BindGroup {
-        let entries: Vec<_> = bufs
-            .iter()
-            .enumerate()
-            .map(|(i, b)| wgpu::BindGroupEntry {
-                binding: i as u32,
-                resource: b.as_entire_binding(),
-            })
-            .collect();
-        self.gpu
-            .device
-            .create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("meanfield"),
-                layout: &self.bgl,
-                entries: &entries,
-            })
+        let pairs: Vec<_> = (0u32..).zip(bufs.iter().copied()).collect();
+        self.gpu.bind_group(&self.bgl, &pairs)
     }
 }
 
