@@ -4,6 +4,7 @@ pub mod bench;
 pub mod compare;
 pub mod compare_mf;
 pub mod compare_train;
+pub mod invariant;
 pub mod merge;
 pub mod run;
 pub mod train;

@@ -63,7 +63,7 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
     };
     let checked = crate::config::load(value, super::config_stem(&a.config), overrides)?;
     if checked.experiment == crate::config::ExperimentKind::Invariant {
-        return crate::experiment::invariant::run_cli(&a, checked);
+        return super::invariant::run_cli(&a, checked);
     }
     let shard = match &a.shard {
         Some(s) => Shard::parse(s).map_err(Failure::BadInput)?,

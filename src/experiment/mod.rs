@@ -515,7 +515,7 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
             Vec::new(),
             n_point::correlations(plan, col, &mut warnings),
         ),
-        // Runs through `invariant::run_cli`, not this moments pipeline.
+        // Runs through `cli::invariant::run_cli`, not this moments pipeline.
         ExperimentKind::Invariant => (Vec::new(), Vec::new(), Vec::new()),
     };
     let paths = plan.runs.iter().map(|r| r.paths).max().unwrap_or(0);

@@ -13,16 +13,12 @@
 //! the TV one would expect from sampling noise alone (`noise_floor`) beside it.
 
 use crate::backend::Backend;
-use crate::cli::run::RunArgs;
-use crate::cli::{make_backend, Failure};
 use crate::config::Checked;
 use crate::dynamics::RunSpec;
 use crate::model::toy_sgd::{seed_convention_exponent, stationary_exponent};
 use crate::model::AnyModel;
-use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
-use std::path::Path;
 use std::time::Instant;
 
 mod config;
@@ -397,28 +393,15 @@ pub fn run_all_from(
 
 pub const CONVENTION: &str = "SDE dX = -grad f dt + sqrt(s f) dW with s = eta*sigma/b (noise variance of SGD); invariant density f^(-1-2/s). Seed 002 writes f^(-1-1/(eta*sigma)), which is the density for noise sqrt(2 s f) dW (its Fokker-Planck equation drops Ito's 1/2). Gibbs comparison: constant noise sqrt(s fbar) dW, fbar = E f under f^(-1-2/s), density exp(-2 f/(s fbar)).";
 
-/// `smflow run` for experiment invariant: runs, writes results.json, bins CSV, SVG.
-pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
-    if a.shard.is_some() {
-        return Err(Failure::BadInput(
-            "--shard: not supported by experiment invariant (run it whole)".into(),
-        ));
-    }
-    let out = crate::cli::run::out_dir(a, &ck.name)?;
-    let backend = make_backend(a.backend, ck.precision, a.quiet)?;
-    let id = crate::output::job_progress::Identity {
-        config: ck.echo.clone(),
-        backend: backend.name().into(),
-        adapter: backend.adapter(),
-        precision: backend.precision().name().into(),
-    };
-    let n_jobs = jobs(&ck);
-    let (loaded, mut store) = crate::cli::run::job_store::<BatchCount>(a, &out, id, Some(n_jobs))?;
-    let mut done: Vec<_> = loaded.into_iter().map(|j| j.map(|d| d.result)).collect();
-    done.resize(n_jobs, None);
-    let (runs, work, wall) = run_all_from(backend.as_ref(), &ck, &mut done, &mut |i, w, c| {
-        store.save(i, &w, c)
-    })?;
+/// The report of finished runs: the runs' analyses, and a warning for each run with
+/// diverged paths or a histogram farther from f^-p than sampling noise explains.
+pub fn report(
+    ck: &Checked,
+    backend: &dyn Backend,
+    runs: Vec<RunResult>,
+    work: f64,
+    wall: f64,
+) -> InvariantReport {
     let AnyModel::ToySgd(m) = &ck.model else {
         unreachable!("checked")
     };
@@ -443,7 +426,7 @@ pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
             }
         }
     }
-    let report = InvariantReport {
+    InvariantReport {
         smflow_version: env!("CARGO_PKG_VERSION").into(),
         experiment: "invariant".into(),
         name: ck.name.clone(),
@@ -461,97 +444,6 @@ pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
         runs,
         warnings,
         config: ck.echo.clone(),
-    };
-    write(&out.path, &report)?;
-    store.finish();
-    if !a.quiet {
-        print_summary(&report);
-        println!("wrote {}", out.path.display());
-    }
-    Ok(())
-}
-
-/// Writes invariant_bins.csv, invariant.svg and (last, atomically) results.json.
-pub fn write(dir: &Path, r: &InvariantReport) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let results = dir.join("results.json");
-    if results.exists() {
-        std::fs::remove_file(&results)?;
-    }
-    let p = dir.join("invariant_bins.csv");
-    std::fs::write(&p, bins_csv(r)).with_context(|| format!("writing {}", p.display()))?;
-    let p = dir.join("invariant.svg");
-    std::fs::write(&p, crate::output::hist_svg::invariant_svg_string(r)?)
-        .with_context(|| format!("writing {}", p.display()))?;
-    let tmp = dir.join("results.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(r)?)?;
-    std::fs::rename(&tmp, &results)?;
-    Ok(())
-}
-
-pub fn bins_csv(r: &InvariantReport) -> String {
-    use crate::output::csv::num;
-    let mut s = String::from(
-        "dynamics,eta,coordinate,lo,hi,empirical_density,empirical_stderr,analytic_density,gibbs_density,seed_exponent_density\n",
-    );
-    for run in &r.runs {
-        for h in &run.histograms {
-            let coord = serde_json::to_value(h.coordinate).unwrap();
-            for j in 0..h.empirical.len() {
-                s.push_str(&format!(
-                    "{},{},{},{},{},{},{},{},{},{}\n",
-                    run.dynamics,
-                    num(run.eta),
-                    coord.as_str().unwrap_or("?"),
-                    num(h.edges[j]),
-                    num(h.edges[j + 1]),
-                    num(h.empirical[j]),
-                    num(h.empirical_stderr[j]),
-                    num(h.analytic[j]),
-                    num(h.gibbs[j]),
-                    num(h.seed_exponent[j]),
-                ));
-            }
-        }
-    }
-    s
-}
-
-pub fn print_summary(r: &InvariantReport) {
-    println!(
-        "{} [invariant] toy_sgd {} σ={} backend {} ({}), {} paths, T={}, {:.1} s",
-        r.name, r.loss, r.sigma, r.backend, r.precision, r.paths, r.horizon, r.wall_seconds
-    );
-    for run in &r.runs {
-        println!(
-            "{:<5} η={:<7} s=ησ/b={:<6} p=1+2/s={:.4}  (seed 002: {:.4})",
-            run.dynamics, run.eta, run.s, run.exponent, run.seed_exponent
-        );
-        for h in &run.histograms {
-            let f = |d: &Distance| {
-                format!(
-                    "{:.4} ± {:.4} (max|z| {:.1})",
-                    d.tv, d.tv_stderr, d.max_abs_z
-                )
-            };
-            println!(
-                "   {:<6?} TV to f^-p {}  [noise floor {:.4}]; to Gibbs {}; to seed exponent {}",
-                h.coordinate,
-                f(&h.vs_analytic),
-                h.vs_analytic.noise_floor,
-                f(&h.vs_gibbs),
-                f(&h.vs_seed_exponent)
-            );
-        }
-        if run.flat_side[2].is_finite() {
-            println!(
-                "   mass on the flat side (x₁ < 0): {:.4} ± {:.4}; f^-p {:.4}; Gibbs {:.4}",
-                run.flat_side[0], run.flat_side[1], run.flat_side[2], run.flat_side[3]
-            );
-        }
-    }
-    for w in &r.warnings {
-        println!("warning: {w}");
     }
 }
 

@@ -1,0 +1,127 @@
+//! `smflow run` for experiment `invariant` (`experiment::invariant` holds the runs and
+//! their analysis): the output folder, resumable jobs, results.json, the bins CSV, the
+//! SVG and the printed summary.
+
+use super::run::RunArgs;
+use super::{make_backend, Failure};
+use crate::config::Checked;
+use crate::experiment::invariant::{self, BatchCount, Distance, InvariantReport};
+use anyhow::Context as _;
+use std::path::Path;
+
+/// `smflow run` for experiment invariant: runs, writes results.json, bins CSV, SVG.
+pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
+    if a.shard.is_some() {
+        return Err(Failure::BadInput(
+            "--shard: not supported by experiment invariant (run it whole)".into(),
+        ));
+    }
+    let out = super::run::out_dir(a, &ck.name)?;
+    let backend = make_backend(a.backend, ck.precision, a.quiet)?;
+    let id = crate::output::job_progress::Identity {
+        config: ck.echo.clone(),
+        backend: backend.name().into(),
+        adapter: backend.adapter(),
+        precision: backend.precision().name().into(),
+    };
+    let n_jobs = invariant::jobs(&ck);
+    let (loaded, mut store) = super::run::job_store::<BatchCount>(a, &out, id, Some(n_jobs))?;
+    let mut done: Vec<_> = loaded.into_iter().map(|j| j.map(|d| d.result)).collect();
+    done.resize(n_jobs, None);
+    let (runs, work, wall) =
+        invariant::run_all_from(backend.as_ref(), &ck, &mut done, &mut |i, w, c| {
+            store.save(i, &w, c)
+        })?;
+    let report = invariant::report(&ck, backend.as_ref(), runs, work, wall);
+    write(&out.path, &report)?;
+    store.finish();
+    if !a.quiet {
+        print_summary(&report);
+        println!("wrote {}", out.path.display());
+    }
+    Ok(())
+}
+
+/// Writes invariant_bins.csv, invariant.svg and (last, atomically) results.json.
+pub fn write(dir: &Path, r: &InvariantReport) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let results = dir.join("results.json");
+    if results.exists() {
+        std::fs::remove_file(&results)?;
+    }
+    let p = dir.join("invariant_bins.csv");
+    std::fs::write(&p, bins_csv(r)).with_context(|| format!("writing {}", p.display()))?;
+    let p = dir.join("invariant.svg");
+    std::fs::write(&p, crate::output::hist_svg::invariant_svg_string(r)?)
+        .with_context(|| format!("writing {}", p.display()))?;
+    let tmp = dir.join("results.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(r)?)?;
+    std::fs::rename(&tmp, &results)?;
+    Ok(())
+}
+
+pub fn bins_csv(r: &InvariantReport) -> String {
+    use crate::output::csv::num;
+    let mut s = String::from(
+        "dynamics,eta,coordinate,lo,hi,empirical_density,empirical_stderr,analytic_density,gibbs_density,seed_exponent_density\n",
+    );
+    for run in &r.runs {
+        for h in &run.histograms {
+            let coord = serde_json::to_value(h.coordinate).unwrap();
+            for j in 0..h.empirical.len() {
+                s.push_str(&format!(
+                    "{},{},{},{},{},{},{},{},{},{}\n",
+                    run.dynamics,
+                    num(run.eta),
+                    coord.as_str().unwrap_or("?"),
+                    num(h.edges[j]),
+                    num(h.edges[j + 1]),
+                    num(h.empirical[j]),
+                    num(h.empirical_stderr[j]),
+                    num(h.analytic[j]),
+                    num(h.gibbs[j]),
+                    num(h.seed_exponent[j]),
+                ));
+            }
+        }
+    }
+    s
+}
+
+pub fn print_summary(r: &InvariantReport) {
+    println!(
+        "{} [invariant] toy_sgd {} σ={} backend {} ({}), {} paths, T={}, {:.1} s",
+        r.name, r.loss, r.sigma, r.backend, r.precision, r.paths, r.horizon, r.wall_seconds
+    );
+    for run in &r.runs {
+        println!(
+            "{:<5} η={:<7} s=ησ/b={:<6} p=1+2/s={:.4}  (seed 002: {:.4})",
+            run.dynamics, run.eta, run.s, run.exponent, run.seed_exponent
+        );
+        for h in &run.histograms {
+            let f = |d: &Distance| {
+                format!(
+                    "{:.4} ± {:.4} (max|z| {:.1})",
+                    d.tv, d.tv_stderr, d.max_abs_z
+                )
+            };
+            println!(
+                "   {:<6?} TV to f^-p {}  [noise floor {:.4}]; to Gibbs {}; to seed exponent {}",
+                h.coordinate,
+                f(&h.vs_analytic),
+                h.vs_analytic.noise_floor,
+                f(&h.vs_gibbs),
+                f(&h.vs_seed_exponent)
+            );
+        }
+        if run.flat_side[2].is_finite() {
+            println!(
+                "   mass on the flat side (x₁ < 0): {:.4} ± {:.4}; f^-p {:.4}; Gibbs {:.4}",
+                run.flat_side[0], run.flat_side[1], run.flat_side[2], run.flat_side[3]
+            );
+        }
+    }
+    for w in &r.warnings {
+        println!("warning: {w}");
+    }
+}
