@@ -1,12 +1,13 @@
 //! `smflow run` for the finite-data experiments (`least_squares_risk`,
 //! `implicit_bias_sweep`, `gd_vs_gf`): build the trainer, run, write, summarise.
 
+use super::outputs::write;
 use super::run::RunArgs;
 use super::{progress_bar, Failure};
 use crate::backend::BackendChoice;
 use crate::experiment::training::config::{check, parse};
+use crate::experiment::training::execute;
 use crate::experiment::training::replay::Replay;
-use crate::experiment::training::{execute, write};
 use crate::train::cpu::CpuTrainer;
 use crate::train::gpu::GpuTrainer;
 use crate::train::Trainer;

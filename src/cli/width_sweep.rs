@@ -1,9 +1,9 @@
 //! `smflow run` for `width_sweep`: build the mean-field backend, run, write, summarise.
 
+use super::outputs::{write_output, RunInfo};
 use super::run::RunArgs;
 use super::{progress_bar, Failure};
 use crate::backend::BackendChoice;
-use crate::experiment::training::{write_output, RunInfo};
 use crate::experiment::width_sweep::config::{check, parse};
 use crate::experiment::width_sweep::{execute_from, from_bits, jobs, to_bits, total_work};
 use crate::meanfield::cpu::CpuMeanField;
