@@ -171,7 +171,11 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
     if wants(BenchJob::Rng) && small_d.contains(&BackendChoice::Gpu) {
         let gpu = crate::backend::gpu::GpuBackend::new(f32).map_err(Failure::Runtime)?;
         let paths = a.paths;
-        let (path_steps, seconds) = gpu.rng_ceiling(paths, 40).map_err(Failure::Runtime)?;
+        // The sgd job's own step count (K = T/η), from its plan.
+        let steps = plan(&parse(&job_config("sgd", 1), "bench")?).runs[0]
+            .spec
+            .steps();
+        let (path_steps, seconds) = gpu.rng_ceiling(paths, steps).map_err(Failure::Runtime)?;
         let m = Measurement {
             backend: "gpu".into(),
             adapter: gpu.adapter(),
