@@ -182,7 +182,7 @@ fn tanh_set_job(
 
 #[test]
 fn order2_correction_is_the_hessian_of_the_loss_along_its_gradient() {
-    use smflow::meanfield::cpu::{add_correction, drift, DriftScratch};
+    use smflow::meanfield::drift::{add_correction, drift, DriftScratch};
     use smflow::meanfield::{fill_batch, Batch};
     for act in [Activation::Tanh, Activation::Sigmoid, Activation::Linear] {
         let job = tanh_set_job(5, MfDynamics::Gf, 0.1, 1, act);

@@ -3,14 +3,14 @@
 //! the dot products of G neurons run side by side in registers, and σ runs over blocks
 //! of neurons small enough to stay in L1. The forward pass reads each neuron once, the
 //! update pass reads it once more and writes its Δz (or, for an Euler step, z itself)
-//! once; no n × B activations go through memory unless `cpu::add_correction` needs them
+//! once; no n × B activations go through memory unless `drift::add_correction` needs them
 //! kept. No GEMM packs the state: with d ≈ 16 and B ≈ 8 these products are too thin to
 //! amortise packing (27% of the n = 2^16 bench under `matrixmultiply`, which this
 //! replaced).
 //!
 //! Every sum runs in the scalar reference's order with a multiply then an add (no FMA):
 //! dot products over i from −0 as `model::dot`, the residual sums over k, Δa and Δw over
-//! j from +0. So these loops give `cpu::drift_reference`'s bits, in f64 and f32, at every
+//! j from +0. So these loops give `drift::drift_reference`'s bits, in f64 and f32, at every
 //! SIMD level (`per_level!`): `tests/meanfield_cpu.rs` and `tests/simd_levels.rs`.
 
 use super::model::Activation;
@@ -141,7 +141,7 @@ fn block_activations<R: Real>(
 /// Activations of every neuron, kept by the forward pass: u, σ(u), σ'(u) of neuron k at
 /// the samples of chunk c at `k·⌈B/J⌉ + c` (lanes past B undefined), or nothing when
 /// empty. The update pass then reads them instead of recomputing them, and
-/// `cpu::add_correction` reads them too.
+/// `drift::add_correction` reads them too.
 pub struct Cache<'a, R> {
     pub u: &'a mut [Chunk<R>],
     pub s: &'a mut [Chunk<R>],

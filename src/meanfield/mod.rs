@@ -41,6 +41,7 @@
 //! neurons themselves (for path-by-path checks).
 
 pub mod cpu;
+pub mod drift;
 pub mod gpu;
 pub mod kernels;
 

@@ -12,7 +12,7 @@
 //! c_j r_j, `update` forms each neuron's drift and applies it (Euler, or the RK4 stage
 //! logic of `Net::step`), or, with several sample slices, stores it for `apply_parts`;
 //! `tick` advances the device-side step counter. The order-2 drift of mgf and smf2
-//! (`cpu::add_correction`) adds three passes after `resid`, composed from the same
+//! (`drift::add_correction`) adds three passes after `resid`, composed from the same
 //! kernels: `grad` (an `update` that stores g_k = ∇_{z_k}F instead of applying it),
 //! `rho_forward` → `rho_fold` (a `forward`/`resid` pair reducing ∇Φ_j(z_l)·g_l into
 //! ρ_j), and `update` then adds `−(η/2)(H_F g)_k` (× dt for smf2's EM step; inside each
