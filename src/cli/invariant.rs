@@ -18,12 +18,12 @@ pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
     }
     let out = super::run::out_dir(a, &ck.name)?;
     let backend = make_backend(a.backend, ck.precision, a.quiet)?;
-    let id = crate::output::job_progress::Identity {
-        config: ck.echo.clone(),
-        backend: backend.name().into(),
-        adapter: backend.adapter(),
-        precision: backend.precision().name().into(),
-    };
+    let id = crate::output::job_progress::Identity::new(
+        &ck.echo,
+        backend.name(),
+        backend.adapter(),
+        backend.precision(),
+    );
     let n_jobs = invariant::jobs(&ck);
     let (loaded, mut store) = super::run::job_store::<BatchCount>(a, &out, id, Some(n_jobs))?;
     let mut done: Vec<_> = loaded.into_iter().map(|j| j.map(|d| d.result)).collect();

@@ -64,12 +64,12 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
     .map_err(|e| overrides.blame(e))?;
     let dir = super::run::out_dir(&a, &setup.name)?;
     let inner = make_trainer(a.backend, setup.precision, a.quiet)?;
-    let id = crate::output::job_progress::Identity {
-        config: setup.echo.clone(),
-        backend: inner.name().into(),
-        adapter: inner.adapter(),
-        precision: inner.precision().name().into(),
-    };
+    let id = crate::output::job_progress::Identity::new(
+        &setup.echo,
+        inner.name(),
+        inner.adapter(),
+        inner.precision(),
+    );
     // The number of trainer calls is the experiment's business: not checked up front.
     let (done, mut store) = super::run::job_store(&a, &dir, id, None)?;
     let trainer = Replay::new(inner.as_ref(), done, &mut store);

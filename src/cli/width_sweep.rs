@@ -63,12 +63,12 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
     .map_err(|e| overrides.blame(e))?;
     let dir = super::run::out_dir(&a, &sweep.name)?;
     let backend = make_mf_backend(a.backend, sweep.precision, a.quiet)?;
-    let id = resume::Identity {
-        config: sweep.echo.clone(),
-        backend: backend.name().into(),
-        adapter: backend.adapter(),
-        precision: backend.precision().name().into(),
-    };
+    let id = resume::Identity::new(
+        &sweep.echo,
+        backend.name(),
+        backend.adapter(),
+        backend.precision(),
+    );
     let (loaded, mut store) =
         super::run::job_store::<Vec<Vec<[u64; 4]>>>(&a, &dir, id, Some(jobs(&sweep)))?;
     let mut done: Vec<_> = loaded

@@ -30,6 +30,23 @@ pub struct Identity {
     pub precision: String,
 }
 
+impl Identity {
+    /// The identity of a run of `config` on a backend (its name, adapter and precision).
+    pub fn new(
+        config: &Value,
+        backend: &str,
+        adapter: String,
+        precision: crate::backend::Precision,
+    ) -> Self {
+        Identity {
+            config: config.clone(),
+            backend: backend.into(),
+            adapter,
+            precision: precision.name().into(),
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct RunContent {
     format: String,
