@@ -9,7 +9,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use smflow::backend::cpu::CpuBackend;
 use smflow::backend::gpu::GpuBackend;
 use smflow::backend::{Backend, Precision};
-use smflow::config::parse;
+use smflow::experiment::config::parse;
 use smflow::experiment::{execute, plan, total_work, Shard};
 
 fn job(dynamics: &str, paths: u64) -> smflow::experiment::Plan {
@@ -43,7 +43,7 @@ fn throughput(c: &mut Criterion) {
 }
 
 fn mf_drift(c: &mut Criterion) {
-    use smflow::meanfield::cpu::{drift, DriftScratch};
+    use smflow::meanfield::drift::{drift, DriftScratch};
     use smflow::meanfield::{bench_job, fill_batch, Batch};
     let mut g = c.benchmark_group("mf_drift");
     g.sample_size(20);

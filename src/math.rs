@@ -379,7 +379,8 @@ mod tests {
     #[test]
     fn f32_exp_tanh_sigmoid_within_a_few_f32_ulp() {
         // ulps in f32 units, against the f64 functions (accurate to 1e-16).
-        let ulp32 = |a: f32, b: f64| (a as f64 - b).abs() / (b.abs().max(1e-37) * f32::EPSILON as f64);
+        let ulp32 =
+            |a: f32, b: f64| (a as f64 - b).abs() / (b.abs().max(1e-37) * f32::EPSILON as f64);
         let (mut we, mut wt, mut ws) = (0.0f64, 0.0f64, 0.0f64);
         for i in 0..400_000u32 {
             let u = crate::rng::uniform(i.wrapping_mul(2_654_435_761));

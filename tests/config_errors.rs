@@ -346,6 +346,7 @@ fn bad_paths_and_seed_options_name_the_option() {
 #[test]
 fn shipped_configs_parse_and_check() {
     use smflow::config::parse::{experiment, json, Overrides};
+    use smflow::config::Family;
     use smflow::experiment::training::config as training;
     use smflow::experiment::width_sweep::config as sweep;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs");
@@ -360,12 +361,14 @@ fn shipped_configs_parse_and_check() {
         let value = json(&text).unwrap_or_else(|e| panic!("{ctx}: {e}"));
         let kind = experiment(&value).unwrap_or_else(|e| panic!("{ctx}: {e}"));
         let o = Overrides::default();
-        let r = match kind {
-            k if training::EXPERIMENTS.contains(&k) => {
+        let r = match kind.family() {
+            Family::Training => {
                 training::parse(value, o).and_then(|c| training::check(c, "t").map(|_| ()))
             }
-            "width_sweep" => sweep::parse(value, o).and_then(|c| sweep::check(c, "t").map(|_| ())),
-            _ => smflow::config::load(value, "t", o).map(|_| ()),
+            Family::WidthSweep => {
+                sweep::parse(value, o).and_then(|c| sweep::check(c, "t").map(|_| ()))
+            }
+            Family::SmallD => smflow::experiment::config::load(value, "t", o).map(|_| ()),
         };
         r.unwrap_or_else(|e| panic!("{ctx}: {e}"));
         n += 1;

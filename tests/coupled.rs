@@ -353,9 +353,12 @@ fn estimator_config() {
         &quadratic(r#","paths":10,"sde":{"solver":"exact"}"#)
             .replace(r#""sde":{"substeps":8,"extrapolate":true},"#, ""),
     );
-    assert_eq!(exact.estimator, smflow::config::Estimator::Independent);
+    assert_eq!(
+        exact.estimator,
+        smflow::experiment::config::Estimator::Independent
+    );
     let bad = |extra: &str, cfg: &str| {
-        let e = smflow::config::parse(cfg, "t")
+        let e = smflow::experiment::config::parse(cfg, "t")
             .err()
             .unwrap_or_else(|| panic!("accepted {extra}"));
         e.to_string()
@@ -445,14 +448,14 @@ fn target_precision_chooses_paths_per_eta() {
 
 #[test]
 fn target_config_errors_name_the_field() {
-    let e = smflow::config::parse(
+    let e = smflow::experiment::config::parse(
         &quadratic(r#","paths":1000,"target":{"rel_stderr":0.1,"pilot_paths":5000}"#),
         "t",
     )
     .unwrap_err()
     .to_string();
     assert!(e.contains("target.pilot_paths"), "{e}");
-    let e = smflow::config::parse(
+    let e = smflow::experiment::config::parse(
         &quadratic(r#","paths":1000,"target":{"rel_stderr":-1}"#),
         "t",
     )

@@ -98,7 +98,7 @@ fn untampered_shards_carry_a_digest_and_merge() {
     let m = read_partials(&out).unwrap();
     m.check_digest().unwrap();
     // The merged output verifies as a whole run of the same plan.
-    let ck = smflow::config::parse(CFG, "x").unwrap();
+    let ck = smflow::experiment::config::parse(CFG, "x").unwrap();
     m.verify(
         &smflow::experiment::plan(&ck),
         smflow::experiment::Shard::WHOLE,

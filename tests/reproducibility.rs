@@ -122,7 +122,7 @@ fn gpu_shards_merge_bit_for_bit() {
      "x0": [1.0], "dynamics": ["sgd", "sme2"], "batch": 2, "etas": [0.1],
      "horizon": 0.5, "observables": ["norm2", "cos"], "paths": 1000,
      "sde": {"substeps": 4}}"#;
-    let ck = smflow::config::parse(text, "t").unwrap();
+    let ck = smflow::experiment::config::parse(text, "t").unwrap();
     let p = plan(&ck);
     let whole = execute(&p, &g, Shard::WHOLE, &|_| {}).unwrap().to_parts();
     for n in [3, 7] {

@@ -19,8 +19,9 @@
 use smflow::backend::cpu::CpuBackend;
 use smflow::backend::gpu::{compose, GpuBackend};
 use smflow::backend::{Backend, Precision};
-use smflow::config::{parse, ConfigError};
+use smflow::config::ConfigError;
 use smflow::dynamics::{Dynamics, Kind, RunSpec, Solver};
+use smflow::experiment::config::parse;
 use smflow::experiment::invariant::{run_all, Coord, RunResult};
 use smflow::model::AnyModel;
 

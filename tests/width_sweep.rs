@@ -2,12 +2,12 @@
 //! scaling rejected), the exact fluctuation at t = 0, CLI outputs, reproducibility and
 //! block-size independence, and bad input naming the field.
 
+use smflow::backend::Precision;
 use smflow::experiment::width_sweep::analysis::describe;
 use smflow::experiment::width_sweep::config::{check, WidthSweepConfig};
 use smflow::experiment::width_sweep::{collect, job};
 use smflow::meanfield::cpu::CpuMeanField;
 use smflow::meanfield::MfDynamics;
-use smflow::backend::Precision;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_smflow");
@@ -83,8 +83,24 @@ fn results_do_not_depend_on_the_cpu_block_size() {
     let s = sweep(&config(""));
     let j = job(&s, MfDynamics::Smf1, 0, 20);
     for precision in [Precision::F64, Precision::F32] {
-        let a = collect(&CpuMeanField { block: 1, precision }, &j, 9).unwrap();
-        let b = collect(&CpuMeanField { block: 256, precision }, &j, 9).unwrap();
+        let a = collect(
+            &CpuMeanField {
+                block: 1,
+                precision,
+            },
+            &j,
+            9,
+        )
+        .unwrap();
+        let b = collect(
+            &CpuMeanField {
+                block: 256,
+                precision,
+            },
+            &j,
+            9,
+        )
+        .unwrap();
         assert_eq!(a, b, "{precision:?}");
     }
 }

@@ -14,7 +14,7 @@
 
 use super::{make_backend, Failure};
 use crate::backend::{Backend, BackendChoice};
-use crate::config::parse;
+use crate::experiment::config::parse;
 use crate::experiment::{execute, plan, Shard};
 use clap::Args;
 use serde::Serialize;

@@ -217,20 +217,40 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         max_diff_in_stderr: max_se,
         passed,
     };
-    if let Some(out) = &a.out {
-        std::fs::create_dir_all(out).map_err(|e| Failure::Runtime(e.into()))?;
-        std::fs::write(
-            out.join("compare.json"),
-            serde_json::to_vec_pretty(&cmp).map_err(|e| Failure::Runtime(e.into()))?,
-        )
-        .map_err(|e| Failure::Runtime(e.into()))?;
+    conclude(
+        a.out.as_deref(),
+        &cmp,
+        passed,
+        "FAIL: gpu and cpu disagree beyond tolerance",
+    )?;
+    println!("PASS: gpu agrees with the cpu reference");
+    Ok(())
+}
+
+/// The end of every `compare`: writes `compare.json` under `out` when given (atomically,
+/// so a file there is complete), then turns the verdict into the exit status.
+pub fn conclude(
+    out: Option<&std::path::Path>,
+    doc: &impl Serialize,
+    passed: bool,
+    failure: &str,
+) -> Result<(), Failure> {
+    if let Some(dir) = out {
+        std::fs::create_dir_all(dir).map_err(|e| Failure::Runtime(e.into()))?;
+        let bytes = serde_json::to_vec_pretty(doc).map_err(|e| Failure::Runtime(e.into()))?;
+        crate::output::files::write_atomic(&dir.join("compare.json"), &bytes)?;
     }
     if passed {
-        println!("PASS: gpu agrees with the cpu reference");
         Ok(())
     } else {
-        Err(Failure::Runtime(anyhow::anyhow!(
-            "FAIL: gpu and cpu disagree beyond tolerance"
-        )))
+        Err(Failure::Runtime(anyhow::anyhow!("{failure}")))
     }
+}
+
+/// The verdict line of the path-by-path compares (mean-field, finite data).
+pub fn print_path_verdict(worst: f64, tol: f64, passed: bool) {
+    println!(
+        "max relative deviation {worst:.2e} (tolerance {tol:.0e}): {}",
+        if passed { "PASS" } else { "FAIL" }
+    );
 }

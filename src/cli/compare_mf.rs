@@ -81,23 +81,11 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
     let doc = json!({"adapter": gpu.adapter(), "precision": gpu.precision().name(), "runs": runs,
         "max_rel_deviation": worst, "diverged_on_one_backend": split_total,
         "path_tol": a.path_tol, "passed": passed});
-    if let Some(dir) = &a.out {
-        std::fs::create_dir_all(dir).map_err(|e| Failure::Runtime(e.into()))?;
-        crate::output::files::write_atomic(
-            &dir.join("compare.json"),
-            serde_json::to_string_pretty(&doc).unwrap().as_bytes(),
-        )?;
-    }
-    println!(
-        "max relative deviation {worst:.2e} (tolerance {:.0e}): {}",
-        a.path_tol,
-        if passed { "PASS" } else { "FAIL" }
-    );
-    if passed {
-        Ok(())
-    } else {
-        Err(Failure::Runtime(anyhow::anyhow!(
-            "cpu and gpu observables disagree beyond --path-tol"
-        )))
-    }
+    super::compare::print_path_verdict(worst, a.path_tol, passed);
+    super::compare::conclude(
+        a.out.as_deref(),
+        &doc,
+        passed,
+        "cpu and gpu observables disagree beyond --path-tol",
+    )
 }

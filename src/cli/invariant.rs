@@ -4,7 +4,7 @@
 
 use super::run::RunArgs;
 use super::{make_backend, Failure};
-use crate::config::Checked;
+use crate::experiment::config::Checked;
 use crate::experiment::invariant::{self, BatchCount, Distance, InvariantReport};
 use anyhow::Context as _;
 use std::path::Path;

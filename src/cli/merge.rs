@@ -2,7 +2,7 @@
 //! merged results equal, bit for bit, what one unsharded run gives.
 
 use super::{run::print_summary, timestamp, Failure};
-use crate::config::check;
+use crate::experiment::config::check;
 use crate::experiment::{analyze, plan, Collected, RunMeta};
 use crate::output::files::{prepare_out_dir, read_partials, write_run, Partials};
 use crate::stats::Moments;
@@ -98,7 +98,7 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
             missing.join(", ")
         )));
     }
-    let cfg: crate::config::Config = serde_json::from_value(first.config.clone())
+    let cfg: crate::experiment::config::Config = serde_json::from_value(first.config.clone())
         .map_err(|e| Failure::BadInput(format!("merge: config in partials.json: {e}")))?;
     let checked = check(cfg, "merged")?;
     if checked.target.is_some() {

@@ -91,12 +91,16 @@ pub fn load_config(
     path: &PathBuf,
     paths: Option<u64>,
     seed: Option<u64>,
-) -> Result<crate::config::Checked, Failure> {
+) -> Result<crate::experiment::config::Checked, Failure> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Failure::BadInput(format!("config: cannot read {}: {e}", path.display())))?;
     let value = crate::config::parse::json(&text)?;
     let overrides = crate::config::parse::Overrides { paths, seed };
-    Ok(crate::config::load(value, config_stem(path), overrides)?)
+    Ok(crate::experiment::config::load(
+        value,
+        config_stem(path),
+        overrides,
+    )?)
 }
 
 /// The default run name: the config file's stem.

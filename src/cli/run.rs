@@ -2,6 +2,7 @@
 
 use super::{make_backend, progress_bar, timestamp, Failure};
 use crate::backend::BackendChoice;
+use crate::config::{parse, ConfigError, Family};
 use crate::experiment::{
     analyze, execute_from, plan, total_work, unit_replicas, Done, RunMeta, Shard,
 };
@@ -50,19 +51,17 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
     })?;
     // Syntax first, then `experiment`, then that experiment's schema only.
     let value = crate::config::parse::json(&text)?;
-    let kind = crate::config::parse::experiment(&value)?;
-    if crate::experiment::training::config::EXPERIMENTS.contains(&kind) {
-        return super::train::run(a, value);
-    }
-    if kind == "width_sweep" {
-        return super::width_sweep::run(a, value);
+    match crate::config::parse::experiment(&value)?.family() {
+        Family::Training => return super::train::run(a, value),
+        Family::WidthSweep => return super::width_sweep::run(a, value),
+        Family::SmallD => {}
     }
     let overrides = crate::config::parse::Overrides {
         paths: a.paths,
         seed: a.seed,
     };
-    let checked = crate::config::load(value, super::config_stem(&a.config), overrides)?;
-    if checked.experiment == crate::config::ExperimentKind::Invariant {
+    let checked = crate::experiment::config::load(value, super::config_stem(&a.config), overrides)?;
+    if checked.experiment == crate::experiment::config::ExperimentKind::Invariant {
         return super::invariant::run_cli(&a, checked);
     }
     let shard = match &a.shard {
@@ -229,6 +228,32 @@ pub(super) fn resume_error(dir: &std::path::Path, e: String) -> Failure {
     Failure::BadInput(format!("--resume {}: {e}", dir.display()))
 }
 
+/// Reads and checks the config of an experiment that runs whole (no `--shard`: the
+/// finite-data experiments and width_sweep) with its family's `parse` and `check`:
+/// syntax and schema first, then the shard refusal, then validation, every error
+/// blamed on the command-line option that set the field where one did.
+pub fn check_whole<C, S>(
+    a: &RunArgs,
+    value: serde_json::Value,
+    parse: impl FnOnce(serde_json::Value, parse::Overrides) -> Result<C, ConfigError>,
+    check: impl FnOnce(C, &str) -> Result<S, ConfigError>,
+) -> Result<(S, parse::Overrides), Failure> {
+    let overrides = parse::Overrides {
+        paths: a.paths,
+        seed: a.seed,
+    };
+    let kind = parse::experiment(&value)?;
+    let cfg = parse(value, overrides)?;
+    if a.shard.is_some() {
+        return Err(Failure::BadInput(format!(
+            "--shard: not available for experiment {:?} (only weak_order and n_point)",
+            kind.name()
+        )));
+    }
+    let checked = check(cfg, super::config_stem(&a.config)).map_err(|e| overrides.blame(e))?;
+    Ok((checked, overrides))
+}
+
 /// The output directory of a run that resumes by jobs: `--resume DIR`, else `--out`
 /// (or the default) made ready as `prepare_out` does.
 pub fn out_dir(a: &RunArgs, name: &str) -> Result<OutDir, Failure> {
@@ -298,7 +323,7 @@ pub fn experiment_of(text: &str) -> Option<String> {
     let v = crate::config::parse::json(text).ok()?;
     crate::config::parse::experiment(&v)
         .ok()
-        .map(str::to_string)
+        .map(|e| e.name().to_string())
 }
 
 /// A short table of what the run found, at the horizon.

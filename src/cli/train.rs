@@ -39,23 +39,7 @@ pub fn make_trainer(
 }
 
 pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
-    let overrides = crate::config::parse::Overrides {
-        paths: a.paths,
-        seed: a.seed,
-    };
-    let cfg = parse(value, overrides)?;
-    if a.shard.is_some() {
-        return Err(Failure::BadInput(format!(
-            "--shard: not available for experiment {:?} (only weak_order and n_point)",
-            cfg.experiment
-        )));
-    }
-    let stem = a
-        .config
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("run");
-    let setup = check(cfg, stem).map_err(|e| overrides.blame(e))?;
+    let (setup, overrides) = super::run::check_whole(&a, value, parse, check)?;
     crate::experiment::budget::check_paths(
         setup.cfg.paths,
         crate::experiment::training::held_per_replica(&setup),

@@ -39,22 +39,7 @@ pub fn make_mf_backend(
 }
 
 pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
-    let overrides = crate::config::parse::Overrides {
-        paths: a.paths,
-        seed: a.seed,
-    };
-    let cfg = parse(value, overrides)?;
-    if a.shard.is_some() {
-        return Err(Failure::BadInput(
-            "--shard: not available for width_sweep (only weak_order and n_point)".into(),
-        ));
-    }
-    let stem = a
-        .config
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or("run");
-    let sweep = check(cfg, stem).map_err(|e| overrides.blame(e))?;
+    let (sweep, overrides) = super::run::check_whole(&a, value, parse, check)?;
     crate::experiment::budget::check_paths(
         sweep.cfg.paths,
         crate::experiment::width_sweep::held_per_replica(&sweep),

@@ -4,20 +4,9 @@
 //! (allowed: …)`. Internally tagged enums go through [`tagged`], which keeps the path
 //! inside the variant (serde's derived impl buffers the content and loses it).
 
-use super::ConfigError;
+use super::{ConfigError, Experiment};
 use serde::de::{DeserializeOwned, Error as _};
 use serde_json::Value;
-
-/// Every experiment `smflow run` knows.
-pub const EXPERIMENTS: [&str; 7] = [
-    "weak_order",
-    "n_point",
-    "invariant",
-    "least_squares_risk",
-    "implicit_bias_sweep",
-    "gd_vs_gf",
-    "width_sweep",
-];
 
 /// The largest `paths` of any experiment (the replica index is a 32-bit Philox word).
 pub const MAX_PATHS: u64 = u32::MAX as u64;
@@ -190,10 +179,10 @@ fn path_at(text: &str, offset: usize) -> String {
     path
 }
 
-/// The `experiment` of a parsed config: a JSON object whose `experiment` is one of
-/// [`EXPERIMENTS`].
-pub fn experiment(value: &Value) -> Result<&str, ConfigError> {
-    let allowed = EXPERIMENTS.join(", ");
+/// The envelope of a parsed config: a JSON object whose `experiment` names one of
+/// [`Experiment::ALL`].
+pub fn experiment(value: &Value) -> Result<Experiment, ConfigError> {
+    let allowed = Experiment::ALL.map(Experiment::name).join(", ");
     let Some(obj) = value.as_object() else {
         return Err(bad(
             "config",
@@ -205,11 +194,12 @@ pub fn experiment(value: &Value) -> Result<&str, ConfigError> {
     };
     match obj.get("experiment") {
         None => Err(bad("experiment", format!("missing (allowed: {allowed})"))),
-        Some(Value::String(s)) if EXPERIMENTS.contains(&s.as_str()) => Ok(s),
-        Some(Value::String(s)) => Err(bad(
-            "experiment",
-            format!("unknown experiment {s:?} (allowed: {allowed})"),
-        )),
+        Some(Value::String(s)) => Experiment::parse(s).ok_or_else(|| {
+            bad(
+                "experiment",
+                format!("unknown experiment {s:?} (allowed: {allowed})"),
+            )
+        }),
         Some(v) => Err(bad(
             "experiment",
             format!("missing: must be a string, got {v} (allowed: {allowed})"),

@@ -6,6 +6,7 @@
 //! a single run would.
 
 pub mod budget;
+pub mod config;
 pub mod invariant;
 pub mod n_point;
 pub mod target;
@@ -14,10 +15,11 @@ pub mod weak_order;
 pub mod width_sweep;
 
 use crate::backend::{shifts, Backend};
-use crate::config::{steps, Checked, ExperimentKind};
+use crate::config::steps;
 use crate::dynamics::{Kind, RunSpec, Solver};
 use crate::output::report::{Point, Report};
 use crate::stats::{Moments, MomentsParts};
+use config::{Checked, ExperimentKind};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use std::time::Instant;
@@ -150,7 +152,7 @@ fn coupling(
     eta_index: usize,
 ) -> Option<crate::dynamics::Coupling> {
     use crate::dynamics::{Coupling, Dynamics};
-    let coupled = ck.estimator == crate::config::Estimator::Coupled
+    let coupled = ck.estimator == config::Estimator::Coupled
         && dynamics.kind() == Kind::Sde
         && dynamics.reference() == Some(Dynamics::Sgd)
         && ck.dynamics.contains(&Dynamics::Sgd);

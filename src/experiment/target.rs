@@ -17,7 +17,7 @@
 
 use super::{analyze, execute, plan, Plan, RunMeta, Shard};
 use crate::backend::Backend;
-use crate::config::Checked;
+use crate::experiment::config::Checked;
 use crate::output::report::TargetReport;
 
 /// XORed into the seed to make the pilot's Philox key.

@@ -11,8 +11,8 @@
 //! variance reduction (Var g_sgd + Var g_sde)/Var D measured on the same replicas);
 //! every other pair is the difference of two independent means.
 
-use crate::config::Checked;
 use crate::dynamics::{Channel, Dynamics, RunSpec};
+use crate::experiment::config::Checked;
 use crate::experiment::{Collected, Plan};
 use crate::observables::Observable;
 use crate::output::report::{Order, Point, WeakError};

@@ -5,6 +5,7 @@
 //! Vectors are fixed-size stack arrays (`Vector`, d ≤ `MAX_D`) so the CPU inner loops
 //! never allocate.
 
+pub mod config;
 pub mod multiplicative;
 pub mod quadratic;
 pub mod toy_sgd;

@@ -221,8 +221,9 @@ impl Model for ToySgd {
                     let xh = x[i] * inv_r;
                     let hq = hv * 2.0 * xh + cq * (v[i] - hv * xh);
                     let hu = -(duv * 2.0 * x[i] + u * 2.0 * v[i] + xv * 2.0 * du[i]) / p;
-                    h[i] = (duv * a * cq * x[i] + dqv * a * du[i] + q * a * hu + (u * a + 1.0) * hq)
-                        * (0.5 * k0);
+                    h[i] =
+                        (duv * a * cq * x[i] + dqv * a * du[i] + q * a * hu + (u * a + 1.0) * hq)
+                            * (0.5 * k0);
                 }
             }
         }

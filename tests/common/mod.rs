@@ -6,7 +6,7 @@ pub mod cases;
 use smflow::backend::cpu::CpuBackend;
 use smflow::backend::gpu::GpuBackend;
 use smflow::backend::{Backend, Precision};
-use smflow::config::{parse, Checked};
+use smflow::experiment::config::{parse, Checked};
 use smflow::experiment::{analyze, execute, plan, Collected, RunMeta, Shard};
 use smflow::output::report::Report;
 

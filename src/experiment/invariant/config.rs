@@ -1,8 +1,27 @@
 //! Validation of the `invariant` block against the experiment, model and dynamics.
 
-use crate::config::{ConfigError, ExperimentKind, InvariantConfig};
+use crate::config::ConfigError;
 use crate::dynamics::Dynamics;
+use crate::experiment::config::ExperimentKind;
 use crate::model::AnyModel;
+use serde::{Deserialize, Serialize};
+
+/// Histogram settings of the `invariant` experiment.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvariantConfig {
+    /// Bins of each histogram (x in 1-D; angle φ and radius r in 2-D).
+    pub bins: u32,
+    /// [lo, hi] of the x histogram (1-D) or of the r histogram (2-D).
+    pub range: [f64; 2],
+    /// Path batches for the Monte Carlo error of the TV distances (jackknife).
+    #[serde(default = "default_inv_batches")]
+    pub batches: u32,
+}
+
+fn default_inv_batches() -> u32 {
+    20
+}
 
 /// Validates the `invariant` block against the experiment, model and dynamics.
 pub fn check_config(

@@ -2,7 +2,7 @@
 //! integrated by quadrature into the histogram's bins (`marginal_bins`), so the
 //! experiment and the tests compare samples with one source of truth.
 
-use crate::config::InvariantConfig;
+use super::InvariantConfig;
 use crate::model::toy_sgd::stationary_exponent;
 use crate::model::{vector, ToySgd, Vector};
 use serde::{Deserialize, Serialize};

@@ -13,8 +13,8 @@
 //! the TV one would expect from sampling noise alone (`noise_floor`) beside it.
 
 use crate::backend::Backend;
-use crate::config::Checked;
 use crate::dynamics::RunSpec;
+use crate::experiment::config::Checked;
 use crate::model::toy_sgd::{seed_convention_exponent, stationary_exponent};
 use crate::model::AnyModel;
 use serde::{Deserialize, Serialize};
@@ -23,7 +23,7 @@ use std::time::Instant;
 
 mod config;
 mod density;
-pub use config::check_config;
+pub use config::{check_config, InvariantConfig};
 pub use density::*;
 
 /// Counts per bin (last entry: outside the range) of each batch of paths.

@@ -1,8 +1,12 @@
 //! Config of the finite-data experiments (`least_squares_risk`, `implicit_bias_sweep`,
 //! `gd_vs_gf`): one file format, validated into `Setup`. Every error names the field.
 
+use crate::config::names;
 use crate::config::parse::{self, Overrides, MAX_PATHS};
-use crate::config::{steps, ConfigError, MAX_SUBSTEPS};
+use crate::config::{
+    check_bound, check_precision, defaults, expect_family, steps, ConfigError, Experiment, Family,
+    MAX_SUBSTEPS,
+};
 use crate::data::sampling::Sampling;
 use crate::data::{DataConfig, DataSet};
 use crate::train::net::Param;
@@ -28,12 +32,6 @@ fn one() -> u32 {
 }
 fn default_substeps() -> u32 {
     8
-}
-fn default_seed() -> u64 {
-    1
-}
-fn default_bound() -> f64 {
-    1e6
 }
 fn default_test() -> usize {
     1000
@@ -75,12 +73,12 @@ pub struct TrainConfig {
     /// EM / RK4 substeps per step.
     #[serde(default = "default_substeps")]
     pub substeps: u32,
-    #[serde(default = "default_seed")]
+    #[serde(default = "defaults::seed")]
     pub seed: u64,
     /// f32 or f64; unset: the GPU computes in f32, the CPU in f64 (the reference).
     #[serde(default)]
     pub precision: Option<String>,
-    #[serde(default = "default_bound")]
+    #[serde(default = "defaults::diverge_bound")]
     pub diverge_bound: f64,
     /// Fresh test samples for the test loss.
     #[serde(default = "default_test")]
@@ -122,16 +120,7 @@ fn de_data<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DataConfig, D::Erro
 /// Parses a finite-data config's JSON (the overrides applied first); every error
 /// names its field.
 pub fn parse(value: serde_json::Value, overrides: Overrides) -> Result<TrainConfig, ConfigError> {
-    let kind = parse::experiment(&value)?;
-    if !EXPERIMENTS.contains(&kind) {
-        return err(
-            "experiment",
-            format!(
-                "{kind:?} is not a finite-data experiment (allowed here: {})",
-                EXPERIMENTS.join(", ")
-            ),
-        );
-    }
+    expect_family(parse::experiment(&value)?.name(), Family::Training)?;
     overrides.parse(value)
 }
 
@@ -147,16 +136,19 @@ pub const MAX_DATASETS: u32 = 1 << 16;
 /// Largest `test_samples` (as `data.n`).
 pub const MAX_TEST_SAMPLES: usize = 1 << 24;
 
-pub const EXPERIMENTS: [&str; 3] = ["least_squares_risk", "implicit_bias_sweep", "gd_vs_gf"];
+pub const EXPERIMENTS: [&str; 3] = [
+    Experiment::LeastSquaresRisk.name(),
+    Experiment::ImplicitBiasSweep.name(),
+    Experiment::GdVsGf.name(),
+];
 
 impl TrainExperiment {
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "least_squares_risk" => Self::LeastSquaresRisk,
-            "implicit_bias_sweep" => Self::ImplicitBiasSweep,
-            "gd_vs_gf" => Self::GdVsGf,
-            _ => return None,
-        })
+    fn of(e: Experiment) -> Self {
+        match e {
+            Experiment::LeastSquaresRisk => Self::LeastSquaresRisk,
+            Experiment::ImplicitBiasSweep => Self::ImplicitBiasSweep,
+            _ => Self::GdVsGf,
+        }
     }
 }
 
@@ -190,14 +182,7 @@ pub fn whole_steps(t: f64, eta: f64) -> Option<u32> {
 }
 
 pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
-    let experiment = TrainExperiment::parse(&cfg.experiment).ok_or_else(|| ConfigError {
-        field: "experiment".into(),
-        message: format!(
-            "unknown training experiment {:?} (allowed: {})",
-            cfg.experiment,
-            EXPERIMENTS.join(", ")
-        ),
-    })?;
+    let experiment = TrainExperiment::of(expect_family(&cfg.experiment, Family::Training)?);
     let echo = serde_json::to_value(&cfg).expect("config serialises");
     if !(cfg.model.alpha.is_finite() && cfg.model.alpha > 0.0) {
         return err(
@@ -208,22 +193,13 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
     if experiment == TrainExperiment::LeastSquaresRisk && cfg.model.param != Param::Linear {
         return err("model.param", "least_squares_risk needs \"linear\"");
     }
-    let mut dynamics = Vec::new();
-    for (i, s) in cfg.dynamics.iter().enumerate() {
-        match TrainDynamics::parse(s) {
-            Some(d) if !dynamics.contains(&d) => dynamics.push(d),
-            Some(_) => return err(&format!("dynamics[{i}]"), format!("{s:?} listed twice")),
-            None => {
-                return err(
-                    &format!("dynamics[{i}]"),
-                    format!("unknown dynamics {s:?}; allowed: {}", NAMES.join(", ")),
-                )
-            }
-        }
-    }
-    if dynamics.is_empty() {
-        return err("dynamics", "list at least one dynamics");
-    }
+    let dynamics = names(
+        "dynamics",
+        "dynamics",
+        &cfg.dynamics,
+        TrainDynamics::parse,
+        &NAMES,
+    )?;
     if cfg.etas.is_empty() {
         return err("etas", "must list at least one step size");
     }
@@ -337,12 +313,7 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
             ),
         );
     }
-    if !(cfg.diverge_bound.is_finite() && cfg.diverge_bound > 0.0) {
-        return err(
-            "diverge_bound",
-            format!("must be a finite number > 0, got {}", cfg.diverge_bound),
-        );
-    }
+    check_bound(cfg.diverge_bound)?;
     if !(cfg.converge_tolerance.is_finite() && cfg.converge_tolerance > 0.0) {
         return err(
             "converge_tolerance",
@@ -352,17 +323,7 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
             ),
         );
     }
-    let precision = match cfg.precision.as_deref() {
-        None => None,
-        Some("f32") => Some(crate::backend::Precision::F32),
-        Some("f64") => Some(crate::backend::Precision::F64),
-        Some(other) => {
-            return err(
-                "precision",
-                format!("unknown precision {other:?}; allowed: f32, f64"),
-            )
-        }
-    };
+    let precision = check_precision(cfg.precision.as_deref())?;
     let mut data = Vec::new();
     for i in 0..cfg.datasets {
         let dc = match &cfg.data {

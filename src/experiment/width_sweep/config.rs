@@ -1,8 +1,11 @@
 //! Config of the `width_sweep` experiment, validated into `Sweep`. Every error names
 //! the field and what is allowed.
 
+use crate::config::names;
 use crate::config::parse::{self, Overrides, MAX_PATHS};
-use crate::config::{ConfigError, MAX_SUBSTEPS};
+use crate::config::{
+    check_bound, check_precision, defaults, expect_family, ConfigError, Family, MAX_SUBSTEPS,
+};
 use crate::data::DataSet;
 use crate::experiment::training::config::whole_steps;
 use crate::meanfield::model::{
@@ -116,13 +119,7 @@ pub fn parse(
     value: serde_json::Value,
     overrides: Overrides,
 ) -> Result<WidthSweepConfig, ConfigError> {
-    let kind = parse::experiment(&value)?;
-    if kind != "width_sweep" {
-        return err(
-            "experiment",
-            format!("{kind:?} is not read by this parser (allowed here: width_sweep)"),
-        );
-    }
+    expect_family(parse::experiment(&value)?.name(), Family::WidthSweep)?;
     overrides.parse(value)
 }
 
@@ -134,12 +131,6 @@ fn one_u32() -> u32 {
 }
 fn default_substeps() -> u32 {
     4
-}
-fn default_seed() -> u64 {
-    1
-}
-fn default_bound() -> f64 {
-    1e6
 }
 fn default_test() -> usize {
     1024
@@ -178,12 +169,12 @@ pub struct WidthSweepConfig {
     /// Size of the fixed test set of the population risk.
     #[serde(default = "default_test")]
     pub test_samples: usize,
-    #[serde(default = "default_seed")]
+    #[serde(default = "defaults::seed")]
     pub seed: u64,
     /// "f32" or "f64"; unset: the GPU's f32 and the CPU's f64 (the reference).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub precision: Option<String>,
-    #[serde(default = "default_bound")]
+    #[serde(default = "defaults::diverge_bound")]
     pub diverge_bound: f64,
 }
 
@@ -270,12 +261,7 @@ fn teacher(t: &TeacherConfig, d: usize, seed: u64) -> Result<Teacher, ConfigErro
 }
 
 pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigError> {
-    if cfg.experiment != "width_sweep" {
-        return err(
-            "experiment",
-            format!("expected \"width_sweep\", got {:?}", cfg.experiment),
-        );
-    }
+    expect_family(&cfg.experiment, Family::WidthSweep)?;
     let echo = serde_json::to_value(&cfg).expect("config serialises");
     let m = &cfg.model;
     if m.kind != "two_layer" {
@@ -330,22 +316,13 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
         return err("widths", "list at least one width");
     }
     widths.sort_unstable();
-    let mut dynamics = Vec::new();
-    for (j, s) in cfg.dynamics.iter().enumerate() {
-        match MfDynamics::parse(s) {
-            Some(d) if !dynamics.contains(&d) => dynamics.push(d),
-            Some(_) => return err(&format!("dynamics[{j}]"), format!("{s:?} listed twice")),
-            None => {
-                return err(
-                    &format!("dynamics[{j}]"),
-                    format!("unknown dynamics {s:?}; allowed: {}", DYNAMICS.join(", ")),
-                )
-            }
-        }
-    }
-    if dynamics.is_empty() {
-        return err("dynamics", "list at least one dynamics");
-    }
+    let dynamics = names(
+        "dynamics",
+        "dynamics",
+        &cfg.dynamics,
+        MfDynamics::parse,
+        &DYNAMICS,
+    )?;
     if cfg.etas.is_empty() {
         return err("etas", "must list at least one step size");
     }
@@ -418,23 +395,8 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
             format!("must be in 1 … 1048576, got {}", cfg.test_samples),
         );
     }
-    if !(cfg.diverge_bound.is_finite() && cfg.diverge_bound > 0.0) {
-        return err(
-            "diverge_bound",
-            format!("must be a finite number > 0, got {}", cfg.diverge_bound),
-        );
-    }
-    let precision = match cfg.precision.as_deref() {
-        None => None,
-        Some("f32") => Some(crate::backend::Precision::F32),
-        Some("f64") => Some(crate::backend::Precision::F64),
-        Some(other) => {
-            return err(
-                "precision",
-                format!("unknown precision {other:?}; allowed: f32, f64"),
-            )
-        }
-    };
+    check_bound(cfg.diverge_bound)?;
+    let precision = check_precision(cfg.precision.as_deref())?;
     let full_batch = dynamics.iter().any(|d| *d != MfDynamics::Sgd);
     let (streaming, set) = match &cfg.data {
         InputConfig::Stream { label_noise } => {

@@ -1,8 +1,8 @@
 //! Model sections of the small-d configs (`quadratic`, `multiplicative`, `toy_sgd`):
 //! their serde types and their validation into `AnyModel`.
 
-use super::{err, parse, ConfigError};
-use crate::model::{AnyModel, Multiplicative, Quadratic, ToyLoss, ToySgd, MAX_D};
+use super::{AnyModel, Multiplicative, Quadratic, ToyLoss, ToySgd, MAX_D};
+use crate::config::{err, parse, ConfigError};
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 use serde::{Deserialize, Serialize};
 
@@ -79,7 +79,7 @@ fn matrix(field: &str, rows: &[Vec<f64>], d: usize) -> Result<DMatrix<f64>, Conf
     Ok(m)
 }
 
-pub(super) fn check_model(mc: &ModelConfig, d_x0: usize) -> Result<AnyModel, ConfigError> {
+pub fn check_model(mc: &ModelConfig, d_x0: usize) -> Result<AnyModel, ConfigError> {
     Ok(match mc {
         ModelConfig::Quadratic(q) => {
             let d = q.mean.len();

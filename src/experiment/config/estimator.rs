@@ -1,7 +1,8 @@
 //! The weak-error settings of `weak_order`: the estimator (independent or coupled,
 //! DESIGN §7b) and the target precision (`experiment::target`), with their checks.
 
-use super::{err, Config, ConfigError, ExperimentKind};
+use super::{Config, ExperimentKind};
+use crate::config::{err, ConfigError};
 use crate::dynamics::Solver;
 use crate::model::AnyModel;
 use serde::{Deserialize, Serialize};
