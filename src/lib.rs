@@ -18,6 +18,7 @@ pub mod model;
 pub mod observables;
 pub mod output;
 pub mod rng;
+pub mod solver;
 pub mod stats;
 pub mod theory;
 pub mod train;

@@ -1,26 +1,20 @@
 // gf / mgf (twin of `path::ode_step`): RK4 on the drift, SUBSTEPS >> l steps of size
 // DT_LEVEL[l] per SGD step on level l (fine and coarse).
 
+// One RK4 step (`rk4_coord`, shaders/solver/rk4.wgsl) of the particle at x.
 fn rk4(x: vec_d, h: real) -> vec_d {
-    let k1 = drift(x);
-    var y: vec_d;
-    for (var i = 0u; i < D; i++) {
-        y[i] = x[i] + real(0.5) * h * k1[i];
+    let h6 = h / real(6.0);
+    var y = x;
+    var sum: vec_d;
+    for (var st = 0u; st < 4u; st++) {
+        let k = drift(y);
+        for (var i = 0u; i < D; i++) {
+            let c = rk4_coord(st, x[i], sum[i], k[i], h, h6);
+            sum[i] = c.sum;
+            y[i] = c.next;
+        }
     }
-    let k2 = drift(y);
-    for (var i = 0u; i < D; i++) {
-        y[i] = x[i] + real(0.5) * h * k2[i];
-    }
-    let k3 = drift(y);
-    for (var i = 0u; i < D; i++) {
-        y[i] = x[i] + h * k3[i];
-    }
-    let k4 = drift(y);
-    var o = x;
-    for (var i = 0u; i < D; i++) {
-        o[i] += h / real(6.0) * (k1[i] + real(2.0) * k2[i] + real(2.0) * k3[i] + k4[i]);
-    }
-    return o;
+    return y;
 }
 
 fn step(k: u32, replica: u32) {

@@ -376,21 +376,14 @@ fn rho_fold(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
 fn apply(rl: u32, c: u32, k: u32, delta: real) {
     let i = zi(rl, c, k);
     if (RK4) {
-        // cpu::Net::step: stages at z, z + h/2 k1, z + h/2 k2, z + h k3; weights 1 2 2 1.
+        // solver::rk4 through `rk4_coord`, one dispatch per stage (ctl[1] counts them):
+        // the stage point in stg, the weighted sum of slopes in acc.
         let st = ctl[1] % 4u;
-        if (st == 0u) {
-            acc[i] = delta;
-            stg[i] = z[i] + HALF_H * delta;
-        } else if (st == 1u) {
-            acc[i] = acc[i] + real(2.0) * delta;
-            stg[i] = z[i] + HALF_H * delta;
-        } else if (st == 2u) {
-            acc[i] = acc[i] + real(2.0) * delta;
-            stg[i] = z[i] + H * delta;
-        } else {
-            let zn = z[i] + H6 * (acc[i] + delta);
-            z[i] = zn;
-            stg[i] = zn;
+        let next = rk4_coord(st, z[i], acc[i], delta, H, H6);
+        acc[i] = next.sum;
+        stg[i] = next.next;
+        if (st == 3u) {
+            z[i] = next.next;
         }
     } else {
         z[i] = z[i] + delta;

@@ -301,7 +301,6 @@ fn update_discrete(j: u32, g: real) {
 fn rk4_substep() {
     for (var j = 0u; j < D; j++) {
         set_spair(OFF_W0, j, wpair(j));
-        set_spair(OFF_ACC, j, vec2<real>(real(0.0)));
     }
     for (var st = 0u; st < 4u; st++) {
         store_beta();
@@ -312,19 +311,12 @@ fn rk4_substep() {
         for (var j = 0u; j < D; j++) {
             let kk = drift_pair(j, wpair(j));
             let w0 = spair(OFF_W0, j);
-            var acc = spair(OFF_ACC, j);
-            if (st == 1u || st == 2u) {
-                acc += real(2.0) * kk;
-            } else {
-                acc += kk;
-            }
-            if (st == 3u) {
-                set_wpair(j, w0 + DT6 * acc);
-            } else {
-                let c = select(HALF_DT, DT, st == 2u);
-                set_wpair(j, w0 + c * kk);
-                set_spair(OFF_ACC, j, acc);
-            }
+            let acc = spair(OFF_ACC, j);
+            // Both parameters of feature j through `rk4_coord` (shaders/solver/rk4.wgsl).
+            let a = rk4_coord(st, w0.x, acc.x, kk.x, DT, DT6);
+            let b = rk4_coord(st, w0.y, acc.y, kk.y, DT, DT6);
+            set_wpair(j, vec2<real>(a.next, b.next));
+            set_spair(OFF_ACC, j, vec2<real>(a.sum, b.sum));
         }
     }
 }

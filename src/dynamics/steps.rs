@@ -8,6 +8,7 @@ use super::path::{State, MAX_LEVELS, MAX_NOISE, MAX_P};
 use super::RunSpec;
 use crate::lanes::Num;
 use crate::model::{drift, zero, ExactStep, Model, Vector};
+use crate::solver::rk4;
 
 /// The per-substep noise arrays of `em_step`, kept across steps (so that a step does
 /// not clear 4 × `MAX_NOISE` lanes; each is written before it is read).
@@ -65,40 +66,22 @@ pub(super) fn discrete_step<M: Model, T: Num>(
     }
 }
 
-/// gf / mgf: RK4 on the drift, `substeps >> level` steps per SGD step on each level.
+/// gf / mgf: RK4 (`solver::rk4`) on the drift, `substeps >> level` steps per SGD step
+/// on each level.
 #[inline(always)]
 pub(super) fn ode_step<M: Model, T: Num>(m: &M, spec: &RunSpec, levels: usize, x: &mut State<T>) {
     let d = m.dim();
     let c = spec.drift_c();
+    let mut work = rk4::Work::like(&zero::<T>());
     for (l, lv) in x[..levels].iter_mut().enumerate() {
         let n = spec.substeps() >> l;
         let h = spec.eta / n as f64;
         for xp in lv[..spec.particles()].iter_mut() {
             for _ in 0..n {
-                *xp = rk4(|y| drift(m, y, c), xp, h, d);
+                rk4::step(xp, h, d, &mut work, |y, k| *k = drift(m, y, c));
             }
         }
     }
-}
-
-#[inline(always)]
-fn rk4<T: Num>(f: impl Fn(&Vector<T>) -> Vector<T>, x: &Vector<T>, h: f64, d: usize) -> Vector<T> {
-    let axpy = |a: &Vector<T>, s: f64, b: &Vector<T>| {
-        let mut o = *a;
-        for i in 0..d {
-            o[i] += b[i] * s;
-        }
-        o
-    };
-    let k1 = f(x);
-    let k2 = f(&axpy(x, 0.5 * h, &k1));
-    let k3 = f(&axpy(x, 0.5 * h, &k2));
-    let k4 = f(&axpy(x, h, &k3));
-    let mut o = *x;
-    for i in 0..d {
-        o[i] += (k1[i] + k2[i] * 2.0 + k3[i] * 2.0 + k4[i]) * (h / 6.0);
-    }
-    o
 }
 
 /// Whether the SDE's noise is the reduced cylindrical noise ∫ G W(dθ, dt) (`smf_noise`):

@@ -6,6 +6,7 @@ use super::model::init_neurons;
 use super::real::{into_real, rounded, widened, Real};
 use super::{fill_batch, Batch, Block, MeanFieldBackend, MfDynamics, MfJob, MfSink, OBSERVABLES};
 use crate::backend::Precision;
+use crate::solver::rk4;
 use rayon::prelude::*;
 use std::ops::Range;
 
@@ -50,9 +51,8 @@ pub struct Net<'a, R = f64> {
     work: DriftScratch<R>,
     /// Δz of `drift` (sized on first use: the in-place Euler step needs none).
     delta: Vec<R>,
-    /// RK4 stage state and accumulator.
-    stage: Vec<R>,
-    acc: Vec<R>,
+    /// RK4 work space (gf, mgf; empty otherwise).
+    rk: rk4::Work<Vec<R>>,
 }
 
 impl<'a> Net<'a> {
@@ -68,11 +68,10 @@ impl<'a, R: Real> Net<'a, R> {
         let len = job.state_len();
         let mut z64 = vec![0.0; len];
         init_neurons(&job.init, job.key, r as u32, job.width, job.d, &mut z64);
-        let rk4 = job.dynamics.is_ode();
-        let zero = if rk4 {
-            vec![R::zero(); len]
+        let rk = if job.dynamics.is_ode() {
+            rk4::Work::like(&vec![R::zero(); len])
         } else {
-            Vec::new()
+            rk4::Work::default()
         };
         Net {
             job,
@@ -89,8 +88,7 @@ impl<'a, R: Real> Net<'a, R> {
             residuals: Vec::new(),
             work: DriftScratch::default(),
             delta: Vec::new(),
-            stage: zero.clone(),
-            acc: zero,
+            rk,
         }
     }
 
@@ -141,48 +139,15 @@ impl<'a, R: Real> Net<'a, R> {
             }
             MfDynamics::Gf | MfDynamics::Mgf => {
                 fill_batch(job, self.r, k, 0, &mut self.batch, &mut self.scratch);
-                self.delta.resize(self.z.len(), R::zero());
                 let h = job.eta / job.substeps as f64;
-                let (hr, h6) = (R::of(h), R::of(h / 6.0));
+                let (len, batch, work) = (self.z.len(), &self.batch, &mut self.work);
                 for _ in 0..job.substeps {
-                    // Classical RK4: stages at z, z + h/2 k1, z + h/2 k2, z + h k3.
-                    self.stage.copy_from_slice(&self.z);
-                    self.acc.iter_mut().for_each(|v| *v = R::zero());
-                    for (stage, (w, next)) in [(1.0, 0.5), (2.0, 0.5), (2.0, 1.0), (1.0, 0.0)]
-                        .into_iter()
-                        .enumerate()
-                    {
-                        let (w, next) = (R::of(w), R::of(next));
-                        drift(
-                            act,
-                            &self.stage,
-                            d,
-                            &self.batch,
-                            &mut self.work,
-                            &mut self.delta,
-                        );
+                    rk4::step(&mut self.z, h, len, &mut self.rk, |y, k| {
+                        drift(act, y, d, batch, work, k);
                         if job.dynamics.modified() {
-                            add_correction(
-                                act,
-                                &self.stage,
-                                d,
-                                &self.batch.x,
-                                &mut self.work,
-                                job.eta,
-                                1.0,
-                                &mut self.delta,
-                            );
+                            add_correction(act, y, d, &batch.x, work, job.eta, 1.0, k);
                         }
-                        for i in 0..self.z.len() {
-                            self.acc[i] += w * self.delta[i];
-                            if stage < 3 {
-                                self.stage[i] = self.z[i] + next * hr * self.delta[i];
-                            }
-                        }
-                    }
-                    for i in 0..self.z.len() {
-                        self.z[i] += h6 * self.acc[i];
-                    }
+                    });
                 }
             }
         }

@@ -14,7 +14,17 @@ use std::iter::Sum;
 use std::ops::{AddAssign, MulAssign, SubAssign};
 
 pub trait Real:
-    Float + Sum + AddAssign + SubAssign + MulAssign + Default + Send + Sync + std::fmt::Debug + 'static
+    crate::solver::AddScaled
+    + Float
+    + Sum
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + Default
+    + Send
+    + Sync
+    + std::fmt::Debug
+    + 'static
 {
     const PRECISION: Precision;
     /// `x` rounded to this type.

@@ -30,7 +30,7 @@
 
 use super::{Sink, TrainJob, Trainer, Update};
 use crate::backend::gpu::chunks::{chunk_replicas, ReplicaNeeds};
-use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX};
+use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX, RK4};
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, to_f64};
 use crate::backend::gpu::pacer::Pacer;
@@ -181,7 +181,6 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
     r("ETA", job.eta);
     r("HALF_ETA", job.eta / 2.0);
     r("DT", dt);
-    r("HALF_DT", 0.5 * dt);
     r("DT6", dt / 6.0);
     r("SQRT_DT", dt.sqrt());
     r("INV_N", 1.0 / n as f64);
@@ -198,7 +197,7 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
         "ydata[i]"
     };
     let _ = writeln!(h, "fn label(i: u32) -> real {{\n    return {label};\n}}");
-    [&h, MATH, mulhilo(int64), PHILOX, NET, TRAIN].concat()
+    [&h, MATH, mulhilo(int64), PHILOX, RK4, NET, TRAIN].concat()
 }
 
 pub struct GpuTrainer {

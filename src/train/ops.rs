@@ -14,6 +14,7 @@ use super::{TrainJob, Update};
 use crate::data::sampling::batch_indices;
 use crate::data::{label_noise, DataSet};
 use crate::lanes::{lane_loop, Num};
+use crate::solver::rk4;
 use crate::theory::gain::q as gain_q;
 use std::ops::Mul;
 
@@ -30,9 +31,9 @@ pub struct Group<'a, T: Num> {
     tmp_d: Vec<T>,
     q_d: Vec<T>,
     tmp_p: Vec<T>,
-    k: [Vec<T>; 4],
+    /// RK4 work space (its slope is also the Euler–Maruyama drift).
+    rk: rk4::Work<Vec<T>>,
     w: Vec<T>,
-    w_tmp: Vec<T>,
     /// The minibatch rows of one draw, gathered per lane (d).
     xg: Vec<T>,
     /// Draw j of lane l at `j * T::WIDTH + l`.
@@ -115,9 +116,8 @@ impl<'a, T: Num> Group<'a, T> {
             tmp_d: vec(d),
             q_d: vec(d),
             tmp_p: vec(p),
-            k: [vec(p), vec(p), vec(p), vec(p)],
+            rk: rk4::Work::like(&vec(p)),
             w: vec(p),
-            w_tmp: vec(p),
             xg: vec(d),
             idx: vec![0; job.batch as usize * T::WIDTH],
             normals: vec(if sde { job.substeps as usize * ds.n } else { 0 }),
@@ -272,29 +272,14 @@ impl<'a, T: Num> Group<'a, T> {
     #[inline(always)]
     fn rk4(&mut self, dt: f64) {
         let p = self.job.p();
-        self.w.copy_from_slice(&self.row[..p]);
-        let mut k = std::mem::take(&mut self.k);
-        let coef = [0.0, 0.5, 0.5, 1.0];
-        for s in 0..4 {
-            for i in 0..p {
-                lane_loop::<T>();
-                self.w_tmp[i] = self.w[i]
-                    + if s == 0 {
-                        T::ZERO
-                    } else {
-                        k[s - 1][i] * (coef[s] * dt)
-                    };
-            }
-            let wt = std::mem::take(&mut self.w_tmp);
-            self.drift(&wt, &mut k[s]);
-            self.w_tmp = wt;
-        }
-        for i in 0..p {
-            lane_loop::<T>();
-            self.row[i] =
-                self.w[i] + (k[0][i] + k[1][i] * 2.0 + k[2][i] * 2.0 + k[3][i]) * (dt / 6.0);
-        }
-        self.k = k;
+        let mut w = std::mem::take(&mut self.w);
+        let mut work = std::mem::take(&mut self.rk);
+        w.copy_from_slice(&self.row[..p]);
+        rk4::step(&mut w, dt, p, &mut work, |y: &Vec<T>, k: &mut Vec<T>| {
+            self.drift(y, k)
+        });
+        self.row[..p].copy_from_slice(&w);
+        (self.w, self.rk) = (w, work);
     }
 
     /// −∇L(w), or −(∇L + (η/2) ∇²L ∇L)(w) for the modified dynamics.
@@ -343,7 +328,7 @@ impl<'a, T: Num> Group<'a, T> {
         let (ds, param, p, n) = (self.ds, job.param, job.p(), self.ds.n);
         self.w.copy_from_slice(&self.row[..p]);
         let w = std::mem::take(&mut self.w);
-        let mut drift = std::mem::take(&mut self.k[0]);
+        let mut drift = std::mem::take(&mut self.rk.slope);
         self.drift(&w, &mut drift);
         // self.beta, self.g now hold β(w) and ∇_βL(w).
         let sd = dt.sqrt();
@@ -382,7 +367,7 @@ impl<'a, T: Num> Group<'a, T> {
             lane_loop::<T>();
             self.row[i] = w[i] + drift[i] * dt + scale * self.tmp_p[i];
         }
-        self.k[0] = drift;
+        self.rk.slope = drift;
         self.w = w;
     }
 }

@@ -31,6 +31,8 @@ pub const DISCRETE: &str = include_str!("../../../shaders/dynamics/discrete.wgsl
 pub const SGD_UPDATE: &str = include_str!("../../../shaders/dynamics/sgd_update.wgsl");
 pub const ODE: &str = include_str!("../../../shaders/dynamics/ode.wgsl");
 pub const SDE: &str = include_str!("../../../shaders/dynamics/sde.wgsl");
+/// The RK4 step per coordinate (`solver::rk4`'s twin), for every engine's flows.
+pub const RK4: &str = include_str!("../../../shaders/solver/rk4.wgsl");
 
 /// A float as a WGSL abstract-float literal (shortest round-trip form of the value
 /// rounded to the target precision; f32 overflow saturates to f32::MAX).
@@ -256,6 +258,7 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
         OBSERVABLES,
         &observe_fn(&spec.observables),
         SGD_UPDATE,
+        RK4,
         dyn_src,
         REDUCE,
         KERNEL,
@@ -298,7 +301,7 @@ pub fn loop_iterations(model: &AnyModel, spec: &RunSpec) -> (u64, u64) {
             let b = spec.batch as u64;
             blocks(b * nt) + b * (nt + f + np * (f + d)) + np * d
         }
-        Kind::Ode => levels * np * substeps * 4 * (drift + d),
+        Kind::Ode => levels * np * substeps * 4 * (1 + drift + d),
         Kind::Sde if exact => blocks(np * ne) + np * (ne + f),
         Kind::Sde => {
             let level = nc + np * (drift + f + nsmf.max(d) + d);

@@ -34,7 +34,7 @@
 
 use super::model::TAG_INIT;
 use super::{Block, MeanFieldBackend, MfDynamics, MfJob, MfSink, OBSERVABLES};
-use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX};
+use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX, RK4};
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, to_f64};
 use crate::backend::gpu::pacer::Pacer;

@@ -99,7 +99,6 @@ pub(super) fn compose(
     r("INV_NS", 1.0 / ns.max(1) as f64);
     r("INV_MT", 1.0 / job.teacher.m().max(1) as f64);
     r("H", hstep);
-    r("HALF_H", 0.5 * hstep);
     r("H6", hstep / 6.0);
     r("SIGMA", job.streaming.unwrap_or(0.0));
     r("BOUND", job.bound.min(f64::MAX));
@@ -114,5 +113,5 @@ pub(super) fn compose(
     r("A_MEAN", job.init.a_mean);
     r("A_STD", job.init.a_std);
     r("W_STD", job.init.w_std);
-    [&h, MATH, mulhilo(int64), PHILOX, TWO_LAYER, KERNELS].concat()
+    [&h, MATH, mulhilo(int64), PHILOX, RK4, TWO_LAYER, KERNELS].concat()
 }
