@@ -375,3 +375,21 @@ fn shipped_configs_parse_and_check() {
     }
     assert!(n >= 12, "only {n} configs found in {}", dir.display());
 }
+
+/// One dynamics enum serves every engine; each engine's config refuses the dynamics it
+/// does not run and lists the ones it does.
+#[test]
+fn a_dynamics_of_another_engine_is_refused_with_the_allowed_names() {
+    bad(
+        &edit(WEAK, "\"sme1\"]", "\"sgf\"]"),
+        &[],
+        &[
+            "error: dynamics[1]: unknown dynamics \"sgf\"; allowed: gd, sgd, gf, mgf, sme1, sme2, smf1, smf2",
+        ],
+    );
+    bad(
+        &edit(SWEEP, "[\"sgd\"]", "[\"sme1\"]"),
+        &[],
+        &["error: dynamics[0]: unknown dynamics \"sme1\"; allowed: sgd, gd, gf, smf1, mgf, smf2"],
+    );
+}

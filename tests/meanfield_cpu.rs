@@ -7,10 +7,10 @@ use smflow::meanfield::model::{
     gaussian_set, linear_population, Activation, Init, Teacher, TestFn, TAG_TEST,
 };
 use smflow::meanfield::real::Real;
-use smflow::meanfield::{MeanFieldBackend, MfDynamics, MfJob};
+use smflow::meanfield::{Dynamics, MeanFieldBackend, MfJob};
 use std::sync::Arc;
 
-fn linear_job(width: usize, d: usize, dynamics: MfDynamics, eta: f64, steps: u32) -> MfJob {
+fn linear_job(width: usize, d: usize, dynamics: Dynamics, eta: f64, steps: u32) -> MfJob {
     let teacher = Arc::new(Teacher::generate(3, d, 1.0, 11));
     let act = Activation::Linear;
     MfJob {
@@ -77,7 +77,7 @@ fn moment_rhs(s: &[f64], d: usize, bstar: &[f64]) -> Vec<f64> {
 fn linear_population_gf_follows_the_closed_moment_ode() {
     let d = 3;
     for width in [1usize, 7, 64] {
-        let job = linear_job(width, d, MfDynamics::Gf, 0.05, 40);
+        let job = linear_job(width, d, Dynamics::Gf, 0.05, 40);
         let bstar = job.teacher.beta();
         let mut states = Vec::new();
         CpuMeanField::default()
@@ -138,7 +138,7 @@ fn linear_population_gf_follows_the_closed_moment_ode() {
 fn the_moment_test_can_fail() {
     // The same comparison with a wrong ODE (the W-term dropped from β') must fail.
     let d = 3;
-    let job = linear_job(16, d, MfDynamics::Gf, 0.05, 20);
+    let job = linear_job(16, d, Dynamics::Gf, 0.05, 20);
     let bstar = job.teacher.beta();
     let mut net = Net::new(&job, 0);
     let (b0, a0, _) = moments(&net.z, d);
@@ -155,13 +155,7 @@ fn the_moment_test_can_fail() {
     assert!(off > 1e-3, "the wrong ODE fits within {off}");
 }
 
-fn tanh_set_job(
-    width: usize,
-    dynamics: MfDynamics,
-    eta: f64,
-    steps: u32,
-    act: Activation,
-) -> MfJob {
+fn tanh_set_job(width: usize, dynamics: Dynamics, eta: f64, steps: u32, act: Activation) -> MfJob {
     let d = 3;
     let teacher = Arc::new(Teacher::generate(2, d, 2.0, 4));
     let mut j = linear_job(width, d, dynamics, eta, steps);
@@ -185,7 +179,7 @@ fn order2_correction_is_the_hessian_of_the_loss_along_its_gradient() {
     use smflow::meanfield::drift::{add_correction, drift, DriftScratch};
     use smflow::meanfield::{fill_batch, Batch};
     for act in [Activation::Tanh, Activation::Sigmoid, Activation::Linear] {
-        let job = tanh_set_job(5, MfDynamics::Gf, 0.1, 1, act);
+        let job = tanh_set_job(5, Dynamics::Gf, 0.1, 1, act);
         let net = Net::new(&job, 1);
         let (mut batch, mut scr, mut w) = (Batch::default(), Vec::new(), DriftScratch::default());
         fill_batch(&job, 1, 0, 0, &mut batch, &mut scr); // weights 1/N: drift = −∇F
@@ -234,17 +228,17 @@ fn path_distance(a: &MfJob, b: &MfJob) -> f64 {
 #[test]
 fn gd_is_first_order_close_to_gf_and_second_order_close_to_mgf() {
     // T = 1: GD(η) vs the flows; halving η must halve |GD − GF| and quarter |GD − MGF|.
-    let dist = |flow: MfDynamics, eta: f64| {
+    let dist = |flow: Dynamics, eta: f64| {
         let steps = (1.0 / eta).round() as u32;
-        let mut g = tanh_set_job(6, MfDynamics::Gd, eta, steps, Activation::Tanh);
+        let mut g = tanh_set_job(6, Dynamics::Gd, eta, steps, Activation::Tanh);
         g.checkpoints = vec![steps];
         let mut f = tanh_set_job(6, flow, eta, steps, Activation::Tanh);
         f.checkpoints = vec![steps];
         f.substeps = 8;
         path_distance(&g, &f)
     };
-    let (gf1, gf2) = (dist(MfDynamics::Gf, 0.1), dist(MfDynamics::Gf, 0.05));
-    let (mgf1, mgf2) = (dist(MfDynamics::Mgf, 0.1), dist(MfDynamics::Mgf, 0.05));
+    let (gf1, gf2) = (dist(Dynamics::Gf, 0.1), dist(Dynamics::Gf, 0.05));
+    let (mgf1, mgf2) = (dist(Dynamics::Mgf, 0.1), dist(Dynamics::Mgf, 0.05));
     let (p_gf, p_mgf) = ((gf1 / gf2).log2(), (mgf1 / mgf2).log2());
     assert!(
         (p_gf - 1.0).abs() < 0.25,
@@ -259,12 +253,7 @@ fn gd_is_first_order_close_to_gf_and_second_order_close_to_mgf() {
 
 #[test]
 fn cached_and_recomputed_activations_give_the_same_paths() {
-    for dy in [
-        MfDynamics::Sgd,
-        MfDynamics::Smf1,
-        MfDynamics::Smf2,
-        MfDynamics::Mgf,
-    ] {
+    for dy in [Dynamics::Sgd, Dynamics::Smf1, Dynamics::Smf2, Dynamics::Mgf] {
         let job = tanh_set_job(7, dy, 0.1, 5, Activation::Sigmoid);
         let mut a = Net::new(&job, 2);
         let mut b = Net::new(&job, 2).without_activation_cache();
@@ -286,14 +275,14 @@ fn cached_and_recomputed_activations_give_the_same_paths() {
 /// 43 neurons (five groups of 8 in the lane kernels and 3 alone), or 1100 for smf1 (all
 /// 12 samples, two chunks of 8: without the activation cache, blocks of 64 neurons and a
 /// last one of 12), η = 0.1, 6 steps.
-fn every_case(mut f: impl FnMut(MfDynamics, Activation, MfJob)) {
+fn every_case(mut f: impl FnMut(Dynamics, Activation, MfJob)) {
     let all = [
-        MfDynamics::Sgd,
-        MfDynamics::Gd,
-        MfDynamics::Gf,
-        MfDynamics::Smf1,
-        MfDynamics::Mgf,
-        MfDynamics::Smf2,
+        Dynamics::Sgd,
+        Dynamics::Gd,
+        Dynamics::Gf,
+        Dynamics::Smf1,
+        Dynamics::Mgf,
+        Dynamics::Smf2,
     ];
     for dy in all {
         for act in [
@@ -302,7 +291,7 @@ fn every_case(mut f: impl FnMut(MfDynamics, Activation, MfJob)) {
             Activation::Relu,
             Activation::Linear,
         ] {
-            let width = if dy == MfDynamics::Smf1 { 1100 } else { 43 };
+            let width = if dy == Dynamics::Smf1 { 1100 } else { 43 };
             f(dy, act, tanh_set_job(width, dy, 0.1, 6, act));
         }
     }
@@ -314,7 +303,7 @@ fn every_case(mut f: impl FnMut(MfDynamics, Activation, MfJob)) {
 /// blocked path, with a partial last block), after 6 steps, and the observables too.
 #[test]
 fn lane_kernels_give_the_scalar_reference_bits() {
-    fn check<R: Real>(dy: MfDynamics, act: Activation, job: &MfJob) {
+    fn check<R: Real>(dy: Dynamics, act: Activation, job: &MfJob) {
         let mut reference = Net::<R>::in_precision(job, 3).reference();
         let mut cached = Net::<R>::in_precision(job, 3);
         let mut blocked = Net::<R>::in_precision(job, 3).without_activation_cache();
@@ -402,7 +391,7 @@ fn f32_path_follows_the_f64_reference_to_f32_rounding() {
 #[test]
 fn cpu_backend_f32_runs_net_f32_and_says_so() {
     use smflow::backend::Precision;
-    let job = tanh_set_job(24, MfDynamics::Smf2, 0.1, 3, Activation::Tanh);
+    let job = tanh_set_job(24, Dynamics::Smf2, 0.1, 3, Activation::Tanh);
     let cpu = CpuMeanField {
         block: 2,
         precision: Precision::F32,

@@ -19,7 +19,7 @@ use smflow::backend::Precision;
 use smflow::meanfield::cpu::CpuMeanField;
 use smflow::meanfield::gpu::GpuMeanField;
 use smflow::meanfield::model::{gaussian_set, Activation, Init, Teacher, TestFn, TAG_TEST};
-use smflow::meanfield::{MeanFieldBackend, MfDynamics, MfJob};
+use smflow::meanfield::{Dynamics, MeanFieldBackend, MfJob};
 use std::sync::Arc;
 
 const F32_TOL: f64 = 1e-4;
@@ -35,7 +35,7 @@ const ACTS: [Activation; 4] = [
 /// sgd streams θ unless `data` is Some(N); the others use a data set of N = `data`.
 fn job(
     act: Activation,
-    dynamics: MfDynamics,
+    dynamics: Dynamics,
     width: usize,
     d: usize,
     data: Option<usize>,
@@ -129,13 +129,13 @@ fn with_tile(tile: u32) -> Option<GpuMeanField> {
 fn every_dynamics_and_activation_matches_the_cpu() {
     let Some(g) = with_tile(64) else { return };
     let cases = [
-        (MfDynamics::Sgd, None, 0.5),
-        (MfDynamics::Sgd, Some(23), 0.5),
-        (MfDynamics::Gd, Some(23), 0.5),
-        (MfDynamics::Gf, Some(23), 0.5),
-        (MfDynamics::Smf1, Some(23), 0.5),
-        (MfDynamics::Mgf, Some(23), 0.5),
-        (MfDynamics::Smf2, Some(23), 0.5),
+        (Dynamics::Sgd, None, 0.5),
+        (Dynamics::Sgd, Some(23), 0.5),
+        (Dynamics::Gd, Some(23), 0.5),
+        (Dynamics::Gf, Some(23), 0.5),
+        (Dynamics::Smf1, Some(23), 0.5),
+        (Dynamics::Mgf, Some(23), 0.5),
+        (Dynamics::Smf2, Some(23), 0.5),
     ];
     let mut worst: f64 = 0.0;
     for (dynamics, data, eta) in cases {
@@ -162,11 +162,11 @@ fn results_do_not_depend_on_tile_chunk_or_sample_slices() {
         return;
     };
     for (dynamics, data) in [
-        (MfDynamics::Sgd, None),
-        (MfDynamics::Gf, Some(23)),
-        (MfDynamics::Smf1, Some(23)),
-        (MfDynamics::Mgf, Some(23)),
-        (MfDynamics::Smf2, Some(23)),
+        (Dynamics::Sgd, None),
+        (Dynamics::Gf, Some(23)),
+        (Dynamics::Smf1, Some(23)),
+        (Dynamics::Mgf, Some(23)),
+        (Dynamics::Smf2, Some(23)),
     ] {
         let mut j = job(Activation::Tanh, dynamics, 70, 3, data, 0.5);
         j.batch = 9;
@@ -197,8 +197,8 @@ fn results_do_not_depend_on_tile_chunk_or_sample_slices() {
 #[test]
 fn the_order2_correction_is_far_above_the_tolerance() {
     for (o1, o2) in [
-        (MfDynamics::Gf, MfDynamics::Mgf),
-        (MfDynamics::Smf1, MfDynamics::Smf2),
+        (Dynamics::Gf, Dynamics::Mgf),
+        (Dynamics::Smf1, Dynamics::Smf2),
     ] {
         for act in ACTS {
             let mut a = job(act, o1, 70, 3, Some(23), 0.5);
@@ -221,7 +221,7 @@ fn the_order2_correction_is_far_above_the_tolerance() {
 #[test]
 fn divergence_reports_nan_on_both_backends() {
     let Some(g) = gpu(Precision::F32) else { return };
-    let mut j = job(Activation::Linear, MfDynamics::Gd, 20, 3, Some(23), 40.0);
+    let mut j = job(Activation::Linear, Dynamics::Gd, 20, 3, Some(23), 40.0);
     j.checkpoints = vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 12];
     j.bound = 1e4;
     let (co, cs) = run(&CpuMeanField::default(), &j, 0..3);
@@ -245,7 +245,7 @@ fn divergence_reports_nan_on_both_backends() {
 #[test]
 fn large_batches_survive_llvmpipes_loop_limit() {
     let Some(g) = with_tile(64) else { return };
-    for dynamics in [MfDynamics::Gd, MfDynamics::Smf1, MfDynamics::Smf2] {
+    for dynamics in [Dynamics::Gd, Dynamics::Smf1, Dynamics::Smf2] {
         let mut j = job(Activation::Tanh, dynamics, 70, 3, Some(70_000), 0.5);
         j.substeps = 1;
         j.test = Arc::new(gaussian_set(&j.teacher, j.act, 70_000, 0.0, 3, TAG_TEST));
@@ -255,7 +255,7 @@ fn large_batches_survive_llvmpipes_loop_limit() {
     if g.is_software() {
         // One that cannot be split (a 4000-neuron teacher evaluated per streamed sample)
         // is refused, naming the CPU backend.
-        let mut j = job(Activation::Tanh, MfDynamics::Sgd, 16, 16, None, 0.5);
+        let mut j = job(Activation::Tanh, Dynamics::Sgd, 16, 16, None, 0.5);
         j.teacher = Arc::new(Teacher::generate(4000, 16, 1.0, 1));
         let err = g.run(&j, 0..1, &mut |_| {}).expect_err("must be refused");
         assert!(format!("{err:#}").contains("--backend cpu"), "{err:#}");
@@ -269,12 +269,12 @@ fn f64_matches_the_cpu_where_supported() {
         return;
     };
     for (dynamics, data) in [
-        (MfDynamics::Sgd, None),
-        (MfDynamics::Gd, Some(23)),
-        (MfDynamics::Gf, Some(23)),
-        (MfDynamics::Smf1, Some(23)),
-        (MfDynamics::Mgf, Some(23)),
-        (MfDynamics::Smf2, Some(23)),
+        (Dynamics::Sgd, None),
+        (Dynamics::Gd, Some(23)),
+        (Dynamics::Gf, Some(23)),
+        (Dynamics::Smf1, Some(23)),
+        (Dynamics::Mgf, Some(23)),
+        (Dynamics::Smf2, Some(23)),
     ] {
         for act in ACTS {
             let j = job(act, dynamics, 70, 3, data, 0.5);

@@ -4,10 +4,10 @@ use smflow::data::sampling::Sampling;
 use smflow::data::{generate, GenerateConfig};
 use smflow::train::cpu::CpuTrainer;
 use smflow::train::net::Param;
-use smflow::train::{TrainDynamics, TrainJob, Trainer};
+use smflow::train::{Dynamics, TrainJob, Trainer};
 use std::sync::Arc;
 
-fn job(dynamics: TrainDynamics, eta: f64, steps: u32, resample: bool) -> TrainJob {
+fn job(dynamics: Dynamics, eta: f64, steps: u32, resample: bool) -> TrainJob {
     let data = generate(
         &GenerateConfig {
             n: 40,
@@ -74,10 +74,10 @@ fn single(t: &CpuTrainer, j: &TrainJob, c: usize) -> Vec<f64> {
 #[test]
 fn sgd_mean_equals_gd_for_least_squares() {
     let t = CpuTrainer::default();
-    let gd = job(TrainDynamics::Gd, 0.1, 40, false);
+    let gd = job(Dynamics::Gd, 0.1, 40, false);
     for c in 1..3 {
         let want = single(&t, &gd, c);
-        let (m, se) = mean_se(&t, &job(TrainDynamics::Sgd, 0.1, 40, false), 4000, c);
+        let (m, se) = mean_se(&t, &job(Dynamics::Sgd, 0.1, 40, false), 4000, c);
         for i in 0..6 {
             assert!(
                 (m[i] - want[i]).abs() <= 4.5 * se[i],
@@ -88,7 +88,7 @@ fn sgd_mean_equals_gd_for_least_squares() {
             );
         }
         // The test can fail: a biased recursion (wrong step) is rejected.
-        let off = single(&t, &job(TrainDynamics::Gd, 0.11, 40, false), c);
+        let off = single(&t, &job(Dynamics::Gd, 0.11, 40, false), c);
         assert!((0..6).any(|i| (m[i] - off[i]).abs() > 4.5 * se[i]));
     }
 }
@@ -97,9 +97,9 @@ fn sgd_mean_equals_gd_for_least_squares() {
 fn sde_mean_equals_euler_mean() {
     let t = CpuTrainer::default();
     // EM with 4 substeps of η/4: mean = GD with step η/4 run 4× as many steps.
-    let mut gd = job(TrainDynamics::Gd, 0.025, 160, false);
+    let mut gd = job(Dynamics::Gd, 0.025, 160, false);
     gd.checkpoints = vec![0, 80, 160];
-    for dynamics in [TrainDynamics::Smf1, TrainDynamics::Sme1] {
+    for dynamics in [Dynamics::Smf1, Dynamics::Sme1] {
         let (m, se) = mean_se(&t, &job(dynamics, 0.1, 40, false), 4000, 2);
         let want = single(&t, &gd, 2);
         for i in 0..6 {
@@ -116,7 +116,7 @@ fn sde_mean_equals_euler_mean() {
 
 #[test]
 fn results_do_not_depend_on_block_size() {
-    let j = job(TrainDynamics::Sgd, 0.1, 20, true);
+    let j = job(Dynamics::Sgd, 0.1, 20, true);
     let collect = |block| {
         let mut out = Vec::new();
         CpuTrainer {

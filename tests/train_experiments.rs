@@ -9,7 +9,7 @@ use smflow::theory::hyperbolic_entropy::{alpha_for_uv, min_entropy_interpolator}
 use smflow::theory::least_squares::gf_from;
 use smflow::train::cpu::CpuTrainer;
 use smflow::train::net::Param;
-use smflow::train::{TrainDynamics, TrainJob, Trainer};
+use smflow::train::{Dynamics, TrainJob, Trainer};
 use std::sync::Arc;
 
 fn gen(n: usize, d: usize, s: Option<usize>, noise: f64, seed: u64) -> smflow::data::DataSet {
@@ -42,7 +42,7 @@ fn final_row(job: &TrainJob) -> Vec<f64> {
 fn base_job(
     data: smflow::data::DataSet,
     param: Param,
-    d: TrainDynamics,
+    d: Dynamics,
     eta: f64,
     steps: u32,
 ) -> TrainJob {
@@ -71,7 +71,7 @@ fn base_job(
 fn gf_matches_the_closed_form() {
     let ds = gen(30, 8, None, 0.5, 4);
     let (x, y) = (ds.matrix(), ds.labels());
-    let job = base_job(ds, Param::Linear, TrainDynamics::Gf, 0.1, 30);
+    let job = base_job(ds, Param::Linear, Dynamics::Gf, 0.1, 30);
     let got = final_row(&job);
     let want = gf_from(&x, &y, &DVector::zeros(8), 3.0);
     let err = (DVector::from_vec(got) - &want).norm() / want.norm();
@@ -85,7 +85,7 @@ fn gf_matches_the_closed_form() {
 fn dln_gf_limit_is_the_hyperbolic_entropy_interpolator() {
     let ds = gen(10, 20, Some(2), 0.0, 9);
     let (x, y) = (ds.matrix(), ds.labels());
-    let job = base_job(ds, Param::Uv, TrainDynamics::Gf, 0.05, 20_000);
+    let job = base_job(ds, Param::Uv, Dynamics::Gf, 0.05, 20_000);
     let w = final_row(&job);
     let beta: Vec<f64> = (0..20).map(|i| w[i] * w[20 + i]).collect();
     let beta = DVector::from_vec(beta);
@@ -113,11 +113,11 @@ fn epoch_sgd_with_full_batches_is_gd() {
     let gd = final_row(&base_job(
         ds.clone(),
         Param::PlusMinus,
-        TrainDynamics::Gd,
+        Dynamics::Gd,
         0.05,
         50,
     ));
-    let mut j = base_job(ds, Param::PlusMinus, TrainDynamics::Sgd, 0.05, 50);
+    let mut j = base_job(ds, Param::PlusMinus, Dynamics::Sgd, 0.05, 50);
     j.batch = 12;
     j.sampling = Sampling::Epochs;
     let sgd = final_row(&j);

@@ -22,7 +22,7 @@ use smflow::data::{generate, DataSet, GenerateConfig};
 use smflow::train::cpu::CpuTrainer;
 use smflow::train::gpu::{compose, GpuTrainer};
 use smflow::train::net::Param;
-use smflow::train::{TrainDynamics, TrainJob, Trainer, Update};
+use smflow::train::{Dynamics, TrainJob, Trainer, Update};
 use std::sync::Arc;
 
 const F32_TOL: f64 = 1e-4;
@@ -43,22 +43,22 @@ fn data() -> Arc<DataSet> {
     ))
 }
 
-const ALL: [TrainDynamics; 9] = [
-    TrainDynamics::Gd,
-    TrainDynamics::Sgd,
-    TrainDynamics::Gf,
-    TrainDynamics::Mgf,
-    TrainDynamics::Sme1,
-    TrainDynamics::Sme2,
-    TrainDynamics::Smf1,
-    TrainDynamics::Smf2,
-    TrainDynamics::Sgf,
+const ALL: [Dynamics; 9] = [
+    Dynamics::Gd,
+    Dynamics::Sgd,
+    Dynamics::Gf,
+    Dynamics::Mgf,
+    Dynamics::Sme1,
+    Dynamics::Sme2,
+    Dynamics::Smf1,
+    Dynamics::Smf2,
+    Dynamics::Sgf,
 ];
 
 fn job(
     data: &Arc<DataSet>,
     param: Param,
-    dynamics: TrainDynamics,
+    dynamics: Dynamics,
     sampling: Sampling,
     resample: bool,
 ) -> TrainJob {
@@ -177,7 +177,7 @@ fn cases(data: &Arc<DataSet>, all_labels: bool) -> Vec<TrainJob> {
         .enumerate()
     {
         for (di, dynamics) in ALL.into_iter().enumerate() {
-            let samplings: &[Sampling] = if dynamics == TrainDynamics::Sgd {
+            let samplings: &[Sampling] = if dynamics == Dynamics::Sgd {
                 &[Sampling::Replacement, Sampling::Epochs]
             } else {
                 &[Sampling::Replacement]
@@ -192,13 +192,7 @@ fn cases(data: &Arc<DataSet>, all_labels: bool) -> Vec<TrainJob> {
         }
     }
     // Gain off, for once.
-    let mut j = job(
-        data,
-        Param::Uv,
-        TrainDynamics::Sgd,
-        Sampling::Replacement,
-        false,
-    );
+    let mut j = job(data, Param::Uv, Dynamics::Sgd, Sampling::Replacement, false);
     j.track_gain = false;
     v.push(j);
     v
@@ -289,11 +283,11 @@ fn rows_do_not_depend_on_chunk_size() {
         return;
     };
     for j in [
-        job(&data, Param::Uv, TrainDynamics::Sgd, Sampling::Epochs, true),
+        job(&data, Param::Uv, Dynamics::Sgd, Sampling::Epochs, true),
         job(
             &data,
             Param::PlusMinus,
-            TrainDynamics::Smf2,
+            Dynamics::Smf2,
             Sampling::Replacement,
             false,
         ),
@@ -321,7 +315,7 @@ fn diverged_replicas_are_nan_on_both() {
     let mut j = job(
         &data,
         Param::Uv,
-        TrainDynamics::Sme1,
+        Dynamics::Sme1,
         Sampling::Replacement,
         true,
     );
@@ -378,27 +372,17 @@ fn storage_resident_rows_match_cpu() {
     let cpu = CpuTrainer::default();
     let data = data();
     for (param, dynamics, s, resample) in [
-        (Param::Uv, TrainDynamics::Gd, Sampling::Replacement, true),
+        (Param::Uv, Dynamics::Gd, Sampling::Replacement, true),
+        (Param::PlusMinus, Dynamics::Sgd, Sampling::Epochs, false),
+        (Param::Linear, Dynamics::Sgd, Sampling::Replacement, true),
+        (Param::Uv, Dynamics::Mgf, Sampling::Replacement, false),
         (
             Param::PlusMinus,
-            TrainDynamics::Sgd,
-            Sampling::Epochs,
-            false,
-        ),
-        (
-            Param::Linear,
-            TrainDynamics::Sgd,
+            Dynamics::Smf2,
             Sampling::Replacement,
             true,
         ),
-        (Param::Uv, TrainDynamics::Mgf, Sampling::Replacement, false),
-        (
-            Param::PlusMinus,
-            TrainDynamics::Smf2,
-            Sampling::Replacement,
-            true,
-        ),
-        (Param::Uv, TrainDynamics::Sgf, Sampling::Replacement, false),
+        (Param::Uv, Dynamics::Sgf, Sampling::Replacement, false),
     ] {
         let j = job(&data, param, dynamics, s, resample);
         let dev = deviation(&j, &rows(&g, &j, 0..70), &rows(&cpu, &j, 0..70));
@@ -432,7 +416,7 @@ fn long_full_batch_runs_survive_llvmpipes_loop_limit() {
             param: Param::Linear,
             w0: vec![0.0; d],
             data: std::sync::Arc::new(data),
-            dynamics: TrainDynamics::Gd,
+            dynamics: Dynamics::Gd,
             eta: 0.05,
             batch: 1,
             sampling: Sampling::Replacement,

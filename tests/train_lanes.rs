@@ -10,13 +10,13 @@ use smflow::data::sampling::Sampling;
 use smflow::data::{generate, GenerateConfig};
 use smflow::train::cpu::{replica_rows, CpuTrainer};
 use smflow::train::net::Param;
-use smflow::train::{TrainDynamics, TrainJob, Trainer, NAMES};
+use smflow::train::{Dynamics, TrainJob, Trainer, NAMES};
 use std::ops::Range;
 use std::sync::Arc;
 
 fn job(
     param: Param,
-    dynamics: TrainDynamics,
+    dynamics: Dynamics,
     sampling: Sampling,
     resample: bool,
     gain: bool,
@@ -94,7 +94,7 @@ fn lane_groups_are_bit_identical_to_the_scalar_reference() {
     let mut cases = 0;
     for param in [Param::Linear, Param::Uv, Param::PlusMinus] {
         for name in NAMES {
-            let dynamics = TrainDynamics::parse(name).unwrap();
+            let dynamics = Dynamics::parse(name).unwrap();
             for sampling in [Sampling::Replacement, Sampling::Epochs] {
                 for (resample, gain) in [(false, false), (true, false), (false, true), (true, true)]
                 {
@@ -122,13 +122,7 @@ fn lane_groups_are_bit_identical_to_the_scalar_reference() {
 #[test]
 fn diverging_lanes_match_the_scalar_reference() {
     let t = CpuTrainer::default();
-    let mut j = job(
-        Param::Uv,
-        TrainDynamics::Sgd,
-        Sampling::Replacement,
-        true,
-        false,
-    );
+    let mut j = job(Param::Uv, Dynamics::Sgd, Sampling::Replacement, true, false);
     j.eta = 0.4;
     j.checkpoints = vec![0, 5, 20, 60];
     let range = 0..2 * 8 * rayon::current_num_threads() as u64 + 7;
@@ -159,7 +153,7 @@ fn f32_tracks_the_reference_and_does_not_depend_on_grouping() {
         for name in ["gd", "sgd", "gf", "mgf", "sme2", "smf1", "sgf"] {
             let j = job(
                 param,
-                TrainDynamics::parse(name).unwrap(),
+                Dynamics::parse(name).unwrap(),
                 Sampling::Replacement,
                 true,
                 false,

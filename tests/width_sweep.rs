@@ -7,7 +7,7 @@ use smflow::experiment::width_sweep::analysis::describe;
 use smflow::experiment::width_sweep::config::{check, WidthSweepConfig};
 use smflow::experiment::width_sweep::{collect, job};
 use smflow::meanfield::cpu::CpuMeanField;
-use smflow::meanfield::MfDynamics;
+use smflow::meanfield::Dynamics;
 use std::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_smflow");
@@ -33,7 +33,7 @@ fn sweep(text: &str) -> smflow::experiment::width_sweep::config::Sweep {
 /// ⟨φ, ν⟩ = ⟨a², ν⟩ over replicas at checkpoint c (index 3 of the observables).
 fn phi(
     s: &smflow::experiment::width_sweep::config::Sweep,
-    d: MfDynamics,
+    d: Dynamics,
     n: usize,
     c: usize,
 ) -> Vec<f64> {
@@ -46,7 +46,7 @@ fn n_var_is_the_exact_variance_at_t0_and_stable_across_widths_at_t() {
     let s = sweep(&config(""));
     // t = 0: n·Var(⟨a², ν₀⟩) = Var(a²) = 2 for a ~ N(0, 1), at every width.
     for n in [16, 256] {
-        let (_, _, var, var_se, _) = describe(&phi(&s, MfDynamics::Gd, n, 0));
+        let (_, _, var, var_se, _) = describe(&phi(&s, Dynamics::Gd, n, 0));
         let (nv, se) = (n as f64 * var, n as f64 * var_se);
         assert!(
             (nv - 2.0).abs() < 4.0 * se,
@@ -54,8 +54,8 @@ fn n_var_is_the_exact_variance_at_t0_and_stable_across_widths_at_t() {
         );
     }
     // t = T under GD (deterministic given μ₀^n): n·Var settles to a constant.
-    let (_, _, v16, s16, _) = describe(&phi(&s, MfDynamics::Gd, 16, 1));
-    let (_, _, v256, s256, _) = describe(&phi(&s, MfDynamics::Gd, 256, 1));
+    let (_, _, v16, s16, _) = describe(&phi(&s, Dynamics::Gd, 16, 1));
+    let (_, _, v256, s256, _) = describe(&phi(&s, Dynamics::Gd, 256, 1));
     let (a, sa) = (16.0 * v16, 16.0 * s16);
     let (b, sb) = (256.0 * v256, 256.0 * s256);
     let z = (a - b).abs() / (sa * sa + sb * sb).sqrt();
@@ -70,8 +70,8 @@ fn n_var_is_the_exact_variance_at_t0_and_stable_across_widths_at_t() {
         "Var alone only {z_wrong:.1} se apart: the test would not fail"
     );
     // The dynamics moved φ: the check is not just the initial law again.
-    let (m0, se0, ..) = describe(&phi(&s, MfDynamics::Gd, 256, 0));
-    let (m1, se1, ..) = describe(&phi(&s, MfDynamics::Gd, 256, 1));
+    let (m0, se0, ..) = describe(&phi(&s, Dynamics::Gd, 256, 0));
+    let (m1, se1, ..) = describe(&phi(&s, Dynamics::Gd, 256, 1));
     assert!(
         (m1 - m0).abs() > 6.0 * (se0 * se0 + se1 * se1).sqrt(),
         "⟨a²⟩ did not move: {m0} → {m1}"
@@ -81,7 +81,7 @@ fn n_var_is_the_exact_variance_at_t0_and_stable_across_widths_at_t() {
 #[test]
 fn results_do_not_depend_on_the_cpu_block_size() {
     let s = sweep(&config(""));
-    let j = job(&s, MfDynamics::Smf1, 0, 20);
+    let j = job(&s, Dynamics::Smf1, 0, 20);
     for precision in [Precision::F64, Precision::F32] {
         let a = collect(
             &CpuMeanField {

@@ -10,6 +10,9 @@ mod steps;
 
 use std::fmt;
 
+/// Every dynamics of DESIGN §3, one enum for every engine. An engine runs the ones it
+/// lists ([`SMALL_D`], `train::SUPPORTED`, `meanfield::SUPPORTED`); its config refuses
+/// the others with the allowed names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dynamics {
     Gd,
@@ -20,8 +23,42 @@ pub enum Dynamics {
     Sme2,
     Smf1,
     Smf2,
+    /// SGF of Pesme et al. (seed 000 eq. 37–38): the SME with the residuals' spread
+    /// replaced by the loss, noise `sqrt(2ηL(w)/(bN)) Jᵀ Xᵀ dB` (finite data only).
+    Sgf,
 }
 
+/// Every dynamics, in code order.
+pub const ALL: [Dynamics; 9] = [
+    Dynamics::Gd,
+    Dynamics::Sgd,
+    Dynamics::Gf,
+    Dynamics::Mgf,
+    Dynamics::Sme1,
+    Dynamics::Sme2,
+    Dynamics::Smf1,
+    Dynamics::Smf2,
+    Dynamics::Sgf,
+];
+
+/// The names of [`ALL`].
+pub const ALL_NAMES: [&str; 9] = [
+    "gd", "sgd", "gf", "mgf", "sme1", "sme2", "smf1", "smf2", "sgf",
+];
+
+/// The dynamics the small-d engine runs (weak_order, n_point, invariant).
+pub const SMALL_D: [Dynamics; 8] = [
+    Dynamics::Gd,
+    Dynamics::Sgd,
+    Dynamics::Gf,
+    Dynamics::Mgf,
+    Dynamics::Sme1,
+    Dynamics::Sme2,
+    Dynamics::Smf1,
+    Dynamics::Smf2,
+];
+
+/// The names of [`SMALL_D`].
 pub const NAMES: [&str; 8] = ["gd", "sgd", "gf", "mgf", "sme1", "sme2", "smf1", "smf2"];
 
 /// What kind of update a dynamics is: decides the solver and the kernel template.
@@ -31,48 +68,74 @@ pub enum Kind {
     Discrete,
     /// gf, mgf: deterministic ODE (RK4).
     Ode,
-    /// sme*, smf*: SDE (Euler–Maruyama or exact).
+    /// sme*, smf*, sgf: SDE (Euler–Maruyama or exact).
     Sde,
+}
+
+/// How a dynamics advances one step of size η, in the detail the finite-data trainer
+/// needs: which gradient a discrete step takes, and the SGF's noise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Update {
+    /// x ← x − η g, g the full (gd) or minibatch (sgd) gradient.
+    Discrete { full: bool },
+    /// RK4 with `substeps` per step.
+    Ode,
+    /// Euler–Maruyama with `substeps` per step.
+    Sde { pesme: bool },
 }
 
 impl Dynamics {
     pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "gd" => Dynamics::Gd,
-            "sgd" => Dynamics::Sgd,
-            "gf" => Dynamics::Gf,
-            "mgf" => Dynamics::Mgf,
-            "sme1" => Dynamics::Sme1,
-            "sme2" => Dynamics::Sme2,
-            "smf1" => Dynamics::Smf1,
-            "smf2" => Dynamics::Smf2,
-            _ => return None,
-        })
+        let i = ALL_NAMES.iter().position(|n| *n == s)?;
+        Some(ALL[i])
     }
 
     pub fn name(self) -> &'static str {
-        NAMES[self.code() as usize]
+        ALL_NAMES[self.code() as usize]
     }
 
-    /// Stable code, also the high byte of the Philox stream tag.
+    /// Stable code, also the high byte of the Philox stream tag (small-d engine and
+    /// trainer; mean-field keeps its own, `meanfield::stream_code`).
     pub fn code(self) -> u32 {
         self as u32
     }
 
-    pub fn kind(self) -> Kind {
+    pub fn update(self) -> Update {
         match self {
-            Dynamics::Gd | Dynamics::Sgd => Kind::Discrete,
-            Dynamics::Gf | Dynamics::Mgf => Kind::Ode,
-            _ => Kind::Sde,
+            Dynamics::Gd => Update::Discrete { full: true },
+            Dynamics::Sgd => Update::Discrete { full: false },
+            Dynamics::Gf | Dynamics::Mgf => Update::Ode,
+            Dynamics::Sgf => Update::Sde { pesme: true },
+            _ => Update::Sde { pesme: false },
+        }
+    }
+
+    pub fn kind(self) -> Kind {
+        match self.update() {
+            Update::Discrete { .. } => Kind::Discrete,
+            Update::Ode => Kind::Ode,
+            Update::Sde { .. } => Kind::Sde,
+        }
+    }
+
+    /// Integrated by RK4 (the deterministic flows).
+    pub fn is_ode(self) -> bool {
+        self.kind() == Kind::Ode
+    }
+
+    /// Drift evaluations per step with `substeps` substeps: RK4 stages × substeps, EM
+    /// substeps, or 1 for a discrete step.
+    pub fn evaluations_per_step(self, substeps: u32) -> u32 {
+        match self.kind() {
+            Kind::Discrete => 1,
+            Kind::Ode => 4 * substeps,
+            Kind::Sde => substeps,
         }
     }
 
     /// Paths differ from one another (needs Monte Carlo), as opposed to gd/gf/mgf.
     pub fn is_random(self) -> bool {
-        matches!(
-            self,
-            Dynamics::Sgd | Dynamics::Sme1 | Dynamics::Sme2 | Dynamics::Smf1 | Dynamics::Smf2
-        )
+        !matches!(self, Dynamics::Gd | Dynamics::Gf | Dynamics::Mgf)
     }
 
     /// Order-2 (modified) drift −∇(R + (η/4)|∇R|²).
@@ -172,6 +235,16 @@ pub enum Channel {
 pub const COUPLED_CHANNELS: [Channel; 3] = [Channel::Value, Channel::Sgd, Channel::Difference];
 
 impl RunSpec {
+    /// The small-d engine runs [`SMALL_D`] only (its configs refuse the others); a
+    /// spec built in code with another dynamics is a bug, not a run.
+    pub fn assert_small_d(&self) {
+        assert!(
+            SMALL_D.contains(&self.dynamics),
+            "the small-d engine runs {}, not {}",
+            NAMES.join(", "),
+            self.dynamics
+        );
+    }
     pub fn steps(&self) -> u32 {
         *self.checkpoints.last().unwrap_or(&0)
     }

@@ -56,6 +56,7 @@ pub struct Prepared {
 }
 
 pub fn prepare<M: Model>(m: &M, spec: &RunSpec) -> Prepared {
+    spec.assert_small_d();
     let exact = (spec.dynamics.kind() == Kind::Sde && spec.solver == Solver::Exact)
         .then(|| m.exact_step(spec.drift_c(), spec.noise_var(), spec.eta));
     Prepared { exact }

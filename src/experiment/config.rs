@@ -247,7 +247,7 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         "dynamics",
         "dynamics",
         &cfg.dynamics,
-        Dynamics::parse,
+        |s| Dynamics::parse(s).filter(|d| crate::dynamics::SMALL_D.contains(d)),
         &crate::dynamics::NAMES,
     )?;
     if cfg.batch == 0 {

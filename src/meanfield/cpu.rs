@@ -4,7 +4,7 @@
 
 use super::model::init_neurons;
 use super::real::{into_real, rounded, widened, Real};
-use super::{fill_batch, Batch, Block, MeanFieldBackend, MfDynamics, MfJob, MfSink, OBSERVABLES};
+use super::{fill_batch, Batch, Block, MeanFieldBackend, MfJob, MfSink, OBSERVABLES};
 use crate::backend::Precision;
 use crate::solver::rk4;
 use rayon::prelude::*;
@@ -101,7 +101,8 @@ impl<'a, R: Real> Net<'a, R> {
         let job = self.job;
         let (act, d) = (job.act, job.d);
         match job.dynamics {
-            MfDynamics::Sgd | MfDynamics::Gd | MfDynamics::Smf1 | MfDynamics::Smf2 => {
+            // sgd, gd (one substep), smf1, smf2: in-place or Euler steps.
+            dynamics if !dynamics.is_ode() => {
                 let dt = job.eta / job.substeps() as f64;
                 for s in 0..job.substeps() {
                     fill_batch(job, self.r, k, s, &mut self.batch, &mut self.scratch);
@@ -137,7 +138,8 @@ impl<'a, R: Real> Net<'a, R> {
                         .for_each(|(z, dz)| *z += *dz);
                 }
             }
-            MfDynamics::Gf | MfDynamics::Mgf => {
+            // gf, mgf.
+            _ => {
                 fill_batch(job, self.r, k, 0, &mut self.batch, &mut self.scratch);
                 let h = job.eta / job.substeps as f64;
                 let (len, batch, work) = (self.z.len(), &self.batch, &mut self.work);
@@ -223,6 +225,7 @@ impl MeanFieldBackend for CpuMeanField {
     }
 
     fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> anyhow::Result<()> {
+        super::check_supported(job.dynamics)?;
         let (no, ns) = (
             OBSERVABLES.len(),
             if job.keep_states { job.state_len() } else { 0 },

@@ -56,60 +56,39 @@ use real::{round_into, Real};
 use std::ops::Range;
 use std::sync::Arc;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum MfDynamics {
-    Sgd,
-    Gd,
-    Gf,
-    Smf1,
-    /// Modified flow of GD: RK4 on `−∇(F + (η/4)|∇F|²)`.
-    Mgf,
-    /// SMF of order 2: the smf1 noise with the `mgf` drift.
-    Smf2,
-}
+pub use crate::dynamics::Dynamics;
 
+/// The dynamics mean-field runs, in the order of their stream codes 1 ..= 6: sgd, gd,
+/// gf, smf1, mgf (the modified flow of GD, RK4 on `−∇(F + (η/4)|∇F|²)`) and smf2 (the
+/// smf1 noise with the mgf drift).
+pub const SUPPORTED: [Dynamics; 6] = [
+    Dynamics::Sgd,
+    Dynamics::Gd,
+    Dynamics::Gf,
+    Dynamics::Smf1,
+    Dynamics::Mgf,
+    Dynamics::Smf2,
+];
+
+/// The names of [`SUPPORTED`].
 pub const DYNAMICS: [&str; 6] = ["sgd", "gd", "gf", "smf1", "mgf", "smf2"];
 
-impl MfDynamics {
-    pub fn parse(s: &str) -> Option<Self> {
-        let i = DYNAMICS.iter().position(|n| *n == s)?;
-        Some(
-            [
-                Self::Sgd,
-                Self::Gd,
-                Self::Gf,
-                Self::Smf1,
-                Self::Mgf,
-                Self::Smf2,
-            ][i],
-        )
+/// Refuses a job whose dynamics mean-field does not run (the config refuses it first;
+/// this guards jobs built in code).
+pub fn check_supported(d: Dynamics) -> anyhow::Result<()> {
+    if SUPPORTED.contains(&d) {
+        Ok(())
+    } else {
+        anyhow::bail!("mean-field runs {}, not {}", DYNAMICS.join(", "), d.name())
     }
-    pub fn name(self) -> &'static str {
-        DYNAMICS[self as usize]
-    }
-    /// 1 ..= 6: the top byte of the Philox stream of a run.
-    pub fn code(self) -> u32 {
-        self as u32 + 1
-    }
-    /// Drift evaluations per step (RK4 stages × substeps, EM substeps, or 1).
-    pub fn evaluations_per_step(self, substeps: u32) -> u32 {
-        match self {
-            Self::Sgd | Self::Gd => 1,
-            Self::Gf | Self::Mgf => 4 * substeps,
-            Self::Smf1 | Self::Smf2 => substeps,
-        }
-    }
-    pub fn is_random(self) -> bool {
-        matches!(self, Self::Sgd | Self::Smf1 | Self::Smf2)
-    }
-    /// Drift `−∇(F + (η/4)|∇F|²)` rather than `−∇F`.
-    pub fn modified(self) -> bool {
-        matches!(self, Self::Mgf | Self::Smf2)
-    }
-    /// Integrated by RK4 (deterministic flows).
-    pub fn is_ode(self) -> bool {
-        matches!(self, Self::Gf | Self::Mgf)
-    }
+}
+
+/// The top byte of a mean-field run's Philox stream: 1 ..= 6 in [`SUPPORTED`] order.
+/// Mean-field's own codes, kept when the engines came to share one `Dynamics`, so that
+/// a config gives the numbers it gave before.
+pub fn stream_code(d: Dynamics) -> u32 {
+    let i = SUPPORTED.iter().position(|s| *s == d);
+    i.expect("a mean-field dynamics (the config refuses the others)") as u32 + 1
 }
 
 /// Observables per (checkpoint, replica), in this order.
@@ -132,7 +111,7 @@ pub struct MfJob {
     /// Fixed test set of the risk `(1/2T) Σ_t (f_n(θ_t) − y_t)²`.
     pub test: Arc<DataSet>,
     pub phi: TestFn,
-    pub dynamics: MfDynamics,
+    pub dynamics: Dynamics,
     pub eta: f64,
     pub batch: u32,
     /// RK4 / EM substeps per step (gf, smf1).
@@ -162,13 +141,13 @@ impl MfJob {
     /// Samples B of one drift evaluation.
     pub fn batch_len(&self) -> usize {
         match self.dynamics {
-            MfDynamics::Sgd => self.batch as usize,
+            Dynamics::Sgd => self.batch as usize,
             _ => self.set.as_ref().map_or(0, |s| s.n),
         }
     }
     pub fn substeps(&self) -> u32 {
         match self.dynamics {
-            MfDynamics::Gf | MfDynamics::Smf1 | MfDynamics::Mgf | MfDynamics::Smf2 => self.substeps,
+            Dynamics::Gf | Dynamics::Smf1 | Dynamics::Mgf | Dynamics::Smf2 => self.substeps,
             _ => 1,
         }
     }
@@ -211,7 +190,7 @@ pub fn fill_batch<R: Real>(
     out.y.resize(b, R::zero());
     out.c.resize(b, R::zero());
     match job.dynamics {
-        MfDynamics::Sgd => {
+        Dynamics::Sgd => {
             let c = R::of(job.eta / b as f64);
             out.c.iter_mut().for_each(|v| *v = c);
             if let Some(sigma) = job.streaming {
@@ -249,10 +228,8 @@ pub fn fill_batch<R: Real>(
             round_into(&mut out.y, &set.y);
             let nf = b as f64;
             match job.dynamics {
-                MfDynamics::Gd => out.c.iter_mut().for_each(|v| *v = R::of(job.eta / nf)),
-                MfDynamics::Gf | MfDynamics::Mgf => {
-                    out.c.iter_mut().for_each(|v| *v = R::of(1.0 / nf))
-                }
+                Dynamics::Gd => out.c.iter_mut().for_each(|v| *v = R::of(job.eta / nf)),
+                Dynamics::Gf | Dynamics::Mgf => out.c.iter_mut().for_each(|v| *v = R::of(1.0 / nf)),
                 _ => {
                     let sub = job.substeps;
                     let dt = job.eta / sub as f64;
@@ -320,13 +297,13 @@ pub fn bench_job(width: usize, steps: u32) -> MfJob {
             model::TAG_TEST,
         )),
         phi: TestFn::A2,
-        dynamics: MfDynamics::Sgd,
+        dynamics: Dynamics::Sgd,
         eta: 0.05,
         batch: 8,
         substeps: 1,
         checkpoints: vec![steps],
         key: [1, 2],
-        stream: MfDynamics::Sgd.code() << 24,
+        stream: stream_code(Dynamics::Sgd) << 24,
         bound: 1e6,
         keep_states: false,
     }

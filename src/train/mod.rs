@@ -24,90 +24,19 @@ use net::Param;
 use std::ops::Range;
 use std::sync::Arc;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum TrainDynamics {
-    Gd,
-    Sgd,
-    Gf,
-    Mgf,
-    Sme1,
-    Sme2,
-    Smf1,
-    Smf2,
-    /// SGF of Pesme et al. (seed 000 eq. 37–38): the SME with the residuals' spread
-    /// replaced by the loss, noise `sqrt(2ηL(w)/(bN)) Jᵀ Xᵀ dB`.
-    Sgf,
-}
+pub use crate::dynamics::{Dynamics, Update};
 
-pub const NAMES: [&str; 9] = [
-    "gd", "sgd", "gf", "mgf", "sme1", "sme2", "smf1", "smf2", "sgf",
-];
-
-/// How a dynamics advances one step of size η.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Update {
-    /// x ← x − η g, g the full (gd) or minibatch (sgd) gradient.
-    Discrete { full: bool },
-    /// RK4 with `substeps` per step.
-    Ode,
-    /// Euler–Maruyama with `substeps` per step.
-    Sde { pesme: bool },
-}
-
-impl TrainDynamics {
-    pub fn parse(s: &str) -> Option<Self> {
-        let i = NAMES.iter().position(|n| *n == s)?;
-        Some(ALL[i])
-    }
-    pub fn name(self) -> &'static str {
-        NAMES[self as usize]
-    }
-    pub fn code(self) -> u32 {
-        self as u32
-    }
-    pub fn update(self) -> Update {
-        use TrainDynamics::*;
-        match self {
-            Gd => Update::Discrete { full: true },
-            Sgd => Update::Discrete { full: false },
-            Gf | Mgf => Update::Ode,
-            Sme1 | Sme2 | Smf1 | Smf2 => Update::Sde { pesme: false },
-            Sgf => Update::Sde { pesme: true },
-        }
-    }
-    /// Drift −∇(L + (η/4)|∇L|²) rather than −∇L.
-    pub fn modified(self) -> bool {
-        matches!(
-            self,
-            TrainDynamics::Mgf | TrainDynamics::Sme2 | TrainDynamics::Smf2
-        )
-    }
-    pub fn is_random(self) -> bool {
-        !matches!(
-            self,
-            TrainDynamics::Gd | TrainDynamics::Gf | TrainDynamics::Mgf
-        )
-    }
-}
-
-const ALL: [TrainDynamics; 9] = [
-    TrainDynamics::Gd,
-    TrainDynamics::Sgd,
-    TrainDynamics::Gf,
-    TrainDynamics::Mgf,
-    TrainDynamics::Sme1,
-    TrainDynamics::Sme2,
-    TrainDynamics::Smf1,
-    TrainDynamics::Smf2,
-    TrainDynamics::Sgf,
-];
+/// The dynamics the trainer runs: all of them (DESIGN §3 and the SGF).
+pub const SUPPORTED: [Dynamics; 9] = crate::dynamics::ALL;
+/// The names of [`SUPPORTED`].
+pub const NAMES: [&str; 9] = crate::dynamics::ALL_NAMES;
 
 /// One (dynamics, η) run on a data set.
 #[derive(Clone, Debug)]
 pub struct TrainJob {
     pub data: Arc<DataSet>,
     pub param: Param,
-    pub dynamics: TrainDynamics,
+    pub dynamics: Dynamics,
     pub eta: f64,
     pub batch: u32,
     pub sampling: Sampling,
@@ -198,7 +127,7 @@ pub fn bench_sgd(
     let mut job = TrainJob {
         data: Arc::new(data),
         param: Param::Linear,
-        dynamics: TrainDynamics::Sgd,
+        dynamics: Dynamics::Sgd,
         eta: 0.01,
         batch: b,
         sampling: Sampling::Replacement,
@@ -206,7 +135,7 @@ pub fn bench_sgd(
         checkpoints: vec![0, 1],
         w0: vec![0.0; d],
         key: [1, 2],
-        stream: TrainDynamics::Sgd.code() << 24,
+        stream: Dynamics::Sgd.code() << 24,
         resample_labels: false,
         track_gain: false,
         bound: f64::INFINITY,

@@ -121,6 +121,7 @@ pub fn compose(model: &AnyModel, spec: &RunSpec, p: Precision) -> String {
 
 /// As `compose`; `int64`: Philox multiplies in u64 (needs SHADER_INT64 on the device).
 pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) -> String {
+    spec.assert_small_d();
     let m = model.as_dyn();
     let d = m.dim();
     let np = spec.particles();

@@ -10,7 +10,7 @@ use crate::config::{
 use crate::data::sampling::Sampling;
 use crate::data::{DataConfig, DataSet};
 use crate::train::net::Param;
-use crate::train::{TrainDynamics, NAMES};
+use crate::train::{Dynamics, NAMES};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -158,7 +158,7 @@ pub struct Setup {
     pub experiment: TrainExperiment,
     pub name: String,
     pub cfg: TrainConfig,
-    pub dynamics: Vec<TrainDynamics>,
+    pub dynamics: Vec<Dynamics>,
     /// Data sets 0 .. datasets (data seed + i).
     pub data: Vec<DataSet>,
     pub times: Vec<f64>,
@@ -197,7 +197,7 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
         "dynamics",
         "dynamics",
         &cfg.dynamics,
-        TrainDynamics::parse,
+        Dynamics::parse,
         &NAMES,
     )?;
     if cfg.etas.is_empty() {

@@ -9,7 +9,7 @@
 use super::config::Setup;
 use super::{collect, job, num, Output};
 use crate::output::lines::{Line, LinePlot};
-use crate::train::{TrainDynamics, Trainer};
+use crate::train::{Dynamics, Trainer};
 use serde_json::json;
 
 fn dist(a: &[f64], b: &[f64]) -> f64 {
@@ -67,7 +67,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
     let mut warnings = Vec::new();
     let p = s.cfg.model.param.params(s.data[0].d);
     for (ei, &eta) in s.cfg.etas.iter().enumerate() {
-        let mut run = |d: TrainDynamics, step: f64, idx: usize| -> anyhow::Result<Vec<Vec<f64>>> {
+        let mut run = |d: Dynamics, step: f64, idx: usize| -> anyhow::Result<Vec<Vec<f64>>> {
             let mut j = job(s, 0, d, step, idx);
             j.track_gain = false;
             path_steps += j.path_steps();
@@ -75,15 +75,15 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
             progress(j.path_steps());
             Ok(r.into_iter().map(|c| c[0][..p].to_vec()).collect())
         };
-        let gd = run(TrainDynamics::Gd, eta, ei)?;
-        let gf = run(TrainDynamics::Gf, eta, ei)?;
-        let mgf = run(TrainDynamics::Mgf, eta, ei)?;
+        let gd = run(Dynamics::Gd, eta, ei)?;
+        let gf = run(Dynamics::Gf, eta, ei)?;
+        let mgf = run(Dynamics::Mgf, eta, ei)?;
         let mut refs: Vec<(String, Vec<Vec<f64>>)> = vec![("gf".into(), gf), ("mgf".into(), mgf)];
         for (ri, r) in s.cfg.ratios.iter().enumerate() {
             let idx = s.cfg.etas.len() * (1 + ri) + ei;
             refs.push((
                 format!("gd_eta_over_{r}"),
-                run(TrainDynamics::Gd, eta / *r as f64, idx)?,
+                run(Dynamics::Gd, eta / *r as f64, idx)?,
             ));
         }
         let finite = |w: &[f64]| {

@@ -15,7 +15,7 @@ use crate::output::lines::{Line, LinePlot};
 use crate::theory::gain::effective_alpha;
 use crate::theory::hyperbolic_entropy::{alpha_for_uv, min_entropy_interpolator};
 use crate::train::net::Param;
-use crate::train::{is_diverged, TrainDynamics, Trainer};
+use crate::train::{is_diverged, Dynamics, Trainer};
 use nalgebra::DVector;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -78,9 +78,9 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
     let param = cfg.model.param;
     let mut path_steps = 0.0;
     // (dynamics, η index) → metric → per-replica values, and per-data-set means.
-    let mut values: BTreeMap<(TrainDynamics, usize), Vec<Vec<f64>>> = BTreeMap::new();
-    let mut per_ds: BTreeMap<(TrainDynamics, usize), Vec<Vec<f64>>> = BTreeMap::new();
-    let mut diverged: BTreeMap<(TrainDynamics, usize), u64> = BTreeMap::new();
+    let mut values: BTreeMap<(Dynamics, usize), Vec<Vec<f64>>> = BTreeMap::new();
+    let mut per_ds: BTreeMap<(Dynamics, usize), Vec<Vec<f64>>> = BTreeMap::new();
+    let mut diverged: BTreeMap<(Dynamics, usize), u64> = BTreeMap::new();
     let mut replicas_csv =
         String::from("dataset,dynamics,eta,replica,diverged,test_loss,dist_teacher,l1_norm,train_loss,gain_l1,dist_gf_limit,dist_effective_alpha\n");
     let mut gf_limit = Vec::new();
@@ -99,7 +99,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         };
         for &d in &s.dynamics {
             for (ei, &eta) in cfg.etas.iter().enumerate() {
-                if d == TrainDynamics::Gf && ei > 0 {
+                if d == Dynamics::Gf && ei > 0 {
                     // GF does not depend on η: one run per data set, at the first η's
                     // grid, reported for every η.
                     let v = values
@@ -117,7 +117,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                 let k = j.steps();
                 let mut doubling = 0;
                 let rows = loop {
-                    if d == TrainDynamics::Gf {
+                    if d == Dynamics::Gf {
                         // Run to convergence: horizons T·2^e until the train loss is
                         // ≤ tolerance (each attempt from the start: ≤ 2× the needed work).
                         j.checkpoints = vec![k << doubling];
@@ -125,7 +125,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                     path_steps += j.path_steps() * reps as f64;
                     let rows = collect(t, &j, reps)?;
                     progress(j.path_steps() * reps as f64);
-                    let done = d != TrainDynamics::Gf || doubling == GF_DOUBLINGS || {
+                    let done = d != Dynamics::Gf || doubling == GF_DOUBLINGS || {
                         let mut beta = vec![0.0; ds.d];
                         param.beta(&rows[0][0][..p], &mut beta);
                         ds.loss(&beta) <= cfg.converge_tolerance
@@ -194,7 +194,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                 for k in 0..METRICS.len() {
                     e[k].push(mean_se(&ds_vals[k]).0);
                 }
-                if d == TrainDynamics::Gf {
+                if d == Dynamics::Gf {
                     if let (Some(l), Some(row)) = (&limit, last.first()) {
                         let mut beta = vec![0.0; ds.d];
                         param.beta(&row[..j.p()], &mut beta);
@@ -242,8 +242,8 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
     let mut summary = Vec::new();
     for (ei, &eta) in cfg.etas.iter().enumerate() {
         let (Some(sg), Some(gd)) = (
-            per_ds.get(&(TrainDynamics::Sgd, ei)),
-            per_ds.get(&(TrainDynamics::Gd, ei)),
+            per_ds.get(&(Dynamics::Sgd, ei)),
+            per_ds.get(&(Dynamics::Gd, ei)),
         ) else {
             continue;
         };
@@ -251,7 +251,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
             let diffs: Vec<f64> = sg[k].iter().zip(&gd[k]).map(|(a, b)| a - b).collect();
             let (m, mut se, n) = mean_se(&diffs);
             if n == 1 {
-                se = mean_se(&values[&(TrainDynamics::Sgd, ei)][k]).1;
+                se = mean_se(&values[&(Dynamics::Sgd, ei)][k]).1;
             }
             comparisons.push(
                 json!({"eta": eta, "metric": name, "sgd_minus_gd": m, "stderr": se, "datasets": n,
@@ -281,7 +281,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
             lines.push(Line {
                 label: d.name().to_uppercase(),
                 points,
-                dashed: d == TrainDynamics::Gf,
+                dashed: d == Dynamics::Gf,
             });
         }
         LinePlot {

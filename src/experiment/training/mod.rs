@@ -10,7 +10,7 @@ pub mod implicit_bias;
 pub mod least_squares;
 pub mod replay;
 
-use crate::train::{TrainDynamics, TrainJob, Trainer};
+use crate::train::{Dynamics, TrainJob, Trainer};
 use config::Setup;
 use serde_json::Value;
 use std::sync::Arc;
@@ -27,12 +27,12 @@ pub struct Output {
 }
 
 /// Philox stream of (dynamics, η index, data set index): distinct per run.
-pub fn stream(d: TrainDynamics, eta_index: usize, dataset: usize) -> u32 {
+pub fn stream(d: Dynamics, eta_index: usize, dataset: usize) -> u32 {
     (d.code() << 24) | ((eta_index as u32 & 0xFFF) << 12) | (dataset as u32 & 0xFFF)
 }
 
 /// The job of (data set, dynamics, η) with the setup's common settings.
-pub fn job(s: &Setup, dataset: usize, d: TrainDynamics, eta: f64, eta_index: usize) -> TrainJob {
+pub fn job(s: &Setup, dataset: usize, d: Dynamics, eta: f64, eta_index: usize) -> TrainJob {
     let data = &s.data[dataset];
     TrainJob {
         data: Arc::new(data.clone()),
@@ -51,7 +51,7 @@ pub fn job(s: &Setup, dataset: usize, d: TrainDynamics, eta: f64, eta_index: usi
         key: crate::rng::key_from_seed(s.cfg.seed),
         stream: stream(d, eta_index, dataset),
         resample_labels: false,
-        track_gain: matches!(d, TrainDynamics::Gd | TrainDynamics::Sgd),
+        track_gain: matches!(d, Dynamics::Gd | Dynamics::Sgd),
         bound: s.cfg.diverge_bound,
     }
 }

@@ -12,7 +12,7 @@ use crate::meanfield::model::{
     gaussian_set, linear_population, Activation, Init, Teacher, TestFn, ACTIVATIONS, TAG_FEATURES,
     TAG_TEST, TEST_FNS,
 };
-use crate::meanfield::{MfDynamics, DYNAMICS};
+use crate::meanfield::{Dynamics, DYNAMICS, SUPPORTED};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -186,7 +186,7 @@ pub struct Sweep {
     pub act: Activation,
     pub teacher: Arc<Teacher>,
     pub phi: TestFn,
-    pub dynamics: Vec<MfDynamics>,
+    pub dynamics: Vec<Dynamics>,
     /// Widths ascending.
     pub widths: Vec<usize>,
     /// Report times ascending, 0 and the horizon included.
@@ -320,7 +320,7 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
         "dynamics",
         "dynamics",
         &cfg.dynamics,
-        MfDynamics::parse,
+        |s| Dynamics::parse(s).filter(|d| SUPPORTED.contains(d)),
         &DYNAMICS,
     )?;
     if cfg.etas.is_empty() {
@@ -397,7 +397,7 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
     }
     check_bound(cfg.diverge_bound)?;
     let precision = check_precision(cfg.precision.as_deref())?;
-    let full_batch = dynamics.iter().any(|d| *d != MfDynamics::Sgd);
+    let full_batch = dynamics.iter().any(|d| *d != Dynamics::Sgd);
     let (streaming, set) = match &cfg.data {
         InputConfig::Stream { label_noise } => {
             if !(label_noise.is_finite() && *label_noise >= 0.0) {
@@ -406,7 +406,7 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
                     format!("must be a finite number ≥ 0, got {label_noise}"),
                 );
             }
-            if dynamics.contains(&MfDynamics::Smf1) || dynamics.contains(&MfDynamics::Smf2) {
+            if dynamics.contains(&Dynamics::Smf1) || dynamics.contains(&Dynamics::Smf2) {
                 return err(
                     "dynamics",
                     "smf1 and smf2 need a finite data set (data.kind = \"set\"): its noise is the data-set \

@@ -16,17 +16,17 @@ pub mod plots;
 
 use crate::experiment::training::config::whole_steps;
 use crate::experiment::training::Output;
-use crate::meanfield::{MeanFieldBackend, MfDynamics, MfJob, OBSERVABLES};
+use crate::meanfield::{Dynamics, MeanFieldBackend, MfJob, OBSERVABLES};
 use analysis::{cells, pair_diffs, rates, Cell, Runs};
 use config::Sweep;
 use serde_json::json;
 
 /// Philox stream of (dynamics, η index); the same for every width (coupling).
-pub fn stream(d: MfDynamics, eta_index: usize) -> u32 {
-    (d.code() << 24) | ((eta_index as u32 & 0xFFF) << 12)
+pub fn stream(d: Dynamics, eta_index: usize) -> u32 {
+    (crate::meanfield::stream_code(d) << 24) | ((eta_index as u32 & 0xFFF) << 12)
 }
 
-pub fn job(s: &Sweep, d: MfDynamics, eta_index: usize, width: usize) -> MfJob {
+pub fn job(s: &Sweep, d: Dynamics, eta_index: usize, width: usize) -> MfJob {
     let eta = s.cfg.etas[eta_index];
     MfJob {
         act: s.act,
@@ -154,11 +154,11 @@ pub fn execute_from(
     Ok(report(s, &runs, neuron_steps))
 }
 
-const PAIRS: [(MfDynamics, MfDynamics); 4] = [
-    (MfDynamics::Sgd, MfDynamics::Smf1),
-    (MfDynamics::Sgd, MfDynamics::Smf2),
-    (MfDynamics::Gd, MfDynamics::Gf),
-    (MfDynamics::Gd, MfDynamics::Mgf),
+const PAIRS: [(Dynamics, Dynamics); 4] = [
+    (Dynamics::Sgd, Dynamics::Smf1),
+    (Dynamics::Sgd, Dynamics::Smf2),
+    (Dynamics::Gd, Dynamics::Gf),
+    (Dynamics::Gd, Dynamics::Mgf),
 ];
 
 fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {

@@ -33,7 +33,7 @@
 //! or the sample slices beyond float rounding.
 
 use super::model::TAG_INIT;
-use super::{Block, MeanFieldBackend, MfDynamics, MfJob, MfSink, OBSERVABLES};
+use super::{Block, Dynamics, MeanFieldBackend, MfJob, MfSink, OBSERVABLES};
 use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX, RK4};
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, to_f64};
@@ -178,8 +178,8 @@ impl GpuMeanField {
             plan.ns as u64,
             job.d as u64,
         );
-        let stream = job.dynamics == MfDynamics::Sgd && job.streaming.is_some();
-        let gather = job.dynamics == MfDynamics::Sgd && job.streaming.is_none();
+        let stream = job.dynamics == Dynamics::Sgd && job.streaming.is_some();
+        let gather = job.dynamics == Dynamics::Sgd && job.streaming.is_none();
         let state = per * n * rs;
         [
             state,
@@ -263,10 +263,10 @@ impl MeanFieldBackend for GpuMeanField {
         let src = compose(job, &plan, false, self.precision, gpu.int64, shared);
         let tsrc = compose(job, &plan, true, self.precision, gpu.int64, shared);
         let pl = |s: &str, e: &str| gpu.pipeline_with_layout(s, e, &self.layout, "meanfield");
-        let stream = job.dynamics == MfDynamics::Sgd && job.streaming.is_some();
+        let stream = job.dynamics == Dynamics::Sgd && job.streaming.is_some();
         let prep = match job.dynamics {
-            MfDynamics::Sgd if stream => Some(pl(&src, "prep_stream")?),
-            MfDynamics::Sgd => Some(pl(&src, "prep_index")?),
+            Dynamics::Sgd if stream => Some(pl(&src, "prep_stream")?),
+            Dynamics::Sgd => Some(pl(&src, "prep_index")?),
             d if noise(d) => Some(pl(&src, "prep_noise")?),
             _ => None,
         };

@@ -153,13 +153,14 @@ impl GpuMeanField {
 }
 
 pub(super) fn check_job(job: &MfJob) -> Result<()> {
+    crate::meanfield::check_supported(job.dynamics)?;
     if job.d == 0 || job.width == 0 {
         bail!("mean-field job needs d ≥ 1 and width ≥ 1");
     }
     if job.checkpoints.windows(2).any(|w| w[0] > w[1]) {
         bail!("mean-field checkpoints must be ascending");
     }
-    let needs_set = job.dynamics != MfDynamics::Sgd || job.streaming.is_none();
+    let needs_set = job.dynamics != Dynamics::Sgd || job.streaming.is_none();
     match &job.set {
         Some(s) if s.d != job.d || s.n == 0 => {
             bail!("the data set must have d = {} and N ≥ 1", job.d)
@@ -167,7 +168,7 @@ pub(super) fn check_job(job: &MfJob) -> Result<()> {
         None if needs_set => bail!("{} needs a data set", job.dynamics.name()),
         _ => {}
     }
-    if job.dynamics == MfDynamics::Sgd && job.batch == 0 {
+    if job.dynamics == Dynamics::Sgd && job.batch == 0 {
         bail!("sgd needs batch ≥ 1");
     }
     if job.test.d != job.d || job.test.n == 0 {

@@ -6,8 +6,8 @@ use super::plan::group;
 use super::*;
 
 /// Whether the weights are smf's (drawn per evaluation by `prep_noise`).
-pub(super) fn noise(d: MfDynamics) -> bool {
-    matches!(d, MfDynamics::Smf1 | MfDynamics::Smf2)
+pub(super) fn noise(d: Dynamics) -> bool {
+    matches!(d, Dynamics::Smf1 | Dynamics::Smf2)
 }
 
 /// Values per replica of `aux` (order-2 drift): r_j, ρ_j, g.
@@ -36,8 +36,8 @@ pub(super) fn compose(
     let g = group(plan.wg, sc, rs, shared);
     let gr = RWG.min(ns.next_power_of_two());
     let xmode = match (test, dynamics, job.streaming) {
-        (false, MfDynamics::Sgd, Some(_)) => 1,
-        (false, MfDynamics::Sgd, None) => 2,
+        (false, Dynamics::Sgd, Some(_)) => 1,
+        (false, Dynamics::Sgd, None) => 2,
         _ => 0,
     };
     let smf = noise(dynamics) && !test;
@@ -89,8 +89,8 @@ pub(super) fn compose(
     };
     let c0 = match dynamics {
         _ if test => 1.0,
-        MfDynamics::Sgd => job.eta / job.batch.max(1) as f64,
-        MfDynamics::Gd => job.eta / nset,
+        Dynamics::Sgd => job.eta / job.batch.max(1) as f64,
+        Dynamics::Gd => job.eta / nset,
         _ => 1.0 / nset,
     };
     let hstep = job.eta / sub as f64;
