@@ -276,15 +276,7 @@ fn cached_and_recomputed_activations_give_the_same_paths() {
 /// 12 samples, two chunks of 8: without the activation cache, blocks of 64 neurons and a
 /// last one of 12), η = 0.1, 6 steps.
 fn every_case(mut f: impl FnMut(Dynamics, Activation, MfJob)) {
-    let all = [
-        Dynamics::Sgd,
-        Dynamics::Gd,
-        Dynamics::Gf,
-        Dynamics::Smf1,
-        Dynamics::Mgf,
-        Dynamics::Smf2,
-    ];
-    for dy in all {
+    for dy in smflow::meanfield::SUPPORTED {
         for act in [
             Activation::Tanh,
             Activation::Sigmoid,

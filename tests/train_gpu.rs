@@ -43,17 +43,8 @@ fn data() -> Arc<DataSet> {
     ))
 }
 
-const ALL: [Dynamics; 9] = [
-    Dynamics::Gd,
-    Dynamics::Sgd,
-    Dynamics::Gf,
-    Dynamics::Mgf,
-    Dynamics::Sme1,
-    Dynamics::Sme2,
-    Dynamics::Smf1,
-    Dynamics::Smf2,
-    Dynamics::Sgf,
-];
+/// Every dynamics the trainer runs.
+const ALL: [Dynamics; 9] = smflow::train::SUPPORTED;
 
 fn job(
     data: &Arc<DataSet>,
