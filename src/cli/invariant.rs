@@ -52,8 +52,11 @@ pub fn write(dir: &Path, r: &InvariantReport) -> anyhow::Result<()> {
     let p = dir.join("invariant_bins.csv");
     std::fs::write(&p, bins_csv(r)).with_context(|| format!("writing {}", p.display()))?;
     let p = dir.join("invariant.svg");
-    std::fs::write(&p, crate::output::hist_svg::invariant_svg_string(r)?)
-        .with_context(|| format!("writing {}", p.display()))?;
+    std::fs::write(
+        &p,
+        crate::experiment::invariant::hist_svg::invariant_svg_string(r)?,
+    )
+    .with_context(|| format!("writing {}", p.display()))?;
     let tmp = dir.join("results.tmp");
     std::fs::write(&tmp, serde_json::to_vec_pretty(r)?)?;
     std::fs::rename(&tmp, &results)?;

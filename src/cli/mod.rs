@@ -7,6 +7,7 @@ pub mod compare_train;
 pub mod invariant;
 pub mod merge;
 pub mod outputs;
+pub mod progress;
 pub mod run;
 pub mod train;
 pub mod width_sweep;

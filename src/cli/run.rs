@@ -1,5 +1,6 @@
 //! `smflow run CONFIG`: plan, execute (optionally one shard), analyse, write.
 
+use super::progress::{self, RunIdentity};
 use super::{make_backend, progress_bar, timestamp, Failure};
 use crate::backend::BackendChoice;
 use crate::config::{parse, ConfigError, Family};
@@ -8,7 +9,6 @@ use crate::experiment::{
 };
 use crate::output::files::{prepare_out_dir, resume_dir, write_run, OutDir, Partials};
 use crate::output::job_progress;
-use crate::output::progress::{self, RunIdentity};
 use crate::output::report::Report;
 use clap::Args;
 use std::path::PathBuf;

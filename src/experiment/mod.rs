@@ -9,6 +9,7 @@ pub mod budget;
 pub mod config;
 pub mod invariant;
 pub mod n_point;
+pub mod partials;
 pub mod target;
 pub mod training;
 pub mod weak_order;

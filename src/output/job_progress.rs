@@ -9,8 +9,8 @@
 //! floats as f64 bit patterns, so the report is the one an uninterrupted run writes,
 //! byte for byte. (`weak_order`/`n_point` resume by units of replicas: `progress.rs`.)
 
+use crate::output::digest::digest_of;
 use crate::output::files::write_atomic;
-use crate::output::partials::digest_of;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

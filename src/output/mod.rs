@@ -1,10 +1,8 @@
 pub mod csv;
+pub mod digest;
 pub mod files;
-pub mod hist_svg;
 pub mod job_progress;
 pub mod lines;
 pub mod log_axis;
-pub mod partials;
-pub mod progress;
 pub mod report;
 pub mod svg;

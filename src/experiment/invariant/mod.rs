@@ -23,6 +23,7 @@ use std::time::Instant;
 
 mod config;
 mod density;
+pub mod hist_svg;
 pub use config::{check_config, InvariantConfig};
 pub use density::*;
 

@@ -10,9 +10,10 @@
 //! boundaries, each statistic's count against the replicas done, and the sums' sanity.
 //! A finished run removes it once `results.json` is written.
 
-use super::partials::{check_sums, digest_of};
 use crate::backend::shifts;
+use crate::experiment::partials::check_sums;
 use crate::experiment::{slice, Collected, Done, Plan, Shard};
+use crate::output::digest::digest_of;
 use crate::stats::{Moments, MomentsParts};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
@@ -294,7 +295,7 @@ fn check(f: &ProgressFile, plan: &Plan, shard: Shard) -> Result<Done, String> {
                     p,
                     obs,
                     sh[k],
-                    crate::output::partials::plain_value(&run.spec, channel),
+                    crate::experiment::partials::plain_value(&run.spec, channel),
                 )
                 .map_err(|e| format!("{stat}: {e}"))?;
                 col.moments[ri][b][k] =

@@ -46,8 +46,8 @@ pub fn invariant_svg_string(r: &InvariantReport) -> anyhow::Result<String> {
                     .fold(0.0, f64::max)
                     * 1.25;
                 let y_hi = if y_hi > 0.0 { y_hi } else { 1.0 };
-                if !(super::log_axis::linear_ok(x_lo, x_hi)
-                    && super::log_axis::linear_ok(0.0, y_hi))
+                if !(crate::output::log_axis::linear_ok(x_lo, x_hi)
+                    && crate::output::log_axis::linear_ok(0.0, y_hi))
                 {
                     return Err(anyhow::anyhow!(
                         "invariant plot: axis range [{x_lo}, {x_hi}] × [0, {y_hi}] cannot be drawn"
