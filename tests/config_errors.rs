@@ -393,3 +393,17 @@ fn a_dynamics_of_another_engine_is_refused_with_the_allowed_names() {
         &["error: dynamics[0]: unknown dynamics \"sme1\"; allowed: sgd, gd, gf, smf1, mgf, smf2"],
     );
 }
+
+/// Experiments that run whole refuse `--shard` with one message, naming the experiment.
+#[test]
+fn shard_is_refused_by_the_experiments_that_run_whole() {
+    for (cfg, name) in [(TRAIN, "implicit_bias_sweep"), (SWEEP, "width_sweep")] {
+        bad(
+            cfg,
+            &["--shard", "1/2"],
+            &[&format!(
+                "error: --shard: not available for experiment \"{name}\" (run it whole"
+            )],
+        );
+    }
+}

@@ -11,11 +11,7 @@ use std::path::Path;
 
 /// `smflow run` for experiment invariant: runs, writes results.json, bins CSV, SVG.
 pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
-    if a.shard.is_some() {
-        return Err(Failure::BadInput(
-            "--shard: not supported by experiment invariant (run it whole)".into(),
-        ));
-    }
+    super::run::refuse_shard(a, crate::config::Experiment::Invariant)?;
     let out = super::run::out_dir(a, &ck.name)?;
     let backend = make_backend(a.backend, ck.precision, a.quiet)?;
     let id = crate::output::job_progress::Identity::new(

@@ -228,6 +228,18 @@ pub(super) fn resume_error(dir: &std::path::Path, e: String) -> Failure {
     Failure::BadInput(format!("--resume {}: {e}", dir.display()))
 }
 
+/// The one refusal of `--shard` by an experiment that runs whole (every one but
+/// weak_order and n_point).
+pub fn refuse_shard(a: &RunArgs, kind: crate::config::Experiment) -> Result<(), Failure> {
+    match a.shard {
+        Some(_) => Err(Failure::BadInput(format!(
+            "--shard: not available for experiment {:?} (run it whole; only weak_order and n_point shard)",
+            kind.name()
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// Reads and checks the config of an experiment that runs whole (no `--shard`: the
 /// finite-data experiments and width_sweep) with its family's `parse` and `check`:
 /// syntax and schema first, then the shard refusal, then validation, every error
@@ -244,12 +256,7 @@ pub fn check_whole<C, S>(
     };
     let kind = parse::experiment(&value)?;
     let cfg = parse(value, overrides)?;
-    if a.shard.is_some() {
-        return Err(Failure::BadInput(format!(
-            "--shard: not available for experiment {:?} (only weak_order and n_point)",
-            kind.name()
-        )));
-    }
+    refuse_shard(a, kind)?;
     let checked = check(cfg, super::config_stem(&a.config)).map_err(|e| overrides.blame(e))?;
     Ok((checked, overrides))
 }
