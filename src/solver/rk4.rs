@@ -3,8 +3,8 @@
 //!
 //! One order of operations for every engine (the weights summed left to right,
 //! ((k₁ + 2k₂) + 2k₃) + k₄, then one multiply by h/6), so a flow gives the same bits
-//! wherever it runs on the CPU. The WGSL twins (`shaders/dynamics/ode.wgsl`,
-//! `shaders/train/train.wgsl`, `shaders/meanfield/kernels.wgsl`) follow this order.
+//! wherever it runs on the CPU. Its WGSL twin is `rk4_coord` (`shaders/solver/rk4.wgsl`),
+//! which the three engines' shaders call one coordinate at a time.
 
 use super::AddScaled;
 
