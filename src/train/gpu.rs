@@ -33,14 +33,13 @@ use crate::backend::gpu::chunks::{chunk_replicas, ReplicaNeeds};
 use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX, RK4};
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, to_f64};
-use crate::backend::gpu::pacer::Pacer;
+use crate::backend::gpu::segments::{drive, Event, Plan, StepLoop};
 use crate::backend::Precision;
 use crate::data::sampling::{feistel_half_bits, Sampling};
 use crate::data::TAG_REPLICA_LABELS;
 use anyhow::{bail, Result};
 use std::fmt::Write;
 use std::ops::Range;
-use std::time::Instant;
 
 pub const NET: &str = include_str!("../../shaders/train/net.wgsl");
 pub const TRAIN: &str = include_str!("../../shaders/train/train.wgsl");
@@ -321,18 +320,21 @@ impl Trainer for GpuTrainer {
 
     fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> Result<()> {
         // A software adapter cuts an invocation's loops off (the device layer measured
-        // where): bound the steps per dispatch, and refuse jobs whose single step needs more.
-        let loop_cap = self.gpu.steps_per_dispatch(
-            loop_iterations_per_step(job),
-            job.data.n as u64,
-            &format!(
-                "one step of {} (N = {}, d = {}, {} substeps)",
-                job.dynamics.name(),
-                job.data.n,
-                job.d(),
-                job.substeps()
-            ),
-        )?;
+        // where): the shared driver bounds the steps per dispatch, and refuses jobs whose
+        // single step needs more.
+        let what = format!(
+            "one step of {} (N = {}, d = {}, {} substeps)",
+            job.dynamics.name(),
+            job.data.n,
+            job.d(),
+            job.substeps()
+        );
+        let steps = StepLoop::InKernel {
+            per_step: loop_iterations_per_step(job),
+            fixed: job.data.n as u64,
+            what: &what,
+        };
+        steps.max_steps(&self.gpu)?;
         check_job(job)?;
         let gpu = &self.gpu;
         let ds = &*job.data;
@@ -353,8 +355,7 @@ impl Trainer for GpuTrainer {
             return Ok(());
         }
         let row = job.row_len() as u64;
-        let p = job.p();
-        let lay = layout(job);
+        let (p, lay) = (job.p(), layout(job));
         let labels = if job.resample_labels { n } else { 0 };
         let cap = self.capacity(&[row, lay.len as u64, labels], total)?;
 
@@ -405,7 +406,7 @@ impl Trainer for GpuTrainer {
         let init = self.to_bytes(&init);
 
         // Work units per replica-step, for the dispatch budget.
-        let per_step = (job.substeps() as f64)
+        let work_per_step = (job.substeps() as f64)
             * d as f64
             * match job.dynamics.update() {
                 Update::Discrete { full: false } => job.batch as f64,
@@ -413,60 +414,59 @@ impl Trainer for GpuTrainer {
                 Update::Ode => 4.0 * n as f64 * if job.dynamics.modified() { 2.0 } else { 1.0 },
                 Update::Sde { .. } => n as f64 * if job.dynamics.modified() { 2.0 } else { 1.0 },
             };
-        let mut pacer = Pacer::new(2e7);
+        let plan = Plan {
+            replicas,
+            cap,
+            checkpoints: &job.checkpoints,
+            work_per_step,
+            first_budget: 2e7,
+            steps,
+        };
         let len = row as usize;
-        let mut start = replicas.start;
-        while start < replicas.end {
-            let m = (replicas.end - start).min(cap);
+        // The chunk begun last: first replica, count, diverged replicas.
+        let (mut start, mut m, mut dead) = (0u64, 0u64, Vec::new());
+        let set_params = |start: u64, m: u64, k0: u32, k1: u32| {
+            let pr: [u32; 8] = [start as u32, m as u32, k0, k1, cap as u32, 0, 0, 0];
+            gpu.queue
+                .write_buffer(&params, 0, bytemuck::cast_slice(&pr));
+        };
+        drive(gpu, &plan, |event| {
             let groups = m.div_ceil(WORKGROUP) as u32;
-            let set_params = |k0: u32, k1: u32| {
-                let pr: [u32; 8] = [start as u32, m as u32, k0, k1, cap as u32, 0, 0, 0];
-                gpu.queue
-                    .write_buffer(&params, 0, bytemuck::cast_slice(&pr));
-            };
-            gpu.queue.write_buffer(&state, 0, &init);
-            if let Some((pl, bg)) = &label_pass {
-                set_params(0, 0);
-                gpu.dispatch(pl, bg, groups);
-            }
-            let mut dead = vec![false; m as usize];
-            let mut k = 0u32;
-            for (c, &target) in job.checkpoints.iter().enumerate() {
-                while k < target {
-                    let end = pacer.segment_end(k, target, m as f64 * per_step, loop_cap);
-                    set_params(k, end);
-                    let mut enc = gpu.device.create_command_encoder(&Default::default());
-                    {
-                        let mut pass = enc.begin_compute_pass(&Default::default());
-                        pass.set_pipeline(&main);
-                        pass.set_bind_group(0, &bind_main, &[]);
-                        pass.dispatch_workgroups(groups, 1, 1);
-                    }
-                    let t0 = Instant::now();
-                    gpu.queue.submit([enc.finish()]);
-                    gpu.wait()?;
-                    pacer.record(
-                        (end - k) as f64 * m as f64 * per_step,
-                        t0.elapsed().as_secs_f64(),
-                    );
-                    k = end;
-                }
-                let vals = to_f64(&gpu.read(&state, &staging, cap * row * rs)?, self.precision);
-                let mut rows = vec![0.0; m as usize * len];
-                for (i, out) in rows.chunks_mut(len).enumerate() {
-                    for (q, v) in out.iter_mut().enumerate() {
-                        *v = vals[q * cap as usize + i];
-                    }
-                    // Replica::check_bound.
-                    if dead[i] || out[..p].iter().any(|v| v.is_nan() || v.abs() > job.bound) {
-                        dead[i] = true;
-                        out.fill(f64::NAN);
+            match event {
+                Event::Begin { start: s, m: n } => {
+                    (start, m, dead) = (s, n, vec![false; n as usize]);
+                    gpu.queue.write_buffer(&state, 0, &init);
+                    if let Some((pl, bg)) = &label_pass {
+                        set_params(start, m, 0, 0);
+                        gpu.dispatch(pl, bg, m.div_ceil(WORKGROUP) as u32);
                     }
                 }
-                sink(c, start, &rows);
+                Event::Record(enc, seg) => {
+                    set_params(start, m, seg.k, seg.end);
+                    let mut pass = enc.begin_compute_pass(&Default::default());
+                    pass.set_pipeline(&main);
+                    pass.set_bind_group(0, &bind_main, &[]);
+                    pass.dispatch_workgroups(groups, 1, 1);
+                }
+                Event::Finished(_) => {}
+                Event::Checkpoint(c) => {
+                    let vals = to_f64(&gpu.read(&state, &staging, cap * row * rs)?, self.precision);
+                    let mut rows = vec![0.0; m as usize * len];
+                    for (i, out) in rows.chunks_mut(len).enumerate() {
+                        for (q, v) in out.iter_mut().enumerate() {
+                            *v = vals[q * cap as usize + i];
+                        }
+                        // Replica::check_bound.
+                        if dead[i] || out[..p].iter().any(|v| v.is_nan() || v.abs() > job.bound) {
+                            dead[i] = true;
+                            out.fill(f64::NAN);
+                        }
+                    }
+                    sink(c, start, &rows);
+                }
             }
-            start += m;
-        }
+            Ok(())
+        })?;
         Ok(())
     }
 }

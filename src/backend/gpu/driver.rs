@@ -1,23 +1,21 @@
-//! The chunk driver: replicas in chunks (a multiple of the workgroup size, bounded by
-//! the adapter's binding limits and a memory budget), each chunk's state kept in a
-//! storage buffer while the step range is cut into dispatch segments that end at
-//! checkpoints and are bounded in work (adapted to ~150 ms each, so progress ticks
-//! and desktop watchdogs stay quiet). A segment ending at a checkpoint is followed, in
-//! the same pass, by the `reduce` kernel, which leaves one partial per workgroup of 64
-//! replicas; the host folds them into `Moments` in f64. Philox is fed
-//! the global replica index, so results do not depend on the chunk size.
+//! The small-d driver: replicas in chunks (a multiple of the workgroup size, bounded by
+//! the adapter's binding limits and a memory budget), run by the shared loop
+//! (`segments::drive`: dispatch segments that end at checkpoints, paced and within the
+//! loop budget). A segment ending at a checkpoint is followed, in the same pass, by the
+//! `reduce` kernel, which leaves one partial per workgroup of 64 replicas; the host
+//! folds them into `Moments` in f64. Philox is fed the global replica index, so results
+//! do not depend on the chunk size.
 
 use super::chunks::{chunk_replicas, ReplicaNeeds};
 use super::compose::{compose_for, loop_iterations, ENTRY, REDUCE_ENTRY};
 use super::device::Gpu;
-use super::pacer::Pacer;
+use super::segments::{drive, Event, Plan, StepLoop};
 use crate::backend::{Precision, Progress};
 use crate::dynamics::RunSpec;
 use crate::model::AnyModel;
 use crate::stats::Moments;
 use anyhow::{bail, Result};
 use std::ops::Range;
-use std::time::Instant;
 
 pub const WORKGROUP: u64 = 64;
 /// Largest default chunk.
@@ -91,18 +89,13 @@ pub fn chunk_capacity(
 /// long loops off silently. Fails when one step does not fit.
 pub fn steps_per_dispatch(gpu: &Gpu, model: &AnyModel, spec: &RunSpec) -> Result<u32> {
     let (per_step, fixed) = loop_iterations(model, spec);
-    gpu.steps_per_dispatch(
+    let what = step_description(model, spec);
+    StepLoop::InKernel {
         per_step,
         fixed,
-        &format!(
-            "one step of {} (d = {}, {} particles, {} substeps, {} levels)",
-            spec.dynamics.name(),
-            model.as_dyn().dim(),
-            spec.particles(),
-            spec.substeps(),
-            spec.levels()
-        ),
-    )
+        what: &what,
+    }
+    .max_steps(gpu)
 }
 
 pub fn simulate(
@@ -118,14 +111,20 @@ pub fn simulate(
     if spec.checkpoints.is_empty() {
         bail!("run has no checkpoints");
     }
-    let loop_cap = steps_per_dispatch(gpu, model, spec)?;
+    let (per_step, fixed) = loop_iterations(model, spec);
+    let what = step_description(model, spec);
+    let steps = StepLoop::InKernel {
+        per_step,
+        fixed,
+        what: &what,
+    };
+    steps.max_steps(gpu)?; // refuse before compiling
     let src = compose_for(model, spec, precision, gpu.int64);
     let pipeline = gpu.pipeline(&src, ENTRY)?;
     let reducer = gpu.pipeline(&src, REDUCE_ENTRY)?;
     let d = model.as_dyn().dim() as u64;
     let np = spec.particles() as u64;
     let n_obs = spec.n_stats(); // statistics per checkpoint (observables × channels)
-    let n_cp = spec.checkpoints.len();
     let red_w = (n_obs * 5) as u64;
     let rsize = real_size(precision);
     let floats = spec.state_vectors() as u64 * d;
@@ -155,59 +154,57 @@ pub fn simulate(
     );
     gpu.check()?;
 
+    let n_cp = spec.checkpoints.len();
     let mut moments = vec![Moments::default(); n_cp * n_obs];
     let mut states = Vec::new();
-    let steps = spec.steps();
-    let per_path_step = spec.substeps() as f64 * np as f64;
-    // Path-steps of the first segment (then learnt): each dispatch has a cost per
-    // replica (state load/store, workgroup start), so start with a sizeable one.
-    let mut pacer = Pacer::new((1u64 << 24) as f64);
-    let mut start = aligned;
-    while start < replicas.end {
-        let n = (replicas.end - start).min(cap);
-        let skip = replicas.start.saturating_sub(start);
+    let plan = Plan {
+        replicas: aligned..replicas.end,
+        cap,
+        checkpoints: &spec.checkpoints,
+        work_per_step: spec.substeps() as f64 * np as f64,
+        // Each dispatch has a cost per replica (state load/store, workgroup start), so
+        // start with a sizeable segment.
+        first_budget: (1u64 << 24) as f64,
+        steps,
+    };
+    // The chunk begun last: first replica, count, lanes skipped, whether `main` must
+    // initialise the state (its first segment).
+    let (mut start, mut n, mut skip, mut init) = (0u64, 0u64, 0u64, true);
+    drive(gpu, &plan, |event| {
         let groups = n.div_ceil(WORKGROUP);
-        let mut k = 0u32;
-        let mut cp = 0usize;
-        let mut first = true;
-        while first || k < steps {
-            let target = spec.checkpoints[cp.min(n_cp - 1)];
-            let end = pacer.segment_end(k, target, n as f64 * per_path_step, loop_cap);
-            let reduce = mode == Mode::Stats && cp < n_cp && end == target;
-            let p: [u32; 8] = [
-                start as u32,
-                n as u32,
-                k,
-                end,
-                cp.min(n_cp - 1) as u32,
-                cap as u32,
-                first as u32,
-                skip as u32,
-            ];
-            gpu.queue.write_buffer(&params, 0, bytemuck::cast_slice(&p));
-            let mut enc = gpu.device.create_command_encoder(&Default::default());
-            {
+        match event {
+            Event::Begin { start: s, m } => {
+                (start, n, init) = (s, m, true);
+                skip = replicas.start.saturating_sub(s);
+            }
+            Event::Record(enc, seg) => {
+                let p: [u32; 8] = [
+                    start as u32,
+                    n as u32,
+                    seg.k,
+                    seg.end,
+                    seg.checkpoint as u32,
+                    cap as u32,
+                    init as u32,
+                    skip as u32,
+                ];
+                gpu.queue.write_buffer(&params, 0, bytemuck::cast_slice(&p));
+                init = false;
                 let mut pass = enc.begin_compute_pass(&Default::default());
                 pass.set_pipeline(&pipeline);
                 pass.set_bind_group(0, &bind, &[]);
                 pass.dispatch_workgroups(groups as u32, 1, 1);
-                if reduce {
+                if mode == Mode::Stats && seg.reaches {
                     pass.set_pipeline(&reducer);
                     pass.set_bind_group(0, &bind_reduce, &[]);
                     pass.dispatch_workgroups(groups as u32, 1, 1);
                 }
             }
-            let t0 = Instant::now();
-            gpu.queue.submit([enc.finish()]);
-            gpu.wait()?;
-            pacer.record(
-                (end - k) as f64 * n as f64 * per_path_step,
-                t0.elapsed().as_secs_f64(),
-            );
-            progress(
-                (end - k) as f64 * (n - skip) as f64 * spec.work_per_path() / steps.max(1) as f64,
-            );
-            if reduce {
+            Event::Finished(seg) => progress(
+                (seg.end - seg.k) as f64 * (n - skip) as f64 * spec.work_per_path()
+                    / spec.steps().max(1) as f64,
+            ),
+            Event::Checkpoint(c) if mode == Mode::Stats => {
                 let bytes = gpu.read(&partials, &staging, groups * red_w * rsize)?;
                 let vals = to_f64(&bytes, precision);
                 for g in 0..groups as usize {
@@ -216,31 +213,40 @@ pub fn simulate(
                     for o in 0..n_obs {
                         let q = &vals[g * red_w as usize + o * 5..][..5];
                         let count = q[0].round() as u64;
-                        let m = &mut moments[cp * n_obs + o];
+                        let m = &mut moments[c * n_obs + o];
                         m.add_partial(count, q[1], q[2], q[3], q[4]);
                         m.diverged += valid - count;
                     }
                 }
             }
-            if end == target {
-                cp += 1;
-            }
-            k = end;
-            first = false;
-        }
-        if mode == Mode::States {
-            let bytes = gpu.read(&state, &staging, cap * np * d * rsize)?;
-            let vals = to_f64(&bytes, precision);
-            for r in skip as usize..n as usize {
-                for q in 0..(np * d) as usize {
-                    states.push(vals[q * cap as usize + r]);
+            // The finest level's particles at the horizon.
+            Event::Checkpoint(c) if c + 1 == n_cp => {
+                let bytes = gpu.read(&state, &staging, cap * np * d * rsize)?;
+                let vals = to_f64(&bytes, precision);
+                for r in skip as usize..n as usize {
+                    for q in 0..(np * d) as usize {
+                        states.push(vals[q * cap as usize + r]);
+                    }
                 }
             }
+            Event::Checkpoint(_) => {}
         }
-        start += n;
-    }
+        Ok(())
+    })?;
     Ok(match mode {
         Mode::Stats => Output::Stats(moments),
         Mode::States => Output::States(states),
     })
+}
+
+/// One step of (model, spec), for the loop-limit refusal.
+fn step_description(model: &AnyModel, spec: &RunSpec) -> String {
+    format!(
+        "one step of {} (d = {}, {} particles, {} substeps, {} levels)",
+        spec.dynamics.name(),
+        model.as_dyn().dim(),
+        spec.particles(),
+        spec.substeps(),
+        spec.levels()
+    )
 }

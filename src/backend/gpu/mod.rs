@@ -4,9 +4,11 @@
 //! - `compose`: builds one kernel per (model, dynamics kind, precision, run constants)
 //!   from the `.wgsl` pieces under `shaders/`; `model_consts` emits a model's constants.
 //! - `device`: adapter choice, limits, error capture, pipeline cache, buffers.
-//! - `driver`: chunks of replicas, dispatch segments ending at checkpoints, per-
-//!   workgroup partial sums folded into `Moments` on the host in f64.
-//! - `pacer`: segment lengths from the measured rate, for every GPU driver.
+//! - `segments`: the one driver loop of every engine (chunks, dispatch segments ending
+//!   at checkpoints, the loop guard); `pacer` gives it segment lengths from the
+//!   measured rate.
+//! - `driver`: the small-d engine's job for it: per-workgroup partial sums folded into
+//!   `Moments` on the host in f64.
 //! - `chunks`: replicas per chunk within the adapter's limits, for every GPU driver.
 //! - `rng_check`: runs the WGSL Philox/Box–Muller on given counters (tests), and
 //!   alone at full speed (the bench's bare-RNG ceiling).
@@ -27,6 +29,7 @@ pub mod driver;
 pub mod model_consts;
 pub mod pacer;
 pub mod rng_check;
+pub mod segments;
 
 use super::{Backend, Precision, Progress};
 use crate::dynamics::RunSpec;

@@ -37,13 +37,12 @@ use super::{Block, Dynamics, MeanFieldBackend, MfJob, MfSink, OBSERVABLES};
 use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX, RK4};
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, to_f64};
-use crate::backend::gpu::pacer::Pacer;
+use crate::backend::gpu::segments::{drive, Event, Plan as Run, StepLoop};
 use crate::backend::Precision;
 use anyhow::{bail, Result};
 use std::fmt::Write;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Instant;
 
 mod plan;
 mod source;
@@ -348,107 +347,109 @@ impl MeanFieldBackend for GpuMeanField {
         gpu.check()?;
 
         let evals = job.dynamics.evaluations_per_step(job.substeps().max(1));
-        // Work units (neuron·sample·evaluation) per replica-step, for the segment size.
-        let per_step = job.width as f64 * plan.ns.max(1) as f64 * evals as f64;
-        let mut pacer = Pacer::new(2e7);
+        let run = Run {
+            replicas,
+            cap,
+            checkpoints: &job.checkpoints,
+            // Work units (neuron·sample·evaluation) per replica-step.
+            work_per_step: job.width as f64 * plan.ns.max(1) as f64 * evals as f64,
+            first_budget: 2e7,
+            // Every evaluation is its own dispatches; `plan` keeps each kernel's sample
+            // loop within the device's budget.
+            steps: StepLoop::Recorded {
+                max_steps: MAX_RECORDED_STEPS,
+            },
+        };
         let (no, ns) = (
             OBSERVABLES.len(),
             if job.keep_states { job.state_len() } else { 0 },
         );
-        let mut start = replicas.start;
-        while start < replicas.end {
-            let m = (replicas.end - start).min(cap);
-            let m32 = m as u32;
-            let set_ctl = |k: u32| {
-                let c: [u32; 4] = [k, 0, start as u32, 0];
-                gpu.queue.write_buffer(&ctl, 0, bytemuck::cast_slice(&c));
-            };
-            set_ctl(0);
-            let mut enc = gpu.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = enc.begin_compute_pass(&Default::default());
-                pass.set_bind_group(0, &train_bg, &[]);
-                pass.set_pipeline(&k.init);
-                pass.dispatch_workgroups(plan.tiles, m32, 1);
-            }
-            gpu.queue.submit([enc.finish()]);
-            let mut dead = vec![false; m as usize];
-            let mut step = 0u32;
-            for (c, &target) in job.checkpoints.iter().enumerate() {
-                while step < target {
-                    let end =
-                        pacer.segment_end(step, target, m as f64 * per_step, MAX_RECORDED_STEPS);
-                    set_ctl(step);
+        // The chunk begun last: first replica, count, diverged replicas.
+        let (mut start, mut m, mut dead) = (0u64, 0u32, Vec::new());
+        let set_ctl = |start: u64, k: u32| {
+            let c: [u32; 4] = [k, 0, start as u32, 0];
+            gpu.queue.write_buffer(&ctl, 0, bytemuck::cast_slice(&c));
+        };
+        drive(gpu, &run, |event| {
+            match event {
+                Event::Begin { start: s, m: n } => {
+                    (start, m, dead) = (s, n as u32, vec![false; n as usize]);
+                    set_ctl(start, 0);
                     let mut enc = gpu.device.create_command_encoder(&Default::default());
                     {
                         let mut pass = enc.begin_compute_pass(&Default::default());
                         pass.set_bind_group(0, &train_bg, &[]);
-                        for _ in 0..(end - step) * evals {
-                            self.record_evaluation(&mut pass, &k, &plan, m32);
-                        }
+                        pass.set_pipeline(&k.init);
+                        pass.dispatch_workgroups(plan.tiles, m, 1);
                     }
-                    let t0 = Instant::now();
                     gpu.queue.submit([enc.finish()]);
-                    gpu.wait()?;
-                    pacer.record(
-                        (end - step) as f64 * m as f64 * per_step,
-                        t0.elapsed().as_secs_f64(),
-                    );
-                    step = end;
                 }
-                // Observables of the test set at the current state.
-                let mut enc = gpu.device.create_command_encoder(&Default::default());
-                {
+                Event::Record(enc, seg) => {
+                    set_ctl(start, seg.k);
                     let mut pass = enc.begin_compute_pass(&Default::default());
-                    pass.set_bind_group(0, &test_bg, &[]);
-                    pass.set_pipeline(&k.t_forward);
-                    pass.dispatch_workgroups(plan.tiles, m32, plan.tsch);
-                    pass.set_pipeline(&k.t_resid);
-                    let gr = RWG.min(plan.nt.next_power_of_two());
-                    pass.dispatch_workgroups(plan.nt.div_ceil(gr), m32, 1);
-                    pass.set_pipeline(&k.observe);
-                    pass.dispatch_workgroups(1, m32, 1);
-                }
-                gpu.queue.submit([enc.finish()]);
-                let vals = to_f64(&gpu.read(obs, &obs_staging, m * 8 * rs)?, self.precision);
-                let mut out = vec![f64::NAN; m as usize * no];
-                for (i, o) in out.chunks_mut(no).enumerate() {
-                    let v = &vals[i * 8..i * 8 + 5];
-                    // Net::observe: a coordinate beyond the bound or non-finite (counted
-                    // on the device; non-finite sums catch drivers that fold NaN tests).
-                    if v[4] != 0.0 || v[..4].iter().any(|x| !x.is_finite()) {
-                        dead[i] = true;
-                    }
-                    if !dead[i] {
-                        o.copy_from_slice(&v[..no]);
+                    pass.set_bind_group(0, &train_bg, &[]);
+                    for _ in 0..(seg.end - seg.k) * evals {
+                        self.record_evaluation(&mut pass, &k, &plan, m);
                     }
                 }
-                let mut states = Vec::new();
-                if let Some(staging) = &state_staging {
-                    let raw = to_f64(&gpu.read(z, staging, m * sizes[0])?, self.precision);
-                    states = vec![f64::NAN; m as usize * ns];
-                    let (per, n) = (job.per(), job.width);
-                    for (i, s) in states.chunks_mut(ns).enumerate() {
-                        if dead[i] {
-                            continue;
+                Event::Finished(_) => {}
+                Event::Checkpoint(c) => {
+                    // Observables of the test set at the current state.
+                    let mut enc = gpu.device.create_command_encoder(&Default::default());
+                    {
+                        let mut pass = enc.begin_compute_pass(&Default::default());
+                        pass.set_bind_group(0, &test_bg, &[]);
+                        pass.set_pipeline(&k.t_forward);
+                        pass.dispatch_workgroups(plan.tiles, m, plan.tsch);
+                        pass.set_pipeline(&k.t_resid);
+                        let gr = RWG.min(plan.nt.next_power_of_two());
+                        pass.dispatch_workgroups(plan.nt.div_ceil(gr), m, 1);
+                        pass.set_pipeline(&k.observe);
+                        pass.dispatch_workgroups(1, m, 1);
+                    }
+                    gpu.queue.submit([enc.finish()]);
+                    let m64 = m as u64;
+                    let vals = to_f64(&gpu.read(obs, &obs_staging, m64 * 8 * rs)?, self.precision);
+                    let mut out = vec![f64::NAN; m as usize * no];
+                    for (i, o) in out.chunks_mut(no).enumerate() {
+                        let v = &vals[i * 8..i * 8 + 5];
+                        // Net::observe: a coordinate beyond the bound or non-finite
+                        // (counted on the device; non-finite sums catch drivers that
+                        // fold NaN tests).
+                        if v[4] != 0.0 || v[..4].iter().any(|x| !x.is_finite()) {
+                            dead[i] = true;
                         }
-                        let src = &raw[i * ns..(i + 1) * ns];
-                        for kk in 0..n {
-                            for q in 0..per {
-                                s[kk * per + q] = src[q * n + kk];
+                        if !dead[i] {
+                            o.copy_from_slice(&v[..no]);
+                        }
+                    }
+                    let mut states = Vec::new();
+                    if let Some(staging) = &state_staging {
+                        let raw = to_f64(&gpu.read(z, staging, m64 * sizes[0])?, self.precision);
+                        states = vec![f64::NAN; m as usize * ns];
+                        let (per, n) = (job.per(), job.width);
+                        for (i, s) in states.chunks_mut(ns).enumerate() {
+                            if dead[i] {
+                                continue;
+                            }
+                            let src = &raw[i * ns..(i + 1) * ns];
+                            for kk in 0..n {
+                                for q in 0..per {
+                                    s[kk * per + q] = src[q * n + kk];
+                                }
                             }
                         }
                     }
+                    sink(Block {
+                        checkpoint: c,
+                        first: start,
+                        obs: &out,
+                        states: &states,
+                    });
                 }
-                sink(Block {
-                    checkpoint: c,
-                    first: start,
-                    obs: &out,
-                    states: &states,
-                });
             }
-            start += m;
-        }
+            Ok(())
+        })?;
         Ok(())
     }
 }
