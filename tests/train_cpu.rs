@@ -16,11 +16,13 @@ fn job(dynamics: Dynamics, eta: f64, steps: u32, resample: bool) -> TrainJob {
             teacher_scale: 1.0,
             label_noise: 0.3,
             seed: None,
+            labels: Default::default(),
         },
         11,
     );
     TrainJob {
         param: Param::Linear,
+        loss: Default::default(),
         w0: vec![0.0; data.d],
         data: Arc::new(data),
         dynamics,

@@ -21,6 +21,7 @@ fn gen(n: usize, d: usize, s: Option<usize>, noise: f64, seed: u64) -> smflow::d
             teacher_scale: 1.0,
             label_noise: noise,
             seed: None,
+            labels: Default::default(),
         },
         seed,
     )
@@ -48,6 +49,7 @@ fn base_job(
 ) -> TrainJob {
     TrainJob {
         param,
+        loss: Default::default(),
         w0: param.init(data.d, 0.1),
         data: Arc::new(data),
         dynamics: d,

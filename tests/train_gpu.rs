@@ -38,6 +38,7 @@ fn data() -> Arc<DataSet> {
             teacher_scale: 1.0,
             label_noise: 0.3,
             seed: None,
+            labels: Default::default(),
         },
         7,
     ))
@@ -62,6 +63,7 @@ fn job(
     TrainJob {
         data: data.clone(),
         param,
+        loss: Default::default(),
         dynamics,
         eta: 0.05,
         batch: 3,
@@ -400,11 +402,13 @@ fn long_full_batch_runs_survive_llvmpipes_loop_limit() {
                 teacher_scale: 1.0,
                 label_noise: 1.0,
                 seed: None,
+                labels: Default::default(),
             },
             1,
         );
         TrainJob {
             param: Param::Linear,
+            loss: Default::default(),
             w0: vec![0.0; d],
             data: std::sync::Arc::new(data),
             dynamics: Dynamics::Gd,

@@ -29,12 +29,14 @@ fn job(
             teacher_scale: 1.0,
             label_noise: 0.3,
             seed: None,
+            labels: Default::default(),
         },
         3,
     );
     let d = data.d;
     TrainJob {
         param,
+        loss: Default::default(),
         w0: param
             .init(d, 0.5)
             .iter()

@@ -12,7 +12,7 @@
 // minibatch rows of sgd), so those loads are uniform.
 //
 // Loop orders avoid private arrays of size N or D: full gradients loop over samples
-// i, form the residual e_i and accumulate the D-vector sums in scratch; sgd forms its
+// i, form the loss slope e_i (loss.wgsl) and accumulate the D-vector sums in scratch; sgd forms its
 // B residuals first (private, size B), then per feature j the gradient, the Gain and
 // the update of the pair (w_j, w_{D+j}) in place (J is diagonal per feature).
 
@@ -140,14 +140,19 @@ fn store_beta() {
     }
 }
 
-// Residual e_i = x_iᵀβ − y_i with β from scratch.
-fn residual(i: u32) -> real {
-    var e = -label(i);
+// Margin x_iᵀβ with β from scratch.
+fn margin(i: u32) -> real {
+    var m = real(0.0);
     let row = i * D;
     for (var j = 0u; j < D; j++) {
-        e += xdata[row + j] * sc(OFF_BETA + j);
+        m += xdata[row + j] * sc(OFF_BETA + j);
     }
-    return e;
+    return m;
+}
+
+// Loss slope e_i = ℓ'(x_iᵀβ, y_i) (the residual x_iᵀβ − y_i of the squared loss).
+fn residual(i: u32) -> real {
+    return loss_slope(margin(i), label(i));
 }
 
 // ∇_βL(β) into scratch G (ops::full_grad).
@@ -210,8 +215,8 @@ fn noisy_grad(sub: u32) -> vec2<real> {
     return vec2<real>(s, sq);
 }
 
-// Q = (XᵀX/N) J Jᵀ g (the data part of the Hessian-vector product ∇²L ∇L, ops::hvp),
-// with JV = J Jᵀ g in scratch on the way.
+// Q = (Σ_i ℓ''_i x_i x_iᵀ) J Jᵀ g (N × the data part of the Hessian-vector product
+// ∇²L ∇L, ops::hvp), with JV = J Jᵀ g in scratch on the way; β in scratch.
 fn hvp_pass() {
     for (var j = 0u; j < D; j++) {
         let w = wpair(j);
@@ -224,6 +229,9 @@ fn hvp_pass() {
         var s = real(0.0);
         for (var j = 0u; j < D; j++) {
             s += xdata[row + j] * sc(OFF_JV + j);
+        }
+        if (LOSS != 0u) {
+            s *= loss_curvature(margin(i));
         }
         for (var j = 0u; j < D; j++) {
             set_sc(OFF_Q + j, sc(OFF_Q + j) + (s * xdata[row + j]));
@@ -272,12 +280,12 @@ fn discrete_step(k: u32, replica: u32) {
             i = mulhilo(bits[s % 4u], N).x;
         }
         idx[s] = i;
-        var e = -label(i);
+        var m = real(0.0);
         let row = i * D;
         for (var j = 0u; j < D; j++) {
-            e += xdata[row + j] * net_beta(wpair(j));
+            m += xdata[row + j] * net_beta(wpair(j));
         }
-        res[s] = e;
+        res[s] = loss_slope(m, label(i));
     }
     for (var j = 0u; j < D; j++) {
         var g = real(0.0);

@@ -3,7 +3,9 @@
 //! backend: the GPU receives them rounded once to f32.
 //!
 //! Generated sets: features `x_ij ~ N(0, 1)`, teacher `β*` dense or s-sparse with
-//! `N(0, scale²)` entries on a uniformly drawn support, labels `y_i = x_iᵀβ* + σ ε_i`.
+//! `N(0, scale²)` entries on a uniformly drawn support, labels `y_i = x_iᵀβ* + σ ε_i`
+//! (`"labels": "linear"`, the default) or `y_i ~ Bernoulli(σ(x_iᵀβ*))`, σ the logistic
+//! function (`"labels": "logistic"`, for the logistic loss).
 //! All draws come from Philox with the data seed as key, in streams of their own
 //! (`TAG_*`), so a data set never shares random numbers with the paths trained on it.
 
@@ -11,7 +13,7 @@ pub mod load;
 pub mod sampling;
 
 use crate::config::ConfigError;
-use crate::rng::{index_below, key_from_seed, normals4, philox4x32_10};
+use crate::rng::{index_below, key_from_seed, normals4, philox4x32_10, uniform};
 use serde::{Deserialize, Serialize};
 
 const TAG_FEATURES: u32 = 0xDA7A_0001;
@@ -58,6 +60,19 @@ pub struct GenerateConfig {
     /// Seed of the data set (default: the run's seed).
     #[serde(default)]
     pub seed: Option<u64>,
+    /// How labels come from the teacher: `linear` (x_iᵀβ* + σε) or `logistic`
+    /// (Bernoulli(σ(x_iᵀβ*)), y ∈ {0, 1}).
+    #[serde(default)]
+    pub labels: Labels,
+}
+
+/// How a generated set's labels come from the teacher.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Labels {
+    #[default]
+    Linear,
+    Logistic,
 }
 
 fn one() -> f64 {
@@ -128,6 +143,13 @@ impl GenerateConfig {
         if !(self.label_noise.is_finite() && self.label_noise >= 0.0) {
             return bad("label_noise", "must be a number ≥ 0".into());
         }
+        if self.labels == Labels::Logistic && self.label_noise != 0.0 {
+            return bad(
+                "label_noise",
+                "must be 0 with \"labels\": \"logistic\" (Bernoulli labels carry their own noise)"
+                    .into(),
+            );
+        }
         Ok(())
     }
 }
@@ -162,6 +184,26 @@ pub fn generate(g: &GenerateConfig, seed: u64) -> DataSet {
     let y_clean: Vec<f64> = (0..n)
         .map(|i| dot(&x[i * d..(i + 1) * d], &teacher))
         .collect();
+    if g.labels == Labels::Logistic {
+        // y_i = 1 with probability σ(x_iᵀβ*), from a uniform of its own counter.
+        let y = y_clean
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let u = uniform(philox4x32_10([i as u32, 0, 1, TAG_NOISE], key)[0]);
+                f64::from(u < crate::train::loss::sigmoid(*m))
+            })
+            .collect();
+        return DataSet {
+            n,
+            d,
+            x,
+            y,
+            y_clean: None,
+            teacher: Some(teacher),
+            noise_std: 0.0,
+        };
+    }
     let y = y_clean
         .iter()
         .enumerate()
@@ -226,6 +268,7 @@ mod tests {
             teacher_scale: 1.0,
             label_noise: 0.5,
             seed: None,
+            labels: Labels::Linear,
         }
     }
 
@@ -247,6 +290,29 @@ mod tests {
         let v = a.x.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n;
         assert!(m.abs() < 4.0 / n.sqrt(), "mean {m}");
         assert!((v - 1.0).abs() < 4.0 * (2.0 / n).sqrt(), "var {v}");
+    }
+
+    /// Logistic labels are 0/1 with P(y = 1 | x) = σ(xᵀβ*): over 20 000 samples the
+    /// mean of y − σ(xᵀβ*) is within 4 standard errors (each term's variance ≤ 1/4) of 0.
+    #[test]
+    fn logistic_labels_are_bernoulli_of_the_teacher_margin() {
+        let mut g = cfg(20_000, 5, None);
+        g.label_noise = 0.0;
+        g.labels = Labels::Logistic;
+        g.check("data").unwrap();
+        let a = generate(&g, 11);
+        assert!(a.y.iter().all(|y| *y == 0.0 || *y == 1.0));
+        let t = a.teacher.as_ref().unwrap();
+        let n = a.n as f64;
+        let dev: f64 = (0..a.n)
+            .map(|i| a.y[i] - crate::train::loss::sigmoid(dot(a.row(i), t)))
+            .sum::<f64>()
+            / n;
+        assert!(dev.abs() < 4.0 * 0.5 / n.sqrt(), "mean deviation {dev}");
+        let ones = a.y.iter().sum::<f64>() / n;
+        assert!(ones > 0.2 && ones < 0.8, "share of ones {ones}");
+        g.label_noise = 0.1;
+        assert_eq!(g.check("data").unwrap_err().field, "data.label_noise");
     }
 
     #[test]

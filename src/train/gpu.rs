@@ -43,6 +43,7 @@ use std::ops::Range;
 
 pub const NET: &str = include_str!("../../shaders/train/net.wgsl");
 pub const TRAIN: &str = include_str!("../../shaders/train/train.wgsl");
+pub const LOSS: &str = include_str!("../../shaders/train/loss.wgsl");
 
 /// Invocations per workgroup.
 pub const WORKGROUP: u64 = 64;
@@ -141,6 +142,7 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
     u("B", job.batch.max(1) as usize);
     u("SUBSTEPS", substeps as usize);
     u("PARAM", job.param.code() as usize);
+    u("LOSS", job.loss.code() as usize);
     u("STREAM", job.stream as usize);
     u("TAG_LABELS", TAG_REPLICA_LABELS as usize);
     u("FEISTEL_H", feistel_half_bits(n as u32) as usize);
@@ -196,7 +198,7 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
         "ydata[i]"
     };
     let _ = writeln!(h, "fn label(i: u32) -> real {{\n    return {label};\n}}");
-    [&h, MATH, mulhilo(int64), PHILOX, RK4, NET, TRAIN].concat()
+    [&h, MATH, mulhilo(int64), PHILOX, RK4, NET, LOSS, TRAIN].concat()
 }
 
 pub struct GpuTrainer {

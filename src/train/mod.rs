@@ -15,11 +15,13 @@
 
 pub mod cpu;
 pub mod gpu;
+pub mod loss;
 pub mod net;
 pub mod ops;
 
 use crate::data::sampling::Sampling;
 use crate::data::DataSet;
+use loss::Loss;
 use net::Param;
 use std::ops::Range;
 use std::sync::Arc;
@@ -36,6 +38,8 @@ pub const NAMES: [&str; 9] = crate::dynamics::ALL_NAMES;
 pub struct TrainJob {
     pub data: Arc<DataSet>,
     pub param: Param,
+    /// The per-sample loss (`loss::Loss`; the squared loss of linear regression by default).
+    pub loss: Loss,
     pub dynamics: Dynamics,
     pub eta: f64,
     pub batch: u32,
@@ -121,12 +125,14 @@ pub fn bench_sgd(
             teacher_scale: 1.0,
             label_noise: 0.1,
             seed: None,
+            labels: Default::default(),
         },
         1,
     );
     let mut job = TrainJob {
         data: Arc::new(data),
         param: Param::Linear,
+        loss: Loss::Squared,
         dynamics: Dynamics::Sgd,
         eta: 0.01,
         batch: b,

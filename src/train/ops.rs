@@ -46,15 +46,15 @@ pub struct Group<'a, T: Num> {
 /// The scalar reference: one replica.
 pub type Replica<'a> = Group<'a, f64>;
 
-/// `Σ_j v_j x_j − y` (j ascending): the residual of one sample.
+/// `Σ_j v_j x_j` (j ascending): the margin of one sample.
 #[inline(always)]
-fn residual<T: Num + Mul<X, Output = T>, X: Copy>(x: &[X], v: &[T], y: T) -> T {
+fn margin<T: Num + Mul<X, Output = T>, X: Copy>(x: &[X], v: &[T]) -> T {
     let mut s = T::ZERO;
     for (&vj, &xj) in v.iter().zip(x) {
         lane_loop::<T>();
         s += vj * xj;
     }
-    s - y
+    s
 }
 
 /// `acc += e x`.
@@ -231,24 +231,24 @@ impl<'a, T: Num> Group<'a, T> {
         );
     }
 
-    /// g = ∇_β L(β) = (1/N) Σ_i x_i (x_iᵀβ − y_i), β = `self.beta`.
+    /// g = ∇_β L(β) = (1/N) Σ_i ℓ'(x_iᵀβ, y_i) x_i, β = `self.beta`.
     #[inline(always)]
     fn full_grad(&mut self) {
-        let ds = self.ds;
+        let (ds, loss) = (self.ds, self.job.loss);
         zero(&mut self.g);
         for i in 0..ds.n {
             let x = ds.row(i);
-            let e = residual(x, &self.beta, self.label(i));
+            let e = loss.slope(margin(x, &self.beta), self.label(i));
             add_scaled(&mut self.g, e, x);
         }
         let inv = 1.0 / ds.n as f64;
         scale(&mut self.g, inv);
     }
 
-    /// g = (1/b) Σ_j x_{i_j} (x_{i_j}ᵀβ − y_{i_j}), the indices `self.idx`.
+    /// g = (1/b) Σ_j ℓ'(x_{i_j}ᵀβ, y_{i_j}) x_{i_j}, the indices `self.idx`.
     #[inline(always)]
     fn batch_grad(&mut self) {
-        let (ds, d, w) = (self.ds, self.ds.d, T::WIDTH);
+        let (ds, d, w, loss) = (self.ds, self.ds.d, T::WIDTH, self.job.loss);
         zero(&mut self.g);
         let b = self.job.batch as usize;
         for j in 0..b {
@@ -262,7 +262,7 @@ impl<'a, T: Num> Group<'a, T> {
             } else {
                 T::from_fn(|l| self.y[idx[l] as usize].lane(l))
             };
-            let e = residual(&self.xg, &self.beta, y);
+            let e = loss.slope(margin(&self.xg, &self.beta), y);
             add_scaled(&mut self.g, e, &self.xg);
         }
         let inv = 1.0 / b as f64;
@@ -304,15 +304,19 @@ impl<'a, T: Num> Group<'a, T> {
         }
     }
 
-    /// tmp_p = ∇²L(w) v with g = ∇_βL(β(w)) in `self.g`: Jᵀ (XᵀX/N) J v + curv(g, v).
+    /// tmp_p = ∇²L(w) v with β(w) in `self.beta` and g = ∇_βL(β(w)) in `self.g`:
+    /// Jᵀ ((1/N) Σ_i ℓ''_i x_i x_iᵀ) J v + curv(g, v).
     #[inline(always)]
     fn hvp(&mut self, param: Param, w: &[T], v: &[T]) {
-        let ds = self.ds;
+        let (ds, loss) = (self.ds, self.job.loss);
         param.push(w, v, &mut self.tmp_d);
         zero(&mut self.q_d);
         for i in 0..ds.n {
             let x = ds.row(i);
-            let s = residual(x, &self.tmp_d, T::ZERO);
+            let mut s = margin(x, &self.tmp_d);
+            if let Some(c) = loss.curvature(margin(x, &self.beta)) {
+                s *= c;
+            }
             add_scaled(&mut self.q_d, s, x);
         }
         let inv = 1.0 / ds.n as f64;
@@ -325,7 +329,7 @@ impl<'a, T: Num> Group<'a, T> {
     #[inline(always)]
     fn em(&mut self, sub: usize, dt: f64, pesme: bool) {
         let job = self.job;
-        let (ds, param, p, n) = (self.ds, job.param, job.p(), self.ds.n);
+        let (ds, param, p, n, loss) = (self.ds, job.param, job.p(), self.ds.n, job.loss);
         self.w.copy_from_slice(&self.row[..p]);
         let w = std::mem::take(&mut self.w);
         let mut drift = std::mem::take(&mut self.rk.slope);
@@ -339,7 +343,7 @@ impl<'a, T: Num> Group<'a, T> {
             let mut sq = T::ZERO;
             for i in 0..n {
                 let x = ds.row(i);
-                let e = residual(x, &self.beta, self.label(i));
+                let e = loss.slope(margin(x, &self.beta), self.label(i));
                 sq += e * e;
                 let z = self.normals[sub * n + i] * sd;
                 add_scaled(&mut self.tmp_d, z, x);
@@ -347,11 +351,11 @@ impl<'a, T: Num> Group<'a, T> {
             let loss = sq * 0.5 / n as f64;
             scale = (loss * (2.0 * job.eta) / (job.batch as f64 * n as f64)).sqrt();
         } else {
-            // N^{-1/2} Σ_i G(w, θ_i) dB_i in β-space: g ΣdB − Σ e_i x_i dB_i.
+            // N^{-1/2} Σ_i G(w, θ_i) dB_i in β-space: g ΣdB − Σ ℓ'_i x_i dB_i.
             let mut s = T::ZERO;
             for i in 0..n {
                 let x = ds.row(i);
-                let e = residual(x, &self.beta, self.label(i));
+                let e = loss.slope(margin(x, &self.beta), self.label(i));
                 let z = self.normals[sub * n + i] * sd;
                 s += z;
                 add_scaled(&mut self.tmp_d, -(e * z), x);

@@ -9,6 +9,7 @@ use crate::config::{
 };
 use crate::data::sampling::Sampling;
 use crate::data::{DataConfig, DataSet};
+use crate::train::loss::Loss;
 use crate::train::net::Param;
 use crate::train::{Dynamics, NAMES};
 use serde::{Deserialize, Serialize};
@@ -22,6 +23,10 @@ pub struct NetConfig {
     /// Initialisation scale α (ignored by `linear`, which starts at 0).
     #[serde(default = "default_alpha")]
     pub alpha: f64,
+    /// The per-sample loss: `squared` (regression, the default) or `logistic`
+    /// (cross-entropy, labels 0/1).
+    #[serde(default)]
+    pub loss: Loss,
 }
 
 fn default_alpha() -> f64 {
@@ -342,6 +347,7 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
         };
         data.push(dc.build("data", cfg.seed)?);
     }
+    check_loss(&cfg, experiment, &dynamics, &data)?;
     let ds = &data[0];
     if cfg.batch as usize > ds.n {
         return err("batch", format!("must be ≤ N = {} samples", ds.n));
@@ -373,4 +379,58 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
         echo,
         cfg,
     })
+}
+
+/// What the loss asks of the rest of the config: the closed forms of least_squares_risk
+/// and implicit_bias_sweep and the SGF's noise are the squared loss's; the logistic
+/// loss needs labels 0 or 1.
+fn check_loss(
+    cfg: &TrainConfig,
+    experiment: TrainExperiment,
+    dynamics: &[Dynamics],
+    data: &[DataSet],
+) -> Result<(), ConfigError> {
+    let loss = cfg.model.loss;
+    if loss == Loss::Squared {
+        return Ok(());
+    }
+    if experiment != TrainExperiment::GdVsGf {
+        return err(
+            "model.loss",
+            format!(
+                "{} is for the squared loss (its closed forms are least squares'); the {} loss \
+                 runs in gd_vs_gf (allowed here: \"squared\")",
+                cfg.experiment,
+                loss.name()
+            ),
+        );
+    }
+    if let Some(i) = dynamics.iter().position(|d| *d == Dynamics::Sgf) {
+        return err(
+            &format!("dynamics[{i}]"),
+            format!(
+                "sgf's noise (Pesme et al.) is defined for the squared loss, not the {} loss",
+                loss.name()
+            ),
+        );
+    }
+    for (k, ds) in data.iter().enumerate() {
+        if let Some(i) = ds.y.iter().position(|y| !loss.accepts(*y)) {
+            let which = if data.len() > 1 {
+                format!(" (data set {k})")
+            } else {
+                String::new()
+            };
+            return err(
+                "data",
+                format!(
+                    "the {} loss needs labels 0 or 1; sample {i}{which} has y = {} (generate \
+                     them with \"labels\": \"logistic\")",
+                    loss.name(),
+                    ds.y[i]
+                ),
+            );
+        }
+    }
+    Ok(())
 }

@@ -42,6 +42,7 @@ pub fn test_set(train: &DataSet, n: usize, seed: u64) -> DataSet {
         teacher_scale: 1.0,
         label_noise: train.noise_std,
         seed: None,
+        labels: Default::default(),
     };
     let mut t = generate(&g, seed ^ 0x7E57_5E7_u64);
     let teacher = train.teacher.clone().expect("checked: teacher known");

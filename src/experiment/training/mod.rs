@@ -37,6 +37,7 @@ pub fn job(s: &Setup, dataset: usize, d: Dynamics, eta: f64, eta_index: usize) -
     TrainJob {
         data: Arc::new(data.clone()),
         param: s.cfg.model.param,
+        loss: s.cfg.model.loss,
         dynamics: d,
         eta,
         batch: s.cfg.batch,
