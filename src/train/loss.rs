@@ -64,14 +64,21 @@ impl Loss {
         }
     }
 
-    /// ℓ''(m); `None` for the squared loss (constant 1: callers skip the product).
+    /// Whether ℓ'' is the constant 1 (the squared loss): callers then skip both the
+    /// product and the margin it needs.
     #[inline(always)]
-    pub fn curvature<T: Num>(self, m: T) -> Option<T> {
+    pub fn unit_curvature(self) -> bool {
+        self == Loss::Squared
+    }
+
+    /// ℓ''(m).
+    #[inline(always)]
+    pub fn curvature<T: Num>(self, m: T) -> T {
         match self {
-            Loss::Squared => None,
+            Loss::Squared => T::splat(1.0),
             Loss::Logistic => {
                 let p = sigmoid(m);
-                Some(p * (T::splat(1.0) - p))
+                p * (T::splat(1.0) - p)
             }
         }
     }
@@ -110,7 +117,7 @@ mod tests {
                         "{loss:?} ℓ'({m}, {y}) = {g}, fd {d1}"
                     );
                     let d2 = (loss.slope(m + h, y) - loss.slope(m - h, y)) / (2.0 * h);
-                    let c = loss.curvature(m).unwrap_or(1.0);
+                    let c = loss.curvature(m);
                     assert!((d2 - c).abs() < 1e-8, "{loss:?} ℓ''({m}) = {c}, fd {d2}");
                 }
             }

@@ -314,8 +314,8 @@ impl<'a, T: Num> Group<'a, T> {
         for i in 0..ds.n {
             let x = ds.row(i);
             let mut s = margin(x, &self.tmp_d);
-            if let Some(c) = loss.curvature(margin(x, &self.beta)) {
-                s *= c;
+            if !loss.unit_curvature() {
+                s *= loss.curvature(margin(x, &self.beta));
             }
             add_scaled(&mut self.q_d, s, x);
         }
