@@ -1,6 +1,7 @@
 //! Backends advance replicas and reduce their observables to mergeable `Moments`.
 //! They know nothing of experiments; experiments know nothing of wgpu.
 
+pub mod blocks;
 pub mod cpu;
 pub mod gpu;
 

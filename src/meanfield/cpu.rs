@@ -5,9 +5,9 @@
 use super::model::init_neurons;
 use super::real::{into_real, rounded, widened, Real};
 use super::{fill_batch, Batch, Block, MeanFieldBackend, MfJob, MfSink, OBSERVABLES};
+use crate::backend::blocks::{self, Blocks};
 use crate::backend::Precision;
 use crate::solver::rk4;
-use rayon::prelude::*;
 use std::ops::Range;
 
 use super::drift::{add_correction, drift, observables, step_in_place, DriftScratch};
@@ -230,34 +230,45 @@ impl MeanFieldBackend for CpuMeanField {
             OBSERVABLES.len(),
             if job.keep_states { job.state_len() } else { 0 },
         );
-        let mut start = replicas.start;
-        while start < replicas.end {
-            let end = (start + self.block).min(replicas.end);
-            let runs: Vec<(Vec<f64>, Vec<f64>)> = (start..end)
-                .into_par_iter()
-                .map(|r| match self.precision {
+        // A row: the observables, then the neurons when kept.
+        let b = Blocks {
+            block: self.block,
+            checkpoints: job.checkpoints.len(),
+            len: no + ns,
+            task: &|_| 1,
+        };
+        let (mut obs, mut states) = (Vec::new(), Vec::new());
+        blocks::run(
+            &b,
+            replicas,
+            |range, _| {
+                let r = range.start;
+                let (o, s) = match self.precision {
                     Precision::F64 => replica_run::<f64>(job, r),
                     Precision::F32 => replica_run::<f32>(job, r),
-                })
-                .collect();
-            for c in 0..job.checkpoints.len() {
-                let obs: Vec<f64> = runs
-                    .iter()
-                    .flat_map(|(o, _)| o[c * no..(c + 1) * no].iter().copied())
-                    .collect();
-                let states: Vec<f64> = runs
-                    .iter()
-                    .flat_map(|(_, s)| s[c * ns..(c + 1) * ns].iter().copied())
-                    .collect();
+                };
+                let mut row = Vec::with_capacity(o.len() + s.len());
+                for c in 0..job.checkpoints.len() {
+                    row.extend_from_slice(&o[c * no..(c + 1) * no]);
+                    row.extend_from_slice(&s[c * ns..(c + 1) * ns]);
+                }
+                row
+            },
+            |c, first, rows| {
+                obs.clear();
+                states.clear();
+                for r in rows.chunks(no + ns) {
+                    obs.extend_from_slice(&r[..no]);
+                    states.extend_from_slice(&r[no..]);
+                }
                 sink(Block {
                     checkpoint: c,
-                    first: start,
+                    first,
                     obs: &obs,
                     states: &states,
                 });
-            }
-            start = end;
-        }
+            },
+        );
         Ok(())
     }
 }

@@ -10,10 +10,10 @@
 
 use super::ops::{Group, Replica};
 use super::{Sink, TrainJob, Trainer};
+use crate::backend::blocks::{self, Blocks};
 use crate::backend::Precision;
 use crate::lanes::{Lanes, Lanes32, Num};
 use crate::rng::simd;
-use rayon::prelude::*;
 use std::marker::PhantomData;
 use std::ops::Range;
 
@@ -153,52 +153,39 @@ impl Trainer for CpuTrainer {
     }
 
     fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
-        let len = job.row_len();
-        let n_c = job.checkpoints.len();
-        if n_c == 0 {
-            return Ok(());
-        }
         let level = simd::level();
-        let mut start = replicas.start;
-        while start < replicas.end {
-            let end = (start + self.block.max(1)).min(replicas.end);
-            // Too few f64 replicas to give every thread two full lane groups: the
-            // scalar reference per replica (the same bits) keeps the threads busy.
-            let threads = rayon::current_num_threads() as u64;
-            let scalar =
-                self.precision == Precision::F64 && end - start < 2 * Lanes::WIDTH as u64 * threads;
-            let task = task_size(end - start, if scalar { 1 } else { self.width() });
-            let tasks: Vec<u64> = (start..end).step_by(task as usize).collect();
-            let parts: Vec<Vec<f64>> = tasks
-                .par_iter()
-                .map(|&s| {
-                    let e = (s + task).min(end);
-                    let mut out = Vec::new();
-                    match self.precision {
-                        Precision::F64 if scalar => {
-                            block_rows_at::<f64>(level, job, s..e, &mut out, PhantomData)
-                        }
-                        Precision::F64 => {
-                            block_rows_at::<Lanes>(level, job, s..e, &mut out, PhantomData)
-                        }
-                        Precision::F32 => {
-                            block_rows_at::<Lanes32>(level, job, s..e, &mut out, PhantomData)
-                        }
+        let threads = rayon::current_num_threads() as u64;
+        // Too few f64 replicas to give every thread two full lane groups: the scalar
+        // reference per replica (the same bits) keeps the threads busy.
+        let scalar =
+            |n: u64| self.precision == Precision::F64 && n < 2 * Lanes::WIDTH as u64 * threads;
+        let task = |n: u64| task_size(n, if scalar(n) { 1 } else { self.width() });
+        let b = Blocks {
+            block: self.block,
+            checkpoints: job.checkpoints.len(),
+            len: job.row_len(),
+            task: &task,
+        };
+        blocks::run(
+            &b,
+            replicas,
+            |range, block_len| {
+                let mut out = Vec::new();
+                match self.precision {
+                    Precision::F64 if scalar(block_len) => {
+                        block_rows_at::<f64>(level, job, range, &mut out, PhantomData)
                     }
-                    out
-                })
-                .collect();
-            // parts hold [replica][c][row]; the sink takes [c][replica][row].
-            let rows: Vec<&[f64]> = parts.iter().flat_map(|p| p.chunks(n_c * len)).collect();
-            let mut block = vec![0.0; rows.len() * len];
-            for c in 0..n_c {
-                for (i, r) in rows.iter().enumerate() {
-                    block[i * len..(i + 1) * len].copy_from_slice(&r[c * len..(c + 1) * len]);
+                    Precision::F64 => {
+                        block_rows_at::<Lanes>(level, job, range, &mut out, PhantomData)
+                    }
+                    Precision::F32 => {
+                        block_rows_at::<Lanes32>(level, job, range, &mut out, PhantomData)
+                    }
                 }
-                sink(c, start, &block);
-            }
-            start = end;
-        }
+                out
+            },
+            sink,
+        );
         Ok(())
     }
 }
