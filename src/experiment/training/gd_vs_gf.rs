@@ -7,7 +7,7 @@
 //! GF and MGF are solved by RK4 with `substeps` per step of η (error O((η/S)^4)).
 
 use super::config::Setup;
-use super::{collect, job, num, Output};
+use super::{collect_with, job, num, Output};
 use crate::output::lines::{Line, LinePlot};
 use crate::train::{Dynamics, Trainer};
 use serde_json::json;
@@ -71,8 +71,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
             let mut j = job(s, 0, d, step, idx);
             j.track_gain = false;
             path_steps += j.path_steps();
-            let r = collect(t, &j, 1)?;
-            progress(j.path_steps());
+            let r = collect_with(t, &j, 1, progress)?;
             Ok(r.into_iter().map(|c| c[0][..p].to_vec()).collect())
         };
         let gd = run(Dynamics::Gd, eta, ei)?;

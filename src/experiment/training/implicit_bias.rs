@@ -9,7 +9,7 @@
 //! Diverged replicas are counted and left out of every mean.
 
 use super::config::Setup;
-use super::{collect, job, mean_se, num, Output};
+use super::{collect_with, job, mean_se, num, Output};
 use crate::data::{dot, generate, DataSet, GenerateConfig};
 use crate::output::lines::{Line, LinePlot};
 use crate::theory::gain::effective_alpha;
@@ -124,8 +124,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                         j.checkpoints = vec![k << doubling];
                     }
                     path_steps += j.path_steps() * reps as f64;
-                    let rows = collect(t, &j, reps)?;
-                    progress(j.path_steps() * reps as f64);
+                    let rows = collect_with(t, &j, reps, progress)?;
                     let done = d != Dynamics::Gf || doubling == GF_DOUBLINGS || {
                         let mut beta = vec![0.0; ds.d];
                         param.beta(&rows[0][0][..p], &mut beta);

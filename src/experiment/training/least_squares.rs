@@ -5,7 +5,7 @@
 //! Checks Theorem 5.1: Bias²(GF t) ≤ Bias²(ridge 1/t) and Risk(GF t) ≤ 1.6862·Risk(ridge 1/t).
 
 use super::config::Setup;
-use super::{collect, job, mean_se, num, Output};
+use super::{collect_with, job, mean_se, num, Output};
 use crate::output::lines::{Line, LinePlot};
 use crate::theory::least_squares::{gf_risk, ridge_risk};
 use crate::train::{is_diverged, Trainer};
@@ -97,9 +97,8 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
             let mut j = job(s, 0, d, eta, ei);
             j.resample_labels = true;
             j.track_gain = false;
-            let rows = collect(t, &j, s.cfg.paths)?;
+            let rows = collect_with(t, &j, s.cfg.paths, progress)?;
             path_steps += j.path_steps() * s.cfg.paths as f64;
-            progress(j.path_steps() * s.cfg.paths as f64);
             let mut pts = Vec::new();
             let mut per_t = Vec::new();
             for (c, &time) in s.times.iter().enumerate() {

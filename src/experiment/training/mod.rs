@@ -63,9 +63,24 @@ pub fn collect(
     job: &TrainJob,
     replicas: u64,
 ) -> anyhow::Result<Vec<Vec<Vec<f64>>>> {
+    collect_with(t, job, replicas, &|_| {})
+}
+
+/// As `collect`, telling `progress` the path-steps done as each block of replicas
+/// reaches each checkpoint (`job.path_steps()` × replicas in all), so a long job moves
+/// the progress bar before it ends.
+pub fn collect_with(
+    t: &dyn Trainer,
+    job: &TrainJob,
+    replicas: u64,
+    progress: &dyn Fn(f64),
+) -> anyhow::Result<Vec<Vec<Vec<f64>>>> {
     let len = job.row_len();
     let mut out = vec![Vec::new(); job.checkpoints.len()];
     t.train(job, 0..replicas, &mut |c, _, rows| {
+        let since =
+            job.checkpoints[c].saturating_sub(if c == 0 { 0 } else { job.checkpoints[c - 1] });
+        progress((rows.len() / len) as f64 * since as f64 * job.substeps() as f64);
         out[c].extend(rows.chunks(len).map(|r| r.to_vec()));
     })?;
     Ok(out)

@@ -56,10 +56,27 @@ pub fn job(s: &Sweep, d: Dynamics, eta_index: usize, width: usize) -> MfJob {
 
 /// Per-replica observables of one job, `[checkpoint][replica]`.
 pub fn collect(b: &dyn MeanFieldBackend, job: &MfJob, replicas: u64) -> anyhow::Result<Runs> {
+    collect_with(b, job, replicas, &|_| {})
+}
+
+/// As `collect`, telling `progress` the work units done as each block of replicas
+/// reaches each checkpoint (`job.work()` × replicas in all), so a long job moves the
+/// progress bar before it ends.
+pub fn collect_with(
+    b: &dyn MeanFieldBackend,
+    job: &MfJob,
+    replicas: u64,
+    progress: &dyn Fn(f64),
+) -> anyhow::Result<Runs> {
     let no = OBSERVABLES.len();
+    let per_step = job.work() / job.steps().max(1) as f64;
     let mut out: Runs = vec![Vec::with_capacity(replicas as usize); job.checkpoints.len()];
     b.run(job, 0..replicas, &mut |blk| {
-        out[blk.checkpoint].extend(blk.obs.chunks_exact(no).map(|o| [o[0], o[1], o[2], o[3]]));
+        let c = blk.checkpoint;
+        let since =
+            job.checkpoints[c].saturating_sub(if c == 0 { 0 } else { job.checkpoints[c - 1] });
+        progress((blk.obs.len() / no) as f64 * since as f64 * per_step);
+        out[c].extend(blk.obs.chunks_exact(no).map(|o| [o[0], o[1], o[2], o[3]]));
     })?;
     Ok(out)
 }
@@ -83,7 +100,7 @@ pub fn held_per_replica(s: &Sweep) -> f64 {
     (s.dynamics.len() * s.cfg.etas.len() * s.widths.len() * s.times.len() * 32) as f64
 }
 
-/// Runs the sweep. `progress` receives work units as jobs finish.
+/// Runs the sweep. `progress` receives work units as blocks of replicas reach checkpoints.
 pub fn execute(
     s: &Sweep,
     b: &dyn MeanFieldBackend,
@@ -128,14 +145,16 @@ pub fn execute_from(
             for &n in &s.widths {
                 let j = job(s, d, e, n);
                 if done[i].is_none() {
-                    let runs = collect(b, &j, s.cfg.paths)?;
+                    let runs = collect_with(b, &j, s.cfg.paths, progress)?;
                     let what =
                         serde_json::json!({"dynamics": d.name(), "eta": s.cfg.etas[e], "width": n});
                     after_job(i, what, &runs)?;
                     done[i] = Some(runs);
+                } else {
+                    // A job an interrupted run finished: its work at once.
+                    progress(s.cfg.paths as f64 * j.work());
                 }
                 neuron_steps += s.cfg.paths as f64 * j.neuron_steps();
-                progress(s.cfg.paths as f64 * j.work());
                 i += 1;
             }
         }
