@@ -247,10 +247,76 @@ pub fn conclude(
     }
 }
 
-/// The verdict line of the path-by-path compares (mean-field, finite data).
-pub fn print_path_verdict(worst: f64, tol: f64, passed: bool) {
-    println!(
-        "max relative deviation {worst:.2e} (tolerance {tol:.0e}): {}",
-        if passed { "PASS" } else { "FAIL" }
-    );
+/// The runs of a path-by-path compare (mean-field, finite data): each run compared or
+/// skipped (a job the adapter refuses is reported, not compared), the largest
+/// deviation, and the rows diverged on one backend only (near the edge of stability
+/// rounding can decide whether a path blows up: reported, not hidden in the maximum).
+pub struct PathTally {
+    runs: Vec<serde_json::Value>,
+    worst: f64,
+    split: usize,
+    /// The JSON key of the split count, per run and in the summary.
+    split_key: &'static str,
+}
+
+impl PathTally {
+    pub fn new(split_key: &'static str) -> Self {
+        Self {
+            runs: Vec::new(),
+            worst: 0.0,
+            split: 0,
+            split_key,
+        }
+    }
+
+    /// A run the GPU refused: `label` prints it, `run` (a JSON object) names it.
+    pub fn skipped(&mut self, label: &str, mut run: serde_json::Value, e: &anyhow::Error) {
+        println!("{label} skipped: {e:#}");
+        run["skipped"] = format!("{e:#}").into();
+        self.runs.push(run);
+    }
+
+    /// A run compared over `replicas`: its largest deviation and split count.
+    pub fn compared(
+        &mut self,
+        label: &str,
+        mut run: serde_json::Value,
+        replicas: u64,
+        (dev, split): (f64, usize),
+    ) {
+        self.worst = self.worst.max(dev);
+        self.split += split;
+        let note = if split > 0 {
+            format!(", {split} {} only", self.split_key.replace('_', " "))
+        } else {
+            String::new()
+        };
+        println!("{label} {replicas:>5} replicas: max relative deviation {dev:.2e}{note}");
+        run["replicas"] = replicas.into();
+        run["max_rel_deviation"] = dev.into();
+        run[self.split_key] = split.into();
+        self.runs.push(run);
+    }
+
+    /// The verdict line, compare.json (with the adapter and precision) and the exit status.
+    pub fn conclude(
+        self,
+        adapter: String,
+        precision: &str,
+        a: &CompareArgs,
+        failure: &str,
+    ) -> Result<(), Failure> {
+        let passed = self.worst <= a.path_tol;
+        let mut doc = serde_json::json!({"adapter": adapter, "precision": precision,
+            "runs": self.runs, "max_rel_deviation": self.worst, "path_tol": a.path_tol,
+            "passed": passed});
+        doc[self.split_key] = self.split.into();
+        println!(
+            "max relative deviation {:.2e} (tolerance {:.0e}): {}",
+            self.worst,
+            a.path_tol,
+            if passed { "PASS" } else { "FAIL" }
+        );
+        conclude(a.out.as_deref(), &doc, passed, failure)
+    }
 }

@@ -3,7 +3,7 @@
 //! observables at every checkpoint compared value by value. Both follow the same
 //! Philox draws, so differences are float rounding. Exits with 1 beyond the tolerance.
 
-use super::compare::CompareArgs;
+use super::compare::{CompareArgs, PathTally};
 use super::Failure;
 use crate::backend::BackendChoice;
 use crate::experiment::width_sweep::analysis::Runs;
@@ -48,44 +48,29 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
         gpu.adapter()
     );
     let reps = a.sample.min(s.cfg.paths);
-    let (mut runs, mut worst, mut split_total) = (Vec::new(), 0.0f64, 0);
+    let mut tally = PathTally::new("diverged_on_one_backend");
     for &d in &s.dynamics {
         for (ei, &eta) in s.cfg.etas.iter().enumerate() {
             for &n in &s.widths {
                 let j = job(&s, d, ei, n);
+                let label = format!("{:<5} η = {eta:<8} n = {n:<7}", d.name());
+                let run = json!({"dynamics": d.name(), "eta": eta, "width": n});
                 let g = match collect(gpu.as_ref(), &j, reps) {
                     Ok(g) => g,
                     Err(e) => {
-                        println!("{:<5} η = {eta:<8} n = {n:<7} skipped: {e:#}", d.name());
-                        runs.push(json!({"dynamics": d.name(), "eta": eta, "width": n, "skipped": format!("{e:#}")}));
+                        tally.skipped(&label, run, &e);
                         continue;
                     }
                 };
                 let c = collect(&cpu, &j, reps).map_err(Failure::Runtime)?;
-                let (dev, split) = max_rel_deviation(&c, &g);
-                worst = worst.max(dev);
-                split_total += split;
-                println!(
-                    "{:<5} η = {eta:<8} n = {n:<7} {reps:>5} replicas: max relative deviation {dev:.2e}{}",
-                    d.name(),
-                    if split > 0 { format!(", {split} diverged on one backend only") } else { String::new() }
-                );
-                runs.push(
-                    json!({"dynamics": d.name(), "eta": eta, "width": n, "replicas": reps,
-                    "max_rel_deviation": dev, "diverged_on_one_backend": split}),
-                );
+                tally.compared(&label, run, reps, max_rel_deviation(&c, &g));
             }
         }
     }
-    let passed = worst <= a.path_tol;
-    let doc = json!({"adapter": gpu.adapter(), "precision": gpu.precision().name(), "runs": runs,
-        "max_rel_deviation": worst, "diverged_on_one_backend": split_total,
-        "path_tol": a.path_tol, "passed": passed});
-    super::compare::print_path_verdict(worst, a.path_tol, passed);
-    super::compare::conclude(
-        a.out.as_deref(),
-        &doc,
-        passed,
+    tally.conclude(
+        gpu.adapter(),
+        gpu.precision().name(),
+        &a,
         "cpu and gpu observables disagree beyond --path-tol",
     )
 }

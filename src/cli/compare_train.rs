@@ -4,7 +4,7 @@
 //! same Philox draws, so differences are float rounding (amplified only where the
 //! dynamics is unstable). Exits with 1 when a deviation exceeds the tolerance.
 
-use super::compare::CompareArgs;
+use super::compare::{CompareArgs, PathTally};
 use super::Failure;
 use crate::experiment::training::config::{check, TrainExperiment};
 use crate::experiment::training::{collect, job};
@@ -56,9 +56,7 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
         cpu.adapter(),
         gpu.adapter()
     );
-    let mut runs = Vec::new();
-    let mut worst: f64 = 0.0;
-    let mut diverged_on_one = 0;
+    let mut tally = PathTally::new("rows_diverged_on_one_backend");
     for di in 0..s.data.len() {
         for &d in &s.dynamics {
             for (ei, &eta) in s.cfg.etas.iter().enumerate() {
@@ -69,42 +67,26 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
                 } else {
                     1
                 };
+                let label = format!("data set {di} {:<5} η = {eta:<8}", d.name());
+                let run = json!({"dataset": di, "dynamics": d.name(), "eta": eta});
                 let g = match collect(&gpu, &j, reps) {
                     Ok(g) => g,
                     Err(e) => {
                         // A job the adapter refuses (e.g. llvmpipe's loop limit) is
                         // reported, not compared.
-                        println!("data set {di} {:<5} η = {eta:<8} skipped: {e:#}", d.name());
-                        runs.push(json!({"dataset": di, "dynamics": d.name(), "eta": eta, "skipped": format!("{e:#}")}));
+                        tally.skipped(&label, run, &e);
                         continue;
                     }
                 };
                 let c = collect(&cpu, &j, reps)?;
-                let (dev, split) = max_rel_deviation(&c, &g);
-                worst = worst.max(dev);
-                diverged_on_one += split;
-                let note = if split > 0 {
-                    format!(", {split} rows diverged on one backend only")
-                } else {
-                    String::new()
-                };
-                println!("data set {di} {:<5} η = {eta:<8} {reps:>5} replicas: max relative deviation {dev:.2e}{note}", d.name());
-                runs.push(
-                    json!({"dataset": di, "dynamics": d.name(), "eta": eta, "replicas": reps,
-                    "max_rel_deviation": dev, "rows_diverged_on_one_backend": split}),
-                );
+                tally.compared(&label, run, reps, max_rel_deviation(&c, &g));
             }
         }
     }
-    let passed = worst <= a.path_tol;
-    let doc = json!({"adapter": gpu.adapter(), "precision": gpu.precision().name(), "runs": runs,
-        "max_rel_deviation": worst, "rows_diverged_on_one_backend": diverged_on_one,
-        "path_tol": a.path_tol, "passed": passed});
-    super::compare::print_path_verdict(worst, a.path_tol, passed);
-    super::compare::conclude(
-        a.out.as_deref(),
-        &doc,
-        passed,
+    tally.conclude(
+        gpu.adapter(),
+        gpu.precision().name(),
+        &a,
         "cpu and gpu paths disagree beyond --path-tol",
     )
 }
