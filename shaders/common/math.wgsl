@@ -17,3 +17,8 @@ fn r_cos(x: real) -> real {
 fn r_sin(x: real) -> real {
     return real(sin(f32(x)));
 }
+
+// The logistic function 1/(1 + e^{−x}) (mean-field's sigmoid activation, the logistic loss).
+fn r_sigmoid(x: real) -> real {
+    return real(1.0) / (real(1.0) + r_exp(-x));
+}

@@ -17,7 +17,7 @@ fn act_f(u: real) -> real {
         return max(u, real(0.0));
     }
     if (ACT == 2u) {
-        return real(1.0) / (real(1.0) + r_exp(-u));
+        return r_sigmoid(u);
     }
     return u;
 }
@@ -32,7 +32,7 @@ fn act_fdf(u: real) -> vec2<real> {
         return vec2<real>(max(u, real(0.0)), select(real(0.0), real(1.0), u > real(0.0)));
     }
     if (ACT == 2u) {
-        let s = real(1.0) / (real(1.0) + r_exp(-u));
+        let s = r_sigmoid(u);
         return vec2<real>(s, s * (real(1.0) - s));
     }
     return vec2<real>(u, real(1.0));
@@ -58,7 +58,7 @@ fn act_fdd(u: real) -> vec3<real> {
         return vec3<real>(t, dt, real(-2.0) * t * dt);
     }
     if (ACT == 2u) {
-        let s = real(1.0) / (real(1.0) + r_exp(-u));
+        let s = r_sigmoid(u);
         let ds = s * (real(1.0) - s);
         return vec3<real>(s, ds, ds * (real(1.0) - real(2.0) * s));
     }

@@ -3,20 +3,16 @@
 // 1 logistic (cross-entropy, y ∈ {0, 1}), ℓ' = σ(m) − y, ℓ'' = σ(m)(1 − σ(m)).
 // With real = f64, σ's exp is evaluated in f32 (math.wgsl): ~1e-7 relative.
 
-fn sigmoid(m: real) -> real {
-    return real(1.0) / (r_exp(-m) + real(1.0));
-}
-
 fn loss_slope(m: real, y: real) -> real {
     if (LOSS == 1u) {
-        return sigmoid(m) - y;
+        return r_sigmoid(m) - y;
     }
     return m - y;
 }
 
 fn loss_curvature(m: real) -> real {
     if (LOSS == 1u) {
-        let p = sigmoid(m);
+        let p = r_sigmoid(m);
         return p * (real(1.0) - p);
     }
     return real(1.0);

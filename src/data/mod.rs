@@ -191,7 +191,7 @@ pub fn generate(g: &GenerateConfig, seed: u64) -> DataSet {
             .enumerate()
             .map(|(i, m)| {
                 let u = uniform(philox4x32_10([i as u32, 0, 1, TAG_NOISE], key)[0]);
-                f64::from(u < crate::train::loss::sigmoid(*m))
+                f64::from(u < crate::math::sigmoid(*m))
             })
             .collect();
         return DataSet {
@@ -305,7 +305,7 @@ mod tests {
         let t = a.teacher.as_ref().unwrap();
         let n = a.n as f64;
         let dev: f64 = (0..a.n)
-            .map(|i| a.y[i] - crate::train::loss::sigmoid(dot(a.row(i), t)))
+            .map(|i| a.y[i] - crate::math::sigmoid(dot(a.row(i), t)))
             .sum::<f64>()
             / n;
         assert!(dev.abs() < 4.0 * 0.5 / n.sqrt(), "mean deviation {dev}");

@@ -551,3 +551,10 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
         config: ck.echo.clone(),
     }
 }
+
+/// Steps from checkpoint c − 1 (or the start) to checkpoint c: the share of a job's
+/// work a block of replicas has done on reaching c (progress by block and checkpoint).
+pub fn steps_since_previous(checkpoints: &[u32], c: usize) -> u32 {
+    let previous = if c == 0 { 0 } else { checkpoints[c - 1] };
+    checkpoints[c].saturating_sub(previous)
+}

@@ -78,8 +78,7 @@ pub fn collect_with(
     let len = job.row_len();
     let mut out = vec![Vec::new(); job.checkpoints.len()];
     t.train(job, 0..replicas, &mut |c, _, rows| {
-        let since =
-            job.checkpoints[c].saturating_sub(if c == 0 { 0 } else { job.checkpoints[c - 1] });
+        let since = crate::experiment::steps_since_previous(&job.checkpoints, c);
         progress((rows.len() / len) as f64 * since as f64 * job.substeps() as f64);
         out[c].extend(rows.chunks(len).map(|r| r.to_vec()));
     })?;

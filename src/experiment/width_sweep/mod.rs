@@ -73,8 +73,7 @@ pub fn collect_with(
     let mut out: Runs = vec![Vec::with_capacity(replicas as usize); job.checkpoints.len()];
     b.run(job, 0..replicas, &mut |blk| {
         let c = blk.checkpoint;
-        let since =
-            job.checkpoints[c].saturating_sub(if c == 0 { 0 } else { job.checkpoints[c - 1] });
+        let since = crate::experiment::steps_since_previous(&job.checkpoints, c);
         progress((blk.obs.len() / no) as f64 * since as f64 * per_step);
         out[c].extend(blk.obs.chunks_exact(no).map(|o| [o[0], o[1], o[2], o[3]]));
     })?;
