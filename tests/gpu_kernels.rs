@@ -5,7 +5,7 @@
 
 use smflow::backend::gpu::{compose, GpuBackend};
 use smflow::backend::Precision;
-use smflow::dynamics::{Dynamics, Solver};
+use smflow::dynamics::{Coupling, Dynamics, Kind, RunSpec, Solver};
 use smflow::rng;
 
 mod common;
@@ -145,9 +145,22 @@ fn every_composed_kernel_parses_and_validates() {
         for name in smflow::dynamics::NAMES {
             let dy = Dynamics::parse(name).unwrap();
             for solver in SOLVERS {
-                for particles in [1, 2] {
+                if dy == Dynamics::Msme1 && solver == Solver::Exact {
+                    continue; // msme1 has no exact transition
+                }
+                // One and two particles; an SDE run on em levels also coupled to its
+                // discrete partner (sgd, or msgd for msme1: one particle).
+                let coupled = dy.kind() == Kind::Sde && solver != Solver::Exact;
+                for (particles, coupling) in [(1, None), (2, None)]
+                    .into_iter()
+                    .chain(coupled.then(|| (1, dy.reference())))
+                {
                     for p in [Precision::F32, Precision::F64] {
-                        let src = compose::compose(&m, &spec(&m, dy, solver, particles, 1), p);
+                        let mut s = spec(&m, dy, solver, particles, 1);
+                        s.coupling = coupling.map(|r| Coupling {
+                            sgd_stream: RunSpec::stream_tag(r, 1),
+                        });
+                        let src = compose::compose(&m, &s, p);
                         let module = naga::front::wgsl::parse_str(&src).unwrap_or_else(|e| {
                             panic!(
                                 "{} {name} {p:?}: {}\n{src}",
@@ -203,7 +216,10 @@ fn every_composed_kernel_parses_and_validates() {
             .validate(&module)
             .expect("rng_ceiling validates");
     }
-    assert_eq!(n, 4 * 8 * 3 * 2 * 2);
+    // 4 models × 2 precisions × (10 dynamics × 3 solvers, less msme1's exact) × 2
+    // particle counts, plus the coupled em kernels (sme1, sme2, smf1, smf2, msme1 × 2
+    // solvers).
+    assert_eq!(n, 4 * 2 * ((10 * 3 - 1) * 2 + 5 * 2));
 }
 
 #[test]

@@ -56,6 +56,7 @@ fn spec(dynamics: Dynamics, solver: Solver, eta: f64, steps: u32) -> RunSpec {
         key: smflow::rng::key_from_seed(9),
         bound: 1e6,
         coupling: None,
+        friction: 0.0,
     }
 }
 

@@ -8,7 +8,8 @@
 // the whole llvmpipe kernel into a coroutine (per-invocation frames on every
 // dispatch), which cost more than several sgd steps; now only `reduce` pays it.
 // The dynamics template supplies `fn step(k: u32, replica: u32)`. A coupled SDE run
-// (COUPLED) carries its SGD partner in the last state slot, xs[LP] (one particle), and
+// (COUPLED) carries its SGD partner in the slot after the positions, xs[LP] (one
+// particle; heavy-ball runs keep their momenta after it, from xs[MOM]), and
 // reduces three statistics per observable: the SDE value, SGD's value and D = their
 // difference (index ch·N_OBS + o, as `RunSpec::stat`).
 
@@ -65,7 +66,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
         if (COUPLED) {
-            xs[LPS - 1u] = X0[0];
+            // min: a constant index, in bounds in the kernels where COUPLED is false.
+            xs[min(LP, LPS - 1u)] = X0[0];
+        }
+        // msgd / msme1: the momenta xs[MOM ..] start at 0 (MOM = LPS otherwise).
+        for (var q = MOM; q < LPS; q++) {
+            xs[q] = vec_d();
         }
         alive[i] = 1u;
     } else {

@@ -1,5 +1,6 @@
-// gd / sgd (twin of `path::discrete_step`): x ← x − η (1/b) Σ_j ∇R(x, θ_j); the batch
-// is shared by the particles (`sgd_update.wgsl`), its normals taken from `rng_batch`
+// gd / sgd / msgd (twin of `steps::discrete_step`, `momentum::msgd_step`): x ← x − η
+// (1/b) Σ_j ∇R(x, θ_j), or its heavy ball; the batch is shared by the particles
+// (`sgd_update.wgsl`), its normals taken from `rng_batch`
 // (the step's BATCH·NT normals as whole Philox blocks, generated straight-line by the
 // composer) with indices that are constants once unrolled.
 
@@ -14,5 +15,5 @@ fn step(k: u32, replica: u32) {
         return;
     }
     rng_begin(KEY, replica, k, STREAM);
-    sgd_update(0u, P, rng_batch(0u));
+    minibatch_update(0u, P, rng_batch(0u));
 }

@@ -1,6 +1,8 @@
-// sme* / smf* (twin of `path::em_step` and `path::exact_step`).
+// sme* / smf* / msme1 (twin of `steps::em_levels` and `steps::exact_step`).
 // Euler–Maruyama on coupled levels: fine substep s uses normals s·NC .. (s+1)·NC of
-// the step; level l steps every 2^l fine substeps with the sum of the fine increments.
+// the step; level l steps every 2^l fine substeps with the sum of the fine increments,
+// by `sde_level(l, dw, dt)`: the dynamics' own step (`sde_level.wgsl` for sme/smf,
+// `msme1.wgsl` for the heavy ball).
 // NC = NSMF (SMF: one reduced cylindrical noise shared by the particles) or P·D (SME:
 // independent per particle). EXACT: one OU/GBM transition per SGD step, particle p
 // using normals p·NE .. (p+1)·NE (SME) or the shared 0..NE (SMF).
@@ -11,35 +13,30 @@
 // once unrolled (levels ≤ 3: spans 1, 2, 4 divide 4). A last partial group (SUBSTEPS
 // not a multiple of 4) draws unused normals, which changes no draw.
 //
-// COUPLED (twin of `path::bridge_shift`, DESIGN §7b): each step first advances the SGD
-// partner xs[LP] with SGD's own normals (SGD's stream), then pins the SDE's increments
+// COUPLED (twin of `steps::bridge_shift`, DESIGN §7b): each step first advances the
+// discrete partner xs[LP] (sgd; msgd for msme1) with its own normals (its stream), then
+// pins the SDE's increments
 // to them: ΔW_s = SQRT_DT ξ_s + shift, shift = sqrt(η)/S · ζ − SQRT_DT ξ̄, with ζ =
 // b^{-1/2} Σ_j z_j and ξ̄ the mean of the step's own normals (a first pass over them;
 // with CACHE_NORMALS, when they are few, the pass keeps them for the Euler–Maruyama
 // loop instead of it drawing them again).
 
-fn em_level(l: u32, dw: array<real, NC>, dt: real) {
-    for (var p = 0u; p < P; p++) {
-        let x = xs[l * P + p];
-        let b = drift(x);
-        var noise: vec_d;
-        if (SHARED_NOISE) { // SMF, or any coupled run (SGD's own noise factor G)
-            var w: array<real, NSMF>;
-            for (var j = 0u; j < NSMF; j++) {
-                w[j] = dw[min(j, NC - 1u)];
-            }
-            noise = smf_noise(x, w);
-        } else {
-            var w: vec_d;
-            for (var i = 0u; i < D; i++) {
-                w[i] = dw[min(p * D + i, NC - 1u)];
-            }
-            noise = sme_noise(x, w);
+// The noise of particle p for a level's increments dw, before the NOISE_SCALE factor
+// (twin of `steps::EmConsts::noise`): the shared reduced noise G·dW (SMF, or any
+// coupled run: SGD's own noise factor) or Σ^{1/2} dW_p (SME).
+fn level_noise(p: u32, x: vec_d, dw: array<real, NC>) -> vec_d {
+    if (SHARED_NOISE) {
+        var w: array<real, NSMF>;
+        for (var j = 0u; j < NSMF; j++) {
+            w[j] = dw[min(j, NC - 1u)];
         }
-        for (var i = 0u; i < D; i++) {
-            xs[l * P + p][i] += b[i] * dt + NOISE_SCALE * noise[i];
-        }
+        return smf_noise(x, w);
     }
+    var w: vec_d;
+    for (var i = 0u; i < D; i++) {
+        w[i] = dw[min(p * D + i, NC - 1u)];
+    }
+    return sme_noise(x, w);
 }
 
 // The exact step: normals from `rng_exact` (P·NE, or NE shared by the particles).
@@ -100,7 +97,7 @@ fn step(k: u32, replica: u32) {
     if (COUPLED) {
         rng_begin(KEY, replica, k, SGD_STREAM);
         let zs = rng_batch(0u);
-        sgd_update(LP, 1u, zs);
+        minibatch_update(LP, 1u, zs);
         rng_begin(KEY, replica, k, STREAM);
         shift = bridge_shift(zs);
     }
@@ -123,14 +120,14 @@ fn step(k: u32, replica: u32) {
                         dw[j] += shift[j];
                     }
                 }
-                em_level(0u, dw, DT_LEVEL[0]);
+                sde_level(0u, dw, DT_LEVEL[0]);
                 for (var l = 1u; l < LEVELS; l++) {
                     for (var j = 0u; j < NC; j++) {
                         acc[l][j] += dw[j];
                     }
                     let span = 1u << l;
                     if (s % span == span - 1u) {
-                        em_level(l, acc[l], DT_LEVEL[l]);
+                        sde_level(l, acc[l], DT_LEVEL[l]);
                         for (var j = 0u; j < NC; j++) {
                             acc[l][j] = real(0.0);
                         }

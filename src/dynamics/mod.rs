@@ -5,6 +5,7 @@
 //! (`rng.rs`): normal number j of step k of replica r in stream `tag` is lane j % 4 of
 //! `philox((r, k, j / 4, tag), seed)`.
 
+pub mod momentum;
 pub mod path;
 mod steps;
 
@@ -26,10 +27,15 @@ pub enum Dynamics {
     /// SGF of Pesme et al. (seed 000 eq. 37–38): the SME with the residuals' spread
     /// replaced by the loss, noise `sqrt(2ηL(w)/(bN)) Jᵀ Xᵀ dB` (finite data only).
     Sgf,
+    /// Heavy-ball SGD in friction form (DESIGN §3b): state (x, p), p ← p − η(γp + ĝ),
+    /// then x ← x + η p, ĝ the minibatch gradient.
+    Msgd,
+    /// Its first-order SME: dX = P dt, dP = −(γP + ∇R(X)) dt + sqrt(η/b) Σ^{1/2}(X) dW.
+    Msme1,
 }
 
 /// Every dynamics, in code order.
-pub const ALL: [Dynamics; 9] = [
+pub const ALL: [Dynamics; 11] = [
     Dynamics::Gd,
     Dynamics::Sgd,
     Dynamics::Gf,
@@ -39,19 +45,34 @@ pub const ALL: [Dynamics; 9] = [
     Dynamics::Smf1,
     Dynamics::Smf2,
     Dynamics::Sgf,
+    Dynamics::Msgd,
+    Dynamics::Msme1,
 ];
 
 /// The names of [`ALL`].
-pub const ALL_NAMES: [&str; 9] = [
-    "gd", "sgd", "gf", "mgf", "sme1", "sme2", "smf1", "smf2", "sgf",
+pub const ALL_NAMES: [&str; 11] = [
+    "gd", "sgd", "gf", "mgf", "sme1", "sme2", "smf1", "smf2", "sgf", "msgd", "msme1",
 ];
 
 /// The dynamics the small-d engine runs (weak_order, n_point, invariant): all but sgf,
-/// which needs a finite data set (the first 8 of [`ALL`]).
-pub const SMALL_D: &[Dynamics] = ALL.split_at(8).0;
+/// which needs a finite data set.
+pub const SMALL_D: [Dynamics; 10] = [
+    Dynamics::Gd,
+    Dynamics::Sgd,
+    Dynamics::Gf,
+    Dynamics::Mgf,
+    Dynamics::Sme1,
+    Dynamics::Sme2,
+    Dynamics::Smf1,
+    Dynamics::Smf2,
+    Dynamics::Msgd,
+    Dynamics::Msme1,
+];
 
 /// The names of [`SMALL_D`].
-pub const NAMES: [&str; 8] = ["gd", "sgd", "gf", "mgf", "sme1", "sme2", "smf1", "smf2"];
+pub const NAMES: [&str; 10] = [
+    "gd", "sgd", "gf", "mgf", "sme1", "sme2", "smf1", "smf2", "msgd", "msme1",
+];
 
 /// What kind of update a dynamics is: decides the solver and the kernel template.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,7 +116,7 @@ impl Dynamics {
     pub fn update(self) -> Update {
         match self {
             Dynamics::Gd => Update::Discrete { full: true },
-            Dynamics::Sgd => Update::Discrete { full: false },
+            Dynamics::Sgd | Dynamics::Msgd => Update::Discrete { full: false },
             Dynamics::Gf | Dynamics::Mgf => Update::Ode,
             Dynamics::Sgf => Update::Sde { pesme: true },
             _ => Update::Sde { pesme: false },
@@ -144,9 +165,15 @@ impl Dynamics {
     /// The discrete scheme this dynamics is compared with in a weak-order study.
     pub fn reference(self) -> Option<Dynamics> {
         match self {
-            Dynamics::Gd | Dynamics::Sgd => None,
+            Dynamics::Gd | Dynamics::Sgd | Dynamics::Msgd => None,
+            Dynamics::Msme1 => Some(Dynamics::Msgd),
             _ => Some(Dynamics::Sgd),
         }
+    }
+
+    /// Carries a momentum p beside each state x (heavy ball, DESIGN §3b).
+    pub fn has_momentum(self) -> bool {
+        matches!(self, Dynamics::Msgd | Dynamics::Msme1)
     }
 }
 
@@ -204,11 +231,14 @@ pub struct RunSpec {
     /// Coupled weak-error estimator (DESIGN §7b): the replica also runs SGD, and the SDE's
     /// Brownian increments over each SGD step are pinned to SGD's data normals.
     pub coupling: Option<Coupling>,
+    /// Friction γ > 0 of the heavy-ball dynamics (msgd, msme1; config
+    /// `"momentum": {"friction": γ}`); ignored by the others.
+    pub friction: f64,
 }
 
-/// How a coupled SDE run draws its SGD partner: the SGD run's Philox stream (same
-/// seed, replica and step counters, so its path is the independent SGD run's path),
-/// with the run's batch size.
+/// How a coupled SDE run draws its discrete partner (sgd; msgd for msme1): that run's
+/// Philox stream (same seed, replica and step counters, so its path is the independent
+/// run's path), with the run's batch size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Coupling {
     pub sgd_stream: u32,
@@ -227,14 +257,18 @@ pub enum Channel {
 pub const COUPLED_CHANNELS: [Channel; 3] = [Channel::Value, Channel::Sgd, Channel::Difference];
 
 impl RunSpec {
-    /// The small-d engine runs [`SMALL_D`] only (its configs refuse the others); a
-    /// spec built in code with another dynamics is a bug, not a run.
+    /// The small-d engine runs [`SMALL_D`] only (its configs refuse the others, and
+    /// msme1's exact solver); a spec built in code otherwise is a bug, not a run.
     pub fn assert_small_d(&self) {
         assert!(
             SMALL_D.contains(&self.dynamics),
             "the small-d engine runs {}, not {}",
             NAMES.join(", "),
             self.dynamics
+        );
+        assert!(
+            !(self.dynamics == Dynamics::Msme1 && self.solver == Solver::Exact),
+            "msme1 has no exact transition (its config refuses sde.solver exact)"
         );
     }
     pub fn steps(&self) -> u32 {
@@ -244,8 +278,19 @@ impl RunSpec {
         self.x0.len()
     }
     /// State vectors one replica carries: every particle on every level, plus a coupled
-    /// run's SGD partner.
+    /// run's discrete partner, plus (msgd, msme1) a momentum for each of these, stored
+    /// after them (from [`Self::momentum_offset`]).
     pub fn state_vectors(&self) -> usize {
+        let positions = self.momentum_offset();
+        if self.dynamics.has_momentum() {
+            2 * positions
+        } else {
+            positions
+        }
+    }
+    /// Index of the first momentum vector in the state: the momentum of state vector q
+    /// (a particle on a level, or the coupled partner) is vector `momentum_offset() + q`.
+    pub fn momentum_offset(&self) -> usize {
         self.levels() * self.particles() + usize::from(self.coupling.is_some())
     }
     /// Channels per observable: 3 for a coupled run, else 1.

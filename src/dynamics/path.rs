@@ -17,6 +17,7 @@
 //! Brownian bridge; it reports per observable the SDE value, SGD's value and their
 //! difference D (channels, `RunSpec::stat`).
 
+use super::momentum::{msgd_step, msme1_step};
 pub use super::steps::{bridge_shift, noise_components, uses_smf_noise};
 use super::steps::{discrete_step, em_step, exact_step, ode_step, EmScratch};
 use super::{Kind, RunSpec, Solver};
@@ -98,16 +99,25 @@ pub fn simulate_group<M: Model, T: Num>(
         rec.alive.iter_mut().for_each(|a| *a = false);
     }
     let mut live = [true; MAX_WIDTH];
-    advance::<M, T>(m, spec, prep, first, work, |c, x, sgd| {
+    advance::<M, T>(m, spec, prep, first, work, |c, x, sgd, v| {
         let mut any = false;
         for (l, rec) in recs.iter_mut().enumerate() {
             if !live[l] {
                 continue;
             }
             let xl = lane_state(x, l, levels, p, d);
-            let gl = sgd.map(|g| lane_vector(g, l, d));
-            let partner_ok = gl.as_ref().is_none_or(|g| within(g, d, spec.bound));
-            if !finite_within(&xl, levels, p, d, spec.bound) || !partner_ok {
+            let gl = sgd.map(|(g, _)| lane_vector(g, l, d));
+            // The partner's momentum is 0 unless it is msgd.
+            let partner_ok = sgd.is_none_or(|(g, gv)| {
+                within(&lane_vector(g, l, d), d, spec.bound)
+                    && within(&lane_vector(gv, l, d), d, spec.bound)
+            });
+            // A momentum beyond the bound is a diverged path too (as the GPU's check of
+            // every state vector).
+            let momentum_ok = v.is_none_or(|v| {
+                finite_within(&lane_state(v, l, levels, p, d), levels, p, d, spec.bound)
+            });
+            if !finite_within(&xl, levels, p, d, spec.bound) || !partner_ok || !momentum_ok {
                 live[l] = false; // diverged: this and later checkpoints stay !alive
                 continue;
             }
@@ -161,7 +171,7 @@ pub fn simulate_group_states<M: Model, T: Num>(
     debug_assert!(n >= 1 && n <= T::WIDTH);
     let last = spec.checkpoints.len() - 1;
     let (p, d) = (spec.particles(), m.dim());
-    advance::<M, T>(m, spec, prep, first, work, |c, x, _| {
+    advance::<M, T>(m, spec, prep, first, work, |c, x, _, _| {
         if c == last {
             for l in 0..n {
                 let mut xl = [ZERO; MAX_P];
@@ -202,10 +212,11 @@ fn splat_vector<T: Num>(v: &Vector) -> Vector<T> {
 }
 
 /// Advances the lane group of replicas `first .. first + T::WIDTH` through all steps,
-/// calling `at_checkpoint(c, state, sgd)` at each checkpoint (`sgd`: a coupled run's
-/// SGD partner); stops early when it returns false. Only the state's first `levels`
-/// levels and `particles()` particles are set and read (the rest of `work.x` holds
-/// whatever an earlier group left).
+/// calling `at_checkpoint(c, state, partner, momenta)` at each checkpoint (`partner`: a
+/// coupled run's discrete partner, position and momentum; `momenta`: msgd/msme1's p);
+/// stops early when it returns false.
+/// Only the state's first `levels` levels and `particles()` particles are set and read
+/// (the rest of `work.x` holds whatever an earlier group left).
 #[inline(always)]
 fn advance<M: Model, T: Num>(
     m: &M,
@@ -213,12 +224,19 @@ fn advance<M: Model, T: Num>(
     prep: &Prepared,
     first: u32,
     work: &mut GroupWork<T>,
-    mut at_checkpoint: impl FnMut(usize, &State<T>, Option<&Vector<T>>) -> bool,
+    mut at_checkpoint: impl FnMut(
+        usize,
+        &State<T>,
+        Option<(&Vector<T>, &Vector<T>)>,
+        Option<&State<T>>,
+    ) -> bool,
 ) {
     let p = spec.particles();
     let levels = spec.levels();
+    let momentum = spec.dynamics.has_momentum();
     let GroupWork {
         x,
+        v,
         normals,
         sgd_normals,
         scratch,
@@ -228,38 +246,74 @@ fn advance<M: Model, T: Num>(
             *xp = splat_vector(x0);
         }
     }
+    if momentum {
+        for lv in v[..levels].iter_mut() {
+            lv[..p].iter_mut().for_each(|vp| *vp = zero());
+        }
+    }
     let mut next_cp = 0;
     let per_step = normals_per_step(m, spec, prep);
     let mut draws = Draws::<T>::new(normals, per_step, spec.stream, first);
-    // A coupled run's SGD partner: SGD's normals of the step, from SGD's stream.
-    let mut sgd = spec.coupling.map(|c| {
+    // A coupled run's discrete partner (sgd, or msgd for msme1): its normals of the
+    // step, from its own stream.
+    let mut partner = spec.coupling.map(|c| {
         let per_step = spec.batch as usize * m.data_normals();
-        (
-            splat_vector::<T>(&spec.x0[0]),
-            Draws::<T>::new(sgd_normals, per_step, c.sgd_stream, first),
-        )
+        Partner {
+            x: splat_vector::<T>(&spec.x0[0]),
+            v: zero(),
+            draws: Draws::<T>::new(sgd_normals, per_step, c.sgd_stream, first),
+        }
     });
     for k in 0..spec.steps() {
         let z = draws.step(spec, k);
         match spec.dynamics.kind() {
+            Kind::Discrete if momentum => msgd_step(m, spec, z, &mut x[0][..p], &mut v[0][..p]),
             Kind::Discrete => discrete_step(m, spec, z, &mut x[0][..p]),
             Kind::Ode => ode_step(m, spec, levels, x),
-            Kind::Sde => match (&prep.exact, &mut sgd) {
-                (Some(ex), _) => exact_step(m, spec, ex, z, &mut x[0][..p]),
-                (None, Some((xg, sgd_draws))) => {
-                    let zs = sgd_draws.step(spec, k);
-                    discrete_step(m, spec, zs, std::slice::from_mut(xg));
-                    em_step(m, spec, levels, z, Some(zs), x, scratch);
+            Kind::Sde => match &prep.exact {
+                Some(ex) => exact_step(m, spec, ex, z, &mut x[0][..p]),
+                None => {
+                    let zs = partner.as_mut().map(|pt| pt.step(m, spec, k, momentum));
+                    if momentum {
+                        msme1_step(m, spec, levels, z, zs, x, v, scratch);
+                    } else {
+                        em_step(m, spec, levels, z, zs, x, scratch);
+                    }
                 }
-                (None, None) => em_step(m, spec, levels, z, None, x, scratch),
             },
         }
         if k + 1 == spec.checkpoints[next_cp] {
-            if !at_checkpoint(next_cp, x, sgd.as_ref().map(|(g, _)| g)) {
+            let momenta = momentum.then_some(&*v);
+            let pair = partner.as_ref().map(|pt| (&pt.x, &pt.v));
+            if !at_checkpoint(next_cp, x, pair, momenta) {
                 return;
             }
             next_cp += 1;
         }
+    }
+}
+
+/// A coupled run's discrete partner: its position, momentum (msgd; zero for sgd) and
+/// draws.
+struct Partner<'a, T> {
+    x: Vector<T>,
+    v: Vector<T>,
+    draws: Draws<'a, T>,
+}
+
+impl<T: Num> Partner<'_, T> {
+    /// Advances the partner over step k and returns its normals of the step (which pin
+    /// the SDE's increments).
+    #[inline(always)]
+    fn step<M: Model>(&mut self, m: &M, spec: &RunSpec, k: u32, momentum: bool) -> &[T] {
+        let zs = self.draws.step(spec, k);
+        let x = std::slice::from_mut(&mut self.x);
+        if momentum {
+            msgd_step(m, spec, zs, x, std::slice::from_mut(&mut self.v));
+        } else {
+            discrete_step(m, spec, zs, x);
+        }
+        zs
     }
 }
 
@@ -344,6 +398,8 @@ impl<'a, T: Num> Draws<'a, T> {
 /// short SGD path): the state, the normals' buffers and the SDE scratch.
 pub struct GroupWork<T> {
     x: State<T>,
+    /// The momenta of msgd / msme1 (unused otherwise).
+    v: State<T>,
     normals: Vec<T>,
     sgd_normals: Vec<T>,
     scratch: EmScratch<T>,
@@ -353,6 +409,7 @@ impl<T: Num> GroupWork<T> {
     pub fn new() -> Box<Self> {
         Box::new(Self {
             x: [[zero(); MAX_P]; MAX_LEVELS],
+            v: [[zero(); MAX_P]; MAX_LEVELS],
             normals: Vec::new(),
             sgd_normals: Vec::new(),
             scratch: EmScratch::new(),

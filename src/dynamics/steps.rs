@@ -47,23 +47,35 @@ pub(super) fn discrete_step<M: Model, T: Num>(
         }
         return;
     }
-    let nt = m.data_normals();
     let scale = spec.eta / spec.batch as f64;
     // Particle-outer: each particle re-reads the same θ_j (same normals), so the batch
     // never has to be stored; with one particle this is a single pass.
     for xp in x.iter_mut() {
-        let mut gs = zero::<T>();
-        for j in 0..spec.batch as usize {
-            let theta = m.sample_theta(&normals[j * nt..(j + 1) * nt]);
-            let g = m.grad_sample(xp, &theta);
-            for i in 0..d {
-                gs[i] += g[i];
-            }
-        }
+        let gs = batch_gradient_sum(m, spec, normals, xp);
         for i in 0..d {
             xp[i] -= gs[i] * scale;
         }
     }
+}
+
+/// Σ_j ∇R(x, θ_j) over the step's batch (θ_j from normals j·n_θ .. (j+1)·n_θ).
+#[inline(always)]
+pub(super) fn batch_gradient_sum<M: Model, T: Num>(
+    m: &M,
+    spec: &RunSpec,
+    normals: &[T],
+    x: &Vector<T>,
+) -> Vector<T> {
+    let (d, nt) = (m.dim(), m.data_normals());
+    let mut gs = zero::<T>();
+    for j in 0..spec.batch as usize {
+        let theta = m.sample_theta(&normals[j * nt..(j + 1) * nt]);
+        let g = m.grad_sample(x, &theta);
+        for i in 0..d {
+            gs[i] += g[i];
+        }
+    }
+    gs
 }
 
 /// gf / mgf: RK4 (`solver::rk4`) on the drift, `substeps >> level` steps per SGD step
@@ -125,10 +137,8 @@ pub fn bridge_shift<T: Num>(spec: &RunSpec, nc: usize, normals: &[T], sgd: &[T],
     }
 }
 
-/// sme* / smf*: Euler–Maruyama on the coupled levels. Fine substep s uses normals
-/// s·n_c .. (s+1)·n_c of the step; the coarse levels sum the fine increments. With
-/// `sgd` (a coupled run: SGD's data normals of the step) the increments are pinned
-/// to SGD's noise (`bridge_shift`).
+/// sme* / smf*: Euler–Maruyama on the coupled levels (`em_levels`), one `em_level`
+/// per level's step.
 #[inline(always)]
 pub(super) fn em_step<M: Model, T: Num>(
     m: &M,
@@ -139,19 +149,32 @@ pub(super) fn em_step<M: Model, T: Num>(
     x: &mut State<T>,
     scratch: &mut EmScratch<T>,
 ) {
+    let em = EmConsts::of(m, spec);
+    em_levels(m, spec, levels, normals, sgd, scratch, |l, dw, dt| {
+        em_level(m, &em, &mut x[l], dw, dt)
+    });
+}
+
+/// The Brownian increments of an SDE step on coupled levels, handed to
+/// `level_step(l, ΔW, dt)` in order: fine substep s uses normals s·n_c .. (s+1)·n_c of
+/// the step; level l steps every 2^l fine substeps with the sum of their increments.
+/// With `sgd` (a coupled run: SGD's data normals of the step) the increments are pinned
+/// to SGD's noise (`bridge_shift`).
+#[inline(always)]
+pub(super) fn em_levels<M: Model, T: Num>(
+    m: &M,
+    spec: &RunSpec,
+    levels: usize,
+    normals: &[T],
+    sgd: Option<&[T]>,
+    scratch: &mut EmScratch<T>,
+    mut level_step: impl FnMut(usize, &[T], f64),
+) {
     let nc = noise_components(m, spec);
     let s_fine = spec.substeps();
     let dt = spec.eta / s_fine as f64;
     let sqrt_dt = dt.sqrt();
-    // The per-run constants once per step, not per substep (the same values, so the
-    // same bits); the scratch arrays are used only over the nc components.
-    let em = EmConsts {
-        d: m.dim(),
-        p: spec.particles(),
-        c: spec.drift_c(),
-        scale: spec.noise_var().sqrt(),
-        shared: uses_smf_noise(spec),
-    };
+    // The scratch arrays are used only over the nc components.
     let EmScratch { shift, dw, acc } = scratch;
     if let Some(z) = sgd {
         bridge_shift(spec, nc, normals, z, shift);
@@ -167,7 +190,7 @@ pub(super) fn em_step<M: Model, T: Num>(
                 *w += sh;
             }
         }
-        em_level(m, &em, &mut x[0], &dw[..nc], dt);
+        level_step(0, &dw[..nc], dt);
         for l in 1..levels {
             let a = &mut acc[l - 1];
             for j in 0..nc {
@@ -175,20 +198,51 @@ pub(super) fn em_step<M: Model, T: Num>(
             }
             let span = 1u32 << l;
             if s % span == span - 1 {
-                em_level(m, &em, &mut x[l], &a[..nc], dt * span as f64);
+                level_step(l, &a[..nc], dt * span as f64);
                 a[..nc].iter_mut().for_each(|v| *v = T::ZERO);
             }
         }
     }
 }
 
-/// What `em_level` needs of the run, read once per step.
-struct EmConsts {
-    d: usize,
-    p: usize,
-    c: f64,
-    scale: f64,
-    shared: bool,
+/// What an Euler–Maruyama level step needs of the run, read once per step (the same
+/// values, so the same bits, as reading them per substep).
+pub(super) struct EmConsts {
+    pub(super) d: usize,
+    pub(super) p: usize,
+    pub(super) c: f64,
+    pub(super) scale: f64,
+    pub(super) shared: bool,
+}
+
+impl EmConsts {
+    #[inline(always)]
+    pub(super) fn of<M: Model>(m: &M, spec: &RunSpec) -> Self {
+        Self {
+            d: m.dim(),
+            p: spec.particles(),
+            c: spec.drift_c(),
+            scale: spec.noise_var().sqrt(),
+            shared: uses_smf_noise(spec),
+        }
+    }
+
+    /// The noise of particle p for the level's increments `dw`: the shared reduced
+    /// noise G·dW (SMF, coupled runs) or Σ^{1/2} dW_p (SME), before the sqrt(η/b) scale.
+    #[inline(always)]
+    pub(super) fn noise<M: Model, T: Num>(
+        &self,
+        m: &M,
+        p: usize,
+        x: &Vector<T>,
+        dw: &[T],
+    ) -> Vector<T> {
+        if self.shared {
+            m.smf_noise(x, dw)
+        } else {
+            m.sme_noise(x, &dw[p * self.d..(p + 1) * self.d])
+        }
+    }
 }
 
 /// One Euler–Maruyama step of every particle of one level.
@@ -197,11 +251,7 @@ fn em_level<M: Model, T: Num>(m: &M, em: &EmConsts, x: &mut [Vector<T>; MAX_P], 
     let d = em.d;
     for (p, xp) in x[..em.p].iter_mut().enumerate() {
         let b = drift(m, xp, em.c);
-        let noise = if em.shared {
-            m.smf_noise(xp, dw)
-        } else {
-            m.sme_noise(xp, &dw[p * d..(p + 1) * d])
-        };
+        let noise = em.noise(m, p, xp, dw);
         for i in 0..d {
             xp[i] += b[i] * dt + noise[i] * em.scale;
         }

@@ -8,6 +8,7 @@ use crate::config::{
     check_bound, check_precision, defaults, err, expect_family, parse, ConfigError, Experiment,
     Family, MAX_SUBSTEPS,
 };
+use crate::dynamics::momentum::{check_momentum, MomentumConfig};
 use crate::dynamics::{Dynamics, Solver};
 use crate::experiment::invariant::InvariantConfig;
 use crate::model::config::{check_model, ModelConfig};
@@ -102,6 +103,9 @@ pub struct Config {
     /// Target precision (weak_order only): paths per η from a pilot run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<TargetConfig>,
+    /// Heavy-ball friction γ (needed by msgd / msme1, DESIGN §3b).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<MomentumConfig>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -139,6 +143,8 @@ pub struct Checked {
     pub estimator: Estimator,
     /// Target precision (weak_order): see `experiment::target`.
     pub target: Option<TargetConfig>,
+    /// Friction γ of msgd / msme1 (0 when the config lists neither).
+    pub friction: f64,
     /// The config as parsed, defaults filled in (echoed into results.json).
     pub echo: serde_json::Value,
 }
@@ -380,6 +386,9 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         "exact" if matches!(model, AnyModel::ToySgd(_)) => {
             return err("sde.solver", "toy_sgd has no exact transition; allowed: em")
         }
+        "exact" if dynamics.contains(&Dynamics::Msme1) => {
+            return err("sde.solver", "msme1 has no exact transition; allowed: em")
+        }
         "exact" => Solver::Exact,
         other => {
             return err(
@@ -394,6 +403,7 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
     check_bound(cfg.diverge_bound)?;
     let estimator = check_estimator(&cfg, experiment, &model, solver)?;
     check_target(&cfg, experiment)?;
+    let friction = check_momentum(cfg.momentum.as_ref(), &dynamics)?;
     if experiment == ExperimentKind::WeakOrder {
         echo["estimator"] = serde_json::Value::String(estimator.name().into());
     }
@@ -417,6 +427,7 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         invariant,
         estimator,
         target: cfg.target,
+        friction,
         echo,
     })
 }

@@ -124,6 +124,7 @@ pub fn plan(checked: &Checked) -> Plan {
                 key: crate::rng::key_from_seed(checked.seed),
                 bound: checked.bound,
                 coupling: coupling(checked, dynamics, ei),
+                friction: checked.friction,
             };
             let paths = if dynamics.is_random() {
                 checked.paths
@@ -145,20 +146,21 @@ pub fn plan(checked: &Checked) -> Plan {
     }
 }
 
-/// The coupling of an SDE run of a weak-order study to its SGD run at the same η
-/// (the coupled estimator, when the study has sgd to compare with).
+/// The coupling of an SDE run of a weak-order study to the discrete run it models at
+/// the same η (sgd, or msgd for msme1), when the study lists that run (the coupled
+/// estimator).
 fn coupling(
     ck: &Checked,
     dynamics: crate::dynamics::Dynamics,
     eta_index: usize,
 ) -> Option<crate::dynamics::Coupling> {
-    use crate::dynamics::{Coupling, Dynamics};
+    let partner = dynamics.reference()?;
     let coupled = ck.estimator == config::Estimator::Coupled
         && dynamics.kind() == Kind::Sde
-        && dynamics.reference() == Some(Dynamics::Sgd)
-        && ck.dynamics.contains(&Dynamics::Sgd);
-    coupled.then(|| Coupling {
-        sgd_stream: RunSpec::stream_tag(Dynamics::Sgd, eta_index),
+        && partner.kind() == Kind::Discrete
+        && ck.dynamics.contains(&partner);
+    coupled.then(|| crate::dynamics::Coupling {
+        sgd_stream: RunSpec::stream_tag(partner, eta_index),
     })
 }
 

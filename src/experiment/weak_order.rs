@@ -1,8 +1,8 @@
 //! Experiment `weak_order`: E g under each dynamics at each η, the weak errors of the
 //! continuous models against the discrete scheme they model, and the fitted orders.
 //!
-//! Pairs: every dynamics other than sgd/gd against `sgd` (when listed), and gf/mgf also
-//! against `gd` (when listed). A weak error is *resolved* when it exceeds 3 standard
+//! Pairs: every dynamics against the discrete scheme it models (`Dynamics::reference`:
+//! `sgd`, or `msgd` for msme1) when listed, and gf/mgf also against `gd` (when listed). A weak error is *resolved* when it exceeds 3 standard
 //! errors; only resolved points enter the order fit (DESIGN §7). `solver_ok` holds when
 //! the upper 95% bound of the solver's own error estimate is ≤ 1/10 of the weak error.
 //!
@@ -28,6 +28,15 @@ pub fn exact_mean(ck: &Checked, spec: &RunSpec, obs: Observable, k: u32) -> Opti
         // GD is SGD with an infinite batch (the noise term η²/b vanishes).
         Dynamics::Gd => m.exact_sgd_mean(obs, x0, spec.eta, usize::MAX, k),
         Dynamics::Gf | Dynamics::Mgf => m.exact_sde_mean(obs, x0, spec.drift_c(), 0.0, t),
+        Dynamics::Msgd | Dynamics::Msme1 => m.exact_momentum_mean(
+            obs,
+            x0,
+            spec.eta,
+            spec.friction,
+            spec.batch as usize,
+            k,
+            spec.dynamics == Dynamics::Msme1,
+        ),
         _ => m.exact_sde_mean(obs, x0, spec.drift_c(), spec.noise_var(), t),
     }
 }
@@ -145,7 +154,7 @@ pub fn errors_and_orders(
                         continue;
                     };
                     let pinned = coupled.iter().find(|c| {
-                        a == Dynamics::Sgd
+                        b.reference() == Some(a)
                             && c.dynamics == b
                             && c.eta == eta
                             && c.t == t

@@ -114,6 +114,22 @@ pub trait Model: Sync + Send {
         batch: usize,
         steps: u32,
     ) -> Option<f64>;
+    /// Exact E g of the heavy-ball dynamics (DESIGN §3b, friction γ, from x0 with p0 = 0)
+    /// after K steps: msgd with step η and batch b, or (`sde`) msme1 at t = Kη; `None`
+    /// where the model has no closed form.
+    #[allow(clippy::too_many_arguments)]
+    fn exact_momentum_mean(
+        &self,
+        _obs: crate::observables::Observable,
+        _x0: &Vector,
+        _eta: f64,
+        _friction: f64,
+        _batch: usize,
+        _steps: u32,
+        _sde: bool,
+    ) -> Option<f64> {
+        None
+    }
 }
 
 /// Drift of gf/sme1/smf1 (c = 0) and of mgf/sme2/smf2 (c = η/2):

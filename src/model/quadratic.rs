@@ -143,6 +143,72 @@ impl Quadratic {
         (mu, p)
     }
 
+    /// Mean and covariance of x under heavy ball (DESIGN §3b) from (x0, p0 = 0) after
+    /// `steps` steps of size η: msgd, or (`sde`) msme1 at t = steps·η. With y = x − m,
+    /// msgd is the Gaussian recursion (y, p)' = M (y, p) + N ξ, ξ = θ̄ − m ~ N(0, S/b);
+    /// msme1 is the OU pair d(y, p) = B (y, p) dt + (0, sqrt(η/b) Σ^{1/2} dW), whose
+    /// covariance comes from one matrix exponential (Van Loan 1978).
+    pub fn momentum_moments(
+        &self,
+        x0: &[f64],
+        eta: f64,
+        friction: f64,
+        batch: usize,
+        steps: u32,
+        sde: bool,
+    ) -> (DVector<f64>, DMatrix<f64>) {
+        let d = self.d;
+        let id = DMatrix::<f64>::identity(d, d);
+        let sigma = &self.f * self.f.transpose(); // Σ = A S A
+        let mut z0 = DVector::zeros(2 * d);
+        for i in 0..d {
+            z0[i] = x0[i] - self.mean[i];
+        }
+        let (mu, cov) = if sde {
+            let n = 2 * d;
+            let mut b = DMatrix::zeros(n, n);
+            b.view_mut((0, d), (d, d)).copy_from(&id);
+            b.view_mut((d, 0), (d, d)).copy_from(&(-&self.a));
+            b.view_mut((d, d), (d, d)).copy_from(&(-friction * &id));
+            let mut q = DMatrix::zeros(n, n);
+            q.view_mut((d, d), (d, d))
+                .copy_from(&(eta / batch as f64 * &sigma));
+            let t = steps as f64 * eta;
+            let mut h = DMatrix::zeros(2 * n, 2 * n);
+            h.view_mut((0, 0), (n, n)).copy_from(&(-&b * t));
+            h.view_mut((0, n), (n, n)).copy_from(&(&q * t));
+            h.view_mut((n, n), (n, n)).copy_from(&(b.transpose() * t));
+            let e = h.exp();
+            let phi = e.view((n, n), (n, n)).transpose(); // e^{Bt}
+            let cov = &phi * e.view((0, n), (n, n));
+            (&phi * z0, cov)
+        } else {
+            let keep = 1.0 - eta * friction;
+            let mut m = DMatrix::zeros(2 * d, 2 * d);
+            m.view_mut((0, 0), (d, d))
+                .copy_from(&(&id - eta * eta * &self.a));
+            m.view_mut((0, d), (d, d)).copy_from(&(eta * keep * &id));
+            m.view_mut((d, 0), (d, d)).copy_from(&(-eta * &self.a));
+            m.view_mut((d, d), (d, d)).copy_from(&(keep * &id));
+            // N (S/b) Nᵀ with N = (η² A; η A): blocks η^{4,3,2} Σ / b.
+            let mut q = DMatrix::zeros(2 * d, 2 * d);
+            let s = &sigma / batch as f64;
+            q.view_mut((0, 0), (d, d)).copy_from(&(eta.powi(4) * &s));
+            q.view_mut((0, d), (d, d)).copy_from(&(eta.powi(3) * &s));
+            q.view_mut((d, 0), (d, d)).copy_from(&(eta.powi(3) * &s));
+            q.view_mut((d, d), (d, d)).copy_from(&(eta * eta * &s));
+            let mut mu = z0;
+            let mut cov = DMatrix::zeros(2 * d, 2 * d);
+            for _ in 0..steps {
+                mu = &m * mu;
+                cov = &m * cov * m.transpose() + &q;
+            }
+            (mu, cov)
+        };
+        let x_mean = DVector::from_fn(d, |i, _| mu[i] + self.mean[i]);
+        (x_mean, cov.view((0, 0), (d, d)).into_owned())
+    }
+
     /// E g(X) for X ~ N(mu, p).
     fn gaussian_mean(&self, obs: Observable, mu: &DVector<f64>, p: &DMatrix<f64>) -> Option<f64> {
         match obs {
@@ -257,6 +323,19 @@ impl Model for Quadratic {
         steps: u32,
     ) -> Option<f64> {
         let (mu, p) = self.sgd_moments(&x0[..self.d], eta, batch, steps);
+        self.gaussian_mean(obs, &mu, &p)
+    }
+    fn exact_momentum_mean(
+        &self,
+        obs: Observable,
+        x0: &Vector,
+        eta: f64,
+        friction: f64,
+        batch: usize,
+        steps: u32,
+        sde: bool,
+    ) -> Option<f64> {
+        let (mu, p) = self.momentum_moments(&x0[..self.d], eta, friction, batch, steps, sde);
         self.gaussian_mean(obs, &mu, &p)
     }
 }

@@ -97,5 +97,6 @@ pub fn spec(
         key: rng::key_from_seed(0x5EED_0000_CAFE),
         bound: 1e6,
         coupling: None,
+        friction: 1.5,
     }
 }

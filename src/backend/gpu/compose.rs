@@ -31,6 +31,8 @@ pub const DISCRETE: &str = include_str!("../../../shaders/dynamics/discrete.wgsl
 pub const SGD_UPDATE: &str = include_str!("../../../shaders/dynamics/sgd_update.wgsl");
 pub const ODE: &str = include_str!("../../../shaders/dynamics/ode.wgsl");
 pub const SDE: &str = include_str!("../../../shaders/dynamics/sde.wgsl");
+pub const SDE_LEVEL: &str = include_str!("../../../shaders/dynamics/sde_level.wgsl");
+pub const MSME1: &str = include_str!("../../../shaders/dynamics/msme1.wgsl");
 /// The RK4 step per coordinate (`solver::rk4`'s twin), for every engine's flows.
 pub const RK4: &str = include_str!("../../../shaders/solver/rk4.wgsl");
 
@@ -138,6 +140,7 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
         })
         .collect();
     let exact = kind == Kind::Sde && spec.solver == Solver::Exact;
+    let momentum = spec.dynamics.has_momentum();
     let x0: Vec<String> = spec
         .x0
         .iter()
@@ -156,6 +159,7 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
     u("LEVELS", levels);
     u("LP", levels * np);
     u("LPS", spec.state_vectors());
+    u("MOM", spec.momentum_offset());
     u("SUBSTEPS", substeps as usize);
     u("BATCH", spec.batch as usize);
     u("N_OBS", spec.observables.len());
@@ -195,6 +199,7 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
         if cache { groups } else { 1 }
     );
     let _ = writeln!(h, "const MODIFIED: bool = {};", b(spec.dynamics.modified()));
+    let _ = writeln!(h, "const MOMENTUM: bool = {};", b(momentum));
     let mut r = |name: &str, v: f64| {
         let _ = writeln!(h, "const {name}: real = {};", lit(v, p));
     };
@@ -205,6 +210,8 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
     r("SGD_SCALE", spec.eta / spec.batch as f64);
     r("BRIDGE_PIN", spec.eta.sqrt() / substeps as f64);
     r("ROOT_B", (spec.batch as f64).sqrt());
+    r("INV_B", 1.0 / spec.batch as f64);
+    r("FRICTION", spec.friction);
     r("BOUND", spec.bound);
     let _ = writeln!(
         h,
@@ -232,9 +239,11 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
         AnyModel::ToySgd(_) => TOY_SGD,
     };
     let dyn_src = match kind {
-        Kind::Discrete => DISCRETE,
-        Kind::Ode => ODE,
-        Kind::Sde => SDE,
+        Kind::Discrete => DISCRETE.to_string(),
+        Kind::Ode => ODE.to_string(),
+        // The level loop, and the dynamics' step of one level.
+        Kind::Sde if momentum => [SDE, MSME1].join("\n"),
+        Kind::Sde => [SDE, SDE_LEVEL].join("\n"),
     };
     // Normals per step: the sgd batch, a group of 4 EM substeps, the exact step.
     let nx = if spec.dynamics.shared_noise() {
@@ -260,11 +269,10 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
         &observe_fn(&spec.observables),
         SGD_UPDATE,
         RK4,
-        dyn_src,
+        &dyn_src,
         REDUCE,
         KERNEL,
     ]
-    .map(|s| s.as_ref())
     .join("\n")
 }
 
@@ -296,16 +304,18 @@ pub fn loop_iterations(model: &AnyModel, spec: &RunSpec) -> (u64, u64) {
     .max(1);
     let substeps = spec.substeps() as u64;
     let exact = spec.dynamics.kind() == Kind::Sde && spec.solver == Solver::Exact;
+    // msgd / msme1 update a momentum beside each coordinate.
+    let momentum = if spec.dynamics.has_momentum() { d } else { 0 };
     let per_step = 1 + match spec.dynamics.kind() {
         Kind::Discrete if spec.dynamics == Dynamics::Gd => np * (f + d),
         Kind::Discrete => {
             let b = spec.batch as u64;
-            blocks(b * nt) + b * (nt + f + np * (f + d)) + np * d
+            blocks(b * nt) + b * (nt + f + np * (f + d)) + np * (d + momentum)
         }
         Kind::Ode => levels * np * substeps * 4 * (1 + drift + d),
         Kind::Sde if exact => blocks(np * ne) + np * (ne + f),
         Kind::Sde => {
-            let level = nc + np * (drift + f + nsmf.max(d) + d);
+            let level = nc + np * (drift + f + nsmf.max(d) + d + momentum);
             let em = substeps.div_ceil(4) * (blocks(4 * nc) + 4 * (nc + levels * (level + nc)));
             // A coupled run's SGD partner, and the bridge's pass over the normals.
             let partner = if spec.coupling.is_some() {
@@ -313,6 +323,7 @@ pub fn loop_iterations(model: &AnyModel, spec: &RunSpec) -> (u64, u64) {
                 blocks(b * nt)
                     + b * (nt + 2 * f + d)
                     + d
+                    + momentum
                     + substeps.div_ceil(4) * (blocks(4 * nc) + 4 * nc)
                     + nc * (b + 1)
             } else {

@@ -59,11 +59,19 @@ pub fn check_config(
             ),
         ));
     }
-    if let Some(i) = dynamics.iter().position(|d| !d.is_random()) {
+    if let Some(i) = dynamics
+        .iter()
+        .position(|d| !d.is_random() || d.has_momentum())
+    {
+        let why = if dynamics[i].has_momentum() {
+            "has momentum (the predicted densities are for first-order dynamics)"
+        } else {
+            "is deterministic (one path, no distribution)"
+        };
         return Err(e(
             &format!("dynamics[{i}]"),
             format!(
-                "{} is deterministic (one path, no distribution); allowed: sgd, sme1, sme2, smf1, smf2",
+                "{} {why}; allowed: sgd, sme1, sme2, smf1, smf2",
                 dynamics[i]
             ),
         ));

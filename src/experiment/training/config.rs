@@ -202,7 +202,7 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
         "dynamics",
         "dynamics",
         &cfg.dynamics,
-        Dynamics::parse,
+        |s| Dynamics::parse(s).filter(|d| crate::train::SUPPORTED.contains(d)),
         &NAMES,
     )?;
     if cfg.etas.is_empty() {

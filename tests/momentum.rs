@@ -1,0 +1,249 @@
+//! Heavy-ball momentum (DESIGN §3b): msgd and its SME msme1.
+//! - On the quadratic model both are linear Gaussian (msgd a recursion, msme1 an OU
+//!   pair): Monte Carlo moments on every backend against the closed forms (4 standard
+//!   errors plus the solver's 95% bound), and the closed forms against the stationary
+//!   law of the OU pair (Lyapunov equation).
+//! - msme1 is weak order 1 against msgd (the coupled estimator, as sme1 with sgd), and
+//!   its weak errors equal the closed forms' differences.
+//! - GPU (llvmpipe in CI) paths equal the CPU's path by path, coupled runs included.
+//! - Bad configs name the field.
+
+mod common;
+use common::{backends, checked, report};
+use smflow::experiment::config::parse;
+use smflow::experiment::plan;
+use smflow::model::Quadratic;
+
+fn quadratic_1d(extra: &str) -> String {
+    format!(
+        r#"{{"experiment":"weak_order","model":{{"kind":"quadratic","a":[[1.5]],"mean":[0.3],"cov":[[0.64]]}},
+            "x0":[1.0],"momentum":{{"friction":2.0}},"horizon":2.0,"seed":21{extra}}}"#
+    )
+}
+
+fn assert_matches_exact(json: &str, min_points: usize) {
+    let ck = checked(json);
+    for b in backends() {
+        let r = report(&ck, b.as_ref());
+        let mut n = 0;
+        for p in &r.points {
+            let Some(exact) = p.exact else { continue };
+            let solver = p
+                .solver_error
+                .map_or(0.0, |e| e.abs() + 2.0 * p.solver_error_stderr.unwrap());
+            let tol = 4.0 * p.stderr + solver + 1e-6 * (1.0 + exact.abs());
+            assert!(
+                (p.mean - exact).abs() <= tol,
+                "{}: {} η={} t={} {}: mean {} vs exact {} (|Δ| = {:.3e} > tol {:.3e})",
+                b.adapter(),
+                p.dynamics,
+                p.eta,
+                p.t,
+                p.observable,
+                p.mean,
+                exact,
+                (p.mean - exact).abs(),
+                tol
+            );
+            assert_eq!(p.diverged, 0);
+            n += 1;
+        }
+        assert!(n >= min_points, "{}: only {n} closed forms", b.adapter());
+    }
+}
+
+#[test]
+fn quadratic_1d_momentum_moments() {
+    assert_matches_exact(
+        &quadratic_1d(
+            r#","dynamics":["msgd","msme1"],"batch":2,"etas":[0.2,0.05],"checkpoints":[0.4],
+               "observables":["norm2","cos","x0","loss"],"paths":100000,
+               "sde":{"substeps":8,"extrapolate":true}"#,
+        ),
+        2 * 2 * 2 * 4,
+    );
+}
+
+#[test]
+fn quadratic_2d_momentum_moments() {
+    assert_matches_exact(
+        r#"{"experiment":"weak_order","model":{"kind":"quadratic","a":[[1.5,0.4],[0.4,0.8]],"mean":[0.3,-0.2],"cov":[[0.64,0.2],[0.2,0.5]]},
+            "x0":[1.0,0.5],"dynamics":["msgd","msme1"],"momentum":{"friction":0.7},"batch":3,"etas":[0.1],
+            "horizon":1.5,"observables":["norm2","cos","loss"],"paths":100000,
+            "sde":{"substeps":8,"extrapolate":true},"seed":22}"#,
+        2 * 3,
+    );
+}
+
+/// The closed forms are checked against an independent fact: for large t the OU pair
+/// reaches its stationary law, whose covariance solves B C + C Bᵀ + Q = 0; in 1-D
+/// (R = ½a(x − m)², Σ = a²s², q = (η/b)Σ) that is Var x = q/(2γa), Var p = q/(2γ).
+/// And msgd with small η follows msme1 (weak order 1: the gap halves with η).
+#[test]
+fn closed_forms_meet_the_stationary_law_and_each_other() {
+    let (a, s2, gamma, eta, b) = (1.5, 0.64, 2.0, 0.05, 2usize);
+    let q = Quadratic::new(
+        nalgebra::DMatrix::from_element(1, 1, a),
+        nalgebra::DVector::from_element(1, 0.3),
+        nalgebra::DMatrix::from_element(1, 1, s2),
+    );
+    let steps = (60.0 / eta) as u32;
+    let (mu, cov) = q.momentum_moments(&[1.0], eta, gamma, b, steps, true);
+    let noise = eta / b as f64 * a * a * s2;
+    let want = noise / (2.0 * gamma * a);
+    assert!((mu[0] - 0.3).abs() < 1e-12, "stationary mean {}", mu[0]);
+    assert!(
+        (cov[(0, 0)] - want).abs() < 1e-10 * want.max(1.0),
+        "stationary Var x {} vs {want}",
+        cov[(0, 0)]
+    );
+    let gap = |eta: f64| {
+        let k = (1.0 / eta) as u32;
+        let sde = q.momentum_moments(&[1.0], eta, gamma, b, k, true);
+        let sgd = q.momentum_moments(&[1.0], eta, gamma, b, k, false);
+        (sde.0[0] - sgd.0[0]).abs() + (sde.1[(0, 0)] - sgd.1[(0, 0)]).abs()
+    };
+    let ratio = gap(0.01) / gap(0.005);
+    assert!(
+        (1.8..2.2).contains(&ratio),
+        "weak order of the closed forms: ratio {ratio}"
+    );
+}
+
+/// msme1 against msgd with the coupled estimator: order 1 (CI covering 1), and every
+/// weak error within 4 standard errors of the closed forms' difference.
+#[test]
+fn msme1_is_weak_order_one_against_msgd() {
+    let ck = checked(&quadratic_1d(
+        r#","dynamics":["msgd","msme1"],"batch":1,"etas":[0.1,0.05,0.025,0.0125],
+           "observables":["norm2","x0"],"paths":40000,"sde":{"substeps":16,"extrapolate":true}"#,
+    ));
+    let r = report(&ck, &smflow::backend::cpu::CpuBackend::default());
+    assert_eq!(r.weak_errors.len(), 8);
+    for e in &r.weak_errors {
+        assert_eq!(e.estimator, "coupled");
+        let exact = |d: &str| {
+            r.points
+                .iter()
+                .find(|p| p.dynamics == d && p.eta == e.eta && p.observable == e.observable)
+                .and_then(|p| p.exact)
+                .unwrap()
+        };
+        let want = exact("msme1") - exact("msgd");
+        assert!(
+            (e.signed - want).abs() <= 4.0 * e.stderr + 1e-6,
+            "η={} {}: coupled error {} vs closed form {want} (se {})",
+            e.eta,
+            e.observable,
+            e.signed,
+            e.stderr
+        );
+    }
+    // The fitted slope over η = 0.1 … 0.0125 is pre-asymptotic by a few percent (the
+    // closed forms' own slope there is 0.97 for x0), so the test asks for a resolved
+    // order near 1, not a CI that covers 1 exactly.
+    assert_eq!(r.orders.len(), 2);
+    for o in &r.orders {
+        assert!(
+            (o.order - 1.0).abs() <= 0.1 && o.ci95[1] - o.ci95[0] < 0.2 && o.n_points == 4,
+            "{}: order {} CI {:?}",
+            o.observable,
+            o.order,
+            o.ci95
+        );
+    }
+}
+
+/// GPU paths equal the CPU's to f32 rounding: msgd and msme1, one and two particles,
+/// coupled (msme1 pinned to msgd) and not, on the quadratic and multiplicative models.
+#[test]
+fn gpu_momentum_paths_match_the_cpu() {
+    let all = backends();
+    let Some(gpu) = all.iter().find(|b| b.name() == "gpu") else {
+        return;
+    };
+    let cpu = &all[0];
+    let configs = [
+        quadratic_1d(
+            r#","dynamics":["msgd","msme1"],"batch":2,"etas":[0.1],"observables":["norm2"],"paths":256"#,
+        ),
+        r#"{"experiment":"n_point","model":{"kind":"quadratic","a":[[1.5,0.4],[0.4,0.8]],"mean":[0.3,-0.2],"cov":[[0.64,0.2],[0.2,0.5]]},
+            "particles":[[1.0,0.5],[0.2,-0.4]],"dynamics":["msgd","msme1"],"momentum":{"friction":1.0},
+            "batch":2,"etas":[0.1],"horizon":1.0,"paths":256,"sde":{"substeps":4,"extrapolate":false}}"#
+            .to_string(),
+        r#"{"experiment":"weak_order","model":{"kind":"multiplicative","mean":2.0,"std":1.5},
+            "x0":[1.0],"dynamics":["msgd","msme1"],"momentum":{"friction":1.0},"batch":2,"etas":[0.1],
+            "horizon":1.0,"observables":["x0"],"paths":256}"#
+            .to_string(),
+    ];
+    let mut coupled = 0;
+    for json in &configs {
+        let ck = checked(json);
+        for run in &plan(&ck).runs {
+            coupled += usize::from(run.spec.coupling.is_some());
+            let c = cpu.final_states(&ck.model, &run.spec, 0..256).unwrap();
+            let g = gpu.final_states(&ck.model, &run.spec, 0..256).unwrap();
+            assert_eq!(c.len(), g.len());
+            let dev = c
+                .iter()
+                .zip(&g)
+                .map(|(x, y)| (x - y).abs() / (1.0 + x.abs()))
+                .fold(0.0, f64::max);
+            assert!(dev < 1e-4, "{}: path deviation {dev}", run.spec.dynamics);
+            assert!(
+                c.iter().any(|v| (v - c[0]).abs() > 1e-3),
+                "{}: paths identical",
+                run.spec.dynamics
+            );
+        }
+    }
+    assert_eq!(coupled, 2, "the weak_order configs' msme1 runs are coupled");
+}
+
+fn reject(json: &str) -> (String, String) {
+    let e = parse(json, "t").expect_err("config must be refused");
+    (e.field, e.message)
+}
+
+#[test]
+fn bad_momentum_configs_name_the_field() {
+    let base = r#"{"experiment":"weak_order","model":{"kind":"quadratic","a":[[1.5]],"mean":[0.3],"cov":[[0.64]]},
+        "x0":[1.0],"etas":[0.1],"horizon":1.0,"observables":["norm2"],"paths":10"#;
+    let cases = [
+        (r#","dynamics":["msgd"]}"#, "momentum", "friction"),
+        (
+            r#","dynamics":["sgd"],"momentum":{"friction":1.0}}"#,
+            "momentum",
+            "only msgd and msme1",
+        ),
+        (
+            r#","dynamics":["msgd"],"momentum":{"friction":0.0}}"#,
+            "momentum.friction",
+            "> 0",
+        ),
+        (
+            r#","dynamics":["msgd"],"momentum":{"friction":1.0,"mass":2}}"#,
+            "momentum.mass",
+            "unknown field",
+        ),
+        (
+            r#","dynamics":["msme1"],"momentum":{"friction":1.0},"sde":{"solver":"exact"}}"#,
+            "sde.solver",
+            "msme1",
+        ),
+        (r#","dynamics":["mgd"]}"#, "dynamics[0]", "msme1"),
+    ];
+    for (extra, field, words) in cases {
+        let (f, m) = reject(&format!("{base}{extra}"));
+        assert_eq!(f, field, "{extra}: {m}");
+        assert!(m.contains(words), "{extra}: {f}: {m}");
+    }
+    // The invariant experiment's predicted densities are for first-order dynamics.
+    let (f, m) = reject(
+        r#"{"experiment":"invariant","model":{"kind":"toy_sgd","loss":"double_well","c0":0.25,"sigma":2.0},
+            "x0":[1.0],"dynamics":["msgd"],"momentum":{"friction":1.0},"etas":[0.1],"horizon":1.0,"paths":10,
+            "invariant":{"bins":10,"range":[-2,2]}}"#,
+    );
+    assert_eq!(f, "dynamics[0]", "{m}");
+    assert!(m.contains("momentum"), "{m}");
+}
