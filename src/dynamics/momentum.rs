@@ -91,9 +91,16 @@ pub(super) fn msme1_step<M: Model, T: Num>(
 ) {
     let em = EmConsts::of(m, spec);
     let gamma = spec.friction;
-    em_levels(m, spec, levels, normals, partner, scratch, |l, dw, dt| {
-        msme1_level(m, &em, gamma, &mut x[l], &mut v[l], dw, dt)
-    });
+    em_levels(
+        m,
+        spec,
+        levels,
+        normals,
+        partner,
+        scratch,
+        #[inline(always)]
+        |l, dw, dt| msme1_level(m, &em, gamma, &mut x[l], &mut v[l], dw, dt),
+    );
 }
 
 /// One symplectic Euler–Maruyama step of size dt of every particle of one level.

@@ -150,9 +150,16 @@ pub(super) fn em_step<M: Model, T: Num>(
     scratch: &mut EmScratch<T>,
 ) {
     let em = EmConsts::of(m, spec);
-    em_levels(m, spec, levels, normals, sgd, scratch, |l, dw, dt| {
-        em_level(m, &em, &mut x[l], dw, dt)
-    });
+    em_levels(
+        m,
+        spec,
+        levels,
+        normals,
+        sgd,
+        scratch,
+        #[inline(always)]
+        |l, dw, dt| em_level(m, &em, &mut x[l], dw, dt),
+    );
 }
 
 /// The Brownian increments of an SDE step on coupled levels, handed to
