@@ -5,43 +5,7 @@
 //! Talay–Tubaro at these substeps that bound is far below one standard error).
 
 mod common;
-use common::{backends, checked, report};
-
-fn assert_matches_exact(json: &str, min_points: usize) {
-    let ck = checked(json);
-    for b in backends() {
-        let r = report(&ck, b.as_ref());
-        let mut n = 0;
-        for p in &r.points {
-            let Some(exact) = p.exact else { continue };
-            let solver = p
-                .solver_error
-                .map_or(0.0, |e| e.abs() + 2.0 * p.solver_error_stderr.unwrap());
-            let tol = 4.0 * p.stderr + solver + 1e-6 * (1.0 + exact.abs());
-            assert!(
-                (p.mean - exact).abs() <= tol,
-                "{}: {} η={} t={} {}: mean {} vs exact {} (|Δ| = {:.3e} > tol {:.3e}, se {:.3e})",
-                b.adapter(),
-                p.dynamics,
-                p.eta,
-                p.t,
-                p.observable,
-                p.mean,
-                exact,
-                (p.mean - exact).abs(),
-                tol,
-                p.stderr
-            );
-            assert_eq!(p.diverged, 0);
-            n += 1;
-        }
-        assert!(
-            n >= min_points,
-            "{}: only {n} points had closed forms",
-            b.adapter()
-        );
-    }
-}
+use common::assert_matches_exact;
 
 #[test]
 fn quadratic_1d_sgd_and_ou_moments() {

@@ -6,12 +6,12 @@
 //! lanes against the scalar reference bit for bit; the GPU against the CPU path by
 //! path; and the config errors that name the field.
 
+mod common;
+
 use smflow::backend::Precision;
-use smflow::data::sampling::Sampling;
 use smflow::data::{generate, DataSet, GenerateConfig, Labels};
 use smflow::experiment::training::config::{check, TrainConfig};
-use smflow::experiment::training::execute;
-use smflow::train::cpu::{replica_rows, CpuTrainer};
+use smflow::train::cpu::replica_rows;
 use smflow::train::gpu::GpuTrainer;
 use smflow::train::loss::{self, Loss};
 use smflow::train::net::Param;
@@ -34,27 +34,7 @@ fn data(n: usize, d: usize) -> Arc<DataSet> {
 }
 
 fn job(data: &Arc<DataSet>, param: Param, dynamics: Dynamics) -> TrainJob {
-    let mut w0 = param.init(data.d, 0.5);
-    for (i, w) in w0.iter_mut().enumerate() {
-        *w += 0.1 * (i as f64 + 1.0).sin();
-    }
-    TrainJob {
-        data: data.clone(),
-        param,
-        loss: Loss::Logistic,
-        dynamics,
-        eta: 0.1,
-        batch: 3,
-        sampling: Sampling::Replacement,
-        substeps: 3,
-        checkpoints: vec![0, 2, 5],
-        w0,
-        key: [31, 32],
-        stream: dynamics.code() << 24,
-        resample_labels: false,
-        track_gain: false,
-        bound: 1e6,
-    }
+    common::train::job(data, param, dynamics, Loss::Logistic)
 }
 
 /// One GD step of the reference is w − η ∇L(w), ∇L by central differences of the mean
@@ -86,21 +66,9 @@ fn a_gd_step_follows_the_gradient_of_the_cross_entropy() {
 /// Seed 000's orders hold for the cross-entropy too: configs/gd_vs_gf_logistic.json.
 #[test]
 fn gd_vs_gf_orders_hold_for_the_cross_entropy() {
-    let text = std::fs::read_to_string("configs/gd_vs_gf_logistic.json").unwrap();
-    let cfg: TrainConfig = serde_json::from_str(&text).unwrap();
-    let s = check(cfg, "t").unwrap();
-    let out = execute(&s, &CpuTrainer::default(), &|_| {}).unwrap();
-    let o = &out.results["orders"];
-    let (gf, mgf) = (
-        o["gd_vs_gf"].as_f64().unwrap(),
-        o["gd_vs_mgf"].as_f64().unwrap(),
-    );
+    let (gf, mgf) = common::train::gd_vs_gf_orders("configs/gd_vs_gf_logistic.json");
     assert!((0.85..1.15).contains(&gf), "GD–GF order {gf}");
     assert!((1.8..2.2).contains(&mgf), "GD–MGF order {mgf}");
-}
-
-fn same_bits(a: &[f64], b: &[f64]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits())
 }
 
 /// Lane groups carry the scalar reference's bits under the logistic loss, for every
@@ -108,29 +76,12 @@ fn same_bits(a: &[f64], b: &[f64]) -> bool {
 #[test]
 fn logistic_lanes_are_bit_identical_to_the_scalar_reference() {
     let ds = data(13, 5);
-    let t = CpuTrainer::default();
-    let n = 2 * 8 * rayon::current_num_threads() as u64 + 5;
     for param in [Param::Linear, Param::Uv, Param::PlusMinus] {
         for d in smflow::train::SUPPORTED {
             if d == Dynamics::Sgf {
                 continue;
             }
-            let j = job(&ds, param, d);
-            let len = j.row_len();
-            let mut got = vec![Vec::new(); n as usize];
-            t.train(&j, 0..n, &mut |_, first, rows| {
-                for (i, row) in rows.chunks(len).enumerate() {
-                    got[first as usize + i].extend_from_slice(row);
-                }
-            })
-            .unwrap();
-            for (r, g) in got.iter().enumerate() {
-                assert!(
-                    same_bits(g, &replica_rows(&j, r as u64)),
-                    "{param:?} {} replica {r}",
-                    d.name()
-                );
-            }
+            common::train::assert_lanes_match_reference(&job(&ds, param, d));
         }
     }
 }

@@ -9,7 +9,7 @@
 //! - Bad configs name the field.
 
 mod common;
-use common::{backends, checked, report};
+use common::{assert_matches_exact, backends, checked, report};
 use smflow::experiment::config::parse;
 use smflow::experiment::plan;
 use smflow::model::Quadratic;
@@ -19,37 +19,6 @@ fn quadratic_1d(extra: &str) -> String {
         r#"{{"experiment":"weak_order","model":{{"kind":"quadratic","a":[[1.5]],"mean":[0.3],"cov":[[0.64]]}},
             "x0":[1.0],"momentum":{{"friction":2.0}},"horizon":2.0,"seed":21{extra}}}"#
     )
-}
-
-fn assert_matches_exact(json: &str, min_points: usize) {
-    let ck = checked(json);
-    for b in backends() {
-        let r = report(&ck, b.as_ref());
-        let mut n = 0;
-        for p in &r.points {
-            let Some(exact) = p.exact else { continue };
-            let solver = p
-                .solver_error
-                .map_or(0.0, |e| e.abs() + 2.0 * p.solver_error_stderr.unwrap());
-            let tol = 4.0 * p.stderr + solver + 1e-6 * (1.0 + exact.abs());
-            assert!(
-                (p.mean - exact).abs() <= tol,
-                "{}: {} η={} t={} {}: mean {} vs exact {} (|Δ| = {:.3e} > tol {:.3e})",
-                b.adapter(),
-                p.dynamics,
-                p.eta,
-                p.t,
-                p.observable,
-                p.mean,
-                exact,
-                (p.mean - exact).abs(),
-                tol
-            );
-            assert_eq!(p.diverged, 0);
-            n += 1;
-        }
-        assert!(n >= min_points, "{}: only {n} closed forms", b.adapter());
-    }
 }
 
 #[test]

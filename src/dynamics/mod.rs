@@ -56,23 +56,33 @@ pub const ALL_NAMES: [&str; 11] = [
 
 /// The dynamics the small-d engine runs (weak_order, n_point, invariant): all but sgf,
 /// which needs a finite data set.
-pub const SMALL_D: [Dynamics; 10] = [
-    Dynamics::Gd,
-    Dynamics::Sgd,
-    Dynamics::Gf,
-    Dynamics::Mgf,
-    Dynamics::Sme1,
-    Dynamics::Sme2,
-    Dynamics::Smf1,
-    Dynamics::Smf2,
-    Dynamics::Msgd,
-    Dynamics::Msme1,
-];
+pub const SMALL_D: [Dynamics; 10] = without_sgf(ALL);
 
 /// The names of [`SMALL_D`].
-pub const NAMES: [&str; 10] = [
-    "gd", "sgd", "gf", "mgf", "sme1", "sme2", "smf1", "smf2", "msgd", "msme1",
-];
+pub const NAMES: [&str; 10] = without_sgf(ALL_NAMES);
+
+/// The first N entries of `ALL` or `ALL_NAMES` (the trainer's list ends at sgf).
+pub const fn first<T: Copy, const N: usize>(all: [T; 11]) -> [T; N] {
+    let mut out = [all[0]; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = all[i];
+        i += 1;
+    }
+    out
+}
+
+/// `ALL` or `ALL_NAMES` without sgf's entry.
+const fn without_sgf<T: Copy>(all: [T; 11]) -> [T; 10] {
+    let sgf = Dynamics::Sgf as usize;
+    let mut out = [all[0]; 10];
+    let mut i = 0;
+    while i < 10 {
+        out[i] = all[if i < sgf { i } else { i + 1 }];
+        i += 1;
+    }
+    out
+}
 
 /// What kind of update a dynamics is: decides the solver and the kernel template.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -279,6 +279,9 @@ fn check_job(job: &TrainJob) -> Result<()> {
     if job.checkpoints.windows(2).any(|w| w[0] > w[1]) {
         bail!("train job checkpoints must be ascending");
     }
+    if let Some(why) = job.param.cpu_only() {
+        bail!("{why}");
+    }
     if job.w0.len() != job.p() {
         bail!(
             "w0 has {} entries, the net has p = {}",

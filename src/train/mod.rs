@@ -14,6 +14,7 @@
 //! `data::label_noise(key, r, i)`.
 
 pub mod cpu;
+pub mod deep_linear;
 pub mod gpu;
 pub mod loss;
 pub mod net;
@@ -30,25 +31,9 @@ pub use crate::dynamics::{Dynamics, Update};
 
 /// The dynamics the trainer runs: DESIGN §3 and the SGF (the first 9 of
 /// `dynamics::ALL`; not yet the heavy-ball msgd / msme1).
-pub const SUPPORTED: [Dynamics; 9] = {
-    let mut out = [Dynamics::Gd; 9];
-    let mut i = 0;
-    while i < 9 {
-        out[i] = crate::dynamics::ALL[i];
-        i += 1;
-    }
-    out
-};
+pub const SUPPORTED: [Dynamics; 9] = crate::dynamics::first(crate::dynamics::ALL);
 /// The names of [`SUPPORTED`].
-pub const NAMES: [&str; 9] = {
-    let mut out = [""; 9];
-    let mut i = 0;
-    while i < 9 {
-        out[i] = crate::dynamics::ALL_NAMES[i];
-        i += 1;
-    }
-    out
-};
+pub const NAMES: [&str; 9] = crate::dynamics::first(crate::dynamics::ALL_NAMES);
 
 /// One (dynamics, η) run on a data set.
 #[derive(Clone, Debug)]

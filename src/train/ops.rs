@@ -322,7 +322,7 @@ impl<'a, T: Num> Group<'a, T> {
         let inv = 1.0 / ds.n as f64;
         scale(&mut self.q_d, inv);
         param.pull(w, &self.q_d, &mut self.tmp_p);
-        param.curv_add(&self.g, v, &mut self.tmp_p);
+        param.curv_add(w, &self.g, v, &mut self.tmp_p);
     }
 
     /// One Euler–Maruyama substep with the N Brownian increments of substep `sub`.

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cases;
+pub mod train;
 
 use smflow::backend::cpu::CpuBackend;
 use smflow::backend::gpu::GpuBackend;
@@ -40,4 +41,43 @@ pub fn report(ck: &Checked, backend: &dyn Backend) -> Report {
         shard: None,
     };
     analyze(&plan(ck), &collect(ck, backend, Shard::WHOLE), &meta)
+}
+
+/// Every point of `json`'s weak_order study that has a closed form matches it on every
+/// backend, within 4 standard errors plus the solver's 95% error bound (and 1e-6
+/// relative); at least `min_points` points have one; no path diverged.
+pub fn assert_matches_exact(json: &str, min_points: usize) {
+    let ck = checked(json);
+    for b in backends() {
+        let r = report(&ck, b.as_ref());
+        let mut n = 0;
+        for p in &r.points {
+            let Some(exact) = p.exact else { continue };
+            let solver = p
+                .solver_error
+                .map_or(0.0, |e| e.abs() + 2.0 * p.solver_error_stderr.unwrap());
+            let tol = 4.0 * p.stderr + solver + 1e-6 * (1.0 + exact.abs());
+            assert!(
+                (p.mean - exact).abs() <= tol,
+                "{}: {} η={} t={} {}: mean {} vs exact {} (|Δ| = {:.3e} > tol {:.3e}, se {:.3e})",
+                b.adapter(),
+                p.dynamics,
+                p.eta,
+                p.t,
+                p.observable,
+                p.mean,
+                exact,
+                (p.mean - exact).abs(),
+                tol,
+                p.stderr
+            );
+            assert_eq!(p.diverged, 0);
+            n += 1;
+        }
+        assert!(
+            n >= min_points,
+            "{}: only {n} points had closed forms",
+            b.adapter()
+        );
+    }
 }

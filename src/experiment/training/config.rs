@@ -10,16 +10,22 @@ use crate::config::{
 use crate::data::sampling::Sampling;
 use crate::data::{DataConfig, DataSet};
 use crate::train::loss::Loss;
-use crate::train::net::Param;
+use crate::train::net::{DeepLinear, Param, ParamName};
 use crate::train::{Dynamics, NAMES};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NetConfig {
-    /// linear (β = w), uv (β = u⊙v, u0 = √2α, v0 = 0) or plus_minus (β = w₊² − w₋²,
-    /// w±0 = α).
-    pub param: Param,
+    /// linear (β = w), uv (β = u⊙v, u0 = √2α, v0 = 0), plus_minus (β = w₊² − w₋²,
+    /// w±0 = α) or deep_linear (β = W_L ⋯ W_1, with `depth` and `width`).
+    pub param: ParamName,
+    /// deep_linear: the number of layers L (3 … 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth: Option<u32>,
+    /// deep_linear: the hidden width h (1 … 256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
     /// Initialisation scale α (ignored by `linear`, which starts at 0).
     #[serde(default = "default_alpha")]
     pub alpha: f64,
@@ -169,6 +175,8 @@ pub struct Setup {
     pub times: Vec<f64>,
     /// The config's precision; unset: GPU f32, CPU f64.
     pub precision: Option<crate::backend::Precision>,
+    /// The parametrisation (`model.param`, with deep_linear's depth and width).
+    pub param: Param,
     pub echo: serde_json::Value,
 }
 
@@ -195,9 +203,7 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
             format!("must be a finite number > 0, got {}", cfg.model.alpha),
         );
     }
-    if experiment == TrainExperiment::LeastSquaresRisk && cfg.model.param != Param::Linear {
-        return err("model.param", "least_squares_risk needs \"linear\"");
-    }
+    let param = check_param(&cfg.model, experiment)?;
     let dynamics = names(
         "dynamics",
         "dynamics",
@@ -376,9 +382,57 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
         data,
         times,
         precision,
+        param,
         echo,
         cfg,
     })
+}
+
+/// `model.param` (with `depth` / `width` for deep_linear) against the experiment:
+/// least_squares_risk's closed forms are linear regression's; deep_linear is for
+/// gd_vs_gf (seed 004).
+fn check_param(m: &NetConfig, experiment: TrainExperiment) -> Result<Param, ConfigError> {
+    if m.param != ParamName::DeepLinear {
+        for (field, v) in [("model.depth", m.depth), ("model.width", m.width)] {
+            if v.is_some() {
+                return err(field, "only for model.param deep_linear");
+            }
+        }
+    }
+    let param = match m.param {
+        ParamName::Linear => Param::Linear,
+        ParamName::Uv => Param::Uv,
+        ParamName::PlusMinus => Param::PlusMinus,
+        ParamName::DeepLinear => {
+            let (lo, hi) = (DeepLinear::MIN_DEPTH, DeepLinear::MAX_DEPTH);
+            let depth = m.depth.ok_or_else(|| ConfigError {
+                field: "model.depth".into(),
+                message: format!("missing: deep_linear needs the number of layers L ({lo} … {hi})"),
+            })?;
+            if !(lo..=hi).contains(&depth) {
+                return err("model.depth", format!("must be {lo} … {hi}, got {depth}"));
+            }
+            let max_w = DeepLinear::MAX_WIDTH;
+            let width = m.width.ok_or_else(|| ConfigError {
+                field: "model.width".into(),
+                message: format!("missing: deep_linear needs the hidden width h (1 … {max_w})"),
+            })?;
+            if !(1..=max_w).contains(&width) {
+                return err("model.width", format!("must be 1 … {max_w}, got {width}"));
+            }
+            Param::DeepLinear(DeepLinear { depth, width })
+        }
+    };
+    if experiment == TrainExperiment::LeastSquaresRisk && param != Param::Linear {
+        return err("model.param", "least_squares_risk needs \"linear\"");
+    }
+    if matches!(param, Param::DeepLinear(_)) && experiment != TrainExperiment::GdVsGf {
+        return err(
+            "model.param",
+            "deep_linear is for experiment gd_vs_gf; allowed here: linear, uv, plus_minus",
+        );
+    }
+    Ok(param)
 }
 
 /// What the loss asks of the rest of the config: the closed forms of least_squares_risk

@@ -65,7 +65,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
     let mut max_mgf = Vec::new();
     let mut max_r: Vec<Vec<(f64, f64)>> = vec![Vec::new(); s.cfg.ratios.len()];
     let mut warnings = Vec::new();
-    let p = s.cfg.model.param.params(s.data[0].d);
+    let p = s.param.params(s.data[0].d);
     for (ei, &eta) in s.cfg.etas.iter().enumerate() {
         let mut run = |d: Dynamics, step: f64, idx: usize| -> anyhow::Result<Vec<Vec<f64>>> {
             let mut j = job(s, 0, d, step, idx);

@@ -62,7 +62,7 @@ fn woodworth_alpha(param: Param, d: usize, alpha: f64) -> Option<DVector<f64>> {
     match param {
         Param::Uv => Some(alpha_for_uv(&a)),
         Param::PlusMinus => Some(a),
-        Param::Linear => None,
+        Param::Linear | Param::DeepLinear(_) => None,
     }
 }
 
@@ -76,7 +76,7 @@ fn l2(a: &[f64], b: &[f64]) -> f64 {
 
 pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result<Output> {
     let cfg = &s.cfg;
-    let param = cfg.model.param;
+    let param = s.param;
     let mut path_steps = 0.0;
     // (dynamics, η index) → metric → per-replica values, and per-data-set means.
     let mut values: BTreeMap<(Dynamics, usize), Vec<Vec<f64>>> = BTreeMap::new();

@@ -36,7 +36,7 @@ pub fn job(s: &Setup, dataset: usize, d: Dynamics, eta: f64, eta_index: usize) -
     let data = &s.data[dataset];
     TrainJob {
         data: Arc::new(data.clone()),
-        param: s.cfg.model.param,
+        param: s.param,
         loss: s.cfg.model.loss,
         dynamics: d,
         eta,
@@ -48,7 +48,7 @@ pub fn job(s: &Setup, dataset: usize, d: Dynamics, eta: f64, eta_index: usize) -
             .iter()
             .map(|t| config::whole_steps(*t, eta).expect("checked"))
             .collect(),
-        w0: s.cfg.model.param.init(data.d, s.cfg.model.alpha),
+        w0: s.param.init(data.d, s.cfg.model.alpha),
         key: crate::rng::key_from_seed(s.cfg.seed),
         stream: stream(d, eta_index, dataset),
         resample_labels: false,
