@@ -12,7 +12,8 @@ mod common;
 
 use smflow::data::{generate, DataSet, GenerateConfig, Labels};
 use smflow::experiment::training::config::{check, TrainConfig};
-use smflow::train::cpu::replica_rows;
+use smflow::experiment::training::execute;
+use smflow::train::cpu::{replica_rows, CpuTrainer};
 use smflow::train::loss::Loss;
 use smflow::train::net::{DeepLinear, Param};
 use smflow::train::{Dynamics, TrainJob};
@@ -83,6 +84,27 @@ fn gd_vs_gf_orders_hold_for_a_deep_linear_network() {
     let (gf, mgf) = common::train::gd_vs_gf_orders("configs/gd_vs_gf_deep_linear.json");
     assert!((0.9..1.2).contains(&gf), "GD–GF order {gf}");
     assert!((1.8..2.4).contains(&mgf), "GD–MGF order {mgf}");
+}
+
+/// What the README says GD does on that network: at η ≤ 0.125 it trains to zero loss
+/// like GF; at η = 0.25 its loss stalls above 1e-3 (GF's: below 1e-20).
+#[test]
+fn gd_trains_below_the_step_size_limit_and_stalls_beyond() {
+    let text = std::fs::read_to_string("configs/gd_vs_gf_deep_linear.json").unwrap();
+    let s = check(serde_json::from_str(&text).unwrap(), "t").unwrap();
+    let out = execute(&s, &CpuTrainer::default(), &|_| {}).unwrap();
+    for p in out.results["per_eta"].as_array().unwrap() {
+        let eta = p["eta"].as_f64().unwrap();
+        let loss = |r: &str| p["final_loss"][r].as_f64().unwrap();
+        assert!(loss("gf") < 1e-20, "η={eta}: GF loss {}", loss("gf"));
+        let db = p["max_beta_distance"]["gf"].as_f64().unwrap();
+        assert!(db > 0.0 && db.is_finite(), "η={eta}: β distance {db}");
+        if eta <= 0.125 {
+            assert!(loss("gd") < 1e-20, "η={eta}: GD loss {}", loss("gd"));
+        } else {
+            assert!(loss("gd") > 1e-3, "η={eta}: GD loss {}", loss("gd"));
+        }
+    }
 }
 
 /// Lane groups carry the scalar reference's bits (full groups and a partial one).

@@ -59,7 +59,7 @@ pub fn scalar_example(lambda: f64, h: f64, horizon: f64) -> Vec<(f64, f64, f64, 
 
 pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result<Output> {
     let mut path_steps = 0.0;
-    let mut rows = String::from("eta,t,reference,distance\n");
+    let mut rows = String::from("eta,t,reference,distance,beta_distance\n");
     let mut per_eta = Vec::new();
     let mut max_gf = Vec::new();
     let mut max_mgf = Vec::new();
@@ -89,9 +89,26 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
             w.iter()
                 .all(|v| v.is_finite() && v.abs() <= s.cfg.diverge_bound)
         };
+        // β(w) of a finite state (for the function-space distance and the loss: a
+        // reparametrised net can end at another w with the same β).
+        let beta = |w: &[f64]| {
+            finite(w).then(|| {
+                let mut b = vec![0.0; s.data[0].d];
+                s.param.beta(w, &mut b);
+                b
+            })
+        };
+        let last = s.times.len() - 1;
+        let final_loss =
+            |w: &[f64]| beta(w).map(|b| crate::train::loss::mean(s.cfg.model.loss, &s.data[0], &b));
         let mut maxes = serde_json::Map::new();
+        let mut beta_maxes = serde_json::Map::new();
+        let mut losses = serde_json::Map::new();
+        losses.insert("gd".into(), json!(final_loss(&gd[last])));
         for (ri, (name, traj)) in refs.iter().enumerate() {
             let mut m: f64 = 0.0;
+            let mut mb: f64 = 0.0;
+            losses.insert(name.clone(), json!(final_loss(&traj[last])));
             if let Some(c) = (0..s.times.len()).find(|&c| !finite(&gd[c]) || !finite(&traj[c])) {
                 let who = if finite(&gd[c]) { name.as_str() } else { "gd" };
                 warnings.push(format!(
@@ -112,22 +129,38 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                 } else {
                     m.max(dd)
                 };
+                let db = match (beta(&gd[c]), beta(&traj[c])) {
+                    (Some(a), Some(b)) => dist(&a, &b),
+                    _ => f64::NAN,
+                };
+                mb = if db.is_nan() || mb.is_nan() {
+                    f64::NAN
+                } else {
+                    mb.max(db)
+                };
                 rows.push_str(&format!(
-                    "{},{},{},{}\n",
+                    "{},{},{},{},{}\n",
                     num(eta),
                     num(*time),
                     name,
-                    num(dd)
+                    num(dd),
+                    num(db)
                 ));
             }
             maxes.insert(name.clone(), json!(m));
+            beta_maxes.insert(name.clone(), json!(mb));
             match ri {
                 0 => max_gf.push((eta, m)),
                 1 => max_mgf.push((eta, m)),
                 _ => max_r[ri - 2].push((eta, m)),
             }
         }
-        per_eta.push(json!({"eta": eta, "max_distance": maxes}));
+        per_eta.push(json!({
+            "eta": eta,
+            "max_distance": maxes,
+            "max_beta_distance": beta_maxes,
+            "final_loss": losses,
+        }));
     }
     let mut orders = serde_json::Map::new();
     orders.insert("gd_vs_gf".into(), json!(loglog_slope(&max_gf)));
