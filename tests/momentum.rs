@@ -216,3 +216,30 @@ fn bad_momentum_configs_name_the_field() {
     assert_eq!(f, "dynamics[0]", "{m}");
     assert!(m.contains("momentum"), "{m}");
 }
+
+/// The finite-data trainer does not run the heavy ball yet: a job built in code with
+/// msgd is an error, not SGD without its momentum (its configs refuse it by name).
+#[test]
+fn the_trainer_refuses_momentum_jobs() {
+    use smflow::data::{generate, GenerateConfig, Labels};
+    use smflow::train::{cpu::CpuTrainer, loss::Loss, net::Param, Dynamics, Trainer};
+    let ds = std::sync::Arc::new(generate(
+        &GenerateConfig {
+            n: 8,
+            d: 2,
+            sparsity: None,
+            teacher_scale: 1.0,
+            label_noise: 0.0,
+            seed: None,
+            labels: Labels::Linear,
+        },
+        1,
+    ));
+    for d in [Dynamics::Msgd, Dynamics::Msme1] {
+        let j = common::train::job(&ds, Param::Linear, d, Loss::Squared);
+        let e = CpuTrainer::default()
+            .train(&j, 0..2, &mut |_, _, _| {})
+            .unwrap_err();
+        assert!(e.to_string().contains(d.name()), "{e}");
+    }
+}

@@ -153,6 +153,7 @@ impl Trainer for CpuTrainer {
     }
 
     fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
+        job.check_dynamics()?;
         let level = simd::level();
         let threads = rayon::current_num_threads() as u64;
         // Too few f64 replicas to give every thread two full lane groups: the scalar

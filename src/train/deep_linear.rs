@@ -96,32 +96,44 @@ impl DeepLinear {
         h * d + (l - 2) * h * h + h
     }
 
-    /// The rows a_L = 1, a_{L−1}, …, a_0 = β (index i holds a_i).
-    fn rows_down<T: Num>(&self, layers: &[Layer], w: &[T]) -> Vec<Vec<T>> {
+    /// The rows a_L = 1, a_{L−1}, …, a_0 = β (index i holds a_i), and with a direction
+    /// v their derivatives da_i along v (da_L = 0; da_0 = J v), else no derivatives.
+    fn rows_down<T: Num>(
+        &self,
+        layers: &[Layer],
+        w: &[T],
+        v: Option<&[T]>,
+    ) -> (Vec<Vec<T>>, Vec<Vec<T>>) {
         let l = layers.len();
         let mut a = vec![Vec::new(); l + 1];
         a[l] = vec![T::splat(1.0)];
+        let mut da = Vec::new();
+        if v.is_some() {
+            da = vec![Vec::new(); l + 1];
+            da[l] = vec![T::ZERO];
+        }
         for i in (0..l).rev() {
+            if let Some(v) = v {
+                let mut d = layers[i].row_times(w, &da[i + 1]);
+                add(&mut d, &layers[i].row_times(v, &a[i + 1]));
+                da[i] = d;
+            }
             a[i] = layers[i].row_times(w, &a[i + 1]);
         }
-        a
+        (a, da)
     }
 
-    /// β(w) into out (length d).
+    /// β(w) = a_0 into out (length d).
     pub fn beta<T: Num>(&self, w: &[T], out: &mut [T]) {
-        let layers = self.layers(out.len());
-        let mut a = vec![T::splat(1.0)];
-        for layer in layers.iter().rev() {
-            a = layer.row_times(w, &a);
-        }
-        out.copy_from_slice(&a);
+        let (a, _) = self.rows_down(&self.layers(out.len()), w, None);
+        out.copy_from_slice(&a[0]);
     }
 
-    /// Jᵀ g (g ∈ R^d) into out ∈ R^p.
+    /// Jᵀ g (g ∈ R^d) into out ∈ R^p: on W_i the outer product a_iᵀ c_{i−1}ᵀ.
     pub fn pull<T: Num>(&self, w: &[T], g: &[T], out: &mut [T]) {
         let layers = self.layers(g.len());
         out.iter_mut().for_each(|o| *o = T::ZERO);
-        let a = self.rows_down(&layers, w);
+        let (a, _) = self.rows_down(&layers, w, None);
         let mut c = g.to_vec();
         for (i, layer) in layers.iter().enumerate() {
             layer.add_outer(&a[i + 1], &c, out);
@@ -131,34 +143,17 @@ impl DeepLinear {
         }
     }
 
-    /// J v (v ∈ R^p) into out ∈ R^d: the derivative of the row product along v.
+    /// J v (v ∈ R^p) into out ∈ R^d: da_0, the derivative of β = a_0 along v.
     pub fn push<T: Num>(&self, w: &[T], v: &[T], out: &mut [T]) {
-        let layers = self.layers(out.len());
-        let (mut a, mut da) = (vec![T::splat(1.0)], vec![T::ZERO]);
-        for layer in layers.iter().rev() {
-            let mut next_da = layer.row_times(w, &da);
-            add(&mut next_da, &layer.row_times(v, &a));
-            a = layer.row_times(w, &a);
-            da = next_da;
-        }
-        out.copy_from_slice(&da);
+        let (_, da) = self.rows_down(&self.layers(out.len()), w, Some(v));
+        out.copy_from_slice(&da[0]);
     }
 
-    /// (∂(Jᵀ g)/∂w) v added into out ∈ R^p.
+    /// (∂(Jᵀ g)/∂w) v added into out ∈ R^p: on W_i, da_iᵀ c_{i−1}ᵀ + a_iᵀ dc_{i−1}ᵀ.
     pub fn curv_add<T: Num>(&self, w: &[T], g: &[T], v: &[T], out: &mut [T]) {
         let layers = self.layers(g.len());
         let l = layers.len();
-        // Rows a_i and their derivatives da_i (a_L = 1, da_L = 0), from the top.
-        let mut a = vec![Vec::new(); l + 1];
-        let mut da = vec![Vec::new(); l + 1];
-        a[l] = vec![T::splat(1.0)];
-        da[l] = vec![T::ZERO];
-        for i in (0..l).rev() {
-            let mut d = layers[i].row_times(w, &da[i + 1]);
-            add(&mut d, &layers[i].row_times(v, &a[i + 1]));
-            da[i] = d;
-            a[i] = layers[i].row_times(w, &a[i + 1]);
-        }
+        let (a, da) = self.rows_down(&layers, w, Some(v));
         // Columns c_{i−1} and dc_{i−1} (c_0 = g, dc_0 = 0), from the bottom.
         let mut c = g.to_vec();
         let mut dc = vec![T::ZERO; g.len()];

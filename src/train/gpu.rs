@@ -279,6 +279,7 @@ fn check_job(job: &TrainJob) -> Result<()> {
     if job.checkpoints.windows(2).any(|w| w[0] > w[1]) {
         bail!("train job checkpoints must be ascending");
     }
+    job.check_dynamics()?;
     if let Some(why) = job.param.cpu_only() {
         bail!("{why}");
     }

@@ -64,6 +64,19 @@ pub struct TrainJob {
 }
 
 impl TrainJob {
+    /// Refuses a dynamics the trainer does not run (`SUPPORTED`; its configs refuse
+    /// the others by name): msgd/msme1's `Dynamics::update` is the first-order shape,
+    /// which the trainer would otherwise run silently without the momentum.
+    pub fn check_dynamics(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            SUPPORTED.contains(&self.dynamics),
+            "the finite-data trainer runs {}, not {}",
+            NAMES.join(", "),
+            self.dynamics
+        );
+        Ok(())
+    }
+
     pub fn d(&self) -> usize {
         self.data.d
     }
