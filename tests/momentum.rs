@@ -217,10 +217,11 @@ fn bad_momentum_configs_name_the_field() {
     assert!(m.contains("momentum"), "{m}");
 }
 
-/// The finite-data trainer does not run the heavy ball yet: a job built in code with
-/// msgd is an error, not SGD without its momentum (its configs refuse it by name).
+/// A heavy-ball job built in code without a friction γ > 0 is an error, not msgd with
+/// γ = 0 (its configs refuse that as `momentum.friction`). (The trainer's msgd / msme1
+/// themselves: tests/train_momentum.rs.)
 #[test]
-fn the_trainer_refuses_momentum_jobs() {
+fn the_trainer_refuses_momentum_jobs_without_friction() {
     use smflow::data::{generate, GenerateConfig, Labels};
     use smflow::train::{cpu::CpuTrainer, loss::Loss, net::Param, Dynamics, Trainer};
     let ds = std::sync::Arc::new(generate(
@@ -236,10 +237,21 @@ fn the_trainer_refuses_momentum_jobs() {
         1,
     ));
     for d in [Dynamics::Msgd, Dynamics::Msme1] {
+        for friction in [0.0, -1.0, f64::NAN] {
+            let mut j = common::train::job(&ds, Param::Linear, d, Loss::Squared);
+            j.friction = friction;
+            let e = CpuTrainer::default()
+                .train(&j, 0..2, &mut |_, _, _| {})
+                .unwrap_err();
+            assert!(
+                e.to_string().contains(d.name()) && e.to_string().contains("friction"),
+                "{e}"
+            );
+        }
+        // With γ > 0 it runs.
         let j = common::train::job(&ds, Param::Linear, d, Loss::Squared);
-        let e = CpuTrainer::default()
+        CpuTrainer::default()
             .train(&j, 0..2, &mut |_, _, _| {})
-            .unwrap_err();
-        assert!(e.to_string().contains(d.name()), "{e}");
+            .unwrap();
     }
 }

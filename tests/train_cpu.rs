@@ -27,6 +27,7 @@ fn job(dynamics: Dynamics, eta: f64, steps: u32, resample: bool) -> TrainJob {
         data: Arc::new(data),
         dynamics,
         eta,
+        friction: 1.5,
         batch: 2,
         sampling: Sampling::Replacement,
         substeps: 4,

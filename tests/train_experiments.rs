@@ -54,6 +54,7 @@ fn base_job(
         data: Arc::new(data),
         dynamics: d,
         eta,
+        friction: 1.5,
         batch: 1,
         sampling: Sampling::Replacement,
         substeps: 4,

@@ -45,7 +45,7 @@ fn data() -> Arc<DataSet> {
 }
 
 /// Every dynamics the trainer runs.
-const ALL: [Dynamics; 9] = smflow::train::SUPPORTED;
+const ALL: [Dynamics; 11] = smflow::train::SUPPORTED;
 
 fn job(
     data: &Arc<DataSet>,
@@ -66,6 +66,7 @@ fn job(
         loss: Default::default(),
         dynamics,
         eta: 0.05,
+        friction: 1.5,
         batch: 3,
         sampling,
         substeps: 3,
@@ -413,6 +414,7 @@ fn long_full_batch_runs_survive_llvmpipes_loop_limit() {
             data: std::sync::Arc::new(data),
             dynamics: Dynamics::Gd,
             eta: 0.05,
+            friction: 1.5,
             batch: 1,
             sampling: Sampling::Replacement,
             substeps: 1,

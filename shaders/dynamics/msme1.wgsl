@@ -10,7 +10,7 @@ fn sde_level(l: u32, dw: array<real, NC>, dt: real) {
         let g = grad(x);
         let noise = level_noise(p, x, dw);
         for (var i = 0u; i < D; i++) {
-            let v = xs[MOM + q][i] - (xs[MOM + q][i] * FRICTION + g[i]) * dt + NOISE_SCALE * noise[i];
+            let v = heavy_ball(xs[MOM + q][i], g[i], FRICTION, dt) + NOISE_SCALE * noise[i];
             xs[MOM + q][i] = v;
             xs[q][i] += v * dt;
         }

@@ -44,7 +44,7 @@ fn msgd_update(first: u32, count: u32, zs: batch_normals) {
     for (var p = 0u; p < count; p++) {
         let q = first + p;
         for (var i = 0u; i < D; i++) {
-            let v = xs[MOM + q][i] - (xs[MOM + q][i] * FRICTION + gsum[p][i] * INV_B) * ETA;
+            let v = heavy_ball(xs[MOM + q][i], gsum[p][i] * INV_B, FRICTION, ETA);
             xs[MOM + q][i] = v;
             xs[q][i] += v * ETA;
         }

@@ -5,7 +5,8 @@
 //
 // Layout (structure of arrays, so a SIMD group of replicas touches consecutive
 // addresses): coordinate c of replica `lane` of the chunk at c·stride + lane, in
-// `state` (the reported row: w (P), then Gain (D)), `scr` (scratch: β, ∇_βL, noise
+// `state` (the reported row: w (P), then Gain (D); then, for msgd / msme1, the
+// momentum of w (P) at OFF_MOM, laid out like w), `scr` (scratch: β, ∇_βL, noise
 // sums, Hessian-vector work, RK4 stage base and accumulator) and `ylab` (the
 // replica's own labels when resampled). X (N×D row-major) and y are shared by all
 // replicas; the index of a data access is the same in every invocation (except the
@@ -90,6 +91,26 @@ fn set_wpair(j: u32, w: vec2<real>) {
     if (PARAM != 0u) {
         set_st(D + j, w.y);
     }
+}
+
+// The momentum pair of feature j (msgd / msme1), laid out like w.
+fn mpair(j: u32) -> vec2<real> {
+    if (PARAM == 0u) {
+        return vec2<real>(st(OFF_MOM + j), real(0.0));
+    }
+    return vec2<real>(st(OFF_MOM + j), st(OFF_MOM + D + j));
+}
+
+fn set_mpair(j: u32, v: vec2<real>) {
+    set_st(OFF_MOM + j, v.x);
+    if (PARAM != 0u) {
+        set_st(OFF_MOM + D + j, v.y);
+    }
+}
+
+// heavy_ball (heavy_ball.wgsl) of both parameters of feature j.
+fn heavy_ball2(v: vec2<real>, g: vec2<real>, dt: real) -> vec2<real> {
+    return vec2<real>(heavy_ball(v.x, g.x, FRICTION, dt), heavy_ball(v.y, g.y, FRICTION, dt));
 }
 
 // Scratch pairs (W0, ACC) of feature j, laid out like w.
@@ -254,7 +275,8 @@ fn drift_pair(j: u32, w: vec2<real>) -> vec2<real> {
 
 // ---- the dynamics ----
 
-// gd (x ← x − η ∇L) and sgd (minibatch of B), with the Gain when tracked.
+// gd (x ← x − η ∇L), sgd (minibatch of B) and msgd (sgd's minibatch, heavy ball), with
+// the Gain when tracked.
 fn discrete_step(k: u32, replica: u32) {
     if (FULL) {
         store_beta();
@@ -301,6 +323,13 @@ fn update_discrete(j: u32, g: real) {
         set_st(P + j, st(P + j) + (gain_q(ETA * g)));
     }
     let w = wpair(j);
+    if (MOMENTUM) {
+        // msgd: p ← p − η(γp + ĝ), then w ← w + ηp (ops::Group::discrete).
+        let v = heavy_ball2(mpair(j), net_pull(w, g), ETA);
+        set_mpair(j, v);
+        set_wpair(j, w + v * ETA);
+        return;
+    }
     set_wpair(j, w - ETA * net_pull(w, g));
 }
 
@@ -348,6 +377,13 @@ fn em_substep(sub: u32) {
         var t = sc(OFF_T + j);
         if (!PESME) {
             t += sc(OFF_G + j) * ssq.x;
+        }
+        if (MOMENTUM) {
+            // msme1, symplectic: the momentum first (force = the drift), then w with it.
+            let v = heavy_ball2(mpair(j), -drift, DT) + scale * net_pull(w, t);
+            set_mpair(j, v);
+            set_wpair(j, w + v * DT);
+            continue;
         }
         set_wpair(j, w + drift * DT + scale * net_pull(w, t));
     }

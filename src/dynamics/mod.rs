@@ -61,17 +61,6 @@ pub const SMALL_D: [Dynamics; 10] = without_sgf(ALL);
 /// The names of [`SMALL_D`].
 pub const NAMES: [&str; 10] = without_sgf(ALL_NAMES);
 
-/// The first N entries of `ALL` or `ALL_NAMES` (the trainer's list ends at sgf).
-pub const fn first<T: Copy, const N: usize>(all: [T; 11]) -> [T; N] {
-    let mut out = [all[0]; N];
-    let mut i = 0;
-    while i < N {
-        out[i] = all[i];
-        i += 1;
-    }
-    out
-}
-
 /// `ALL` or `ALL_NAMES` without sgf's entry.
 const fn without_sgf<T: Copy>(all: [T; 11]) -> [T; 10] {
     let sgf = Dynamics::Sgf as usize;

@@ -12,7 +12,9 @@
 //!   extrapolation applies. (Explicit Euler–Maruyama, which moves X with the old P,
 //!   gains energy on an undamped oscillator; symplectic Euler does not.)
 //!
-//! GPU twin: `shaders/dynamics/momentum.wgsl`.
+//! GPU twins: `shaders/dynamics/msme1.wgsl` and `msgd_update` in
+//! `shaders/dynamics/sgd_update.wgsl`; the finite-data trainer's (`train::ops`,
+//! `shaders/train/train.wgsl`) use [`heavy_ball`] too.
 
 use super::path::{State, MAX_P};
 use super::steps::{batch_gradient_sum, em_levels, EmConsts, EmScratch};
@@ -54,6 +56,14 @@ pub fn check_momentum(
     }
 }
 
+/// The friction form's momentum update over a step dt with force −g (g the gradient):
+/// v − (γ v + g) dt, the formula every heavy-ball update (msgd with dt = η, msme1's
+/// drift with its substep) is written with; the position then moves by the new v·dt.
+#[inline(always)]
+pub fn heavy_ball<T: Num>(v: T, g: T, gamma: f64, dt: f64) -> T {
+    v - (v * gamma + g) * dt
+}
+
 /// One msgd step of every particle: positions `x`, momenta `v`.
 #[inline(always)]
 pub(super) fn msgd_step<M: Model, T: Num>(
@@ -68,7 +78,7 @@ pub(super) fn msgd_step<M: Model, T: Num>(
     for (xp, vp) in x.iter_mut().zip(v.iter_mut()) {
         let gs = batch_gradient_sum(m, spec, normals, xp);
         for i in 0..d {
-            vp[i] -= (vp[i] * gamma + gs[i] * inv_b) * eta;
+            vp[i] = heavy_ball(vp[i], gs[i] * inv_b, gamma, eta);
             xp[i] += vp[i] * eta;
         }
     }
@@ -119,7 +129,7 @@ fn msme1_level<M: Model, T: Num>(
         let g = m.grad(xp);
         let noise = em.noise(m, p, xp, dw);
         for i in 0..d {
-            vp[i] = vp[i] - (vp[i] * gamma + g[i]) * dt + noise[i] * em.scale;
+            vp[i] = heavy_ball(vp[i], g[i], gamma, dt) + noise[i] * em.scale;
             xp[i] += vp[i] * dt;
         }
     }

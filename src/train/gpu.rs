@@ -4,7 +4,8 @@
 //! or, where the adapter has SHADER_F64, f64 — equal to the CPU's f64 paths up to
 //! floating-point rounding.
 //!
-//! Kernel design. One invocation = one replica; its state row (w, then Gain) and its
+//! Kernel design. One invocation = one replica; its state (w, then Gain, then msgd /
+//! msme1's momentum; checkpoints read back w and Gain) and its
 //! scratch (β, ∇_βL, noise sums, Hessian-vector work, RK4 base/accumulator) live in
 //! storage buffers as structure of arrays (coordinate c of chunk replica i at
 //! c·stride + i), the data X and y in read-only buffers shared by every invocation.
@@ -30,7 +31,7 @@
 
 use super::{Sink, TrainJob, Trainer, Update};
 use crate::backend::gpu::chunks::{chunk_replicas, ReplicaNeeds};
-use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX, RK4};
+use crate::backend::gpu::compose::{lit, mulhilo, real_alias, HEAVY_BALL, MATH, PHILOX, RK4};
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, to_f64};
 use crate::backend::gpu::segments::{drive, Event, Plan, StepLoop};
@@ -146,9 +147,12 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
     u("STREAM", job.stream as usize);
     u("TAG_LABELS", TAG_REPLICA_LABELS as usize);
     u("FEISTEL_H", feistel_half_bits(n as u32) as usize);
-    let row = job.row_len();
-    let private = job.row_len() + lay.len <= private_max;
+    // The whole state (w, Gain, then msgd / msme1's momentum at OFF_MOM) stays on the
+    // device; checkpoints read back its first `row_len` coordinates.
+    let row = job.state_len();
+    let private = row + lay.len <= private_max;
     u("ROW", row);
+    u("OFF_MOM", job.row_len());
     u("PRIV_ROW", if private { row } else { 1 });
     u("PRIV_SCR", if private { lay.len.max(1) } else { 1 });
     u("OFF_BETA", lay.beta);
@@ -169,6 +173,7 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
         ("ODE", update == Update::Ode),
         ("PESME", update == Update::Sde { pesme: true }),
         ("MODIFIED", job.dynamics.modified()),
+        ("MOMENTUM", job.dynamics.has_momentum()),
         ("TRACK_GAIN", job.track_gain),
         ("EPOCHS", job.sampling == Sampling::Epochs),
         ("PRIV", private),
@@ -180,6 +185,7 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
         let _ = writeln!(h, "const {name}: real = {};", lit(v, p));
     };
     r("ETA", job.eta);
+    r("FRICTION", job.friction);
     r("HALF_ETA", job.eta / 2.0);
     r("DT", dt);
     r("DT6", dt / 6.0);
@@ -198,7 +204,18 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
         "ydata[i]"
     };
     let _ = writeln!(h, "fn label(i: u32) -> real {{\n    return {label};\n}}");
-    [&h, MATH, mulhilo(int64), PHILOX, RK4, NET, LOSS, TRAIN].concat()
+    [
+        &h,
+        MATH,
+        mulhilo(int64),
+        PHILOX,
+        RK4,
+        HEAVY_BALL,
+        NET,
+        LOSS,
+        TRAIN,
+    ]
+    .concat()
 }
 
 pub struct GpuTrainer {
@@ -360,10 +377,11 @@ impl Trainer for GpuTrainer {
         if total == 0 {
             return Ok(());
         }
-        let row = job.row_len() as u64;
+        // `state` holds the whole state; `row`, its reported prefix, comes back.
+        let (row, full) = (job.row_len() as u64, job.state_len() as u64);
         let (p, lay) = (job.p(), layout(job));
         let labels = if job.resample_labels { n } else { 0 };
-        let cap = self.capacity(&[row, lay.len as u64, labels], total)?;
+        let cap = self.capacity(&[full, lay.len as u64, labels], total)?;
 
         let src = compose(job, self.precision, gpu.int64, self.private_max);
         let main = gpu.pipeline(&src, "main")?;
@@ -374,7 +392,7 @@ impl Trainer for GpuTrainer {
             &ds.y
         };
         let ybuf = gpu.storage_init(&self.to_bytes(y_src), "train y");
-        let state = gpu.storage(cap * row * rs, "train state")?;
+        let state = gpu.storage(cap * full * rs, "train state")?;
         let scratch = gpu.storage(cap * lay.len as u64 * rs, "train scratch")?;
         let ylab = gpu.storage(cap * labels * rs, "train labels")?;
         let params = gpu.uniform(32);
@@ -404,8 +422,8 @@ impl Trainer for GpuTrainer {
         };
         gpu.check()?;
 
-        // The initial state of every lane: w0, Gain 0 (SoA).
-        let mut init = vec![0.0; (cap * row) as usize];
+        // The initial state of every lane: w0, Gain 0, momentum 0 (SoA).
+        let mut init = vec![0.0; (cap * full) as usize];
         for (c, &w) in job.w0.iter().enumerate() {
             init[c * cap as usize..(c + 1) * cap as usize].fill(w);
         }

@@ -29,11 +29,11 @@ use std::sync::Arc;
 
 pub use crate::dynamics::{Dynamics, Update};
 
-/// The dynamics the trainer runs: DESIGN §3 and the SGF (the first 9 of
-/// `dynamics::ALL`; not yet the heavy-ball msgd / msme1).
-pub const SUPPORTED: [Dynamics; 9] = crate::dynamics::first(crate::dynamics::ALL);
+/// The dynamics the trainer runs: all of `dynamics::ALL` (DESIGN §3, the SGF, and the
+/// heavy-ball msgd / msme1 of §3b).
+pub const SUPPORTED: [Dynamics; 11] = crate::dynamics::ALL;
 /// The names of [`SUPPORTED`].
-pub const NAMES: [&str; 9] = crate::dynamics::first(crate::dynamics::ALL_NAMES);
+pub const NAMES: [&str; 11] = crate::dynamics::ALL_NAMES;
 
 /// One (dynamics, η) run on a data set.
 #[derive(Clone, Debug)]
@@ -44,6 +44,8 @@ pub struct TrainJob {
     pub loss: Loss,
     pub dynamics: Dynamics,
     pub eta: f64,
+    /// The friction γ > 0 of msgd / msme1 (DESIGN §3b); ignored by the other dynamics.
+    pub friction: f64,
     pub batch: u32,
     pub sampling: Sampling,
     /// EM / RK4 substeps per step (ODE and SDE dynamics).
@@ -65,14 +67,20 @@ pub struct TrainJob {
 
 impl TrainJob {
     /// Refuses a dynamics the trainer does not run (`SUPPORTED`; its configs refuse
-    /// the others by name): msgd/msme1's `Dynamics::update` is the first-order shape,
-    /// which the trainer would otherwise run silently without the momentum.
+    /// the others by name), and a heavy-ball run without a friction γ > 0 (its
+    /// configs refuse that as `momentum.friction`).
     pub fn check_dynamics(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
             SUPPORTED.contains(&self.dynamics),
             "the finite-data trainer runs {}, not {}",
             NAMES.join(", "),
             self.dynamics
+        );
+        anyhow::ensure!(
+            !self.dynamics.has_momentum() || (self.friction.is_finite() && self.friction > 0.0),
+            "{} needs a friction γ > 0, got {}",
+            self.dynamics,
+            self.friction
         );
         Ok(())
     }
@@ -86,6 +94,16 @@ impl TrainJob {
     /// Length of a reported state row: w, then Gain when tracked.
     pub fn row_len(&self) -> usize {
         self.p() + if self.track_gain { self.d() } else { 0 }
+    }
+    /// Length of a replica's whole state: the reported row, then for msgd / msme1
+    /// the momentum of w (p; not reported: observables are functions of w).
+    pub fn state_len(&self) -> usize {
+        self.row_len()
+            + if self.dynamics.has_momentum() {
+                self.p()
+            } else {
+                0
+            }
     }
     pub fn steps(&self) -> u32 {
         *self.checkpoints.last().unwrap_or(&0)
@@ -150,6 +168,7 @@ pub fn bench_sgd(
         loss: Loss::Squared,
         dynamics: Dynamics::Sgd,
         eta: 0.01,
+        friction: 0.0,
         batch: b,
         sampling: Sampling::Replacement,
         substeps: 1,

@@ -13,6 +13,7 @@ use super::net::Param;
 use super::{TrainJob, Update};
 use crate::data::sampling::batch_indices;
 use crate::data::{label_noise, DataSet};
+use crate::dynamics::momentum::heavy_ball;
 use crate::lanes::{lane_loop, Num};
 use crate::solver::rk4;
 use crate::theory::gain::q as gain_q;
@@ -26,6 +27,8 @@ pub struct Group<'a, T: Num> {
     y: Vec<T>,
     /// State row: w (p), then Gain (d) when tracked.
     pub row: Vec<T>,
+    /// msgd / msme1: the momentum of w (p, starting at 0); else empty.
+    mom: Vec<T>,
     beta: Vec<T>,
     g: Vec<T>,
     tmp_d: Vec<T>,
@@ -111,6 +114,7 @@ impl<'a, T: Num> Group<'a, T> {
             ds,
             y,
             row,
+            mom: vec(if job.dynamics.has_momentum() { p } else { 0 }),
             beta: vec(d),
             g: vec(d),
             tmp_d: vec(d),
@@ -209,9 +213,18 @@ impl<'a, T: Num> Group<'a, T> {
             }
         }
         job.param.pull(&self.row[..p], &self.g, &mut self.tmp_p);
-        for i in 0..p {
-            lane_loop::<T>();
-            self.row[i] -= self.tmp_p[i] * job.eta;
+        if self.mom.is_empty() {
+            for i in 0..p {
+                lane_loop::<T>();
+                self.row[i] -= self.tmp_p[i] * job.eta;
+            }
+        } else {
+            // msgd: p ← p − η(γp + ĝ), then w ← w + ηp (DESIGN §3b).
+            for i in 0..p {
+                lane_loop::<T>();
+                self.mom[i] = heavy_ball(self.mom[i], self.tmp_p[i], job.friction, job.eta);
+                self.row[i] += self.mom[i] * job.eta;
+            }
         }
     }
 
@@ -367,9 +380,20 @@ impl<'a, T: Num> Group<'a, T> {
             scale = T::splat((job.eta / (job.batch as f64 * n as f64)).sqrt());
         }
         param.pull(&w, &self.tmp_d, &mut self.tmp_p);
-        for i in 0..p {
-            lane_loop::<T>();
-            self.row[i] = w[i] + drift[i] * dt + scale * self.tmp_p[i];
+        if self.mom.is_empty() {
+            for i in 0..p {
+                lane_loop::<T>();
+                self.row[i] = w[i] + drift[i] * dt + scale * self.tmp_p[i];
+            }
+        } else {
+            // msme1, symplectic Euler–Maruyama (as `dynamics::momentum`): the momentum
+            // with force drift = −∇L(w) and the noise first, then w with the new one.
+            for i in 0..p {
+                lane_loop::<T>();
+                self.mom[i] =
+                    heavy_ball(self.mom[i], -drift[i], job.friction, dt) + scale * self.tmp_p[i];
+                self.row[i] = w[i] + self.mom[i] * dt;
+            }
         }
         self.rk.slope = drift;
         self.w = w;

@@ -25,6 +25,7 @@ pub fn job(data: &Arc<DataSet>, param: Param, dynamics: Dynamics, loss: Loss) ->
         loss,
         dynamics,
         eta: 0.1,
+        friction: 1.5,
         batch: 3,
         sampling: Sampling::Replacement,
         substeps: 3,

@@ -33,6 +33,7 @@ pub const ODE: &str = include_str!("../../../shaders/dynamics/ode.wgsl");
 pub const SDE: &str = include_str!("../../../shaders/dynamics/sde.wgsl");
 pub const SDE_LEVEL: &str = include_str!("../../../shaders/dynamics/sde_level.wgsl");
 pub const MSME1: &str = include_str!("../../../shaders/dynamics/msme1.wgsl");
+pub const HEAVY_BALL: &str = include_str!("../../../shaders/dynamics/heavy_ball.wgsl");
 /// The RK4 step per coordinate (`solver::rk4`'s twin), for every engine's flows.
 pub const RK4: &str = include_str!("../../../shaders/solver/rk4.wgsl");
 
@@ -267,6 +268,7 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
         DRIFT,
         OBSERVABLES,
         &observe_fn(&spec.observables),
+        HEAVY_BALL,
         SGD_UPDATE,
         RK4,
         &dyn_src,

@@ -9,6 +9,7 @@ use crate::config::{
 };
 use crate::data::sampling::Sampling;
 use crate::data::{DataConfig, DataSet};
+use crate::dynamics::momentum::{check_momentum, MomentumConfig};
 use crate::train::loss::Loss;
 use crate::train::net::{DeepLinear, Param, ParamName};
 use crate::train::{Dynamics, NAMES};
@@ -67,6 +68,9 @@ pub struct TrainConfig {
     pub data: DataConfig,
     pub model: NetConfig,
     pub dynamics: Vec<String>,
+    /// `{"friction": γ}`: required by msgd / msme1 (DESIGN §3b), refused without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<MomentumConfig>,
     pub etas: Vec<f64>,
     #[serde(default = "one")]
     pub batch: u32,
@@ -177,6 +181,8 @@ pub struct Setup {
     pub precision: Option<crate::backend::Precision>,
     /// The parametrisation (`model.param`, with deep_linear's depth and width).
     pub param: Param,
+    /// msgd / msme1's friction γ (`momentum.friction`; 0 when neither is listed).
+    pub friction: f64,
     pub echo: serde_json::Value,
 }
 
@@ -211,6 +217,16 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
         |s| Dynamics::parse(s).filter(|d| crate::train::SUPPORTED.contains(d)),
         &NAMES,
     )?;
+    let friction = check_momentum(cfg.momentum.as_ref(), &dynamics)?;
+    if experiment == TrainExperiment::GdVsGf {
+        if let Some(i) = dynamics.iter().position(|d| d.has_momentum()) {
+            return err(
+                &format!("dynamics[{i}]"),
+                "gd_vs_gf runs gd, gf and mgf (allowed here: gd, gf, mgf); msgd and msme1 \
+                 run in implicit_bias_sweep and least_squares_risk",
+            );
+        }
+    }
     if cfg.etas.is_empty() {
         return err("etas", "must list at least one step size");
     }
@@ -383,6 +399,7 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
         times,
         precision,
         param,
+        friction,
         echo,
         cfg,
     })

@@ -40,6 +40,7 @@ pub fn job(s: &Setup, dataset: usize, d: Dynamics, eta: f64, eta_index: usize) -
         loss: s.cfg.model.loss,
         dynamics: d,
         eta,
+        friction: s.friction,
         batch: s.cfg.batch,
         sampling: s.cfg.sampling,
         substeps: s.cfg.substeps,
