@@ -394,10 +394,12 @@ fn a_dynamics_of_another_engine_is_refused_with_the_allowed_names() {
     );
 }
 
-/// Experiments that run whole refuse `--shard` with one message, naming the experiment.
+/// Experiments that run whole refuse `--shard` with one message, naming the experiment
+/// (implicit_bias_sweep, least_squares_risk and width_sweep shard: tests/train_shard.rs).
 #[test]
 fn shard_is_refused_by_the_experiments_that_run_whole() {
-    for (cfg, name) in [(TRAIN, "implicit_bias_sweep"), (SWEEP, "width_sweep")] {
+    let gd_vs_gf = edit(TRAIN, "implicit_bias_sweep", "gd_vs_gf");
+    for (cfg, name) in [(gd_vs_gf.as_str(), "gd_vs_gf")] {
         bad(
             cfg,
             &["--shard", "1/2"],

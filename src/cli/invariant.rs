@@ -12,7 +12,7 @@ use std::path::Path;
 /// `smflow run` for experiment invariant: runs, writes results.json, bins CSV, SVG.
 pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
     super::run::refuse_shard(a, crate::config::Experiment::Invariant)?;
-    let out = super::run::out_dir(a, &ck.name)?;
+    let out = super::run::out_dir(a, &ck.name, None)?;
     let backend = make_backend(a.backend, ck.precision, a.quiet)?;
     let id = crate::output::job_progress::Identity::new(
         &ck.echo,

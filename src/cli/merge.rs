@@ -1,5 +1,6 @@
 //! `smflow merge DIR...`: joins shard outputs. Their statistics are exact sums, so the
-//! merged results equal, bit for bit, what one unsharded run gives.
+//! merged results equal, bit for bit, what one unsharded run gives. (Shards of the
+//! finite-data experiments and width_sweep: `merge_jobs`.)
 
 use super::{run::print_summary, timestamp, Failure};
 use crate::experiment::config::check;
@@ -39,6 +40,11 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
             }
         }
     }
+    // Shards of the finite-data experiments hold their jobs (progress/), not partials.
+    let d0 = &a.dirs[0];
+    if !d0.join("partials.json").exists() && d0.join(crate::output::job_progress::DIR).is_dir() {
+        return super::merge_jobs::merge(a);
+    }
     let parts: Vec<Partials> = a
         .dirs
         .iter()
@@ -52,8 +58,6 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
             .map_err(|e| Failure::BadInput(format!("merge: {}: {e}", file(d))))?;
     }
     let first = &parts[0];
-    let mut seen = Vec::new();
-    let mut count = None;
     for (p, d) in parts.iter().zip(&a.dirs) {
         if p.config != first.config {
             return Err(Failure::BadInput(format!(
@@ -62,42 +66,13 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
                 a.dirs[0].display()
             )));
         }
-        let label = p.shard.clone().unwrap_or_else(|| "1/1".into());
-        let (i, n) = label
-            .split_once('/')
-            .and_then(|(i, n)| Some((i.parse::<u64>().ok()?, n.parse::<u64>().ok()?)))
-            .ok_or_else(|| {
-                Failure::BadInput(format!(
-                    "merge: bad shard label {label:?} in {}",
-                    d.display()
-                ))
-            })?;
-        if *count.get_or_insert(n) != n {
-            return Err(Failure::BadInput(format!(
-                "merge: {} is shard {label}, others are of {} shards",
-                d.display(),
-                count.unwrap()
-            )));
-        }
-        if seen.contains(&i) {
-            return Err(Failure::BadInput(format!(
-                "merge: shard {label} given twice ({})",
-                d.display()
-            )));
-        }
-        seen.push(i);
     }
-    let n = count.unwrap_or(1);
-    let missing: Vec<String> = (1..=n)
-        .filter(|i| !seen.contains(i))
-        .map(|i| format!("{i}/{n}"))
+    let labels: Vec<(String, &PathBuf)> = parts
+        .iter()
+        .zip(&a.dirs)
+        .map(|(p, d)| (p.shard.clone().unwrap_or_else(|| "1/1".into()), d))
         .collect();
-    if !missing.is_empty() {
-        return Err(Failure::BadInput(format!(
-            "merge: shards {} are missing",
-            missing.join(", ")
-        )));
-    }
+    shard_set(&labels)?;
     let cfg: crate::experiment::config::Config = serde_json::from_value(first.config.clone())
         .map_err(|e| Failure::BadInput(format!("merge: config in partials.json: {e}")))?;
     let checked = check(cfg, "merged")?;
@@ -176,4 +151,48 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
         println!("wrote {}", dir.display());
     }
     Ok(())
+}
+
+/// Checks that `labels` (each shard's `i/N` and its directory) are shards 1 … N of one
+/// split, each once; returns N.
+pub(super) fn shard_set(labels: &[(String, &PathBuf)]) -> Result<u64, Failure> {
+    let mut seen = Vec::new();
+    let mut count = None;
+    for (label, d) in labels {
+        let (i, n) = label
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.parse::<u64>().ok()?, n.parse::<u64>().ok()?)))
+            .ok_or_else(|| {
+                Failure::BadInput(format!(
+                    "merge: bad shard label {label:?} in {}",
+                    d.display()
+                ))
+            })?;
+        if *count.get_or_insert(n) != n {
+            return Err(Failure::BadInput(format!(
+                "merge: {} is shard {label}, others are of {} shards",
+                d.display(),
+                count.unwrap()
+            )));
+        }
+        if seen.contains(&i) {
+            return Err(Failure::BadInput(format!(
+                "merge: shard {label} given twice ({})",
+                d.display()
+            )));
+        }
+        seen.push(i);
+    }
+    let n = count.unwrap_or(1);
+    let missing: Vec<String> = (1..=n)
+        .filter(|i| !seen.contains(i))
+        .map(|i| format!("{i}/{n}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(Failure::BadInput(format!(
+            "merge: shards {} are missing",
+            missing.join(", ")
+        )));
+    }
+    Ok(n)
 }

@@ -6,6 +6,7 @@ pub mod compare_mf;
 pub mod compare_train;
 pub mod invariant;
 pub mod merge;
+pub mod merge_jobs;
 pub mod outputs;
 pub mod progress;
 pub mod run;

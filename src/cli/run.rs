@@ -231,17 +231,24 @@ pub(super) fn resume_error(dir: &std::path::Path, e: String) -> Failure {
 /// The one refusal of `--shard` by an experiment that runs whole (every one but
 /// weak_order and n_point).
 pub fn refuse_shard(a: &RunArgs, kind: crate::config::Experiment) -> Result<(), Failure> {
+    use crate::config::Experiment::*;
+    let shards = matches!(
+        kind,
+        WeakOrder | NPoint | LeastSquaresRisk | ImplicitBiasSweep | WidthSweep
+    );
     match a.shard {
-        Some(_) => Err(Failure::BadInput(format!(
-            "--shard: not available for experiment {:?} (run it whole; only weak_order and n_point shard)",
+        Some(_) if !shards => Err(Failure::BadInput(format!(
+            "--shard: not available for experiment {:?} (run it whole; weak_order, n_point, \
+             least_squares_risk, implicit_bias_sweep and width_sweep shard)",
             kind.name()
         ))),
-        None => Ok(()),
+        _ => Ok(()),
     }
 }
 
-/// Reads and checks the config of an experiment that runs whole (no `--shard`: the
-/// finite-data experiments and width_sweep) with its family's `parse` and `check`:
+/// Reads and checks the config of an experiment that resumes by jobs (the finite-data
+/// experiments and width_sweep; gd_vs_gf, whose runs are deterministic, does not shard)
+/// with its family's `parse` and `check`:
 /// syntax and schema first, then the shard refusal, then validation, every error
 /// blamed on the command-line option that set the field where one did.
 pub fn check_whole<C, S>(
@@ -262,12 +269,44 @@ pub fn check_whole<C, S>(
 }
 
 /// The output directory of a run that resumes by jobs: `--resume DIR`, else `--out`
-/// (or the default) made ready as `prepare_out` does.
-pub fn out_dir(a: &RunArgs, name: &str) -> Result<OutDir, Failure> {
-    match &a.resume {
-        Some(d) => resume_out(a, d),
-        None => prepare_out(a, name, ""),
+/// (or the default, `-shardIofN` appended for a shard) made ready as `prepare_out` does.
+pub fn out_dir(a: &RunArgs, name: &str, shard: Option<Shard>) -> Result<OutDir, Failure> {
+    match (&a.resume, shard) {
+        (Some(d), _) => resume_out(a, d),
+        (None, Some(sh)) => prepare_out(a, name, &format!("-shard{}of{}", sh.index + 1, sh.count)),
+        (None, None) => prepare_out(a, name, ""),
     }
+}
+
+/// `--shard i/N` of a run that resumes by jobs (`None`: the whole run).
+pub fn job_shard(a: &RunArgs) -> Result<Option<Shard>, Failure> {
+    a.shard
+        .as_deref()
+        .map(Shard::parse)
+        .transpose()
+        .map_err(Failure::BadInput)
+}
+
+/// Ends a shard of a run that resumes by jobs: its jobs (progress/) are its output,
+/// marked finished for `merge`; says so unless quiet.
+pub fn finish_job_shard(
+    a: &RunArgs,
+    store: &mut job_progress::Store,
+    shard: Shard,
+    what: &str,
+    dir: &OutDir,
+    wall: f64,
+) -> Result<(), Failure> {
+    store.mark_shard_done(wall).map_err(Failure::Runtime)?;
+    if !a.quiet {
+        println!(
+            "{what} shard {}, {wall:.1} s: wrote {} (combine all {} shards with smflow merge)",
+            shard.label(),
+            dir.path.display(),
+            shard.count
+        );
+    }
+    Ok(())
 }
 
 /// The job store of a run (`output::job_progress`) and, with `--resume`, the jobs the

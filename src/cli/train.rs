@@ -8,6 +8,7 @@ use crate::backend::BackendChoice;
 use crate::experiment::training::config::{check, parse};
 use crate::experiment::training::execute;
 use crate::experiment::training::replay::Replay;
+use crate::experiment::training::shard::ShardTrainer;
 use crate::train::cpu::CpuTrainer;
 use crate::train::gpu::GpuTrainer;
 use crate::train::Trainer;
@@ -46,7 +47,8 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         "each replica's weights at every checkpoint",
     )
     .map_err(|e| overrides.blame(e))?;
-    let dir = super::run::out_dir(&a, &setup.name)?;
+    let shard = super::run::job_shard(&a)?;
+    let dir = super::run::out_dir(&a, &setup.name, shard)?;
     let choice = match (setup.param.cpu_only(), a.backend) {
         (None, b) => b,
         (Some(why), BackendChoice::Gpu) => {
@@ -62,18 +64,40 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         }
     };
     let inner = make_trainer(choice, setup.precision, a.quiet)?;
-    let id = crate::output::job_progress::Identity::new(
+    let mut id = crate::output::job_progress::Identity::new(
         &setup.echo,
         inner.name(),
         inner.adapter(),
         inner.precision(),
     );
+    id.shard = shard.map(|s| s.label());
     // The number of trainer calls is the experiment's business: not checked up front.
     let (done, mut store) = super::run::job_store(&a, &dir, id, None)?;
-    let trainer = Replay::new(inner.as_ref(), done, &mut store);
+    let replay = Replay::new(inner.as_ref(), done, &mut store);
     let total: f64 = estimated_work(&setup);
     let pb = progress_bar(total, a.quiet);
     let start = Instant::now();
+    if let Some(sh) = shard {
+        // The shard's slices are its jobs (progress/), kept for `merge`; its own
+        // statistics (NaN for the other shards' replicas) are not written.
+        let trainer = ShardTrainer {
+            inner: &replay,
+            shard: sh,
+        };
+        execute(&setup, &trainer, &|w| pb.inc(w as u64))?;
+        pb.finish_and_clear();
+        let wall = start.elapsed().as_secs_f64();
+        drop(replay);
+        let what = format!(
+            "{} [{}] backend {} ({})",
+            setup.name,
+            setup.cfg.experiment,
+            inner.name(),
+            inner.adapter()
+        );
+        return super::run::finish_job_shard(&a, &mut store, sh, &what, &dir, wall);
+    }
+    let trainer = replay;
     let out = execute(&setup, &trainer, &|w| pb.inc(w as u64))?;
     pb.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();

@@ -5,6 +5,7 @@ use super::run::RunArgs;
 use super::{progress_bar, Failure};
 use crate::backend::BackendChoice;
 use crate::experiment::width_sweep::config::{check, parse};
+use crate::experiment::width_sweep::shard::ShardBackend;
 use crate::experiment::width_sweep::{execute_from, from_bits, jobs, to_bits, total_work};
 use crate::meanfield::cpu::CpuMeanField;
 use crate::meanfield::gpu::GpuMeanField;
@@ -46,14 +47,25 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         "4 observables per run, checkpoint and replica",
     )
     .map_err(|e| overrides.blame(e))?;
-    let dir = super::run::out_dir(&a, &sweep.name)?;
-    let backend = make_mf_backend(a.backend, sweep.precision, a.quiet)?;
-    let id = resume::Identity::new(
+    let shard = super::run::job_shard(&a)?;
+    let dir = super::run::out_dir(&a, &sweep.name, shard)?;
+    let whole = make_mf_backend(a.backend, sweep.precision, a.quiet)?;
+    let mut id = resume::Identity::new(
         &sweep.echo,
-        backend.name(),
-        backend.adapter(),
-        backend.precision(),
+        whole.name(),
+        whole.adapter(),
+        whole.precision(),
     );
+    id.shard = shard.map(|s| s.label());
+    // A shard runs its slice of every job's replicas (`width_sweep::shard`).
+    let sharded = shard.map(|shard| ShardBackend {
+        inner: whole.as_ref(),
+        shard,
+    });
+    let backend: &dyn MeanFieldBackend = match &sharded {
+        Some(s) => s,
+        None => whole.as_ref(),
+    };
     let (loaded, mut store) =
         super::run::job_store::<Vec<Vec<[u64; 4]>>>(&a, &dir, id, Some(jobs(&sweep)))?;
     let mut done: Vec<_> = loaded
@@ -66,7 +78,7 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
     let start = Instant::now();
     let out = execute_from(
         &sweep,
-        backend.as_ref(),
+        backend,
         &|w| pb.inc(w as u64),
         &mut done,
         &mut |i, what, runs| store.save(i, &what, &to_bits(runs)),
@@ -74,6 +86,15 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
     .map_err(Failure::Runtime)?;
     pb.finish_and_clear();
     let wall = start.elapsed().as_secs_f64();
+    if let Some(sh) = shard {
+        let what = format!(
+            "{} [width_sweep] backend {} ({})",
+            sweep.name,
+            backend.name(),
+            backend.adapter()
+        );
+        return super::run::finish_job_shard(&a, &mut store, sh, &what, &dir, wall);
+    }
     let info = RunInfo {
         experiment: "width_sweep",
         name: &sweep.name,

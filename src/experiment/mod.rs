@@ -76,6 +76,19 @@ impl Shard {
         format!("{}/{}", self.index + 1, self.count)
     }
 
+    /// This shard's contiguous part of a trainer or mean-field call's `replicas`, whose
+    /// results per replica depend only on the replica's index (so, unlike `range`, not
+    /// cut at multiples of [`CUT`]). A call of ≤ 1 replica (a deterministic run, whose
+    /// rows an experiment may act on) is run whole by every shard.
+    pub fn slice(&self, replicas: &Range<u64>) -> Range<u64> {
+        let n = replicas.end.saturating_sub(replicas.start);
+        if n <= 1 {
+            return replicas.clone();
+        }
+        let s = split(n, self.count, self.index);
+        replicas.start + s.start..replicas.start + s.end
+    }
+
     /// This shard's slice of `0..paths`, cut at multiples of [`CUT`].
     pub fn range(&self, paths: u64) -> Range<u64> {
         let at = |k: u64| {

@@ -19,6 +19,8 @@ use std::path::{Path, PathBuf};
 /// The folder, inside the output directory, that holds the progress of a run.
 pub const DIR: &str = "progress";
 const RUN_FILE: &str = "run.json";
+/// Written last by a finished shard run (`run --shard`), whose jobs `merge` reads.
+const DONE_FILE: &str = "done.json";
 const FORMAT: &str = "smflow job progress";
 
 /// What a run must match to continue another: config (after overrides) and backend.
@@ -28,6 +30,9 @@ pub struct Identity {
     pub backend: String,
     pub adapter: String,
     pub precision: String,
+    /// `i/N` of a shard run (`run --shard`), absent for a whole run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
 }
 
 impl Identity {
@@ -43,6 +48,7 @@ impl Identity {
             backend: backend.into(),
             adapter,
             precision: precision.name().into(),
+            shard: None,
         }
     }
 }
@@ -84,6 +90,14 @@ fn job_file(dir: &Path, index: usize) -> PathBuf {
     dir.join(format!("job-{index:06}.json"))
 }
 
+/// `progress/done.json` of a finished shard: its jobs and wall time, tied to run.json.
+#[derive(Serialize, Deserialize)]
+struct DoneContent {
+    run: String,
+    jobs: usize,
+    wall_seconds: f64,
+}
+
 /// Saves finished jobs under `out/progress/`.
 pub struct Store {
     dir: PathBuf,
@@ -115,11 +129,7 @@ impl Store {
         what: &Value,
         result: &T,
     ) -> anyhow::Result<()> {
-        if !self.written {
-            std::fs::create_dir_all(&self.dir)?;
-            write_atomic(&self.dir.join(RUN_FILE), &serde_json::to_vec(&self.run)?)?;
-            self.written = true;
-        }
+        self.write_run()?;
         let job = seal(&JobContent {
             run: self.run.digest.clone(),
             index,
@@ -127,6 +137,32 @@ impl Store {
             result,
         })?;
         write_atomic(&job_file(&self.dir, index), &serde_json::to_vec(&job)?)?;
+        Ok(())
+    }
+
+    fn write_run(&mut self) -> anyhow::Result<()> {
+        if !self.written {
+            std::fs::create_dir_all(&self.dir)?;
+            write_atomic(&self.dir.join(RUN_FILE), &serde_json::to_vec(&self.run)?)?;
+            self.written = true;
+        }
+        Ok(())
+    }
+
+    /// Marks a shard run finished (its jobs, this run's and any it resumed, are all
+    /// saved): `progress/done.json`, written last, which `merge` requires.
+    pub fn mark_shard_done(&mut self, wall_seconds: f64) -> anyhow::Result<()> {
+        self.write_run()?;
+        let jobs = std::fs::read_dir(&self.dir)?
+            .filter_map(|e| e.ok()?.file_name().to_str().map(|n| n.starts_with("job-")))
+            .filter(|&j| j)
+            .count();
+        let done = seal(&DoneContent {
+            run: self.run.digest.clone(),
+            jobs,
+            wall_seconds,
+        })?;
+        write_atomic(&self.dir.join(DONE_FILE), &serde_json::to_vec(&done)?)?;
         Ok(())
     }
 
@@ -154,19 +190,19 @@ pub fn load<T: DeserializeOwned>(
         return Err("the run is already complete (it holds results.json)".into());
     }
     let dir = out.join(DIR);
-    let run_path = dir.join(RUN_FILE);
-    let text = std::fs::read_to_string(&run_path).map_err(|_| {
-        format!("no {DIR}/{RUN_FILE} (not the output directory of an interrupted smflow run, or it was killed before its first job finished)")
-    })?;
-    let run: Sealed<Value> = checked(&text, &format!("{DIR}/{RUN_FILE}"))?;
-    let content: RunContent = serde_json::from_value(run.content.clone())
-        .map_err(|e| format!("{DIR}/{RUN_FILE}: {e}"))?;
-    if content.format != FORMAT {
+    let (run, content) = read_run(out)?;
+    let was = &content.id;
+    if was.shard != id.shard {
+        let name = |s: &Option<String>| {
+            s.clone()
+                .map_or("the whole run".into(), |s| format!("shard {s}"))
+        };
         return Err(format!(
-            "{DIR}/{RUN_FILE}: not a job progress file of this run"
+            "was {}, this is {}; resume with the same --shard",
+            name(&was.shard),
+            name(&id.shard)
         ));
     }
-    let was = &content.id;
     if was.config != id.config {
         return Err(format!(
             "was run with a different config or seed (field {})",
@@ -218,6 +254,37 @@ pub fn load<T: DeserializeOwned>(
         });
     }
     Ok(out)
+}
+
+/// A finished shard's identity, number of jobs and wall time (`progress/done.json`,
+/// checked against its run.json), for `merge`.
+pub fn finished_shard(out: &Path) -> Result<(Identity, usize, f64), String> {
+    let (run, content) = read_run(out)?;
+    let name = format!("{DIR}/{DONE_FILE}");
+    let text = std::fs::read_to_string(out.join(DIR).join(DONE_FILE))
+        .map_err(|_| format!("no {name}: the shard did not finish (continue it with --resume)"))?;
+    let done: DoneContent = serde_json::from_value(checked(&text, &name)?.content)
+        .map_err(|e| format!("{name}: {e}"))?;
+    if done.run != run.digest {
+        return Err(format!("{name}: belongs to another run"));
+    }
+    Ok((content.id, done.jobs, done.wall_seconds))
+}
+
+/// `progress/run.json` of `out`, its digest checked.
+fn read_run(out: &Path) -> Result<(Sealed<Value>, RunContent), String> {
+    let text = std::fs::read_to_string(out.join(DIR).join(RUN_FILE)).map_err(|_| {
+        format!("no {DIR}/{RUN_FILE} (not the output directory of an interrupted smflow run, or it was killed before its first job finished)")
+    })?;
+    let run: Sealed<Value> = checked(&text, &format!("{DIR}/{RUN_FILE}"))?;
+    let content: RunContent = serde_json::from_value(run.content.clone())
+        .map_err(|e| format!("{DIR}/{RUN_FILE}: {e}"))?;
+    if content.format != FORMAT {
+        return Err(format!(
+            "{DIR}/{RUN_FILE}: not a job progress file of this run"
+        ));
+    }
+    Ok((run, content))
 }
 
 /// Parses a sealed file and checks its digest.

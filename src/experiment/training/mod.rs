@@ -9,6 +9,7 @@ pub mod gd_vs_gf;
 pub mod implicit_bias;
 pub mod least_squares;
 pub mod replay;
+pub mod shard;
 
 use crate::train::{Dynamics, TrainJob, Trainer};
 use config::Setup;

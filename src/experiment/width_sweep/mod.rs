@@ -13,6 +13,7 @@
 pub mod analysis;
 pub mod config;
 pub mod plots;
+pub mod shard;
 
 use crate::experiment::training::config::whole_steps;
 use crate::experiment::training::Output;

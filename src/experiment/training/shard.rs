@@ -1,0 +1,56 @@
+//! Shards of the finite-data experiments (`run --shard i/N`, then `merge`): a `Trainer`
+//! that trains only shard i's slice of every random call's replicas and hands the
+//! experiment NaN rows for the others (so its bookkeeping runs unchanged; a shard's
+//! statistics are not written). The experiment calls the trainer in a fixed order, so
+//! call k of every shard is call k of the whole run; wrapped around `replay::Replay`,
+//! each call's slice is saved as job k of `output::job_progress`, and `merge`
+//! concatenates the slices of job k in shard order and replays the whole run from
+//! them. A trainer's rows of replica r depend only on r (its Philox counters), not on
+//! which replicas run beside it, so the merged results equal one unsharded run's bit
+//! for bit.
+//!
+//! Calls of one replica (the deterministic gd, gf, mgf) run whole in every shard: the
+//! experiment may act on their rows (implicit_bias_sweep runs GF until it converges),
+//! and `merge` takes shard 1's.
+
+use crate::experiment::Shard;
+use crate::train::{Sink, TrainJob, Trainer};
+use std::ops::Range;
+
+pub struct ShardTrainer<'a> {
+    pub inner: &'a dyn Trainer,
+    pub shard: Shard,
+}
+
+impl Trainer for ShardTrainer<'_> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn adapter(&self) -> String {
+        self.inner.adapter()
+    }
+
+    fn precision(&self) -> crate::backend::Precision {
+        self.inner.precision()
+    }
+
+    fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
+        let mine = self.shard.slice(&replicas);
+        let len = job.row_len();
+        // Rows of the replicas other shards train: NaN, every checkpoint, in order.
+        let others = |range: Range<u64>, sink: Sink| {
+            let n = range.end.saturating_sub(range.start) as usize;
+            if n > 0 {
+                let rows = vec![f64::NAN; n * len];
+                for c in 0..job.checkpoints.len() {
+                    sink(c, range.start, &rows);
+                }
+            }
+        };
+        others(replicas.start..mine.start, sink);
+        self.inner.train(job, mine.clone(), sink)?;
+        others(mine.end..replicas.end, sink);
+        Ok(())
+    }
+}

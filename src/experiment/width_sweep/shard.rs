@@ -1,0 +1,53 @@
+//! Shards of `width_sweep` (`run --shard i/N`, then `merge`): a mean-field backend that
+//! runs only shard i's slice of every job's replicas and reports NaN observables for
+//! the others. A job is saved whole (`output::job_progress`, NaN where another shard
+//! owns the replica); `merge` takes each replica's observables from the shard that
+//! owns it ([`Shard::slice`]) and replays the sweep from the joined jobs. A replica's
+//! network depends only on its index (its Philox counters), so the merged results
+//! equal one unsharded run's bit for bit.
+
+use crate::experiment::Shard;
+use crate::meanfield::{Block, MeanFieldBackend, MfJob, MfSink};
+use std::ops::Range;
+
+pub struct ShardBackend<'a> {
+    pub inner: &'a dyn MeanFieldBackend,
+    pub shard: Shard,
+}
+
+impl MeanFieldBackend for ShardBackend<'_> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn adapter(&self) -> String {
+        self.inner.adapter()
+    }
+
+    fn precision(&self) -> crate::backend::Precision {
+        self.inner.precision()
+    }
+
+    fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> anyhow::Result<()> {
+        let mine = self.shard.slice(&replicas);
+        let no = super::OBSERVABLES.len();
+        let others = |range: Range<u64>, sink: MfSink| {
+            let n = range.end.saturating_sub(range.start) as usize;
+            if n > 0 {
+                let obs = vec![f64::NAN; n * no];
+                for checkpoint in 0..job.checkpoints.len() {
+                    sink(Block {
+                        checkpoint,
+                        first: range.start,
+                        obs: &obs,
+                        states: &[],
+                    });
+                }
+            }
+        };
+        others(replicas.start..mine.start, sink);
+        self.inner.run(job, mine.clone(), sink)?;
+        others(mine.end..replicas.end, sink);
+        Ok(())
+    }
+}
