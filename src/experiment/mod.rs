@@ -89,6 +89,27 @@ impl Shard {
         replicas.start + s.start..replicas.start + s.end
     }
 
+    /// Runs this shard's [`slice`](Self::slice) of `replicas` with `mine`, handing
+    /// `others` the replicas before and after it (the other shards'), in replica order,
+    /// each with `sink`.
+    pub fn run_slice<S: ?Sized>(
+        &self,
+        replicas: &Range<u64>,
+        sink: &mut S,
+        others: impl Fn(Range<u64>, &mut S),
+        mine: impl FnOnce(Range<u64>, &mut S) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let m = self.slice(replicas);
+        if m.start > replicas.start {
+            others(replicas.start..m.start, sink);
+        }
+        mine(m.clone(), sink)?;
+        if replicas.end > m.end {
+            others(m.end..replicas.end, sink);
+        }
+        Ok(())
+    }
+
     /// This shard's slice of `0..paths`, cut at multiples of [`CUT`].
     pub fn range(&self, paths: u64) -> Range<u64> {
         let at = |k: u64| {

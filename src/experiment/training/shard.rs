@@ -36,21 +36,18 @@ impl Trainer for ShardTrainer<'_> {
     }
 
     fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
-        let mine = self.shard.slice(&replicas);
         let len = job.row_len();
         // Rows of the replicas other shards train: NaN, every checkpoint, in order.
-        let others = |range: Range<u64>, sink: Sink| {
-            let n = range.end.saturating_sub(range.start) as usize;
-            if n > 0 {
-                let rows = vec![f64::NAN; n * len];
-                for c in 0..job.checkpoints.len() {
-                    sink(c, range.start, &rows);
-                }
+        let others = |range: Range<u64>, sink: &mut Sink| {
+            let rows = vec![f64::NAN; (range.end - range.start) as usize * len];
+            for c in 0..job.checkpoints.len() {
+                sink(c, range.start, &rows);
             }
         };
-        others(replicas.start..mine.start, sink);
-        self.inner.train(job, mine.clone(), sink)?;
-        others(mine.end..replicas.end, sink);
-        Ok(())
+        let mut sink = sink;
+        self.shard
+            .run_slice(&replicas, &mut sink, others, |mine, sink| {
+                self.inner.train(job, mine, *sink)
+            })
     }
 }

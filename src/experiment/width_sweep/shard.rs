@@ -29,25 +29,23 @@ impl MeanFieldBackend for ShardBackend<'_> {
     }
 
     fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> anyhow::Result<()> {
-        let mine = self.shard.slice(&replicas);
         let no = super::OBSERVABLES.len();
-        let others = |range: Range<u64>, sink: MfSink| {
-            let n = range.end.saturating_sub(range.start) as usize;
-            if n > 0 {
-                let obs = vec![f64::NAN; n * no];
-                for checkpoint in 0..job.checkpoints.len() {
-                    sink(Block {
-                        checkpoint,
-                        first: range.start,
-                        obs: &obs,
-                        states: &[],
-                    });
-                }
+        // Observables of the replicas other shards run: NaN, every checkpoint, in order.
+        let others = |range: Range<u64>, sink: &mut MfSink| {
+            let obs = vec![f64::NAN; (range.end - range.start) as usize * no];
+            for checkpoint in 0..job.checkpoints.len() {
+                sink(Block {
+                    checkpoint,
+                    first: range.start,
+                    obs: &obs,
+                    states: &[],
+                });
             }
         };
-        others(replicas.start..mine.start, sink);
-        self.inner.run(job, mine.clone(), sink)?;
-        others(mine.end..replicas.end, sink);
-        Ok(())
+        let mut sink = sink;
+        self.shard
+            .run_slice(&replicas, &mut sink, others, |mine, sink| {
+                self.inner.run(job, mine, *sink)
+            })
     }
 }
