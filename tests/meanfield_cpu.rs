@@ -30,6 +30,7 @@ fn linear_job(width: usize, d: usize, dynamics: Dynamics, eta: f64, steps: u32) 
         dynamics,
         eta,
         batch: 1,
+        friction: 1.5,
         substeps: 4,
         checkpoints: (0..=steps).collect(),
         key: [5, 6],
@@ -253,7 +254,14 @@ fn gd_is_first_order_close_to_gf_and_second_order_close_to_mgf() {
 
 #[test]
 fn cached_and_recomputed_activations_give_the_same_paths() {
-    for dy in [Dynamics::Sgd, Dynamics::Smf1, Dynamics::Smf2, Dynamics::Mgf] {
+    for dy in [
+        Dynamics::Sgd,
+        Dynamics::Smf1,
+        Dynamics::Smf2,
+        Dynamics::Mgf,
+        Dynamics::Msgd,
+        Dynamics::Msme1,
+    ] {
         let job = tanh_set_job(7, dy, 0.1, 5, Activation::Sigmoid);
         let mut a = Net::new(&job, 2);
         let mut b = Net::new(&job, 2).without_activation_cache();

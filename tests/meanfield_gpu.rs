@@ -1,5 +1,6 @@
 //! The mean-field GPU backend against the CPU reference (`meanfield::cpu`), path by
-//! path: every dynamics (sgd streaming, sgd on a data set, gd, gf, smf1, mgf, smf2) × every
+//! path: every dynamics (sgd and msgd streaming and on a data set, gd, gf, smf1, mgf, smf2,
+//! msme1) × every
 //! activation, widths below and above one tile (non-powers of two), independence of
 //! the tile, the chunk and the sample slices, divergence handled alike, the llvmpipe
 //! loop-limit regression, f64 where the adapter has it. Runs on any wgpu adapter
@@ -60,6 +61,7 @@ fn job(
         dynamics,
         eta,
         batch: 5,
+        friction: 1.5,
         substeps: 2,
         checkpoints: vec![0, 1, 4, 6],
         key: [5, 6],
@@ -136,6 +138,9 @@ fn every_dynamics_and_activation_matches_the_cpu() {
         (Dynamics::Smf1, Some(23), 0.5),
         (Dynamics::Mgf, Some(23), 0.5),
         (Dynamics::Smf2, Some(23), 0.5),
+        (Dynamics::Msgd, None, 0.5),
+        (Dynamics::Msgd, Some(23), 0.5),
+        (Dynamics::Msme1, Some(23), 0.5),
     ];
     let mut worst: f64 = 0.0;
     for (dynamics, data, eta) in cases {
@@ -167,6 +172,8 @@ fn results_do_not_depend_on_tile_chunk_or_sample_slices() {
         (Dynamics::Smf1, Some(23)),
         (Dynamics::Mgf, Some(23)),
         (Dynamics::Smf2, Some(23)),
+        (Dynamics::Msgd, Some(23)),
+        (Dynamics::Msme1, Some(23)),
     ] {
         let mut j = job(Activation::Tanh, dynamics, 70, 3, data, 0.5);
         j.batch = 9;
@@ -275,6 +282,8 @@ fn f64_matches_the_cpu_where_supported() {
         (Dynamics::Smf1, Some(23)),
         (Dynamics::Mgf, Some(23)),
         (Dynamics::Smf2, Some(23)),
+        (Dynamics::Msgd, None),
+        (Dynamics::Msme1, Some(23)),
     ] {
         for act in ACTS {
             let j = job(act, dynamics, 70, 3, data, 0.5);

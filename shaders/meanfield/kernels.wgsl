@@ -17,7 +17,8 @@
 
 @group(0) @binding(0) var<storage, read_write> ctl: array<u32>;
 @group(0) @binding(1) var<storage, read_write> z: array<real>;
-// RK4 stage point (the state drifts are evaluated at) and slope accumulator.
+// RK4 stage point (the state drifts are evaluated at) and slope accumulator; msgd and
+// msme1 keep their momenta in acc.
 @group(0) @binding(2) var<storage, read_write> stg: array<real>;
 @group(0) @binding(3) var<storage, read_write> acc: array<real>;
 // Sample rows and labels: the data set, the test set, or per-replica streamed samples.
@@ -122,6 +123,9 @@ fn init(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t
                 if (RK4) {
                     stg[zi(rl, c, k)] = v;
                 }
+                if (MOMENTUM) {
+                    acc[zi(rl, c, k)] = real(0.0);
+                }
             }
         }
     }
@@ -179,7 +183,8 @@ fn prep_index(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
 var<workgroup> shr: array<real, RWG>;
 var<workgroup> sh4r: array<vec4<real>, RWG>;
 
-// smf1: c_i = dt/N + sqrt(η dt/(bN)) (ξ_i − ξ̄), ξ = normals 0..N of (replica,
+// smf1: c_i = W0 + NOISE_SCALE (ξ_i − ξ̄) (`MfJob::noise_weights`: dt/N and
+// sqrt(η dt/(bN)); msme1 the same per unit time), ξ = normals 0..N of (replica,
 // k·SUB + e): one workgroup per replica, ξ̄ by a tree reduction.
 @compute @workgroup_size(RWG)
 fn prep_noise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
@@ -207,7 +212,7 @@ fn prep_noise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
     }
     let mean = shr[0] * INV_NS;
     for (var i = t; i < NS; i += RWG) {
-        cw[rl * NS + i] = DT_N + NOISE_SCALE * (cw[rl * NS + i] - mean);
+        cw[rl * NS + i] = W0 + NOISE_SCALE * (cw[rl * NS + i] - mean);
     }
 }
 
@@ -375,7 +380,13 @@ fn rho_fold(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
 // at once (one slice) or stored for apply_parts.
 fn apply(rl: u32, c: u32, k: u32, delta: real) {
     let i = zi(rl, c, k);
-    if (RK4) {
+    if (MOMENTUM) {
+        // msgd, msme1 (cpu::Net::step): delta is the force −g; the momentum lives in
+        // acc (RK4's accumulator, which these dynamics do not use).
+        let p = heavy_ball(acc[i], -delta, GAMMA, H);
+        acc[i] = p;
+        z[i] = z[i] + p * H;
+    } else if (RK4) {
         // solver::rk4 through `rk4_coord`, one dispatch per stage (ctl[1] counts them):
         // the stage point in stg, the weighted sum of slopes in acc.
         let st = ctl[1] % 4u;

@@ -14,7 +14,9 @@
 //!
 //! GPU twins: `shaders/dynamics/msme1.wgsl` and `msgd_update` in
 //! `shaders/dynamics/sgd_update.wgsl`; the finite-data trainer's (`train::ops`,
-//! `shaders/train/train.wgsl`) use [`heavy_ball`] too.
+//! `shaders/train/train.wgsl`) and mean-field's (`meanfield::cpu::Net::step`,
+//! `apply` in `shaders/meanfield/kernels.wgsl`, a momentum per neuron) use [`heavy_ball`]
+//! too.
 
 use super::path::{State, MAX_P};
 use super::steps::{batch_gradient_sum, em_levels, EmConsts, EmScratch};
@@ -59,8 +61,13 @@ pub fn check_momentum(
 /// The friction form's momentum update over a step dt with force −g (g the gradient):
 /// v − (γ v + g) dt, the formula every heavy-ball update (msgd with dt = η, msme1's
 /// drift with its substep) is written with; the position then moves by the new v·dt.
+/// Generic over the scalar `S` of γ and dt, so that lanes (`Num`, with f64 constants)
+/// and the mean-field's f32 neurons (`meanfield::real::Real`, with f32 ones) share it.
 #[inline(always)]
-pub fn heavy_ball<T: Num>(v: T, g: T, gamma: f64, dt: f64) -> T {
+pub fn heavy_ball<T, S>(v: T, g: T, gamma: S, dt: S) -> T
+where
+    T: Copy + std::ops::Add<Output = T> + std::ops::Sub<Output = T> + std::ops::Mul<S, Output = T>,
+{
     v - (v * gamma + g) * dt
 }
 

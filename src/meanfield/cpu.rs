@@ -7,6 +7,7 @@ use super::real::{into_real, rounded, widened, Real};
 use super::{fill_batch, Batch, Block, MeanFieldBackend, MfJob, MfSink, OBSERVABLES};
 use crate::backend::blocks::{self, Blocks};
 use crate::backend::Precision;
+use crate::dynamics::momentum::heavy_ball;
 use crate::solver::rk4;
 use std::ops::Range;
 
@@ -42,6 +43,8 @@ pub struct Net<'a, R = f64> {
     job: &'a MfJob,
     r: u32,
     pub z: Vec<R>,
+    /// The neurons' momenta (msgd, msme1; empty otherwise), not reported.
+    p: Vec<R>,
     diverged: bool,
     batch: Batch<R>,
     /// The job's test set in `R` (the risk's inputs and labels).
@@ -77,6 +80,11 @@ impl<'a, R: Real> Net<'a, R> {
             job,
             r: r as u32,
             z: into_real(z64),
+            p: if job.dynamics.has_momentum() {
+                vec![R::zero(); len]
+            } else {
+                Vec::new()
+            },
             diverged: false,
             batch: Batch::default(),
             test: Batch {
@@ -101,6 +109,28 @@ impl<'a, R: Real> Net<'a, R> {
         let job = self.job;
         let (act, d) = (job.act, job.d);
         match job.dynamics {
+            // msgd, msme1: Δz = −g is the force (weights per unit time), then the heavy
+            // ball over dt and the position with the new momentum.
+            dynamics if dynamics.has_momentum() => {
+                let dt = job.eta / job.substeps() as f64;
+                let (gamma, h) = (R::of(job.friction), R::of(dt));
+                self.delta.resize(self.z.len(), R::zero());
+                for s in 0..job.substeps() {
+                    fill_batch(job, self.r, k, s, &mut self.batch, &mut self.scratch);
+                    drift(
+                        act,
+                        &self.z,
+                        d,
+                        &self.batch,
+                        &mut self.work,
+                        &mut self.delta,
+                    );
+                    for ((z, p), dz) in self.z.iter_mut().zip(&mut self.p).zip(&self.delta) {
+                        *p = heavy_ball(*p, -*dz, gamma, h);
+                        *z += *p * h;
+                    }
+                }
+            }
             // sgd, gd (one substep), smf1, smf2: in-place or Euler steps.
             dynamics if !dynamics.is_ode() => {
                 let dt = job.eta / job.substeps() as f64;
@@ -225,7 +255,7 @@ impl MeanFieldBackend for CpuMeanField {
     }
 
     fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> anyhow::Result<()> {
-        super::check_supported(job.dynamics)?;
+        super::check_supported(job)?;
         let (no, ns) = (
             OBSERVABLES.len(),
             if job.keep_states { job.state_len() } else { 0 },

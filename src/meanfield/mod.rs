@@ -18,6 +18,12 @@
 //!   i.i.d. N(0, 1) **shared by every neuron of the replica**. This is the data-set
 //!   representation of DESIGN §3: `sqrt(η/b) Σ_i G(z, ν, θ_i) dB_i / √N` with
 //!   `G_i = V_i − V̄` and `Σ_i (V_i − V̄) ξ_i = Σ_i V_i (ξ_i − ξ̄)`;
+//! - `msgd`, `msme1`: heavy ball in friction form (DESIGN §3b), each neuron carrying a
+//!   momentum p_k (p₀ = 0, not reported). One update for both, with the weights of a
+//!   force per unit time: Δz = −g from `c_j`, then `p ← heavy_ball(p, g, γ, dt)`,
+//!   `z ← z + p dt`. msgd: sgd's samples with c_j = 1/b and dt = η; msme1: symplectic
+//!   Euler–Maruyama with dt = η/S and smf1's data-set noise as a rate,
+//!   c_i = 1/N + sqrt(η/(bN dt)) (ξ_i − ξ̄) (so the kick p dt gets smf1's increment);
 //! - `mgf`, `smf2`: gf and smf1 with the order-2 drift `−∇(F + (η/4)|∇F|²)`. Mean-field
 //!   GD is GD with step η on `F(Z) = (n/2N) Σ_i r_i²` (∇_{z_k}F = (1/N) Σ_i r_i ∇Φ_i(z_k)
 //!   = g_k), so the correction is `−(η/2) H_F g` with
@@ -33,8 +39,9 @@
 //! Random numbers (DESIGN §6; the GPU twin uses the same counters): initial neuron k of
 //! replica r: `model::init_neurons`; sgd step k: normals `j(d+1) .. j(d+1)+d` (θ_j, then
 //! the label noise ε_j) of `fill_normals(key, r, stream, k)` when streaming, or index
-//! `sample_index(Replacement, key, stream, r, k, j, b, N)` on a data set; smf1 substep s
-//! of step k: normals `0..N` of `fill_normals(key, r, stream, k·S + s)`.
+//! `sample_index(Replacement, key, stream, r, k, j, b, N)` on a data set (msgd alike);
+//! smf1 (smf2, msme1) substep s of step k: normals `0..N` of
+//! `fill_normals(key, r, stream, k·S + s)`.
 //!
 //! A backend returns, per checkpoint and replica, the observables `OBSERVABLES`
 //! (population risk on the test set, ⟨a², ν⟩, ⟨|w|², ν⟩, ⟨φ, ν⟩) and, when asked, the
@@ -58,32 +65,37 @@ use std::sync::Arc;
 
 pub use crate::dynamics::Dynamics;
 
-/// The dynamics mean-field runs, in the order of their stream codes 1 ..= 6: sgd, gd,
-/// gf, smf1, mgf (the modified flow of GD, RK4 on `−∇(F + (η/4)|∇F|²)`) and smf2 (the
-/// smf1 noise with the mgf drift).
-pub const SUPPORTED: [Dynamics; 6] = [
+/// The dynamics mean-field runs, in the order of their stream codes 1 ..= 8: sgd, gd,
+/// gf, smf1, mgf (the modified flow of GD, RK4 on `−∇(F + (η/4)|∇F|²)`), smf2 (the
+/// smf1 noise with the mgf drift), msgd and msme1 (heavy ball and its SME).
+pub const SUPPORTED: [Dynamics; 8] = [
     Dynamics::Sgd,
     Dynamics::Gd,
     Dynamics::Gf,
     Dynamics::Smf1,
     Dynamics::Mgf,
     Dynamics::Smf2,
+    Dynamics::Msgd,
+    Dynamics::Msme1,
 ];
 
 /// The names of [`SUPPORTED`].
-pub const DYNAMICS: [&str; 6] = ["sgd", "gd", "gf", "smf1", "mgf", "smf2"];
+pub const DYNAMICS: [&str; 8] = ["sgd", "gd", "gf", "smf1", "mgf", "smf2", "msgd", "msme1"];
 
-/// Refuses a job whose dynamics mean-field does not run (the config refuses it first;
-/// this guards jobs built in code).
-pub fn check_supported(d: Dynamics) -> anyhow::Result<()> {
-    if SUPPORTED.contains(&d) {
-        Ok(())
-    } else {
+/// Refuses a job whose dynamics mean-field does not run, or a heavy ball without
+/// friction (the config refuses both first; this guards jobs built in code).
+pub fn check_supported(job: &MfJob) -> anyhow::Result<()> {
+    let d = job.dynamics;
+    if !SUPPORTED.contains(&d) {
         anyhow::bail!("mean-field runs {}, not {}", DYNAMICS.join(", "), d.name())
     }
+    if d.has_momentum() && !(job.friction.is_finite() && job.friction > 0.0) {
+        anyhow::bail!("{} needs a friction γ > 0, got {}", d.name(), job.friction);
+    }
+    Ok(())
 }
 
-/// The top byte of a mean-field run's Philox stream: 1 ..= 6 in [`SUPPORTED`] order.
+/// The top byte of a mean-field run's Philox stream: 1 ..= 8 in [`SUPPORTED`] order.
 /// Mean-field's own codes, kept when the engines came to share one `Dynamics`, so that
 /// a config gives the numbers it gave before.
 pub fn stream_code(d: Dynamics) -> u32 {
@@ -114,6 +126,8 @@ pub struct MfJob {
     pub dynamics: Dynamics,
     pub eta: f64,
     pub batch: u32,
+    /// Friction γ > 0 of msgd / msme1 (`"momentum": {"friction": γ}`); unused otherwise.
+    pub friction: f64,
     /// RK4 / EM substeps per step (gf, smf1).
     pub substeps: u32,
     /// Step indices at which observables are reported, ascending.
@@ -138,17 +152,53 @@ impl MfJob {
     pub fn steps(&self) -> u32 {
         *self.checkpoints.last().unwrap_or(&0)
     }
+    /// Draws b samples per step (sgd, msgd), streamed or from the data set; the others
+    /// evaluate on the whole set.
+    pub fn minibatch(&self) -> bool {
+        matches!(self.dynamics, Dynamics::Sgd | Dynamics::Msgd)
+    }
+    /// Draws smf1's N normals per evaluation (smf1, smf2, msme1).
+    pub fn set_noise(&self) -> bool {
+        matches!(
+            self.dynamics,
+            Dynamics::Smf1 | Dynamics::Smf2 | Dynamics::Msme1
+        )
+    }
     /// Samples B of one drift evaluation.
     pub fn batch_len(&self) -> usize {
-        match self.dynamics {
-            Dynamics::Sgd => self.batch as usize,
-            _ => self.set.as_ref().map_or(0, |s| s.n),
+        if self.minibatch() {
+            self.batch as usize
+        } else {
+            self.set.as_ref().map_or(0, |s| s.n)
         }
     }
     pub fn substeps(&self) -> u32 {
         match self.dynamics {
-            Dynamics::Gf | Dynamics::Smf1 | Dynamics::Mgf | Dynamics::Smf2 => self.substeps,
-            _ => 1,
+            Dynamics::Sgd | Dynamics::Gd | Dynamics::Msgd => 1,
+            _ => self.substeps,
+        }
+    }
+    /// The weight c_j of every sample of a deterministic weighting: sgd η/b, msgd 1/b
+    /// (a force; the heavy ball applies dt), gd η/N, gf and mgf 1/N (the RK4 step applies
+    /// h).
+    pub fn sample_weight(&self) -> f64 {
+        let b = self.batch_len().max(1) as f64;
+        match self.dynamics {
+            Dynamics::Sgd | Dynamics::Gd => self.eta / b,
+            _ => 1.0 / b,
+        }
+    }
+    /// smf1's weights `c_i = w₀ + s (ξ_i − ξ̄)` as (w₀, s), for the set of N samples and
+    /// an EM substep dt = η/S: smf1, smf2 the increment's (dt/N, sqrt(η dt/(bN))); msme1
+    /// the same divided by dt, a force per unit time (1/N, sqrt(η/(bN dt))).
+    pub fn noise_weights(&self) -> (f64, f64) {
+        let nf = self.set.as_ref().map_or(1, |s| s.n.max(1)) as f64;
+        let dt = self.eta / self.substeps().max(1) as f64;
+        let bn = self.batch as f64 * nf;
+        if self.dynamics.has_momentum() {
+            (1.0 / nf, (self.eta / (bn * dt)).sqrt())
+        } else {
+            (dt / nf, (self.eta * dt / bn).sqrt())
         }
     }
     /// Neuron-steps of one replica (replicas × n × steps is the throughput unit).
@@ -189,68 +239,62 @@ pub fn fill_batch<R: Real>(
     out.x.resize(b * d, R::zero());
     out.y.resize(b, R::zero());
     out.c.resize(b, R::zero());
-    match job.dynamics {
-        Dynamics::Sgd => {
-            let c = R::of(job.eta / b as f64);
-            out.c.iter_mut().for_each(|v| *v = c);
-            if let Some(sigma) = job.streaming {
-                scratch.resize(b * (d + 1), 0.0);
-                fill_normals(job.key, r, job.stream, k, 1, b * (d + 1), scratch);
-                for j in 0..b {
-                    let row = &scratch[j * (d + 1)..(j + 1) * (d + 1)];
-                    round_into(&mut out.x[j * d..(j + 1) * d], &row[..d]);
-                    out.y[j] = R::of(job.teacher.eval(job.act, &row[..d]) + sigma * row[d]);
-                }
-            } else {
-                let set = job.set.as_ref().expect("checked: sgd has a data set");
-                for j in 0..b {
-                    let i = sample_index(
-                        Sampling::Replacement,
-                        job.key,
-                        job.stream,
-                        r,
-                        k,
-                        j as u32,
-                        b as u32,
-                        set.n as u32,
-                    ) as usize;
-                    round_into(&mut out.x[j * d..(j + 1) * d], set.row(i));
-                    out.y[j] = R::of(set.y[i]);
-                }
+    if job.minibatch() {
+        let c = R::of(job.sample_weight());
+        out.c.iter_mut().for_each(|v| *v = c);
+        if let Some(sigma) = job.streaming {
+            scratch.resize(b * (d + 1), 0.0);
+            fill_normals(job.key, r, job.stream, k, 1, b * (d + 1), scratch);
+            for j in 0..b {
+                let row = &scratch[j * (d + 1)..(j + 1) * (d + 1)];
+                round_into(&mut out.x[j * d..(j + 1) * d], &row[..d]);
+                out.y[j] = R::of(job.teacher.eval(job.act, &row[..d]) + sigma * row[d]);
+            }
+        } else {
+            let set = job.set.as_ref().expect("checked: sgd has a data set");
+            for j in 0..b {
+                let i = sample_index(
+                    Sampling::Replacement,
+                    job.key,
+                    job.stream,
+                    r,
+                    k,
+                    j as u32,
+                    b as u32,
+                    set.n as u32,
+                ) as usize;
+                round_into(&mut out.x[j * d..(j + 1) * d], set.row(i));
+                out.y[j] = R::of(set.y[i]);
             }
         }
-        _ => {
-            let set = job
-                .set
-                .as_ref()
-                .expect("checked: full-batch dynamics have a set");
-            round_into(&mut out.x, &set.x);
-            round_into(&mut out.y, &set.y);
-            let nf = b as f64;
-            match job.dynamics {
-                Dynamics::Gd => out.c.iter_mut().for_each(|v| *v = R::of(job.eta / nf)),
-                Dynamics::Gf | Dynamics::Mgf => out.c.iter_mut().for_each(|v| *v = R::of(1.0 / nf)),
-                _ => {
-                    let sub = job.substeps;
-                    let dt = job.eta / sub as f64;
-                    scratch.resize(b, 0.0);
-                    fill_normals(
-                        job.key,
-                        r,
-                        job.stream,
-                        k.wrapping_mul(sub).wrapping_add(s),
-                        1,
-                        b,
-                        scratch,
-                    );
-                    let mean = scratch.iter().sum::<f64>() / nf;
-                    let scale = (job.eta * dt / (job.batch as f64 * nf)).sqrt();
-                    for i in 0..b {
-                        out.c[i] = R::of(dt / nf + scale * (scratch[i] - mean));
-                    }
-                }
-            }
-        }
+        return;
+    }
+    let set = job
+        .set
+        .as_ref()
+        .expect("checked: full-batch dynamics have a set");
+    round_into(&mut out.x, &set.x);
+    round_into(&mut out.y, &set.y);
+    if !job.set_noise() {
+        let c = R::of(job.sample_weight());
+        out.c.iter_mut().for_each(|v| *v = c);
+        return;
+    }
+    let sub = job.substeps;
+    scratch.resize(b, 0.0);
+    fill_normals(
+        job.key,
+        r,
+        job.stream,
+        k.wrapping_mul(sub).wrapping_add(s),
+        1,
+        b,
+        scratch,
+    );
+    let mean = scratch.iter().sum::<f64>() / b as f64;
+    let (w0, scale) = job.noise_weights();
+    for i in 0..b {
+        out.c[i] = R::of(w0 + scale * (scratch[i] - mean));
     }
 }
 
@@ -300,6 +344,7 @@ pub fn bench_job(width: usize, steps: u32) -> MfJob {
         dynamics: Dynamics::Sgd,
         eta: 0.05,
         batch: 8,
+        friction: 0.0,
         substeps: 1,
         checkpoints: vec![steps],
         key: [1, 2],

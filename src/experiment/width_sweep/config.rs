@@ -7,6 +7,7 @@ use crate::config::{
     check_bound, check_precision, defaults, expect_family, ConfigError, Family, MAX_SUBSTEPS,
 };
 use crate::data::DataSet;
+use crate::dynamics::momentum::{check_momentum, MomentumConfig};
 use crate::experiment::training::config::whole_steps;
 use crate::meanfield::model::{
     gaussian_set, linear_population, Activation, Init, Teacher, TestFn, ACTIVATIONS, TAG_FEATURES,
@@ -149,8 +150,12 @@ pub struct WidthSweepConfig {
     pub data: InputConfig,
     /// Neurons per replica, e.g. [16, 64, 256, 1024].
     pub widths: Vec<usize>,
-    /// sgd, gd, gf, smf1, mgf, smf2.
+    /// sgd, gd, gf, smf1, mgf, smf2, msgd, msme1.
     pub dynamics: Vec<String>,
+    /// `{"friction": γ}`: required by msgd and msme1 (heavy ball, DESIGN §3b), refused
+    /// without them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub momentum: Option<MomentumConfig>,
     pub etas: Vec<f64>,
     #[serde(default = "one_u32")]
     pub batch: u32,
@@ -187,6 +192,8 @@ pub struct Sweep {
     pub teacher: Arc<Teacher>,
     pub phi: TestFn,
     pub dynamics: Vec<Dynamics>,
+    /// msgd / msme1's friction γ (`momentum.friction`; 0 when neither is listed).
+    pub friction: f64,
     /// Widths ascending.
     pub widths: Vec<usize>,
     /// Report times ascending, 0 and the horizon included.
@@ -323,6 +330,7 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
         |s| Dynamics::parse(s).filter(|d| SUPPORTED.contains(d)),
         &DYNAMICS,
     )?;
+    let friction = check_momentum(cfg.momentum.as_ref(), &dynamics)?;
     if cfg.etas.is_empty() {
         return err("etas", "must list at least one step size");
     }
@@ -397,7 +405,8 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
     }
     check_bound(cfg.diverge_bound)?;
     let precision = check_precision(cfg.precision.as_deref())?;
-    let full_batch = dynamics.iter().any(|d| *d != Dynamics::Sgd);
+    let minibatch = |d: &Dynamics| matches!(d, Dynamics::Sgd | Dynamics::Msgd);
+    let full_batch = dynamics.iter().any(|d| !minibatch(d));
     let (streaming, set) = match &cfg.data {
         InputConfig::Stream { label_noise } => {
             if !(label_noise.is_finite() && *label_noise >= 0.0) {
@@ -406,11 +415,16 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
                     format!("must be a finite number ≥ 0, got {label_noise}"),
                 );
             }
-            if dynamics.contains(&Dynamics::Smf1) || dynamics.contains(&Dynamics::Smf2) {
+            if let Some(d) = dynamics
+                .iter()
+                .find(|d| matches!(d, Dynamics::Smf1 | Dynamics::Smf2 | Dynamics::Msme1))
+            {
                 return err(
                     "dynamics",
-                    "smf1 and smf2 need a finite data set (data.kind = \"set\"): its noise is the data-set \
-                     representation N^{-1/2} Σ_i G(z, ν, θ_i) dB_i",
+                    format!(
+                        "{d} needs a finite data set (data.kind = \"set\"): smf1, smf2 and msme1's noise is \
+                         the data-set representation N^{{-1/2}} Σ_i G(z, ν, θ_i) dB_i"
+                    ),
                 );
             }
             if full_batch && act != Activation::Linear {
@@ -466,6 +480,7 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
         teacher,
         phi,
         dynamics,
+        friction,
         widths,
         times,
         streaming,

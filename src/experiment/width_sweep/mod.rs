@@ -42,6 +42,7 @@ pub fn job(s: &Sweep, d: Dynamics, eta_index: usize, width: usize) -> MfJob {
         dynamics: d,
         eta,
         batch: s.cfg.batch,
+        friction: s.friction,
         substeps: s.cfg.substeps,
         checkpoints: s
             .times
@@ -173,11 +174,12 @@ pub fn execute_from(
     Ok(report(s, &runs, neuron_steps))
 }
 
-const PAIRS: [(Dynamics, Dynamics); 4] = [
+const PAIRS: [(Dynamics, Dynamics); 5] = [
     (Dynamics::Sgd, Dynamics::Smf1),
     (Dynamics::Sgd, Dynamics::Smf2),
     (Dynamics::Gd, Dynamics::Gf),
     (Dynamics::Gd, Dynamics::Mgf),
+    (Dynamics::Msgd, Dynamics::Msme1),
 ];
 
 fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {

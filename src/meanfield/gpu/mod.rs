@@ -11,7 +11,9 @@
 //! partials (a workgroup reduction, G samples per round), `resid` folds the tiles into
 //! c_j r_j, `update` forms each neuron's drift and applies it (Euler, or the RK4 stage
 //! logic of `Net::step`), or, with several sample slices, stores it for `apply_parts`;
-//! `tick` advances the device-side step counter. The order-2 drift of mgf and smf2
+//! `tick` advances the device-side step counter. msgd and msme1 run the same passes with
+//! force weights, and `update` moves each neuron's momentum (kept in the RK4
+//! accumulator's buffer, which they do not use) and then the neuron. The order-2 drift of mgf and smf2
 //! (`drift::add_correction`) adds three passes after `resid`, composed from the same
 //! kernels: `grad` (an `update` that stores g_k = ∇_{z_k}F instead of applying it),
 //! `rho_forward` → `rho_fold` (a `forward`/`resid` pair reducing ∇Φ_j(z_l)·g_l into
@@ -33,8 +35,8 @@
 //! or the sample slices beyond float rounding.
 
 use super::model::TAG_INIT;
-use super::{Block, Dynamics, MeanFieldBackend, MfJob, MfSink, OBSERVABLES};
-use crate::backend::gpu::compose::{lit, mulhilo, real_alias, MATH, PHILOX, RK4};
+use super::{Block, MeanFieldBackend, MfJob, MfSink, OBSERVABLES};
+use crate::backend::gpu::compose::{lit, mulhilo, real_alias, HEAVY_BALL, MATH, PHILOX, RK4};
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, to_f64};
 use crate::backend::gpu::segments::{drive, Event, Plan as Run, StepLoop};
@@ -47,7 +49,7 @@ use std::sync::Arc;
 mod plan;
 mod source;
 use plan::{check_job, Plan};
-use source::{aux_len, compose, noise};
+use source::{aux_len, compose};
 
 pub const TWO_LAYER: &str = include_str!("../../../shaders/meanfield/two_layer.wgsl");
 pub const KERNELS: &str = include_str!("../../../shaders/meanfield/kernels.wgsl");
@@ -177,19 +179,21 @@ impl GpuMeanField {
             plan.ns as u64,
             job.d as u64,
         );
-        let stream = job.dynamics == Dynamics::Sgd && job.streaming.is_some();
-        let gather = job.dynamics == Dynamics::Sgd && job.streaming.is_none();
+        let stream = job.minibatch() && job.streaming.is_some();
+        let gather = job.minibatch() && job.streaming.is_none();
         let state = per * n * rs;
+        // acc: RK4's slope sums, or the heavy ball's momenta.
+        let acc = rk4 || job.dynamics.has_momentum();
         [
             state,
             if rk4 { state } else { 0 },
-            if rk4 { state } else { 0 },
+            if acc { state } else { 0 },
             plan.tiles as u64 * big * rs,
             big * rs,
             if stream { ns * d * rs } else { 0 },
             if stream { ns * rs } else { 0 },
             if gather { ns * 4 } else { 0 },
-            if noise(job.dynamics) { ns * rs } else { 0 },
+            if job.set_noise() { ns * rs } else { 0 },
             if plan.sch > 1 {
                 plan.sch as u64 * state
             } else {
@@ -262,12 +266,13 @@ impl MeanFieldBackend for GpuMeanField {
         let src = compose(job, &plan, false, self.precision, gpu.int64, shared);
         let tsrc = compose(job, &plan, true, self.precision, gpu.int64, shared);
         let pl = |s: &str, e: &str| gpu.pipeline_with_layout(s, e, &self.layout, "meanfield");
-        let stream = job.dynamics == Dynamics::Sgd && job.streaming.is_some();
-        let prep = match job.dynamics {
-            Dynamics::Sgd if stream => Some(pl(&src, "prep_stream")?),
-            Dynamics::Sgd => Some(pl(&src, "prep_index")?),
-            d if noise(d) => Some(pl(&src, "prep_noise")?),
-            _ => None,
+        let stream = job.minibatch() && job.streaming.is_some();
+        let prep = if job.minibatch() {
+            Some(pl(&src, if stream { "prep_stream" } else { "prep_index" })?)
+        } else if job.set_noise() {
+            Some(pl(&src, "prep_noise")?)
+        } else {
+            None
         };
         let order2 = if job.dynamics.modified() {
             Some(Order2 {
@@ -286,7 +291,7 @@ impl MeanFieldBackend for GpuMeanField {
         let k = Kernels {
             init: pl(&src, "init")?,
             prep,
-            prep_per_replica: noise(job.dynamics),
+            prep_per_replica: job.set_noise(),
             forward: pl(&src, "forward")?,
             resid: pl(&src, "resid")?,
             update: pl(&src, "update")?,

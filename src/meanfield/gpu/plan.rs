@@ -153,14 +153,14 @@ impl GpuMeanField {
 }
 
 pub(super) fn check_job(job: &MfJob) -> Result<()> {
-    crate::meanfield::check_supported(job.dynamics)?;
+    crate::meanfield::check_supported(job)?;
     if job.d == 0 || job.width == 0 {
         bail!("mean-field job needs d ≥ 1 and width ≥ 1");
     }
     if job.checkpoints.windows(2).any(|w| w[0] > w[1]) {
         bail!("mean-field checkpoints must be ascending");
     }
-    let needs_set = job.dynamics != Dynamics::Sgd || job.streaming.is_none();
+    let needs_set = !job.minibatch() || job.streaming.is_none();
     match &job.set {
         Some(s) if s.d != job.d || s.n == 0 => {
             bail!("the data set must have d = {} and N ≥ 1", job.d)
@@ -168,8 +168,8 @@ pub(super) fn check_job(job: &MfJob) -> Result<()> {
         None if needs_set => bail!("{} needs a data set", job.dynamics.name()),
         _ => {}
     }
-    if job.dynamics == Dynamics::Sgd && job.batch == 0 {
-        bail!("sgd needs batch ≥ 1");
+    if job.minibatch() && job.batch == 0 {
+        bail!("{} needs batch ≥ 1", job.dynamics.name());
     }
     if job.test.d != job.d || job.test.n == 0 {
         bail!(

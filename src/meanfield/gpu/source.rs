@@ -5,11 +5,6 @@
 use super::plan::group;
 use super::*;
 
-/// Whether the weights are smf's (drawn per evaluation by `prep_noise`).
-pub(super) fn noise(d: Dynamics) -> bool {
-    matches!(d, Dynamics::Smf1 | Dynamics::Smf2)
-}
-
 /// Values per replica of `aux` (order-2 drift): r_j, ρ_j, g.
 pub(super) fn aux_len(job: &MfJob, plan: &Plan) -> u64 {
     2 * plan.ns as u64 + job.state_len() as u64
@@ -35,14 +30,15 @@ pub(super) fn compose(
     let modified = dynamics.modified() && !test;
     let g = group(plan.wg, sc, rs, shared);
     let gr = RWG.min(ns.next_power_of_two());
-    let xmode = match (test, dynamics, job.streaming) {
-        (false, Dynamics::Sgd, Some(_)) => 1,
-        (false, Dynamics::Sgd, None) => 2,
+    let xmode = match (test || !job.minibatch(), job.streaming) {
+        (false, Some(_)) => 1,
+        (false, None) => 2,
         _ => 0,
     };
-    let smf = noise(dynamics) && !test;
+    let smf = job.set_noise() && !test;
     let sub = job.substeps().max(1);
     let nset = job.set.as_ref().map_or(1, |s| s.n.max(1)) as f64;
+    let momentum = dynamics.has_momentum() && !test;
     let mut h = String::from(real_alias(p));
     let mut u = |name: &str, v: u64| {
         let _ = writeln!(h, "const {name}: u32 = {v}u;");
@@ -81,19 +77,16 @@ pub(super) fn compose(
         ("READ_STG", rk4),
         ("TEST", test),
         ("MODIFIED", modified),
+        ("MOMENTUM", momentum),
     ] {
         let _ = writeln!(h, "const {name}: bool = {v};");
     }
     let mut r = |name: &str, v: f64| {
         let _ = writeln!(h, "const {name}: real = {};", lit(v, p));
     };
-    let c0 = match dynamics {
-        _ if test => 1.0,
-        Dynamics::Sgd => job.eta / job.batch.max(1) as f64,
-        Dynamics::Gd => job.eta / nset,
-        _ => 1.0 / nset,
-    };
+    let c0 = if test { 1.0 } else { job.sample_weight() };
     let hstep = job.eta / sub as f64;
+    let (w0, noise_scale) = job.noise_weights();
     r("C0", c0);
     r("INV_N", 1.0 / job.width as f64);
     r("INV_NS", 1.0 / ns.max(1) as f64);
@@ -102,16 +95,24 @@ pub(super) fn compose(
     r("H6", hstep / 6.0);
     r("SIGMA", job.streaming.unwrap_or(0.0));
     r("BOUND", job.bound.min(f64::MAX));
-    r("DT_N", hstep / nset);
+    r("W0", w0);
+    r("NOISE_SCALE", noise_scale);
+    r("GAMMA", job.friction);
     // The order-2 correction's factor: (η/2)/N, × dt on smf2's EM step (RK4 applies h).
     let step = if dynamics.is_ode() { 1.0 } else { hstep };
     r("CORR", 0.5 * job.eta * step / nset);
-    r(
-        "NOISE_SCALE",
-        (job.eta * hstep / (job.batch as f64 * nset)).sqrt(),
-    );
     r("A_MEAN", job.init.a_mean);
     r("A_STD", job.init.a_std);
     r("W_STD", job.init.w_std);
-    [&h, MATH, mulhilo(int64), PHILOX, RK4, TWO_LAYER, KERNELS].concat()
+    [
+        &h,
+        MATH,
+        mulhilo(int64),
+        PHILOX,
+        RK4,
+        HEAVY_BALL,
+        TWO_LAYER,
+        KERNELS,
+    ]
+    .concat()
 }
