@@ -42,6 +42,11 @@ pub enum Experiment {
     ImplicitBiasSweep,
     GdVsGf,
     WidthSweep,
+    /// `weak_order` on a finite data set (a config with `data`): the finite-data
+    /// trainer's models and dynamics, `experiment::training::weak_order`. Not in
+    /// [`Experiment::ALL`] (it shares weak_order's name); `parse::experiment` tells the
+    /// two apart by the `data` field.
+    DataWeakOrder,
 }
 
 /// The schema that reads an experiment's config, and the engine that runs it.
@@ -69,7 +74,7 @@ impl Experiment {
     /// The name in config files.
     pub const fn name(self) -> &'static str {
         match self {
-            Self::WeakOrder => "weak_order",
+            Self::WeakOrder | Self::DataWeakOrder => "weak_order",
             Self::NPoint => "n_point",
             Self::Invariant => "invariant",
             Self::LeastSquaresRisk => "least_squares_risk",
@@ -86,7 +91,10 @@ impl Experiment {
     pub const fn family(self) -> Family {
         match self {
             Self::WeakOrder | Self::NPoint | Self::Invariant => Family::SmallD,
-            Self::LeastSquaresRisk | Self::ImplicitBiasSweep | Self::GdVsGf => Family::Training,
+            Self::LeastSquaresRisk
+            | Self::ImplicitBiasSweep
+            | Self::GdVsGf
+            | Self::DataWeakOrder => Family::Training,
             Self::WidthSweep => Family::WidthSweep,
         }
     }
@@ -95,6 +103,7 @@ impl Experiment {
     pub fn names_of(family: Family) -> Vec<&'static str> {
         Self::ALL
             .into_iter()
+            .chain([Self::DataWeakOrder])
             .filter(|e| e.family() == family)
             .map(Self::name)
             .collect()
@@ -108,6 +117,10 @@ pub fn expect_family(kind: &str, family: Family) -> Result<Experiment, ConfigErr
     let here = Experiment::names_of(family).join(", ");
     match Experiment::parse(kind) {
         Some(e) if e.family() == family => Ok(e),
+        // The finite-data trainer reads weak_order configs that have a data set.
+        Some(Experiment::WeakOrder) if family == Family::Training => {
+            Ok(Experiment::DataWeakOrder)
+        }
         Some(e) => err(
             "experiment",
             format!(

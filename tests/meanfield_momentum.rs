@@ -14,6 +14,7 @@
 //!
 //! The GPU paths of msgd / msme1 are held to these CPU ones in `meanfield_gpu.rs`.
 
+mod common;
 use smflow::meanfield::cpu::{CpuMeanField, Net};
 use smflow::meanfield::drift::{drift_reference, DriftScratch};
 use smflow::meanfield::model::{
@@ -321,26 +322,7 @@ fn a_width_sweep_runs_msgd_streaming_and_pairs_msme1_with_msgd() {
     let stream = sweep_config(r#"["msgd"]"#, STREAM, r#", "momentum": {"friction": 2.5}"#);
     let tmp = tempfile::tempdir().unwrap();
     for (name, text) in [("set", &text), ("stream", &stream)] {
-        let out = tmp.path().join(name);
-        let cfg = tmp.path().join(format!("{name}.json"));
-        std::fs::write(&cfg, text).unwrap();
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_smflow"))
-            .args([
-                "run",
-                cfg.to_str().unwrap(),
-                "--backend",
-                "cpu",
-                "--quiet",
-                "--out",
-            ])
-            .arg(&out)
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "{name}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
+        let out = common::run_cpu(tmp.path(), name, text);
         let cells = std::fs::read_to_string(out.join("width_sweep.csv")).unwrap();
         assert!(
             cells.lines().any(|l| l.starts_with("msgd,0.1,8,0.5,risk,")),

@@ -28,6 +28,7 @@ fn job(dynamics: Dynamics, eta: f64, steps: u32, resample: bool) -> TrainJob {
         dynamics,
         eta,
         friction: 1.5,
+        coarsen: 1,
         batch: 2,
         sampling: Sampling::Replacement,
         substeps: 4,

@@ -55,6 +55,7 @@ fn base_job(
         dynamics: d,
         eta,
         friction: 1.5,
+        coarsen: 1,
         batch: 1,
         sampling: Sampling::Replacement,
         substeps: 4,

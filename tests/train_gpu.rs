@@ -67,6 +67,7 @@ fn job(
         dynamics,
         eta: 0.05,
         friction: 1.5,
+        coarsen: 1,
         batch: 3,
         sampling,
         substeps: 3,
@@ -415,6 +416,7 @@ fn long_full_batch_runs_survive_llvmpipes_loop_limit() {
             dynamics: Dynamics::Gd,
             eta: 0.05,
             friction: 1.5,
+            coarsen: 1,
             batch: 1,
             sampling: Sampling::Replacement,
             substeps: 1,
@@ -444,5 +446,31 @@ fn long_full_batch_runs_survive_llvmpipes_loop_limit() {
         let big = mk(1000, 100);
         let err = t.train(&big, 0..1, &mut |_, _, _| {}).unwrap_err();
         assert!(format!("{err:#}").contains("--backend cpu"), "{err:#}");
+    }
+}
+
+/// The coupled coarse levels (`TrainJob::coarsen`) of every SDE the trainer runs, on
+/// every parametrisation: the GPU sums the fine normals as the CPU does.
+#[test]
+fn coarse_levels_match_cpu_path_by_path() {
+    let ds = data();
+    for (p, tol) in [(Precision::F32, F32_TOL), (Precision::F64, F64_TOL_NORMALS)] {
+        let Some(g) = gpu(p, None) else { continue };
+        for param in [Param::Linear, Param::Uv, Param::PlusMinus] {
+            for dynamics in [Dynamics::Sme1, Dynamics::Sme2, Dynamics::Sgf, Dynamics::Msme1] {
+                let mut j = job(&ds, param, dynamics, Sampling::Replacement, false);
+                j.track_gain = false;
+                j.substeps = 4;
+                let fine = rows(&CpuTrainer::default(), &j, 0..5);
+                for c in [2, 4] {
+                    j.coarsen = c;
+                    let cpu = rows(&CpuTrainer::default(), &j, 0..5);
+                    let dev = deviation(&j, &rows(&g, &j, 0..5), &cpu);
+                    assert!(dev < tol, "{p:?} {} coarsen {c}: {dev:e}", label(&j));
+                    // A level of its own: it moved away from the fine one.
+                    assert!(deviation(&j, &fine, &cpu) > 1e-3, "{} coarsen {c}", label(&j));
+                }
+            }
+        }
     }
 }

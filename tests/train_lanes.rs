@@ -47,6 +47,7 @@ fn job(
         dynamics,
         eta: 0.05,
         friction: 1.5,
+        coarsen: 1,
         batch: 3,
         sampling,
         substeps: 2,

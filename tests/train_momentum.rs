@@ -50,6 +50,7 @@ fn job(ds: &Arc<DataSet>, dynamics: Dynamics, eta: f64, steps: u32, substeps: u3
         dynamics,
         eta,
         friction: GAMMA,
+        coarsen: 1,
         batch: 2,
         sampling: Sampling::Replacement,
         substeps,

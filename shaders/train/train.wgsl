@@ -204,8 +204,26 @@ fn next_normal(n: u32, first: bool) -> real {
     return nrm_cache[n % 4u];
 }
 
+// Normal number `n` of the current (replica, step) counter, in any order.
+fn normal_at(n: u32) -> real {
+    return rng_normals4(n / 4u, 2u)[n % 4u];
+}
+
+// The Brownian increment of sample i on substep `sub`: √dt · normal(sub·N + i), or on a
+// coarse level (ops::coarsen_normals) √dt · Σ_{j<C} normal((sub·C + j)·N + i) / √C.
+fn increment(sub: u32, i: u32) -> real {
+    if (COARSEN == 1u) {
+        return SQRT_DT * next_normal(sub * N + i, i == 0u);
+    }
+    var s = real(0.0);
+    for (var j = 0u; j < COARSEN; j++) {
+        s += normal_at((sub * COARSEN + j) * N + i);
+    }
+    return SQRT_DT * (s * INV_SQRT_COARSEN);
+}
+
 // As full_grad, and the EM noise sums of substep `sub` (ops::Replica::em) into
-// scratch T: Σ_i z_i x_i (Pesme) or −Σ_i e_i z_i x_i, z_i = √dt · normal(sub·N + i).
+// scratch T: Σ_i z_i x_i (Pesme) or −Σ_i e_i z_i x_i, z_i = increment(sub, i).
 // Returns (Σ_i z_i, Σ_i e_i²).
 fn noisy_grad(sub: u32) -> vec2<real> {
     for (var j = 0u; j < D; j++) {
@@ -216,7 +234,7 @@ fn noisy_grad(sub: u32) -> vec2<real> {
     var sq = real(0.0);
     for (var i = 0u; i < N; i++) {
         let e = residual(i);
-        let z = SQRT_DT * next_normal(sub * N + i, i == 0u);
+        let z = increment(sub, i);
         s += z;
         sq += e * e;
         var c = -e * z;

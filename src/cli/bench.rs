@@ -11,6 +11,8 @@
 //! `sgd` job's random numbers alone (one Box–Muller pair per path-step, nothing else):
 //! `sgd` over `rng_ceiling` is how close the simulation kernel and its driver come to
 //! the cost of their draws on that adapter.
+//!
+//! `smflow bench CONFIG` times any experiment instead (`bench_config.rs`).
 
 use super::{make_backend, Failure};
 use crate::backend::{Backend, BackendChoice};
@@ -22,12 +24,20 @@ use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
+    /// An experiment config to time on each backend instead of the standard jobs: it
+    /// runs whole, as `smflow run` would, into a temporary directory; each run's
+    /// path-steps/s are those its results.json reports.
+    pub config: Option<PathBuf>,
     /// Backends to measure [default: cpu, and gpu when an adapter exists].
     #[arg(long, value_enum)]
     pub backend: Vec<BackendChoice>,
-    /// Paths for the sgd job (the sme2 job uses 1/16 of them).
-    #[arg(long, default_value_t = 1 << 20, allow_negative_numbers = true, value_parser = crate::config::parse::cli_paths)]
-    pub paths: u64,
+    /// Paths for the sgd job [default: 1048576] (the sme2 job uses 1/16 of them); with
+    /// CONFIG, overrides the config's paths.
+    #[arg(long, allow_negative_numbers = true, value_parser = crate::config::parse::cli_paths)]
+    pub paths: Option<u64>,
+    /// With CONFIG: runs per backend, interleaved across backends (cpu, gpu, cpu, …).
+    #[arg(long, default_value_t = 1)]
+    pub rounds: u32,
     /// Replicas of the mean-field job `mf_sgd` at n = 2^10 (a wider n runs
     /// max(2, this · 2^12 / n) of them: n = 2^16 runs 1/16).
     #[arg(long, default_value_t = 64)]
@@ -63,7 +73,7 @@ fn mf_size(mf_replicas: u64, width: usize) -> (u64, u32) {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Debug)]
 pub struct Measurement {
     pub backend: String,
     pub adapter: String,
@@ -77,7 +87,10 @@ pub struct Measurement {
 }
 
 /// Backends to measure: as asked, else cpu, and gpu when `gpu_exists`.
-fn choices(asked: &[BackendChoice], gpu_exists: impl FnOnce() -> bool) -> Vec<BackendChoice> {
+pub(super) fn choices(
+    asked: &[BackendChoice],
+    gpu_exists: impl FnOnce() -> bool,
+) -> Vec<BackendChoice> {
     if !asked.is_empty() {
         return asked.to_vec();
     }
@@ -116,6 +129,22 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
     if let Some(p) = &a.json {
         crate::output::files::check_output_file(p, "--json").map_err(Failure::BadInput)?;
     }
+    if let Some(config) = &a.config {
+        if !a.jobs.is_empty() {
+            return Err(Failure::BadInput(
+                "--jobs: picks standard jobs; with CONFIG the config is the job (leave --jobs out)"
+                    .into(),
+            ));
+        }
+        let out = super::bench_config::bench_config(config, &a.backend, a.paths, a.rounds)?;
+        return write_json(a.json.as_deref(), &out);
+    }
+    if a.rounds != 1 {
+        return Err(Failure::BadInput(
+            "--rounds: applies to CONFIG (the standard jobs run once per backend)".into(),
+        ));
+    }
+    let sgd_paths = a.paths.unwrap_or(1 << 20);
     if let Some(w) = a.mf_widths.iter().find(|w| **w == 0) {
         return Err(Failure::BadInput(format!(
             "--mf-widths: widths must be ≥ 1, got {w}"
@@ -131,7 +160,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
         "{:<5} {:<6} {:>10} {:>10} {:>14}  adapter",
         "back", "job", "paths", "seconds", "path-steps/s"
     );
-    let small_jobs: Vec<(&str, u64)> = [("sgd", a.paths), ("sme2", (a.paths / 16).max(1))]
+    let small_jobs: Vec<(&str, u64)> = [("sgd", sgd_paths), ("sme2", (sgd_paths / 16).max(1))]
         .into_iter()
         .filter(|(j, _)| {
             wants(if *j == "sgd" {
@@ -170,7 +199,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
     }
     if wants(BenchJob::Rng) && small_d.contains(&BackendChoice::Gpu) {
         let gpu = crate::backend::gpu::GpuBackend::new(f32).map_err(Failure::Runtime)?;
-        let paths = a.paths;
+        let paths = sgd_paths;
         // The sgd job's own step count (K = T/η), from its plan.
         let steps = plan(&parse(&job_config("sgd", 1), "bench")?).runs[0]
             .spec
@@ -201,7 +230,7 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
     };
     for (choice, precision) in both_cpu_precisions(trainers) {
         let trainer = super::train::make_trainer(choice, precision, true)?;
-        let replicas = (a.paths / 256).max(64);
+        let replicas = (sgd_paths / 256).max(64);
         let steps = 100;
         let rate = crate::train::bench_sgd(trainer.as_ref(), 1000, 100, 10, replicas, steps)?;
         let m = Measurement {
@@ -252,10 +281,15 @@ pub fn bench(a: BenchArgs) -> Result<(), Failure> {
             out.push(m);
         }
     }
-    if let Some(p) = &a.json {
+    write_json(a.json.as_deref(), &out)
+}
+
+/// The measurements as JSON at `path`, if given.
+fn write_json(path: Option<&std::path::Path>, out: &[Measurement]) -> Result<(), Failure> {
+    if let Some(p) = path {
         std::fs::write(
             p,
-            serde_json::to_vec_pretty(&out).map_err(|e| Failure::Runtime(e.into()))?,
+            serde_json::to_vec_pretty(out).map_err(|e| Failure::Runtime(e.into()))?,
         )
         .map_err(|e| Failure::Runtime(e.into()))?;
     }

@@ -55,7 +55,18 @@ struct StatComparison {
     gpu: f64,
     stderr: f64,
     diff_in_stderr: f64,
+    /// |gpu − cpu| ≤ ROUNDING · (1 + |cpu|): equal up to the float rounding of the GPU's
+    /// arithmetic, whatever the standard error.
+    within_rounding: bool,
 }
+
+/// Relative difference of a statistic that float rounding alone explains: the GPU's f32
+/// arithmetic (f32 transcendentals in its f64 mode) over a run's steps moves every path,
+/// and so every mean, by ≲ 1e-6 relative. A statistic whose standard error is smaller
+/// still — a deterministic run, or a nearly deterministic observable such as SGD's
+/// dist2 on the quadratic, where the data cancel from x₁ − x₂ (se 2e-9 at 64 paths) —
+/// is compared against this instead of its standard error.
+const ROUNDING: f64 = 1e-5;
 
 #[derive(Serialize)]
 struct Comparison {
@@ -65,6 +76,10 @@ struct Comparison {
     statistics: Vec<StatComparison>,
     max_path_rel_deviation: f64,
     max_diff_in_stderr: f64,
+    /// The largest difference in standard errors among the statistics beyond float
+    /// rounding (`within_rounding` false): what the se tolerance is held to.
+    max_diff_in_stderr_beyond_rounding: f64,
+    rounding_floor_relative: f64,
     passed: bool,
 }
 
@@ -72,13 +87,11 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
     let text = std::fs::read_to_string(&a.config).map_err(|e| {
         Failure::BadInput(format!("config: cannot read {}: {e}", a.config.display()))
     })?;
-    if let Some(kind) = super::run::experiment_of(&text) {
-        if crate::experiment::training::config::EXPERIMENTS.contains(&kind.as_str()) {
-            return super::compare_train::compare(a, &text);
-        }
-        if kind == "width_sweep" {
-            return super::compare_mf::compare(a, &text);
-        }
+    // By family: weak_order with a data set is the finite-data trainer's.
+    match super::run::experiment_of(&text).map(|e| e.family()) {
+        Some(crate::config::Family::Training) => return super::compare_train::compare(a, &text),
+        Some(crate::config::Family::WidthSweep) => return super::compare_mf::compare(a, &text),
+        _ => {}
     }
     let checked = load_config(&a.config, a.paths, a.seed)?;
     let gpu = GpuBackend::new(checked.precision.unwrap_or(crate::backend::Precision::F32))
@@ -163,10 +176,11 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
     let mut stats = Vec::new();
     for (dynamics, eta, t, observable, cpu_mean, gpu_mean, se) in points.chain(errors) {
         let diff = gpu_mean - cpu_mean;
-        // Deterministic runs (one path, stderr 0): compare relative to the value.
+        let within_rounding = diff.abs() <= ROUNDING * (1.0 + cpu_mean.abs());
+        // Deterministic runs (one path, stderr 0): only rounding can pass them.
         let in_se = if se > 0.0 {
             diff.abs() / se
-        } else if diff.abs() <= 1e-5 * (1.0 + cpu_mean.abs()) {
+        } else if within_rounding {
             0.0
         } else {
             f64::INFINITY
@@ -180,6 +194,7 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
             gpu: gpu_mean,
             stderr: se,
             diff_in_stderr: in_se,
+            within_rounding,
         });
     }
     let max_rel = paths
@@ -187,7 +202,13 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         .map(|p| p.max_rel_deviation)
         .fold(0.0, f64::max);
     let max_se = stats.iter().map(|s| s.diff_in_stderr).fold(0.0, f64::max);
-    let passed = max_rel <= a.path_tol && max_se <= a.se_tol;
+    let beyond: Vec<f64> = stats
+        .iter()
+        .filter(|s| !s.within_rounding)
+        .map(|s| s.diff_in_stderr)
+        .collect();
+    let max_beyond = beyond.iter().copied().fold(0.0, f64::max);
+    let passed = max_rel <= a.path_tol && max_beyond <= a.se_tol;
     println!(
         "{:<6} {:>8} {:>8} {:>14} {:>14}",
         "dyn", "eta", "paths", "max |Δx|", "max rel Δx"
@@ -199,9 +220,12 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         );
     }
     println!(
-        "statistics: {} compared, max |mean_gpu − mean_cpu| = {:.3} standard errors (tolerance {})",
+        "statistics: {} compared, {} equal to float rounding ({ROUNDING:.0e} relative); the other {}: \
+         max |mean_gpu − mean_cpu| = {:.3} standard errors (tolerance {})",
         stats.len(),
-        max_se,
+        stats.len() - beyond.len(),
+        beyond.len(),
+        max_beyond,
         a.se_tol
     );
     println!(
@@ -215,6 +239,8 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         statistics: stats,
         max_path_rel_deviation: max_rel,
         max_diff_in_stderr: max_se,
+        max_diff_in_stderr_beyond_rounding: max_beyond,
+        rounding_floor_relative: ROUNDING,
         passed,
     };
     conclude(

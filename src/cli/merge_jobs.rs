@@ -147,12 +147,10 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
         .map(|(d, h)| (h.0.shard.clone().unwrap_or_default(), d))
         .collect();
     let count = shard_set(&labels)?;
+    // (`shard_set` has checked every label.)
     let index = |id: &Identity| -> u64 {
         let l = id.shard.as_deref().unwrap_or("1/1");
-        l.split('/')
-            .next()
-            .and_then(|i| i.parse().ok())
-            .unwrap_or(0)
+        crate::experiment::Shard::parse(l).map_or(0, |s| s.index)
     };
     heads.sort_by_key(|(_, h)| index(&h.0));
     let (d0, (id0, n0, _)) = &heads[0];

@@ -1,6 +1,7 @@
 //! The `smflow` command line: run, compare, bench, devices, merge.
 
 pub mod bench;
+pub mod bench_config;
 pub mod compare;
 pub mod compare_mf;
 pub mod compare_train;

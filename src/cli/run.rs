@@ -69,7 +69,7 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
         None => Shard::WHOLE,
     };
     let suffix = if a.shard.is_some() {
-        format!("-shard{}of{}", shard.index + 1, shard.count)
+        shard.dir_suffix()
     } else {
         String::new()
     };
@@ -234,7 +234,7 @@ pub fn refuse_shard(a: &RunArgs, kind: crate::config::Experiment) -> Result<(), 
     use crate::config::Experiment::*;
     let shards = matches!(
         kind,
-        WeakOrder | NPoint | LeastSquaresRisk | ImplicitBiasSweep | WidthSweep
+        WeakOrder | NPoint | LeastSquaresRisk | ImplicitBiasSweep | WidthSweep | DataWeakOrder
     );
     match a.shard {
         Some(_) if !shards => Err(Failure::BadInput(format!(
@@ -273,7 +273,7 @@ pub fn check_whole<C, S>(
 pub fn out_dir(a: &RunArgs, name: &str, shard: Option<Shard>) -> Result<OutDir, Failure> {
     match (&a.resume, shard) {
         (Some(d), _) => resume_out(a, d),
-        (None, Some(sh)) => prepare_out(a, name, &format!("-shard{}of{}", sh.index + 1, sh.count)),
+        (None, Some(sh)) => prepare_out(a, name, &sh.dir_suffix()),
         (None, None) => prepare_out(a, name, ""),
     }
 }
@@ -365,11 +365,9 @@ fn preflight(
 }
 
 /// The config's `experiment` field, if the text is a JSON object that names a known one.
-pub fn experiment_of(text: &str) -> Option<String> {
+pub fn experiment_of(text: &str) -> Option<crate::config::Experiment> {
     let v = crate::config::parse::json(text).ok()?;
-    crate::config::parse::experiment(&v)
-        .ok()
-        .map(|e| e.name().to_string())
+    crate::config::parse::experiment(&v).ok()
 }
 
 /// A short table of what the run found, at the horizon.

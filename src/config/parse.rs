@@ -194,12 +194,17 @@ pub fn experiment(value: &Value) -> Result<Experiment, ConfigError> {
     };
     match obj.get("experiment") {
         None => Err(bad("experiment", format!("missing (allowed: {allowed})"))),
-        Some(Value::String(s)) => Experiment::parse(s).ok_or_else(|| {
-            bad(
+        Some(Value::String(s)) => match Experiment::parse(s) {
+            // weak_order on a data set (`data`) runs in the finite-data trainer.
+            Some(Experiment::WeakOrder) if obj.contains_key("data") => {
+                Ok(Experiment::DataWeakOrder)
+            }
+            Some(e) => Ok(e),
+            None => Err(bad(
                 "experiment",
                 format!("unknown experiment {s:?} (allowed: {allowed})"),
-            )
-        }),
+            )),
+        },
         Some(v) => Err(bad(
             "experiment",
             format!("missing: must be a string, got {v} (allowed: {allowed})"),

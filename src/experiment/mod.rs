@@ -76,6 +76,11 @@ impl Shard {
         format!("{}/{}", self.index + 1, self.count)
     }
 
+    /// The suffix of a shard run's default output directory, `-shard<i>of<N>`.
+    pub fn dir_suffix(&self) -> String {
+        format!("-shard{}of{}", self.index + 1, self.count)
+    }
+
     /// This shard's contiguous part of a trainer or mean-field call's `replicas`, whose
     /// results per replica depend only on the replica's index (so, unlike `range`, not
     /// cut at multiples of [`CUT`]). A call of ≤ 1 replica (a deterministic run, whose
@@ -546,7 +551,8 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
     let (weak_errors, orders, correlations) = match ck.experiment {
         ExperimentKind::WeakOrder => {
             let coupled = weak_order::coupled_diffs(plan, col);
-            let (w, o) = weak_order::errors_and_orders(ck, &pts, &coupled, &mut warnings);
+            let grid = weak_order::Grid::of(ck);
+            let (w, o) = weak_order::errors_and_orders(&grid, &pts, &coupled, &mut warnings);
             (w, o, Vec::new())
         }
         ExperimentKind::NPoint => (

@@ -134,8 +134,34 @@ fn solver_bound(p: &Point) -> f64 {
     }
 }
 
+/// What a weak-order study compares: its dynamics, step sizes, report times (the last
+/// is the horizon) and observables — of the small-d engine (`Grid::of`) or of a data
+/// set's (`experiment::training::weak_order`).
+pub struct Grid {
+    pub dynamics: Vec<Dynamics>,
+    pub etas: Vec<f64>,
+    pub times: Vec<f64>,
+    pub horizon: f64,
+    pub observables: Vec<String>,
+}
+
+impl Grid {
+    pub fn of(ck: &Checked) -> Grid {
+        Grid {
+            dynamics: ck.dynamics.clone(),
+            etas: ck.etas.clone(),
+            times: ck.times.clone(),
+            horizon: ck.horizon,
+            observables: ck.observables.iter().map(|o| o.to_string()).collect(),
+        }
+    }
+}
+
+/// The weak errors of every (reference, model) pair at every (η, t, observable) of the
+/// grid, from the points' means (or the coupled differences where there are some), and
+/// their fitted orders in η.
 pub fn errors_and_orders(
-    ck: &Checked,
+    ck: &Grid,
     pts: &[Point],
     coupled: &[CoupledDiff],
     warnings: &mut Vec<String>,
@@ -144,8 +170,8 @@ pub fn errors_and_orders(
     let mut orders = Vec::new();
     for (a, b) in pairs(&ck.dynamics) {
         for &t in &ck.times {
-            for obs in &ck.observables {
-                let name = obs.to_string();
+            for name in &ck.observables {
+                let name = name.clone();
                 let mut fit_pts = Vec::new();
                 for &eta in &ck.etas {
                     let (Some(pa), Some(pb)) =

@@ -109,34 +109,16 @@ impl<'a, R: Real> Net<'a, R> {
         let job = self.job;
         let (act, d) = (job.act, job.d);
         match job.dynamics {
-            // msgd, msme1: Δz = −g is the force (weights per unit time), then the heavy
-            // ball over dt and the position with the new momentum.
-            dynamics if dynamics.has_momentum() => {
-                let dt = job.eta / job.substeps() as f64;
-                let (gamma, h) = (R::of(job.friction), R::of(dt));
-                self.delta.resize(self.z.len(), R::zero());
-                for s in 0..job.substeps() {
-                    fill_batch(job, self.r, k, s, &mut self.batch, &mut self.scratch);
-                    drift(
-                        act,
-                        &self.z,
-                        d,
-                        &self.batch,
-                        &mut self.work,
-                        &mut self.delta,
-                    );
-                    for ((z, p), dz) in self.z.iter_mut().zip(&mut self.p).zip(&self.delta) {
-                        *p = heavy_ball(*p, -*dz, gamma, h);
-                        *z += *p * h;
-                    }
-                }
-            }
-            // sgd, gd (one substep), smf1, smf2: in-place or Euler steps.
+            // sgd, gd (one substep), smf1, smf2: in-place or Euler steps; msgd, msme1:
+            // Δz = −g is a force (weights per unit time), then the heavy ball over dt and
+            // the position with the new momentum.
             dynamics if !dynamics.is_ode() => {
                 let dt = job.eta / job.substeps() as f64;
+                let momentum = dynamics.has_momentum();
+                let (gamma, h) = (R::of(job.friction), R::of(dt));
                 for s in 0..job.substeps() {
                     fill_batch(job, self.r, k, s, &mut self.batch, &mut self.scratch);
-                    if !job.dynamics.modified() && !self.work.reference {
+                    if !dynamics.modified() && !momentum && !self.work.reference {
                         step_in_place(act, &mut self.z, d, &self.batch, &mut self.work);
                         continue;
                     }
@@ -149,7 +131,7 @@ impl<'a, R: Real> Net<'a, R> {
                         &mut self.work,
                         &mut self.delta,
                     );
-                    if job.dynamics.modified() {
+                    if dynamics.modified() {
                         // delta so far: dt·(−g) + noise; the correction scales with dt.
                         add_correction(
                             act,
@@ -162,10 +144,17 @@ impl<'a, R: Real> Net<'a, R> {
                             &mut self.delta,
                         );
                     }
-                    self.z
-                        .iter_mut()
-                        .zip(&self.delta)
-                        .for_each(|(z, dz)| *z += *dz);
+                    if momentum {
+                        for ((z, p), dz) in self.z.iter_mut().zip(&mut self.p).zip(&self.delta) {
+                            *p = heavy_ball(*p, -*dz, gamma, h);
+                            *z += *p * h;
+                        }
+                    } else {
+                        self.z
+                            .iter_mut()
+                            .zip(&self.delta)
+                            .for_each(|(z, dz)| *z += *dz);
+                    }
                 }
             }
             // gf, mgf.

@@ -116,7 +116,9 @@ pub fn loop_iterations_per_step(job: &TrainJob) -> u64 {
         Update::Ode | Update::Sde { .. } => {
             let stages = if update_is_ode(job) { 4 } else { 1 };
             let modified = if job.dynamics.modified() { 2 } else { 1 };
-            job.substeps() as u64 * stages * modified * (n + 2) * pair
+            // The coarse level draws `coarsen` normals per increment.
+            let draws = job.coarsen.max(1) as u64 * 16;
+            job.substeps() as u64 * stages * modified * (n + 2) * (pair + draws)
         }
     }
 }
@@ -142,6 +144,7 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
     u("N", n);
     u("B", job.batch.max(1) as usize);
     u("SUBSTEPS", substeps as usize);
+    u("COARSEN", job.coarsen.max(1) as usize);
     u("PARAM", job.param.code() as usize);
     u("LOSS", job.loss.code() as usize);
     u("STREAM", job.stream as usize);
@@ -190,6 +193,7 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
     r("DT", dt);
     r("DT6", dt / 6.0);
     r("SQRT_DT", dt.sqrt());
+    r("INV_SQRT_COARSEN", 1.0 / (job.coarsen.max(1) as f64).sqrt());
     r("INV_N", 1.0 / n as f64);
     r("INV_B", 1.0 / job.batch.max(1) as f64);
     r(

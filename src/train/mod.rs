@@ -48,8 +48,14 @@ pub struct TrainJob {
     pub friction: f64,
     pub batch: u32,
     pub sampling: Sampling,
-    /// EM / RK4 substeps per step (ODE and SDE dynamics).
+    /// EM / RK4 substeps per step (ODE and SDE dynamics) of the fine level.
     pub substeps: u32,
+    /// The level: 1, the fine one (`substeps` per step); c > 1 (dividing `substeps`),
+    /// the coupled coarse level with substeps/c per step, whose Brownian increments
+    /// are the sums of c consecutive fine ones (the same normals, (ξ₁ + … + ξ_c)/√c).
+    /// A replica's fine and coarse paths are then coupled, and 2φ(fine) − φ(coarse) is
+    /// its Talay–Tubaro estimate (weak order 2 in the substep).
+    pub coarsen: u32,
     /// Step indices (0 ..= steps) at which states are reported, ascending.
     pub checkpoints: Vec<u32>,
     /// Initial parameters w0 (length p).
@@ -75,6 +81,12 @@ impl TrainJob {
             "the finite-data trainer runs {}, not {}",
             NAMES.join(", "),
             self.dynamics
+        );
+        anyhow::ensure!(
+            self.coarsen >= 1 && self.substeps % self.coarsen == 0,
+            "coarsen must be ≥ 1 and divide substeps = {}, got {}",
+            self.substeps,
+            self.coarsen
         );
         anyhow::ensure!(
             !self.dynamics.has_momentum() || (self.friction.is_finite() && self.friction > 0.0),
@@ -108,10 +120,11 @@ impl TrainJob {
     pub fn steps(&self) -> u32 {
         *self.checkpoints.last().unwrap_or(&0)
     }
+    /// Substeps per step on this job's level (1 for the discrete dynamics).
     pub fn substeps(&self) -> u32 {
         match self.dynamics.update() {
             Update::Discrete { .. } => 1,
-            _ => self.substeps,
+            _ => self.substeps / self.coarsen.max(1),
         }
     }
     /// Floating-point work of one replica (path-steps, substeps counted), for progress.
@@ -169,6 +182,7 @@ pub fn bench_sgd(
         dynamics: Dynamics::Sgd,
         eta: 0.01,
         friction: 0.0,
+        coarsen: 1,
         batch: b,
         sampling: Sampling::Replacement,
         substeps: 1,

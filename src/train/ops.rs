@@ -82,6 +82,23 @@ fn scale<T: Num>(v: &mut [T], c: f64) {
     }
 }
 
+/// The coarse level's normals in place: substep s′ gets (ξ_{s′c} + … + ξ_{s′c+c−1})/√c
+/// of the fine substeps' (N each), so that √(c·dt) times it is the sum of the c fine
+/// increments (`TrainJob::coarsen`).
+fn coarsen_normals<T: Num>(normals: &mut [T], n: usize, c: usize) {
+    let inv = 1.0 / (c as f64).sqrt();
+    for s in 0..normals.len() / (n * c) {
+        for i in 0..n {
+            let mut sum = normals[s * c * n + i];
+            for j in 1..c {
+                sum += normals[(s * c + j) * n + i];
+            }
+            // Written below every index still to be read (s·n + i ≤ s·c·n + i).
+            normals[s * n + i] = sum * inv;
+        }
+    }
+}
+
 impl<'a, T: Num> Group<'a, T> {
     pub fn new(job: &'a TrainJob, first: u64) -> Self {
         let ds = &*job.data;
@@ -150,23 +167,28 @@ impl<'a, T: Num> Group<'a, T> {
         match job.dynamics.update() {
             Update::Discrete { full } => self.discrete(k, full),
             Update::Ode => {
-                let dt = job.eta / job.substeps as f64;
-                for _ in 0..job.substeps {
+                let s = job.substeps();
+                let dt = job.eta / s as f64;
+                for _ in 0..s {
                     self.rk4(dt);
                 }
             }
             Update::Sde { pesme } => {
                 let n = self.ds.n;
-                let s = job.substeps as usize;
                 T::fill_normals(
                     job.key,
                     self.first,
                     job.stream,
                     k,
                     1,
-                    s * n,
+                    job.substeps as usize * n,
                     &mut self.normals,
                 );
+                let c = job.coarsen.max(1) as usize;
+                if c > 1 {
+                    coarsen_normals(&mut self.normals, n, c);
+                }
+                let s = job.substeps() as usize;
                 let dt = job.eta / s as f64;
                 for sub in 0..s {
                     self.em(sub, dt, pesme);

@@ -81,3 +81,30 @@ pub fn assert_matches_exact(json: &str, min_points: usize) {
         );
     }
 }
+
+/// `smflow run` of the config `text` on the CPU, quietly: the config is written to
+/// `dir/<name>.json`, the outputs go to `dir/<name>/`, which is returned. Panics with the
+/// program's stderr unless it succeeds.
+pub fn run_cpu(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
+    let cfg = dir.join(format!("{name}.json"));
+    std::fs::write(&cfg, text).unwrap();
+    let out = dir.join(name);
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_smflow"))
+        .args([
+            "run",
+            cfg.to_str().unwrap(),
+            "--backend",
+            "cpu",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    out
+}

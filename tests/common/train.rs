@@ -26,6 +26,7 @@ pub fn job(data: &Arc<DataSet>, param: Param, dynamics: Dynamics, loss: Loss) ->
         dynamics,
         eta: 0.1,
         friction: 1.5,
+        coarsen: 1,
         batch: 3,
         sampling: Sampling::Replacement,
         substeps: 3,

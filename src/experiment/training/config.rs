@@ -1,5 +1,6 @@
 //! Config of the finite-data experiments (`least_squares_risk`, `implicit_bias_sweep`,
-//! `gd_vs_gf`): one file format, validated into `Setup`. Every error names the field.
+//! `gd_vs_gf`, and `weak_order` on a data set): one file format, validated into
+//! `Setup`. Every error names the field.
 
 use crate::config::names;
 use crate::config::parse::{self, Overrides, MAX_PATHS};
@@ -105,7 +106,19 @@ pub struct TrainConfig {
     /// gd_vs_gf: step-size ratios r (GD at η vs GD at η/r).
     #[serde(default = "default_ratios")]
     pub ratios: Vec<u32>,
+    /// weak_order: the observables g(w) compared (`OBSERVABLES`) [train_loss,
+    /// beta_norm2].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub observables: Vec<String>,
+    /// weak_order: Talay–Tubaro extrapolation of the SDEs and flows, 2 g(fine) −
+    /// g(coarse) per replica, with a coupled coarse level of substeps/2.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub extrapolate: bool,
 }
+
+/// weak_order's observables of the trained w (through β(w)): the train loss L(w) (the
+/// model's own loss), |β|² and |β − β*|² (β* the data set's teacher).
+pub const OBSERVABLES: [&str; 3] = ["train_loss", "beta_norm2", "beta_err2"];
 
 /// `data` of `"source": "file"` (unknown keys rejected).
 #[derive(Deserialize)]
@@ -144,6 +157,8 @@ pub enum TrainExperiment {
     LeastSquaresRisk,
     ImplicitBiasSweep,
     GdVsGf,
+    /// `weak_order` with a data set.
+    WeakOrder,
 }
 
 /// Largest `datasets` (each is generated and held in memory).
@@ -151,17 +166,12 @@ pub const MAX_DATASETS: u32 = 1 << 16;
 /// Largest `test_samples` (as `data.n`).
 pub const MAX_TEST_SAMPLES: usize = 1 << 24;
 
-pub const EXPERIMENTS: [&str; 3] = [
-    Experiment::LeastSquaresRisk.name(),
-    Experiment::ImplicitBiasSweep.name(),
-    Experiment::GdVsGf.name(),
-];
-
 impl TrainExperiment {
     fn of(e: Experiment) -> Self {
         match e {
             Experiment::LeastSquaresRisk => Self::LeastSquaresRisk,
             Experiment::ImplicitBiasSweep => Self::ImplicitBiasSweep,
+            Experiment::DataWeakOrder => Self::WeakOrder,
             _ => Self::GdVsGf,
         }
     }
@@ -183,6 +193,8 @@ pub struct Setup {
     pub param: Param,
     /// msgd / msme1's friction γ (`momentum.friction`; 0 when neither is listed).
     pub friction: f64,
+    /// weak_order's observables (`OBSERVABLES`; empty for the other experiments).
+    pub observables: Vec<String>,
     pub echo: serde_json::Value,
 }
 
@@ -307,9 +319,11 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
     }
     // A standard error over replicas needs two of them: every least_squares_risk
     // replica draws its own labels; implicit_bias_sweep's random dynamics likewise.
-    let random = experiment == TrainExperiment::LeastSquaresRisk
-        || (experiment == TrainExperiment::ImplicitBiasSweep
-            && dynamics.iter().any(|d| d.is_random()));
+    let random = matches!(
+        experiment,
+        TrainExperiment::LeastSquaresRisk | TrainExperiment::WeakOrder
+    ) || (experiment == TrainExperiment::ImplicitBiasSweep
+        && dynamics.iter().any(|d| d.is_random()));
     if random && cfg.paths < 2 {
         return err(
             "paths",
@@ -384,6 +398,7 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
             "this experiment needs the teacher β* (generate the data, or give data.teacher)",
         );
     }
+    let observables = check_weak_order(&cfg, experiment, &dynamics, ds)?;
     if experiment == TrainExperiment::LeastSquaresRisk && ds.y_clean.is_none() {
         return err(
             "data.source",
@@ -400,9 +415,84 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
         precision,
         param,
         friction,
+        observables,
         echo,
         cfg,
     })
+}
+
+/// weak_order's own fields (`observables`, `extrapolate`; refused elsewhere) and what it
+/// asks of the rest: one data set, a reference and a dynamics compared with it, an
+/// even `substeps` for the coarse level. Returns the observables.
+fn check_weak_order(
+    cfg: &TrainConfig,
+    experiment: TrainExperiment,
+    dynamics: &[Dynamics],
+    ds: &DataSet,
+) -> Result<Vec<String>, ConfigError> {
+    if experiment != TrainExperiment::WeakOrder {
+        if !cfg.observables.is_empty() {
+            return err("observables", "only weak_order (on a data set) reads it");
+        }
+        if cfg.extrapolate {
+            return err("extrapolate", "only weak_order (on a data set) reads it");
+        }
+        return Ok(Vec::new());
+    }
+    if cfg.datasets != 1 {
+        return err(
+            "datasets",
+            format!(
+                "weak_order compares dynamics on one data set: use 1, got {}",
+                cfg.datasets
+            ),
+        );
+    }
+    if crate::experiment::weak_order::pairs(dynamics).is_empty() {
+        return err(
+            "dynamics",
+            "list a reference and a dynamics compared with it: sgd with sme1, sme2, smf1, smf2 or              sgf; msgd with msme1; gd with gf or mgf",
+        );
+    }
+    if cfg.extrapolate && cfg.substeps % 4 != 0 {
+        return err(
+            "substeps",
+            format!(
+                "must be a multiple of 4 with extrapolate (its coupled levels take substeps/2 \
+                 and substeps/4), got {}",
+                cfg.substeps
+            ),
+        );
+    }
+    let mut out = Vec::new();
+    let list = if cfg.observables.is_empty() {
+        vec!["train_loss".to_string(), "beta_norm2".to_string()]
+    } else {
+        cfg.observables.clone()
+    };
+    for (i, o) in list.iter().enumerate() {
+        let field = format!("observables[{i}]");
+        if !OBSERVABLES.contains(&o.as_str()) {
+            return err(
+                &field,
+                format!(
+                    "unknown observable {o:?} (allowed: {})",
+                    OBSERVABLES.join(", ")
+                ),
+            );
+        }
+        if out.contains(o) {
+            return err(&field, format!("{o} listed twice"));
+        }
+        if o == "beta_err2" && ds.teacher.is_none() {
+            return err(
+                &field,
+                "beta_err2 needs the teacher β* (generate the data, or give data.teacher)",
+            );
+        }
+        out.push(o.clone());
+    }
+    Ok(out)
 }
 
 /// `model.param` (with `depth` / `width` for deep_linear) against the experiment:
@@ -443,10 +533,15 @@ fn check_param(m: &NetConfig, experiment: TrainExperiment) -> Result<Param, Conf
     if experiment == TrainExperiment::LeastSquaresRisk && param != Param::Linear {
         return err("model.param", "least_squares_risk needs \"linear\"");
     }
-    if matches!(param, Param::DeepLinear(_)) && experiment != TrainExperiment::GdVsGf {
+    if matches!(param, Param::DeepLinear(_))
+        && !matches!(
+            experiment,
+            TrainExperiment::GdVsGf | TrainExperiment::WeakOrder
+        )
+    {
         return err(
             "model.param",
-            "deep_linear is for experiment gd_vs_gf; allowed here: linear, uv, plus_minus",
+            "deep_linear is for experiments gd_vs_gf and weak_order; allowed here: linear, uv, plus_minus",
         );
     }
     Ok(param)
@@ -465,12 +560,15 @@ fn check_loss(
     if loss == Loss::Squared {
         return Ok(());
     }
-    if experiment != TrainExperiment::GdVsGf {
+    if !matches!(
+        experiment,
+        TrainExperiment::GdVsGf | TrainExperiment::WeakOrder
+    ) {
         return err(
             "model.loss",
             format!(
                 "{} is for the squared loss (its closed forms are least squares'); the {} loss \
-                 runs in gd_vs_gf (allowed here: \"squared\")",
+                 runs in gd_vs_gf and weak_order (allowed here: \"squared\")",
                 cfg.experiment,
                 loss.name()
             ),

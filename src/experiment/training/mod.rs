@@ -10,6 +10,7 @@ pub mod implicit_bias;
 pub mod least_squares;
 pub mod replay;
 pub mod shard;
+pub mod weak_order;
 
 use crate::train::{Dynamics, TrainJob, Trainer};
 use config::Setup;
@@ -42,6 +43,7 @@ pub fn job(s: &Setup, dataset: usize, d: Dynamics, eta: f64, eta_index: usize) -
         dynamics: d,
         eta,
         friction: s.friction,
+        coarsen: 1,
         batch: s.cfg.batch,
         sampling: s.cfg.sampling,
         substeps: s.cfg.substeps,
@@ -125,6 +127,7 @@ pub fn execute(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Re
         config::TrainExperiment::LeastSquaresRisk => least_squares::run(s, t, progress),
         config::TrainExperiment::ImplicitBiasSweep => implicit_bias::run(s, t, progress),
         config::TrainExperiment::GdVsGf => gd_vs_gf::run(s, t, progress),
+        config::TrainExperiment::WeakOrder => weak_order::run(s, t, progress),
     }
 }
 
