@@ -131,16 +131,17 @@ fn estimated_work(s: &crate::experiment::training::config::Setup) -> f64 {
     let sub = s.cfg.substeps as f64;
     let k = |eta: f64| s.cfg.horizon / eta;
     match s.experiment {
-        // weak_order: a coupled coarse level (half the substeps) beside each solved run.
+        // weak_order: each run's coupled levels (substeps/c each; 1 for discrete steps).
         WeakOrder => s
             .dynamics
             .iter()
             .map(|d| {
                 let reps = if d.is_random() { s.cfg.paths } else { 1 } as f64;
-                let per = if matches!(d.update(), crate::train::Update::Discrete { .. }) {
+                let per: f64 = if matches!(d.update(), crate::train::Update::Discrete { .. }) {
                     1.0
                 } else {
-                    1.5 * sub
+                    let levels = crate::experiment::training::weak_order::levels(s, *d);
+                    levels.iter().map(|c| sub / *c as f64).sum()
                 };
                 s.cfg.etas.iter().map(|e| k(*e) * per * reps).sum::<f64>()
             })

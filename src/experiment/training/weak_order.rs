@@ -45,7 +45,7 @@ fn observe(s: &Setup, name: &str, w: &[f64], beta: &mut [f64]) -> f64 {
 /// The coupled levels a dynamics runs: its fine level alone (discrete dynamics, or an
 /// odd `substeps`), fine and coarse (c = 2), and with `extrapolate` an SDE also the
 /// coarsest (c = 4), for the extrapolated value's own error estimate.
-fn levels(s: &Setup, d: Dynamics) -> Vec<u32> {
+pub fn levels(s: &Setup, d: Dynamics) -> Vec<u32> {
     let sub = s.cfg.substeps;
     match d.update() {
         Update::Discrete { .. } => vec![1],
