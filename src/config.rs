@@ -118,9 +118,7 @@ pub fn expect_family(kind: &str, family: Family) -> Result<Experiment, ConfigErr
     match Experiment::parse(kind) {
         Some(e) if e.family() == family => Ok(e),
         // The finite-data trainer reads weak_order configs that have a data set.
-        Some(Experiment::WeakOrder) if family == Family::Training => {
-            Ok(Experiment::DataWeakOrder)
-        }
+        Some(Experiment::WeakOrder) if family == Family::Training => Ok(Experiment::DataWeakOrder),
         Some(e) => err(
             "experiment",
             format!(
