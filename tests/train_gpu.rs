@@ -21,7 +21,7 @@ use smflow::data::sampling::Sampling;
 use smflow::data::{generate, DataSet, GenerateConfig};
 use smflow::train::cpu::CpuTrainer;
 use smflow::train::gpu::{compose, GpuTrainer};
-use smflow::train::net::Param;
+use smflow::train::net::{DeepLinear, Param};
 use smflow::train::{Dynamics, TrainJob, Trainer, Update};
 use std::sync::Arc;
 
@@ -44,6 +44,13 @@ fn data() -> Arc<DataSet> {
     ))
 }
 
+/// A deep linear network (dense Jacobian: train.wgsl's DENSE path), p = 16 at d = 5
+/// (row and scratch small enough for private arrays).
+const DEEP: Param = Param::DeepLinear(DeepLinear { depth: 3, width: 2 });
+
+/// A deeper, wider one (p = 41), for the storage-resident path.
+const DEEPER: Param = Param::DeepLinear(DeepLinear { depth: 4, width: 3 });
+
 /// Every dynamics the trainer runs.
 const ALL: [Dynamics; 11] = smflow::train::SUPPORTED;
 
@@ -55,7 +62,15 @@ fn job(
     resample: bool,
 ) -> TrainJob {
     let d = data.d;
-    let mut w0 = param.init(d, 0.6);
+    // The deep net's gradient carries a product of L − 1 layers: at scale 1 its
+    // slowest dynamics (msme1, from rest) still moves its paths far beyond the f32
+    // tolerance within the checkpoints.
+    let alpha = if matches!(param, Param::DeepLinear(_)) {
+        1.0
+    } else {
+        0.6
+    };
+    let mut w0 = param.init(d, alpha);
     for (i, w) in w0.iter_mut().enumerate() {
         *w += 0.1 * (i as f64 + 1.0).sin();
     }
@@ -167,7 +182,7 @@ fn label(j: &TrainJob) -> String {
 /// on llvmpipe with a cold shader cache).
 fn cases(data: &Arc<DataSet>, all_labels: bool) -> Vec<TrainJob> {
     let mut v = Vec::new();
-    for (pi, param) in [Param::Linear, Param::Uv, Param::PlusMinus]
+    for (pi, param) in [Param::Linear, Param::Uv, Param::PlusMinus, DEEP]
         .into_iter()
         .enumerate()
     {
@@ -378,6 +393,10 @@ fn storage_resident_rows_match_cpu() {
             true,
         ),
         (Param::Uv, Dynamics::Sgf, Sampling::Replacement, false),
+        (DEEPER, Dynamics::Sme2, Sampling::Replacement, false),
+        (DEEPER, Dynamics::Msgd, Sampling::Epochs, true),
+        (DEEPER, Dynamics::Msme1, Sampling::Replacement, true),
+        (DEEPER, Dynamics::Smf2, Sampling::Replacement, false),
     ] {
         let j = job(&data, param, dynamics, s, resample);
         let dev = deviation(&j, &rows(&g, &j, 0..70), &rows(&cpu, &j, 0..70));
@@ -457,7 +476,12 @@ fn coarse_levels_match_cpu_path_by_path() {
     for (p, tol) in [(Precision::F32, F32_TOL), (Precision::F64, F64_TOL_NORMALS)] {
         let Some(g) = gpu(p, None) else { continue };
         for param in [Param::Linear, Param::Uv, Param::PlusMinus] {
-            for dynamics in [Dynamics::Sme1, Dynamics::Sme2, Dynamics::Sgf, Dynamics::Msme1] {
+            for dynamics in [
+                Dynamics::Sme1,
+                Dynamics::Sme2,
+                Dynamics::Sgf,
+                Dynamics::Msme1,
+            ] {
                 let mut j = job(&ds, param, dynamics, Sampling::Replacement, false);
                 j.track_gain = false;
                 j.substeps = 4;
@@ -468,7 +492,11 @@ fn coarse_levels_match_cpu_path_by_path() {
                     let dev = deviation(&j, &rows(&g, &j, 0..5), &cpu);
                     assert!(dev < tol, "{p:?} {} coarsen {c}: {dev:e}", label(&j));
                     // A level of its own: it moved away from the fine one.
-                    assert!(deviation(&j, &fine, &cpu) > 1e-3, "{} coarsen {c}", label(&j));
+                    assert!(
+                        deviation(&j, &fine, &cpu) > 1e-3,
+                        "{} coarsen {c}",
+                        label(&j)
+                    );
                 }
             }
         }

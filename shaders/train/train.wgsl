@@ -16,6 +16,8 @@
 // i, form the loss slope e_i (loss.wgsl) and accumulate the D-vector sums in scratch; sgd forms its
 // B residuals first (private, size B), then per feature j the gradient, the Gain and
 // the update of the pair (w_j, w_{D+j}) in place (J is diagonal per feature).
+// DENSE (deep_linear, a dense J): the same updates on whole vectors, β-space vectors
+// pulled back into P-vectors of scratch by deep_linear.wgsl, then every parameter.
 
 struct Params {
     base: u32,    // global index of the chunk's first replica
@@ -261,6 +263,13 @@ fn hvp_pass() {
         let w = wpair(j);
         let v = net_pull(w, sc(OFF_G + j));
         set_sc(OFF_JV + j, net_push(w, v));
+    }
+    hvp_data();
+}
+
+// Q = Σ_i ℓ''_i x_i (x_iᵀ JV), JV = J v in scratch; β in scratch.
+fn hvp_data() {
+    for (var j = 0u; j < D; j++) {
         set_sc(OFF_Q + j, real(0.0));
     }
     for (var i = 0u; i < N; i++) {
@@ -296,6 +305,14 @@ fn drift_pair(j: u32, w: vec2<real>) -> vec2<real> {
 // gd (x ← x − η ∇L), sgd (minibatch of B) and msgd (sgd's minibatch, heavy ball), with
 // the Gain when tracked.
 fn discrete_step(k: u32, replica: u32) {
+    if (DENSE) {
+        dl_rows(false, 0u);
+        if (FULL) {
+            full_grad();
+            dense_discrete_update();
+            return;
+        }
+    }
     if (FULL) {
         store_beta();
         full_grad();
@@ -323,7 +340,7 @@ fn discrete_step(k: u32, replica: u32) {
         var m = real(0.0);
         let row = i * D;
         for (var j = 0u; j < D; j++) {
-            m += xdata[row + j] * net_beta(wpair(j));
+            m += xdata[row + j] * beta_j(j);
         }
         res[s] = loss_slope(m, label(i));
     }
@@ -332,8 +349,23 @@ fn discrete_step(k: u32, replica: u32) {
         for (var s = 0u; s < B; s++) {
             g += res[s] * xdata[idx[s] * D + j];
         }
-        update_discrete(j, g * INV_B);
+        if (DENSE) {
+            set_sc(OFF_G + j, g * INV_B);
+        } else {
+            update_discrete(j, g * INV_B);
+        }
     }
+    if (DENSE) {
+        dense_discrete_update();
+    }
+}
+
+// β_j of the current w: computed per feature, or (DENSE) read from scratch.
+fn beta_j(j: u32) -> real {
+    if (DENSE) {
+        return sc(OFF_BETA + j);
+    }
+    return net_beta(wpair(j));
 }
 
 fn update_discrete(j: u32, g: real) {
@@ -354,6 +386,10 @@ fn update_discrete(j: u32, g: real) {
 // One RK4 substep of size DT (ops::Replica::rk4); the stage points live in `state`,
 // the base point and the weighted sum of stage slopes in scratch W0, ACC.
 fn rk4_substep() {
+    if (DENSE) {
+        dense_rk4_substep();
+        return;
+    }
     for (var j = 0u; j < D; j++) {
         set_spair(OFF_W0, j, wpair(j));
     }
@@ -379,6 +415,10 @@ fn rk4_substep() {
 // One Euler–Maruyama substep (ops::Replica::em) with the N Brownian increments of
 // substep `sub`.
 fn em_substep(sub: u32) {
+    if (DENSE) {
+        dense_em_substep(sub);
+        return;
+    }
     store_beta();
     let ssq = noisy_grad(sub);
     if (MODIFIED) {
@@ -460,6 +500,96 @@ fn labels(@builtin(global_invocation_id) gid: vec3<u32>) {
             if (q + l < N) {
                 ylab[at(q + l)] = ydata[q + l] + NOISE_STD * z[l];
             }
+        }
+    }
+}
+
+// ---- DENSE: deep_linear (deep_linear.wgsl), whose Jacobian is dense ----
+// The same updates as above on whole vectors: Jᵀ(·) into the P-vectors PV / PV2 of
+// scratch, then every parameter in turn (as ops::Group, one coordinate at a time).
+
+// With β and G in scratch (and the rows of dl_rows at w): the drift (ops::Group::drift)
+// into PV, −Jᵀg or −(Jᵀg + (η/2)(Jᵀ q/N + curv(g, Jᵀg))).
+fn dense_drift_from_grad() {
+    dl_pull(OFF_G, OFF_PV);
+    if (MODIFIED) {
+        dl_rows(true, OFF_PV);
+        hvp_data();
+        for (var j = 0u; j < D; j++) {
+            set_sc(OFF_Q + j, sc(OFF_Q + j) * INV_N);
+        }
+        dl_pull(OFF_Q, OFF_PV2);
+        dl_curv_add(OFF_G, OFF_PV, OFF_PV2);
+    }
+    for (var c = 0u; c < P; c++) {
+        var v = sc(OFF_PV + c);
+        if (MODIFIED) {
+            v += HALF_ETA * sc(OFF_PV2 + c);
+        }
+        set_sc(OFF_PV + c, -v);
+    }
+}
+
+// gd / sgd / msgd with ∇_βL in G: the Gain, then w (and the momentum).
+fn dense_discrete_update() {
+    if (TRACK_GAIN) {
+        for (var j = 0u; j < D; j++) {
+            set_st(P + j, st(P + j) + (gain_q(ETA * sc(OFF_G + j))));
+        }
+    }
+    dl_pull(OFF_G, OFF_PV);
+    for (var c = 0u; c < P; c++) {
+        if (MOMENTUM) {
+            let v = heavy_ball(st(OFF_MOM + c), sc(OFF_PV + c), FRICTION, ETA);
+            set_st(OFF_MOM + c, v);
+            set_st(c, st(c) + v * ETA);
+        } else {
+            set_st(c, st(c) - ETA * sc(OFF_PV + c));
+        }
+    }
+}
+
+fn dense_rk4_substep() {
+    for (var c = 0u; c < P; c++) {
+        set_sc(OFF_W0 + c, st(c));
+    }
+    for (var stage = 0u; stage < 4u; stage++) {
+        dl_rows(false, 0u);
+        full_grad();
+        dense_drift_from_grad();
+        for (var c = 0u; c < P; c++) {
+            let r = rk4_coord(stage, sc(OFF_W0 + c), sc(OFF_ACC + c), sc(OFF_PV + c), DT, DT6);
+            set_st(c, r.next);
+            set_sc(OFF_ACC + c, r.sum);
+        }
+    }
+}
+
+fn dense_em_substep(sub: u32) {
+    dl_rows(false, 0u);
+    let ssq = noisy_grad(sub);
+    dense_drift_from_grad();
+    var scale = NOISE_SCALE;
+    if (PESME) {
+        scale = sqrt(PESME_C * real(0.5) * ssq.y * INV_N);
+    }
+    if (!PESME) {
+        for (var j = 0u; j < D; j++) {
+            set_sc(OFF_T + j, sc(OFF_T + j) + sc(OFF_G + j) * ssq.x);
+        }
+    }
+    // The rows at w are still dl_rows' (MODIFIED recomputed them at the same w).
+    dl_pull(OFF_T, OFF_PV2);
+    for (var c = 0u; c < P; c++) {
+        let w = st(c);
+        let drift = sc(OFF_PV + c);
+        let noise = scale * sc(OFF_PV2 + c);
+        if (MOMENTUM) {
+            let v = heavy_ball(st(OFF_MOM + c), -drift, FRICTION, DT) + noise;
+            set_st(OFF_MOM + c, v);
+            set_st(c, w + v * DT);
+        } else {
+            set_st(c, w + drift * DT + noise);
         }
     }
 }

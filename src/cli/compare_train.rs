@@ -48,11 +48,6 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
         .and_then(|s| s.to_str())
         .unwrap_or("run");
     let s = check(cfg, stem).map_err(|e| overrides.blame(e))?;
-    if let Some(why) = s.param.cpu_only() {
-        return Err(Failure::BadInput(format!(
-            "model.param: {why}; there is no GPU run to compare"
-        )));
-    }
     let gpu = GpuTrainer::new(s.precision.unwrap_or(crate::backend::Precision::F32))
         .map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
     let cpu = CpuTrainer::default();

@@ -49,21 +49,7 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
     .map_err(|e| overrides.blame(e))?;
     let shard = super::run::job_shard(&a)?;
     let dir = super::run::out_dir(&a, &setup.name, shard)?;
-    let choice = match (setup.param.cpu_only(), a.backend) {
-        (None, b) => b,
-        (Some(why), BackendChoice::Gpu) => {
-            return Err(Failure::BadInput(format!(
-                "model.param: {why}; use --backend cpu (or auto)"
-            )))
-        }
-        (Some(why), _) => {
-            if !a.quiet && a.backend == BackendChoice::Auto {
-                eprintln!("smflow: backend auto → cpu: {why}");
-            }
-            BackendChoice::Cpu
-        }
-    };
-    let inner = make_trainer(choice, setup.precision, a.quiet)?;
+    let inner = make_trainer(a.backend, setup.precision, a.quiet)?;
     let mut id = crate::output::job_progress::Identity::new(
         &setup.echo,
         inner.name(),

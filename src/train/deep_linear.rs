@@ -9,8 +9,8 @@
 //! is the forward-mode derivative of the row product; and the Hessian's curvature part
 //! (∂(Jᵀg)/∂w) v is da_iᵀ c_{i−1}ᵀ + a_iᵀ dc_{i−1}ᵀ with the derivatives da, dc of
 //! the partial products along v. Written over `T: Num` like `net::Param`, whose
-//! `DeepLinear` variant calls these. CPU only: the GPU trainer's kernels work on one
-//! feature at a time (a diagonal Jacobian), and refuse this parametrisation.
+//! `DeepLinear` variant calls these. The GPU twin is `shaders/train/deep_linear.wgsl`
+//! (train.wgsl's DENSE path), in the same order of operations.
 
 use crate::lanes::Num;
 

@@ -29,6 +29,7 @@
 //! checkpoint and chunk, in replica order. Results do not depend on the chunk size:
 //! Philox is fed the global replica index.
 
+use super::net::Param;
 use super::{Sink, TrainJob, Trainer, Update};
 use crate::backend::gpu::chunks::{chunk_replicas, ReplicaNeeds};
 use crate::backend::gpu::compose::{lit, mulhilo, real_alias, HEAVY_BALL, MATH, PHILOX, RK4};
@@ -45,11 +46,13 @@ use std::ops::Range;
 pub const NET: &str = include_str!("../../shaders/train/net.wgsl");
 pub const TRAIN: &str = include_str!("../../shaders/train/train.wgsl");
 pub const LOSS: &str = include_str!("../../shaders/train/loss.wgsl");
+pub const DEEP_LINEAR: &str = include_str!("../../shaders/train/deep_linear.wgsl");
 
 /// Invocations per workgroup.
 pub const WORKGROUP: u64 = 64;
 
 /// Scratch layout (coordinates per replica, in units of the SoA stride).
+#[derive(Default)]
 struct Layout {
     beta: usize,
     g: usize,
@@ -58,32 +61,49 @@ struct Layout {
     q: usize,
     w0: usize,
     acc: usize,
+    /// DENSE (deep_linear) only: two P-vectors (Jᵀ of a β-space vector: the drift,
+    /// the Hessian term, the noise), the rows a_1 … a_{L−1} and their derivatives
+    /// (h each), and four columns of max(d, h) (`deep_linear.wgsl`).
+    pv: usize,
+    pv2: usize,
+    rows: usize,
+    drows: usize,
+    cols: usize,
     len: usize,
 }
 
 fn layout(job: &TrainJob) -> Layout {
     let (d, p) = (job.d(), job.p());
+    let base = Layout {
+        beta: 0,
+        g: d,
+        t: 2 * d,
+        jv: 3 * d,
+        q: 4 * d,
+        w0: 5 * d,
+        acc: 5 * d + p,
+        len: 5 * d + 2 * p,
+        ..Layout::default()
+    };
+    if let Param::DeepLinear(n) = job.param {
+        let (l, h) = (n.depth as usize, n.width as usize);
+        let rows = base.len + 2 * p;
+        let drows = rows + (l - 1) * h;
+        let cols = drows + (l - 1) * h;
+        return Layout {
+            pv: base.len,
+            pv2: base.len + p,
+            rows,
+            drows,
+            cols,
+            len: cols + 4 * d.max(h),
+            ..base
+        };
+    }
     match job.dynamics.update() {
-        Update::Discrete { full: false } => Layout {
-            beta: 0,
-            g: 0,
-            t: 0,
-            jv: 0,
-            q: 0,
-            w0: 0,
-            acc: 0,
-            len: 0,
-        },
-        _ => Layout {
-            beta: 0,
-            g: d,
-            t: 2 * d,
-            jv: 3 * d,
-            q: 4 * d,
-            w0: 5 * d,
-            acc: 5 * d + p,
-            len: 5 * d + 2 * p,
-        },
+        // The minibatch step of the diagonal nets needs no scratch.
+        Update::Discrete { full: false } => Layout::default(),
+        _ => base,
     }
 }
 
@@ -102,6 +122,16 @@ pub const PRIVATE_MAX: usize = 256;
 pub fn loop_iterations_per_step(job: &TrainJob) -> u64 {
     let (n, d, b) = (job.data.n as u64, job.d() as u64, job.batch.max(1) as u64);
     let pair = (d + 1) * 4;
+    // deep_linear's dense passes (deep_linear.wgsl): the rows at w and along v, Jᵀ
+    // twice and the curvature term, each ~p multiply-adds (+ a column of max(d, h)
+    // per layer), per drift evaluation or step.
+    let dense = match job.param {
+        Param::DeepLinear(net) => {
+            let layer = (net.depth as u64 + 1) * (d + net.width as u64 + 2);
+            12 * (job.p() as u64 + layer)
+        }
+        _ => 0,
+    };
     match job.dynamics.update() {
         Update::Discrete { full: false } => {
             // Index draws (cycle walking: Feistel rounds, a few walks), residuals, update.
@@ -110,15 +140,15 @@ pub fn loop_iterations_per_step(job: &TrainJob) -> u64 {
             } else {
                 b
             };
-            draw + (b + 2) * pair
+            draw + (b + 2) * pair + dense
         }
-        Update::Discrete { full: true } => (n + 2) * pair,
+        Update::Discrete { full: true } => (n + 2) * pair + dense,
         Update::Ode | Update::Sde { .. } => {
             let stages = if update_is_ode(job) { 4 } else { 1 };
             let modified = if job.dynamics.modified() { 2 } else { 1 };
             // The coarse level draws `coarsen` normals per increment.
             let draws = job.coarsen.max(1) as u64 * 16;
-            job.substeps() as u64 * stages * modified * (n + 2) * (pair + draws)
+            job.substeps() as u64 * stages * modified * ((n + 2) * (pair + draws) + dense)
         }
     }
 }
@@ -165,6 +195,20 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
     u("OFF_Q", lay.q);
     u("OFF_W0", lay.w0);
     u("OFF_ACC", lay.acc);
+    // deep_linear's shape (placeholders for the diagonal nets, whose kernels never
+    // reach the DENSE path).
+    let (depth, width) = match job.param {
+        Param::DeepLinear(n) => (n.depth as usize, n.width as usize),
+        _ => (3, 1),
+    };
+    u("DL_L", depth);
+    u("DL_H", width);
+    u("DL_M", d.max(width));
+    u("OFF_PV", lay.pv);
+    u("OFF_PV2", lay.pv2);
+    u("OFF_A", lay.rows);
+    u("OFF_DA", lay.drows);
+    u("OFF_COL", lay.cols);
     let _ = writeln!(
         h,
         "const KEY: vec2<u32> = vec2<u32>({}u, {}u);",
@@ -180,6 +224,7 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
         ("TRACK_GAIN", job.track_gain),
         ("EPOCHS", job.sampling == Sampling::Epochs),
         ("PRIV", private),
+        ("DENSE", matches!(job.param, Param::DeepLinear(_))),
     ];
     for (name, v) in flags {
         let _ = writeln!(h, "const {name}: bool = {};", b(v));
@@ -217,6 +262,7 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
         HEAVY_BALL,
         NET,
         LOSS,
+        DEEP_LINEAR,
         TRAIN,
     ]
     .concat()
@@ -301,9 +347,6 @@ fn check_job(job: &TrainJob) -> Result<()> {
         bail!("train job checkpoints must be ascending");
     }
     job.check_dynamics()?;
-    if let Some(why) = job.param.cpu_only() {
-        bail!("{why}");
-    }
     if job.w0.len() != job.p() {
         bail!(
             "w0 has {} entries, the net has p = {}",

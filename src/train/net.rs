@@ -11,7 +11,7 @@
 //! `∇²L(w) v = Jᵀ (XᵀX/N) J v + curv(w, ∇_βL, v)`. For the first three J is diagonal
 //! per block; one source of truth: the CPU trainer calls these, and
 //! `shaders/train/net.wgsl` mirrors them function by function. `DeepLinear`'s J is
-//! dense (CPU only).
+//! dense: its twin is `shaders/train/deep_linear.wgsl`, on whole vectors.
 
 pub use super::deep_linear::DeepLinear;
 use crate::lanes::{lane_loop, Num};
@@ -37,7 +37,7 @@ pub enum Param {
 }
 
 impl Param {
-    /// The GPU kernels' `PARAM` constant (the GPU trainer refuses `DeepLinear`).
+    /// The GPU kernels' `PARAM` constant.
     pub fn code(self) -> u32 {
         match self {
             Param::Linear => 0,
@@ -63,13 +63,6 @@ impl Param {
             Param::DeepLinear(n) => n.params(d),
             _ => 2 * d,
         }
-    }
-
-    /// Whether only the CPU trainer runs it (a dense Jacobian), and why.
-    pub fn cpu_only(self) -> Option<&'static str> {
-        matches!(self, Param::DeepLinear(_)).then_some(
-            "deep_linear runs on the CPU backend only (its Jacobian is dense; the GPU trainer's kernels work one feature at a time)",
-        )
     }
 
     /// β(w). Generic over the float type so that the CPU lane groups (`T` = `Lanes`,
