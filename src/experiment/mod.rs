@@ -10,6 +10,7 @@ pub mod config;
 pub mod invariant;
 pub mod n_point;
 pub mod partials;
+pub mod shard;
 pub mod target;
 pub mod training;
 pub mod weak_order;
@@ -22,6 +23,7 @@ use crate::output::report::{Point, Report};
 use crate::stats::{Moments, MomentsParts};
 use config::{Checked, ExperimentKind};
 use serde::{Deserialize, Serialize};
+pub use shard::{split, Shard, CUT};
 use std::ops::Range;
 use std::time::Instant;
 
@@ -40,104 +42,6 @@ pub struct Plan {
     /// Each run's replicas are split into this many contiguous batches whose statistics
     /// are kept apart (batch means for nonlinear estimators such as correlations).
     pub batches: u64,
-}
-
-/// A shard `index/count` (0-based index) of the replicas.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u64,
-    pub count: u64,
-}
-
-impl Shard {
-    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
-
-    /// Parses `i/N` with 1 ≤ i ≤ N (1-based on the command line).
-    pub fn parse(s: &str) -> Result<Shard, String> {
-        let (i, n) = s.split_once('/').ok_or("--shard: expected i/N, e.g. 2/8")?;
-        let i: u64 = i
-            .trim()
-            .parse()
-            .map_err(|_| "--shard: i must be a whole number")?;
-        let n: u64 = n
-            .trim()
-            .parse()
-            .map_err(|_| "--shard: N must be a whole number")?;
-        if n == 0 || i == 0 || i > n {
-            return Err(format!("--shard: need 1 ≤ i ≤ N, got {i}/{n}"));
-        }
-        Ok(Shard {
-            index: i - 1,
-            count: n,
-        })
-    }
-
-    pub fn label(&self) -> String {
-        format!("{}/{}", self.index + 1, self.count)
-    }
-
-    /// The suffix of a shard run's default output directory, `-shard<i>of<N>`.
-    pub fn dir_suffix(&self) -> String {
-        format!("-shard{}of{}", self.index + 1, self.count)
-    }
-
-    /// This shard's contiguous part of a trainer or mean-field call's `replicas`, whose
-    /// results per replica depend only on the replica's index (so, unlike `range`, not
-    /// cut at multiples of [`CUT`]). A call of ≤ 1 replica (a deterministic run, whose
-    /// rows an experiment may act on) is run whole by every shard.
-    pub fn slice(&self, replicas: &Range<u64>) -> Range<u64> {
-        let n = replicas.end.saturating_sub(replicas.start);
-        if n <= 1 {
-            return replicas.clone();
-        }
-        let s = split(n, self.count, self.index);
-        replicas.start + s.start..replicas.start + s.end
-    }
-
-    /// Runs this shard's [`slice`](Self::slice) of `replicas` with `mine`, handing
-    /// `others` the replicas before and after it (the other shards'), in replica order,
-    /// each with `sink`.
-    pub fn run_slice<S: ?Sized>(
-        &self,
-        replicas: &Range<u64>,
-        sink: &mut S,
-        others: impl Fn(Range<u64>, &mut S),
-        mine: impl FnOnce(Range<u64>, &mut S) -> anyhow::Result<()>,
-    ) -> anyhow::Result<()> {
-        let m = self.slice(replicas);
-        if m.start > replicas.start {
-            others(replicas.start..m.start, sink);
-        }
-        mine(m.clone(), sink)?;
-        if replicas.end > m.end {
-            others(m.end..replicas.end, sink);
-        }
-        Ok(())
-    }
-
-    /// This shard's slice of `0..paths`, cut at multiples of [`CUT`].
-    pub fn range(&self, paths: u64) -> Range<u64> {
-        let at = |k: u64| {
-            if k >= self.count {
-                paths
-            } else {
-                split(paths, self.count, k).start / CUT * CUT
-            }
-        };
-        at(self.index)..at(self.index + 1)
-    }
-}
-
-/// Replicas are cut between shards and work units only at multiples of this: the GPU
-/// reduces the replicas [64 g, 64 g + 64) of the global index in one floating-point
-/// workgroup sum, so a cut inside such a group would change its rounding, and a
-/// sharded or resumed run would no longer equal one uninterrupted run bit for bit.
-pub const CUT: u64 = crate::backend::gpu::driver::WORKGROUP;
-
-/// Part `i` of `0..n` cut into `parts` contiguous pieces.
-pub fn split(n: u64, parts: u64, i: u64) -> Range<u64> {
-    let at = |k: u64| ((n as u128 * k as u128) / parts as u128) as u64;
-    at(i)..at(i + 1)
 }
 
 pub fn plan(checked: &Checked) -> Plan {

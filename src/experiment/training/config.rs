@@ -106,7 +106,7 @@ pub struct TrainConfig {
     /// gd_vs_gf: step-size ratios r (GD at η vs GD at η/r).
     #[serde(default = "default_ratios")]
     pub ratios: Vec<u32>,
-    /// weak_order: the observables g(w) compared (`OBSERVABLES`) [train_loss,
+    /// weak_order: the observables g(w) compared (`weak_order::OBSERVABLES`) [train_loss,
     /// beta_norm2].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observables: Vec<String>,
@@ -115,10 +115,6 @@ pub struct TrainConfig {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub extrapolate: bool,
 }
-
-/// weak_order's observables of the trained w (through β(w)): the train loss L(w) (the
-/// model's own loss), |β|² and |β − β*|² (β* the data set's teacher).
-pub const OBSERVABLES: [&str; 3] = ["train_loss", "beta_norm2", "beta_err2"];
 
 /// `data` of `"source": "file"` (unknown keys rejected).
 #[derive(Deserialize)]
@@ -193,7 +189,7 @@ pub struct Setup {
     pub param: Param,
     /// msgd / msme1's friction γ (`momentum.friction`; 0 when neither is listed).
     pub friction: f64,
-    /// weak_order's observables (`OBSERVABLES`; empty for the other experiments).
+    /// weak_order's observables (`weak_order::OBSERVABLES`; empty for the other experiments).
     pub observables: Vec<String>,
     pub echo: serde_json::Value,
 }
@@ -398,7 +394,7 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
             "this experiment needs the teacher β* (generate the data, or give data.teacher)",
         );
     }
-    let observables = check_weak_order(&cfg, experiment, &dynamics, ds)?;
+    let observables = super::weak_order::check(&cfg, experiment, &dynamics, ds)?;
     if experiment == TrainExperiment::LeastSquaresRisk && ds.y_clean.is_none() {
         return err(
             "data.source",
@@ -419,80 +415,6 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
         echo,
         cfg,
     })
-}
-
-/// weak_order's own fields (`observables`, `extrapolate`; refused elsewhere) and what it
-/// asks of the rest: one data set, a reference and a dynamics compared with it, an
-/// even `substeps` for the coarse level. Returns the observables.
-fn check_weak_order(
-    cfg: &TrainConfig,
-    experiment: TrainExperiment,
-    dynamics: &[Dynamics],
-    ds: &DataSet,
-) -> Result<Vec<String>, ConfigError> {
-    if experiment != TrainExperiment::WeakOrder {
-        if !cfg.observables.is_empty() {
-            return err("observables", "only weak_order (on a data set) reads it");
-        }
-        if cfg.extrapolate {
-            return err("extrapolate", "only weak_order (on a data set) reads it");
-        }
-        return Ok(Vec::new());
-    }
-    if cfg.datasets != 1 {
-        return err(
-            "datasets",
-            format!(
-                "weak_order compares dynamics on one data set: use 1, got {}",
-                cfg.datasets
-            ),
-        );
-    }
-    if crate::experiment::weak_order::pairs(dynamics).is_empty() {
-        return err(
-            "dynamics",
-            "list a reference and a dynamics compared with it: sgd with sme1, sme2, smf1, smf2 or              sgf; msgd with msme1; gd with gf or mgf",
-        );
-    }
-    if cfg.extrapolate && cfg.substeps % 4 != 0 {
-        return err(
-            "substeps",
-            format!(
-                "must be a multiple of 4 with extrapolate (its coupled levels take substeps/2 \
-                 and substeps/4), got {}",
-                cfg.substeps
-            ),
-        );
-    }
-    let mut out = Vec::new();
-    let list = if cfg.observables.is_empty() {
-        vec!["train_loss".to_string(), "beta_norm2".to_string()]
-    } else {
-        cfg.observables.clone()
-    };
-    for (i, o) in list.iter().enumerate() {
-        let field = format!("observables[{i}]");
-        if !OBSERVABLES.contains(&o.as_str()) {
-            return err(
-                &field,
-                format!(
-                    "unknown observable {o:?} (allowed: {})",
-                    OBSERVABLES.join(", ")
-                ),
-            );
-        }
-        if out.contains(o) {
-            return err(&field, format!("{o} listed twice"));
-        }
-        if o == "beta_err2" && ds.teacher.is_none() {
-            return err(
-                &field,
-                "beta_err2 needs the teacher β* (generate the data, or give data.teacher)",
-            );
-        }
-        out.push(o.clone());
-    }
-    Ok(out)
 }
 
 /// `model.param` (with `depth` / `width` for deep_linear) against the experiment:

@@ -18,14 +18,94 @@
 //! (`experiment::weak_order::errors_and_orders`), and so are the files: points.csv,
 //! weak_error.csv, weak_error.svg.
 
-use super::config::Setup;
+use super::config::{Setup, TrainConfig, TrainExperiment};
 use super::{collect_with, job, mean_se, Output};
+use crate::config::{err, ConfigError};
+use crate::data::DataSet;
 use crate::experiment::weak_order::{errors_and_orders, Grid};
 use crate::output::report::{Point, Report};
 use crate::train::loss::mean as mean_loss;
 use crate::train::{is_diverged, Dynamics, Trainer, Update};
 
-/// g(w) for observable `name` (`config::OBSERVABLES`) of the trained weights `w`.
+/// weak_order's observables of the trained w (through β(w)): the train loss L(w) (the
+/// model's own loss), |β|² and |β − β*|² (β* the data set's teacher).
+pub const OBSERVABLES: [&str; 3] = ["train_loss", "beta_norm2", "beta_err2"];
+
+/// weak_order's own fields (`observables`, `extrapolate`; refused elsewhere) and what it
+/// asks of the rest: one data set, a reference and a dynamics compared with it, an
+/// even `substeps` for the coarse level. Returns the observables.
+pub(super) fn check(
+    cfg: &TrainConfig,
+    experiment: TrainExperiment,
+    dynamics: &[Dynamics],
+    ds: &DataSet,
+) -> Result<Vec<String>, ConfigError> {
+    if experiment != TrainExperiment::WeakOrder {
+        if !cfg.observables.is_empty() {
+            return err("observables", "only weak_order (on a data set) reads it");
+        }
+        if cfg.extrapolate {
+            return err("extrapolate", "only weak_order (on a data set) reads it");
+        }
+        return Ok(Vec::new());
+    }
+    if cfg.datasets != 1 {
+        return err(
+            "datasets",
+            format!(
+                "weak_order compares dynamics on one data set: use 1, got {}",
+                cfg.datasets
+            ),
+        );
+    }
+    if crate::experiment::weak_order::pairs(dynamics).is_empty() {
+        return err(
+            "dynamics",
+            "list a reference and a dynamics compared with it: sgd with sme1, sme2, smf1, smf2 or              sgf; msgd with msme1; gd with gf or mgf",
+        );
+    }
+    if cfg.extrapolate && cfg.substeps % 4 != 0 {
+        return err(
+            "substeps",
+            format!(
+                "must be a multiple of 4 with extrapolate (its coupled levels take substeps/2 \
+                 and substeps/4), got {}",
+                cfg.substeps
+            ),
+        );
+    }
+    let mut out = Vec::new();
+    let list = if cfg.observables.is_empty() {
+        vec!["train_loss".to_string(), "beta_norm2".to_string()]
+    } else {
+        cfg.observables.clone()
+    };
+    for (i, o) in list.iter().enumerate() {
+        let field = format!("observables[{i}]");
+        if !OBSERVABLES.contains(&o.as_str()) {
+            return err(
+                &field,
+                format!(
+                    "unknown observable {o:?} (allowed: {})",
+                    OBSERVABLES.join(", ")
+                ),
+            );
+        }
+        if out.contains(o) {
+            return err(&field, format!("{o} listed twice"));
+        }
+        if o == "beta_err2" && ds.teacher.is_none() {
+            return err(
+                &field,
+                "beta_err2 needs the teacher β* (generate the data, or give data.teacher)",
+            );
+        }
+        out.push(o.clone());
+    }
+    Ok(out)
+}
+
+/// g(w) for observable `name` (`OBSERVABLES`) of the trained weights `w`.
 fn observe(s: &Setup, name: &str, w: &[f64], beta: &mut [f64]) -> f64 {
     let ds = &s.data[0];
     s.param.beta(w, beta);
