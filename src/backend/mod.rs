@@ -126,3 +126,23 @@ fn reference_shifts<M: crate::model::Model>(m: &M, spec: &RunSpec) -> Vec<f64> {
         })
         .collect()
 }
+
+/// The identity methods (`name`, `adapter`, `precision`) of a backend wrapper that
+/// reports the backend in its field `$inner` (the `Trainer` and `MeanFieldBackend`
+/// wrappers of shards and `--resume` replays), written once.
+macro_rules! delegate_identity {
+    ($inner:ident) => {
+        fn name(&self) -> &'static str {
+            self.$inner.name()
+        }
+
+        fn adapter(&self) -> String {
+            self.$inner.adapter()
+        }
+
+        fn precision(&self) -> $crate::backend::Precision {
+            self.$inner.precision()
+        }
+    };
+}
+pub(crate) use delegate_identity;

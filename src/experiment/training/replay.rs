@@ -50,17 +50,7 @@ fn what(job: &TrainJob, replicas: &Range<u64>) -> Value {
 }
 
 impl Trainer for Replay<'_> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn adapter(&self) -> String {
-        self.inner.adapter()
-    }
-
-    fn precision(&self) -> crate::backend::Precision {
-        self.inner.precision()
-    }
+    crate::backend::delegate_identity!(inner);
 
     fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
         let i = self.next.get();

@@ -23,17 +23,7 @@ pub struct ShardTrainer<'a> {
 }
 
 impl Trainer for ShardTrainer<'_> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn adapter(&self) -> String {
-        self.inner.adapter()
-    }
-
-    fn precision(&self) -> crate::backend::Precision {
-        self.inner.precision()
-    }
+    crate::backend::delegate_identity!(inner);
 
     fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
         let len = job.row_len();

@@ -16,17 +16,7 @@ pub struct ShardBackend<'a> {
 }
 
 impl MeanFieldBackend for ShardBackend<'_> {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn adapter(&self) -> String {
-        self.inner.adapter()
-    }
-
-    fn precision(&self) -> crate::backend::Precision {
-        self.inner.precision()
-    }
+    crate::backend::delegate_identity!(inner);
 
     fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> anyhow::Result<()> {
         let no = super::OBSERVABLES.len();
