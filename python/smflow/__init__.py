@@ -39,7 +39,23 @@ __all__ = [
 ConfigLike = Union[Mapping[str, Any], str, "os.PathLike[str]"]
 
 # Attribute names that differ from a CSV's stem (the file stays the key of .tables).
-_ALIASES = {"weak_errors": "weak_error"}
+_ALIASES = {"weak_errors": "weak_error", "cells": "width_sweep"}
+
+# The main figure of the experiments other than weak-order studies, by the table that
+# holds it (the first present wins): x, y, y's standard error, the columns whose values
+# make one series each, whether only the last time is drawn, log axes (x, y), and rows
+# kept ({column: value}, where the column exists).
+_FIGURES = [
+    ("width_sweep", "width", "n_var", "n_var_stderr", ["dynamics", "eta", "observable"],
+     True, (True, True), {}),
+    ("risk_mc", "t", "risk", "stderr", ["dynamics", "eta"], False, (False, False), {}),
+    ("distances", "t", "distance", None, ["eta", "reference"], False, (False, True),
+     {"reference": "gf"}),
+    ("invariant_bins", "x", "empirical_density", "empirical_stderr",
+     ["dynamics", "eta", "coordinate"], False, (False, False), {}),
+    ("correlations", "t", "correlation", "stderr",
+     ["dynamics", "eta", "particle_p", "particle_q"], False, (False, False), {}),
+]
 
 
 def _is_json_text(config: str) -> bool:
@@ -106,7 +122,7 @@ def _frame(rows: Any):
 class Result:
     """The outputs of one run (or merge): ``raw`` is results.json as a dict, every CSV
     the run wrote is a DataFrame in ``tables`` (keyed by file stem) and an attribute of
-    the same name (``.points``, ``.cells``, ``.pairs`` ...; ``.weak_errors`` is
+    the same name (``.points``, ``.correlations``, ``.pairs`` ...; ``.weak_errors`` is
     weak_error.csv), and ``.orders`` holds the fitted orders of a weak-order study."""
 
     def __init__(self, raw: Dict[str, Any], tables: Dict[str, Any], out: Optional[Path]):
@@ -208,7 +224,10 @@ class Result:
         (default: the horizon), one series per (pair, observable), error bars of ±2
         standard errors, hollow markers where the error is not resolved (error ≤ 3
         stderr), and the fitted lines ``exp(intercept)·eta^order``. Other experiments:
-        the numeric columns of their first table against its first numeric column."""
+        their main table, one series per dynamics (and eta, observable ...): width_sweep
+        n·Var against the width at the horizon, least_squares_risk the risk, gd_vs_gf
+        the distances and n_point the correlations against t, invariant the histogram;
+        any other the numeric columns of its first table against the first one."""
         try:
             import matplotlib.pyplot as plt
         except ImportError as e:  # pragma: no cover - depends on the environment
@@ -270,16 +289,50 @@ class Result:
 
         if not self.tables:
             raise ValueError("this result has no table to plot")
-        key, df = next(iter(self.tables.items()))
-        num = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
-        if len(num) < 2:
-            raise ValueError(f"table {key!r} has fewer than two numeric columns to plot")
-        x = num[0]
-        for c in num[1:]:
-            ax.plot(df[x], df[c], "o-", label=c)
-        ax.set_xlabel(x)
-        ax.set_title(f"{self.name} [{self.experiment}]: {key}")
-        ax.legend(fontsize="small")
+        for key, x, y, err, groups, last_t, (logx, logy), keep in _FIGURES:
+            df = self.tables.get(key)
+            if df is not None and len(df) and y in df.columns:
+                break
+        else:
+            # Any other table: its numeric columns against the first one.
+            key, df = next(iter(self.tables.items()))
+            num = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])
+                   and not pd.api.types.is_bool_dtype(df[c])]
+            if len(num) < 2:
+                raise ValueError(f"table {key!r} has fewer than two numeric columns to plot")
+            for c in num[1:]:
+                ax.plot(df[num[0]], df[c], "o-", label=c)
+            ax.set_xlabel(num[0])
+            ax.set_title(f"{self.name} [{self.experiment}]: {key}")
+            ax.legend(fontsize="small")
+            return ax
+        if x == "x" and "x" not in df.columns:  # histogram bins: their centres
+            df = df.assign(x=(df["lo"] + df["hi"]) / 2)
+        title = f"{self.name} [{self.experiment}]: {key}"
+        for c, v in keep.items():
+            if c in df.columns and (df[c] == v).any():
+                df = df[df[c] == v]
+                title += f" ({c} {v})"
+        if last_t and "t" in df.columns:
+            df = df[df["t"] == df["t"].max()]
+            title += f" at t = {df['t'].max():g}"
+        groups = [g for g in groups if g in df.columns]
+        parts = df.groupby(groups, sort=False) if groups else [((), df)]
+        for i, (names, g) in enumerate(parts):
+            names = names if isinstance(names, tuple) else (names,)
+            label = " ".join(f"{c}={v}" if c in ("eta", "particle_p", "particle_q") else str(v)
+                             for c, v in zip(groups, names))
+            g = g.sort_values(x)
+            yerr = 2 * g[err] if err and err in g.columns else None
+            ax.errorbar(g[x], g[y], yerr=yerr, fmt="o-", ms=3, capsize=2,
+                        color=f"C{i % 10}", label=label or None)
+        ax.set_xscale("log" if logx else "linear")
+        ax.set_yscale("log" if logy else "linear")
+        ax.set_xlabel(x if x != "x" else "bin centre")
+        ax.set_ylabel(y + (" (±2 se)" if err else ""))
+        ax.set_title(title)
+        if groups:
+            ax.legend(fontsize="small")
         return ax
 
 

@@ -1,5 +1,6 @@
 """Result.plot() and the notebook-style example, executed as a script."""
 
+import json
 import os
 import subprocess
 import sys
@@ -29,15 +30,30 @@ def test_plot_weak_order(small):
     plt.close(ax.figure)
 
 
-def test_plot_other_experiment(root):
+@pytest.mark.parametrize(
+    "name,paths,table",
+    [
+        ("invariant_1d", 256, "invariant_bins"),
+        ("n_point", 256, "correlations"),
+        ("gd_vs_gf", 64, "distances"),
+        ("least_squares_risk", 64, "risk_mc"),
+        ("width_sweep_quick", 8, "width_sweep"),
+        ("weak_order_data", 256, "weak_error"),
+    ],
+)
+def test_plot_other_experiments(root, tmp_path, name, paths, table):
     matplotlib = pytest.importorskip("matplotlib")
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    r = smflow.run(root / "configs" / "invariant_1d.json", backend="cpu", paths=256,
-                   progress=False)
+    config = json.loads((root / "configs" / f"{name}.json").read_text())
+    if name == "width_sweep_quick":
+        config.update(widths=[16, 32], test_samples=64)
+    r = smflow.run(config, backend="cpu", paths=paths, progress=False)
     ax = r.plot()
-    assert ax.lines
+    assert ax.lines and table in ax.get_title() or table == "weak_error"
+    ax.figure.savefig(tmp_path / "figure.png")
+    assert (tmp_path / "figure.png").stat().st_size > 5_000
     plt.close(ax.figure)
 
 

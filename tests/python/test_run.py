@@ -53,9 +53,9 @@ EXPERIMENTS = [
 ]
 
 
-@pytest.mark.parametrize("name,paths", EXPERIMENTS)
-def test_run_equals_cli_bit_for_bit(tmp_path, root, cli, name, paths):
-    config = root / "configs" / f"{name}.json"
+def check_against_cli(tmp_path, cli, config: Path, paths: int):
+    """Runs `config` with the CLI and with smflow.run (same paths and seed): the same
+    files, and one DataFrame per CSV with its header and exactly its numbers."""
     c = cli("run", config, "--backend", "cpu", "--paths", paths, "--seed", 11,
             "--out", tmp_path / "cli", "--quiet")
     assert c.returncode == 0, c.stderr
@@ -63,7 +63,6 @@ def test_run_equals_cli_bit_for_bit(tmp_path, root, cli, name, paths):
                    progress=False)
     assert_same_outputs(tmp_path / "cli", tmp_path / "py")
     assert r.out == tmp_path / "py"
-    # One DataFrame per CSV, with the CSV's header and exactly its numbers.
     csvs = sorted((tmp_path / "cli").glob("*.csv"))
     assert csvs
     assert set(p.stem for p in csvs) <= set(r.tables)
@@ -71,9 +70,25 @@ def test_run_equals_cli_bit_for_bit(tmp_path, root, cli, name, paths):
         df = r.tables[p.stem]
         header = p.read_text().splitlines()[0].split(",")
         assert list(df.columns) == header
-        pdt.assert_frame_equal(df, pd.read_csv(p, **ROUND_TRIP),
-                               check_exact=True)
+        pdt.assert_frame_equal(df, pd.read_csv(p, **ROUND_TRIP), check_exact=True)
         assert getattr(r, p.stem) is df
+    return r
+
+
+@pytest.mark.parametrize("name,paths", EXPERIMENTS)
+def test_run_equals_cli_bit_for_bit(tmp_path, root, cli, name, paths):
+    check_against_cli(tmp_path, cli, root / "configs" / f"{name}.json", paths)
+
+
+def test_width_sweep_equals_cli_bit_for_bit(tmp_path, root, cli):
+    config = json.loads((root / "configs" / "width_sweep_quick.json").read_text())
+    config.update(widths=[16, 32, 64], test_samples=64)
+    config["data"]["n"] = 32
+    path = tmp_path / "width_sweep_small.json"
+    path.write_text(json.dumps(config))
+    r = check_against_cli(tmp_path, cli, path, 16)
+    assert {"width_sweep", "rates", "pairs"} <= set(r.tables)
+    assert r.cells is r.tables["width_sweep"]
 
 
 def test_out_none_equals_cli_and_leaves_nothing(tmp_path, cli, small_config, monkeypatch):
