@@ -101,7 +101,15 @@ def _read_csv(path: Path):
     return pd.read_csv(path)
 
 
-def _frame(rows: Any):
+# The columns of .orders (results.json's orders[], pair and ci95 split), also when a
+# study fitted no order.
+_ORDER_COLUMNS = [
+    "pair_a", "pair_b", "observable", "t", "order", "stderr", "ci95_lo", "ci95_hi",
+    "n_points", "intercept",
+]
+
+
+def _frame(rows: Any, empty_columns: Optional[List[str]] = None):
     """A DataFrame from results.json rows, with 2-element lists (pair, ci95) split into
     columns the way the CSVs split them (pair_a, pair_b; ci95_lo, ci95_hi)."""
     import pandas as pd
@@ -116,6 +124,8 @@ def _frame(rows: Any):
             else:
                 out[k] = v
         flat.append(out)
+    if not flat and empty_columns:
+        return pd.DataFrame(columns=empty_columns)
     return pd.DataFrame(flat)
 
 
@@ -133,7 +143,7 @@ class Result:
             if orders is None and isinstance(raw.get("results"), dict):
                 orders = raw["results"].get("orders")
             if isinstance(orders, list):
-                self.tables["orders"] = _frame(orders)
+                self.tables["orders"] = _frame(orders, _ORDER_COLUMNS)
             elif isinstance(orders, dict) and all(
                 isinstance(v, (int, float)) or v is None for v in orders.values()
             ):

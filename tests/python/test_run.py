@@ -258,3 +258,10 @@ def test_tables_hold_the_engines_f64_exactly(small_config):
         assert bool(row.resolved) == e["resolved"]
         v = e["variance_reduction"]
         assert (v is None and pd.isna(row.variance_reduction)) or row.variance_reduction == v
+
+
+def test_orders_keep_their_columns_when_none_is_fitted():
+    """One η: no order can be fitted; .orders is empty with the usual columns."""
+    r = smflow.run(dict(SMALL, etas=[0.125]), backend="cpu", progress=False)
+    assert r.raw["orders"] == [] and len(r.orders) == 0
+    assert list(r.orders.columns)[:5] == ["pair_a", "pair_b", "observable", "t", "order"]
