@@ -1,0 +1,98 @@
+//! `smflow._smflow`: the native module of the `smflow` Python package.
+//!
+//! It runs the command line's own code path: the arguments are parsed by the CLI's
+//! `clap` parser into `smflow::cli::Cli` and executed by `smflow::cli::main_with`, so a
+//! run from Python writes exactly the files (and numbers) that `smflow run` writes. The
+//! pure-Python layer (`python/smflow/__init__.py`) chooses the arguments and reads the
+//! files back. The GIL is released while the engine runs.
+
+use clap::error::ErrorKind;
+use clap::Parser;
+use pyo3::create_exception;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use pyo3::prelude::*;
+use smflow::cli::{main_with, Cli, Failure};
+
+create_exception!(
+    smflow,
+    ConfigError,
+    PyValueError,
+    "Bad input: the config, an argument or the output directory (the CLI's exit 2). The message is the CLI's, after `error: `."
+);
+create_exception!(
+    smflow,
+    Error,
+    PyRuntimeError,
+    "Any other failure of a run (the CLI's exit 1)."
+);
+
+/// The message of a clap error without its `error: ` prefix and the trailing
+/// `For more information, try '--help'.` line.
+fn clap_message(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    text.lines()
+        .filter(|l| !l.starts_with("For more information"))
+        .collect::<Vec<_>>()
+        .join("\n")
+        .trim_end()
+        .to_string()
+}
+
+/// Runs `smflow ARGS...` (without the program name) in this process, the GIL released.
+/// Raises `ConfigError` for bad input (a clap error or `Failure::BadInput`, with the
+/// message the CLI prints after `error: `) and `Error` for any other failure.
+#[pyfunction]
+fn cli(py: Python<'_>, args: Vec<String>) -> PyResult<()> {
+    let argv = std::iter::once("smflow".to_string()).chain(args);
+    let parsed = Cli::try_parse_from(argv).map_err(|e| match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            ConfigError::new_err(e.to_string().trim_end().to_string())
+        }
+        _ => ConfigError::new_err(clap_message(&e)),
+    })?;
+    let outcome = py.detach(move || {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main_with(parsed)))
+    });
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(Failure::BadInput(msg))) => Err(ConfigError::new_err(msg)),
+        Ok(Err(Failure::Runtime(e))) => Err(Error::new_err(format!("{e:#}"))),
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(Error::new_err(format!("internal error (panic): {what}")))
+        }
+    }
+}
+
+/// The lines `smflow devices` prints: each GPU adapter wgpu sees, the adapter
+/// `backend="gpu"` opens (if any) and the CPU backend.
+#[pyfunction]
+fn devices(py: Python<'_>) -> Vec<String> {
+    py.detach(|| {
+        use smflow::backend::Backend;
+        let mut lines = smflow::backend::gpu::list_adapters();
+        if let Ok(g) = smflow::backend::gpu::GpuBackend::new(smflow::backend::Precision::F32) {
+            lines.push(format!("default gpu: {}", g.adapter()));
+        }
+        lines.push(format!(
+            "cpu: {}",
+            smflow::backend::cpu::CpuBackend::default().adapter()
+        ));
+        lines
+    })
+}
+
+#[pymodule]
+fn _smflow(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(cli, m)?)?;
+    m.add_function(wrap_pyfunction!(devices, m)?)?;
+    m.add("ConfigError", m.py().get_type::<ConfigError>())?;
+    m.add("Error", m.py().get_type::<Error>())?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

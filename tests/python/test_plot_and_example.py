@@ -1,0 +1,80 @@
+"""Result.plot() and the notebook-style example, executed as a script."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import smflow
+from conftest import SMALL
+
+
+@pytest.fixture(scope="module")
+def small():
+    return smflow.run(SMALL, backend="cpu", progress=False)
+
+
+def test_plot_weak_order(small):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ax = small.plot()
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    # One series per pair at the horizon, labelled with its fitted order.
+    assert len(labels) == 2 and all("order" in l for l in labels)
+    assert labels[0].startswith("sgd–sme1 x0")
+    plt.close(ax.figure)
+
+
+@pytest.mark.parametrize(
+    "name,paths,table",
+    [
+        ("invariant_1d", 256, "invariant_bins"),
+        ("n_point", 256, "correlations"),
+        ("gd_vs_gf", 64, "distances"),
+        ("least_squares_risk", 64, "risk_mc"),
+        ("width_sweep_quick", 8, "width_sweep"),
+        ("weak_order_data", 256, "weak_error"),
+    ],
+)
+def test_plot_other_experiments(root, tmp_path, name, paths, table):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    config = json.loads((root / "configs" / f"{name}.json").read_text())
+    if name == "width_sweep_quick":
+        config.update(widths=[16, 32], test_samples=64)
+    r = smflow.run(config, backend="cpu", paths=paths, progress=False)
+    ax = r.plot()
+    assert ax.lines and table in ax.get_title() or table == "weak_error"
+    ax.figure.savefig(tmp_path / "figure.png")
+    assert (tmp_path / "figure.png").stat().st_size > 5_000
+    plt.close(ax.figure)
+
+
+def test_plot_without_matplotlib_says_so(small, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
+    with pytest.raises(ImportError, match="pip install matplotlib"):
+        small.plot()
+
+
+def test_example_script(tmp_path, root):
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "weak_order.png"
+    env = dict(os.environ, MPLBACKEND="Agg")
+    p = subprocess.run(
+        [sys.executable, str(root / "examples" / "weak_order.py"), str(png), "2000"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert png.exists() and png.stat().st_size > 10_000
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "sgd" in p.stdout and "order" in p.stdout
+    # Nothing but the figure left in the working directory.
+    assert [x.name for x in tmp_path.iterdir()] == ["weak_order.png"]
