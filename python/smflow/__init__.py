@@ -129,6 +129,11 @@ def _frame(rows: Any, empty_columns: Optional[List[str]] = None):
     return pd.DataFrame(flat)
 
 
+def _raw_field(key: str) -> property:
+    """A read-only attribute holding results.json's field `key` (or None)."""
+    return property(lambda self: self.raw.get(key), doc=f"results.json's {key!r}")
+
+
 class Result:
     """The outputs of one run (or merge): ``raw`` is results.json as a dict, every CSV
     the run wrote is a DataFrame in ``tables`` (keyed by file stem) and an attribute of
@@ -162,34 +167,14 @@ class Result:
         tables = {p.stem: _read_csv(p) for p in sorted(directory.glob("*.csv"))}
         return cls(raw, tables, directory if keep else None)
 
-    # results.json's run description
-    @property
-    def experiment(self) -> Optional[str]:
-        return self.raw.get("experiment")
-
-    @property
-    def name(self) -> Optional[str]:
-        return self.raw.get("name")
-
-    @property
-    def backend(self) -> Optional[str]:
-        return self.raw.get("backend")
-
-    @property
-    def adapter(self) -> Optional[str]:
-        return self.raw.get("adapter")
-
-    @property
-    def precision(self) -> Optional[str]:
-        return self.raw.get("precision")
-
-    @property
-    def wall_seconds(self) -> Optional[float]:
-        return self.raw.get("wall_seconds")
-
-    @property
-    def seed(self) -> Optional[int]:
-        return self.raw.get("seed")
+    # results.json's run description (None where the experiment does not write it)
+    experiment = _raw_field("experiment")
+    name = _raw_field("name")
+    backend = _raw_field("backend")
+    adapter = _raw_field("adapter")
+    precision = _raw_field("precision")
+    wall_seconds = _raw_field("wall_seconds")
+    seed = _raw_field("seed")
 
     @property
     def warnings(self) -> List[str]:
@@ -381,9 +366,16 @@ def run(
 
     ``out=None`` runs into a temporary directory that is removed once the results are
     read (nothing is left on disk); ``out=DIR`` keeps the CLI's files there (``force``
-    empties a non-empty DIR first, as ``--force``). ``progress=False`` prints nothing
-    (``--quiet``); otherwise the CLI's backend line, progress bar (on a terminal) and
-    summary are printed. ``shard="i/N"`` runs one shard (combine with :func:`merge`).
+    empties a non-empty DIR first, as ``--force``). ``shard="i/N"`` runs one shard
+    (combine with :func:`merge`).
+
+    Progress: with tqdm installed and stderr a terminal, or in a notebook, a tqdm bar
+    over path-steps (and the CLI prints nothing); without tqdm, the CLI's own backend
+    line, bar (on a terminal) and summary; ``progress=False``: nothing at all.
+
+    Ctrl-C (KeyboardInterrupt) stops the run at its next progress increment (a work
+    unit; well under a second for the shipped configs on the CPU) and is raised here;
+    the output directory then holds no results.json (``out=None``: nothing at all).
 
     Raises :class:`ConfigError` (a ``ValueError``) for bad input, with the message the
     CLI prints after ``error:``, and :class:`Error` for any other failure."""
@@ -393,10 +385,61 @@ def run(
         args += _opt("--paths", paths) + _opt("--seed", seed) + _opt("--shard", shard)
         if force:
             args.append("--force")
-        if not progress:
+        bar = _tqdm_bar() if progress else None
+        if not progress or bar is not None:
             args.append("--quiet")
-        _cli(args)
+        try:
+            _cli(args, bar)
+        finally:
+            if bar is not None:
+                bar.close()
         return Result._read(d.path, d.keep)
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython  # type: ignore
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class _TqdmProgress:
+    """A tqdm bar over path-steps, updated by the engine's progress increments."""
+
+    def __init__(self, tqdm_cls):
+        self._tqdm_cls = tqdm_cls
+        self._bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            self._bar = self._tqdm_cls(
+                total=total, unit="path-step", unit_scale=True, desc="smflow", leave=False
+            )
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+def _tqdm_bar() -> Optional[_TqdmProgress]:
+    """A tqdm progress callback when tqdm is installed and the output is a terminal or
+    a notebook, else None."""
+    import sys
+
+    notebook = _in_notebook()
+    if not notebook and not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()):
+        return None
+    try:
+        if notebook:
+            from tqdm.auto import tqdm  # type: ignore
+        else:
+            from tqdm import tqdm  # type: ignore
+    except ImportError:
+        return None
+    return _TqdmProgress(tqdm)
 
 
 def compare(

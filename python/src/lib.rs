@@ -11,7 +11,11 @@ use clap::Parser;
 use pyo3::create_exception;
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use smflow::cli::{main_with, Cli, Failure};
+use smflow::cli::{main_with, with_progress_observer, Cli, Failure, Observer};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 create_exception!(
     smflow,
@@ -39,11 +43,25 @@ fn clap_message(e: &clap::Error) -> String {
         .to_string()
 }
 
+/// The unwind payload that stops a run from the progress observer.
+struct Stopped;
+
+/// How a run ended on its thread.
+type Outcome = std::thread::Result<Result<(), Failure>>;
+
 /// Runs `smflow ARGS...` (without the program name) in this process, the GIL released.
 /// Raises `ConfigError` for bad input (a clap error or `Failure::BadInput`, with the
 /// message the CLI prints after `error: `) and `Error` for any other failure.
+///
+/// The command runs on a thread of its own while this (the caller's) thread waits with
+/// the GIL released, waking every 50 ms to run Python's pending signal handlers: a
+/// Ctrl-C (KeyboardInterrupt) there asks the run to stop, and the run stops at its next
+/// progress increment (a work unit), before any results.json is written; the exception
+/// is raised here once it has. `progress(done, total)`, if given, is called at every
+/// increment (with the GIL); an exception from it stops the run the same way.
 #[pyfunction]
-fn cli(py: Python<'_>, args: Vec<String>) -> PyResult<()> {
+#[pyo3(signature = (args, progress=None))]
+fn cli(py: Python<'_>, args: Vec<String>, progress: Option<Py<PyAny>>) -> PyResult<()> {
     let argv = std::iter::once("smflow".to_string()).chain(args);
     let parsed = Cli::try_parse_from(argv).map_err(|e| match e.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -51,9 +69,51 @@ fn cli(py: Python<'_>, args: Vec<String>) -> PyResult<()> {
         }
         _ => ConfigError::new_err(clap_message(&e)),
     })?;
-    let outcome = py.detach(move || {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| main_with(parsed)))
+    // The first exception that stopped the run (Ctrl-C, or the progress callback's).
+    let stop: Arc<Mutex<Option<PyErr>>> = Arc::default();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (stop_in, cancel_in) = (stop.clone(), cancel.clone());
+    let observer: Observer = Arc::new(move |done: u64, total: u64| {
+        if !cancel_in.load(Ordering::Relaxed) {
+            let Some(f) = &progress else { return };
+            let Some(e) = Python::attach(|py| f.call1(py, (done, total)).err()) else {
+                return;
+            };
+            stop_in.lock().unwrap().get_or_insert(e);
+        }
+        // resume_unwind: no panic message (the panic hook is not called).
+        std::panic::resume_unwind(Box::new(Stopped));
     });
+    let (tx, rx) = mpsc::channel::<Outcome>();
+    // In a Mutex so that the waiting closure may borrow it across `detach` (Sync).
+    let rx = Mutex::new(rx);
+    std::thread::Builder::new()
+        .name("smflow run".into())
+        .stack_size(16 << 20)
+        .spawn(move || {
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                with_progress_observer(observer, || main_with(parsed))
+            }));
+            let _ = tx.send(outcome);
+        })
+        .map_err(|e| Error::new_err(format!("cannot start the run's thread: {e}")))?;
+    let outcome = loop {
+        match py.detach(|| rx.lock().unwrap().recv_timeout(Duration::from_millis(50))) {
+            Ok(outcome) => break outcome,
+            Err(RecvTimeoutError::Timeout) => {
+                if let Err(e) = py.check_signals() {
+                    stop.lock().unwrap().get_or_insert(e);
+                    cancel.store(true, Ordering::Relaxed);
+                }
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                break Err(Box::new("the run's thread ended without a result"))
+            }
+        }
+    };
+    if let Some(e) = stop.lock().unwrap().take() {
+        return Err(e);
+    }
     match outcome {
         Ok(Ok(())) => Ok(()),
         Ok(Err(Failure::BadInput(msg))) => Err(ConfigError::new_err(msg)),

@@ -186,20 +186,81 @@ pub fn choose_backend<B: ?Sized>(
     }
 }
 
-/// A progress bar over path-steps, hidden with --quiet or when stderr is not a terminal.
-pub fn progress_bar(total: f64, quiet: bool) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if quiet || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
+/// What an embedding host (the Python package) sees of a run's progress: after every
+/// increment, (work done, total work) in path-steps, in increasing order, on whichever
+/// thread finished the work (calls are serialised). It may stop the run by unwinding
+/// (`std::panic::resume_unwind`), which the host catches at its own boundary: the run
+/// then ends where it was, before any results.json is written.
+pub type Observer = std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>;
+
+thread_local! {
+    static OBSERVER: std::cell::RefCell<Option<Observer>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` (a command) with `observer` seeing the progress of the runs it starts on
+/// this thread.
+pub fn with_progress_observer<R>(observer: Observer, f: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            OBSERVER.with(|o| o.borrow_mut().take());
+        }
     }
-    let pb = indicatif::ProgressBar::new(total.max(1.0) as u64);
-    pb.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {wide_bar} {percent}% path-steps, eta {eta}",
-        )
-        .expect("valid template"),
-    );
-    pb
+    OBSERVER.with(|o| *o.borrow_mut() = Some(observer));
+    let _reset = Reset;
+    f()
+}
+
+/// A run's progress in path-steps: the terminal bar (hidden with --quiet or when stderr
+/// is not a terminal) and the [`Observer`] of the thread that started the run, if a
+/// host installed one.
+pub struct Progress {
+    bar: indicatif::ProgressBar,
+    observer: Option<Observer>,
+    /// Work done; its lock also serialises the observer's calls.
+    done: std::sync::Mutex<u64>,
+    total: u64,
+}
+
+impl Progress {
+    pub fn inc(&self, work: u64) {
+        self.bar.inc(work);
+        let Some(observer) = &self.observer else {
+            return;
+        };
+        // An observer that unwound poisons the lock: the count is still right.
+        let mut done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+        *done += work;
+        observer(*done, self.total);
+    }
+
+    pub fn finish_and_clear(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// A run's progress over `total` path-steps (see [`Progress`]).
+pub fn progress_bar(total: f64, quiet: bool) -> Progress {
+    use std::io::IsTerminal;
+    let total_steps = total.max(1.0) as u64;
+    let bar = if quiet || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let pb = indicatif::ProgressBar::new(total_steps);
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {percent}% path-steps, eta {eta}",
+            )
+            .expect("valid template"),
+        );
+        pb
+    };
+    Progress {
+        bar,
+        observer: OBSERVER.with(|o| o.borrow().clone()),
+        done: std::sync::Mutex::new(0),
+        total: total_steps,
+    }
 }
 
 /// UTC timestamp `YYYYMMDD-HHMMSS` for default output directories.
