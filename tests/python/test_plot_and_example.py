@@ -64,15 +64,24 @@ def test_plot_without_matplotlib_says_so(small, monkeypatch):
         small.plot()
 
 
-def test_example_script(tmp_path, root):
+def test_example_script(tmp_path, root, cli):
+    """The example as a script, at its default: the quickstart's own numbers."""
     pytest.importorskip("matplotlib")
     png = tmp_path / "weak_order.png"
     env = dict(os.environ, MPLBACKEND="Agg")
     p = subprocess.run(
-        [sys.executable, str(root / "examples" / "weak_order.py"), str(png), "2000"],
+        [sys.executable, str(root / "examples" / "weak_order.py"), str(png)],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
     )
     assert p.returncode == 0, p.stdout + p.stderr
+    quick = tmp_path.parent / (tmp_path.name + "-quickstart")
+    c = cli("run", root / "configs" / "quickstart.json", "--backend", "cpu", "--quiet",
+            "--out", quick)
+    assert c.returncode == 0, c.stderr
+    want = smflow.Result._read(quick, True).weak_errors
+    table = want[want["t"] == want["t"].max()][
+        ["pair_a", "pair_b", "eta", "error", "stderr", "resolved"]].to_string(index=False)
+    assert table in p.stdout, (table, p.stdout)
     assert png.exists() and png.stat().st_size > 10_000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "sgd" in p.stdout and "order" in p.stdout
