@@ -47,6 +47,7 @@ pub const NET: &str = include_str!("../../shaders/train/net.wgsl");
 pub const TRAIN: &str = include_str!("../../shaders/train/train.wgsl");
 pub const LOSS: &str = include_str!("../../shaders/train/loss.wgsl");
 pub const DEEP_LINEAR: &str = include_str!("../../shaders/train/deep_linear.wgsl");
+pub const DENSE: &str = include_str!("../../shaders/train/dense.wgsl");
 
 /// Invocations per workgroup.
 pub const WORKGROUP: u64 = 64;
@@ -264,6 +265,7 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
         LOSS,
         DEEP_LINEAR,
         TRAIN,
+        DENSE,
     ]
     .concat()
 }
