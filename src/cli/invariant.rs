@@ -6,6 +6,7 @@ use super::run::RunArgs;
 use super::{make_backend, Failure};
 use crate::experiment::config::Checked;
 use crate::experiment::invariant::{self, BatchCount, Distance, InvariantReport};
+use crate::experiment::Shard;
 use anyhow::Context as _;
 use std::path::Path;
 
@@ -24,10 +25,18 @@ pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
     let (loaded, mut store) = super::run::job_store::<BatchCount>(a, &out, id, Some(n_jobs))?;
     let mut done: Vec<_> = loaded.into_iter().map(|j| j.map(|d| d.result)).collect();
     done.resize(n_jobs, None);
-    let (runs, work, wall) =
-        invariant::run_all_from(backend.as_ref(), &ck, &mut done, &mut |i, w, c| {
-            store.save(i, &w, c)
-        })?;
+    let pb = super::progress_bar(
+        crate::experiment::total_work(&crate::experiment::plan(&ck), Shard::WHOLE),
+        a.quiet,
+    );
+    let (runs, work, wall) = invariant::run_all_from(
+        backend.as_ref(),
+        &ck,
+        &mut done,
+        &|w| pb.inc(w as u64),
+        &mut |i, w, c| store.save(i, &w, c),
+    )?;
+    pb.finish_and_clear();
     let report = invariant::report(&ck, backend.as_ref(), runs, work, wall);
     write(&out.path, &report)?;
     store.finish();

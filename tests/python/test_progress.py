@@ -130,3 +130,24 @@ def test_keyboard_interrupt_with_out_none_leaves_nothing(tmp_path, monkeypatch):
     import os
 
     assert made and not any(os.path.exists(d) for d in made)
+
+
+def test_keyboard_interrupt_stops_an_invariant_run(root, tmp_path):
+    """The invariant experiment reports its batches too (it had no progress at all)."""
+    out = tmp_path / "o"
+    fired = []
+
+    def interrupt():
+        fired.append(time.monotonic())
+        _thread.interrupt_main()
+
+    timer = threading.Timer(1.0, interrupt)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        smflow.run(root / "configs" / "invariant_1d.json", backend="cpu", out=out,
+                   progress=False)
+    stopped = time.monotonic()
+    timer.cancel()
+    assert fired, "the run ended before the interrupt"
+    assert stopped - fired[0] < 1.0, f"stopped {stopped - fired[0]:.2f} s after Ctrl-C"
+    assert not (out / "results.json").exists()

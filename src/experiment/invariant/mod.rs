@@ -343,7 +343,7 @@ pub fn analyse(ck: &Checked, spec: &RunSpec, batches: &[BatchCount]) -> anyhow::
 
 /// Runs every (dynamics, η) of the config on `backend`.
 pub fn run_all(backend: &dyn Backend, ck: &Checked) -> anyhow::Result<(Vec<RunResult>, f64, f64)> {
-    run_all_from(backend, ck, &mut Vec::new(), &mut |_, _, _| Ok(()))
+    run_all_from(backend, ck, &mut Vec::new(), &|_| {}, &mut |_, _, _| Ok(()))
 }
 
 /// Jobs of the plan (one per non-empty batch of every run), for `--resume`.
@@ -356,11 +356,13 @@ pub fn jobs(ck: &Checked) -> usize {
 }
 
 /// Runs every (dynamics, η) of the config, taking the batches `done` holds (by job
-/// index) as given and calling `after_job` with each batch it runs (to save it).
+/// index) as given and calling `after_job` with each batch it runs (to save it);
+/// `progress` hears the path-steps of every batch, done or taken.
 pub fn run_all_from(
     backend: &dyn Backend,
     ck: &Checked,
     done: &mut Vec<Option<BatchCount>>,
+    progress: crate::backend::Progress,
     after_job: &mut dyn FnMut(usize, serde_json::Value, &BatchCount) -> anyhow::Result<()>,
 ) -> anyhow::Result<(Vec<RunResult>, f64, f64)> {
     let start = Instant::now();
@@ -371,12 +373,12 @@ pub fn run_all_from(
     for r in &plan.runs {
         let mut counts = Vec::new();
         for (b, range) in batches(ck, r.paths).into_iter().enumerate() {
+            let batch_work = (range.end - range.start) as f64 * r.spec.work_per_path();
             let c = match done.get_mut(i).and_then(Option::take) {
                 Some(c) => c,
                 None => {
-                    let n = range.end - range.start;
                     let c = run_batch(backend, ck, &r.spec, range)?;
-                    work += n as f64 * r.spec.work_per_path();
+                    work += batch_work;
                     let what = serde_json::json!({
                         "dynamics": r.spec.dynamics.name(), "eta": r.spec.eta, "batch": b
                     });
@@ -384,6 +386,7 @@ pub fn run_all_from(
                     c
                 }
             };
+            progress(batch_work);
             counts.push(c);
             i += 1;
         }
