@@ -286,26 +286,31 @@ fn devices_bench_and_compare_run() {
         return;
     }
     let cfg = write(tmp.path(), "cmp.json", GOOD);
-    let o = smflow(&[
-        "compare",
-        &cfg,
-        "--paths",
-        "2000",
-        "--sample",
-        "32",
-        "--out",
-        tmp.path().to_str().unwrap(),
-    ]);
+    // compare into `dir` (plus `extra` flags): its output and compare.json.
+    let compare = |dir: &std::path::Path, extra: &[&str]| {
+        let mut args = vec!["compare", cfg.as_str(), "--paths", "2000", "--sample", "32"];
+        args.extend_from_slice(extra);
+        args.extend(["--out", dir.to_str().unwrap()]);
+        let o = smflow(&args);
+        let doc = std::fs::read_to_string(dir.join("compare.json")).unwrap_or_default();
+        (o, serde_json::from_str::<serde_json::Value>(&doc).ok())
+    };
+    let (o, c) = compare(tmp.path(), &[]);
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(
         o.status.success() && out.contains("PASS"),
         "{out}\n{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let c: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("compare.json")).unwrap())
-            .unwrap();
+    let c = c.expect("compare.json");
     assert_eq!(c["passed"], true);
+    // --quiet: nothing printed, the same verdict in compare.json and the exit status.
+    let (o, q) = compare(&tmp.path().join("quiet"), &["--quiet"]);
+    assert!(o.status.success());
+    assert_eq!((o.stdout.len(), o.stderr.len()), (0, 0), "{o:?}");
+    let q = q.expect("compare.json");
+    assert_eq!(q["paths"], c["paths"]);
+    assert_eq!(q["passed"], true);
 
     // The GPU's bare-RNG ceiling beside the sgd job: both measured, same path-steps.
     let (_, rows) = bench(&["--backend", "gpu", "--jobs", "sgd,rng"]);

@@ -449,13 +449,17 @@ def compare(
     seed: Optional[int] = None,
     sample: Optional[int] = None,
     out: Optional[Union[str, "os.PathLike[str]"]] = None,
+    quiet: bool = False,
 ) -> Dict[str, Any]:
     """Runs the same replicas on the cpu and gpu backends (``smflow compare``) and
     returns compare.json as a dict. A failed comparison raises :class:`Error` whose
-    ``result`` attribute holds that dict; no usable GPU raises :class:`ConfigError`."""
+    ``result`` attribute holds that dict; no usable GPU raises :class:`ConfigError`.
+    The CLI's table and verdict are printed unless ``quiet`` (``--quiet``)."""
     with _OutDir(out) as d:
         args = ["compare", _config_path(config, d.scratch), "--out", str(d.path)]
         args += _opt("--paths", paths) + _opt("--seed", seed) + _opt("--sample", sample)
+        if quiet:
+            args.append("--quiet")
         path = d.path / "compare.json"
         try:
             _cli(args)

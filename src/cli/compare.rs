@@ -34,6 +34,10 @@ pub struct CompareArgs {
     /// Write compare.json here.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Print nothing but errors: compare.json (with --out) and the exit status carry the
+    /// verdict.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 #[derive(Serialize)]
@@ -97,11 +101,7 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
     let gpu = GpuBackend::new(checked.precision.unwrap_or(crate::backend::Precision::F32))
         .map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
     let cpu = CpuBackend::default();
-    eprintln!(
-        "smflow compare: cpu ({}) vs gpu ({})",
-        cpu.adapter(),
-        gpu.adapter()
-    );
+    announce(&a, &cpu.adapter(), &gpu.adapter());
     let plan = plan(&checked);
     let mut paths = Vec::new();
     for run in &plan.runs {
@@ -209,29 +209,31 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         .collect();
     let max_beyond = beyond.iter().copied().fold(0.0, f64::max);
     let passed = max_rel <= a.path_tol && max_beyond <= a.se_tol;
-    println!(
-        "{:<6} {:>8} {:>8} {:>14} {:>14}",
-        "dyn", "eta", "paths", "max |Δx|", "max rel Δx"
-    );
-    for p in &paths {
+    if !a.quiet {
         println!(
-            "{:<6} {:>8} {:>8} {:>14.3e} {:>14.3e}",
-            p.dynamics, p.eta, p.sampled_paths, p.max_abs_deviation, p.max_rel_deviation
+            "{:<6} {:>8} {:>8} {:>14} {:>14}",
+            "dyn", "eta", "paths", "max |Δx|", "max rel Δx"
+        );
+        for p in &paths {
+            println!(
+                "{:<6} {:>8} {:>8} {:>14.3e} {:>14.3e}",
+                p.dynamics, p.eta, p.sampled_paths, p.max_abs_deviation, p.max_rel_deviation
+            );
+        }
+        println!(
+            "statistics: {} compared, {} equal to float rounding ({ROUNDING:.0e} relative); the other {}: \
+             max |mean_gpu − mean_cpu| = {:.3} standard errors (tolerance {})",
+            stats.len(),
+            stats.len() - beyond.len(),
+            beyond.len(),
+            max_beyond,
+            a.se_tol
+        );
+        println!(
+            "paths: max relative deviation {:.3e} (tolerance {:.1e})",
+            max_rel, a.path_tol
         );
     }
-    println!(
-        "statistics: {} compared, {} equal to float rounding ({ROUNDING:.0e} relative); the other {}: \
-         max |mean_gpu − mean_cpu| = {:.3} standard errors (tolerance {})",
-        stats.len(),
-        stats.len() - beyond.len(),
-        beyond.len(),
-        max_beyond,
-        a.se_tol
-    );
-    println!(
-        "paths: max relative deviation {:.3e} (tolerance {:.1e})",
-        max_rel, a.path_tol
-    );
     let cmp = Comparison {
         adapter: gpu.adapter(),
         precision: gpu.precision().name().into(),
@@ -249,8 +251,17 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         passed,
         "FAIL: gpu and cpu disagree beyond tolerance",
     )?;
-    println!("PASS: gpu agrees with the cpu reference");
+    if !a.quiet {
+        println!("PASS: gpu agrees with the cpu reference");
+    }
     Ok(())
+}
+
+/// The first line of every `compare` (unless quiet): the two backends, on stderr.
+pub fn announce(a: &CompareArgs, cpu: &str, gpu: &str) {
+    if !a.quiet {
+        eprintln!("smflow compare: cpu ({cpu}) vs gpu ({gpu})");
+    }
 }
 
 /// The end of every `compare`: writes `compare.json` under `out` when given (atomically,
@@ -283,21 +294,26 @@ pub struct PathTally {
     split: usize,
     /// The JSON key of the split count, per run and in the summary.
     split_key: &'static str,
+    /// Print nothing (`--quiet`).
+    quiet: bool,
 }
 
 impl PathTally {
-    pub fn new(split_key: &'static str) -> Self {
+    pub fn new(split_key: &'static str, quiet: bool) -> Self {
         Self {
             runs: Vec::new(),
             worst: 0.0,
             split: 0,
             split_key,
+            quiet,
         }
     }
 
     /// A run the GPU refused: `label` prints it, `run` (a JSON object) names it.
     pub fn skipped(&mut self, label: &str, mut run: serde_json::Value, e: &anyhow::Error) {
-        println!("{label} skipped: {e:#}");
+        if !self.quiet {
+            println!("{label} skipped: {e:#}");
+        }
         run["skipped"] = format!("{e:#}").into();
         self.runs.push(run);
     }
@@ -317,7 +333,9 @@ impl PathTally {
         } else {
             String::new()
         };
-        println!("{label} {replicas:>5} replicas: max relative deviation {dev:.2e}{note}");
+        if !self.quiet {
+            println!("{label} {replicas:>5} replicas: max relative deviation {dev:.2e}{note}");
+        }
         run["replicas"] = replicas.into();
         run["max_rel_deviation"] = dev.into();
         run[self.split_key] = split.into();
@@ -337,12 +355,14 @@ impl PathTally {
             "runs": self.runs, "max_rel_deviation": self.worst, "path_tol": a.path_tol,
             "passed": passed});
         doc[self.split_key] = self.split.into();
-        println!(
-            "max relative deviation {:.2e} (tolerance {:.0e}): {}",
-            self.worst,
-            a.path_tol,
-            if passed { "PASS" } else { "FAIL" }
-        );
+        if !self.quiet {
+            println!(
+                "max relative deviation {:.2e} (tolerance {:.0e}): {}",
+                self.worst,
+                a.path_tol,
+                if passed { "PASS" } else { "FAIL" }
+            );
+        }
         conclude(a.out.as_deref(), &doc, passed, failure)
     }
 }

@@ -42,13 +42,9 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
     let gpu = super::width_sweep::make_mf_backend(BackendChoice::Gpu, s.precision, true)?;
     // The CPU side is the f64 reference whatever the config's precision.
     let cpu = CpuMeanField::default();
-    eprintln!(
-        "smflow compare: cpu ({}) vs gpu ({})",
-        cpu.adapter(),
-        gpu.adapter()
-    );
+    super::compare::announce(&a, &cpu.adapter(), &gpu.adapter());
     let reps = a.sample.min(s.cfg.paths);
-    let mut tally = PathTally::new("diverged_on_one_backend");
+    let mut tally = PathTally::new("diverged_on_one_backend", a.quiet);
     for &d in &s.dynamics {
         for (ei, &eta) in s.cfg.etas.iter().enumerate() {
             for &n in &s.widths {

@@ -51,12 +51,8 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
     let gpu = GpuTrainer::new(s.precision.unwrap_or(crate::backend::Precision::F32))
         .map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
     let cpu = CpuTrainer::default();
-    eprintln!(
-        "smflow compare: cpu ({}) vs gpu ({})",
-        cpu.adapter(),
-        gpu.adapter()
-    );
-    let mut tally = PathTally::new("rows_diverged_on_one_backend");
+    super::compare::announce(&a, &cpu.adapter(), &gpu.adapter());
+    let mut tally = PathTally::new("rows_diverged_on_one_backend", a.quiet);
     for di in 0..s.data.len() {
         for &d in &s.dynamics {
             for (ei, &eta) in s.cfg.etas.iter().enumerate() {

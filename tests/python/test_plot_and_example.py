@@ -64,6 +64,17 @@ def test_plot_without_matplotlib_says_so(small, monkeypatch):
         small.plot()
 
 
+def _quickstart_table(cli, root, tmp_path):
+    """The CLI's quickstart weak-error table at the horizon, as the examples print it."""
+    quick = tmp_path.parent / (tmp_path.name + "-quickstart")
+    c = cli("run", root / "configs" / "quickstart.json", "--backend", "cpu", "--quiet",
+            "--out", quick)
+    assert c.returncode == 0, c.stderr
+    want = smflow.Result._read(quick, True).weak_errors
+    return want[want["t"] == want["t"].max()][
+        ["pair_a", "pair_b", "eta", "error", "stderr", "resolved"]].to_string(index=False)
+
+
 def test_example_script(tmp_path, root, cli):
     """The example as a script, at its default: the quickstart's own numbers."""
     pytest.importorskip("matplotlib")
@@ -74,16 +85,43 @@ def test_example_script(tmp_path, root, cli):
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
     )
     assert p.returncode == 0, p.stdout + p.stderr
-    quick = tmp_path.parent / (tmp_path.name + "-quickstart")
-    c = cli("run", root / "configs" / "quickstart.json", "--backend", "cpu", "--quiet",
-            "--out", quick)
-    assert c.returncode == 0, c.stderr
-    want = smflow.Result._read(quick, True).weak_errors
-    table = want[want["t"] == want["t"].max()][
-        ["pair_a", "pair_b", "eta", "error", "stderr", "resolved"]].to_string(index=False)
+    table = _quickstart_table(cli, root, tmp_path)
     assert table in p.stdout, (table, p.stdout)
     assert png.exists() and png.stat().st_size > 10_000
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "sgd" in p.stdout and "order" in p.stdout
     # Nothing but the figure left in the working directory.
     assert [x.name for x in tmp_path.iterdir()] == ["weak_order.png"]
+
+
+# Executes a notebook's code cells in order, in one namespace, as Jupyter's kernel would
+# (without IPython's display of a cell's last value), then saves the figure `ax` draws.
+_RUN_NOTEBOOK = """
+import json, sys
+nb = json.load(open(sys.argv[1], encoding="utf-8"))
+assert nb["nbformat"] == 4, nb["nbformat"]
+ns = {"__name__": "__main__"}
+for cell in nb["cells"]:
+    if cell["cell_type"] == "code":
+        assert cell["outputs"] == [], "the notebook is stored without outputs"
+        exec(compile("".join(cell["source"]), "<cell>", "exec"), ns)
+ns["ax"].figure.savefig(sys.argv[2], dpi=120, bbox_inches="tight")
+"""
+
+
+def test_example_notebook(tmp_path, root, cli):
+    """examples/weak_order.ipynb, its cells run as a script: the quickstart's numbers,
+    and its figure drawn."""
+    pytest.importorskip("matplotlib")
+    png = tmp_path / "notebook.png"
+    env = dict(os.environ, MPLBACKEND="Agg")
+    p = subprocess.run(
+        [sys.executable, "-c", _RUN_NOTEBOOK, str(root / "examples" / "weak_order.ipynb"),
+         str(png)],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300,
+    )
+    assert p.returncode == 0, p.stdout + p.stderr
+    table = _quickstart_table(cli, root, tmp_path)
+    assert table in p.stdout, (table, p.stdout)
+    assert png.exists() and png.stat().st_size > 10_000
+    assert [x.name for x in tmp_path.iterdir()] == ["notebook.png"]

@@ -239,6 +239,20 @@ def test_compare_returns_compare_json(small_config):
     assert len(doc["statistics"]) > 0
 
 
+def test_compare_quiet_prints_nothing_and_returns_the_same(small_config, capfd):
+    try:
+        loud = smflow.compare(small_config, paths=256, sample=16)
+    except smflow.ConfigError as e:  # no GPU adapter at all
+        pytest.skip(f"no usable GPU adapter: {e}")
+    out, err = capfd.readouterr()
+    assert "smflow compare: cpu" in err and "PASS" in out, (out, err)
+    quiet = smflow.compare(small_config, paths=256, sample=16, quiet=True)
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
+    assert quiet["statistics"] == loud["statistics"]
+    assert quiet["paths"] == loud["paths"]
+
+
 def test_tables_hold_the_engines_f64_exactly(small_config):
     """The DataFrames' floats are results.json's (Python's json reads f64 exactly)."""
     r = smflow.run(small_config, backend="cpu", progress=False)
