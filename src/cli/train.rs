@@ -116,23 +116,17 @@ fn estimated_work(s: &crate::experiment::training::config::Setup) -> f64 {
     use crate::experiment::training::config::TrainExperiment::*;
     let sub = s.cfg.substeps as f64;
     let k = |eta: f64| s.cfg.horizon / eta;
+    // Each run's coupled levels (substeps/c each; one step for discrete dynamics).
+    let per = |d: &crate::train::Dynamics| -> f64 {
+        if matches!(d.update(), crate::train::Update::Discrete { .. }) {
+            1.0
+        } else {
+            let levels = crate::experiment::training::levels::levels(s, *d);
+            levels.iter().map(|c| sub / *c as f64).sum()
+        }
+    };
     match s.experiment {
-        // weak_order: each run's coupled levels (substeps/c each; 1 for discrete steps).
-        WeakOrder => s
-            .dynamics
-            .iter()
-            .map(|d| {
-                let reps = if d.is_random() { s.cfg.paths } else { 1 } as f64;
-                let per: f64 = if matches!(d.update(), crate::train::Update::Discrete { .. }) {
-                    1.0
-                } else {
-                    let levels = crate::experiment::training::weak_order::levels(s, *d);
-                    levels.iter().map(|c| sub / *c as f64).sum()
-                };
-                s.cfg.etas.iter().map(|e| k(*e) * per * reps).sum::<f64>()
-            })
-            .sum(),
-        LeastSquaresRisk | ImplicitBiasSweep => s
+        WeakOrder | LeastSquaresRisk | ImplicitBiasSweep => s
             .dynamics
             .iter()
             .map(|d| {
@@ -141,12 +135,12 @@ fn estimated_work(s: &crate::experiment::training::config::Setup) -> f64 {
                 } else {
                     1
                 } as f64;
-                let per = if matches!(d.update(), crate::train::Update::Discrete { .. }) {
-                    1.0
-                } else {
-                    sub
-                };
-                s.cfg.etas.iter().map(|e| k(*e) * per * reps).sum::<f64>() * s.data.len() as f64
+                s.cfg
+                    .etas
+                    .iter()
+                    .map(|e| k(*e) * per(d) * reps)
+                    .sum::<f64>()
+                    * s.data.len() as f64
             })
             .sum(),
         GdVsGf => s

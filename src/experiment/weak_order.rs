@@ -57,10 +57,17 @@ pub fn pairs(dynamics: &[Dynamics]) -> Vec<(Dynamics, Dynamics)> {
     out
 }
 
-/// A coupled run's per-replica difference D = g_sgd − g_sde at one (t, observable).
+/// A paired estimate of E g_ref − E g_model at one (t, observable): a coupled run's
+/// per-replica differences D = g_sgd − g_sde, or (the trainer's `weak_order` on several
+/// data sets) the per-data-set differences of the two runs' means.
 #[derive(Clone, Debug)]
 pub struct CoupledDiff {
+    /// The pair: the dynamics and its reference (sgd, msgd or gd).
     pub dynamics: Dynamics,
+    pub reference: Dynamics,
+    /// How the pair is paired: "coupled" (common noise, per replica) or
+    /// "paired_datasets" (per data set, on several).
+    pub estimator: &'static str,
     pub eta: f64,
     pub t: f64,
     pub observable: String,
@@ -69,7 +76,7 @@ pub struct CoupledDiff {
     pub stderr: f64,
     /// Upper 95% bound of D's solver-error estimate.
     pub solver_bound: f64,
-    /// (Var g_sgd + Var g_sde) / Var D over the same replicas.
+    /// (Var g_sgd + Var g_sde) / Var D over the same replicas (or data sets).
     pub variance_reduction: Option<f64>,
 }
 
@@ -103,6 +110,8 @@ pub fn coupled_diffs(plan: &Plan, col: &Collected) -> Vec<CoupledDiff> {
                 let (e, e_se) = d.solver_error();
                 out.push(CoupledDiff {
                     dynamics: run.spec.dynamics,
+                    reference: run.spec.dynamics.reference().unwrap_or(Dynamics::Sgd),
+                    estimator: "coupled",
                     eta: run.spec.eta,
                     t,
                     observable: obs.to_string(),
@@ -180,7 +189,7 @@ pub fn errors_and_orders(
                         continue;
                     };
                     let pinned = coupled.iter().find(|c| {
-                        b.reference() == Some(a)
+                        c.reference == a
                             && c.dynamics == b
                             && c.eta == eta
                             && c.t == t
@@ -192,7 +201,7 @@ pub fn errors_and_orders(
                             -c.mean,
                             c.stderr,
                             c.solver_bound,
-                            "coupled",
+                            c.estimator,
                             c.variance_reduction,
                         ),
                         None => (

@@ -33,7 +33,7 @@ pub struct WeakError {
     pub observable: String,
     pub error: f64,
     /// Independent: sqrt(se_a² + se_b²); coupled: the standard error of the mean of
-    /// the per-replica differences D.
+    /// the per-replica differences D; paired_datasets: of the per-data-set differences.
     pub stderr: f64,
     /// error > 3 stderr: the point is used in the order fit.
     pub resolved: bool,
@@ -41,12 +41,15 @@ pub struct WeakError {
     pub solver_ok: bool,
     /// Signed difference mean_b − mean_a.
     pub signed: f64,
-    /// "coupled" (per-replica differences D of pinned SGD/SDE pairs, DESIGN §7b) or
-    /// "independent" (difference of two independent means).
+    /// "coupled" (per-replica differences D of pinned SGD/SDE pairs, DESIGN §7b),
+    /// "independent" (difference of two independent means) or "paired_datasets" (the
+    /// trainer's weak_order on several data sets: differences of the two runs' means
+    /// per data set).
     pub estimator: String,
     /// Coupled: (Var g_a + Var g_b) / Var D, measured on the same replicas: how many
     /// times fewer paths the coupled estimate needs than an independent one for the
-    /// same stderr. Null for independent estimates (and when Var D = 0).
+    /// same stderr (paired_datasets: the same over data sets). Null for independent
+    /// estimates (and when Var D = 0).
     pub variance_reduction: Option<f64>,
 }
 

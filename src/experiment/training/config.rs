@@ -110,8 +110,9 @@ pub struct TrainConfig {
     /// beta_norm2].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub observables: Vec<String>,
-    /// weak_order: Talay–Tubaro extrapolation of the SDEs and flows, 2 g(fine) −
-    /// g(coarse) per replica, with a coupled coarse level of substeps/2.
+    /// weak_order, least_squares_risk, implicit_bias_sweep: Talay–Tubaro extrapolation
+    /// of the SDEs, 2 g(fine) − g(coarse) per replica, on coupled levels of substeps/2
+    /// and /4 (a solver-error estimate beside each value, flows' too; `levels`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub extrapolate: bool,
 }

@@ -9,13 +9,14 @@
 //! Diverged replicas are counted and left out of every mean.
 
 use super::config::Setup;
-use super::{collect_with, job, mean_se, num, Output};
+use super::levels::{value_and_error, Levels};
+use super::{job, mean_se, num, Output};
 use crate::data::{dot, generate, DataSet, GenerateConfig};
 use crate::output::lines::{Line, LinePlot};
 use crate::theory::gain::effective_alpha;
 use crate::theory::hyperbolic_entropy::{alpha_for_uv, min_entropy_interpolator};
 use crate::train::net::Param;
-use crate::train::{is_diverged, Dynamics, Trainer};
+use crate::train::{Dynamics, Trainer};
 use nalgebra::DVector;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -82,6 +83,8 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
     let mut values: BTreeMap<(Dynamics, usize), Vec<Vec<f64>>> = BTreeMap::new();
     let mut per_ds: BTreeMap<(Dynamics, usize), Vec<Vec<f64>>> = BTreeMap::new();
     let mut diverged: BTreeMap<(Dynamics, usize), u64> = BTreeMap::new();
+    // Per-replica solver-error estimates (with `extrapolate`; else none).
+    let mut solver_errors: BTreeMap<(Dynamics, usize), Vec<Vec<f64>>> = BTreeMap::new();
     let mut replicas_csv =
         String::from("dataset,dynamics,eta,replica,diverged,test_loss,dist_teacher,l1_norm,train_loss,gain_l1,dist_gf_limit,dist_effective_alpha\n");
     let mut gf_limit = Vec::new();
@@ -110,6 +113,8 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                     values.insert((d, ei), v);
                     let v = per_ds.get(&(d, 0)).cloned().unwrap_or_default();
                     per_ds.insert((d, ei), v);
+                    let v = solver_errors.get(&(d, 0)).cloned().unwrap_or_default();
+                    solver_errors.insert((d, ei), v);
                     continue;
                 }
                 let mut j = job(s, di, d, eta, ei);
@@ -117,41 +122,35 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                 let p = j.p();
                 let k = j.steps();
                 let mut doubling = 0;
-                let rows = loop {
+                // With `extrapolate`, an SDE's or flow's coupled coarser levels too.
+                let lv = loop {
                     if d == Dynamics::Gf {
                         // Run to convergence: horizons T·2^e until the train loss is
                         // ≤ tolerance (each attempt from the start: ≤ 2× the needed work).
                         j.checkpoints = vec![k << doubling];
                     }
-                    path_steps += j.path_steps() * reps as f64;
-                    let rows = collect_with(t, &j, reps, progress)?;
+                    let lv = Levels::collect(s, t, &j, reps, progress, &mut path_steps)?;
                     let done = d != Dynamics::Gf || doubling == GF_DOUBLINGS || {
                         let mut beta = vec![0.0; ds.d];
-                        param.beta(&rows[0][0][..p], &mut beta);
+                        param.beta(&lv.rows[0][0][0][..p], &mut beta);
                         ds.loss(&beta) <= cfg.converge_tolerance
                     };
                     if done {
-                        break rows;
+                        break lv;
                     }
                     doubling += 1;
                 };
-                let last = rows.last().expect("horizon checkpoint");
+                let last = lv.rows[0].len() - 1;
                 let key = (d, ei);
                 let vals = values
                     .entry(key)
                     .or_insert_with(|| vec![Vec::new(); METRICS.len()]);
+                let errs = solver_errors
+                    .entry(key)
+                    .or_insert_with(|| vec![Vec::new(); METRICS.len()]);
                 let mut ds_vals = vec![Vec::new(); METRICS.len()];
-                for (r, row) in last.iter().enumerate() {
-                    if is_diverged(row) {
-                        *diverged.entry(key).or_default() += 1;
-                        replicas_csv.push_str(&format!(
-                            "{di},{},{},{r},1,,,,,,,\n",
-                            d.name(),
-                            num(eta)
-                        ));
-                        continue;
-                    }
-                    let p = j.p();
+                // The metrics of one trained row (`METRICS`' order).
+                let metrics = |row: &[f64]| {
                     let mut beta = vec![0.0; ds.d];
                     param.beta(&row[..p], &mut beta);
                     let gain = j
@@ -169,7 +168,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                         }
                         _ => None,
                     };
-                    let m = [
+                    [
                         test.loss(&beta),
                         l2(&beta, &teacher),
                         beta.iter().map(|b| b.abs()).sum(),
@@ -179,12 +178,28 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                             .unwrap_or(f64::NAN),
                         dist_limit.unwrap_or(f64::NAN),
                         dist_eff.unwrap_or(f64::NAN),
-                    ];
+                    ]
+                };
+                for r in 0..lv.replicas(last) {
+                    let Some(rows) = lv.replica(last, r) else {
+                        *diverged.entry(key).or_default() += 1;
+                        replicas_csv.push_str(&format!(
+                            "{di},{},{},{r},1,,,,,,,\n",
+                            d.name(),
+                            num(eta)
+                        ));
+                        continue;
+                    };
+                    let per_level: Vec<[f64; METRICS.len()]> =
+                        rows.iter().map(|row| metrics(row)).collect();
                     replicas_csv.push_str(&format!("{di},{},{},{r},0", d.name(), num(eta)));
-                    for (k, v) in m.iter().enumerate() {
-                        vals[k].push(*v);
-                        ds_vals[k].push(*v);
-                        replicas_csv.push_str(&format!(",{}", num(*v)));
+                    for k in 0..METRICS.len() {
+                        let g: Vec<f64> = per_level.iter().map(|m| m[k]).collect();
+                        let (v, e) = value_and_error(d, &g);
+                        vals[k].push(v);
+                        ds_vals[k].push(v);
+                        errs[k].extend(e);
+                        replicas_csv.push_str(&format!(",{}", num(v)));
                     }
                     replicas_csv.push('\n');
                 }
@@ -195,9 +210,9 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                     e[k].push(mean_se(&ds_vals[k]).0);
                 }
                 if d == Dynamics::Gf {
-                    if let (Some(l), Some(row)) = (&limit, last.first()) {
+                    if let (Some(l), Some(row)) = (&limit, lv.rows[0][last].first()) {
                         let mut beta = vec![0.0; ds.d];
-                        param.beta(&row[..j.p()], &mut beta);
+                        param.beta(&row[..p], &mut beta);
                         gf_limit.push(json!({
                             "dataset": di, "eta": eta,
                             "distance": l2(&beta, l.as_slice()),
@@ -211,7 +226,9 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         }
     }
     // Aggregates.
-    let mut table = String::from("dynamics,eta,metric,mean,stderr,count,diverged\n");
+    let mut table = String::from(
+        "dynamics,eta,metric,mean,stderr,count,diverged,solver_error,solver_error_stderr\n",
+    );
     let mut sweep = Vec::new();
     for ((d, ei), vals) in &values {
         let eta = cfg.etas[*ei];
@@ -222,16 +239,26 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
             if n == 0 && !vals[k].is_empty() {
                 continue;
             }
+            let errs = &solver_errors[&(*d, *ei)][k];
+            let (err, err_se) = if errs.is_empty() {
+                (None, None)
+            } else {
+                let (m, se, _) = mean_se(errs);
+                (Some(m), Some(se))
+            };
             table.push_str(&format!(
-                "{},{},{name},{},{},{n},{dv}\n",
+                "{},{},{name},{},{},{n},{dv},{},{}\n",
                 d.name(),
                 num(eta),
                 num(m),
-                num(se)
+                num(se),
+                num(err.unwrap_or(f64::NAN)),
+                num(err_se.unwrap_or(f64::NAN))
             ));
             metrics.insert(
                 name.to_string(),
-                json!({"mean": m, "stderr": se, "count": n}),
+                json!({"mean": m, "stderr": se, "count": n, "solver_error": err,
+                    "solver_error_stderr": err_se}),
             );
         }
         sweep.push(json!({"dynamics": d.name(), "eta": eta, "diverged": dv, "metrics": metrics}));
@@ -304,6 +331,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
             "sweep": sweep,
             "comparisons": comparisons,
             "gf_limit": gf_limit,
+            "extrapolate": cfg.extrapolate,
         }),
         files: vec![
             ("sweep.csv".into(), table),

@@ -5,10 +5,11 @@
 //! Checks Theorem 5.1: Bias²(GF t) ≤ Bias²(ridge 1/t) and Risk(GF t) ≤ 1.6862·Risk(ridge 1/t).
 
 use super::config::Setup;
-use super::{collect_with, job, mean_se, num, Output};
+use super::levels::Levels;
+use super::{job, mean_se, num, Output};
 use crate::output::lines::{Line, LinePlot};
 use crate::theory::least_squares::{gf_risk, ridge_risk};
-use crate::train::{is_diverged, Trainer};
+use crate::train::Trainer;
 use nalgebra::DVector;
 use serde_json::json;
 
@@ -59,7 +60,9 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         );
     }
     // Monte Carlo risk of each dynamics.
-    let mut mc = String::from("dynamics,eta,t,risk,stderr,bias2,count,diverged\n");
+    let mut mc = String::from(
+        "dynamics,eta,t,risk,stderr,bias2,count,diverged,solver_error,solver_error_stderr\n",
+    );
     let mut runs = Vec::new();
     let mut lines = vec![
         Line {
@@ -97,52 +100,54 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
             let mut j = job(s, 0, d, eta, ei);
             j.resample_labels = true;
             j.track_gain = false;
-            let rows = collect_with(t, &j, s.cfg.paths, progress)?;
-            path_steps += j.path_steps() * s.cfg.paths as f64;
+            // With `extrapolate`, an SDE's or flow's coupled coarser levels too: each
+            // replica's value is then Talay–Tubaro's (SDEs), with its solver error.
+            let lv = Levels::collect(s, t, &j, s.cfg.paths, progress, &mut path_steps)?;
             let mut pts = Vec::new();
             let mut per_t = Vec::new();
             for (c, &time) in s.times.iter().enumerate() {
-                let alive: Vec<&Vec<f64>> = rows[c].iter().filter(|r| !is_diverged(r)).collect();
-                let div = rows[c].len() - alive.len();
-                let sq: Vec<f64> = alive
-                    .iter()
-                    .map(|r| {
-                        r.iter()
+                let (mut sq, mut errs, mut betas) = (Vec::new(), Vec::new(), Vec::new());
+                let mut div = 0;
+                for r in 0..lv.replicas(c) {
+                    let Some(rows) = lv.replica(c, r) else {
+                        div += 1;
+                        continue;
+                    };
+                    let (v, e) = lv.value(&rows, |w| {
+                        w.iter()
                             .zip(beta0.iter())
                             .map(|(a, b)| (a - b) * (a - b))
                             .sum()
-                    })
-                    .collect();
-                let (risk, se, n) = mean_se(&sq);
-                // Bias² of the mean estimator, debiased: ‖β̄ − β₀‖² − tr Cov/n.
-                let mut bias2 = f64::NAN;
-                if n > 1 {
-                    let mean: Vec<f64> = (0..ds.d)
-                        .map(|i| alive.iter().map(|r| r[i]).sum::<f64>() / n as f64)
-                        .collect();
-                    let var: f64 = (0..ds.d)
-                        .map(|i| {
-                            alive.iter().map(|r| (r[i] - mean[i]).powi(2)).sum::<f64>()
-                                / (n - 1) as f64
-                        })
-                        .sum();
-                    bias2 = mean
-                        .iter()
-                        .zip(beta0.iter())
-                        .map(|(a, b)| (a - b) * (a - b))
-                        .sum::<f64>()
-                        - var / n as f64;
+                    });
+                    sq.push(v);
+                    errs.extend(e);
+                    // β itself, combined over the levels as g is (E β by Talay–Tubaro).
+                    betas.push((0..ds.d).map(|i| lv.value(&rows, |w| w[i]).0).collect());
                 }
+                let (risk, se, n) = mean_se(&sq);
+                let bias2 = debiased_bias2(&betas, beta0.as_slice());
+                let (err, err_se) = if errs.is_empty() {
+                    (None, None)
+                } else {
+                    let (m, se, _) = mean_se(&errs);
+                    (Some(m), Some(se))
+                };
                 mc.push_str(&format!(
-                    "{},{},{},{},{},{},{n},{div}\n",
+                    "{},{},{},{},{},{},{n},{div},{},{}\n",
                     d.name(),
                     num(eta),
                     num(time),
                     num(risk),
                     num(se),
-                    num(bias2)
+                    num(bias2),
+                    num(err.unwrap_or(f64::NAN)),
+                    num(err_se.unwrap_or(f64::NAN))
                 ));
-                per_t.push(json!({"t": time, "risk": risk, "stderr": se, "bias2": bias2, "count": n, "diverged": div}));
+                per_t.push(
+                    json!({"t": time, "risk": risk, "stderr": se, "bias2": bias2,
+                    "count": n, "diverged": div, "solver_error": err,
+                    "solver_error_stderr": err_se}),
+                );
                 pts.push((time, risk, se));
             }
             lines.push(Line {
@@ -178,6 +183,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
             "bias_bound_holds": all_bias_ok,
             "risk_bound_holds": all_risk_ok,
             "max_risk_ratio_gf_over_ridge": worst_ratio,
+            "extrapolate": s.cfg.extrapolate,
         }),
         files: vec![
             ("closed_form.csv".into(), closed),
@@ -188,4 +194,24 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         path_steps,
         warnings: Vec::new(),
     })
+}
+
+/// Bias² of the mean estimator from replicas' β (n of them), debiased:
+/// ‖β̄ − β₀‖² − tr Cov/n; NaN below two replicas.
+fn debiased_bias2(betas: &[Vec<f64>], beta0: &[f64]) -> f64 {
+    let n = betas.len();
+    if n < 2 {
+        return f64::NAN;
+    }
+    let mean: Vec<f64> = (0..beta0.len())
+        .map(|i| betas.iter().map(|b| b[i]).sum::<f64>() / n as f64)
+        .collect();
+    let var: f64 = (0..beta0.len())
+        .map(|i| betas.iter().map(|b| (b[i] - mean[i]).powi(2)).sum::<f64>() / (n - 1) as f64)
+        .sum();
+    mean.iter()
+        .zip(beta0)
+        .map(|(a, b)| (a - b) * (a - b))
+        .sum::<f64>()
+        - var / n as f64
 }

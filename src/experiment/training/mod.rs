@@ -8,6 +8,7 @@ pub mod config;
 pub mod gd_vs_gf;
 pub mod implicit_bias;
 pub mod least_squares;
+pub mod levels;
 pub mod replay;
 pub mod shard;
 pub mod weak_order;

@@ -6,62 +6,54 @@
 //! Each (dynamics, η) runs `paths` replicas on the data set from the model's w₀. With
 //! an even `substeps`, every SDE and flow also runs its coupled coarse level
 //! (`TrainJob::coarsen` = 2: the same Brownian path, half the substeps), and the solver's
-//! error is estimated per replica from the levels (`value_and_error`): for
+//! error is estimated per replica from the levels (`levels::value_and_error`): for
 //! Euler–Maruyama (order 1) the fine level's bias is g(fine) − g(coarse); with
 //! `extrapolate` (substeps a multiple of 4) an SDE also runs the coarsest level
 //! (a quarter of the substeps), a replica's value is Talay–Tubaro's 2 g₁ − g₂ and its
 //! error (O(dt²)) is estimated as the Richardson third of the difference between the
 //! extrapolations at dt and 2dt. RK4 (gf, mgf, order 4) is not extrapolated; its error
-//! is (g₁ − g₂)/15. The pairs of runs are
-//! independent (different streams), so the weak error's standard error is
-//! sqrt(se_a² + se_b²). Points, weak errors and orders are the small-d study's
+//! is (g₁ − g₂)/15. On one data set the pairs of runs are independent (different
+//! streams), so the weak error's standard error is sqrt(se_a² + se_b²).
+//!
+//! With `datasets` = D > 1 every run repeats on each data set (its own stream), a point
+//! is E_D E[g | D] (the mean of the data sets' means, its standard error from their
+//! spread), and a pair's weak error is paired by data set (`paired_by_dataset`,
+//! estimator `paired_datasets`). Points, weak errors and orders are the small-d study's
 //! (`experiment::weak_order::errors_and_orders`), and so are the files: points.csv,
 //! weak_error.csv, weak_error.svg.
 
 use super::config::{Setup, TrainConfig, TrainExperiment};
-use super::{collect_with, job, mean_se, Output};
+use super::levels::Levels;
+use super::{job, mean_se, Output};
 use crate::config::{err, ConfigError};
 use crate::data::DataSet;
-use crate::experiment::weak_order::{errors_and_orders, Grid};
+use crate::experiment::weak_order::{errors_and_orders, CoupledDiff, Grid};
 use crate::output::report::{Point, Report};
 use crate::train::loss::mean as mean_loss;
-use crate::train::{is_diverged, Dynamics, Trainer, Update};
+use crate::train::{Dynamics, Trainer};
 
 /// weak_order's observables of the trained w (through β(w)): the train loss L(w) (the
 /// model's own loss), |β|² and |β − β*|² (β* the data set's teacher).
 pub const OBSERVABLES: [&str; 3] = ["train_loss", "beta_norm2", "beta_err2"];
 
-/// weak_order's own fields (`observables`, `extrapolate`; refused elsewhere) and what it
-/// asks of the rest: one data set, a reference and a dynamics compared with it, an
-/// even `substeps` for the coarse level. Returns the observables.
+/// weak_order's own field `observables` (refused elsewhere), `extrapolate` (read by
+/// weak_order, least_squares_risk and implicit_bias_sweep: a `substeps` that is a
+/// multiple of 4), and what weak_order asks of the rest: a reference and a dynamics
+/// compared with it. Returns the observables.
 pub(super) fn check(
     cfg: &TrainConfig,
     experiment: TrainExperiment,
     dynamics: &[Dynamics],
     ds: &DataSet,
 ) -> Result<Vec<String>, ConfigError> {
-    if experiment != TrainExperiment::WeakOrder {
-        if !cfg.observables.is_empty() {
-            return err("observables", "only weak_order (on a data set) reads it");
-        }
-        if cfg.extrapolate {
-            return err("extrapolate", "only weak_order (on a data set) reads it");
-        }
-        return Ok(Vec::new());
+    if experiment != TrainExperiment::WeakOrder && !cfg.observables.is_empty() {
+        return err("observables", "only weak_order (on a data set) reads it");
     }
-    if cfg.datasets != 1 {
+    if cfg.extrapolate && experiment == TrainExperiment::GdVsGf {
         return err(
-            "datasets",
-            format!(
-                "weak_order compares dynamics on one data set: use 1, got {}",
-                cfg.datasets
-            ),
-        );
-    }
-    if crate::experiment::weak_order::pairs(dynamics).is_empty() {
-        return err(
-            "dynamics",
-            "list a reference and a dynamics compared with it: sgd with sme1, sme2, smf1, smf2 or              sgf; msgd with msme1; gd with gf or mgf",
+            "extrapolate",
+            "gd_vs_gf does not read it (weak_order, least_squares_risk and implicit_bias_sweep \
+             do)",
         );
     }
     if cfg.extrapolate && cfg.substeps % 4 != 0 {
@@ -72,6 +64,15 @@ pub(super) fn check(
                  and substeps/4), got {}",
                 cfg.substeps
             ),
+        );
+    }
+    if experiment != TrainExperiment::WeakOrder {
+        return Ok(Vec::new());
+    }
+    if crate::experiment::weak_order::pairs(dynamics).is_empty() {
+        return err(
+            "dynamics",
+            "list a reference and a dynamics compared with it: sgd with sme1, sme2, smf1, smf2 or sgf; msgd with msme1; gd with gf or mgf",
         );
     }
     let mut out = Vec::new();
@@ -105,9 +106,9 @@ pub(super) fn check(
     Ok(out)
 }
 
-/// g(w) for observable `name` (`OBSERVABLES`) of the trained weights `w`.
-fn observe(s: &Setup, name: &str, w: &[f64], beta: &mut [f64]) -> f64 {
-    let ds = &s.data[0];
+/// g(w) for observable `name` (`OBSERVABLES`) of the trained weights `w` on data set
+/// `ds`.
+fn observe(s: &Setup, ds: &DataSet, name: &str, w: &[f64], beta: &mut [f64]) -> f64 {
     s.param.beta(w, beta);
     match name {
         "train_loss" => mean_loss(s.cfg.model.loss, ds, beta),
@@ -122,33 +123,53 @@ fn observe(s: &Setup, name: &str, w: &[f64], beta: &mut [f64]) -> f64 {
     }
 }
 
-/// The coupled levels a dynamics runs: its fine level alone (discrete dynamics, or an
-/// odd `substeps`), fine and coarse (c = 2), and with `extrapolate` an SDE also the
-/// coarsest (c = 4), for the extrapolated value's own error estimate.
-pub fn levels(s: &Setup, d: Dynamics) -> Vec<u32> {
-    let sub = s.cfg.substeps;
-    match d.update() {
-        Update::Discrete { .. } => vec![1],
-        _ if sub % 2 != 0 => vec![1],
-        Update::Sde { .. } if s.cfg.extrapolate => vec![1, 2, 4],
-        _ => vec![1, 2],
+/// One (dynamics, η, t, observable) on one data set: the replicas' values and
+/// solver-error estimates, and the diverged count.
+#[derive(Default)]
+struct Cell {
+    vals: Vec<f64>,
+    errs: Vec<f64>,
+    diverged: u64,
+}
+
+/// The point of a cell on one data set: its replicas' mean and standard error.
+fn point(d: Dynamics, eta: f64, t: f64, name: &str, c: &Cell) -> Point {
+    let (mean, stderr, count) = mean_se(&c.vals);
+    let (err, err_se, _) = mean_se(&c.errs);
+    let has = !c.errs.is_empty();
+    Point {
+        dynamics: d.name().into(),
+        eta,
+        t,
+        observable: name.into(),
+        mean,
+        stderr,
+        count: count as u64,
+        diverged: c.diverged,
+        solver_error: has.then_some(err),
+        solver_error_stderr: has.then_some(err_se),
+        exact: None,
     }
 }
 
-/// A replica's value and its solver-error estimate from g on its levels (fine first):
-/// Euler–Maruyama (order 1): g₁ and g₁ − g₂; extrapolated: Talay–Tubaro's 2g₁ − g₂ and,
-/// its error being O(dt²), ((2g₁ − g₂) − (2g₂ − g₄))/3; RK4 (order 4): g₁ and
-/// (g₁ − g₂)/15.
-fn value_and_error(d: Dynamics, g: &[f64]) -> (f64, Option<f64>) {
-    match g {
-        [g1] => (*g1, None),
-        [g1, g2] if d.is_ode() => (*g1, Some((g1 - g2) / 15.0)),
-        [g1, g2] => (*g1, Some(g1 - g2)),
-        [g1, g2, g4, ..] => {
-            let (fine, coarse) = (2.0 * g1 - g2, 2.0 * g2 - g4);
-            (fine, Some((fine - coarse) / 3.0))
-        }
-        [] => (f64::NAN, None),
+/// The point of a cell over several data sets: E_D E[g | D], the mean of the data sets'
+/// means, with the standard error of their spread (which holds the data's randomness
+/// as well as the replicas'); counts summed. A data set whose replicas all diverged has
+/// no mean and is left out (its replicas are counted as diverged).
+fn annealed_point(first: Point, per_dataset: &[Point]) -> Point {
+    let means: Vec<f64> = per_dataset.iter().map(|p| p.mean).collect();
+    let (mean, stderr, _) = mean_se(&means);
+    let errs: Vec<f64> = per_dataset.iter().filter_map(|p| p.solver_error).collect();
+    let (err, err_se, _) = mean_se(&errs);
+    let has = !errs.is_empty();
+    Point {
+        mean,
+        stderr,
+        count: per_dataset.iter().map(|p| p.count).sum(),
+        diverged: per_dataset.iter().map(|p| p.diverged).sum(),
+        solver_error: has.then_some(err),
+        solver_error_stderr: has.then_some(err_se),
+        ..first
     }
 }
 
@@ -157,56 +178,52 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
     let p = s.param.params(s.data[0].d);
     let mut beta = vec![0.0; s.data[0].d];
     let mut points = Vec::new();
+    // Per-data-set points of every (dynamics, η, t, observable), in `points`' order.
+    let mut by_dataset: Vec<Vec<Point>> = Vec::new();
     let mut path_steps = 0.0;
     for (e, &eta) in cfg.etas.iter().enumerate() {
         for &d in &s.dynamics {
             let paths = if d.is_random() { cfg.paths } else { 1 };
-            // rows[level][checkpoint][replica], every level on the same Brownian path.
-            let mut rows = Vec::new();
-            for c in levels(s, d) {
-                let mut j = job(s, 0, d, eta, e);
-                j.coarsen = c;
-                path_steps += paths as f64 * j.path_steps();
-                rows.push(collect_with(t, &j, paths, progress)?);
-            }
-            for (c, &time) in s.times.iter().enumerate() {
-                for name in &s.observables {
-                    let (mut vals, mut errs, mut diverged) = (Vec::new(), Vec::new(), 0u64);
-                    let mut g = Vec::with_capacity(rows.len());
-                    for r in 0..paths as usize {
-                        if rows.iter().any(|l| is_diverged(&l[c][r])) {
-                            diverged += 1;
-                            continue;
+            let at = by_dataset.len();
+            for (di, ds) in s.data.iter().enumerate() {
+                // Every level on the same Brownian path.
+                let job = job(s, di, d, eta, e);
+                let lv = Levels::collect(s, t, &job, paths, progress, &mut path_steps)?;
+                let mut k = at;
+                for (c, &time) in s.times.iter().enumerate() {
+                    for name in &s.observables {
+                        let mut cell = Cell::default();
+                        for r in 0..lv.replicas(c) {
+                            let Some(rows) = lv.replica(c, r) else {
+                                cell.diverged += 1;
+                                continue;
+                            };
+                            let (v, err) =
+                                lv.value(&rows, |w| observe(s, ds, name, &w[..p], &mut beta));
+                            cell.vals.push(v);
+                            cell.errs.extend(err);
                         }
-                        g.clear();
-                        g.extend(
-                            rows.iter()
-                                .map(|l| observe(s, name, &l[c][r][..p], &mut beta)),
-                        );
-                        let (v, err) = value_and_error(d, &g);
-                        vals.push(v);
-                        errs.extend(err);
+                        if k == by_dataset.len() {
+                            by_dataset.push(Vec::new());
+                        }
+                        by_dataset[k].push(point(d, eta, time, name, &cell));
+                        k += 1;
                     }
-                    let (mean, stderr, count) = mean_se(&vals);
-                    let (err, err_se, _) = mean_se(&errs);
-                    let has = !errs.is_empty();
-                    points.push(Point {
-                        dynamics: d.name().into(),
-                        eta,
-                        t: time,
-                        observable: name.clone(),
-                        mean,
-                        stderr,
-                        count: count as u64,
-                        diverged,
-                        solver_error: has.then_some(err),
-                        solver_error_stderr: has.then_some(err_se),
-                        exact: None,
-                    });
                 }
             }
         }
     }
+    for per in &by_dataset {
+        points.push(match per.as_slice() {
+            [one] => one.clone(),
+            _ => annealed_point(per[0].clone(), per),
+        });
+    }
+    let paired = if s.data.len() > 1 {
+        paired_by_dataset(s, &by_dataset)
+    } else {
+        Vec::new()
+    };
     let grid = Grid {
         dynamics: s.dynamics.clone(),
         etas: cfg.etas.clone(),
@@ -226,7 +243,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
             pt.diverged + pt.count
         ));
     }
-    let (weak_errors, orders) = errors_and_orders(&grid, &points, &[], &mut warnings);
+    let (weak_errors, orders) = errors_and_orders(&grid, &points, &paired, &mut warnings);
     let report = Report {
         smflow_version: env!("CARGO_PKG_VERSION").into(),
         experiment: "weak_order".into(),
@@ -275,6 +292,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         "weak_errors": report.weak_errors,
         "orders": report.orders,
         "extrapolate": cfg.extrapolate,
+        "datasets": s.data.len(),
     });
     Ok(Output {
         results,
@@ -283,4 +301,61 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         path_steps,
         warnings,
     })
+}
+
+/// With several data sets, every pair's difference per data set (the same data for both
+/// runs, independent noise): E g_ref − E g_model estimated by the mean over data sets of
+/// (mean of the reference's replicas − mean of the model's), its standard error from
+/// their spread. Pairing removes the data sets' own spread from the weak error's
+/// standard error; what remains is the replicas' noise and how the error itself varies
+/// with the data.
+fn paired_by_dataset(s: &Setup, by_dataset: &[Vec<Point>]) -> Vec<CoupledDiff> {
+    let find = |d: Dynamics, eta: f64, t: f64, name: &str| {
+        by_dataset.iter().find(|per| {
+            let p = &per[0];
+            p.dynamics == d.name() && p.eta == eta && p.t == t && p.observable == name
+        })
+    };
+    let mut out = Vec::new();
+    for (a, b) in crate::experiment::weak_order::pairs(&s.dynamics) {
+        for &eta in &s.cfg.etas {
+            for &t in &s.times {
+                for name in &s.observables {
+                    let (Some(pa), Some(pb)) = (find(a, eta, t, name), find(b, eta, t, name))
+                    else {
+                        continue;
+                    };
+                    let diffs: Vec<f64> = pa.iter().zip(pb).map(|(x, y)| x.mean - y.mean).collect();
+                    let (mean, stderr, n) = mean_se(&diffs);
+                    let spread = |per: &[Point]| {
+                        let m: Vec<f64> = per.iter().map(|p| p.mean).collect();
+                        mean_se(&m).1.powi(2)
+                    };
+                    let bound = |per: &[Point]| {
+                        let e: Vec<f64> = per.iter().filter_map(|p| p.solver_error).collect();
+                        let (m, se, k) = mean_se(&e);
+                        if k == 0 {
+                            0.0
+                        } else {
+                            m.abs() + 1.96 * se
+                        }
+                    };
+                    out.push(CoupledDiff {
+                        dynamics: b,
+                        reference: a,
+                        estimator: "paired_datasets",
+                        eta,
+                        t,
+                        observable: name.clone(),
+                        mean,
+                        stderr: if n < 2 { f64::NAN } else { stderr },
+                        solver_bound: bound(pa) + bound(pb),
+                        variance_reduction: (n >= 2 && stderr > 0.0)
+                            .then(|| (spread(pa) + spread(pb)) / (stderr * stderr)),
+                    });
+                }
+            }
+        }
+    }
+    out
 }

@@ -1,0 +1,93 @@
+//! The trainer's coupled solver levels, shared by its experiments: which levels a
+//! dynamics runs, the runs themselves (the same Brownian path at substeps/c), and a
+//! replica's value and solver-error estimate from its levels.
+//!
+//! `weak_order` always runs an SDE or flow's coarse level when `substeps` is even (its
+//! weak errors need the solver's error beside them); `least_squares_risk` and
+//! `implicit_bias_sweep` run them only with `extrapolate`, so their default cost is
+//! unchanged. With `extrapolate` an SDE's value is Talay–Tubaro's 2 g₁ − g₂.
+
+use super::collect_with;
+use super::config::{Setup, TrainExperiment};
+use crate::train::{is_diverged, Dynamics, TrainJob, Trainer, Update};
+
+/// The coupled levels a dynamics runs (fine first; c = the coarsening of the substeps):
+/// its fine level alone (discrete dynamics, an odd `substeps`, or — outside
+/// weak_order — without `extrapolate`), fine and coarse (c = 2), and with `extrapolate`
+/// an SDE also the coarsest (c = 4), for the extrapolated value's own error estimate.
+pub fn levels(s: &Setup, d: Dynamics) -> Vec<u32> {
+    let sub = s.cfg.substeps;
+    let wanted = s.cfg.extrapolate || s.experiment == TrainExperiment::WeakOrder;
+    match d.update() {
+        Update::Discrete { .. } => vec![1],
+        _ if sub % 2 != 0 || !wanted => vec![1],
+        Update::Sde { .. } if s.cfg.extrapolate => vec![1, 2, 4],
+        _ => vec![1, 2],
+    }
+}
+
+/// A replica's value and its solver-error estimate from g on its levels (fine first):
+/// Euler–Maruyama (order 1): g₁ and g₁ − g₂; extrapolated: Talay–Tubaro's 2g₁ − g₂ and,
+/// its error being O(dt²), ((2g₁ − g₂) − (2g₂ − g₄))/3; RK4 (order 4): g₁ and
+/// (g₁ − g₂)/15.
+pub fn value_and_error(d: Dynamics, g: &[f64]) -> (f64, Option<f64>) {
+    match g {
+        [g1] => (*g1, None),
+        [g1, g2] if d.is_ode() => (*g1, Some((g1 - g2) / 15.0)),
+        [g1, g2] => (*g1, Some(g1 - g2)),
+        [g1, g2, g4, ..] => {
+            let (fine, coarse) = (2.0 * g1 - g2, 2.0 * g2 - g4);
+            (fine, Some((fine - coarse) / 3.0))
+        }
+        [] => (f64::NAN, None),
+    }
+}
+
+/// The rows of every level of a job: `[level][checkpoint][replica]` → row.
+pub struct Levels {
+    pub dynamics: Dynamics,
+    pub rows: Vec<Vec<Vec<Vec<f64>>>>,
+}
+
+impl Levels {
+    /// Runs `replicas` of `job` at each of `levels(s, job.dynamics)`, every level on the
+    /// same Brownian path; adds the path-steps run to `path_steps`.
+    pub fn collect(
+        s: &Setup,
+        t: &dyn Trainer,
+        job: &TrainJob,
+        replicas: u64,
+        progress: &dyn Fn(f64),
+        path_steps: &mut f64,
+    ) -> anyhow::Result<Levels> {
+        let mut rows = Vec::new();
+        for c in levels(s, job.dynamics) {
+            let mut j = job.clone();
+            j.coarsen = c;
+            *path_steps += replicas as f64 * j.path_steps();
+            rows.push(collect_with(t, &j, replicas, progress)?);
+        }
+        Ok(Levels {
+            dynamics: job.dynamics,
+            rows,
+        })
+    }
+
+    /// Replica `r`'s rows at checkpoint `c`, one per level (fine first), or None when
+    /// it diverged on any level (excluded from every mean, and counted).
+    pub fn replica(&self, c: usize, r: usize) -> Option<Vec<&[f64]>> {
+        let rows: Vec<&[f64]> = self.rows.iter().map(|l| &l[c][r][..]).collect();
+        (!rows.iter().any(|row| is_diverged(row))).then_some(rows)
+    }
+
+    /// The replicas at checkpoint `c` (every level holds as many).
+    pub fn replicas(&self, c: usize) -> usize {
+        self.rows[0][c].len()
+    }
+
+    /// g on each of a replica's level rows, combined by `value_and_error`.
+    pub fn value(&self, rows: &[&[f64]], mut g: impl FnMut(&[f64]) -> f64) -> (f64, Option<f64>) {
+        let v: Vec<f64> = rows.iter().map(|r| g(r)).collect();
+        value_and_error(self.dynamics, &v)
+    }
+}
