@@ -65,8 +65,9 @@ pub fn residuals_reference<R: Real>(
     }
 }
 
-/// Largest n × B whose activations `drift` keeps (three floats each) for
-/// `add_correction`, which otherwise recomputes them by scalar loops.
+/// Largest n × B whose activations the forward pass keeps for the update pass (σ, σ')
+/// and, in `drift`, for `add_correction` (u too; it otherwise recomputes them by
+/// scalar loops): 16 MB of σ and σ' in f64 at most.
 const CACHE_MAX: usize = 1 << 20;
 
 /// Work buffers of `drift`.
@@ -128,14 +129,10 @@ pub fn drift<R: Real>(
     if w.reference {
         return drift_reference(act, z, d, batch, w, delta);
     }
-    forward_pass(act, z, d, batch, w, w.cache_max);
+    forward_pass(act, z, d, batch, w, true);
     let cache = kept(w.cached, &mut w.u, &mut w.s, &mut w.ds);
     kernels::update_into_at(simd::level(), act, z, d, &w.xt, &w.xr, &w.cr, &cache, delta);
 }
-
-/// Largest n × B whose activations `step_in_place` keeps for its update pass (about 400 KB
-/// in f64, within L2): past it, recomputing them costs less than a trip through memory.
-const STEP_CACHE_MAX: usize = 1 << 14;
 
 /// `z ← z + Δz` with `Δz` as in `drift` (the Euler step of sgd, gd and smf1), each
 /// neuron updated as soon as its Δz is known: the same numbers as `drift` and an add,
@@ -147,30 +144,39 @@ pub fn step_in_place<R: Real>(
     batch: &Batch<R>,
     w: &mut DriftScratch<R>,
 ) {
-    forward_pass(act, z, d, batch, w, w.cache_max.min(STEP_CACHE_MAX));
+    // σ and σ' kept up to `cache_max` as for `drift`, u not (nothing reads it after an
+    // Euler step). Kept rather than recomputed by the update pass: at n = 2^16, B = 8
+    // (8 MB of σ, σ' in f64) that was 11–25% faster in f64 and 18–21% in f32 on a
+    // 2-vCPU Xeon (`benches/README.md`).
+    forward_pass(act, z, d, batch, w, false);
     let cache = kept(w.cached, &mut w.u, &mut w.s, &mut w.ds);
     kernels::update_in_place_at(simd::level(), act, z, d, &w.xt, &w.xr, &w.cr, &cache);
+    // z has moved: what is kept no longer describes it.
+    w.cached = false;
 }
 
 /// The forward pass of `drift`: the batch as chunks into `w.xt` and `w.xr`, the
 /// residuals into `w.r`, c_j r_j into `w.cr`; the activations kept when n × B (B
-/// rounded up to chunks) ≤ `cache_max`.
+/// rounded up to chunks) ≤ `w.cache_max`: σ and σ', and u too with `keep_u`.
 fn forward_pass<R: Real>(
     act: Activation,
     z: &[R],
     d: usize,
     batch: &Batch<R>,
     w: &mut DriftScratch<R>,
-    cache_max: usize,
+    keep_u: bool,
 ) {
     let (n, nc) = (z.len() / (d + 1), batch.y.len().div_ceil(J));
     kernels::transpose_batch(&batch.x, d, &mut w.xt);
     kernels::row_chunks(&batch.x, d, &mut w.xr);
-    w.cached = n * nc * J <= cache_max;
+    w.cached = n * nc * J <= w.cache_max;
     if w.cached {
-        for v in [&mut w.u, &mut w.s, &mut w.ds] {
+        for v in [&mut w.s, &mut w.ds] {
             v.resize(n * nc, [R::zero(); J]);
         }
+        // An empty u tells the kernels not to keep it (and `add_correction` that it is
+        // not there).
+        w.u.resize(if keep_u { n * nc } else { 0 }, [R::zero(); J]);
     }
     let cache = kept(w.cached, &mut w.u, &mut w.s, &mut w.ds);
     forward(act, z, d, &w.xt, &batch.y, &mut w.acc, cache, &mut w.r);

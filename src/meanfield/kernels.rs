@@ -140,8 +140,9 @@ fn block_activations<R: Real>(
 
 /// Activations of every neuron, kept by the forward pass: u, σ(u), σ'(u) of neuron k at
 /// the samples of chunk c at `k·⌈B/J⌉ + c` (lanes past B undefined), or nothing when
-/// empty. The update pass then reads them instead of recomputing them, and
-/// `drift::add_correction` reads them too.
+/// empty. The update pass then reads σ and σ' instead of recomputing them, and
+/// `drift::add_correction` reads all three; `u` may be left empty when nothing needs it
+/// (an Euler step), and is then not written.
 pub struct Cache<'a, R> {
     pub u: &'a mut [Chunk<R>],
     pub s: &'a mut [Chunk<R>],
@@ -158,7 +159,7 @@ impl<R> Cache<'_, R> {
         }
     }
     fn is_empty(&self) -> bool {
-        self.u.is_empty()
+        self.s.is_empty()
     }
 }
 
@@ -170,11 +171,13 @@ struct BlockBuffers<R> {
 }
 
 impl<R: Real> BlockBuffers<R> {
-    /// Sized for `nb` neurons of `nc` chunks, unless `cache` holds everything.
+    /// Sized for `nb` neurons of `nc` chunks, unless `cache` holds everything (u only
+    /// where the cache does not keep it).
     fn new(nb: usize, nc: usize, cache: &Cache<'_, R>) -> Self {
         let len = if cache.is_empty() { nb * nc } else { 0 };
+        let len_u = if cache.u.is_empty() { nb * nc } else { 0 };
         BlockBuffers {
-            u: vec![[R::zero(); J]; len],
+            u: vec![[R::zero(); J]; len_u],
             s: vec![[R::zero(); J]; len],
             ds: vec![[R::zero(); J]; len],
         }
@@ -270,12 +273,18 @@ fn forward_body<R: Real>(
             } else {
                 let at = q * nb * nc..q * nb * nc + len;
                 let Cache { u, s, ds } = &mut cache;
+                // u into the cache when it keeps u, else into the block's own buffer.
+                let u = if u.is_empty() {
+                    &mut buf.u[..len]
+                } else {
+                    &mut u[at.clone()]
+                };
                 block_activations(
                     act,
                     rows,
                     d,
                     xt,
-                    [&mut u[at.clone()], &mut s[at.clone()], &mut ds[at.clone()]],
+                    [u, &mut s[at.clone()], &mut ds[at.clone()]],
                 );
                 &cache.s[at]
             };
