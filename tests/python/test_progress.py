@@ -83,19 +83,17 @@ def test_an_exception_in_the_callback_stops_the_run(small_config, tmp_path):
     assert not (out / "results.json").exists()
 
 
-def test_keyboard_interrupt_stops_the_run_within_a_second(tmp_path):
-    """Ctrl-C (simulated by _thread.interrupt_main, as the signal handler does) during
-    a long run: KeyboardInterrupt is raised promptly, nothing claims success, and the
-    next run works."""
-    config = dict(SMALL, paths=50_000_000)
-    out = tmp_path / "o"
+def _interrupted(config, out, after=1.0):
+    """Runs `config` on the CPU into `out`, Ctrl-C (simulated by _thread.interrupt_main,
+    as the signal handler does) `after` seconds in; asserts KeyboardInterrupt was raised
+    after the interrupt, and returns (start, interrupt, stop) times."""
     fired = []
 
     def interrupt():
         fired.append(time.monotonic())
         _thread.interrupt_main()
 
-    timer = threading.Timer(1.0, interrupt)
+    timer = threading.Timer(after, interrupt)
     timer.start()
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
@@ -103,7 +101,15 @@ def test_keyboard_interrupt_stops_the_run_within_a_second(tmp_path):
     stopped = time.monotonic()
     timer.cancel()
     assert fired, "the run ended before the interrupt"
-    lag = stopped - fired[0]
+    return start, fired[0], stopped
+
+
+def test_keyboard_interrupt_stops_the_run_within_a_second(tmp_path):
+    """Ctrl-C during a long run: KeyboardInterrupt is raised promptly, nothing claims
+    success, and the next run works."""
+    out = tmp_path / "o"
+    start, fired, stopped = _interrupted(dict(SMALL, paths=50_000_000), out)
+    lag = stopped - fired
     assert lag < 1.0, f"stopped {lag:.2f} s after Ctrl-C"
     assert stopped - start < 30
     assert not (out / "results.json").exists()
@@ -135,19 +141,6 @@ def test_keyboard_interrupt_with_out_none_leaves_nothing(tmp_path, monkeypatch):
 def test_keyboard_interrupt_stops_an_invariant_run(root, tmp_path):
     """The invariant experiment reports its batches too (it had no progress at all)."""
     out = tmp_path / "o"
-    fired = []
-
-    def interrupt():
-        fired.append(time.monotonic())
-        _thread.interrupt_main()
-
-    timer = threading.Timer(1.0, interrupt)
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        smflow.run(root / "configs" / "invariant_1d.json", backend="cpu", out=out,
-                   progress=False)
-    stopped = time.monotonic()
-    timer.cancel()
-    assert fired, "the run ended before the interrupt"
-    assert stopped - fired[0] < 1.0, f"stopped {stopped - fired[0]:.2f} s after Ctrl-C"
+    _, fired, stopped = _interrupted(root / "configs" / "invariant_1d.json", out)
+    assert stopped - fired < 1.0, f"stopped {stopped - fired:.2f} s after Ctrl-C"
     assert not (out / "results.json").exists()
