@@ -4,6 +4,9 @@
 //! full-size jobs once; benches/README.md records both against the numpy baseline.
 //! `mf_drift`: one replica's mean-field drift (tanh, d = 16, B = 8) at n = 2^10 and
 //! 2^16, the lane kernels against the scalar reference, in neuron-steps (elements).
+//! `normals`: the batched generator `rng::fill_normals` in normals per second, at the
+//! step sizes its callers use (1: a 1-D path; 17: a mean-field neuron's d + 1 initial
+//! draws at d = 16; 136: a mean-field batch, B(d + 1)).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use smflow::backend::cpu::CpuBackend;
@@ -65,5 +68,20 @@ fn mf_drift(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, throughput, mf_drift);
+fn normals(c: &mut Criterion) {
+    let key = smflow::rng::key_from_seed(7);
+    let mut g = c.benchmark_group("normals");
+    g.sample_size(20);
+    for per_step in [1usize, 17, 136] {
+        let n_steps = (1 << 16) / per_step;
+        let mut out = vec![0.0; n_steps * per_step];
+        g.throughput(Throughput::Elements(out.len() as u64));
+        g.bench_function(format!("per_step_{per_step}"), |b| {
+            b.iter(|| smflow::rng::fill_normals(key, 3, 5, 0, n_steps, per_step, &mut out))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, throughput, mf_drift, normals);
 criterion_main!(benches);

@@ -3,7 +3,7 @@
 //! thread count or block size: every replica's draws come from its own Philox counters.
 
 use super::model::init_neurons;
-use super::real::{into_real, rounded, widened, Real};
+use super::real::{rounded, widened, Real};
 use super::{fill_batch, Batch, Block, MeanFieldBackend, MfJob, MfSink, OBSERVABLES};
 use crate::backend::blocks::{self, Blocks};
 use crate::backend::Precision;
@@ -69,8 +69,8 @@ impl<'a, R: Real> Net<'a, R> {
     /// Replica r in float type `R`: the initial neurons are drawn in f64 and rounded.
     pub fn in_precision(job: &'a MfJob, r: u64) -> Self {
         let len = job.state_len();
-        let mut z64 = vec![0.0; len];
-        init_neurons(&job.init, job.key, r as u32, job.width, job.d, &mut z64);
+        let mut z = vec![R::zero(); len];
+        init_neurons(&job.init, job.key, r as u32, job.width, job.d, &mut z);
         let rk = if job.dynamics.is_ode() {
             rk4::Work::like(&vec![R::zero(); len])
         } else {
@@ -79,7 +79,7 @@ impl<'a, R: Real> Net<'a, R> {
         Net {
             job,
             r: r as u32,
-            z: into_real(z64),
+            z,
             p: if job.dynamics.has_momentum() {
                 vec![R::zero(); len]
             } else {

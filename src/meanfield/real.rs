@@ -46,14 +46,6 @@ pub fn rounded<R: Real>(src: &[f64]) -> Vec<R> {
     src.iter().map(|v| R::of(*v)).collect()
 }
 
-/// `src` rounded to `R`, without a copy when `R` is f64.
-pub fn into_real<R: Real>(src: Vec<f64>) -> Vec<R> {
-    match (Box::new(src) as Box<dyn std::any::Any>).downcast::<Vec<R>>() {
-        Ok(same) => *same,
-        Err(src) => rounded(&src.downcast::<Vec<f64>>().expect("a Vec<f64>")),
-    }
-}
-
 /// `src` widened to f64 (exact).
 pub fn widened<R: Real>(src: &[R]) -> Vec<f64> {
     src.iter().map(|v| v.as_f64()).collect()

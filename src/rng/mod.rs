@@ -149,52 +149,59 @@ fn fill_normals_body(
     out: &mut [f64],
 ) {
     const CHUNK: usize = 64;
-    // A step uses ⌈per_step / 4⌉ Philox blocks and ⌈per_step / 2⌉ uniform pairs (lanes
-    // 0–1 and 2–3 of each block); each block is computed once for both its pairs.
+    // A step uses ⌈per_step / 4⌉ Philox blocks; a block's lanes 0–1 are one uniform pair,
+    // lanes 2–3 another, and the second pair is drawn only if the step needs it. Block i
+    // of the run is (step s, block b) = (i / blocks, i % blocks), tracked incrementally:
+    // an integer division per block cost as much as the Box–Muller it feeds.
     let blocks = per_step.div_ceil(4);
-    let pairs = per_step.div_ceil(2);
     let total = n_steps * blocks;
-    let mut u1 = [0.0f64; 2 * CHUNK];
-    let mut u2 = [0.0f64; 2 * CHUNK];
+    let mut w1 = [0u32; 2 * CHUNK];
+    let mut w2 = [0u32; 2 * CHUNK];
     let mut at = [0usize; 2 * CHUNK]; // where pair p's first normal goes in `out`
-    let mut n = [0.0f64; 4 * CHUNK];
+    let mut both = [false; 2 * CHUNK]; // whether its second normal is used too
+    let mut n0 = [0.0f64; 2 * CHUNK];
+    let mut n1 = [0.0f64; 2 * CHUNK];
+    let (mut s, mut b) = (0usize, 0usize); // the chunk's first block
     let mut done = 0;
     while done < total {
         let m = CHUNK.min(total - done);
-        // Phase 1: Philox bits → uniforms, the chunk's counters side by side (structure
-        // of arrays, so every round is one vectorisable pass over the lanes).
+        // Phase 1: Philox over the chunk's counters side by side (structure of arrays,
+        // so every round is one vectorisable pass over the lanes).
         let mut c = [[replica; CHUNK], [0; CHUNK], [0; CHUNK], [stream; CHUNK]];
+        let (mut si, mut bi) = (s, b);
         for i in 0..m {
-            let (s, b) = ((done + i) / blocks, (done + i) % blocks);
-            c[1][i] = k0 + s as u32;
-            c[2][i] = b as u32;
+            c[1][i] = k0.wrapping_add(si as u32);
+            c[2][i] = bi as u32;
+            bi += 1;
+            if bi == blocks {
+                (si, bi) = (si + 1, 0);
+            }
         }
         philox4x32_10_lanes(&mut c, key);
+        // The pairs the steps use, in order, with their places in `out`.
         let mut np = 0;
         for i in 0..m {
-            let (s, b) = ((done + i) / blocks, (done + i) % blocks);
-            u1[np] = uniform(c[0][i]);
-            u2[np] = uniform(c[1][i]);
-            at[np] = s * per_step + 4 * b;
+            let base = s * per_step + 4 * b;
+            let left = per_step - 4 * b; // normals of step s from this block on
+            (w1[np], w2[np], at[np], both[np]) = (c[0][i], c[1][i], base, left >= 2);
             np += 1;
-            if 2 * b + 1 < pairs {
-                u1[np] = uniform(c[2][i]);
-                u2[np] = uniform(c[3][i]);
-                at[np] = s * per_step + 4 * b + 2;
+            if left > 2 {
+                (w1[np], w2[np], at[np], both[np]) = (c[2][i], c[3][i], base + 2, left >= 4);
                 np += 1;
+            }
+            b += 1;
+            if b == blocks {
+                (s, b) = (s + 1, 0);
             }
         }
         // Phase 2: branch-free Box–Muller over the chunk's pairs (vectorisable).
         for p in 0..np {
-            let (a, b) = box_muller(u1[p], u2[p]);
-            n[2 * p] = a;
-            n[2 * p + 1] = b;
+            (n0[p], n1[p]) = box_muller(uniform(w1[p]), uniform(w2[p]));
         }
         for p in 0..np {
-            let (j, s0) = (at[p], at[p] / per_step * per_step);
-            out[j] = n[2 * p];
-            if j + 1 < s0 + per_step {
-                out[j + 1] = n[2 * p + 1];
+            out[at[p]] = n0[p];
+            if both[p] {
+                out[at[p] + 1] = n1[p];
             }
         }
         done += m;
