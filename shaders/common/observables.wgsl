@@ -34,7 +34,8 @@ fn obs_dist2(a: vec_d, b: vec_d) -> real {
     return s;
 }
 
-// Value and solver-error estimate from the levels' observables (`combine_levels`).
+// Value and solver-error estimate from the levels' observables: the twin of
+// `solver::levels::value_and_error` (src/solver/levels.rs), in the same order.
 fn combine_levels(g: array<real, 3>) -> vec2<real> {
     if (LEVELS == 1u) {
         return vec2<real>(g[0], real(0.0));

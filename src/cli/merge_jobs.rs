@@ -11,10 +11,10 @@
 
 use super::merge::{shard_set, MergeArgs};
 use super::outputs::write;
+use super::replay::{Replay, Rows};
 use super::{timestamp, Failure};
 use crate::experiment::training::config::{check, parse};
 use crate::experiment::training::execute;
-use crate::experiment::training::replay::{Replay, Rows};
 use crate::output::files::{prepare_out_dir, OutDir};
 use crate::output::job_progress::{self, Done, Identity, Store};
 use crate::train::{Sink, TrainJob, Trainer};

@@ -10,6 +10,7 @@ pub mod merge;
 pub mod merge_jobs;
 pub mod outputs;
 pub mod progress;
+pub mod replay;
 pub mod run;
 pub mod train;
 pub mod width_sweep;

@@ -2,12 +2,12 @@
 //! `implicit_bias_sweep`, `gd_vs_gf`): build the trainer, run, write, summarise.
 
 use super::outputs::write;
+use super::replay::Replay;
 use super::run::RunArgs;
 use super::{progress_bar, Failure};
 use crate::backend::BackendChoice;
 use crate::experiment::training::config::{check, parse};
 use crate::experiment::training::execute;
-use crate::experiment::training::replay::Replay;
 use crate::experiment::training::shard::ShardTrainer;
 use crate::train::cpu::CpuTrainer;
 use crate::train::gpu::GpuTrainer;

@@ -449,7 +449,8 @@ fn record<M: Model>(
                 0.0
             }
         });
-        let (v, e) = combine_levels(g, levels, ode);
+        let (v, e) = crate::solver::levels::value_and_error(&g[..levels], ode);
+        let e = e.unwrap_or(0.0);
         let mut put = |k: usize, v: f64, e: f64| {
             rec.values[(base + k) * 2] = v;
             rec.values[(base + k) * 2 + 1] = e;
@@ -463,19 +464,4 @@ fn record<M: Model>(
         }
     }
     rec.alive[c] = true;
-}
-
-/// Value and solver-error estimate from the levels' observables (see module docs).
-#[inline]
-pub fn combine_levels(g: [f64; MAX_LEVELS], levels: usize, ode: bool) -> (f64, f64) {
-    match levels {
-        1 => (g[0], 0.0),
-        2 if ode => (g[0], (g[0] - g[1]) / 15.0),
-        2 => (g[0], g[0] - g[1]),
-        _ => {
-            let fine = 2.0 * g[0] - g[1];
-            let coarse = 2.0 * g[1] - g[2];
-            (fine, (fine - coarse) / 3.0)
-        }
-    }
 }

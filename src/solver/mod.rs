@@ -1,8 +1,10 @@
 //! Solvers written once for every engine (DESIGN §3): the small-d flows (gf, mgf), the
-//! finite-data trainer's and the mean-field flows all take their RK4 step from here.
+//! finite-data trainer's and the mean-field flows all take their RK4 step from here, and
+//! the engines with coupled levels combine them in `levels` (Talay–Tubaro).
 //! A solver sees a state as a slice of numbers and its right-hand side as a closure;
 //! it does not know which model or engine it serves.
 
+pub mod levels;
 pub mod rk4;
 
 use crate::lanes::Num;

@@ -27,20 +27,9 @@ pub fn levels(s: &Setup, d: Dynamics) -> Vec<u32> {
 }
 
 /// A replica's value and its solver-error estimate from g on its levels (fine first):
-/// Euler–Maruyama (order 1): g₁ and g₁ − g₂; extrapolated: Talay–Tubaro's 2g₁ − g₂ and,
-/// its error being O(dt²), ((2g₁ − g₂) − (2g₂ − g₄))/3; RK4 (order 4): g₁ and
-/// (g₁ − g₂)/15.
+/// `solver::levels::value_and_error` for the dynamics' solver (RK4 for a flow).
 pub fn value_and_error(d: Dynamics, g: &[f64]) -> (f64, Option<f64>) {
-    match g {
-        [g1] => (*g1, None),
-        [g1, g2] if d.is_ode() => (*g1, Some((g1 - g2) / 15.0)),
-        [g1, g2] => (*g1, Some(g1 - g2)),
-        [g1, g2, g4, ..] => {
-            let (fine, coarse) = (2.0 * g1 - g2, 2.0 * g2 - g4);
-            (fine, Some((fine - coarse) / 3.0))
-        }
-        [] => (f64::NAN, None),
-    }
+    crate::solver::levels::value_and_error(g, d.is_ode())
 }
 
 /// The rows of every level of a job: `[level][checkpoint][replica]` → row.

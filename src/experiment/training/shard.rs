@@ -2,7 +2,7 @@
 //! that trains only shard i's slice of every random call's replicas and hands the
 //! experiment NaN rows for the others (so its bookkeeping runs unchanged; a shard's
 //! statistics are not written). The experiment calls the trainer in a fixed order, so
-//! call k of every shard is call k of the whole run; wrapped around `replay::Replay`,
+//! call k of every shard is call k of the whole run; wrapped around `cli::replay::Replay`,
 //! each call's slice is saved as job k of `output::job_progress`, and `merge`
 //! concatenates the slices of job k in shard order and replays the whole run from
 //! them. A trainer's rows of replica r depend only on r (its Philox counters), not on

@@ -230,6 +230,13 @@ fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
             c.diverged + c.count
         ));
     }
+    let mut svgs = Vec::new();
+    for plot in plots::svgs(s, &all, &fitted) {
+        match plot {
+            Ok(file) => svgs.push(file),
+            Err(why) => warnings.push(why),
+        }
+    }
     let mut summary = summary_lines(s, &all, &fitted, &diffs, &warnings);
     let horizon = *s.times.last().unwrap();
     let widest = *s.widths.last().unwrap();
@@ -262,7 +269,7 @@ fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
         ("rates.csv".to_string(), csv_rates(&fitted)),
         ("pairs.csv".to_string(), csv_pairs(&diffs)),
     ];
-    files.extend(plots::svgs(s, &all, &fitted));
+    files.extend(svgs);
     Output {
         results,
         files,

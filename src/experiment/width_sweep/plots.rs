@@ -26,17 +26,15 @@ fn select<'a>(
         .filter(move |c| c.dynamics == d && c.eta == eta && c.t == t && c.observable == o)
 }
 
-fn svg(name: String, p: LinePlot) -> Option<(String, String)> {
-    match p.to_svg() {
-        Ok(s) => Some((name, s)),
-        Err(e) => {
-            eprintln!("smflow: plot {name} skipped: {e:#}");
-            None
-        }
-    }
+/// The plot as (file name, SVG), or why it was skipped (a warning for the report; this
+/// room prints nothing).
+fn svg(name: String, p: LinePlot) -> Result<(String, String), String> {
+    p.to_svg()
+        .map(|s| (name.clone(), s))
+        .map_err(|e| format!("plot {name} skipped: {e:#}"))
 }
 
-pub fn svgs(s: &Sweep, cells: &[Cell], rates: &[Rate]) -> Vec<(String, String)> {
+pub fn svgs(s: &Sweep, cells: &[Cell], rates: &[Rate]) -> Vec<Result<(String, String), String>> {
     let horizon = *s.times.last().unwrap();
     let runs: Vec<(String, f64, bool)> = s
         .dynamics
@@ -69,7 +67,7 @@ pub fn svgs(s: &Sweep, cells: &[Cell], rates: &[Rate]) -> Vec<(String, String)> 
             })
             .collect();
         let positive = lines.iter().flat_map(|l| &l.points).all(|p| p.1 > 0.0);
-        out.extend(svg(
+        out.push(svg(
             format!("{o}_vs_width.svg"),
             LinePlot {
                 title: format!("{}: {what} at t = {horizon} (± 2 se)", s.name),
@@ -103,7 +101,7 @@ pub fn svgs(s: &Sweep, cells: &[Cell], rates: &[Rate]) -> Vec<(String, String)> 
             })
         })
         .collect();
-    out.extend(svg(
+    out.push(svg(
         "gap_vs_width.svg".into(),
         LinePlot {
             title: format!("{}: |E Φ(ν^n) − E Φ(ν^n_max)| at t = {horizon}", s.name),
@@ -124,7 +122,7 @@ pub fn svgs(s: &Sweep, cells: &[Cell], rates: &[Rate]) -> Vec<(String, String)> 
             dashed: *dashed,
         })
         .collect();
-    out.extend(svg(
+    out.push(svg(
         "nvar_vs_width.svg".into(),
         LinePlot {
             title: format!(
@@ -161,7 +159,7 @@ pub fn svgs(s: &Sweep, cells: &[Cell], rates: &[Rate]) -> Vec<(String, String)> 
             }
         }
         let positive = t_lines.iter().flat_map(|l| &l.points).all(|p| p.1 > 0.0);
-        out.extend(svg(
+        out.push(svg(
             format!("{o}_vs_t.svg"),
             LinePlot {
                 title: format!("{}: {what} vs t, η = {eta}", s.name),

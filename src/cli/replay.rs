@@ -5,6 +5,7 @@
 //! its rows before returning. The experiments call the trainer in a fixed order, so
 //! call i of a resumed run is call i of the interrupted one; each saved call also
 //! records what it was (dynamics, η, stream, replicas, checkpoints), checked on replay.
+//! It lives in `cli` because it writes the run's progress files.
 
 use crate::output::job_progress::{Done, Store};
 use crate::train::{Sink, TrainJob, Trainer};
