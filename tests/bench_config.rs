@@ -203,3 +203,49 @@ fn compare_holds_nearly_deterministic_statistics_to_float_rounding() {
         String::from_utf8_lossy(&o.stdout)
     );
 }
+
+/// `smflow compare` on invariant: both backends histogram the same paths, so every bin
+/// and every TV distance agrees to well within its standard error (a few paths moved
+/// across a bin edge by rounding at most), and compare.json lists each histogram.
+#[test]
+fn compare_checks_invariant_histograms_on_both_backends() {
+    let devices = Command::new(BIN).arg("devices").output().unwrap();
+    if String::from_utf8_lossy(&devices.stdout).contains("no wgpu adapter") {
+        eprintln!("skipping: no wgpu adapter");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let o = Command::new(BIN)
+        .args([
+            "compare",
+            &config("invariant_2d.json"),
+            "--paths",
+            "2000",
+            "--sample",
+            "8",
+            "--quiet",
+            "--out",
+        ])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("compare.json")).unwrap())
+            .unwrap();
+    let h = c["histograms"].as_array().unwrap();
+    // (sgd, sme1) × (angle, radius).
+    assert_eq!(h.len(), 4, "{h:?}");
+    for x in h {
+        assert_eq!(x["bins"], 36, "{x}");
+        let (nc, ng) = (
+            x["count_cpu"].as_u64().unwrap(),
+            x["count_gpu"].as_u64().unwrap(),
+        );
+        assert!(nc > 1900 && nc.abs_diff(ng) <= 2, "{x}");
+        assert!(x["max_bin_diff_in_stderr"].as_f64().unwrap() <= 0.5, "{x}");
+        assert!(x["tv_diff_in_stderr"].as_f64().unwrap() <= 0.5, "{x}");
+        assert!(x["tv_cpu"].as_f64().unwrap() > 0.0, "{x}");
+    }
+    assert_eq!(c["passed"], true);
+}

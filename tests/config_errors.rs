@@ -395,7 +395,8 @@ fn a_dynamics_of_another_engine_is_refused_with_the_allowed_names() {
 }
 
 /// Experiments that run whole refuse `--shard` with one message, naming the experiment
-/// (implicit_bias_sweep, least_squares_risk and width_sweep shard: tests/train_shard.rs).
+/// (implicit_bias_sweep, least_squares_risk, width_sweep and invariant shard:
+/// tests/train_shard.rs).
 #[test]
 fn shard_is_refused_by_the_experiments_that_run_whole() {
     let gd_vs_gf = edit(TRAIN, "implicit_bias_sweep", "gd_vs_gf");

@@ -1,5 +1,5 @@
-//! Shards that save jobs: `run --shard i/N` of least_squares_risk, implicit_bias_sweep
-//! and width_sweep, then `merge`, writes exactly the files of one unsharded run
+//! Shards that save jobs: `run --shard i/N` of least_squares_risk, implicit_bias_sweep,
+//! width_sweep and invariant, then `merge`, writes exactly the files of one unsharded run
 //! (results.json equal but for its timing), whatever order the shards are given in,
 //! and a shard interrupted and continued with `--resume` merges the same. Missing,
 //! unfinished, duplicated or mismatched shards, and --shard for gd_vs_gf, are refused
@@ -30,6 +30,20 @@ const WIDTHS: &str = r#"{"experiment": "width_sweep", "name": "widths",
  "data": {"kind": "set", "n": 16, "label_noise": 0.1},
  "widths": [4, 8, 16], "dynamics": ["sgd", "smf1"], "etas": [0.1], "batch": 2,
  "horizon": 0.5, "paths": 9, "substeps": 1, "test_samples": 16, "seed": 1}"#;
+
+// invariant: 2 runs × 5 batches of 303 paths; 3 shards each count their part of every
+// batch, and merge adds the counts.
+const INVARIANT: &str = r#"{"experiment": "invariant", "name": "inv",
+ "model": {"kind": "toy_sgd", "loss": "double_well", "c0": 0.25, "sigma": 100.0},
+ "x0": [0.0], "dynamics": ["sgd", "sme1"], "etas": [0.01], "horizon": 1.0, "paths": 303,
+ "sde": {"substeps": 2, "extrapolate": false},
+ "invariant": {"bins": 12, "range": [-2.0, 2.0], "batches": 5}, "seed": 1}"#;
+
+// invariant with fewer paths per batch than shards: some shards' parts are empty.
+const INVARIANT_SMALL: &str = r#"{"experiment": "invariant", "name": "inv_small",
+ "model": {"kind": "toy_sgd", "loss": "double_well", "c0": 0.25, "sigma": 100.0},
+ "x0": [0.0], "dynamics": ["sgd"], "etas": [0.01], "horizon": 0.5, "paths": 3,
+ "invariant": {"bins": 8, "range": [-2.0, 2.0], "batches": 2}, "seed": 2}"#;
 
 fn smflow(args: &[&str]) -> std::process::Output {
     Command::new(BIN).args(args).output().expect("binary runs")
@@ -149,6 +163,8 @@ fn merged_shards_equal_the_whole_run() {
         ("sweep", SWEEP, 3),
         ("risk", RISK, 2),
         ("widths", WIDTHS, 4),
+        ("invariant", INVARIANT, 3),
+        ("invariant-small", INVARIANT_SMALL, 5),
     ] {
         let dir = tmp(name);
         let (whole, shards) = whole_and_shards(&dir, cfg, n);

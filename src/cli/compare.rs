@@ -84,6 +84,10 @@ struct Comparison {
     /// rounding (`within_rounding` false): what the se tolerance is held to.
     max_diff_in_stderr_beyond_rounding: f64,
     rounding_floor_relative: f64,
+    /// `invariant` only: each histogram on both backends (`cli::compare_invariant`),
+    /// held to the se tolerance too.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    histograms: Vec<super::compare_invariant::HistogramComparison>,
     passed: bool,
 }
 
@@ -208,7 +212,13 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         .map(|s| s.diff_in_stderr)
         .collect();
     let max_beyond = beyond.iter().copied().fold(0.0, f64::max);
-    let passed = max_rel <= a.path_tol && max_beyond <= a.se_tol;
+    let histograms = if checked.experiment == crate::experiment::config::ExperimentKind::Invariant {
+        super::compare_invariant::compare(&checked, &cpu, &gpu, a.quiet)?
+    } else {
+        Vec::new()
+    };
+    let max_hist = histograms.iter().map(|h| h.worst()).fold(0.0, f64::max);
+    let passed = max_rel <= a.path_tol && max_beyond <= a.se_tol && max_hist <= a.se_tol;
     if !a.quiet {
         println!(
             "{:<6} {:>8} {:>8} {:>14} {:>14}",
@@ -233,6 +243,13 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
             "paths: max relative deviation {:.3e} (tolerance {:.1e})",
             max_rel, a.path_tol
         );
+        if !histograms.is_empty() {
+            println!(
+                "histograms: {} compared, max difference {max_hist:.3} standard errors (tolerance {})",
+                histograms.len(),
+                a.se_tol
+            );
+        }
     }
     let cmp = Comparison {
         adapter: gpu.adapter(),
@@ -243,6 +260,7 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         max_diff_in_stderr: max_se,
         max_diff_in_stderr_beyond_rounding: max_beyond,
         rounding_floor_relative: ROUNDING,
+        histograms,
         passed,
     };
     conclude(

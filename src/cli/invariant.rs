@@ -6,38 +6,61 @@ use super::run::RunArgs;
 use super::{make_backend, Failure};
 use crate::experiment::config::Checked;
 use crate::experiment::invariant::{self, BatchCount, Distance, InvariantReport};
-use crate::experiment::Shard;
+use crate::experiment::{RunMeta, Shard};
 use anyhow::Context as _;
 use std::path::Path;
 
-/// `smflow run` for experiment invariant: runs, writes results.json, bins CSV, SVG.
+/// `smflow run` for experiment invariant: runs, writes results.json, bins CSV, SVG; a
+/// shard (`--shard i/N`) counts its part of every batch and saves it as its jobs, for
+/// `merge` to add up ([`merge`]).
 pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
-    super::run::refuse_shard(a, crate::config::Experiment::Invariant)?;
-    let out = super::run::out_dir(a, &ck.name, None)?;
+    let shard = super::run::job_shard(a)?;
+    let out = super::run::out_dir(a, &ck.name, shard)?;
     let backend = make_backend(a.backend, ck.precision, a.quiet)?;
-    let id = crate::output::job_progress::Identity::new(
+    let mut id = crate::output::job_progress::Identity::new(
         &ck.echo,
         backend.name(),
         backend.adapter(),
         backend.precision(),
     );
+    id.shard = shard.map(|s| s.label());
     let n_jobs = invariant::jobs(&ck);
     let (loaded, mut store) = super::run::job_store::<BatchCount>(a, &out, id, Some(n_jobs))?;
     let mut done: Vec<_> = loaded.into_iter().map(|j| j.map(|d| d.result)).collect();
     done.resize(n_jobs, None);
-    let pb = super::progress_bar(
-        crate::experiment::total_work(&crate::experiment::plan(&ck), Shard::WHOLE),
-        a.quiet,
-    );
-    let (runs, work, wall) = invariant::run_all_from(
+    let part = shard.unwrap_or(Shard::WHOLE);
+    let pb = super::progress_bar(invariant::total_work(&ck, part), a.quiet);
+    let (counts, work, wall) = invariant::run_jobs(
         backend.as_ref(),
         &ck,
+        part,
         &mut done,
         &|w| pb.inc(w as u64),
         &mut |i, w, c| store.save(i, &w, c),
     )?;
     pb.finish_and_clear();
-    let report = invariant::report(&ck, backend.as_ref(), runs, work, wall);
+    if let Some(sh) = shard {
+        let what = format!(
+            "{} [invariant] backend {} ({})",
+            ck.name,
+            backend.name(),
+            backend.adapter()
+        );
+        return super::run::finish_job_shard(a, &mut store, sh, &what, &out, wall);
+    }
+    let meta = RunMeta {
+        backend: backend.name().into(),
+        adapter: backend.adapter(),
+        precision: backend.precision().name().into(),
+        shard: None,
+    };
+    let report = invariant::report(
+        &ck,
+        &meta,
+        invariant::analyse_jobs(&ck, counts)?,
+        work,
+        wall,
+    );
     write(&out.path, &report)?;
     store.finish();
     if !a.quiet {
@@ -45,6 +68,48 @@ pub fn run_cli(a: &RunArgs, ck: Checked) -> Result<(), Failure> {
         println!("wrote {}", out.path.display());
     }
     Ok(())
+}
+
+/// `smflow merge` of invariant shards: job k's counts of every shard added up (each
+/// shard counted its part of batch k's paths, and every path depends only on its index),
+/// then analysed and written as one unsharded run of `id`'s config (`wall`: the shards'
+/// sum of wall times; the path-steps are the plan's).
+pub fn merge(
+    out: &Path,
+    id: &crate::output::job_progress::Identity,
+    shards: &[(std::path::PathBuf, Vec<BatchCount>)],
+    wall: f64,
+) -> Result<InvariantReport, Failure> {
+    let cfg: crate::experiment::config::Config = serde_json::from_value(id.config.clone())
+        .map_err(|e| Failure::BadInput(format!("merge: the shards' config: {e}")))?;
+    let name = cfg.name.clone().unwrap_or_else(|| "invariant".into());
+    let ck = crate::experiment::config::check(cfg, &name)?;
+    let (first, rest) = shards.split_first().expect("at least one shard");
+    let mut counts = first.1.clone();
+    for (dir, jobs) in rest {
+        let bad = |e: String| Failure::BadInput(format!("merge: {}: {e}", dir.display()));
+        if jobs.len() != counts.len() {
+            return Err(bad(format!(
+                "{} jobs, the first shard {}",
+                jobs.len(),
+                counts.len()
+            )));
+        }
+        for (k, (total, c)) in counts.iter_mut().zip(jobs).enumerate() {
+            total.add(c).map_err(|e| bad(format!("job {k}: {e}")))?;
+        }
+    }
+    let meta = RunMeta {
+        backend: id.backend.clone(),
+        adapter: id.adapter.clone(),
+        precision: id.precision.clone(),
+        shard: None,
+    };
+    let work = invariant::total_work(&ck, Shard::WHOLE);
+    let runs = invariant::analyse_jobs(&ck, counts)?;
+    let report = invariant::report(&ck, &meta, runs, work, wall);
+    write(out, &report)?;
+    Ok(report)
 }
 
 /// Writes invariant_bins.csv, invariant.svg and (last, atomically) results.json.

@@ -3,7 +3,9 @@
 //!   shard saved job k as its slice of trainer call k's replicas; the slices of job k
 //!   are joined in shard order (they must tile the call's replicas);
 //! - width_sweep (`experiment::width_sweep::shard`): each shard saved every job whole,
-//!   NaN where another shard owns a replica; each replica is taken from its owner.
+//!   NaN where another shard owns a replica; each replica is taken from its owner;
+//! - invariant: each shard saved job k as the bin counts of its part of batch k's
+//!   paths; the counts are added up (`cli::invariant::merge`).
 //!
 //! The experiment is then replayed from the joined jobs without computing anything, so
 //! its outputs are the ones one unsharded run writes, byte for byte (results.json's
@@ -191,6 +193,27 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
         crate::config::check_precision(Some(&id.precision))?.expect("a precision was given");
     let wall: f64 = heads.iter().map(|(_, h)| h.2).sum();
     let experiment = id.config.get("experiment").and_then(Value::as_str);
+    if experiment == Some(crate::config::Experiment::Invariant.name()) {
+        let shards = heads
+            .into_iter()
+            .map(|(d, h)| {
+                let s = read::<crate::experiment::invariant::BatchCount>(&d, h)?;
+                Ok((s.dir, s.jobs.into_iter().map(|j| j.result).collect()))
+            })
+            .collect::<Result<Vec<_>, Failure>>()?;
+        let cfg_name = id
+            .config
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or("invariant");
+        let out = out_dir(&a, cfg_name)?;
+        let report = super::invariant::merge(&out.path, &id, &shards, wall)?;
+        if !a.quiet {
+            super::invariant::print_summary(&report);
+            println!("wrote {}", out.path.display());
+        }
+        return Ok(());
+    }
     if experiment == Some(crate::config::Experiment::WidthSweep.name()) {
         let shards = heads
             .into_iter()

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod bench_config;
 pub mod compare;
+pub mod compare_invariant;
 pub mod compare_mf;
 pub mod compare_train;
 pub mod invariant;

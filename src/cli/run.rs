@@ -228,18 +228,25 @@ pub(super) fn resume_error(dir: &std::path::Path, e: String) -> Failure {
     Failure::BadInput(format!("--resume {}: {e}", dir.display()))
 }
 
-/// The one refusal of `--shard` by an experiment that runs whole (every one but
-/// weak_order and n_point).
+/// The one refusal of `--shard` by an experiment that runs whole (gd_vs_gf, whose runs
+/// are deterministic: one replica each, nothing to split).
 pub fn refuse_shard(a: &RunArgs, kind: crate::config::Experiment) -> Result<(), Failure> {
     use crate::config::Experiment::*;
     let shards = matches!(
         kind,
-        WeakOrder | NPoint | LeastSquaresRisk | ImplicitBiasSweep | WidthSweep | DataWeakOrder
+        WeakOrder
+            | NPoint
+            | Invariant
+            | LeastSquaresRisk
+            | ImplicitBiasSweep
+            | WidthSweep
+            | DataWeakOrder
     );
     match a.shard {
         Some(_) if !shards => Err(Failure::BadInput(format!(
-            "--shard: not available for experiment {:?} (run it whole; weak_order, n_point, \
-             least_squares_risk, implicit_bias_sweep and width_sweep shard)",
+            "--shard: not available for experiment {:?} (run it whole: its runs are \
+             deterministic; weak_order, n_point, invariant, least_squares_risk, implicit_bias_sweep \
+             and width_sweep shard)",
             kind.name()
         ))),
         _ => Ok(()),

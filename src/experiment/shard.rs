@@ -47,10 +47,17 @@ impl Shard {
     /// cut at multiples of [`CUT`]). A call of ≤ 1 replica (a deterministic run, whose
     /// rows an experiment may act on) is run whole by every shard.
     pub fn slice(&self, replicas: &Range<u64>) -> Range<u64> {
-        let n = replicas.end.saturating_sub(replicas.start);
-        if n <= 1 {
+        if replicas.end.saturating_sub(replicas.start) <= 1 {
             return replicas.clone();
         }
+        self.part(replicas)
+    }
+
+    /// This shard's contiguous part of `replicas`, with no exception: shards' parts tile
+    /// `replicas`, and some are empty when it has fewer replicas than there are shards
+    /// (for results that add up over shards, such as `invariant`'s bin counts).
+    pub fn part(&self, replicas: &Range<u64>) -> Range<u64> {
+        let n = replicas.end.saturating_sub(replicas.start);
         let s = split(n, self.count, self.index);
         replicas.start + s.start..replicas.start + s.end
     }

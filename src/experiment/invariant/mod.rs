@@ -15,6 +15,7 @@
 use crate::backend::Backend;
 use crate::dynamics::RunSpec;
 use crate::experiment::config::Checked;
+use crate::experiment::{RunMeta, Shard};
 use crate::model::toy_sgd::{seed_convention_exponent, stationary_exponent};
 use crate::model::AnyModel;
 use serde::{Deserialize, Serialize};
@@ -209,13 +210,36 @@ fn bin_batch(
 
 /// What one batch of paths of one (dynamics, η) leaves: per coordinate its bin counts
 /// (last entry: outside the range), and the paths in range, diverged and with x₁ < 0.
-/// Exact integers, so a resumed run analyses exactly what an uninterrupted one does.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// Exact integers, so a resumed run analyses exactly what an uninterrupted one does,
+/// and shards' counts of one batch add up to the whole batch's.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BatchCount {
     pub counts: Vec<Vec<u64>>,
     pub alive: u64,
     pub dead: u64,
     pub neg: u64,
+}
+
+impl BatchCount {
+    /// Adds `other`'s counts (another shard's part of the same batch); refuses counts
+    /// of another shape.
+    pub fn add(&mut self, other: &BatchCount) -> Result<(), String> {
+        let shape = |b: &BatchCount| b.counts.iter().map(Vec::len).collect::<Vec<_>>();
+        if shape(self) != shape(other) {
+            return Err(format!(
+                "bins per coordinate {:?}, the first shard's {:?}",
+                shape(other),
+                shape(self)
+            ));
+        }
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            a.iter_mut().zip(b).for_each(|(x, y)| *x += y);
+        }
+        self.alive += other.alive;
+        self.dead += other.dead;
+        self.neg += other.neg;
+        Ok(())
+    }
 }
 
 /// The non-empty batches of a run, by batch index (`--resume` jobs: one per batch).
@@ -231,7 +255,8 @@ fn batches(ck: &Checked, paths: u64) -> Vec<std::ops::Range<u64>> {
         .collect()
 }
 
-/// Simulates and bins one batch of paths.
+/// Simulates and bins the paths `range` of one batch (an empty range, a shard's empty
+/// part of a small batch, simulates nothing and counts zeros).
 fn run_batch(
     backend: &dyn Backend,
     ck: &Checked,
@@ -245,7 +270,11 @@ fn run_batch(
         m.d,
         ck.invariant.as_ref().expect("checked invariant config"),
     );
-    let states = backend.final_states(&ck.model, spec, range)?;
+    let states = if range.is_empty() {
+        Vec::new()
+    } else {
+        backend.final_states(&ck.model, spec, range)?
+    };
     let (counts, alive, dead, neg) = bin_batch(&states, m.d, ck.bound, &co);
     Ok(BatchCount {
         counts,
@@ -343,10 +372,18 @@ pub fn analyse(ck: &Checked, spec: &RunSpec, batches: &[BatchCount]) -> anyhow::
 
 /// Runs every (dynamics, η) of the config on `backend`.
 pub fn run_all(backend: &dyn Backend, ck: &Checked) -> anyhow::Result<(Vec<RunResult>, f64, f64)> {
-    run_all_from(backend, ck, &mut Vec::new(), &|_| {}, &mut |_, _, _| Ok(()))
+    let (counts, work, wall) = run_jobs(
+        backend,
+        ck,
+        Shard::WHOLE,
+        &mut Vec::new(),
+        &|_| {},
+        &mut |_, _, _| Ok(()),
+    )?;
+    Ok((analyse_jobs(ck, counts)?, work, wall))
 }
 
-/// Jobs of the plan (one per non-empty batch of every run), for `--resume`.
+/// Jobs of the plan (one per non-empty batch of every run), for `--resume` and `merge`.
 pub fn jobs(ck: &Checked) -> usize {
     super::plan(ck)
         .runs
@@ -355,44 +392,80 @@ pub fn jobs(ck: &Checked) -> usize {
         .sum()
 }
 
-/// Runs every (dynamics, η) of the config, taking the batches `done` holds (by job
-/// index) as given and calling `after_job` with each batch it runs (to save it);
-/// `progress` hears the path-steps of every batch, done or taken.
-pub fn run_all_from(
+/// Path-steps `shard` runs: its part of every batch.
+pub fn total_work(ck: &Checked, shard: Shard) -> f64 {
+    super::plan(ck)
+        .runs
+        .iter()
+        .flat_map(|r| {
+            let w = r.spec.work_per_path();
+            batches(ck, r.paths).into_iter().map(move |b| {
+                let part = shard.part(&b);
+                (part.end - part.start) as f64 * w
+            })
+        })
+        .sum()
+}
+
+/// Counts every job of the plan, in job order: `shard`'s part of every batch of every
+/// (dynamics, η) (`Shard::part`; the whole batch for `Shard::WHOLE`), taking the counts
+/// `done` holds (by job index) as given and calling `after_job` with each it counts (to
+/// save it); `progress` hears the path-steps of every job, done or taken. Returns the
+/// counts, the path-steps simulated and the wall time.
+pub fn run_jobs(
     backend: &dyn Backend,
     ck: &Checked,
+    shard: Shard,
     done: &mut Vec<Option<BatchCount>>,
     progress: crate::backend::Progress,
     after_job: &mut dyn FnMut(usize, serde_json::Value, &BatchCount) -> anyhow::Result<()>,
-) -> anyhow::Result<(Vec<RunResult>, f64, f64)> {
+) -> anyhow::Result<(Vec<BatchCount>, f64, f64)> {
     let start = Instant::now();
-    let plan = super::plan(ck);
     let mut out = Vec::new();
     let mut work = 0.0;
-    let mut i = 0;
-    for r in &plan.runs {
-        let mut counts = Vec::new();
-        for (b, range) in batches(ck, r.paths).into_iter().enumerate() {
-            let batch_work = (range.end - range.start) as f64 * r.spec.work_per_path();
+    for r in &super::plan(ck).runs {
+        for (b, batch) in batches(ck, r.paths).into_iter().enumerate() {
+            let range = shard.part(&batch);
+            let job_work = (range.end - range.start) as f64 * r.spec.work_per_path();
+            let i = out.len();
             let c = match done.get_mut(i).and_then(Option::take) {
                 Some(c) => c,
                 None => {
-                    let c = run_batch(backend, ck, &r.spec, range)?;
-                    work += batch_work;
                     let what = serde_json::json!({
-                        "dynamics": r.spec.dynamics.name(), "eta": r.spec.eta, "batch": b
+                        "dynamics": r.spec.dynamics.name(), "eta": r.spec.eta, "batch": b,
+                        "replicas": [range.start, range.end]
                     });
+                    let c = run_batch(backend, ck, &r.spec, range)?;
+                    work += job_work;
                     after_job(i, what, &c)?;
                     c
                 }
             };
-            progress(batch_work);
-            counts.push(c);
-            i += 1;
+            progress(job_work);
+            out.push(c);
         }
-        out.push(analyse(ck, &r.spec, &counts)?);
     }
     Ok((out, work, start.elapsed().as_secs_f64()))
+}
+
+/// Analyses every (dynamics, η) from the counts of all its batches (`counts`: every
+/// job of the plan, in job order, whole).
+pub fn analyse_jobs(ck: &Checked, counts: Vec<BatchCount>) -> anyhow::Result<Vec<RunResult>> {
+    anyhow::ensure!(
+        counts.len() == jobs(ck),
+        "{} jobs counted, the plan has {}",
+        counts.len(),
+        jobs(ck)
+    );
+    let mut counts = counts.into_iter();
+    super::plan(ck)
+        .runs
+        .iter()
+        .map(|r| {
+            let run: Vec<BatchCount> = counts.by_ref().take(batches(ck, r.paths).len()).collect();
+            analyse(ck, &r.spec, &run)
+        })
+        .collect()
 }
 
 pub const CONVENTION: &str = "SDE dX = -grad f dt + sqrt(s f) dW with s = eta*sigma/b (noise variance of SGD); invariant density f^(-1-2/s). Seed 002 writes f^(-1-1/(eta*sigma)), which is the density for noise sqrt(2 s f) dW (its Fokker-Planck equation drops Ito's 1/2). Gibbs comparison: constant noise sqrt(s fbar) dW, fbar = E f under f^(-1-2/s), density exp(-2 f/(s fbar)).";
@@ -401,7 +474,7 @@ pub const CONVENTION: &str = "SDE dX = -grad f dt + sqrt(s f) dW with s = eta*si
 /// diverged paths or a histogram farther from f^-p than sampling noise explains.
 pub fn report(
     ck: &Checked,
-    backend: &dyn Backend,
+    meta: &RunMeta,
     runs: Vec<RunResult>,
     work: f64,
     wall: f64,
@@ -434,9 +507,9 @@ pub fn report(
         smflow_version: env!("CARGO_PKG_VERSION").into(),
         experiment: "invariant".into(),
         name: ck.name.clone(),
-        backend: backend.name().into(),
-        adapter: backend.adapter(),
-        precision: backend.precision().name().into(),
+        backend: meta.backend.clone(),
+        adapter: meta.adapter.clone(),
+        precision: meta.precision.clone(),
         seed: ck.seed,
         paths: ck.paths,
         horizon: ck.horizon,
