@@ -163,6 +163,19 @@ class Result:
 
     @classmethod
     def _read(cls, directory: Path, keep: bool) -> "Result":
+        done = directory / "progress" / "done.json"
+        if not (directory / "results.json").exists() and done.exists():
+            # A shard of an experiment that saves jobs (finite-data, width_sweep,
+            # invariant): its jobs are its output, for merge; no statistics, no tables.
+            run = json.loads((directory / "progress" / "run.json").read_text(encoding="utf-8"))
+            d = json.loads(done.read_text(encoding="utf-8"))
+            raw = {
+                "experiment": run["id"]["config"].get("experiment"),
+                "shard": run["id"].get("shard"),
+                "jobs": d["jobs"],
+                "wall_seconds": d["wall_seconds"],
+            }
+            return cls(raw, {}, directory if keep else None)
         raw = json.loads((directory / "results.json").read_text(encoding="utf-8"))
         tables = {p.stem: _read_csv(p) for p in sorted(directory.glob("*.csv"))}
         return cls(raw, tables, directory if keep else None)
@@ -367,7 +380,10 @@ def run(
     ``out=None`` runs into a temporary directory that is removed once the results are
     read (nothing is left on disk); ``out=DIR`` keeps the CLI's files there (``force``
     empties a non-empty DIR first, as ``--force``). ``shard="i/N"`` runs one shard
-    (combine with :func:`merge`).
+    (combine with :func:`merge`; give ``out``). A shard of an experiment that saves
+    jobs (the finite-data ones, ``width_sweep``, ``invariant``) writes no statistics:
+    its :class:`Result` has ``raw`` = {experiment, shard, jobs, wall_seconds} and no
+    tables.
 
     Progress: with tqdm installed and stderr a terminal, or in a notebook, a tqdm bar
     over path-steps (and the CLI prints nothing); without tqdm, the CLI's own backend

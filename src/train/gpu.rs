@@ -34,7 +34,7 @@ use super::{Sink, TrainJob, Trainer, Update};
 use crate::backend::gpu::chunks::{chunk_replicas, ReplicaNeeds};
 use crate::backend::gpu::compose::{lit, mulhilo, real_alias, HEAVY_BALL, MATH, PHILOX, RK4};
 use crate::backend::gpu::device::Gpu;
-use crate::backend::gpu::driver::{real_size, to_f64};
+use crate::backend::gpu::driver::{real_size, rows_of_columns, to_f64};
 use crate::backend::gpu::segments::{drive, Event, Plan, StepLoop};
 use crate::backend::Precision;
 use crate::data::sampling::{feistel_half_bits, Sampling};
@@ -524,11 +524,8 @@ impl Trainer for GpuTrainer {
                 Event::Finished(_) => {}
                 Event::Checkpoint(c) => {
                     let vals = to_f64(&gpu.read(&state, &staging, cap * row * rs)?, self.precision);
-                    let mut rows = vec![0.0; m as usize * len];
+                    let mut rows = rows_of_columns(&vals, cap as usize, 0..m as usize, len);
                     for (i, out) in rows.chunks_mut(len).enumerate() {
-                        for (q, v) in out.iter_mut().enumerate() {
-                            *v = vals[q * cap as usize + i];
-                        }
                         // Replica::check_bound.
                         if dead[i] || out[..p].iter().any(|v| v.is_nan() || v.abs() > job.bound) {
                             dead[i] = true;

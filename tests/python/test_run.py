@@ -222,6 +222,28 @@ def test_shards_merge_to_the_whole_run(tmp_path, small_config):
         pdt.assert_frame_equal(merged.tables[name], whole.tables[name], check_exact=True)
 
 
+def test_job_shards_return_and_merge_to_the_whole_run(tmp_path):
+    # invariant saves jobs (bin counts) per shard instead of statistics.
+    cfg = {
+        "experiment": "invariant", "name": "inv",
+        "model": {"kind": "toy_sgd", "loss": "double_well", "c0": 0.25, "sigma": 100.0},
+        "x0": [0.0], "dynamics": ["sgd"], "etas": [0.01], "horizon": 0.5, "paths": 101,
+        "invariant": {"bins": 8, "range": [-2.0, 2.0], "batches": 4}, "seed": 3,
+    }
+    whole = smflow.run(cfg, backend="cpu", progress=False)
+    dirs = []
+    for i in (1, 2, 3):
+        d = tmp_path / f"shard{i}"
+        s = smflow.run(cfg, backend="cpu", shard=f"{i}/3", out=d, progress=False)
+        assert s.raw["shard"] == f"{i}/3" and s.raw["experiment"] == "invariant"
+        assert s.raw["jobs"] == 4 and s.tables == {}
+        dirs.append(d)
+    merged = smflow.merge(dirs, progress=False)
+    pdt.assert_frame_equal(
+        merged.tables["invariant_bins"], whole.tables["invariant_bins"], check_exact=True
+    )
+
+
 def test_devices_lists_the_cpu():
     lines = smflow.devices()
     assert isinstance(lines, list) and all(isinstance(s, str) for s in lines)

@@ -60,6 +60,27 @@ pub fn to_f64(bytes: &[u8], p: Precision) -> Vec<f64> {
     }
 }
 
+/// Rows of the replicas `replicas` from a chunk's state read back column by column
+/// (value q of replica r at `q · cap + r`, the layout every state-in-registers kernel
+/// writes for coalesced access): `len` values per replica, replica by replica.
+pub fn rows_of_columns(
+    vals: &[f64],
+    cap: usize,
+    replicas: std::ops::Range<usize>,
+    len: usize,
+) -> Vec<f64> {
+    let mut rows = vec![0.0; replicas.len() * len];
+    if len == 0 {
+        return rows;
+    }
+    for (row, r) in rows.chunks_exact_mut(len).zip(replicas) {
+        for (q, v) in row.iter_mut().enumerate() {
+            *v = vals[q * cap + r];
+        }
+    }
+    rows
+}
+
 /// Replicas per chunk (`chunks::chunk_replicas`): the forced size or the largest that
 /// fits, at most MAX_CHUNK by default; never more than needed. A replica holds
 /// `floats_per_replica` reals of state, an `alive` flag, and 1/64 of its workgroup's
@@ -223,11 +244,13 @@ pub fn simulate(
             Event::Checkpoint(c) if c + 1 == n_cp => {
                 let bytes = gpu.read(&state, &staging, cap * np * d * rsize)?;
                 let vals = to_f64(&bytes, precision);
-                for r in skip as usize..n as usize {
-                    for q in 0..(np * d) as usize {
-                        states.push(vals[q * cap as usize + r]);
-                    }
-                }
+                let len = (np * d) as usize;
+                states.extend(rows_of_columns(
+                    &vals,
+                    cap as usize,
+                    skip as usize..n as usize,
+                    len,
+                ));
             }
             Event::Checkpoint(_) => {}
         }
