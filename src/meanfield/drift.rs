@@ -57,10 +57,9 @@ pub fn residuals_reference<R: Real>(
     out.clear();
     for (j, yj) in y.iter().enumerate() {
         let th = &x[j * d..(j + 1) * d];
-        let s: R = z
-            .chunks_exact(per)
-            .map(|zk| zk[0] * act.f(dot(&zk[1..], th)))
-            .sum();
+        let s: R = z.chunks_exact(per).fold(-R::zero(), |s, zk| {
+            s.add_product(zk[0], act.f(dot(&zk[1..], th)))
+        });
         out.push(s / R::of(n as f64) - *yj);
     }
 }
@@ -220,10 +219,10 @@ pub fn drift_reference<R: Real>(
             let u = dot(&zk[1..], th);
             let (s, ds) = (act.f(u), act.df(u));
             let g = batch.c[j] * w.r[j];
-            dk[0] -= g * s;
+            dk[0] = dk[0].sub_product(g, s);
             let gw = g * a * ds;
             for i in 0..d {
-                dk[1 + i] -= gw * th[i];
+                dk[1 + i] = dk[1 + i].sub_product(gw, th[i]);
             }
         }
     }

@@ -8,7 +8,8 @@
 //! amortise packing (27% of the n = 2^16 bench under `matrixmultiply`, which this
 //! replaced).
 //!
-//! Every sum runs in the scalar reference's order with a multiply then an add (no FMA):
+//! Every sum runs in the scalar reference's order, each step `Real::add_product` or
+//! `sub_product` as there (f64: a multiply then an add; f32: a fused multiply-add):
 //! dot products over i from −0 as `model::dot`, the residual sums over k, Δa and Δw over
 //! j from +0. So these loops give `drift::drift_reference`'s bits, in f64 and f32, at every
 //! SIMD level (`per_level!`): `tests/meanfield_cpu.rs` and `tests/simd_levels.rs`.
@@ -89,7 +90,7 @@ fn pre_activations<R: Real, const N: usize>(rows: &[R], xc: &[Chunk<R>]) -> [Chu
         for (ug, wg) in u.iter_mut().zip(&w) {
             let wi = wg[i];
             for l in 0..J {
-                ug[l] += wi * x[l];
+                ug[l] = ug[l].add_product(wi, x[l]);
             }
         }
     }
@@ -295,7 +296,7 @@ fn forward_body<R: Real>(
                 for (zk, sk) in rows.chunks_exact(per).zip(s.chunks_exact(nc)) {
                     let (a, sc) = (zk[0], &sk[c]);
                     for l in 0..J {
-                        t[l] += a * sc[l];
+                        t[l] = t[l].add_product(a, sc[l]);
                     }
                 }
                 *sum = t;
@@ -340,7 +341,7 @@ impl<R: Real, const N: usize> GroupWork<R, N> {
             for g in 0..N {
                 let (sg, dsg) = (&s[g * nc + c], &ds[g * nc + c]);
                 for l in 0..J.min(b - c * J) {
-                    da[g] -= crc[l] * sg[l];
+                    da[g] = da[g].sub_product(crc[l], sg[l]);
                 }
                 for l in 0..J {
                     self.m[c][g][l] = crc[l] * a[g] * dsg[l];
@@ -354,7 +355,7 @@ impl<R: Real, const N: usize> GroupWork<R, N> {
                 for (ag, mg) in acc.iter_mut().zip(mc) {
                     let mj = mg[j % J];
                     for l in 0..J {
-                        ag[l] -= mj * x[l];
+                        ag[l] = ag[l].sub_product(mj, x[l]);
                     }
                 }
             }

@@ -323,7 +323,9 @@ pub fn linear_population(teacher: &Teacher, act: Activation) -> crate::data::Dat
 
 #[inline]
 pub fn dot<R: Real>(a: &[R], b: &[R]) -> R {
-    a.iter().zip(b).map(|(p, q)| *p * *q).sum()
+    a.iter()
+        .zip(b)
+        .fold(-R::zero(), |s, (p, q)| s.add_product(*p, *q))
 }
 
 #[cfg(test)]

@@ -4,7 +4,9 @@
 //! Box–Muller over a chunk) is compiled three times — AVX-512, AVX2 and the portable
 //! baseline — and the widest the CPU has is used. The arithmetic is the same IEEE
 //! operations in the same order in every copy (Rust never contracts a·b + c into an
-//! FMA on its own), so every level gives the same bits; `tests/simd_levels.rs` proves
+//! FMA on its own; where a loop asks for one, `mul_add`, it is exact on every level: an
+//! instruction on AVX2 + FMA and AVX-512, software on the baseline), so every level
+//! gives the same bits; `tests/simd_levels.rs` proves
 //! it. `SMFLOW_SIMD=avx512|avx2|scalar` forces a level (capped by what the CPU has),
 //! for those tests and for benchmarks.
 
@@ -37,7 +39,7 @@ pub fn detected() -> Level {
         {
             return Level::Avx512;
         }
-        if is_x86_feature_detected!("avx2") {
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
             return Level::Avx2;
         }
     }
@@ -71,11 +73,11 @@ macro_rules! per_level {
         $vis fn $name $(<$($g: $bound),*>)? (level: $crate::rng::simd::Level, $($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2")]
+                #[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2,fma")]
                 unsafe fn avx512 $(<$($g: $bound),*>)? ($($arg: $ty),*) {
                     $body($($arg),*)
                 }
-                #[target_feature(enable = "avx2")]
+                #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2 $(<$($g: $bound),*>)? ($($arg: $ty),*) {
                     $body($($arg),*)
                 }
