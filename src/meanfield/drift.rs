@@ -245,6 +245,27 @@ pub fn add_correction<R: Real>(
     scale: f64,
     delta: &mut [R],
 ) {
+    add_correction_at(simd::level(), act, z, d, x, w, eta, scale, delta)
+}
+
+crate::per_level! {
+    /// `add_correction` compiled per SIMD level, as the drift's kernels: its dot products
+    /// (`Real::add_product`) are then an FMA instruction in f32, not a call.
+    fn add_correction_at<R: Real>(act: Activation, z: &[R], d: usize, x: &[R], w: &mut DriftScratch<R>, eta: f64, scale: f64, delta: &mut [R]) => add_correction_body
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn add_correction_body<R: Real>(
+    act: Activation,
+    z: &[R],
+    d: usize,
+    x: &[R],
+    w: &mut DriftScratch<R>,
+    eta: f64,
+    scale: f64,
+    delta: &mut [R],
+) {
     let per = d + 1;
     let (n, b) = (z.len() / per, w.r.len());
     let nc = b.div_ceil(J);
