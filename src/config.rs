@@ -47,6 +47,10 @@ pub enum Experiment {
     /// [`Experiment::ALL`] (it shares weak_order's name); `parse::experiment` tells the
     /// two apart by the `data` field.
     DataWeakOrder,
+    /// `weak_order` on the two-layer mean-field model (`"model": {"kind":
+    /// "two_layer"}`, one width): the width_sweep schema and engine,
+    /// `experiment::width_sweep::weak_order`. Not in [`Experiment::ALL`] either.
+    MeanFieldWeakOrder,
 }
 
 /// The schema that reads an experiment's config, and the engine that runs it.
@@ -74,7 +78,7 @@ impl Experiment {
     /// The name in config files.
     pub const fn name(self) -> &'static str {
         match self {
-            Self::WeakOrder | Self::DataWeakOrder => "weak_order",
+            Self::WeakOrder | Self::DataWeakOrder | Self::MeanFieldWeakOrder => "weak_order",
             Self::NPoint => "n_point",
             Self::Invariant => "invariant",
             Self::LeastSquaresRisk => "least_squares_risk",
@@ -95,7 +99,7 @@ impl Experiment {
             | Self::ImplicitBiasSweep
             | Self::GdVsGf
             | Self::DataWeakOrder => Family::Training,
-            Self::WidthSweep => Family::WidthSweep,
+            Self::WidthSweep | Self::MeanFieldWeakOrder => Family::WidthSweep,
         }
     }
 
@@ -103,7 +107,7 @@ impl Experiment {
     pub fn names_of(family: Family) -> Vec<&'static str> {
         Self::ALL
             .into_iter()
-            .chain([Self::DataWeakOrder])
+            .chain([Self::DataWeakOrder, Self::MeanFieldWeakOrder])
             .filter(|e| e.family() == family)
             .map(Self::name)
             .collect()
@@ -119,6 +123,10 @@ pub fn expect_family(kind: &str, family: Family) -> Result<Experiment, ConfigErr
         Some(e) if e.family() == family => Ok(e),
         // The finite-data trainer reads weak_order configs that have a data set.
         Some(Experiment::WeakOrder) if family == Family::Training => Ok(Experiment::DataWeakOrder),
+        // … and the mean-field engine those of the two-layer model.
+        Some(Experiment::WeakOrder) if family == Family::WidthSweep => {
+            Ok(Experiment::MeanFieldWeakOrder)
+        }
         Some(e) => err(
             "experiment",
             format!(

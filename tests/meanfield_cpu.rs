@@ -32,6 +32,7 @@ fn linear_job(width: usize, d: usize, dynamics: Dynamics, eta: f64, steps: u32) 
         batch: 1,
         friction: 1.5,
         substeps: 4,
+        coarsen: 1,
         checkpoints: (0..=steps).collect(),
         key: [5, 6],
         stream: dynamics.code() << 24,

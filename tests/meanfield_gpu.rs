@@ -63,6 +63,7 @@ fn job(
         batch: 5,
         friction: 1.5,
         substeps: 2,
+        coarsen: 1,
         checkpoints: vec![0, 1, 4, 6],
         key: [5, 6],
         stream: dynamics.code() << 24,
@@ -221,6 +222,29 @@ fn the_order2_correction_is_far_above_the_tolerance() {
                 o2.name(),
                 o1.name()
             );
+        }
+    }
+}
+
+/// Coupled coarse levels (`MfJob::coarsen`: half or a quarter of the substeps on the
+/// fine level's Brownian path) give the CPU's paths on the GPU, for every dynamics that
+/// has them.
+#[test]
+fn coarse_levels_match_the_cpu() {
+    let Some(g) = with_tile(64) else { return };
+    for dynamics in [
+        Dynamics::Gf,
+        Dynamics::Smf1,
+        Dynamics::Mgf,
+        Dynamics::Smf2,
+        Dynamics::Msme1,
+    ] {
+        for c in [2, 4] {
+            let mut j = job(Activation::Tanh, dynamics, 70, 3, Some(23), 0.5);
+            j.substeps = 4;
+            j.coarsen = c;
+            let what = format!("{} coarsen {c}", dynamics.name());
+            compare(&g, &j, 0..3, F32_TOL, &what);
         }
     }
 }

@@ -56,6 +56,7 @@ fn set_job(dynamics: Dynamics, width: usize, eta: f64, steps: u32) -> MfJob {
         batch: 2,
         friction: GAMMA,
         substeps: 4,
+        coarsen: 1,
         checkpoints: vec![steps],
         key: [7, 8],
         stream: stream_code(dynamics) << 24,

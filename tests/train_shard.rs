@@ -1,5 +1,5 @@
 //! Shards that save jobs: `run --shard i/N` of least_squares_risk, implicit_bias_sweep,
-//! width_sweep and invariant, then `merge`, writes exactly the files of one unsharded run
+//! width_sweep, weak_order on the two-layer model and invariant, then `merge`, writes exactly the files of one unsharded run
 //! (results.json equal but for its timing), whatever order the shards are given in,
 //! and a shard interrupted and continued with `--resume` merges the same. Missing,
 //! unfinished, duplicated or mismatched shards, and --shard for gd_vs_gf, are refused
@@ -30,6 +30,15 @@ const WIDTHS: &str = r#"{"experiment": "width_sweep", "name": "widths",
  "data": {"kind": "set", "n": 16, "label_noise": 0.1},
  "widths": [4, 8, 16], "dynamics": ["sgd", "smf1"], "etas": [0.1], "batch": 2,
  "horizon": 0.5, "paths": 9, "substeps": 1, "test_samples": 16, "seed": 1}"#;
+
+// weak_order on the two-layer model: the mean-field engine, with coupled coarse levels
+// (substeps 2) among its jobs.
+const MF_ORDER: &str = r#"{"experiment": "weak_order", "name": "mf_order",
+ "model": {"kind": "two_layer", "activation": "tanh", "d": 3,
+           "teacher": {"neurons": 2, "a_scale": 1.0, "seed": 3}},
+ "data": {"kind": "set", "n": 16, "label_noise": 0.1},
+ "widths": [8], "dynamics": ["sgd", "smf1", "gd", "gf"], "etas": [0.1, 0.05], "batch": 2,
+ "horizon": 0.2, "paths": 9, "substeps": 2, "test_samples": 16, "seed": 1}"#;
 
 // invariant: 2 runs × 5 batches of 303 paths; 3 shards each count their part of every
 // batch, and merge adds the counts.
@@ -163,6 +172,7 @@ fn merged_shards_equal_the_whole_run() {
         ("sweep", SWEEP, 3),
         ("risk", RISK, 2),
         ("widths", WIDTHS, 4),
+        ("mf_order", MF_ORDER, 2),
         ("invariant", INVARIANT, 3),
         ("invariant-small", INVARIANT_SMALL, 5),
     ] {

@@ -105,6 +105,215 @@ fn results_do_not_depend_on_the_cpu_block_size() {
     }
 }
 
+/// Risk (observable 0) at the horizon of every replica of `j` (fine level, or
+/// coarsened by `c`), CPU f64.
+fn risks(j: &smflow::meanfield::MfJob, c: u32, paths: u64) -> Vec<f64> {
+    let mut j = j.clone();
+    j.coarsen = c;
+    let runs = collect(&CpuMeanField::default(), &j, paths).unwrap();
+    runs.last().unwrap().iter().map(|o| o[0]).collect()
+}
+
+/// The coupled levels measure the solver's error. gf (RK4, deterministic given the
+/// initial neurons): per replica, the levels' estimate (g₁ − g₂)/15 at 2 substeps is
+/// minus the fine level's actual error g₁ − g(64 substeps), to leading order (within
+/// 25%; an estimate from uncoupled or mis-scaled levels is off by orders of magnitude).
+/// smf1: the coarse level (2 of the fine level's 4 substeps, increments summed) runs on
+/// the fine level's Brownian path, so g₁ − g₂ spreads far less than g₁ (independent
+/// levels would spread √2 times more, not 10 times less).
+#[test]
+fn coupled_levels_estimate_the_solver_error() {
+    let text = config("")
+        .replace(r#""etas": [0.1]"#, r#""etas": [0.2]"#)
+        .replace(r#""paths": 400"#, r#""paths": 40"#);
+    let s = sweep(&text);
+    let gf = job(&s, Dynamics::Gf, 0, 16);
+    let (g1, g2) = (risks(&gf, 1, 40), risks(&gf, 2, 40));
+    let mut exact = gf.clone();
+    exact.substeps = 64;
+    let g64 = risks(&exact, 1, 40);
+    let (mut est, mut actual) = (0.0, 0.0);
+    for r in 0..40 {
+        est += (g1[r] - g2[r]) / 15.0;
+        actual += g1[r] - g64[r];
+    }
+    assert!(actual.abs() > 1e-9, "RK4 error {actual} too small to test");
+    assert!(
+        (est + actual).abs() < 0.25 * actual.abs(),
+        "RK4 error estimate {est} vs actual {actual}"
+    );
+
+    let s = sweep(&text.replace(r#""substeps": 2"#, r#""substeps": 4"#));
+    let smf1 = job(&s, Dynamics::Smf1, 0, 16);
+    let (f, c) = (risks(&smf1, 1, 400), risks(&smf1, 2, 400));
+    let diff: Vec<f64> = f.iter().zip(&c).map(|(a, b)| a - b).collect();
+    let (_, _, var_diff, ..) = describe(&diff);
+    let (_, _, var_fine, ..) = describe(&f);
+    assert!(
+        var_diff < var_fine / 100.0,
+        "Var(g₁ − g₂) = {var_diff:e} vs Var g₁ = {var_fine:e}: the levels are not coupled"
+    );
+    // And they are different solutions (the estimate is not identically zero).
+    assert!(var_diff > 0.0 && diff.iter().any(|d| d.abs() > 1e-9));
+}
+
+/// The CLI reports the levels: smf1 and gf cells carry a solver error (sgd's none),
+/// pairs a bound and a verdict; `extrapolate` reports Talay–Tubaro values, and a
+/// `substeps` that is not a multiple of 4 with it is refused by name.
+#[test]
+fn sweeps_report_solver_errors_and_extrapolate() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = config("")
+        .replace(r#""paths": 400"#, r#""paths": 16"#)
+        .replace("[16, 64, 256]", "[8, 16]")
+        .replace(r#""substeps": 2"#, r#""substeps": 4"#)
+        .replace(r#"["gd", "sgd", "smf1"]"#, r#"["gd", "gf", "sgd", "smf1"]"#);
+    let read = |d: &std::path::Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(d.join("results.json")).unwrap()).unwrap()
+    };
+    let cell = |r: &serde_json::Value, d: &str, n: u64, o: &str| -> serde_json::Value {
+        r["results"]["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| {
+                c["dynamics"] == d && c["width"] == n && c["t"] == 1.0 && c["observable"] == o
+            })
+            .unwrap()
+            .clone()
+    };
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let o = run_cli(&base, &a);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ra = read(&a);
+    for d in ["smf1", "gf"] {
+        let e = &cell(&ra, d, 16, "risk")["solver_error"];
+        assert!(e.as_f64().is_some_and(|e| e.is_finite()), "{d}: {e}");
+    }
+    assert!(cell(&ra, "sgd", 16, "risk")["solver_error"].is_null());
+    let pair = ra["results"]["pairs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pair"][1] == "smf1" && p["t"] == 1.0 && p["observable"] == "risk")
+        .unwrap()
+        .clone();
+    assert!(pair["solver_bound"].as_f64().unwrap() > 0.0);
+    assert!(pair["solver_ok"].is_boolean());
+    let header = std::fs::read_to_string(a.join("width_sweep.csv")).unwrap();
+    assert!(header
+        .lines()
+        .next()
+        .unwrap()
+        .ends_with(",solver_error,solver_error_stderr"));
+
+    // extrapolate: smf1's value is 2g₁ − g₂, so it moves by minus the (EM) estimate;
+    // gf (RK4) keeps g₁.
+    let o = run_cli(
+        &base.replace(r#""seed": 3"#, r#""seed": 3, "extrapolate": true"#),
+        &b,
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let rb = read(&b);
+    let num = |v: &serde_json::Value, f: &str| v[f].as_f64().unwrap();
+    let (plain, tt) = (cell(&ra, "smf1", 16, "risk"), cell(&rb, "smf1", 16, "risk"));
+    let shift = num(&tt, "mean") - num(&plain, "mean");
+    let expect = num(&plain, "solver_error");
+    assert!(
+        (shift - expect).abs() < 1e-12 * (1.0 + num(&plain, "mean").abs()),
+        "2g₁ − g₂ − g₁ = g₁ − g₂: shift {shift:e} vs {expect:e}"
+    );
+    assert_eq!(
+        cell(&ra, "gf", 16, "risk")["mean"],
+        cell(&rb, "gf", 16, "risk")["mean"]
+    );
+
+    let bad = base.replace(r#""substeps": 4"#, r#""substeps": 6, "extrapolate": true"#);
+    let o = run_cli(&bad, &tmp.path().join("c"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("substeps") && err.contains("multiple of 4"),
+        "{err}"
+    );
+}
+
+/// `weak_order` on the two-layer model: the small-d study's files and fields from the
+/// mean-field engine, pairs paired by replica. GD − GF is O(η) and GD − MGF O(η²) (the
+/// order-2 drift of the mean-field GD, README): their fitted orders land within 0.2 of
+/// 1 and 2 (a missing or wrong correction gives 1 for both). Bad input names the field.
+#[test]
+fn weak_order_on_two_layer_fits_gd_gf_and_mgf_orders() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = config("")
+        .replace(
+            r#""experiment": "width_sweep""#,
+            r#""experiment": "weak_order""#,
+        )
+        .replace("[16, 64, 256]", "[16]")
+        .replace(
+            r#"["gd", "sgd", "smf1"]"#,
+            r#"["gd", "gf", "mgf", "sgd", "smf1"]"#,
+        )
+        .replace(r#""etas": [0.1]"#, r#""etas": [0.2, 0.1, 0.05]"#)
+        .replace(r#""horizon": 1.0"#, r#""horizon": 0.4"#)
+        .replace(r#""paths": 400"#, r#""paths": 24"#)
+        .replace(r#""substeps": 2"#, r#""substeps": 4"#);
+    let out = tmp.path().join("a");
+    let o = run_cli(&text, &out);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in ["points.csv", "weak_error.csv", "weak_error.svg"] {
+        assert!(out.join(f).exists(), "{f} missing");
+    }
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["experiment"], "weak_order");
+    let res = &r["results"];
+    assert_eq!(res["width"], 16);
+    let order = |a: &str, b: &str| {
+        res["orders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["pair"][0] == a && o["pair"][1] == b && o["observable"] == "risk")
+            .unwrap_or_else(|| panic!("no {a}–{b} order: {}", res["orders"]))["order"]
+            .as_f64()
+            .unwrap()
+    };
+    let (gf, mgf) = (order("gd", "gf"), order("gd", "mgf"));
+    assert!((gf - 1.0).abs() < 0.2, "gd–gf order {gf}");
+    assert!((mgf - 2.0).abs() < 0.2, "gd–mgf order {mgf}");
+    let e = res["weak_errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["pair"][1] == "smf1")
+        .unwrap();
+    assert_eq!(e["estimator"], "paired_replicas");
+    // The smf1 points carry the levels' solver error, sgd's none.
+    let pt = |d: &str| {
+        res["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["dynamics"] == d && p["t"] == 0.4)
+            .unwrap()
+            .clone()
+    };
+    assert!(pt("smf1")["solver_error"].is_f64() && pt("sgd")["solver_error"].is_null());
+
+    for (bad, field) in [
+        (text.replace("[16]", "[16, 32]"), "widths"),
+        (
+            text.replace(r#"["gd", "gf", "mgf", "sgd", "smf1"]"#, r#"["gf", "smf1"]"#),
+            "dynamics",
+        ),
+    ] {
+        let o = run_cli(&bad, &tmp.path().join(field));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && err.contains(field), "{field}: {err}");
+    }
+}
+
 fn run_cli(cfg_text: &str, out: &std::path::Path) -> std::process::Output {
     let cfg = out.with_extension("json");
     std::fs::write(&cfg, cfg_text).unwrap();
@@ -291,9 +500,15 @@ fn compare_checks_every_run_of_a_sweep_on_both_backends() {
     );
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("compare.json")).unwrap()).unwrap();
-    // 3 dynamics × 2 widths, each compared (none skipped) and within f32 rounding.
+    // 3 dynamics × 2 widths and smf1's coupled coarse level (1 of its 2 substeps) at
+    // each width, each compared (none skipped) and within f32 rounding.
     let runs = doc["runs"].as_array().unwrap();
-    assert_eq!(runs.len(), 6);
+    assert_eq!(runs.len(), 8);
+    assert_eq!(
+        runs.iter().filter(|r| r["substeps"] == 1).count(),
+        2,
+        "{stdout}"
+    );
     assert!(
         runs.iter()
             .all(|r| r["max_rel_deviation"].as_f64().unwrap() < 1e-4),

@@ -185,15 +185,22 @@ var<workgroup> sh4r: array<vec4<real>, RWG>;
 
 // smf1: c_i = W0 + NOISE_SCALE (ξ_i − ξ̄) (`MfJob::noise_weights`: dt/N and
 // sqrt(η dt/(bN)); msme1 the same per unit time), ξ = normals 0..N of (replica,
-// k·SUB + e): one workgroup per replica, ξ̄ by a tree reduction.
+// k·SUB_FINE + e): one workgroup per replica, ξ̄ by a tree reduction. A coarse level
+// (COARSEN = c > 1, `meanfield::set_normals`) sums fine substeps ec … ec+c−1 over √c.
 @compute @workgroup_size(RWG)
 fn prep_noise(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let rl = wg.y;
     let r = ctl[2] + rl;
-    let step = ctl[0] * SUB + ctl[1];
+    let step = ctl[0] * SUB_FINE + ctl[1] * COARSEN;
     var s = real(0.0);
     for (var q = t; q * 4u < NS; q += RWG) {
-        let nv = normals4(vec4<u32>(r, step, q, STREAM));
+        var nv = normals4(vec4<u32>(r, step, q, STREAM));
+        if (COARSEN > 1u) {
+            for (var j = 1u; j < COARSEN; j++) {
+                nv += normals4(vec4<u32>(r, step + j, q, STREAM));
+            }
+            nv *= INV_SQRT_COARSEN;
+        }
         for (var l = 0u; l < 4u; l++) {
             let i = 4u * q + l;
             if (i < NS) {

@@ -1,5 +1,5 @@
-//! `smflow compare` for `width_sweep`: every (dynamics, η, width) run of the config on a
-//! sample of replicas, on the CPU reference (f64) and the GPU backend; the per-replica
+//! `smflow compare` for `width_sweep`: every (dynamics, η, width) run of the config, and
+//! each coupled coarse level, on a sample of replicas, on the CPU reference (f64) and the GPU backend; the per-replica
 //! observables at every checkpoint compared value by value. Both follow the same
 //! Philox draws, so differences are float rounding. Exits with 1 beyond the tolerance.
 
@@ -8,10 +8,9 @@ use super::Failure;
 use crate::backend::BackendChoice;
 use crate::experiment::width_sweep::analysis::Runs;
 use crate::experiment::width_sweep::config::check;
-use crate::experiment::width_sweep::{collect, job};
+use crate::experiment::width_sweep::{collect, describe_job, job_list, level_job};
 use crate::meanfield::cpu::CpuMeanField;
 use crate::meanfield::MeanFieldBackend;
-use serde_json::json;
 
 /// Largest |g − c| / (1 + |c|) over replicas finite on both backends, and the number of
 /// (checkpoint, replica) pairs diverged on one backend only (as for the trainers).
@@ -45,23 +44,28 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
     super::compare::announce(&a, &cpu.adapter(), &gpu.adapter());
     let reps = a.sample.min(s.cfg.paths);
     let mut tally = PathTally::new("diverged_on_one_backend", a.quiet);
-    for &d in &s.dynamics {
-        for (ei, &eta) in s.cfg.etas.iter().enumerate() {
-            for &n in &s.widths {
-                let j = job(&s, d, ei, n);
-                let label = format!("{:<5} η = {eta:<8} n = {n:<7}", d.name());
-                let run = json!({"dynamics": d.name(), "eta": eta, "width": n});
-                let g = match collect(gpu.as_ref(), &j, reps) {
-                    Ok(g) => g,
-                    Err(e) => {
-                        tally.skipped(&label, run, &e);
-                        continue;
-                    }
-                };
-                let c = collect(&cpu, &j, reps).map_err(Failure::Runtime)?;
-                tally.compared(&label, run, reps, max_rel_deviation(&c, &g));
+    for (di, ei, n, c) in job_list(&s) {
+        let j = level_job(&s, s.dynamics[di], ei, n, c);
+        let level = if c > 1 {
+            format!(" (coarse level, substeps {})", j.substeps())
+        } else {
+            String::new()
+        };
+        let label = format!(
+            "{:<5} η = {:<8} n = {n:<7}{level}",
+            j.dynamics.name(),
+            j.eta
+        );
+        let run = describe_job(&j);
+        let g = match collect(gpu.as_ref(), &j, reps) {
+            Ok(g) => g,
+            Err(e) => {
+                tally.skipped(&label, run, &e);
+                continue;
             }
-        }
+        };
+        let c = collect(&cpu, &j, reps).map_err(Failure::Runtime)?;
+        tally.compared(&label, run, reps, max_rel_deviation(&c, &g));
     }
     tally.conclude(
         gpu.adapter(),

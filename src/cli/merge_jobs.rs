@@ -192,8 +192,10 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
     let precision =
         crate::config::check_precision(Some(&id.precision))?.expect("a precision was given");
     let wall: f64 = heads.iter().map(|(_, h)| h.2).sum();
-    let experiment = id.config.get("experiment").and_then(Value::as_str);
-    if experiment == Some(crate::config::Experiment::Invariant.name()) {
+    // The engine that reads the jobs: the envelope's dispatch (weak_order on the
+    // two-layer model is the mean-field engine's, on a data set the trainer's).
+    let experiment = crate::config::parse::experiment(&id.config)?;
+    if experiment == crate::config::Experiment::Invariant {
         let shards = heads
             .into_iter()
             .map(|(d, h)| {
@@ -214,7 +216,7 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
         }
         return Ok(());
     }
-    if experiment == Some(crate::config::Experiment::WidthSweep.name()) {
+    if experiment.family() == crate::config::Family::WidthSweep {
         let shards = heads
             .into_iter()
             .map(|(d, h)| read::<Vec<Vec<[u64; 4]>>>(&d, h))
@@ -275,7 +277,7 @@ fn merge_sweep(
 ) -> Result<(), Failure> {
     use crate::experiment::width_sweep::{self as ws, config as wsc};
     let cfg = wsc::parse(id.config.clone(), Default::default())?;
-    let name = cfg.name.clone().unwrap_or_else(|| "width_sweep".into());
+    let name = cfg.name.clone().unwrap_or_else(|| cfg.experiment.clone());
     let sweep = wsc::check(cfg, &name)?;
     let paths = sweep.cfg.paths;
     let jobs = ws::jobs(&sweep);
@@ -314,7 +316,7 @@ fn merge_sweep(
     let result = ws::execute_from(&sweep, &backend, &|_| {}, &mut done, &mut |_, _, _| Ok(()))
         .map_err(Failure::Runtime)?;
     let info = super::outputs::RunInfo {
-        experiment: "width_sweep",
+        experiment: sweep.experiment.name(),
         name: &sweep.name,
         precision: precision.name(),
         seed: sweep.cfg.seed,

@@ -241,6 +241,7 @@ pub fn refuse_shard(a: &RunArgs, kind: crate::config::Experiment) -> Result<(), 
             | ImplicitBiasSweep
             | WidthSweep
             | DataWeakOrder
+            | MeanFieldWeakOrder
     );
     match a.shard {
         Some(_) if !shards => Err(Failure::BadInput(format!(

@@ -1,4 +1,5 @@
-//! `smflow run` for `width_sweep`: build the mean-field backend, run, write, summarise.
+//! `smflow run` for `width_sweep` (and `weak_order` on the two-layer model): build the
+//! mean-field backend, run, write, summarise.
 
 use super::outputs::{write_output, RunInfo};
 use super::run::RunArgs;
@@ -88,15 +89,16 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
     let wall = start.elapsed().as_secs_f64();
     if let Some(sh) = shard {
         let what = format!(
-            "{} [width_sweep] backend {} ({})",
+            "{} [{}] backend {} ({})",
             sweep.name,
+            sweep.experiment,
             backend.name(),
             backend.adapter()
         );
         return super::run::finish_job_shard(&a, &mut store, sh, &what, &dir, wall);
     }
     let info = RunInfo {
-        experiment: "width_sweep",
+        experiment: sweep.experiment.name(),
         name: &sweep.name,
         precision: backend.precision().name(),
         seed: sweep.cfg.seed,
@@ -108,8 +110,9 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
     store.finish();
     if !a.quiet {
         println!(
-            "{} [width_sweep] backend {} ({}), {:.1} s, {:.3e} neuron-steps/s",
+            "{} [{}] backend {} ({}), {:.1} s, {:.3e} neuron-steps/s",
             sweep.name,
+            sweep.experiment,
             backend.name(),
             backend.adapter(),
             wall,

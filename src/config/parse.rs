@@ -195,7 +195,14 @@ pub fn experiment(value: &Value) -> Result<Experiment, ConfigError> {
     match obj.get("experiment") {
         None => Err(bad("experiment", format!("missing (allowed: {allowed})"))),
         Some(Value::String(s)) => match Experiment::parse(s) {
-            // weak_order on a data set (`data`) runs in the finite-data trainer.
+            // weak_order on the two-layer model runs in the mean-field engine, on
+            // another data set (`data`) in the finite-data trainer.
+            Some(Experiment::WeakOrder)
+                if obj.get("model").and_then(|m| m.get("kind"))
+                    == Some(&Value::from("two_layer")) =>
+            {
+                Ok(Experiment::MeanFieldWeakOrder)
+            }
             Some(Experiment::WeakOrder) if obj.contains_key("data") => {
                 Ok(Experiment::DataWeakOrder)
             }

@@ -13,9 +13,10 @@
 
 use crate::dynamics::{Channel, Dynamics, RunSpec};
 use crate::experiment::config::Checked;
+use crate::experiment::training::Output;
 use crate::experiment::{Collected, Plan};
 use crate::observables::Observable;
-use crate::output::report::{Order, Point, WeakError};
+use crate::output::report::{Order, Point, Report, WeakError};
 use crate::stats::fit::fit_order;
 
 /// Closed-form E g at step k where the model has one (used to check, never to fit).
@@ -152,6 +153,10 @@ pub struct Grid {
     pub times: Vec<f64>,
     pub horizon: f64,
     pub observables: Vec<String>,
+    /// The config field that sets the solver's substeps (named in warnings):
+    /// `sde.substeps` in the small-d schema, `substeps` in the trainer's and
+    /// mean-field's.
+    pub substeps_field: &'static str,
 }
 
 impl Grid {
@@ -162,6 +167,7 @@ impl Grid {
             times: ck.times.clone(),
             horizon: ck.horizon,
             observables: ck.observables.iter().map(|o| o.to_string()).collect(),
+            substeps_field: "sde.substeps",
         }
     }
 }
@@ -220,7 +226,8 @@ pub fn errors_and_orders(
                     }
                     if resolved && !solver_ok && t == ck.horizon {
                         warnings.push(format!(
-                            "{a}–{b} η={eta} {name}: the solver's error bound ({bound:.2e}) is not ≤ 1/10 of the weak error ({error:.2e}); raise sde.substeps"
+                            "{a}–{b} η={eta} {name}: the solver's error bound ({bound:.2e}) is not ≤ 1/10 of the weak error ({error:.2e}); raise {}",
+                            ck.substeps_field
                         ));
                     }
                     errors.push(WeakError {
@@ -257,4 +264,82 @@ pub fn errors_and_orders(
         }
     }
     (errors, orders)
+}
+
+/// The results, files and summary of a weak-order study run by the trainer (on a data
+/// set) or on the mean-field network: points.csv, weak_error.csv and weak_error.svg as
+/// the small-d study writes them, a summary line per order at the horizon, and results
+/// {points, weak_errors, orders} plus the fields of `extra`.
+#[allow(clippy::too_many_arguments)]
+pub fn study_output(
+    name: &str,
+    horizon: f64,
+    points: Vec<Point>,
+    weak_errors: Vec<WeakError>,
+    orders: Vec<Order>,
+    extra: serde_json::Value,
+    path_steps: f64,
+    warnings: Vec<String>,
+) -> anyhow::Result<Output> {
+    // Only the tables and the name reach the files.
+    let report = Report {
+        smflow_version: env!("CARGO_PKG_VERSION").into(),
+        experiment: "weak_order".into(),
+        name: name.into(),
+        backend: String::new(),
+        adapter: String::new(),
+        precision: String::new(),
+        seed: 0,
+        paths: 0,
+        shard: None,
+        wall_seconds: 0.0,
+        path_steps_per_second: 0.0,
+        points,
+        weak_errors,
+        orders,
+        correlations: Vec::new(),
+        warnings: Vec::new(),
+        target: None,
+        config: serde_json::Value::Null,
+    };
+    let summary = report
+        .orders
+        .iter()
+        .filter(|o| o.t == horizon)
+        .map(|o| {
+            format!(
+                "{}–{} {}: weak order {:.2} [{:.2}, {:.2}] over {} step sizes",
+                o.pair[0], o.pair[1], o.observable, o.order, o.ci95[0], o.ci95[1], o.n_points
+            )
+        })
+        .collect();
+    let files = vec![
+        (
+            "points.csv".to_string(),
+            crate::output::csv::points_csv_string(&report),
+        ),
+        (
+            "weak_error.csv".to_string(),
+            crate::output::csv::weak_error_csv_string(&report),
+        ),
+        (
+            "weak_error.svg".to_string(),
+            crate::output::svg::weak_error_svg_string(&report)?,
+        ),
+    ];
+    let mut results = serde_json::json!({
+        "points": report.points,
+        "weak_errors": report.weak_errors,
+        "orders": report.orders,
+    });
+    if let (Some(r), Some(x)) = (results.as_object_mut(), extra.as_object()) {
+        r.extend(x.clone());
+    }
+    Ok(Output {
+        results,
+        files,
+        summary,
+        path_steps,
+        warnings,
+    })
 }

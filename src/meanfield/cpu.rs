@@ -160,9 +160,9 @@ impl<'a, R: Real> Net<'a, R> {
             // gf, mgf.
             _ => {
                 fill_batch(job, self.r, k, 0, &mut self.batch, &mut self.scratch);
-                let h = job.eta / job.substeps as f64;
+                let h = job.eta / job.substeps() as f64;
                 let (len, batch, work) = (self.z.len(), &self.batch, &mut self.work);
-                for _ in 0..job.substeps {
+                for _ in 0..job.substeps() {
                     rk4::step(&mut self.z, h, len, &mut self.rk, |y, k| {
                         drift(act, y, d, batch, work, k);
                         if job.dynamics.modified() {

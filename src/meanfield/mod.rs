@@ -58,6 +58,7 @@ pub mod real;
 use crate::data::sampling::{sample_index, Sampling};
 use crate::data::DataSet;
 use crate::rng::fill_normals;
+use crate::solver::levels::coarsen_normals;
 use model::{Activation, Init, Teacher, TestFn};
 use real::{round_into, Real};
 use std::ops::Range;
@@ -88,6 +89,15 @@ pub fn check_supported(job: &MfJob) -> anyhow::Result<()> {
     let d = job.dynamics;
     if !SUPPORTED.contains(&d) {
         anyhow::bail!("mean-field runs {}, not {}", DYNAMICS.join(", "), d.name())
+    }
+    let c = job.coarsen;
+    if c == 0 || job.substeps % c != 0 || (c > 1 && !(d.is_ode() || job.set_noise())) {
+        anyhow::bail!(
+            "a coarse level needs an SDE or flow whose substeps ({}) it divides; got {} with \
+             coarsen {c}",
+            job.substeps,
+            d.name()
+        );
     }
     if d.has_momentum() && !(job.friction.is_finite() && job.friction > 0.0) {
         anyhow::bail!("{} needs a friction γ > 0, got {}", d.name(), job.friction);
@@ -128,8 +138,13 @@ pub struct MfJob {
     pub batch: u32,
     /// Friction γ > 0 of msgd / msme1 (`"momentum": {"friction": γ}`); unused otherwise.
     pub friction: f64,
-    /// RK4 / EM substeps per step (gf, smf1).
+    /// RK4 / EM substeps per step (gf, smf1) of the fine level.
     pub substeps: u32,
+    /// The coupled level's coarsening c ≥ 1 (`solver::levels`), dividing `substeps`:
+    /// the path is solved at substeps/c on the fine level's Brownian path — EM substep
+    /// s of step k takes the normals of fine substeps sc … sc+c−1, summed over √c
+    /// (the trainer's `TrainJob::coarsen`). 1: the fine level.
+    pub coarsen: u32,
     /// Step indices at which observables are reported, ascending.
     pub checkpoints: Vec<u32>,
     pub key: [u32; 2],
@@ -172,10 +187,11 @@ impl MfJob {
             self.set.as_ref().map_or(0, |s| s.n)
         }
     }
+    /// Substeps per step of this level (1 for the discrete dynamics).
     pub fn substeps(&self) -> u32 {
         match self.dynamics {
             Dynamics::Sgd | Dynamics::Gd | Dynamics::Msgd => 1,
-            _ => self.substeps,
+            _ => self.substeps / self.coarsen.max(1),
         }
     }
     /// The weight c_j of every sample of a deterministic weighting: sgd η/b, msgd 1/b
@@ -210,7 +226,7 @@ impl MfJob {
     pub fn work(&self) -> f64 {
         self.neuron_steps()
             * self.batch_len() as f64
-            * self.dynamics.evaluations_per_step(self.substeps) as f64
+            * self.dynamics.evaluations_per_step(self.substeps()) as f64
     }
 }
 
@@ -280,22 +296,26 @@ pub fn fill_batch<R: Real>(
         out.c.iter_mut().for_each(|v| *v = c);
         return;
     }
-    let sub = job.substeps;
-    scratch.resize(b, 0.0);
-    fill_normals(
-        job.key,
-        r,
-        job.stream,
-        k.wrapping_mul(sub).wrapping_add(s),
-        1,
-        b,
-        scratch,
-    );
+    set_normals(job, r, k, s, scratch);
     let mean = scratch.iter().sum::<f64>() / b as f64;
     let (w0, scale) = job.noise_weights();
     for i in 0..b {
         out.c[i] = R::of(w0 + scale * (scratch[i] - mean));
     }
+}
+
+/// ξ of smf1's weights at (step k, substep s) of replica r: normals 0..N of
+/// `fill_normals(key, r, stream, k·S + s)` with S the fine level's substeps, or on a
+/// coarse level (`MfJob::coarsen` = c) those of fine substeps sc … sc+c−1 combined by
+/// `solver::levels::coarsen_normals`. The GPU twin is `prep_noise`
+/// (shaders/meanfield/kernels.wgsl).
+fn set_normals(job: &MfJob, r: u32, k: u32, s: u32, out: &mut Vec<f64>) {
+    let (b, c) = (job.batch_len(), job.coarsen.max(1));
+    let fine = k.wrapping_mul(job.substeps).wrapping_add(s * c);
+    out.resize(b * c as usize, 0.0);
+    fill_normals(job.key, r, job.stream, fine, c as usize, b, out);
+    coarsen_normals(out, b, c as usize);
+    out.truncate(b);
 }
 
 /// One block of results: replicas `first ..`, `OBSERVABLES.len()` values each, and
@@ -346,6 +366,7 @@ pub fn bench_job(width: usize, steps: u32) -> MfJob {
         batch: 8,
         friction: 0.0,
         substeps: 1,
+        coarsen: 1,
         checkpoints: vec![steps],
         key: [1, 2],
         stream: stream_code(Dynamics::Sgd) << 24,
@@ -368,4 +389,46 @@ pub fn bench_neuron_steps(
     let t = std::time::Instant::now();
     backend.run(&job, 0..replicas, &mut |_| {})?;
     Ok(replicas as f64 * job.neuron_steps() / t.elapsed().as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A coarse level's ξ at (step k, substep s) is the sum of the fine substeps
+    /// sc … sc+c−1's normals over √c — the fine level's Brownian increments added up —
+    /// and the fine level's own are normals k·S + s.
+    #[test]
+    fn coarse_normals_sum_the_fine_levels() {
+        let mut job = bench_job(8, 3);
+        job.dynamics = Dynamics::Smf1;
+        job.set = Some(Arc::new(model::gaussian_set(
+            &job.teacher,
+            job.act,
+            5,
+            0.1,
+            7,
+            model::TAG_TEST,
+        )));
+        job.substeps = 4;
+        let fine = |k: u32, s: u32| {
+            let mut v = vec![0.0; 5];
+            fill_normals(job.key, 3, job.stream, k * 4 + s, 1, 5, &mut v);
+            v
+        };
+        let mut out = Vec::new();
+        set_normals(&job, 3, 2, 3, &mut out);
+        assert_eq!(out, fine(2, 3));
+        for c in [2u32, 4] {
+            job.coarsen = c;
+            for s in 0..4 / c {
+                set_normals(&job, 3, 2, s, &mut out);
+                for i in 0..5 {
+                    let sum: f64 = (0..c).map(|j| fine(2, s * c + j)[i]).sum();
+                    let want = sum / (c as f64).sqrt();
+                    assert!((out[i] - want).abs() < 1e-15, "c {c} s {s} i {i}");
+                }
+            }
+        }
+    }
 }

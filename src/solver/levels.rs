@@ -1,7 +1,25 @@
 //! Coupled solver levels: a path solved at substeps S (level 1, the fine one), S/2 and
 //! S/4 on the same Brownian path, and what the levels of one path give — its value and
 //! an estimate of the value's solver error. The small-d engine and the finite-data
-//! trainer both combine their levels here.
+//! trainer both combine their levels here; mean-field and the trainer draw a coarse
+//! level's normals from the fine level's here.
+
+use crate::dynamics::{Dynamics, Update};
+use crate::lanes::Num;
+
+/// The coupled levels a dynamics runs, as coarsenings of its `substeps` (fine first):
+/// a discrete dynamics, an odd `substeps` or a study that does not ask (`wanted`)
+/// runs the fine level alone; an SDE with `extrapolate` runs three (substeps, /2, /4:
+/// Talay–Tubaro and its own error estimate); any other SDE or flow two. The trainer's
+/// and mean-field's experiments both choose their levels here.
+pub fn coarsenings(d: Dynamics, substeps: u32, wanted: bool, extrapolate: bool) -> Vec<u32> {
+    match d.update() {
+        Update::Discrete { .. } => vec![1],
+        _ if substeps % 2 != 0 || !wanted => vec![1],
+        Update::Sde { .. } if extrapolate => vec![1, 2, 4],
+        _ => vec![1, 2],
+    }
+}
 
 /// The value and solver-error estimate of an observable from its values `g` on a
 /// path's levels, fine first (substeps S, S/2, S/4; `ode`: the solver is RK4, else
@@ -22,6 +40,26 @@ pub fn value_and_error(g: &[f64], ode: bool) -> (f64, Option<f64>) {
             (fine, Some((fine - coarse) / 3.0))
         }
         [] => (f64::NAN, None),
+    }
+}
+
+/// A coarse level's standard normals from the fine level's, in place: `normals` holds
+/// the fine substeps' n normals each (substep-major); coarse substep s′ gets
+/// (ξ_{s′c} + … + ξ_{s′c+c−1})/√c, written over the first n·S/c entries, so that √(c·dt)
+/// times it is the sum of the c fine increments √dt·ξ. The trainer's and mean-field's
+/// coarse levels both draw through it (their WGSL twins: `train.wgsl`'s coarse normals
+/// and `prep_noise` in `meanfield/kernels.wgsl`).
+pub fn coarsen_normals<T: Num>(normals: &mut [T], n: usize, c: usize) {
+    let inv = 1.0 / (c as f64).sqrt();
+    for s in 0..normals.len() / (n * c) {
+        for i in 0..n {
+            let mut sum = normals[s * c * n + i];
+            for j in 1..c {
+                sum += normals[(s * c + j) * n + i];
+            }
+            // Written below every index still to be read (s·n + i ≤ s·c·n + i).
+            normals[s * n + i] = sum * inv;
+        }
     }
 }
 

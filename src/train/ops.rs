@@ -15,6 +15,7 @@ use crate::data::sampling::batch_indices;
 use crate::data::{label_noise, DataSet};
 use crate::dynamics::momentum::heavy_ball;
 use crate::lanes::{lane_loop, Num};
+use crate::solver::levels::coarsen_normals;
 use crate::solver::rk4;
 use crate::theory::gain::q as gain_q;
 use std::ops::Mul;
@@ -99,21 +100,6 @@ fn coarse_normals<T: Num>(job: &TrainJob, first: u32, k: u32, n: usize, normals:
         normals,
     );
     coarsen_normals(normals, n, job.coarsen as usize);
-}
-
-/// The coarse level's normals in place (see `coarse_normals`).
-fn coarsen_normals<T: Num>(normals: &mut [T], n: usize, c: usize) {
-    let inv = 1.0 / (c as f64).sqrt();
-    for s in 0..normals.len() / (n * c) {
-        for i in 0..n {
-            let mut sum = normals[s * c * n + i];
-            for j in 1..c {
-                sum += normals[(s * c + j) * n + i];
-            }
-            // Written below every index still to be read (s·n + i ≤ s·c·n + i).
-            normals[s * n + i] = sum * inv;
-        }
-    }
 }
 
 impl<'a, T: Num> Group<'a, T> {

@@ -9,21 +9,13 @@
 
 use super::collect_with;
 use super::config::{Setup, TrainExperiment};
-use crate::train::{is_diverged, Dynamics, TrainJob, Trainer, Update};
+use crate::train::{is_diverged, Dynamics, TrainJob, Trainer};
 
-/// The coupled levels a dynamics runs (fine first; c = the coarsening of the substeps):
-/// its fine level alone (discrete dynamics, an odd `substeps`, or — outside
-/// weak_order — without `extrapolate`), fine and coarse (c = 2), and with `extrapolate`
-/// an SDE also the coarsest (c = 4), for the extrapolated value's own error estimate.
+/// The coupled levels a dynamics runs (`solver::levels::coarsenings`): weak_order
+/// always asks for them, the others only with `extrapolate`.
 pub fn levels(s: &Setup, d: Dynamics) -> Vec<u32> {
-    let sub = s.cfg.substeps;
     let wanted = s.cfg.extrapolate || s.experiment == TrainExperiment::WeakOrder;
-    match d.update() {
-        Update::Discrete { .. } => vec![1],
-        _ if sub % 2 != 0 || !wanted => vec![1],
-        Update::Sde { .. } if s.cfg.extrapolate => vec![1, 2, 4],
-        _ => vec![1, 2],
-    }
+    crate::solver::levels::coarsenings(d, s.cfg.substeps, wanted, s.cfg.extrapolate)
 }
 
 /// A replica's value and its solver-error estimate from g on its levels (fine first):

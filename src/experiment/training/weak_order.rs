@@ -27,8 +27,8 @@ use super::levels::Levels;
 use super::{job, mean_se, Output};
 use crate::config::{err, ConfigError};
 use crate::data::DataSet;
-use crate::experiment::weak_order::{errors_and_orders, CoupledDiff, Grid};
-use crate::output::report::{Point, Report};
+use crate::experiment::weak_order::{errors_and_orders, study_output, CoupledDiff, Grid};
+use crate::output::report::Point;
 use crate::train::loss::mean as mean_loss;
 use crate::train::{Dynamics, Trainer};
 
@@ -230,6 +230,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         times: s.times.clone(),
         horizon: cfg.horizon,
         observables: s.observables.clone(),
+        substeps_field: "substeps",
     };
     let mut warnings = Vec::new();
     for pt in points.iter().filter(|p| p.diverged > 0) {
@@ -244,63 +245,20 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         ));
     }
     let (weak_errors, orders) = errors_and_orders(&grid, &points, &paired, &mut warnings);
-    let report = Report {
-        smflow_version: env!("CARGO_PKG_VERSION").into(),
-        experiment: "weak_order".into(),
-        name: s.name.clone(),
-        backend: t.name().into(),
-        adapter: t.adapter(),
-        precision: t.precision().name().into(),
-        seed: cfg.seed,
-        paths: cfg.paths,
-        shard: None,
-        wall_seconds: 0.0,
-        path_steps_per_second: 0.0,
-        points,
-        weak_errors,
-        orders,
-        correlations: Vec::new(),
-        warnings: Vec::new(),
-        target: None,
-        config: s.echo.clone(),
-    };
-    let mut summary = Vec::new();
-    for o in &report.orders {
-        if o.t == cfg.horizon {
-            summary.push(format!(
-                "{}–{} {}: weak order {:.2} [{:.2}, {:.2}] over {} step sizes",
-                o.pair[0], o.pair[1], o.observable, o.order, o.ci95[0], o.ci95[1], o.n_points
-            ));
-        }
-    }
-    let files = vec![
-        (
-            "points.csv".to_string(),
-            crate::output::csv::points_csv_string(&report),
-        ),
-        (
-            "weak_error.csv".to_string(),
-            crate::output::csv::weak_error_csv_string(&report),
-        ),
-        (
-            "weak_error.svg".to_string(),
-            crate::output::svg::weak_error_svg_string(&report)?,
-        ),
-    ];
-    let results = serde_json::json!({
-        "points": report.points,
-        "weak_errors": report.weak_errors,
-        "orders": report.orders,
+    let extra = serde_json::json!({
         "extrapolate": cfg.extrapolate,
         "datasets": s.data.len(),
     });
-    Ok(Output {
-        results,
-        files,
-        summary,
+    study_output(
+        &s.name,
+        cfg.horizon,
+        points,
+        weak_errors,
+        orders,
+        extra,
         path_steps,
         warnings,
-    })
+    )
 }
 
 /// With several data sets, every pair's difference per data set (the same data for both

@@ -1,7 +1,9 @@
 //! Statistics of a width sweep from the per-replica observables: mean ± standard error,
 //! the fluctuation n·Var with its standard error, the gap to the widest network (paired
 //! by replica: widths share their first neurons and their data draws) with its fitted
-//! rate in n, and SGD vs SMF (GD vs GF) paired differences at equal n and η.
+//! rate in n, and SGD vs SMF (GD vs GF) paired differences at equal n and η. An SDE or
+//! flow run on coupled solver levels also reports, per cell and per pair, its solver's
+//! error estimated from the levels (`solver::levels`), replica by replica.
 
 use crate::meanfield::OBSERVABLES;
 use crate::stats::fit::fit_order;
@@ -28,6 +30,10 @@ pub struct Cell {
     /// E Φ(ν^n) − E Φ(ν^{n_max}) (paired by replica); NaN at the widest width.
     pub gap: f64,
     pub gap_stderr: f64,
+    /// Mean and standard error of the replicas' solver-error estimates (an SDE or flow
+    /// on coupled levels; None otherwise).
+    pub solver_error: Option<f64>,
+    pub solver_error_stderr: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -53,6 +59,11 @@ pub struct PairDiff {
     pub diff: f64,
     pub stderr: f64,
     pub count: usize,
+    /// Upper 95% bound |mean e| + 1.96 se of the second dynamics' solver error e over
+    /// the same replicas (0 without levels), and whether it is ≤ |diff|/10 (DESIGN §7:
+    /// the solver does not decide the gap).
+    pub solver_bound: f64,
+    pub solver_ok: bool,
 }
 
 /// Mean, standard error, sample variance, standard error of the variance, count of
@@ -90,13 +101,53 @@ fn column(runs: &Runs, c: usize, o: usize) -> Vec<f64> {
     runs[c].iter().map(|row| row[o]).collect()
 }
 
-/// Cells of one (dynamics, η): `runs[w]` for `widths[w]` ascending.
+/// A job's runs on its coupled levels (fine first) combined replica by replica by
+/// `solver::levels::value_and_error` (`ode`: RK4, else Euler–Maruyama): the values and,
+/// with two or more levels, the solver-error estimates. A replica diverged on any level
+/// is NaN in both (excluded from every statistic, and counted).
+pub fn combine_levels(mut levels: Vec<Runs>, ode: bool) -> (Runs, Option<Runs>) {
+    if levels.len() < 2 {
+        return (levels.swap_remove(0), None);
+    }
+    let nan = [f64::NAN; 4];
+    let (mut value, mut error) = (levels[0].clone(), levels[0].clone());
+    for (c, rows) in levels[0].iter().enumerate() {
+        for r in 0..rows.len() {
+            let finite = levels.iter().all(|l| l[c][r].iter().all(|v| v.is_finite()));
+            let (mut v, mut e) = (nan, nan);
+            if finite {
+                for o in 0..4 {
+                    let g: Vec<f64> = levels.iter().map(|l| l[c][r][o]).collect();
+                    let (x, err) = crate::solver::levels::value_and_error(&g, ode);
+                    (v[o], e[o]) = (x, err.unwrap_or(f64::NAN));
+                }
+            }
+            (value[c][r], error[c][r]) = (v, e);
+        }
+    }
+    (value, Some(error))
+}
+
+/// Mean and standard error of a solver-error column where there is one.
+fn solver_error(errors: Option<&Runs>, c: usize, o: usize) -> (Option<f64>, Option<f64>) {
+    match errors {
+        Some(e) => {
+            let (mean, se, _, _, _) = describe(&column(e, c, o));
+            (Some(mean), Some(se))
+        }
+        None => (None, None),
+    }
+}
+
+/// Cells of one (dynamics, η): `runs[w]` for `widths[w]` ascending, `errors[w]` their
+/// solver-error estimates where the runs have levels.
 pub fn cells(
     dynamics: &str,
     eta: f64,
     widths: &[usize],
     times: &[f64],
     runs: &[Runs],
+    errors: &[Option<Runs>],
 ) -> Vec<Cell> {
     let mut out = Vec::new();
     let widest = runs.len() - 1;
@@ -112,6 +163,7 @@ pub fn cells(
                 } else {
                     (f64::NAN, f64::NAN)
                 };
+                let (solver_error, solver_error_stderr) = solver_error(errors[w].as_ref(), c, o);
                 out.push(Cell {
                     dynamics: dynamics.into(),
                     eta,
@@ -127,6 +179,8 @@ pub fn cells(
                     diverged: v.len() - count,
                     gap,
                     gap_stderr,
+                    solver_error,
+                    solver_error_stderr,
                 });
             }
         }
@@ -179,7 +233,8 @@ pub fn rates(cells: &[Cell]) -> Vec<Rate> {
     out
 }
 
-/// Paired differences between two dynamics' runs of the same (η, widths, times).
+/// Paired differences between two dynamics' runs of the same (η, widths, times); the
+/// first is discrete (sgd, gd, msgd), the second's solver errors are `b_errors`.
 pub fn pair_diffs(
     pair: [&str; 2],
     eta: f64,
@@ -187,12 +242,31 @@ pub fn pair_diffs(
     times: &[f64],
     a: &[Runs],
     b: &[Runs],
+    b_errors: &[Option<Runs>],
 ) -> Vec<PairDiff> {
     let mut out = Vec::new();
     for w in 0..widths.len() {
         for (c, &t) in times.iter().enumerate() {
             for (o, name) in OBSERVABLES.iter().enumerate() {
-                let (diff, stderr, count) = paired(&column(&a[w], c, o), &column(&b[w], c, o));
+                let (va, vb) = (column(&a[w], c, o), column(&b[w], c, o));
+                let (diff, stderr, count) = paired(&va, &vb);
+                // The solver's error over the replicas the difference uses.
+                let solver_bound = match &b_errors[w] {
+                    Some(e) => {
+                        let e: Vec<f64> = column(e, c, o)
+                            .into_iter()
+                            .zip(&va)
+                            .map(|(e, x)| if x.is_finite() { e } else { f64::NAN })
+                            .collect();
+                        let (mean, se, _, _, n) = describe(&e);
+                        if n < 2 {
+                            f64::NAN
+                        } else {
+                            mean.abs() + 1.96 * se
+                        }
+                    }
+                    None => 0.0,
+                };
                 out.push(PairDiff {
                     pair: [pair[0].into(), pair[1].into()],
                     eta,
@@ -202,6 +276,8 @@ pub fn pair_diffs(
                     diff,
                     stderr,
                     count,
+                    solver_bound,
+                    solver_ok: solver_bound <= diff.abs() / 10.0,
                 });
             }
         }
@@ -285,6 +361,31 @@ mod tests {
             (var_se / theory - 1.0).abs() < 0.1,
             "se {var_se} vs {theory}"
         );
+    }
+
+    #[test]
+    fn levels_combine_per_replica_and_a_divergence_on_any_level_excludes_the_replica() {
+        // One checkpoint, two replicas; replica 1 diverged on the coarsest level only.
+        let lv = |x: f64, bad: bool| -> Runs {
+            vec![vec![
+                [x, 2.0 * x, 0.0, 1.0],
+                if bad { [f64::NAN; 4] } else { [x; 4] },
+            ]]
+        };
+        let (v, e) = combine_levels(vec![lv(1.0, false), lv(1.5, false), lv(3.0, true)], false);
+        let e = e.expect("three levels have an estimate");
+        // Talay–Tubaro: 2g₁ − g₂, estimate ((2g₁ − g₂) − (2g₂ − g₄))/3.
+        assert_eq!(v[0][0], [0.5, 1.0, 0.0, 1.0]);
+        assert_eq!(e[0][0], [0.5 / 3.0, 1.0 / 3.0, 0.0, 0.0]);
+        assert!(v[0][1].iter().chain(&e[0][1]).all(|x| x.is_nan()));
+        // Two EM levels keep g₁ and estimate g₁ − g₂; RK4's is (g₁ − g₂)/15.
+        let (v, e) = combine_levels(vec![lv(1.0, false), lv(2.5, false)], false);
+        assert_eq!((v[0][0][0], e.unwrap()[0][0][0]), (1.0, -1.5));
+        let (_, e) = combine_levels(vec![lv(1.0, false), lv(2.5, false)], true);
+        assert_eq!(e.unwrap()[0][0][0], -0.1);
+        // One level: the runs as they are, no estimate.
+        let (v, e) = combine_levels(vec![lv(1.0, true)], false);
+        assert!(e.is_none() && v[0][1][0].is_nan());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use crate::config::names;
 use crate::config::parse::{self, Overrides, MAX_PATHS};
 use crate::config::{
-    check_bound, check_precision, defaults, expect_family, ConfigError, Family, MAX_SUBSTEPS,
+    check_bound, check_precision, defaults, expect_family, ConfigError, Experiment, Family,
+    MAX_SUBSTEPS,
 };
 use crate::data::DataSet;
 use crate::dynamics::momentum::{check_momentum, MomentumConfig};
@@ -165,9 +166,15 @@ pub struct WidthSweepConfig {
     pub checkpoints: Vec<f64>,
     /// Replicas M per (dynamics, η, width).
     pub paths: u64,
-    /// RK4 (gf) / Euler–Maruyama (smf1) substeps per step.
+    /// RK4 (gf) / Euler–Maruyama (smf1) substeps per step. When even, every SDE and
+    /// flow also runs its coupled coarse level (half the substeps, the same Brownian
+    /// path) for its solver-error estimate.
     #[serde(default = "default_substeps")]
     pub substeps: u32,
+    /// Talay–Tubaro extrapolation of the SDEs (smf1, smf2, msme1): a third coupled level
+    /// at substeps/4 (a multiple of 4), values 2g₁ − g₂ (`solver::levels`).
+    #[serde(default)]
+    pub extrapolate: bool,
     /// The test function φ of ⟨φ, ν⟩.
     #[serde(default = "default_phi")]
     pub test_function: String,
@@ -186,6 +193,8 @@ pub struct WidthSweepConfig {
 /// A validated width sweep.
 #[derive(Clone, Debug)]
 pub struct Sweep {
+    /// width_sweep, or weak_order on the two-layer model (one width).
+    pub experiment: Experiment,
     pub name: String,
     pub cfg: WidthSweepConfig,
     pub act: Activation,
@@ -268,13 +277,13 @@ fn teacher(t: &TeacherConfig, d: usize, seed: u64) -> Result<Teacher, ConfigErro
 }
 
 pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigError> {
-    expect_family(&cfg.experiment, Family::WidthSweep)?;
+    let experiment = expect_family(&cfg.experiment, Family::WidthSweep)?;
     let echo = serde_json::to_value(&cfg).expect("config serialises");
     let m = &cfg.model;
     if m.kind != "two_layer" {
         return err(
             "model.kind",
-            format!("width_sweep needs \"two_layer\", got {:?}", m.kind),
+            format!("{experiment} needs \"two_layer\", got {:?}", m.kind),
         );
     }
     let act = Activation::parse(&m.activation).ok_or_else(|| ConfigError {
@@ -331,6 +340,25 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
         &DYNAMICS,
     )?;
     let friction = check_momentum(cfg.momentum.as_ref(), &dynamics)?;
+    if experiment == Experiment::MeanFieldWeakOrder {
+        if widths.len() != 1 {
+            return err(
+                "widths",
+                format!(
+                    "weak_order on two_layer runs one width (width_sweep sweeps several), \
+                     got {}",
+                    widths.len()
+                ),
+            );
+        }
+        if crate::experiment::weak_order::pairs(&dynamics).is_empty() {
+            return err(
+                "dynamics",
+                "list a reference and a dynamics compared with it: sgd with smf1, smf2 or gf; \
+                 gd with gf or mgf; msgd with msme1",
+            );
+        }
+    }
     if cfg.etas.is_empty() {
         return err("etas", "must list at least one step size");
     }
@@ -395,6 +423,16 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
         return err(
             "substeps",
             format!("must be in 1 … {MAX_SUBSTEPS}, got {}", cfg.substeps),
+        );
+    }
+    if cfg.extrapolate && cfg.substeps % 4 != 0 {
+        return err(
+            "substeps",
+            format!(
+                "must be a multiple of 4 with extrapolate (its coupled levels take substeps/2 \
+                 and substeps/4), got {}",
+                cfg.substeps
+            ),
         );
     }
     if cfg.test_samples == 0 || cfg.test_samples > 1 << 20 {
@@ -475,6 +513,7 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
     ));
     let name = cfg.name.clone().unwrap_or_else(|| name_hint.to_string());
     Ok(Sweep {
+        experiment,
         name,
         act,
         teacher,

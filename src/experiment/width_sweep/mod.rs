@@ -9,16 +9,24 @@
 //! Couplings (they make the paired standard errors small and honest): replica r has the
 //! same initial neurons in every run (the first n of a wider network are those of the
 //! narrower one) and, within a dynamics and η, the same data draws at every width.
+//!
+//! Solver error: with an even `substeps` every SDE and flow also runs its coupled
+//! coarse level (`MfJob::coarsen` = 2: half the substeps on the same Brownian path),
+//! and with `extrapolate` an SDE the coarsest (substeps/4, Talay–Tubaro); a replica's
+//! value and solver-error estimate come from its levels (`solver::levels`), as in the
+//! small-d engine and the trainer. Cells report the estimate's mean ± se, pairs its
+//! upper 95% bound beside the gap.
 
 pub mod analysis;
 pub mod config;
 pub mod plots;
 pub mod shard;
+pub mod weak_order;
 
 use crate::experiment::training::config::whole_steps;
 use crate::experiment::training::Output;
 use crate::meanfield::{Dynamics, MeanFieldBackend, MfJob, OBSERVABLES};
-use analysis::{cells, pair_diffs, rates, Cell, Runs};
+use analysis::{cells, combine_levels, pair_diffs, rates, Cell, Runs};
 use config::Sweep;
 use serde_json::json;
 
@@ -44,6 +52,7 @@ pub fn job(s: &Sweep, d: Dynamics, eta_index: usize, width: usize) -> MfJob {
         batch: s.cfg.batch,
         friction: s.friction,
         substeps: s.cfg.substeps,
+        coarsen: 1,
         checkpoints: s
             .times
             .iter()
@@ -54,6 +63,42 @@ pub fn job(s: &Sweep, d: Dynamics, eta_index: usize, width: usize) -> MfJob {
         bound: s.cfg.diverge_bound,
         keep_states: false,
     }
+}
+
+/// The coupled levels (coarsenings of `substeps`, fine first) dynamics `d` runs.
+pub fn levels(s: &Sweep, d: Dynamics) -> Vec<u32> {
+    crate::solver::levels::coarsenings(d, s.cfg.substeps, true, s.cfg.extrapolate)
+}
+
+/// Every job of the sweep, in run order (dynamics, η, width, level): (dynamics index,
+/// η index, width, coarsening).
+pub fn job_list(s: &Sweep) -> Vec<(usize, usize, usize, u32)> {
+    let mut out = Vec::new();
+    for (di, &d) in s.dynamics.iter().enumerate() {
+        for e in 0..s.cfg.etas.len() {
+            for &n in &s.widths {
+                out.extend(levels(s, d).into_iter().map(|c| (di, e, n, c)));
+            }
+        }
+    }
+    out
+}
+
+/// The job of one (dynamics, η, width) on the level of coarsening `c`.
+pub fn level_job(s: &Sweep, d: Dynamics, eta_index: usize, width: usize, c: u32) -> MfJob {
+    let mut j = job(s, d, eta_index, width);
+    j.coarsen = c;
+    j
+}
+
+/// A job's description in progress files and `compare`: its dynamics, η and width, and
+/// a coarse level's substeps.
+pub fn describe_job(j: &MfJob) -> serde_json::Value {
+    let mut what = json!({"dynamics": j.dynamics.name(), "eta": j.eta, "width": j.width});
+    if j.coarsen > 1 {
+        what["substeps"] = json!(j.substeps());
+    }
+    what
 }
 
 /// Per-replica observables of one job, `[checkpoint][replica]`.
@@ -84,21 +129,16 @@ pub fn collect_with(
 
 /// Work units of the whole sweep (for the progress bar): Σ replicas × job.work().
 pub fn total_work(s: &Sweep) -> f64 {
-    let mut w = 0.0;
-    for &d in &s.dynamics {
-        for e in 0..s.cfg.etas.len() {
-            for &n in &s.widths {
-                w += s.cfg.paths as f64 * job(s, d, e, n).work();
-            }
-        }
-    }
-    w
+    job_list(s)
+        .into_iter()
+        .map(|(di, e, n, c)| s.cfg.paths as f64 * level_job(s, s.dynamics[di], e, n, c).work())
+        .sum()
 }
 
-/// Bytes each replica holds until the report: 4 observables (f64) per (dynamics, η,
-/// width, checkpoint).
+/// Bytes each replica holds until the report: 4 observables (f64) per job and
+/// checkpoint.
 pub fn held_per_replica(s: &Sweep) -> f64 {
-    (s.dynamics.len() * s.cfg.etas.len() * s.widths.len() * s.times.len() * 32) as f64
+    (jobs(s) * s.times.len() * 32) as f64
 }
 
 /// Runs the sweep. `progress` receives work units as blocks of replicas reach checkpoints.
@@ -124,14 +164,14 @@ pub fn from_bits(r: &[Vec<[u64; 4]>]) -> Runs {
         .collect()
 }
 
-/// Jobs of the sweep: one per (dynamics, η, width).
+/// Jobs of the sweep: one per (dynamics, η, width, level).
 pub fn jobs(s: &Sweep) -> usize {
-    s.dynamics.len() * s.cfg.etas.len() * s.widths.len()
+    job_list(s).len()
 }
 
-/// Runs the jobs `done` lacks (in the order dynamics, η, width), calling `after_job`
-/// with each finished job's index, description and runs (to save them); an error from
-/// it stops the run.
+/// Runs the jobs `done` lacks (in the order dynamics, η, width, level), calling
+/// `after_job` with each finished job's index, description and runs (to save them); an
+/// error from it stops the run.
 pub fn execute_from(
     s: &Sweep,
     b: &dyn MeanFieldBackend,
@@ -140,37 +180,42 @@ pub fn execute_from(
     after_job: &mut dyn FnMut(usize, serde_json::Value, &Runs) -> anyhow::Result<()>,
 ) -> anyhow::Result<Output> {
     let mut neuron_steps = 0.0;
-    let mut i = 0;
-    for &d in &s.dynamics {
-        for e in 0..s.cfg.etas.len() {
-            for &n in &s.widths {
-                let j = job(s, d, e, n);
-                if done[i].is_none() {
-                    let runs = collect_with(b, &j, s.cfg.paths, progress)?;
-                    let what =
-                        serde_json::json!({"dynamics": d.name(), "eta": s.cfg.etas[e], "width": n});
-                    after_job(i, what, &runs)?;
-                    done[i] = Some(runs);
-                } else {
-                    // A job an interrupted run finished: its work at once.
-                    progress(s.cfg.paths as f64 * j.work());
-                }
-                neuron_steps += s.cfg.paths as f64 * j.neuron_steps();
-                i += 1;
-            }
+    let list = job_list(s);
+    for (i, &(di, e, n, c)) in list.iter().enumerate() {
+        let d = s.dynamics[di];
+        let j = level_job(s, d, e, n, c);
+        if done[i].is_none() {
+            let runs = collect_with(b, &j, s.cfg.paths, progress)?;
+            after_job(i, describe_job(&j), &runs)?;
+            done[i] = Some(runs);
+        } else {
+            // A job an interrupted run finished: its work at once.
+            progress(s.cfg.paths as f64 * j.work());
         }
+        neuron_steps += s.cfg.paths as f64 * j.neuron_steps();
     }
-    // runs[d][e][w]
+    // runs[d][e][w]: the levels of a (dynamics, η, width) combined per replica.
     let mut it = done.iter_mut().map(|r| r.take().expect("every job done"));
-    let runs: Vec<Vec<Vec<Runs>>> = s
+    let runs: Vec<Vec<Vec<(Runs, Option<Runs>)>>> = s
         .dynamics
         .iter()
-        .map(|_| {
+        .map(|&d| {
             (0..s.cfg.etas.len())
-                .map(|_| s.widths.iter().map(|_| it.next().expect("job")).collect())
+                .map(|_| {
+                    s.widths
+                        .iter()
+                        .map(|_| {
+                            let lv = (0..levels(s, d).len()).map(|_| it.next().expect("job"));
+                            combine_levels(lv.collect(), d.is_ode())
+                        })
+                        .collect()
+                })
                 .collect()
         })
         .collect();
+    if s.experiment == crate::config::Experiment::MeanFieldWeakOrder {
+        return weak_order::report(s, &runs, neuron_steps);
+    }
     Ok(report(s, &runs, neuron_steps))
 }
 
@@ -182,11 +227,17 @@ const PAIRS: [(Dynamics, Dynamics); 5] = [
     (Dynamics::Msgd, Dynamics::Msme1),
 ];
 
-fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
+/// One (dynamics, η)'s values and solver errors per width.
+fn split(runs: &[(Runs, Option<Runs>)]) -> (Vec<Runs>, Vec<Option<Runs>>) {
+    runs.iter().cloned().unzip()
+}
+
+fn report(s: &Sweep, runs: &[Vec<Vec<(Runs, Option<Runs>)>>], neuron_steps: f64) -> Output {
     let mut all: Vec<Cell> = Vec::new();
     for (di, d) in s.dynamics.iter().enumerate() {
         for (e, eta) in s.cfg.etas.iter().enumerate() {
-            all.extend(cells(d.name(), *eta, &s.widths, &s.times, &runs[di][e]));
+            let (values, errors) = split(&runs[di][e]);
+            all.extend(cells(d.name(), *eta, &s.widths, &s.times, &values, &errors));
         }
     }
     let fitted = rates(&all);
@@ -199,13 +250,16 @@ fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
             continue;
         };
         for (e, eta) in s.cfg.etas.iter().enumerate() {
+            let (va, _) = split(&runs[ia][e]);
+            let (vb, eb) = split(&runs[ib][e]);
             diffs.extend(pair_diffs(
                 [a.name(), b.name()],
                 *eta,
                 &s.widths,
                 &s.times,
-                &runs[ia][e],
-                &runs[ib][e],
+                &va,
+                &vb,
+                &eb,
             ));
         }
     }
@@ -217,9 +271,10 @@ fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
         .max()
         .unwrap_or(0);
     let mut warnings = Vec::new();
+    let horizon = *s.times.last().unwrap();
     for c in all
         .iter()
-        .filter(|c| c.observable == "risk" && c.diverged > 0 && c.t == *s.times.last().unwrap())
+        .filter(|c| c.observable == "risk" && c.diverged > 0 && c.t == horizon)
     {
         warnings.push(format!(
             "{} η = {} n = {}: {} of {} replicas diverged (excluded from every statistic)",
@@ -230,6 +285,22 @@ fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
             c.diverged + c.count
         ));
     }
+    for p in diffs
+        .iter()
+        .filter(|p| p.t == horizon && p.diff.abs() > 3.0 * p.stderr && !p.solver_ok)
+    {
+        warnings.push(format!(
+            "{}–{} η={} n={} {}: the solver's error bound ({:.2e}) is not ≤ 1/10 of the gap \
+             ({:.2e}); raise substeps",
+            p.pair[0],
+            p.pair[1],
+            p.eta,
+            p.width,
+            p.observable,
+            p.solver_bound,
+            p.diff.abs()
+        ));
+    }
     let mut svgs = Vec::new();
     for plot in plots::svgs(s, &all, &fitted) {
         match plot {
@@ -238,7 +309,6 @@ fn report(s: &Sweep, runs: &[Vec<Vec<Runs>>], neuron_steps: f64) -> Output {
         }
     }
     let mut summary = summary_lines(s, &all, &fitted, &diffs, &warnings);
-    let horizon = *s.times.last().unwrap();
     let widest = *s.widths.last().unwrap();
     for o in orders
         .iter()
@@ -285,11 +355,12 @@ fn num(x: f64) -> String {
 
 fn csv_cells(cells: &[Cell]) -> String {
     let mut s = String::from(
-        "dynamics,eta,width,t,observable,mean,stderr,var,n_var,n_var_stderr,count,diverged,gap_to_widest,gap_stderr\n",
+        "dynamics,eta,width,t,observable,mean,stderr,var,n_var,n_var_stderr,count,diverged,gap_to_widest,gap_stderr,solver_error,solver_error_stderr\n",
     );
+    let opt = |x: Option<f64>| x.map(num).unwrap_or_default();
     for c in cells {
         s += &format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n",
             c.dynamics,
             num(c.eta),
             c.width,
@@ -303,7 +374,9 @@ fn csv_cells(cells: &[Cell]) -> String {
             c.count,
             c.diverged,
             num(c.gap),
-            num(c.gap_stderr)
+            num(c.gap_stderr),
+            opt(c.solver_error),
+            opt(c.solver_error_stderr)
         );
     }
     s
@@ -328,10 +401,12 @@ fn csv_rates(r: &[analysis::Rate]) -> String {
 }
 
 fn csv_pairs(p: &[analysis::PairDiff]) -> String {
-    let mut s = String::from("first,second,eta,width,t,observable,diff,stderr,count\n");
+    let mut s = String::from(
+        "first,second,eta,width,t,observable,diff,stderr,count,solver_bound,solver_ok\n",
+    );
     for x in p {
         s += &format!(
-            "{},{},{},{},{},{},{},{},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{}\n",
             x.pair[0],
             x.pair[1],
             num(x.eta),
@@ -340,7 +415,9 @@ fn csv_pairs(p: &[analysis::PairDiff]) -> String {
             x.observable,
             num(x.diff),
             num(x.stderr),
-            x.count
+            x.count,
+            num(x.solver_bound),
+            x.solver_ok
         );
     }
     s

@@ -58,7 +58,8 @@ pub(super) fn compose(
     u("TILES", plan.tiles as u64);
     u("MT", job.teacher.m() as u64);
     u("NDATA", nset as u64);
-    u("SUB", sub as u64);
+    u("SUB_FINE", job.substeps.max(1) as u64);
+    u("COARSEN", job.coarsen.max(1) as u64);
     u("EVALS", dynamics.evaluations_per_step(sub) as u64);
     u("XMODE", xmode);
     u("CMODE", smf as u64);
@@ -98,6 +99,7 @@ pub(super) fn compose(
     r("W0", w0);
     r("NOISE_SCALE", noise_scale);
     r("GAMMA", job.friction);
+    r("INV_SQRT_COARSEN", 1.0 / (job.coarsen.max(1) as f64).sqrt());
     // The order-2 correction's factor: (η/2)/N, × dt on smf2's EM step (RK4 applies h).
     let step = if dynamics.is_ode() { 1.0 } else { hstep };
     r("CORR", 0.5 * job.eta * step / nset);
