@@ -201,6 +201,21 @@ pub fn check_bound(bound: f64) -> Result<f64, ConfigError> {
     }
 }
 
+/// The shared `extrapolate` field (trainer and mean-field): Talay–Tubaro's coupled
+/// levels take substeps/2 and substeps/4, so `substeps` must be a multiple of 4.
+pub fn check_extrapolate(extrapolate: bool, substeps: u32) -> Result<(), ConfigError> {
+    if extrapolate && substeps % 4 != 0 {
+        return err(
+            "substeps",
+            format!(
+                "must be a multiple of 4 with extrapolate (its coupled levels take substeps/2 \
+                 and substeps/4), got {substeps}"
+            ),
+        );
+    }
+    Ok(())
+}
+
 /// A list of names (`dynamics`, `observables`) read into values: at least one, each
 /// known to `parse` (else the error lists `allowed`), none twice.
 pub fn names<T: PartialEq>(

@@ -266,21 +266,34 @@ pub fn errors_and_orders(
     (errors, orders)
 }
 
-/// The results, files and summary of a weak-order study run by the trainer (on a data
-/// set) or on the mean-field network: points.csv, weak_error.csv and weak_error.svg as
-/// the small-d study writes them, a summary line per order at the horizon, and results
-/// {points, weak_errors, orders} plus the fields of `extra`.
-#[allow(clippy::too_many_arguments)]
+/// A weak-order study run by the trainer (on a data set) or on the mean-field network,
+/// from its points and paired differences: a warning per point with diverged
+/// replicas, the weak errors and orders (`errors_and_orders`), points.csv,
+/// weak_error.csv and weak_error.svg as the small-d study writes them, a summary line
+/// per order at the horizon, and results {points, weak_errors, orders} plus the fields
+/// of `extra`.
 pub fn study_output(
     name: &str,
-    horizon: f64,
+    grid: &Grid,
     points: Vec<Point>,
-    weak_errors: Vec<WeakError>,
-    orders: Vec<Order>,
+    paired: &[CoupledDiff],
     extra: serde_json::Value,
     path_steps: f64,
-    warnings: Vec<String>,
 ) -> anyhow::Result<Output> {
+    let mut warnings = Vec::new();
+    for p in points.iter().filter(|p| p.diverged > 0) {
+        warnings.push(format!(
+            "{} η={} t={} {}: {} of {} replicas diverged and were excluded",
+            p.dynamics,
+            p.eta,
+            p.t,
+            p.observable,
+            p.diverged,
+            p.diverged + p.count
+        ));
+    }
+    let (weak_errors, orders) = errors_and_orders(grid, &points, paired, &mut warnings);
+    let horizon = grid.horizon;
     // Only the tables and the name reach the files.
     let report = Report {
         smflow_version: env!("CARGO_PKG_VERSION").into(),

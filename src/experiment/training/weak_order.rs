@@ -27,7 +27,7 @@ use super::levels::Levels;
 use super::{job, mean_se, Output};
 use crate::config::{err, ConfigError};
 use crate::data::DataSet;
-use crate::experiment::weak_order::{errors_and_orders, study_output, CoupledDiff, Grid};
+use crate::experiment::weak_order::{study_output, CoupledDiff, Grid};
 use crate::output::report::Point;
 use crate::train::loss::mean as mean_loss;
 use crate::train::{Dynamics, Trainer};
@@ -56,16 +56,7 @@ pub(super) fn check(
              do)",
         );
     }
-    if cfg.extrapolate && cfg.substeps % 4 != 0 {
-        return err(
-            "substeps",
-            format!(
-                "must be a multiple of 4 with extrapolate (its coupled levels take substeps/2 \
-                 and substeps/4), got {}",
-                cfg.substeps
-            ),
-        );
-    }
+    crate::config::check_extrapolate(cfg.extrapolate, cfg.substeps)?;
     if experiment != TrainExperiment::WeakOrder {
         return Ok(Vec::new());
     }
@@ -232,33 +223,11 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         observables: s.observables.clone(),
         substeps_field: "substeps",
     };
-    let mut warnings = Vec::new();
-    for pt in points.iter().filter(|p| p.diverged > 0) {
-        warnings.push(format!(
-            "{} η={} t={} {}: {} of {} replicas diverged and were excluded",
-            pt.dynamics,
-            pt.eta,
-            pt.t,
-            pt.observable,
-            pt.diverged,
-            pt.diverged + pt.count
-        ));
-    }
-    let (weak_errors, orders) = errors_and_orders(&grid, &points, &paired, &mut warnings);
     let extra = serde_json::json!({
         "extrapolate": cfg.extrapolate,
         "datasets": s.data.len(),
     });
-    study_output(
-        &s.name,
-        cfg.horizon,
-        points,
-        weak_errors,
-        orders,
-        extra,
-        path_steps,
-        warnings,
-    )
+    study_output(&s.name, &grid, points, &paired, extra, path_steps)
 }
 
 /// With several data sets, every pair's difference per data set (the same data for both

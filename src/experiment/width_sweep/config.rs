@@ -425,16 +425,7 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
             format!("must be in 1 … {MAX_SUBSTEPS}, got {}", cfg.substeps),
         );
     }
-    if cfg.extrapolate && cfg.substeps % 4 != 0 {
-        return err(
-            "substeps",
-            format!(
-                "must be a multiple of 4 with extrapolate (its coupled levels take substeps/2 \
-                 and substeps/4), got {}",
-                cfg.substeps
-            ),
-        );
-    }
+    crate::config::check_extrapolate(cfg.extrapolate, cfg.substeps)?;
     if cfg.test_samples == 0 || cfg.test_samples > 1 << 20 {
         return err(
             "test_samples",

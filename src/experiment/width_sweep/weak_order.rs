@@ -16,7 +16,7 @@
 use super::analysis::{cells, pair_diffs, Cell, Runs};
 use super::config::Sweep;
 use crate::experiment::training::Output;
-use crate::experiment::weak_order::{errors_and_orders, pairs, study_output, CoupledDiff, Grid};
+use crate::experiment::weak_order::{pairs, study_output, CoupledDiff, Grid};
 use crate::meanfield::OBSERVABLES;
 use crate::output::report::Point;
 
@@ -80,37 +80,13 @@ pub fn report(
         observables: OBSERVABLES.iter().map(|o| o.to_string()).collect(),
         substeps_field: "substeps",
     };
-    let mut warnings = Vec::new();
-    for p in points
-        .iter()
-        .filter(|p| p.diverged > 0 && p.observable == "risk")
-    {
-        warnings.push(format!(
-            "{} η={} t={}: {} of {} replicas diverged and were excluded",
-            p.dynamics,
-            p.eta,
-            p.t,
-            p.diverged,
-            p.diverged + p.count
-        ));
-    }
-    let (weak_errors, orders) = errors_and_orders(&grid, &points, &paired, &mut warnings);
     let extra = serde_json::json!({
         "width": width,
         "extrapolate": s.cfg.extrapolate,
         "activation": s.act.name(),
         "test_function": s.phi.name(),
     });
-    study_output(
-        &s.name,
-        grid.horizon,
-        points,
-        weak_errors,
-        orders,
-        extra,
-        neuron_steps,
-        warnings,
-    )
+    study_output(&s.name, &grid, points, &paired, extra, neuron_steps)
 }
 
 /// A cell as a weak-order point (no closed form for the mean-field network).
