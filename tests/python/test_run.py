@@ -91,6 +91,19 @@ def test_width_sweep_equals_cli_bit_for_bit(tmp_path, root, cli):
     assert r.cells is r.tables["width_sweep"]
 
 
+def test_weak_order_on_two_layer_equals_cli_bit_for_bit(tmp_path, root, cli):
+    config = json.loads((root / "configs" / "mf_weak_order.json").read_text())
+    config.update(widths=[8], etas=[0.2, 0.1], dynamics=["sgd", "smf1", "gd", "gf"],
+                  test_samples=32, substeps=2)
+    config["data"]["n"] = 16
+    path = tmp_path / "mf_weak_order_small.json"
+    path.write_text(json.dumps(config))
+    r = check_against_cli(tmp_path, cli, path, 8)
+    assert {"points", "weak_error"} <= set(r.tables)
+    assert set(r.weak_errors["estimator"]) == {"paired_replicas"}
+    assert not r.orders.empty
+
+
 def test_out_none_equals_cli_and_leaves_nothing(tmp_path, cli, small_config, monkeypatch):
     import tempfile
 
