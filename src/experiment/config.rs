@@ -12,7 +12,7 @@ use crate::dynamics::momentum::{check_momentum, MomentumConfig};
 use crate::dynamics::{Dynamics, Solver};
 use crate::experiment::invariant::InvariantConfig;
 use crate::model::config::{check_model, ModelConfig};
-use crate::model::{AnyModel, Vector};
+use crate::model::{AnyModel, Capabilities, Vector};
 use crate::observables::Observable;
 use serde::{Deserialize, Serialize};
 
@@ -383,8 +383,9 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
                 extrapolate: cfg.sde.extrapolate,
             }
         }
-        "exact" if matches!(model, AnyModel::ToySgd(_)) => {
-            return err("sde.solver", "toy_sgd has no exact transition; allowed: em")
+        "exact" if !model.as_dyn().capabilities().exact_transition => {
+            let why = Capabilities::missing(model.name(), "an exact transition");
+            return err("sde.solver", format!("{why}; allowed: em"));
         }
         "exact" if dynamics.contains(&Dynamics::Msme1) => {
             return err("sde.solver", "msme1 has no exact transition; allowed: em")

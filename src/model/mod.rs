@@ -44,6 +44,30 @@ pub enum ExactStep {
     Unavailable,
 }
 
+/// What a model offers beyond the interface every model implements, declared by the
+/// model (`Model::capabilities`; `tests/model_capabilities.rs` holds each declaration to
+/// the model's code). The config checks a job against it before it runs, and a missing
+/// capability is an error naming the model and what it lacks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// `exact_step` is the closed-form transition of its SDEs and flows: the solver
+    /// "exact" (OU for `quadratic`, geometric BM for `multiplicative`).
+    pub exact_transition: bool,
+    /// SGD's noise is linear in Gaussian data normals: `data_normals() ==
+    /// smf_noise_dim()` and `smf_noise(x, z) = G(x, θ(z)) = ∇R(x) − ∇R(x, θ(z))` for
+    /// θ(z) = `sample_theta(z)`. Then the coupled estimator (DESIGN §7b) can pin the
+    /// SDE's Brownian increments to SGD's normals without changing either law.
+    pub gaussian_linear_noise: bool,
+}
+
+impl Capabilities {
+    /// The error message of a job that needs `what` (a capability's description) from
+    /// a model that does not declare it.
+    pub fn missing(model: &str, what: &str) -> String {
+        format!("model {model} does not declare {what}")
+    }
+}
+
 /// The interface every model implements (the WGSL twin mirrors it function by function).
 ///
 /// The per-step methods are generic over the number type `T` (`f64`, or `Lanes` of
@@ -88,13 +112,9 @@ pub trait Model: Sync + Send {
     fn exact_step(&self, c: f64, noise_var: f64, h: f64) -> ExactStep;
     /// Standard normals one particle's exact step consumes.
     fn exact_normals(&self) -> usize;
-    /// Whether SGD's noise is linear in Gaussian data normals: `data_normals() ==
-    /// smf_noise_dim()` and `smf_noise(x, z) = G(x, θ(z)) = ∇R(x) − ∇R(x, θ(z))` for
-    /// θ(z) = `sample_theta(z)`. Then the coupled estimator (DESIGN §7b) can pin the
-    /// SDE's Brownian increments to SGD's normals without changing either law.
-    fn gaussian_linear_noise(&self) -> bool {
-        false
-    }
+    /// What the model offers beyond this interface (each model declares it; jobs are
+    /// checked against it before they run).
+    fn capabilities(&self) -> Capabilities;
     /// Exact E g(X_t) for the model's SDE started at x0, for the observables it can
     /// integrate in closed form or by quadrature; `None` otherwise.
     fn exact_sde_mean(

@@ -5,7 +5,7 @@
 //! Both continuous models are geometric Brownian motions along the ray of x0:
 //! X_t = x0 e^{Z_t}, Z_t ~ N(−(a + σ²/2)t, σ² t), a = μ + cμ², σ² = noise_var · s².
 
-use super::{zero, ExactStep, Model, Vector};
+use super::{zero, Capabilities, ExactStep, Model, Vector};
 use crate::lanes::Num;
 use crate::observables::Observable;
 
@@ -131,8 +131,11 @@ impl Model for Multiplicative {
             vol: vol * h.sqrt(),
         }
     }
-    fn gaussian_linear_noise(&self) -> bool {
-        true
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            exact_transition: true,
+            gaussian_linear_noise: true,
+        }
     }
     fn exact_normals(&self) -> usize {
         1

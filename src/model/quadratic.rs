@@ -4,7 +4,7 @@
 //! Σ = A S A is constant, so SME/SMF are Ornstein–Uhlenbeck processes (exact moments),
 //! and the cylindrical noise reduces exactly to F dW with F = A S^{1/2}, W ∈ R^d.
 
-use super::{zero, ExactStep, Model, Vector, MAX_D, ZERO};
+use super::{zero, Capabilities, ExactStep, Model, Vector, MAX_D, ZERO};
 use crate::lanes::Num;
 use crate::observables::Observable;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
@@ -297,8 +297,11 @@ impl Model for Quadratic {
             c: ch.transpose().as_slice().to_vec(),
         }
     }
-    fn gaussian_linear_noise(&self) -> bool {
-        true
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            exact_transition: true,
+            gaussian_linear_noise: true,
+        }
     }
     fn exact_normals(&self) -> usize {
         self.d

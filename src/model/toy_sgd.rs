@@ -38,7 +38,7 @@
 //!   smooth at 0 (a local maximum of f, cone tip): there ∇r and the Hessian's 1/r term
 //!   are taken as 0.
 
-use super::{zero, ExactStep, Model, Vector};
+use super::{zero, Capabilities, ExactStep, Model, Vector};
 use crate::lanes::Num;
 use crate::observables::Observable;
 
@@ -259,8 +259,11 @@ impl Model for ToySgd {
     fn exact_step(&self, _c: f64, _noise_var: f64, _h: f64) -> ExactStep {
         ExactStep::Unavailable
     }
-    fn gaussian_linear_noise(&self) -> bool {
-        true
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            exact_transition: false,
+            gaussian_linear_noise: true,
+        }
     }
     fn exact_normals(&self) -> usize {
         1

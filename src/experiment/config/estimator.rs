@@ -67,7 +67,8 @@ pub fn check_target(cfg: &Config, experiment: ExperimentKind) -> Result<(), Conf
 }
 
 /// The weak-error estimator: `coupled` needs weak_order, a model whose SGD noise is
-/// linear in Gaussian data normals (`Model::gaussian_linear_noise`) and the em solver
+/// linear in Gaussian data normals (`Capabilities::gaussian_linear_noise`) and the em
+/// solver
 /// (the exact transitions draw their own increment per step); by default it is used
 /// wherever it applies.
 pub(super) fn check_estimator(
@@ -77,7 +78,7 @@ pub(super) fn check_estimator(
     solver: Solver,
 ) -> Result<Estimator, ConfigError> {
     let weak = experiment == ExperimentKind::WeakOrder;
-    let supported = model.as_dyn().gaussian_linear_noise();
+    let supported = model.as_dyn().capabilities().gaussian_linear_noise;
     let em = matches!(solver, Solver::Substeps { .. });
     match cfg.estimator.as_deref() {
         None if weak && supported && em => Ok(Estimator::Coupled),
