@@ -439,19 +439,7 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
         meta.precision.contains("f32"),
         &mut warnings,
     );
-    for p in &pts {
-        if p.diverged > 0 {
-            warnings.push(format!(
-                "{} η={} t={} {}: {} of {} paths diverged and were excluded",
-                p.dynamics,
-                p.eta,
-                p.t,
-                p.observable,
-                p.diverged,
-                p.diverged + p.count
-            ));
-        }
-    }
+    warnings.extend(pts.iter().filter_map(|p| p.diverged_warning("paths")));
     let (weak_errors, orders, correlations) = match ck.experiment {
         ExperimentKind::WeakOrder => {
             let coupled = weak_order::coupled_diffs(plan, col);

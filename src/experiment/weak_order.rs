@@ -280,18 +280,10 @@ pub fn study_output(
     extra: serde_json::Value,
     path_steps: f64,
 ) -> anyhow::Result<Output> {
-    let mut warnings = Vec::new();
-    for p in points.iter().filter(|p| p.diverged > 0) {
-        warnings.push(format!(
-            "{} η={} t={} {}: {} of {} replicas diverged and were excluded",
-            p.dynamics,
-            p.eta,
-            p.t,
-            p.observable,
-            p.diverged,
-            p.diverged + p.count
-        ));
-    }
+    let mut warnings: Vec<String> = points
+        .iter()
+        .filter_map(|p| p.diverged_warning("replicas"))
+        .collect();
     let (weak_errors, orders) = errors_and_orders(grid, &points, paired, &mut warnings);
     let horizon = grid.horizon;
     // Only the tables and the name reach the files.

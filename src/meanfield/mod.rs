@@ -314,8 +314,10 @@ fn set_normals(job: &MfJob, r: u32, k: u32, s: u32, out: &mut Vec<f64>) {
     let fine = k.wrapping_mul(job.substeps).wrapping_add(s * c);
     out.resize(b * c as usize, 0.0);
     fill_normals(job.key, r, job.stream, fine, c as usize, b, out);
-    coarsen_normals(out, b, c as usize);
-    out.truncate(b);
+    if c > 1 {
+        coarsen_normals(out, b, c as usize);
+        out.truncate(b);
+    }
 }
 
 /// One block of results: replicas `first ..`, `OBSERVABLES.len()` values each, and

@@ -24,6 +24,24 @@ pub struct Point {
     pub exact: Option<f64>,
 }
 
+impl Point {
+    /// The warning of a point whose paths (`unit`: "paths" or "replicas") partly
+    /// diverged, None when none did.
+    pub fn diverged_warning(&self, unit: &str) -> Option<String> {
+        (self.diverged > 0).then(|| {
+            format!(
+                "{} η={} t={} {}: {} of {} {unit} diverged and were excluded",
+                self.dynamics,
+                self.eta,
+                self.t,
+                self.observable,
+                self.diverged,
+                self.diverged + self.count
+            )
+        })
+    }
+}
+
 /// |E g(a) − E g(b)| at one (η, t, observable).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct WeakError {

@@ -194,29 +194,40 @@ pub fn execute_from(
         }
         neuron_steps += s.cfg.paths as f64 * j.neuron_steps();
     }
-    // runs[d][e][w]: the levels of a (dynamics, η, width) combined per replica.
+    // The levels of each (dynamics, η, width) combined per replica, moved (not copied).
     let mut it = done.iter_mut().map(|r| r.take().expect("every job done"));
-    let runs: Vec<Vec<Vec<(Runs, Option<Runs>)>>> = s
-        .dynamics
-        .iter()
-        .map(|&d| {
-            (0..s.cfg.etas.len())
+    let mut runs = Combined {
+        values: Vec::new(),
+        errors: Vec::new(),
+    };
+    for &d in &s.dynamics {
+        let (mut vd, mut ed) = (Vec::new(), Vec::new());
+        for _ in 0..s.cfg.etas.len() {
+            let (v, e): (Vec<Runs>, Vec<Option<Runs>>) = s
+                .widths
+                .iter()
                 .map(|_| {
-                    s.widths
-                        .iter()
-                        .map(|_| {
-                            let lv = (0..levels(s, d).len()).map(|_| it.next().expect("job"));
-                            combine_levels(lv.collect(), d.is_ode())
-                        })
-                        .collect()
+                    let lv = (0..levels(s, d).len()).map(|_| it.next().expect("job"));
+                    combine_levels(lv.collect(), d.is_ode())
                 })
-                .collect()
-        })
-        .collect();
+                .unzip();
+            vd.push(v);
+            ed.push(e);
+        }
+        runs.values.push(vd);
+        runs.errors.push(ed);
+    }
     if s.experiment == crate::config::Experiment::MeanFieldWeakOrder {
         return weak_order::report(s, &runs, neuron_steps);
     }
     Ok(report(s, &runs, neuron_steps))
+}
+
+/// A sweep's runs with their levels combined: per-replica values and (with levels)
+/// solver-error estimates, indexed [dynamics][η][width].
+pub struct Combined {
+    pub values: Vec<Vec<Vec<Runs>>>,
+    pub errors: Vec<Vec<Vec<Option<Runs>>>>,
 }
 
 const PAIRS: [(Dynamics, Dynamics); 5] = [
@@ -227,17 +238,12 @@ const PAIRS: [(Dynamics, Dynamics); 5] = [
     (Dynamics::Msgd, Dynamics::Msme1),
 ];
 
-/// One (dynamics, η)'s values and solver errors per width.
-fn split(runs: &[(Runs, Option<Runs>)]) -> (Vec<Runs>, Vec<Option<Runs>>) {
-    runs.iter().cloned().unzip()
-}
-
-fn report(s: &Sweep, runs: &[Vec<Vec<(Runs, Option<Runs>)>>], neuron_steps: f64) -> Output {
+fn report(s: &Sweep, runs: &Combined, neuron_steps: f64) -> Output {
     let mut all: Vec<Cell> = Vec::new();
     for (di, d) in s.dynamics.iter().enumerate() {
         for (e, eta) in s.cfg.etas.iter().enumerate() {
-            let (values, errors) = split(&runs[di][e]);
-            all.extend(cells(d.name(), *eta, &s.widths, &s.times, &values, &errors));
+            let (values, errors) = (&runs.values[di][e], &runs.errors[di][e]);
+            all.extend(cells(d.name(), *eta, &s.widths, &s.times, values, errors));
         }
     }
     let fitted = rates(&all);
@@ -250,16 +256,14 @@ fn report(s: &Sweep, runs: &[Vec<Vec<(Runs, Option<Runs>)>>], neuron_steps: f64)
             continue;
         };
         for (e, eta) in s.cfg.etas.iter().enumerate() {
-            let (va, _) = split(&runs[ia][e]);
-            let (vb, eb) = split(&runs[ib][e]);
             diffs.extend(pair_diffs(
                 [a.name(), b.name()],
                 *eta,
                 &s.widths,
                 &s.times,
-                &va,
-                &vb,
-                &eb,
+                &runs.values[ia][e],
+                &runs.values[ib][e],
+                &runs.errors[ib][e],
             ));
         }
     }

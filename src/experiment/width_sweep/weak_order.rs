@@ -13,27 +13,23 @@
 //! independent (SGD's minibatch draws and SMF's Brownian increments are not the same
 //! random variables), so the SGD noise's own spread stays in it.
 
-use super::analysis::{cells, pair_diffs, Cell, Runs};
+use super::analysis::{cells, pair_diffs, Cell};
 use super::config::Sweep;
+use super::Combined;
 use crate::experiment::training::Output;
 use crate::experiment::weak_order::{pairs, study_output, CoupledDiff, Grid};
 use crate::meanfield::OBSERVABLES;
 use crate::output::report::Point;
 
-/// The weak-order report of a sweep's runs (`runs[d][e][0]`, values and solver errors
-/// of the one width).
-pub fn report(
-    s: &Sweep,
-    runs: &[Vec<Vec<(Runs, Option<Runs>)>>],
-    neuron_steps: f64,
-) -> anyhow::Result<Output> {
+/// The weak-order report of a sweep's runs (values and solver errors of its one
+/// width).
+pub fn report(s: &Sweep, runs: &Combined, neuron_steps: f64) -> anyhow::Result<Output> {
     let width = s.widths[0];
-    let one = |r: &(Runs, Option<Runs>)| (vec![r.0.clone()], vec![r.1.clone()]);
     let mut all: Vec<Cell> = Vec::new();
     for (di, d) in s.dynamics.iter().enumerate() {
         for (e, &eta) in s.cfg.etas.iter().enumerate() {
-            let (v, err) = one(&runs[di][e][0]);
-            all.extend(cells(d.name(), eta, &[width], &s.times, &v, &err));
+            let (v, err) = (&runs.values[di][e], &runs.errors[di][e]);
+            all.extend(cells(d.name(), eta, &[width], &s.times, v, err));
         }
     }
     let points: Vec<Point> = all.iter().map(point).collect();
@@ -42,9 +38,9 @@ pub fn report(
         let ia = s.dynamics.iter().position(|d| *d == a).expect("listed");
         let ib = s.dynamics.iter().position(|d| *d == b).expect("listed");
         for (e, &eta) in s.cfg.etas.iter().enumerate() {
-            let (va, _) = one(&runs[ia][e][0]);
-            let (vb, eb) = one(&runs[ib][e][0]);
-            for p in pair_diffs([a.name(), b.name()], eta, &[width], &s.times, &va, &vb, &eb) {
+            let (va, vb) = (&runs.values[ia][e], &runs.values[ib][e]);
+            let eb = &runs.errors[ib][e];
+            for p in pair_diffs([a.name(), b.name()], eta, &[width], &s.times, va, vb, eb) {
                 let se = |d: &str| {
                     all.iter()
                         .find(|c| {
