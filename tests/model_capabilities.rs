@@ -2,7 +2,13 @@
 //! exact transition exists (`exact_step` is not `Unavailable`) and an undeclared one
 //! does not; declared Gaussian-linear noise is exactly `smf_noise(x, z) = ∇R(x) −
 //! ∇R(x, θ(z))` with as many data normals as noise dimensions, at random x and z. And
-//! a job needing what a model does not declare is refused, naming the model.
+//! a job needing what a model does not declare is refused, naming the model. The
+//! trainer's and mean-field's models declare theirs too (`train::capabilities`,
+//! `meanfield::model::capabilities`): a config needing what they lack is refused at
+//! its dynamics, naming the model, the dynamics and what is missing, and so is a job
+//! built in code.
+
+mod common;
 
 use smflow::config::parse::Overrides;
 use smflow::model::{vector, zero, ExactStep, Model, Vector};
@@ -93,4 +99,98 @@ fn a_job_needing_an_undeclared_capability_names_the_model() {
         e.message.contains("toy_sgd") && e.message.contains("exact transition"),
         "{e}"
     );
+}
+
+#[test]
+fn a_data_set_model_without_the_sgf_noise_refuses_sgf() {
+    use smflow::experiment::training::config::{check, parse};
+    let text = |loss: &str| {
+        format!(
+            r#"{{"experiment": "weak_order",
+            "data": {{"source": "generate", "n": 20, "d": 3, "labels": "logistic"}},
+            "model": {{"param": "uv", "loss": "{loss}"}}, "dynamics": ["sgd", "gf", "sgf"],
+            "etas": [0.1, 0.05], "horizon": 0.2, "paths": 2}}"#
+        )
+    };
+    let load = |loss: &str| {
+        let v = smflow::config::parse::json(&text(loss)).unwrap();
+        parse(v, Overrides::default()).and_then(|c| check(c, "t"))
+    };
+    let e = load("logistic").map(|_| ()).unwrap_err();
+    assert_eq!(e.field, "dynamics[2]", "{e}");
+    for words in [
+        "model uv with the logistic loss",
+        "the SGF's noise",
+        "which sgf needs",
+    ] {
+        assert!(e.message.contains(words), "{words}: {e}");
+    }
+    // The squared loss declares it (labels 0/1 are fine there).
+    load("squared").unwrap();
+
+    // A job built in code is refused by the trainer itself.
+    use smflow::train::{cpu::CpuTrainer, loss::Loss, net::Param, Dynamics, Trainer};
+    let ds = std::sync::Arc::new(smflow::data::generate(
+        &smflow::data::GenerateConfig {
+            n: 8,
+            d: 2,
+            sparsity: None,
+            teacher_scale: 1.0,
+            label_noise: 0.0,
+            seed: None,
+            labels: smflow::data::Labels::Logistic,
+        },
+        1,
+    ));
+    let job = common::train::job(&ds, Param::Linear, Dynamics::Sgf, Loss::Logistic);
+    let e = CpuTrainer::default()
+        .train(&job, 0..2, &mut |_, _, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("logistic loss") && e.contains("which sgf needs"),
+        "{e}"
+    );
+    let job = common::train::job(&ds, Param::Linear, Dynamics::Sgf, Loss::Squared);
+    CpuTrainer::default()
+        .train(&job, 0..2, &mut |_, _, _| {})
+        .unwrap();
+}
+
+#[test]
+fn streamed_inputs_declare_the_drift_only_for_the_linear_activation_and_no_noise_root() {
+    use smflow::config::parse::json;
+    use smflow::experiment::width_sweep::config::{check, parse};
+    let load = |act: &str, dynamics: &str| {
+        let text = format!(
+            r#"{{"experiment": "width_sweep",
+            "model": {{"kind": "two_layer", "activation": "{act}", "d": 3,
+                      "teacher": {{"neurons": 2, "a_scale": 2.0, "seed": 5}}}},
+            "data": {{"kind": "stream", "label_noise": 0.1}}, "widths": [4, 8],
+            "dynamics": {dynamics}, "etas": [0.1], "batch": 2, "horizon": 0.5, "paths": 4,
+            "substeps": 2, "test_samples": 16, "seed": 3}}"#
+        );
+        parse(json(&text).unwrap(), Overrides::default()).and_then(|c| check(c, "t"))
+    };
+    let e = load("tanh", r#"["sgd", "gd"]"#).map(|_| ()).unwrap_err();
+    assert_eq!(e.field, "dynamics", "{e}");
+    for words in [
+        "gd needs a finite data set",
+        "model two_layer (tanh) on streamed inputs does not declare the full gradient",
+        "linear activation",
+    ] {
+        assert!(e.message.contains(words), "{words}: {e}");
+    }
+    load("linear", r#"["sgd", "gd", "gf", "mgf"]"#).unwrap();
+    let e = load("linear", r#"["gd", "smf1"]"#).map(|_| ()).unwrap_err();
+    assert!(e.message.contains("smf1 needs a finite data set"), "{e}");
+    assert!(
+        e.message.contains("square root of the gradient noise"),
+        "{e}"
+    );
+    assert!(!e.message.contains("full gradient"), "{e}");
+    // A data set declares both.
+    let caps =
+        smflow::meanfield::model::capabilities(smflow::meanfield::model::Activation::Tanh, false);
+    assert!(caps.full_gradient && caps.noise_root && !caps.exact_transition);
 }

@@ -9,6 +9,7 @@ pub mod momentum;
 pub mod path;
 mod steps;
 
+use crate::model::Capability;
 use std::fmt;
 
 /// Every dynamics of DESIGN §3, one enum for every engine. An engine runs the ones it
@@ -167,6 +168,21 @@ impl Dynamics {
             Dynamics::Gd | Dynamics::Sgd | Dynamics::Msgd => None,
             Dynamics::Msme1 => Some(Dynamics::Msgd),
             _ => Some(Dynamics::Sgd),
+        }
+    }
+
+    /// What this dynamics needs of a model beyond the per-sample gradient (checked
+    /// against the model's declared capabilities before a job runs,
+    /// `model::capability::check`).
+    pub fn needs(self) -> &'static [Capability] {
+        use Capability::*;
+        match self {
+            Dynamics::Sgd | Dynamics::Msgd => &[],
+            Dynamics::Gd | Dynamics::Gf | Dynamics::Mgf => &[FullGradient],
+            Dynamics::Sgf => &[FullGradient, SgfNoise],
+            Dynamics::Sme1 | Dynamics::Sme2 | Dynamics::Smf1 | Dynamics::Smf2 | Dynamics::Msme1 => {
+                &[FullGradient, NoiseRoot]
+            }
         }
     }
 

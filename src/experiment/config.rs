@@ -12,7 +12,7 @@ use crate::dynamics::momentum::{check_momentum, MomentumConfig};
 use crate::dynamics::{Dynamics, Solver};
 use crate::experiment::invariant::InvariantConfig;
 use crate::model::config::{check_model, ModelConfig};
-use crate::model::{AnyModel, Capabilities, Vector};
+use crate::model::{AnyModel, Capabilities, Capability, Vector};
 use crate::observables::Observable;
 use serde::{Deserialize, Serialize};
 
@@ -256,6 +256,8 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         |s| Dynamics::parse(s).filter(|d| crate::dynamics::SMALL_D.contains(d)),
         &crate::dynamics::NAMES,
     )?;
+    let caps = model.as_dyn().capabilities();
+    crate::model::capability::check(model.name(), caps, &dynamics)?;
     if cfg.batch == 0 {
         return err("batch", "must be ≥ 1 (allowed: 1 … 4294967295)");
     }
@@ -383,8 +385,8 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
                 extrapolate: cfg.sde.extrapolate,
             }
         }
-        "exact" if !model.as_dyn().capabilities().exact_transition => {
-            let why = Capabilities::missing(model.name(), "an exact transition");
+        "exact" if !caps.has(Capability::ExactTransition) => {
+            let why = Capabilities::missing(model.name(), Capability::ExactTransition.describe());
             return err("sde.solver", format!("{why}; allowed: em"));
         }
         "exact" if dynamics.contains(&Dynamics::Msme1) => {

@@ -83,8 +83,10 @@ pub const SUPPORTED: [Dynamics; 8] = [
 /// The names of [`SUPPORTED`].
 pub const DYNAMICS: [&str; 8] = ["sgd", "gd", "gf", "smf1", "mgf", "smf2", "msgd", "msme1"];
 
-/// Refuses a job whose dynamics mean-field does not run, or a heavy ball without
-/// friction (the config refuses both first; this guards jobs built in code).
+/// Refuses a job whose dynamics mean-field does not run, a heavy ball without
+/// friction, or a dynamics needing what the model does not declare
+/// (`model::capabilities`; the config refuses all three first; this guards jobs built
+/// in code).
 pub fn check_supported(job: &MfJob) -> anyhow::Result<()> {
     let d = job.dynamics;
     if !SUPPORTED.contains(&d) {
@@ -102,7 +104,10 @@ pub fn check_supported(job: &MfJob) -> anyhow::Result<()> {
     if d.has_momentum() && !(job.friction.is_finite() && job.friction > 0.0) {
         anyhow::bail!("{} needs a friction γ > 0, got {}", d.name(), job.friction);
     }
-    Ok(())
+    let streamed = job.streaming.is_some();
+    let caps = model::capabilities(job.act, streamed);
+    crate::model::capability::check(&model::model_name(job.act, streamed), caps, &[d])
+        .map_err(|m| anyhow::anyhow!("{m}"))
 }
 
 /// The top byte of a mean-field run's Philox stream: 1 ..= 8 in [`SUPPORTED`] order.

@@ -7,6 +7,7 @@
 //! (codes in the same order); every formula for σ, σ' and φ lives in these two places.
 
 use super::real::Real;
+use crate::model::Capabilities;
 use crate::rng::{fill_normals, normals4};
 use serde::{Deserialize, Serialize};
 
@@ -292,6 +293,30 @@ pub fn gaussian_set(
         teacher: None,
         noise_std: label_noise,
     }
+}
+
+/// What the two-layer model declares, by where its inputs come from. On a finite data
+/// set: the data set's full gradient and its noise root N^{-1/2} Σ_i G(z, ν, θ_i) dB_i
+/// (smf1, smf2, msme1). On streamed inputs θ ~ N(0, I_d): the full gradient for the
+/// linear activation only (the population drift, exact through [`linear_population`];
+/// no finite set gives it for the others), and no noise root. Mean-field runs no sme
+/// or sgf (`meanfield::SUPPORTED`), so the SGF's noise is not declared.
+pub fn capabilities(act: Activation, streamed: bool) -> Capabilities {
+    Capabilities {
+        full_gradient: !streamed || act == Activation::Linear,
+        noise_root: !streamed,
+        ..Capabilities::GRADIENT_AND_NOISE
+    }
+}
+
+/// How errors name the model: "two_layer (tanh) on a data set" or "… on streamed inputs".
+pub fn model_name(act: Activation, streamed: bool) -> String {
+    let inputs = if streamed {
+        "streamed inputs"
+    } else {
+        "a data set"
+    };
+    format!("two_layer ({}) on {inputs}", act.name())
 }
 
 /// The 2d points ±√d e_i with equal weights: a cubature exact for every polynomial of

@@ -5,11 +5,13 @@
 //! Vectors are fixed-size stack arrays (`Vector`, d ≤ `MAX_D`) so the CPU inner loops
 //! never allocate.
 
+pub mod capability;
 pub mod config;
 pub mod multiplicative;
 pub mod quadratic;
 pub mod toy_sgd;
 
+pub use capability::{Capabilities, Capability};
 pub use multiplicative::Multiplicative;
 pub use quadratic::Quadratic;
 pub use toy_sgd::{ToyLoss, ToySgd};
@@ -42,30 +44,6 @@ pub enum ExactStep {
     Gbm { drift: f64, vol: f64 },
     /// The model has no closed-form transition (config rejects the exact solver).
     Unavailable,
-}
-
-/// What a model offers beyond the interface every model implements, declared by the
-/// model (`Model::capabilities`; `tests/model_capabilities.rs` holds each declaration to
-/// the model's code). The config checks a job against it before it runs, and a missing
-/// capability is an error naming the model and what it lacks.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Capabilities {
-    /// `exact_step` is the closed-form transition of its SDEs and flows: the solver
-    /// "exact" (OU for `quadratic`, geometric BM for `multiplicative`).
-    pub exact_transition: bool,
-    /// SGD's noise is linear in Gaussian data normals: `data_normals() ==
-    /// smf_noise_dim()` and `smf_noise(x, z) = G(x, θ(z)) = ∇R(x) − ∇R(x, θ(z))` for
-    /// θ(z) = `sample_theta(z)`. Then the coupled estimator (DESIGN §7b) can pin the
-    /// SDE's Brownian increments to SGD's normals without changing either law.
-    pub gaussian_linear_noise: bool,
-}
-
-impl Capabilities {
-    /// The error message of a job that needs `what` (a capability's description) from
-    /// a model that does not declare it.
-    pub fn missing(model: &str, what: &str) -> String {
-        format!("model {model} does not declare {what}")
-    }
 }
 
 /// The interface every model implements (the WGSL twin mirrors it function by function).

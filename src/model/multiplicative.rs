@@ -135,6 +135,7 @@ impl Model for Multiplicative {
         Capabilities {
             exact_transition: true,
             gaussian_linear_noise: true,
+            ..Capabilities::GRADIENT_AND_NOISE
         }
     }
     fn exact_normals(&self) -> usize {

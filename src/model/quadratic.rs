@@ -301,6 +301,7 @@ impl Model for Quadratic {
         Capabilities {
             exact_transition: true,
             gaussian_linear_noise: true,
+            ..Capabilities::GRADIENT_AND_NOISE
         }
     }
     fn exact_normals(&self) -> usize {

@@ -261,8 +261,8 @@ impl Model for ToySgd {
     }
     fn capabilities(&self) -> Capabilities {
         Capabilities {
-            exact_transition: false,
             gaussian_linear_noise: true,
+            ..Capabilities::GRADIENT_AND_NOISE
         }
     }
     fn exact_normals(&self) -> usize {

@@ -22,6 +22,7 @@ pub mod ops;
 
 use crate::data::sampling::Sampling;
 use crate::data::DataSet;
+use crate::model::Capabilities;
 use loss::Loss;
 use net::Param;
 use std::ops::Range;
@@ -34,6 +35,26 @@ pub use crate::dynamics::{Dynamics, Update};
 pub const SUPPORTED: [Dynamics; 11] = crate::dynamics::ALL;
 /// The names of [`SUPPORTED`].
 pub const NAMES: [&str; 11] = crate::dynamics::ALL_NAMES;
+
+/// What a data-set model (a parametrisation with a per-sample loss) declares: the
+/// full gradient and the data set's noise root N^{-1/2} Σ_i G(w, x_i) dB_i for every
+/// parametrisation and loss; the SGF's noise for the squared loss only (its residuals
+/// scaled by the loss, Pesme et al.); no exact transitions, and no Gaussian-linear
+/// noise (the noise is a finite data set's).
+pub fn capabilities(loss: Loss) -> Capabilities {
+    Capabilities {
+        sgf_noise: loss == Loss::Squared,
+        ..Capabilities::GRADIENT_AND_NOISE
+    }
+}
+
+/// How errors name a data-set model: "linear", or "uv with the logistic loss".
+pub fn model_name(param: Param, loss: Loss) -> String {
+    match loss {
+        Loss::Squared => param.name().to_string(),
+        _ => format!("{} with the {} loss", param.name(), loss.name()),
+    }
+}
 
 /// One (dynamics, η) run on a data set.
 #[derive(Clone, Debug)]
@@ -73,8 +94,9 @@ pub struct TrainJob {
 
 impl TrainJob {
     /// Refuses a dynamics the trainer does not run (`SUPPORTED`; its configs refuse
-    /// the others by name), and a heavy-ball run without a friction γ > 0 (its
-    /// configs refuse that as `momentum.friction`).
+    /// the others by name), a heavy-ball run without a friction γ > 0 (its configs
+    /// refuse that as `momentum.friction`), and a dynamics needing what the model does
+    /// not declare (`capabilities`; its configs refuse that at `dynamics[i]`).
     pub fn check_dynamics(&self) -> anyhow::Result<()> {
         anyhow::ensure!(
             SUPPORTED.contains(&self.dynamics),
@@ -94,7 +116,10 @@ impl TrainJob {
             self.dynamics,
             self.friction
         );
-        Ok(())
+        let caps = capabilities(self.loss);
+        let name = model_name(self.param, self.loss);
+        crate::model::capability::check(&name, caps, &[self.dynamics])
+            .map_err(|m| anyhow::anyhow!("{m}"))
     }
 
     pub fn d(&self) -> usize {

@@ -4,7 +4,7 @@
 use super::{Config, ExperimentKind};
 use crate::config::{err, ConfigError};
 use crate::dynamics::Solver;
-use crate::model::AnyModel;
+use crate::model::{AnyModel, Capabilities, Capability};
 use serde::{Deserialize, Serialize};
 
 /// `"target": {"rel_stderr": r, "pilot_paths": n}`: a pilot of n paths per η (on an
@@ -78,7 +78,8 @@ pub(super) fn check_estimator(
     solver: Solver,
 ) -> Result<Estimator, ConfigError> {
     let weak = experiment == ExperimentKind::WeakOrder;
-    let supported = model.as_dyn().capabilities().gaussian_linear_noise;
+    let needs = Capability::GaussianLinearNoise;
+    let supported = model.as_dyn().capabilities().has(needs);
     let em = matches!(solver, Solver::Substeps { .. });
     match cfg.estimator.as_deref() {
         None if weak && supported && em => Ok(Estimator::Coupled),
@@ -91,8 +92,8 @@ pub(super) fn check_estimator(
         Some("coupled") if !supported => err(
             "estimator",
             format!(
-                "coupled needs SGD noise linear in Gaussian data normals, which model {} does not have; allowed here: independent",
-                model.name()
+                "{}, which the coupled estimator needs; allowed here: independent",
+                Capabilities::missing(model.name(), needs.describe())
             ),
         ),
         Some("coupled") if !em => err(

@@ -380,7 +380,7 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
         };
         data.push(dc.build("data", cfg.seed)?);
     }
-    check_loss(&cfg, experiment, &dynamics, &data)?;
+    check_loss(&cfg, experiment, param, &dynamics, &data)?;
     let ds = &data[0];
     if cfg.batch as usize > ds.n {
         return err("batch", format!("must be ≤ N = {} samples", ds.n));
@@ -476,6 +476,7 @@ fn check_param(m: &NetConfig, experiment: TrainExperiment) -> Result<Param, Conf
 fn check_loss(
     cfg: &TrainConfig,
     experiment: TrainExperiment,
+    param: Param,
     dynamics: &[Dynamics],
     data: &[DataSet],
 ) -> Result<(), ConfigError> {
@@ -497,15 +498,11 @@ fn check_loss(
             ),
         );
     }
-    if let Some(i) = dynamics.iter().position(|d| *d == Dynamics::Sgf) {
-        return err(
-            &format!("dynamics[{i}]"),
-            format!(
-                "sgf's noise (Pesme et al.) is defined for the squared loss, not the {} loss",
-                loss.name()
-            ),
-        );
-    }
+    let (name, caps) = (
+        crate::train::model_name(param, loss),
+        crate::train::capabilities(loss),
+    );
+    crate::model::capability::check(&name, caps, dynamics)?;
     for (k, ds) in data.iter().enumerate() {
         if let Some(i) = ds.y.iter().position(|y| !loss.accepts(*y)) {
             let which = if data.len() > 1 {

@@ -11,10 +11,11 @@ use crate::data::DataSet;
 use crate::dynamics::momentum::{check_momentum, MomentumConfig};
 use crate::experiment::training::config::whole_steps;
 use crate::meanfield::model::{
-    gaussian_set, linear_population, Activation, Init, Teacher, TestFn, ACTIVATIONS, TAG_FEATURES,
-    TAG_TEST, TEST_FNS,
+    capabilities, gaussian_set, linear_population, model_name, Activation, Init, Teacher, TestFn,
+    ACTIVATIONS, TAG_FEATURES, TAG_TEST, TEST_FNS,
 };
 use crate::meanfield::{Dynamics, DYNAMICS, SUPPORTED};
+use crate::model::{capability, Capability};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
@@ -444,25 +445,20 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
                     format!("must be a finite number ≥ 0, got {label_noise}"),
                 );
             }
-            if let Some(d) = dynamics
-                .iter()
-                .find(|d| matches!(d, Dynamics::Smf1 | Dynamics::Smf2 | Dynamics::Msme1))
-            {
+            let caps = capabilities(act, true);
+            if let Err(m) = capability::check(&model_name(act, true), caps, &dynamics) {
+                let drift = if m.lacks.contains(&Capability::FullGradient) {
+                    " (streamed inputs give the population drift in closed form only for the \
+                     linear activation)"
+                } else {
+                    ""
+                };
                 return err(
                     "dynamics",
                     format!(
-                        "{d} needs a finite data set (data.kind = \"set\"): smf1, smf2 and msme1's noise is \
-                         the data-set representation N^{{-1/2}} Σ_i G(z, ν, θ_i) dB_i"
-                    ),
-                );
-            }
-            if full_batch && act != Activation::Linear {
-                return err(
-                    "dynamics",
-                    format!(
-                        "gd, gf and mgf on streamed inputs need the population drift, exact only for the \
-                         linear activation (got {}); use a finite data set (data.kind = \"set\")",
-                        act.name()
+                        "{} needs a finite data set (data.kind = \"set\"): {}{drift}",
+                        m.dynamics,
+                        m.model_lacks()
                     ),
                 );
             }
