@@ -44,16 +44,21 @@ pub fn ln(x: f64) -> f64 {
 /// call on baseline x86-64, which also blocks vectorisation).
 #[inline(always)]
 fn rint(x: f64) -> f64 {
-    const MAGIC: f64 = 6_755_399_441_055_744.0; // 1.5 · 2^52
-    (x + MAGIC) - MAGIC
+    (x + RINT_MAGIC) - RINT_MAGIC
 }
+
+/// 1.5 · 2^52: x + this, for |x| < 2^51, is x rounded to an integer in the low bits.
+const RINT_MAGIC: f64 = 6_755_399_441_055_744.0;
 
 /// (sin 2πu, cos 2πu) for u ∈ [0, 1].
 #[inline(always)]
 pub fn sincos_tau(u: f64) -> (f64, f64) {
     // Reduce by whole turns and quarter turns exactly: t ∈ [−½, ½], r ∈ [−⅛, ⅛].
     let t = u - rint(u);
-    let q = rint(4.0 * t);
+    // q = rint(4t), as `rint` computes it; q mod 4 is the low bits of `big` (an f64 →
+    // i64 cast here was scalar code, a saturating conversion per lane).
+    let big = 4.0 * t + RINT_MAGIC;
+    let q = big - RINT_MAGIC;
     let r = t - 0.25 * q;
     // a = 2πr ∈ [−π/4, π/4]; TAU split so the product keeps full precision.
     #[allow(clippy::approx_constant)] // the high half of a split constant, on purpose
@@ -83,7 +88,7 @@ pub fn sincos_tau(u: f64) -> (f64, f64) {
                                     + a2 * (1.0 / 20_922_789_888_000.0
                                         + a2 * (-1.0 / 6_402_373_705_728_000.0)))))))));
     // Rotate by q quarter turns: q mod 4 = 0: (s, c), 1: (c, −s), 2: (−s, −c), 3: (−c, s).
-    let qi = (q as i64) & 3;
+    let qi = (big.to_bits() & 3) as i64;
     let swap = qi & 1 == 1;
     let (ss, cc) = if swap { (c, s) } else { (s, c) };
     let sin_neg = qi >= 2;

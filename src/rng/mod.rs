@@ -38,15 +38,32 @@ pub fn philox4x32_10(ctr: [u32; 4], key: [u32; 2]) -> [u32; 4] {
 
 /// `philox4x32_10` of N counters at once, `c[word][lane]`: the same integer operations
 /// lane by lane (so the same bits), laid out so the compiler vectorises each round.
+///
+/// Lanes go two to a u64 (lane 2j in the low half, 2j + 1 in the high half), so that a
+/// round's 32 × 32 → 64-bit products are two even-lane multiplies (`(v & LO) · M` and
+/// `(v >> 32) · M`: `vpmuludq`) and a few shifts and masks, not a widening of every
+/// lane to u64 and a narrowing back. Measured on AVX-512 (one core, 64 counters a
+/// call): 1.85× the lane-by-lane form; on AVX2 1.36×, on the SSE2 baseline 1.13×.
+/// 64 lanes at a time (the state then fits in registers), then 16, then the rest
+/// lane by lane.
 #[inline(always)]
 pub fn philox4x32_10_lanes<const N: usize>(c: &mut [[u32; N]; 4], key: [u32; 2]) {
+    let mut s = 0;
+    while s + 64 <= N {
+        philox_paired::<N, 32>(c, s, key);
+        s += 64;
+    }
+    while s + 16 <= N {
+        philox_paired::<N, 8>(c, s, key);
+        s += 16;
+    }
     let mut k = key;
     for round in 0..10 {
         if round > 0 {
             k[0] = k[0].wrapping_add(W0);
             k[1] = k[1].wrapping_add(W1);
         }
-        for i in 0..N {
+        for i in s..N {
             let p0 = (M0 as u64) * (c[0][i] as u64);
             let p1 = (M1 as u64) * (c[2][i] as u64);
             let (hi0, lo0) = ((p0 >> 32) as u32, p0 as u32);
@@ -56,6 +73,48 @@ pub fn philox4x32_10_lanes<const N: usize>(c: &mut [[u32; N]; 4], key: [u32; 2])
             c[1][i] = lo1;
             c[2][i] = hi0 ^ x3 ^ k[1];
             c[3][i] = lo0;
+        }
+    }
+}
+
+/// Philox on lanes `s .. s + 2P` of `c`, two lanes to a u64 (`philox4x32_10_lanes`).
+#[inline(always)]
+fn philox_paired<const N: usize, const P: usize>(c: &mut [[u32; N]; 4], s: usize, key: [u32; 2]) {
+    const LO: u64 = 0xFFFF_FFFF;
+    // (hi, lo) of the two lanes' products with m, each packed as the lanes are.
+    #[inline(always)]
+    fn mul(v: u64, m: u64) -> (u64, u64) {
+        let (even, odd) = ((v & LO) * m, (v >> 32) * m);
+        ((even >> 32) | (odd & !LO), (even & LO) | (odd << 32))
+    }
+    let mut v = [[0u64; P]; 4];
+    for w in 0..4 {
+        for j in 0..P {
+            v[w][j] = c[w][s + 2 * j] as u64 | (c[w][s + 2 * j + 1] as u64) << 32;
+        }
+    }
+    let mut k = key;
+    for round in 0..10 {
+        if round > 0 {
+            k[0] = k[0].wrapping_add(W0);
+            k[1] = k[1].wrapping_add(W1);
+        }
+        // The key word in both halves.
+        let (k0, k1) = (k[0] as u64 * (1 + (1 << 32)), k[1] as u64 * (1 + (1 << 32)));
+        for j in 0..P {
+            let (hi0, lo0) = mul(v[0][j], M0 as u64);
+            let (hi1, lo1) = mul(v[2][j], M1 as u64);
+            let (x1, x3) = (v[1][j], v[3][j]);
+            v[0][j] = hi1 ^ x1 ^ k0;
+            v[1][j] = lo1;
+            v[2][j] = hi0 ^ x3 ^ k1;
+            v[3][j] = lo0;
+        }
+    }
+    for w in 0..4 {
+        for j in 0..P {
+            c[w][s + 2 * j] = v[w][j] as u32;
+            c[w][s + 2 * j + 1] = (v[w][j] >> 32) as u32;
         }
     }
 }
@@ -233,20 +292,32 @@ mod tests {
 
     #[test]
     fn philox_lanes_equal_the_scalar_philox() {
+        check_lanes::<7>();
+        // 64 paired lanes, 16 paired lanes, then 7 one by one.
+        check_lanes::<87>();
+        check_lanes::<64>();
+    }
+
+    fn check_lanes<const N: usize>() {
         let key = key_from_seed(0x0123_4567_89AB_CDEF);
-        let mut c = [[0u32; 7]; 4];
-        for i in 0..7 {
+        let mut c = [[0u32; N]; 4];
+        for i in 0..N {
             for w in 0..4 {
-                c[w][i] =
-                    (i as u32 + 1).wrapping_mul(0x9E37_79B9) ^ (w as u32).rotate_left(7 * i as u32);
+                c[w][i] = (i as u32 + 1).wrapping_mul(0x9E37_79B9)
+                    ^ (w as u32).rotate_left(7 * i as u32)
+                    ^ if i % 3 == 0 { u32::MAX } else { 0 };
             }
         }
-        let want: Vec<[u32; 4]> = (0..7)
+        let want: Vec<[u32; 4]> = (0..N)
             .map(|i| philox4x32_10([c[0][i], c[1][i], c[2][i], c[3][i]], key))
             .collect();
         philox4x32_10_lanes(&mut c, key);
         for (i, w) in want.iter().enumerate() {
-            assert_eq!([c[0][i], c[1][i], c[2][i], c[3][i]], *w, "lane {i}");
+            assert_eq!(
+                [c[0][i], c[1][i], c[2][i], c[3][i]],
+                *w,
+                "{N} lanes: lane {i}"
+            );
         }
     }
 

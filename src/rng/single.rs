@@ -67,7 +67,8 @@ fn centred_uniform(u: u32) -> f32 {
 #[inline(always)]
 fn sincos_turns(c: f32) -> (f32, f32) {
     const MAGIC: f32 = 12_582_912.0; // 1.5 · 2^23: (x + MAGIC) − MAGIC rounds x
-    let q = (4.0 * c + MAGIC) - MAGIC;
+    let big = 4.0 * c + MAGIC;
+    let q = big - MAGIC;
     let r = c - 0.25 * q; // exact: c is a multiple of 2^-25, |r| ≤ ⅛
     #[allow(clippy::approx_constant, clippy::excessive_precision)]
     const TAU_HI: f32 = 6.283_185_5;
@@ -83,7 +84,8 @@ fn sincos_turns(c: f32) -> (f32, f32) {
             + a2 * (1.0 / 24.0
                 + a2 * (-1.0 / 720.0 + a2 * (1.0 / 40_320.0 + a2 * (-1.0 / 3_628_800.0)))));
     // Rotate by q quarter turns (as `math::sincos_tau`).
-    let qi = (q as i32) & 3;
+    // q mod 4 from the low bits of `big` (as `math::sincos_tau`; no float → int cast).
+    let qi = (big.to_bits() & 3) as i32;
     let (ss, cc) = if qi & 1 == 1 { (co, s) } else { (s, co) };
     (
         if qi >= 2 { -ss } else { ss },
