@@ -130,18 +130,7 @@ fn a_data_set_model_without_the_sgf_noise_refuses_sgf() {
 
     // A job built in code is refused by the trainer itself.
     use smflow::train::{cpu::CpuTrainer, loss::Loss, net::Param, Dynamics, Trainer};
-    let ds = std::sync::Arc::new(smflow::data::generate(
-        &smflow::data::GenerateConfig {
-            n: 8,
-            d: 2,
-            sparsity: None,
-            teacher_scale: 1.0,
-            label_noise: 0.0,
-            seed: None,
-            labels: smflow::data::Labels::Logistic,
-        },
-        1,
-    ));
+    let ds = common::train::generated(8, 2, smflow::data::Labels::Logistic);
     let job = common::train::job(&ds, Param::Linear, Dynamics::Sgf, Loss::Logistic);
     let e = CpuTrainer::default()
         .train(&job, 0..2, &mut |_, _, _| {})

@@ -222,20 +222,9 @@ fn bad_momentum_configs_name_the_field() {
 /// themselves: tests/train_momentum.rs.)
 #[test]
 fn the_trainer_refuses_momentum_jobs_without_friction() {
-    use smflow::data::{generate, GenerateConfig, Labels};
+    use smflow::data::Labels;
     use smflow::train::{cpu::CpuTrainer, loss::Loss, net::Param, Dynamics, Trainer};
-    let ds = std::sync::Arc::new(generate(
-        &GenerateConfig {
-            n: 8,
-            d: 2,
-            sparsity: None,
-            teacher_scale: 1.0,
-            label_noise: 0.0,
-            seed: None,
-            labels: Labels::Linear,
-        },
-        1,
-    ));
+    let ds = common::train::generated(8, 2, Labels::Linear);
     for d in [Dynamics::Msgd, Dynamics::Msme1] {
         for friction in [0.0, -1.0, f64::NAN] {
             let mut j = common::train::job(&ds, Param::Linear, d, Loss::Squared);

@@ -12,6 +12,23 @@ use smflow::train::net::Param;
 use smflow::train::{Dynamics, TrainJob, Trainer};
 use std::sync::Arc;
 
+/// A generated data set of n samples in d dimensions with noise-free labels of kind
+/// `labels` (teacher scale 1, stream 1).
+pub fn generated(n: usize, d: usize, labels: smflow::data::Labels) -> Arc<DataSet> {
+    Arc::new(smflow::data::generate(
+        &smflow::data::GenerateConfig {
+            n,
+            d,
+            sparsity: None,
+            teacher_scale: 1.0,
+            label_noise: 0.0,
+            seed: None,
+            labels,
+        },
+        1,
+    ))
+}
+
 /// A short run (η = 0.1, b = 3, 3 substeps, checkpoints 0, 2, 5) from the
 /// parametrisation's init at α = 0.5, nudged off its symmetric point.
 pub fn job(data: &Arc<DataSet>, param: Param, dynamics: Dynamics, loss: Loss) -> TrainJob {
