@@ -7,7 +7,8 @@
 //!
 //! Data are shared by the group, so full-batch sums multiply a lane vector by the same
 //! f64 row for every lane (no gather); a minibatch row differs per lane and is gathered
-//! once per draw into `xg`.
+//! once per draw into `xg`. Margins run several rows side by side (`each_margin`), each
+//! still summed in the reference's order.
 
 use super::net::Param;
 use super::{TrainJob, Update};
@@ -59,6 +60,71 @@ fn margin<T: Num + Mul<X, Output = T>, X: Copy>(x: &[X], v: &[T]) -> T {
         s += vj * xj;
     }
     s
+}
+
+/// Rows whose margins are summed side by side ([`each_margin`], the minibatch): each
+/// margin is one chain of d dependent additions, so one row at a time left the adder
+/// waiting on its own latency; independent rows overlap. Every chain still adds in
+/// ascending j, so each margin has the bits of [`margin`].
+const ROWS: usize = 4;
+
+/// `[[x_kᵀ v_u]_u]_k` for K rows x_k and V vectors v_u: K·V independent chains side by
+/// side, each summed as [`margin`] sums it (j ascending over the rows' length).
+#[inline(always)]
+fn margins<T, X, const K: usize, const V: usize>(xs: [&[X]; K], vs: [&[T]; V]) -> [[T; V]; K]
+where
+    T: Num + Mul<X, Output = T>,
+    X: Copy,
+{
+    let d = xs[0].len();
+    let xs = xs.map(|x| &x[..d]);
+    let vs = vs.map(|v| &v[..d]);
+    let mut s = [[T::ZERO; V]; K];
+    for j in 0..d {
+        lane_loop::<T>();
+        for k in 0..K {
+            for u in 0..V {
+                s[k][u] += vs[u][j] * xs[k][j];
+            }
+        }
+    }
+    s
+}
+
+/// Calls `f(i, x_i, [x_iᵀ v_u]_u)` for every row i of `ds`, in ascending i, with the
+/// margins of [`ROWS`] rows computed side by side ([`margins`]).
+#[inline(always)]
+fn each_margin<T, const V: usize>(
+    ds: &DataSet,
+    vs: [&[T]; V],
+    mut f: impl FnMut(usize, &[f64], [T; V]),
+) where
+    T: Num + Mul<f64, Output = T>,
+{
+    let mut i = 0;
+    while i + ROWS <= ds.n {
+        let xs: [&[f64]; ROWS] = std::array::from_fn(|k| ds.row(i + k));
+        let m = margins(xs, vs);
+        for k in 0..ROWS {
+            f(i + k, xs[k], m[k]);
+        }
+        i += ROWS;
+    }
+    for i in i..ds.n {
+        let x = ds.row(i);
+        f(i, x, margins([x], vs)[0]);
+    }
+}
+
+/// Label of sample i, per lane: `y` (per-replica labels) if not empty, else the data
+/// set's.
+#[inline(always)]
+fn label<T: Num>(ds: &DataSet, y: &[T], i: usize) -> T {
+    if y.is_empty() {
+        T::splat(ds.y[i])
+    } else {
+        y[i]
+    }
 }
 
 /// `acc += e x`.
@@ -142,7 +208,7 @@ impl<'a, T: Num> Group<'a, T> {
             tmp_p: vec(p),
             rk: rk4::Work::like(&vec(p)),
             w: vec(p),
-            xg: vec(d),
+            xg: vec(ROWS * d),
             idx: vec![0; job.batch as usize * T::WIDTH],
             normals: vec(if sde { job.substeps as usize * ds.n } else { 0 }),
             first,
@@ -151,16 +217,6 @@ impl<'a, T: Num> Group<'a, T> {
 
     pub fn job(&self) -> &'a TrainJob {
         self.job
-    }
-
-    /// Label of sample i, per lane.
-    #[inline(always)]
-    fn label(&self, i: usize) -> T {
-        if self.y.is_empty() {
-            T::splat(self.ds.y[i])
-        } else {
-            self.y[i]
-        }
     }
 
     /// Advances step k (0-based).
@@ -275,11 +331,15 @@ impl<'a, T: Num> Group<'a, T> {
     fn full_grad(&mut self) {
         let (ds, loss) = (self.ds, self.job.loss);
         zero(&mut self.g);
-        for i in 0..ds.n {
-            let x = ds.row(i);
-            let e = loss.slope(margin(x, &self.beta), self.label(i));
-            add_scaled(&mut self.g, e, x);
-        }
+        let (g, y) = (&mut self.g, &self.y);
+        each_margin(
+            ds,
+            [&self.beta],
+            #[inline(always)]
+            |i, x, [m]| {
+                add_scaled(g, loss.slope(m, label(ds, y, i)), x);
+            },
+        );
         let inv = 1.0 / ds.n as f64;
         scale(&mut self.g, inv);
     }
@@ -290,19 +350,36 @@ impl<'a, T: Num> Group<'a, T> {
         let (ds, d, w, loss) = (self.ds, self.ds.d, T::WIDTH, self.job.loss);
         zero(&mut self.g);
         let b = self.job.batch as usize;
-        for j in 0..b {
-            let idx = &self.idx[j * w..(j + 1) * w];
-            for (c, xg) in self.xg.iter_mut().enumerate() {
-                lane_loop::<T>();
-                *xg = T::from_fn(|l| ds.x[idx[l] as usize * d + c]);
+        // Draws j .. j + q at a time: gathered, their margins side by side, then added
+        // to g in draw order.
+        for j in (0..b).step_by(ROWS) {
+            let q = ROWS.min(b - j);
+            for (r, xg) in self.xg.chunks_exact_mut(d).take(q).enumerate() {
+                let idx = &self.idx[(j + r) * w..(j + r + 1) * w];
+                for (c, xc) in xg.iter_mut().enumerate() {
+                    lane_loop::<T>();
+                    *xc = T::from_fn(|l| ds.x[idx[l] as usize * d + c]);
+                }
             }
-            let y = if self.y.is_empty() {
-                T::from_fn(|l| ds.y[idx[l] as usize])
+            let xg = |r: usize| &self.xg[r * d..(r + 1) * d];
+            let mut m = [T::ZERO; ROWS];
+            if q == ROWS {
+                let both = margins(std::array::from_fn(xg), [&self.beta[..]]);
+                m = both.map(|[v]| v);
             } else {
-                T::from_fn(|l| self.y[idx[l] as usize].lane(l))
-            };
-            let e = loss.slope(margin(&self.xg, &self.beta), y);
-            add_scaled(&mut self.g, e, &self.xg);
+                for (r, mr) in m[..q].iter_mut().enumerate() {
+                    *mr = margin(xg(r), &self.beta);
+                }
+            }
+            for (r, &mr) in m[..q].iter().enumerate() {
+                let idx = &self.idx[(j + r) * w..(j + r + 1) * w];
+                let y = if self.y.is_empty() {
+                    T::from_fn(|l| ds.y[idx[l] as usize])
+                } else {
+                    T::from_fn(|l| self.y[idx[l] as usize].lane(l))
+                };
+                add_scaled(&mut self.g, loss.slope(mr, y), xg(r));
+            }
         }
         let inv = 1.0 / b as f64;
         scale(&mut self.g, inv);
@@ -350,13 +427,21 @@ impl<'a, T: Num> Group<'a, T> {
         let (ds, loss) = (self.ds, self.job.loss);
         param.push(w, v, &mut self.tmp_d);
         zero(&mut self.q_d);
-        for i in 0..ds.n {
-            let x = ds.row(i);
-            let mut s = margin(x, &self.tmp_d);
-            if !loss.unit_curvature() {
-                s *= loss.curvature(margin(x, &self.beta));
-            }
-            add_scaled(&mut self.q_d, s, x);
+        let q_d = &mut self.q_d;
+        if loss.unit_curvature() {
+            each_margin(
+                ds,
+                [&self.tmp_d],
+                #[inline(always)]
+                |_, x, [s]| add_scaled(q_d, s, x),
+            );
+        } else {
+            each_margin(
+                ds,
+                [&self.tmp_d, &self.beta],
+                #[inline(always)]
+                |_, x, [s, m]| add_scaled(q_d, s * loss.curvature(m), x),
+            );
         }
         let inv = 1.0 / ds.n as f64;
         scale(&mut self.q_d, inv);
@@ -380,25 +465,34 @@ impl<'a, T: Num> Group<'a, T> {
         if pesme {
             // Jᵀ Xᵀ dB · sqrt(2ηL/(bN)).
             let mut sq = T::ZERO;
-            for i in 0..n {
-                let x = ds.row(i);
-                let e = loss.slope(margin(x, &self.beta), self.label(i));
-                sq += e * e;
-                let z = self.normals[sub * n + i] * sd;
-                add_scaled(&mut self.tmp_d, z, x);
-            }
+            let (tmp_d, y, dw) = (&mut self.tmp_d, &self.y, &self.normals[sub * n..]);
+            each_margin(
+                ds,
+                [&self.beta],
+                #[inline(always)]
+                |i, x, [m]| {
+                    let e = loss.slope(m, label(ds, y, i));
+                    sq += e * e;
+                    add_scaled(tmp_d, dw[i] * sd, x);
+                },
+            );
             let loss = sq * 0.5 / n as f64;
             scale = (loss * (2.0 * job.eta) / (job.batch as f64 * n as f64)).sqrt();
         } else {
             // N^{-1/2} Σ_i G(w, θ_i) dB_i in β-space: g ΣdB − Σ ℓ'_i x_i dB_i.
             let mut s = T::ZERO;
-            for i in 0..n {
-                let x = ds.row(i);
-                let e = loss.slope(margin(x, &self.beta), self.label(i));
-                let z = self.normals[sub * n + i] * sd;
-                s += z;
-                add_scaled(&mut self.tmp_d, -(e * z), x);
-            }
+            let (tmp_d, y, dw) = (&mut self.tmp_d, &self.y, &self.normals[sub * n..]);
+            each_margin(
+                ds,
+                [&self.beta],
+                #[inline(always)]
+                |i, x, [m]| {
+                    let e = loss.slope(m, label(ds, y, i));
+                    let z = dw[i] * sd;
+                    s += z;
+                    add_scaled(tmp_d, -(e * z), x);
+                },
+            );
             for (t, &g) in self.tmp_d.iter_mut().zip(&self.g) {
                 lane_loop::<T>();
                 *t += g * s;
