@@ -31,14 +31,15 @@ fn substeps(extrapolate: bool) -> Solver {
 fn cases() -> Vec<(AnyModel, RunSpec)> {
     let mut out = Vec::new();
     for m in models().into_iter().chain(toy_models()) {
-        let has_exact = !matches!(m, AnyModel::ToySgd(_));
+        let caps = m.as_dyn().capabilities();
         for name in smflow::dynamics::NAMES {
             let dy = Dynamics::parse(name).unwrap();
             let solvers = match dy.kind() {
                 Kind::Discrete => vec![Solver::Exact],
                 Kind::Ode => vec![substeps(false), substeps(true)],
-                // msme1 has no exact transition (its config refuses sde.solver exact).
-                Kind::Sde if has_exact && !dy.has_momentum() => {
+                // The exact solver where the model declares the transition (msme1's
+                // is of the pair (X, P): the quadratic model's OU pair).
+                Kind::Sde if caps.has(dy.exact_needs()) => {
                     vec![substeps(true), substeps(false), Solver::Exact]
                 }
                 Kind::Sde => vec![substeps(true), substeps(false)],

@@ -44,6 +44,20 @@ fn quadratic_2d_momentum_moments() {
     );
 }
 
+/// msme1's exact solver (the OU pair's transition over each step, on (X, P)): the
+/// moments are the closed forms' at every checkpoint, with no solver error, on every
+/// backend; two particles with independent noise each.
+#[test]
+fn quadratic_2d_momentum_exact_solver_moments() {
+    assert_matches_exact(
+        r#"{"experiment":"weak_order","model":{"kind":"quadratic","a":[[1.5,0.4],[0.4,0.8]],"mean":[0.3,-0.2],"cov":[[0.64,0.2],[0.2,0.5]]},
+            "x0":[1.0,0.5],"dynamics":["msgd","msme1"],"momentum":{"friction":0.7},"batch":3,"etas":[0.1,0.25],
+            "horizon":1.5,"checkpoints":[0.5],"observables":["norm2","cos","loss"],"paths":100000,
+            "sde":{"solver":"exact"},"seed":23}"#,
+        2 * 2 * 2 * 3,
+    );
+}
+
 /// The closed forms are checked against an independent fact: for large t the OU pair
 /// reaches its stationary law, whose covariance solves B C + C Bᵀ + Q = 0; in 1-D
 /// (R = ½a(x − m)², Σ = a²s², q = (η/b)Σ) that is Var x = q/(2γa), Var p = q/(2γ).
@@ -124,7 +138,8 @@ fn msme1_is_weak_order_one_against_msgd() {
 }
 
 /// GPU paths equal the CPU's to f32 rounding: msgd and msme1, one and two particles,
-/// coupled (msme1 pinned to msgd) and not, on the quadratic and multiplicative models.
+/// coupled (msme1 pinned to msgd) and not, msme1's exact solver, on the quadratic and
+/// multiplicative models.
 #[test]
 fn gpu_momentum_paths_match_the_cpu() {
     let all = backends();
@@ -139,6 +154,11 @@ fn gpu_momentum_paths_match_the_cpu() {
         r#"{"experiment":"n_point","model":{"kind":"quadratic","a":[[1.5,0.4],[0.4,0.8]],"mean":[0.3,-0.2],"cov":[[0.64,0.2],[0.2,0.5]]},
             "particles":[[1.0,0.5],[0.2,-0.4]],"dynamics":["msgd","msme1"],"momentum":{"friction":1.0},
             "batch":2,"etas":[0.1],"horizon":1.0,"paths":256,"sde":{"substeps":4,"extrapolate":false}}"#
+            .to_string(),
+        // msme1's exact transition of the pair (X, P), two particles.
+        r#"{"experiment":"n_point","model":{"kind":"quadratic","a":[[1.5,0.4],[0.4,0.8]],"mean":[0.3,-0.2],"cov":[[0.64,0.2],[0.2,0.5]]},
+            "particles":[[1.0,0.5],[0.2,-0.4]],"dynamics":["msme1"],"momentum":{"friction":1.0},
+            "batch":2,"etas":[0.1],"horizon":1.0,"paths":256,"sde":{"solver":"exact"}}"#
             .to_string(),
         r#"{"experiment":"weak_order","model":{"kind":"multiplicative","mean":2.0,"std":1.5},
             "x0":[1.0],"dynamics":["msgd","msme1"],"momentum":{"friction":1.0},"batch":2,"etas":[0.1],
@@ -195,11 +215,6 @@ fn bad_momentum_configs_name_the_field() {
             "momentum.mass",
             "unknown field",
         ),
-        (
-            r#","dynamics":["msme1"],"momentum":{"friction":1.0},"sde":{"solver":"exact"}}"#,
-            "sde.solver",
-            "msme1",
-        ),
         (r#","dynamics":["mgd"]}"#, "dynamics[0]", "msme1"),
     ];
     for (extra, field, words) in cases {
@@ -207,6 +222,21 @@ fn bad_momentum_configs_name_the_field() {
         assert_eq!(f, field, "{extra}: {m}");
         assert!(m.contains(words), "{extra}: {f}: {m}");
     }
+    // msme1's exact solver: the quadratic model's OU pair, and no transition of the
+    // pair for geometric Brownian motion.
+    let exact =
+        r#","dynamics":["sme1","msme1"],"momentum":{"friction":1.0},"sde":{"solver":"exact"}}"#;
+    parse(&format!("{base}{exact}"), "t").expect("quadratic: msme1 exact");
+    let gbm = base.replace(
+        r#""kind":"quadratic","a":[[1.5]],"mean":[0.3],"cov":[[0.64]]"#,
+        r#""kind":"multiplicative","mean":1.0,"std":0.5"#,
+    );
+    let (f, m) = reject(&format!("{gbm}{exact}"));
+    assert_eq!(f, "sde.solver", "{m}");
+    assert!(
+        m.contains("multiplicative") && m.contains("heavy-ball") && m.contains("which msme1 needs"),
+        "{m}"
+    );
     // The invariant experiment's predicted densities are for first-order dynamics.
     let (f, m) = reject(
         r#"{"experiment":"invariant","model":{"kind":"toy_sgd","loss":"double_well","c0":0.25,"sigma":2.0},

@@ -4,8 +4,8 @@
 // by `sde_level(l, dw, dt)`: the dynamics' own step (`sde_level.wgsl` for sme/smf,
 // `msme1.wgsl` for the heavy ball).
 // NC = NSMF (SMF: one reduced cylindrical noise shared by the particles) or P·D (SME:
-// independent per particle). EXACT: one OU/GBM transition per SGD step, particle p
-// using normals p·NE .. (p+1)·NE (SME) or the shared 0..NE (SMF).
+// independent per particle). EXACT: one OU/GBM transition per SGD step (msme1: of the
+// pair (X, P)), particle p using normals p·NE .. (p+1)·NE (SME) or the shared 0..NE (SMF).
 //
 // Substeps run in groups of 4, which use exactly NC Philox blocks (4·NC normals,
 // `rng_group`, generated straight-line by the composer), so inside a group every
@@ -39,7 +39,9 @@ fn level_noise(p: u32, x: vec_d, dw: array<real, NC>) -> vec_d {
     return sme_noise(x, w);
 }
 
-// The exact step: normals from `rng_exact` (P·NE, or NE shared by the particles).
+// The exact step: normals from `rng_exact` (P·NE, or NE shared by the particles), on X
+// or (MOMENTUM: msme1) on the pair (X, P) stacked in z. The `min`s keep the momentum
+// indices constant-in-bounds in the kernels where MOMENTUM is false.
 fn exact_all() {
     var xa = rng_exact(0u);
     for (var p = 0u; p < P; p++) {
@@ -49,7 +51,21 @@ fn exact_all() {
             let n = base + i;
             xi[i] = xa[n / 4u][n % 4u];
         }
-        xs[p] = exact_step(xs[p], xi);
+        let mp = min(MOM + p, LPS - 1u);
+        var z: vec_z;
+        for (var i = 0u; i < D; i++) {
+            z[i] = xs[p][i];
+            if (MOMENTUM) {
+                z[min(D + i, NZ - 1u)] = xs[mp][i];
+            }
+        }
+        z = exact_step(z, xi);
+        for (var i = 0u; i < D; i++) {
+            xs[p][i] = z[i];
+            if (MOMENTUM) {
+                xs[mp][i] = z[min(D + i, NZ - 1u)];
+            }
+        }
     }
 }
 

@@ -70,7 +70,9 @@ fn sme_noise(x: vec_d, dw: vec_d) -> vec_d {
 }
 
 // X ← X exp(drift + vol ξ).
-fn exact_step(x: vec_d, xi: array<real, NE>) -> vec_d {
+// X ← X exp(drift + vol ξ) on the first D coordinates of z (no transition of the pair
+// (X, P) exists: config refuses msme1's exact solver for this model).
+fn exact_step(x: vec_z, xi: array<real, NE>) -> vec_z {
     let f = r_exp(EX_DRIFT + EX_VOL * xi[0]);
     var out = x;
     for (var i = 0u; i < D; i++) {

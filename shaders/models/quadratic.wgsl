@@ -1,7 +1,7 @@
 // `quadratic`: R(x, θ) = ½ (x − θ)ᵀ A (x − θ), θ = m + S^{1/2} z  (twin of
 // src/model/quadratic.rs). Constants from the header (src/backend/gpu/model_consts.rs):
 // Q_A, Q_MEAN, Q_SHALF, Q_F = A S^{1/2}, Q_SIGHALF = Σ^{1/2}, Q_TR_AS = tr(A S),
-// and the exact OU step EX_MEAN, EX_E, EX_C (row-major D×D).
+// and the exact OU step EX_MEAN, EX_E, EX_C (row-major NZ×NZ).
 
 fn q_matvec(m: array<real, DD>, v: vec_d) -> vec_d {
     var out: vec_d;
@@ -68,13 +68,14 @@ fn sme_noise(x: vec_d, dw: vec_d) -> vec_d {
     return q_matvec(Q_SIGHALF, dw);
 }
 
-// X ← m + E (X − m) + C ξ.
-fn exact_step(x: vec_d, xi: array<real, NE>) -> vec_d {
-    var out: vec_d;
-    for (var i = 0u; i < D; i++) {
+// z ← m + E (z − m) + C ξ on the NZ coordinates of z: X (NZ = D), or msme1's pair
+// (X, P) stacked (NZ = 2D, m = (mean, 0)); NE = NZ normals.
+fn exact_step(z: vec_z, xi: array<real, NE>) -> vec_z {
+    var out: vec_z;
+    for (var i = 0u; i < NZ; i++) {
         var s = EX_MEAN[i];
-        for (var j = 0u; j < D; j++) {
-            s += EX_E[i * D + j] * (x[j] - EX_MEAN[j]) + EX_C[i * D + j] * xi[j];
+        for (var j = 0u; j < NZ; j++) {
+            s += EX_E[i * NZ + j] * (z[j] - EX_MEAN[j]) + EX_C[i * NZ + j] * xi[j];
         }
         out[i] = s;
     }

@@ -139,6 +139,6 @@ fn sme_noise(x: vec_d, dw: vec_d) -> vec_d {
 }
 
 // Never selected (no closed-form transition); present so every kernel composes.
-fn exact_step(x: vec_d, xi: array<real, NE>) -> vec_d {
+fn exact_step(x: vec_z, xi: array<real, NE>) -> vec_z {
     return x;
 }

@@ -186,6 +186,16 @@ impl Dynamics {
         }
     }
 
+    /// What the solver "exact" needs of a model for this SDE: the heavy-ball SDE's
+    /// transition is a law of the pair (X, P), the others' of X alone.
+    pub fn exact_needs(self) -> Capability {
+        if self.has_momentum() {
+            Capability::ExactMomentumTransition
+        } else {
+            Capability::ExactTransition
+        }
+    }
+
     /// Carries a momentum p beside each state x (heavy ball, DESIGN §3b).
     pub fn has_momentum(self) -> bool {
         matches!(self, Dynamics::Msgd | Dynamics::Msme1)
@@ -272,18 +282,14 @@ pub enum Channel {
 pub const COUPLED_CHANNELS: [Channel; 3] = [Channel::Value, Channel::Sgd, Channel::Difference];
 
 impl RunSpec {
-    /// The small-d engine runs [`SMALL_D`] only (its configs refuse the others, and
-    /// msme1's exact solver); a spec built in code otherwise is a bug, not a run.
+    /// The small-d engine runs [`SMALL_D`] only (its configs refuse the others); a spec
+    /// built in code otherwise is a bug, not a run.
     pub fn assert_small_d(&self) {
         assert!(
             SMALL_D.contains(&self.dynamics),
             "the small-d engine runs {}, not {}",
             NAMES.join(", "),
             self.dynamics
-        );
-        assert!(
-            !(self.dynamics == Dynamics::Msme1 && self.solver == Solver::Exact),
-            "msme1 has no exact transition (its config refuses sde.solver exact)"
         );
     }
     pub fn steps(&self) -> u32 {
@@ -339,6 +345,16 @@ impl RunSpec {
             0.5 * self.eta
         } else {
             0.0
+        }
+    }
+    /// The solver "exact"'s transition of this run's SDE over one SGD step (time η):
+    /// msme1's of the pair (X, P), the others' of X with their drift. The one place
+    /// that picks it (CPU `path::prepare`, GPU `model_consts`).
+    pub fn exact_transition(&self, m: &dyn crate::model::Model) -> crate::model::ExactStep {
+        if self.dynamics.has_momentum() {
+            m.exact_momentum_step(self.friction, self.noise_var(), self.eta)
+        } else {
+            m.exact_step(self.drift_c(), self.noise_var(), self.eta)
         }
     }
     /// Variance scale of the SDE noise, η/b.

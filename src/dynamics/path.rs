@@ -59,7 +59,7 @@ pub struct Prepared {
 pub fn prepare<M: Model>(m: &M, spec: &RunSpec) -> Prepared {
     spec.assert_small_d();
     let exact = (spec.dynamics.kind() == Kind::Sde && spec.solver == Solver::Exact)
-        .then(|| m.exact_step(spec.drift_c(), spec.noise_var(), spec.eta));
+        .then(|| spec.exact_transition(m));
     Prepared { exact }
 }
 
@@ -278,7 +278,10 @@ fn advance<M: Model, T: Num>(
             Kind::Discrete => discrete_step(m, spec, z, &mut x[0][..p]),
             Kind::Ode => ode_step(m, spec, levels, x),
             Kind::Sde => match &prep.exact {
-                Some(ex) => exact_step(m, spec, ex, z, &mut x[0][..p]),
+                Some(ex) => {
+                    let momenta = momentum.then_some(&mut v[0][..p]);
+                    exact_step(m, spec, ex, z, &mut x[0][..p], momenta)
+                }
                 None => {
                     let zs = partner.as_mut().map(|pt| pt.step(m, spec, k, momentum));
                     if momentum {
@@ -331,10 +334,11 @@ fn normals_per_step<M: Model>(m: &M, spec: &RunSpec, prep: &Prepared) -> usize {
         Kind::Discrete if spec.dynamics.is_random() => spec.batch as usize * m.data_normals(),
         Kind::Discrete | Kind::Ode => 0,
         Kind::Sde if prep.exact.is_some() => {
+            let ne = prep.exact.as_ref().map_or(0, ExactStep::normals);
             if spec.dynamics.shared_noise() {
-                m.exact_normals()
+                ne
             } else {
-                spec.particles() * m.exact_normals()
+                spec.particles() * ne
             }
         }
         Kind::Sde => spec.substeps() as usize * noise_components(m, spec),

@@ -7,7 +7,7 @@
 use super::path::{State, MAX_LEVELS, MAX_NOISE, MAX_P};
 use super::RunSpec;
 use crate::lanes::Num;
-use crate::model::{drift, zero, ExactStep, Model, Vector};
+use crate::model::{drift, zero, ExactStep, Model, Vector, MAX_D};
 use crate::solver::rk4;
 
 /// The per-substep noise arrays of `em_step`, kept across steps (so that a step does
@@ -265,8 +265,9 @@ fn em_level<M: Model, T: Num>(m: &M, em: &EmConsts, x: &mut [Vector<T>; MAX_P], 
     }
 }
 
-/// Exact transition over one SGD step (OU / GBM). Particle p uses normals
-/// p·n_e .. (p+1)·n_e (SME) or the shared normals 0..n_e (SMF).
+/// Exact transition over one SGD step (OU / GBM) of every particle: of x, or (msme1,
+/// `v` its momenta) of the pair (x, p) stacked. Particle p uses normals p·n_e ..
+/// (p+1)·n_e (SME) or the shared normals 0..n_e (SMF), n_e = `ex.normals()`.
 #[inline(always)]
 pub(super) fn exact_step<M: Model, T: Num>(
     m: &M,
@@ -274,30 +275,40 @@ pub(super) fn exact_step<M: Model, T: Num>(
     ex: &ExactStep,
     normals: &[T],
     x: &mut [Vector<T>],
+    mut v: Option<&mut [Vector<T>]>,
 ) {
     let d = m.dim();
-    let ne = m.exact_normals();
+    let ne = ex.normals();
     let shared = spec.dynamics.shared_noise();
     for (p, xp) in x.iter_mut().enumerate() {
         let base = if shared { 0 } else { p * ne };
-        let xi: Vector<T> =
-            std::array::from_fn(|i| if i < ne { normals[base + i] } else { T::ZERO });
+        let xi = &normals[base..base + ne];
         match ex {
             ExactStep::Ou { mean, e, c } => {
-                let mut out = zero::<T>();
-                for i in 0..d {
-                    let mut s = T::splat(mean[i]);
-                    for j in 0..d {
-                        s += (xp[j] - mean[j]) * e[i * d + j] + xi[j] * c[i * d + j];
-                    }
-                    out[i] = s;
+                // z = x, or (x, p): n = ne coordinates.
+                let mut z = [T::ZERO; 2 * MAX_D];
+                z[..d].copy_from_slice(&xp[..d]);
+                if let Some(v) = v.as_deref() {
+                    z[d..2 * d].copy_from_slice(&v[p][..d]);
                 }
-                *xp = out;
+                let mut out = [T::ZERO; 2 * MAX_D];
+                for (i, o) in out[..ne].iter_mut().enumerate() {
+                    let mut s = T::splat(mean[i]);
+                    for j in 0..ne {
+                        s += (z[j] - mean[j]) * e[i * ne + j] + xi[j] * c[i * ne + j];
+                    }
+                    *o = s;
+                }
+                xp[..d].copy_from_slice(&out[..d]);
+                if let Some(v) = v.as_deref_mut() {
+                    v[p][..d].copy_from_slice(&out[d..2 * d]);
+                }
             }
             ExactStep::Gbm { drift, vol } => {
+                debug_assert!(v.is_none(), "no exact heavy-ball transition for GBM");
                 let f = (xi[0] * *vol + *drift).exp();
-                for v in xp[..d].iter_mut() {
-                    *v *= f;
+                for coord in xp[..d].iter_mut() {
+                    *coord *= f;
                 }
             }
             ExactStep::Unavailable => {

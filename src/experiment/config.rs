@@ -9,7 +9,7 @@ use crate::config::{
     Family, MAX_SUBSTEPS,
 };
 use crate::dynamics::momentum::{check_momentum, MomentumConfig};
-use crate::dynamics::{Dynamics, Solver};
+use crate::dynamics::{Dynamics, Kind, Solver};
 use crate::experiment::invariant::InvariantConfig;
 use crate::model::config::{check_model, ModelConfig};
 use crate::model::{AnyModel, Capabilities, Capability, Vector};
@@ -389,10 +389,20 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
             let why = Capabilities::missing(model.name(), Capability::ExactTransition.describe());
             return err("sde.solver", format!("{why}; allowed: em"));
         }
-        "exact" if dynamics.contains(&Dynamics::Msme1) => {
-            return err("sde.solver", "msme1 has no exact transition; allowed: em")
+        "exact" => {
+            // Every SDE of the list is solved exactly: each needs its own transition
+            // (msme1's is of the pair (X, P)).
+            let sde = |d: &&Dynamics| d.kind() == Kind::Sde;
+            if let Some(d) = dynamics
+                .iter()
+                .filter(sde)
+                .find(|d| !caps.has(d.exact_needs()))
+            {
+                let why = Capabilities::missing(model.name(), d.exact_needs().describe());
+                return err("sde.solver", format!("{why}, which {d} needs; allowed: em"));
+            }
+            Solver::Exact
         }
-        "exact" => Solver::Exact,
         other => {
             return err(
                 "sde.solver",

@@ -24,6 +24,9 @@ pub enum Capability {
     SgfNoise,
     /// The closed-form transition of the model's SDEs and flows (the solver "exact").
     ExactTransition,
+    /// The closed-form transition of the heavy-ball SDE msme1 (DESIGN §3b), a law of the
+    /// pair (X, P) (an Ornstein–Uhlenbeck pair for the quadratic model).
+    ExactMomentumTransition,
     /// SGD's noise linear in Gaussian data normals, so that the coupled estimator
     /// (DESIGN §7b) can pin the SDE's Brownian increments to SGD's normals.
     GaussianLinearNoise,
@@ -40,6 +43,9 @@ impl Capability {
             }
             Capability::SgfNoise => "the SGF's noise (the squared loss's residuals on a data set)",
             Capability::ExactTransition => "an exact transition",
+            Capability::ExactMomentumTransition => {
+                "an exact transition of the heavy-ball SDE (the pair (X, P))"
+            }
             Capability::GaussianLinearNoise => "SGD noise linear in Gaussian data normals",
         }
     }
@@ -53,6 +59,7 @@ pub struct Capabilities {
     pub noise_root: bool,
     pub sgf_noise: bool,
     pub exact_transition: bool,
+    pub exact_momentum_transition: bool,
     pub gaussian_linear_noise: bool,
 }
 
@@ -64,6 +71,7 @@ impl Capabilities {
         noise_root: true,
         sgf_noise: false,
         exact_transition: false,
+        exact_momentum_transition: false,
         gaussian_linear_noise: false,
     };
 
@@ -73,6 +81,7 @@ impl Capabilities {
             Capability::NoiseRoot => self.noise_root,
             Capability::SgfNoise => self.sgf_noise,
             Capability::ExactTransition => self.exact_transition,
+            Capability::ExactMomentumTransition => self.exact_momentum_transition,
             Capability::GaussianLinearNoise => self.gaussian_linear_noise,
         }
     }

@@ -34,9 +34,11 @@ pub fn zero<T: Num>() -> Vector<T> {
 /// (OU for `quadratic`, geometric BM for `multiplicative`), precomputed per run.
 #[derive(Clone, Debug)]
 pub enum ExactStep {
-    /// X ← m + E (X − m) + C ξ, with C Cᵀ the step covariance.
+    /// z ← m + E (z − m) + C ξ, with C Cᵀ the step covariance, on the n = `mean.len()`
+    /// coordinates of z: X (n = d), or msme1's pair (X, P) stacked (n = 2d). E and C
+    /// row-major n×n; ξ: n standard normals.
     Ou {
-        mean: Vector,
+        mean: Vec<f64>,
         e: Vec<f64>,
         c: Vec<f64>,
     },
@@ -44,6 +46,17 @@ pub enum ExactStep {
     Gbm { drift: f64, vol: f64 },
     /// The model has no closed-form transition (config rejects the exact solver).
     Unavailable,
+}
+
+impl ExactStep {
+    /// Standard normals one particle's step consumes.
+    pub fn normals(&self) -> usize {
+        match self {
+            ExactStep::Ou { mean, .. } => mean.len(),
+            ExactStep::Gbm { .. } => 1,
+            ExactStep::Unavailable => 0,
+        }
+    }
 }
 
 /// The interface every model implements (the WGSL twin mirrors it function by function).
@@ -88,8 +101,12 @@ pub trait Model: Sync + Send {
     /// Exact transition of `dX = −∇(R + c|∇R|²/2)dt + sqrt(noise_var) Σ^{1/2} dW` over
     /// time h, where c = η/2 for the modified (order-2) drift and 0 otherwise.
     fn exact_step(&self, c: f64, noise_var: f64, h: f64) -> ExactStep;
-    /// Standard normals one particle's exact step consumes.
-    fn exact_normals(&self) -> usize;
+    /// Exact transition of the heavy-ball SDE `dX = P dt, dP = −(γP + ∇R(X)) dt +
+    /// sqrt(noise_var) Σ^{1/2}(X) dW` (msme1, DESIGN §3b) over time h, on the pair (X, P);
+    /// declared by `Capabilities::exact_momentum_transition`.
+    fn exact_momentum_step(&self, _friction: f64, _noise_var: f64, _h: f64) -> ExactStep {
+        ExactStep::Unavailable
+    }
     /// What the model offers beyond this interface (each model declares it; jobs are
     /// checked against it before they run).
     fn capabilities(&self) -> Capabilities;

@@ -138,9 +138,6 @@ impl Model for Multiplicative {
             ..Capabilities::GRADIENT_AND_NOISE
         }
     }
-    fn exact_normals(&self) -> usize {
-        1
-    }
     fn exact_sde_mean(
         &self,
         obs: Observable,

@@ -4,7 +4,7 @@
 //! Σ = A S A is constant, so SME/SMF are Ornstein–Uhlenbeck processes (exact moments),
 //! and the cylindrical noise reduces exactly to F dW with F = A S^{1/2}, W ∈ R^d.
 
-use super::{zero, Capabilities, ExactStep, Model, Vector, MAX_D, ZERO};
+use super::{zero, Capabilities, ExactStep, Model, Vector, MAX_D};
 use crate::lanes::Num;
 use crate::observables::Observable;
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
@@ -41,6 +41,16 @@ const A: usize = 0;
 const S_HALF: usize = 1;
 const F: usize = 2;
 const SIGMA_HALF: usize = 3;
+
+/// The OU step z ← mean + E (z − mean) + C ξ with C the symmetric square root of the
+/// step covariance `cov` (row-major copies, as the CPU step and the WGSL read them).
+fn ou_step(mean: Vec<f64>, e: &DMatrix<f64>, cov: &DMatrix<f64>) -> ExactStep {
+    ExactStep::Ou {
+        mean,
+        e: e.transpose().as_slice().to_vec(),
+        c: sym_sqrt(cov).transpose().as_slice().to_vec(),
+    }
+}
 
 /// Symmetric square root of a symmetric positive semi-definite matrix.
 pub fn sym_sqrt(m: &DMatrix<f64>) -> DMatrix<f64> {
@@ -165,22 +175,7 @@ impl Quadratic {
             z0[i] = x0[i] - self.mean[i];
         }
         let (mu, cov) = if sde {
-            let n = 2 * d;
-            let mut b = DMatrix::zeros(n, n);
-            b.view_mut((0, d), (d, d)).copy_from(&id);
-            b.view_mut((d, 0), (d, d)).copy_from(&(-&self.a));
-            b.view_mut((d, d), (d, d)).copy_from(&(-friction * &id));
-            let mut q = DMatrix::zeros(n, n);
-            q.view_mut((d, d), (d, d))
-                .copy_from(&(eta / batch as f64 * &sigma));
-            let t = steps as f64 * eta;
-            let mut h = DMatrix::zeros(2 * n, 2 * n);
-            h.view_mut((0, 0), (n, n)).copy_from(&(-&b * t));
-            h.view_mut((0, n), (n, n)).copy_from(&(&q * t));
-            h.view_mut((n, n), (n, n)).copy_from(&(b.transpose() * t));
-            let e = h.exp();
-            let phi = e.view((n, n), (n, n)).transpose(); // e^{Bt}
-            let cov = &phi * e.view((0, n), (n, n));
+            let (phi, cov) = self.momentum_ou(friction, eta / batch as f64, steps as f64 * eta);
             (&phi * z0, cov)
         } else {
             let keep = 1.0 - eta * friction;
@@ -207,6 +202,33 @@ impl Quadratic {
         };
         let x_mean = DVector::from_fn(d, |i, _| mu[i] + self.mean[i]);
         (x_mean, cov.view((0, 0), (d, d)).into_owned())
+    }
+
+    /// The heavy-ball SDE as an OU pair in z = (X − m, P): dz = B z dt + (0, sqrt(q) Σ^{1/2}
+    /// dW) with B = [[0, I], [−A, −γI]]; returns e^{Bt} and the covariance of z_t from
+    /// z_0 = 0, both by Van Loan's block exponential (B is not symmetric).
+    fn momentum_ou(&self, friction: f64, noise_var: f64, t: f64) -> (DMatrix<f64>, DMatrix<f64>) {
+        let d = self.d;
+        let n = 2 * d;
+        let id = DMatrix::<f64>::identity(d, d);
+        let sigma = &self.f * self.f.transpose(); // Σ = A S A
+        let mut b = DMatrix::zeros(n, n);
+        b.view_mut((0, d), (d, d)).copy_from(&id);
+        b.view_mut((d, 0), (d, d)).copy_from(&(-&self.a));
+        b.view_mut((d, d), (d, d)).copy_from(&(-friction * &id));
+        let mut q = DMatrix::zeros(n, n);
+        q.view_mut((d, d), (d, d)).copy_from(&(noise_var * &sigma));
+        let mut h = DMatrix::zeros(2 * n, 2 * n);
+        h.view_mut((0, 0), (n, n)).copy_from(&(-&b * t));
+        h.view_mut((0, n), (n, n)).copy_from(&(&q * t));
+        h.view_mut((n, n), (n, n)).copy_from(&(b.transpose() * t));
+        let e = h.exp();
+        let phi = e.view((n, n), (n, n)).transpose(); // e^{Bt}
+        let cov = &phi * e.view((0, n), (n, n));
+        // Symmetrise: the product is symmetric up to rounding, and the step's C is its
+        // symmetric square root.
+        let cov = 0.5 * (&cov + cov.transpose());
+        (phi, cov)
     }
 
     /// E g(X) for X ~ N(mu, p).
@@ -288,24 +310,22 @@ impl Model for Quadratic {
         let e = &eig.eigenvectors
             * DMatrix::from_diagonal(&eig.eigenvalues.map(|l| (-l * h).exp()))
             * eig.eigenvectors.transpose();
-        let ch = sym_sqrt(&p);
-        let mut mean = ZERO;
-        mean[..self.d].copy_from_slice(self.mean.as_slice());
-        ExactStep::Ou {
-            mean,
-            e: e.transpose().as_slice().to_vec(), // row-major
-            c: ch.transpose().as_slice().to_vec(),
-        }
+        ou_step(self.mean.as_slice().to_vec(), &e, &p)
+    }
+    fn exact_momentum_step(&self, friction: f64, noise_var: f64, h: f64) -> ExactStep {
+        // (X, P) ← (m, 0) + e^{Bh} ((X, P) − (m, 0)) + N(0, cov(h)).
+        let (phi, cov) = self.momentum_ou(friction, noise_var, h);
+        let mut mean = self.mean.as_slice().to_vec();
+        mean.resize(2 * self.d, 0.0);
+        ou_step(mean, &phi, &cov)
     }
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             exact_transition: true,
+            exact_momentum_transition: true,
             gaussian_linear_noise: true,
             ..Capabilities::GRADIENT_AND_NOISE
         }
-    }
-    fn exact_normals(&self) -> usize {
-        self.d
     }
     fn exact_sde_mean(
         &self,

@@ -265,9 +265,6 @@ impl Model for ToySgd {
             ..Capabilities::GRADIENT_AND_NOISE
         }
     }
-    fn exact_normals(&self) -> usize {
-        1
-    }
     fn exact_sde_mean(&self, _: Observable, _: &Vector, _: f64, _: f64, _: f64) -> Option<f64> {
         None
     }

@@ -168,6 +168,8 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
     u("NT", dims.nt);
     u("NSMF", dims.nsmf);
     u("NE", dims.ne);
+    // The exact step's state: X, or (msgd/msme1) the pair (X, P) stacked.
+    u("NZ", if momentum { 2 * d } else { d });
     u("NC", nc.max(1));
     u("STREAM", spec.stream as usize);
     u(
@@ -226,6 +228,7 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
         lits(&sh, p)
     );
     let _ = writeln!(h, "alias vec_d = array<real, D>;");
+    let _ = writeln!(h, "alias vec_z = array<real, NZ>;");
     let _ = writeln!(
         h,
         "alias batch_normals = array<vec4<real>, {}>;",
@@ -296,7 +299,7 @@ pub fn loop_iterations(model: &AnyModel, spec: &RunSpec) -> (u64, u64) {
     let (nt, nsmf, ne) = (
         m.data_normals() as u64,
         m.smf_noise_dim() as u64,
-        m.exact_normals() as u64,
+        spec.exact_transition(m).normals() as u64,
     );
     let nc = if crate::dynamics::path::uses_smf_noise(spec) {
         nsmf
@@ -315,7 +318,8 @@ pub fn loop_iterations(model: &AnyModel, spec: &RunSpec) -> (u64, u64) {
             blocks(b * nt) + b * (nt + f + np * (f + d)) + np * (d + momentum)
         }
         Kind::Ode => levels * np * substeps * 4 * (1 + drift + d),
-        Kind::Sde if exact => blocks(np * ne) + np * (ne + f),
+        // The draws, then per particle its normals, the stacking and the n_e² products.
+        Kind::Sde if exact => blocks(np * ne) + np * (3 * ne + ne * ne + f),
         Kind::Sde => {
             let level = nc + np * (drift + f + nsmf.max(d) + d + momentum);
             let em = substeps.div_ceil(4) * (blocks(4 * nc) + 4 * (nc + levels * (level + nc)));

@@ -5,7 +5,7 @@
 use super::compose::{lit, lits};
 use crate::backend::Precision;
 use crate::dynamics::RunSpec;
-use crate::model::{AnyModel, ExactStep, Model, ToyLoss};
+use crate::model::{AnyModel, ExactStep, ToyLoss};
 use nalgebra::DMatrix;
 use std::fmt::Write;
 
@@ -33,15 +33,16 @@ fn scalar(out: &mut String, name: &str, v: f64, p: Precision) {
 }
 
 /// WGSL constants of `model` for `spec` (the exact-step constants are always emitted,
-/// for the run's drift c, noise variance and η, so every composed shader has them).
+/// for the run's transition (`RunSpec::exact_transition`: drift c, noise variance, η,
+/// and msme1's friction), so every composed shader has them).
 pub fn model_consts(model: &AnyModel, spec: &RunSpec, p: Precision) -> (String, ModelDims) {
     let m = model.as_dyn();
+    let exact = spec.exact_transition(m);
     let dims = ModelDims {
         nt: m.data_normals(),
         nsmf: m.smf_noise_dim(),
-        ne: m.exact_normals(),
+        ne: exact.normals().max(1),
     };
-    let exact = m.exact_step(spec.drift_c(), spec.noise_var(), spec.eta);
     let mut out = String::new();
     match model {
         AnyModel::Quadratic(q) => {
@@ -51,16 +52,21 @@ pub fn model_consts(model: &AnyModel, spec: &RunSpec, p: Precision) -> (String, 
             arr(&mut out, "Q_F", "DD", &row_major(&q.f), p);
             arr(&mut out, "Q_SIGHALF", "DD", &row_major(&q.sigma_half), p);
             scalar(&mut out, "Q_TR_AS", (&q.a * &q.cov).trace(), p);
+            // On the NZ coordinates of X, or of msme1's pair (X, P).
             if let ExactStep::Ou { mean, e, c } = exact {
-                arr(&mut out, "EX_MEAN", "D", &mean[..q.dim()], p);
-                arr(&mut out, "EX_E", "DD", &e, p);
-                arr(&mut out, "EX_C", "DD", &c, p);
+                arr(&mut out, "EX_MEAN", "NZ", &mean, p);
+                arr(&mut out, "EX_E", "NZ * NZ", &e, p);
+                arr(&mut out, "EX_C", "NZ * NZ", &c, p);
             }
         }
         AnyModel::Multiplicative(mm) => {
             scalar(&mut out, "M_MEAN", mm.mean, p);
             scalar(&mut out, "M_STD", mm.std, p);
-            if let ExactStep::Gbm { drift, vol } = exact {
+            // Geometric BM has no transition of the pair (X, P) (config refuses msme1's
+            // exact solver here): the first-order step's constants, for the kernel to
+            // compile.
+            let gbm = m.exact_step(spec.drift_c(), spec.noise_var(), spec.eta);
+            if let ExactStep::Gbm { drift, vol } = gbm {
                 scalar(&mut out, "EX_DRIFT", drift, p);
                 scalar(&mut out, "EX_VOL", vol, p);
             }
