@@ -85,6 +85,7 @@ fn a_second_run_into_a_non_empty_out_is_refused_unless_forced() {
         names(&out),
         [
             "correlations.csv",
+            "ensemble.csv",
             "partials.json",
             "points.csv",
             "results.json"

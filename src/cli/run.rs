@@ -440,6 +440,12 @@ pub fn print_summary(r: &Report) {
             c.mean_dist2_stderr
         );
     }
+    for e in r.ensembles.iter().filter(|e| e.t == horizon) {
+        println!(
+            "{:<6} η={:<6} n·Var of the mean of {} particles' x[0]: {:.5} ± {:.5}",
+            e.dynamics, e.eta, e.particles, e.n_var, e.n_var_stderr
+        );
+    }
     for w in &r.warnings {
         println!("warning: {w}");
     }

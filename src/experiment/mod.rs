@@ -440,20 +440,21 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
         &mut warnings,
     );
     warnings.extend(pts.iter().filter_map(|p| p.diverged_warning("paths")));
-    let (weak_errors, orders, correlations) = match ck.experiment {
+    let (weak_errors, orders, correlations, ensembles) = match ck.experiment {
         ExperimentKind::WeakOrder => {
             let coupled = weak_order::coupled_diffs(plan, col);
             let grid = weak_order::Grid::of(ck);
             let (w, o) = weak_order::errors_and_orders(&grid, &pts, &coupled, &mut warnings);
-            (w, o, Vec::new())
+            (w, o, Vec::new(), Vec::new())
         }
         ExperimentKind::NPoint => (
             Vec::new(),
             Vec::new(),
             n_point::correlations(plan, col, &mut warnings),
+            n_point::ensembles(plan, col, &mut warnings),
         ),
         // Runs through `cli::invariant::run_cli`, not this moments pipeline.
-        ExperimentKind::Invariant => (Vec::new(), Vec::new(), Vec::new()),
+        ExperimentKind::Invariant => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
     };
     let paths = plan.runs.iter().map(|r| r.paths).max().unwrap_or(0);
     Report {
@@ -480,6 +481,7 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
         weak_errors,
         orders,
         correlations,
+        ensembles,
         warnings,
         target: None,
         config: ck.echo.clone(),

@@ -1,13 +1,15 @@
 //! Experiment `n_point`: several particles of one replica started at different points
 //! and driven by the same data (SGD), the same cylindrical noise (SMF) or independent
 //! noises (SME). SMF reproduces SGD's joint (n-point) motion; SME only the one-point
-//! laws (seed 001). Reported: per-particle means, E|x_p − x_q|², and the correlation of
-//! the particles' first coordinates with a batch-means standard error.
+//! laws (seed 001). Reported: per-particle means, E|x_p − x_q|², the correlation of
+//! the particles' first coordinates, and n·Var of their mean over the n particles (the
+//! ensemble's fluctuation, as width_sweep's for neurons), each with a batch-means
+//! standard error.
 
 use super::{Collected, Plan};
 use crate::backend::shifts;
 use crate::observables::Observable;
-use crate::output::report::Correlation;
+use crate::output::report::{Correlation, Ensemble};
 
 /// Batches whose correlations give the standard error of the correlation.
 pub const BATCHES: u64 = 20;
@@ -137,6 +139,69 @@ pub fn correlations(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) ->
                     });
                 }
             }
+        }
+    }
+    out
+}
+
+/// n·Var(x̄) of the mean x̄ of the n particles' first coordinates, from the shifted
+/// moments of one batch (or the total): (1/n) [Σ_p Σ_q E x_p x_q − (Σ_p E x_p)²].
+fn ensemble_n_var(m: &[crate::stats::Moments], sh: &[f64], obs: &[Observable], n: u8) -> f64 {
+    let mean = |o: Observable| {
+        let i = index_of(obs, o);
+        m[i].mean_se().0 + sh[i]
+    };
+    let (mut second, mut first) = (0.0, 0.0);
+    for p in 0..n {
+        first += mean(Observable::X0(p));
+        second += mean(Observable::Prod(p, p));
+        for q in p + 1..n {
+            second += 2.0 * mean(Observable::Prod(p, q));
+        }
+    }
+    (second - first * first) / n as f64
+}
+
+/// n·Var of every run's ensemble mean (`Ensemble`) at every checkpoint, with a
+/// batch-means standard error; null with a warning where the estimate is not ≥ 0
+/// (Talay–Tubaro extrapolated moments are not always a law).
+pub fn ensembles(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) -> Vec<Ensemble> {
+    let mut out = Vec::new();
+    for (ri, run) in plan.runs.iter().enumerate() {
+        let obs = &run.spec.observables;
+        let n_obs = obs.len();
+        let sh = shifts(&plan.checked.model, &run.spec);
+        let np = run.spec.particles() as u8;
+        for (c, &t) in plan.checked.times.iter().enumerate() {
+            let at = |ms: &[crate::stats::Moments]| ms[c * n_obs..(c + 1) * n_obs].to_vec();
+            let shc = &sh[c * n_obs..(c + 1) * n_obs];
+            let mut n_var = ensemble_n_var(&at(&col.total(ri)), shc, obs, np);
+            let per_batch: Vec<f64> = col.moments[ri]
+                .iter()
+                .filter(|b| b[c * n_obs].count > 1)
+                .map(|b| ensemble_n_var(&at(b), shc, obs, np))
+                .collect();
+            let mut stderr = batch_stderr(&per_batch);
+            let here = format!("{} η={} t={t}", run.spec.dynamics.name(), run.spec.eta);
+            if !(n_var >= 0.0) {
+                warnings.push(format!(
+                    "{here}: n·Var of the ensemble mean is null: the estimate {n_var:e} is not ≥ 0"
+                ));
+                (n_var, stderr) = (f64::NAN, f64::NAN);
+            } else if stderr.is_nan() {
+                warnings.push(format!(
+                    "{here}: n·Var stderr is null: {} of {BATCHES} path batches have paths, at least 2 are needed",
+                    per_batch.len()
+                ));
+            }
+            out.push(Ensemble {
+                dynamics: run.spec.dynamics.name().into(),
+                eta: run.spec.eta,
+                t,
+                particles: np as usize,
+                n_var,
+                n_var_stderr: stderr,
+            });
         }
     }
     out

@@ -303,6 +303,7 @@ pub fn study_output(
         weak_errors,
         orders,
         correlations: Vec::new(),
+        ensembles: Vec::new(),
         warnings: Vec::new(),
         target: None,
         config: serde_json::Value::Null,

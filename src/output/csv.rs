@@ -179,6 +179,7 @@ mod tests {
             }],
             orders: vec![],
             correlations: vec![],
+            ensembles: Vec::new(),
             warnings: vec![],
             target: None,
             config: serde_json::Value::Null,

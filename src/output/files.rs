@@ -66,6 +66,11 @@ pub fn write_run(dir: &Path, report: &Report, partials: &Partials) -> anyhow::Re
         write_correlations_csv(report, &p)?;
         written.push(p);
     }
+    if !report.ensembles.is_empty() {
+        let p = dir.join("ensemble.csv");
+        write_ensemble_csv(report, &p)?;
+        written.push(p);
+    }
     write_atomic(&results, &serde_json::to_vec_pretty(report)?)?;
     written.push(results);
     Ok(written)
@@ -87,6 +92,17 @@ fn write_correlations_csv(report: &Report, path: &Path) -> anyhow::Result<()> {
             c.stderr,
             c.mean_dist2,
             c.mean_dist2_stderr
+        ));
+    }
+    std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
+}
+
+fn write_ensemble_csv(report: &Report, path: &Path) -> anyhow::Result<()> {
+    let mut s = String::from("dynamics,eta,t,particles,n_var,n_var_stderr\n");
+    for e in &report.ensembles {
+        s.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            e.dynamics, e.eta, e.t, e.particles, e.n_var, e.n_var_stderr
         ));
     }
     std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))

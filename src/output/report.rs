@@ -101,6 +101,23 @@ pub struct Correlation {
     pub mean_dist2_stderr: f64,
 }
 
+/// The fluctuation of a replica's ensemble (n_point: its n particles), as width_sweep's
+/// n·Var(⟨φ, ν⟩) for a network's neurons: n·Var(x̄) with x̄ the mean of the particles'
+/// first coordinates. Particles with independent noises (SME) give the one-point
+/// variance; particles that share the data (SGD) or the noise (SMF) give
+/// Var x + (n − 1) Cov, up to n times more.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Ensemble {
+    pub dynamics: String,
+    pub eta: f64,
+    pub t: f64,
+    /// n: the particles of a replica.
+    pub particles: usize,
+    pub n_var: f64,
+    /// Batch-means standard error of `n_var`.
+    pub n_var_stderr: f64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Report {
     pub smflow_version: String,
@@ -122,6 +139,9 @@ pub struct Report {
     pub orders: Vec<Order>,
     #[serde(default)]
     pub correlations: Vec<Correlation>,
+    /// n_point: n·Var of each run's ensemble mean (empty for the other experiments).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ensembles: Vec<Ensemble>,
     /// Human-readable warnings (diverged paths, unresolved errors, solver flags).
     pub warnings: Vec<String>,
     /// With `"target"`: the pilot and the paths it chose per η.

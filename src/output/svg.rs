@@ -439,6 +439,7 @@ mod tests {
             weak_errors,
             orders,
             correlations: vec![],
+            ensembles: Vec::new(),
             warnings: vec![],
             target: None,
             config: serde_json::Value::Null,
