@@ -464,7 +464,11 @@ fn n_point_shard_resumes_bit_identically() {
         &out,
         &["--backend", "cpu", "--shard", "2/3", "--quiet"],
     ));
-    same_results(&full, &out, &["points.csv", "correlations.csv", "ensemble.csv"]);
+    same_results(
+        &full,
+        &out,
+        &["points.csv", "correlations.csv", "ensemble.csv"],
+    );
 }
 
 #[test]
