@@ -168,6 +168,16 @@ fn the_gpu_runs_it_and_compare_passes() {
     for r in runs {
         assert!(r.get("skipped").is_none(), "{r}");
     }
+    // compare runs the experiment itself: every call it makes is compared, the gf and
+    // mgf references and GD at η/r as well as the listed gd.
+    let dynamics: Vec<&str> = runs.iter().filter_map(|r| r["dynamics"].as_str()).collect();
+    for d in ["gd", "gf", "mgf"] {
+        assert!(dynamics.contains(&d), "{d} not compared: {c}");
+    }
+    assert!(
+        runs.iter().any(|r| r["eta"].as_f64() == Some(0.05)),
+        "GD(η/r) not compared: {c}"
+    );
 }
 
 #[test]

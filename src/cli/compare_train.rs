@@ -1,17 +1,23 @@
-//! `smflow compare` for the finite-data experiments: every (data set, dynamics, η) run
-//! of the config, on a sample of replicas, on the CPU trainer (f64) and the GPU trainer;
-//! rows at every checkpoint compared coordinate by coordinate. Both trainers follow the
-//! same Philox draws, so differences are float rounding (amplified only where the
-//! dynamics is unstable). Exits with 1 when a deviation exceeds the tolerance.
+//! `smflow compare` for the finite-data experiments: the experiment runs as `smflow run`
+//! would, on a sample of replicas (`--sample`, at most the config's paths), through a
+//! trainer that hands every call to the CPU trainer (f64, whose rows the experiment goes
+//! on with) and to the GPU trainer, and compares the two calls' rows at every
+//! checkpoint coordinate by coordinate. So every job the experiment runs is compared:
+//! each (data set, dynamics, η) run, the coupled coarse solver levels, gd_vs_gf's gf,
+//! mgf and GD(η/r) runs, implicit_bias_sweep's gradient-flow continuation. Both
+//! trainers follow the same Philox draws, so differences are float rounding (amplified
+//! only where the dynamics is unstable). Exits with 1 when a deviation exceeds the
+//! tolerance; a call the GPU refuses (llvmpipe's loop limit) is listed as skipped.
 
 use super::compare::{CompareArgs, PathTally};
 use super::Failure;
-use crate::experiment::training::config::{check, TrainExperiment};
-use crate::experiment::training::{collect, job};
+use crate::experiment::training::config::check;
+use crate::experiment::training::{dataset_of_stream, execute};
 use crate::train::cpu::CpuTrainer;
 use crate::train::gpu::GpuTrainer;
-use crate::train::{is_diverged, Trainer};
-use serde_json::json;
+use crate::train::{is_diverged, Sink, TrainJob, Trainer};
+use std::cell::{Cell, RefCell};
+use std::ops::Range;
 
 /// Largest |g − c| / (1 + |c|) over rows both backends kept finite, and the number of
 /// rows diverged on one backend only (near the edge of stability f32 and f64 rounding
@@ -35,13 +41,72 @@ pub fn max_rel_deviation(cpu: &[Vec<Vec<f64>>], gpu: &[Vec<Vec<f64>>]) -> (f64, 
     (worst, split)
 }
 
+/// The trainer the experiment runs on in `compare`: each call on the CPU (its rows go
+/// to the experiment) and on the GPU, tallied call by call.
+struct BothTrainers<'a> {
+    cpu: &'a CpuTrainer,
+    gpu: &'a GpuTrainer,
+    tally: RefCell<PathTally>,
+    calls: Cell<usize>,
+}
+
+/// Rows `[checkpoint][replica][row]` of one call, as the sink receives them.
+fn keep_rows(job: &TrainJob) -> Vec<Vec<Vec<f64>>> {
+    vec![Vec::new(); job.checkpoints.len()]
+}
+
+impl Trainer for BothTrainers<'_> {
+    crate::backend::delegate_identity!(cpu);
+
+    fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
+        let len = job.row_len();
+        let mut cpu_rows = keep_rows(job);
+        self.cpu
+            .train(job, replicas.clone(), &mut |c, first, rows| {
+                cpu_rows[c].extend(rows.chunks(len).map(|r| r.to_vec()));
+                sink(c, first, rows)
+            })?;
+        let call = self.calls.get();
+        self.calls.set(call + 1);
+        let dataset = dataset_of_stream(job.stream);
+        let level = if job.coarsen > 1 {
+            format!(" (coarse level, substeps {})", job.substeps())
+        } else {
+            String::new()
+        };
+        let label = format!(
+            "data set {dataset} {:<5} η = {:<8}{level}",
+            job.dynamics.name(),
+            job.eta
+        );
+        let run = serde_json::json!({"call": call, "dataset": dataset,
+            "dynamics": job.dynamics.name(), "eta": job.eta, "coarsen": job.coarsen.max(1)});
+        let mut gpu_rows = keep_rows(job);
+        let gpu = self.gpu.train(job, replicas.clone(), &mut |c, _, rows| {
+            gpu_rows[c].extend(rows.chunks(len).map(|r| r.to_vec()))
+        });
+        let mut tally = self.tally.borrow_mut();
+        match gpu {
+            // A job the adapter refuses (e.g. llvmpipe's loop limit) is reported, not
+            // compared.
+            Err(e) => tally.skipped(&label, run, &e),
+            Ok(()) => {
+                let n = replicas.end - replicas.start;
+                tally.compared(&label, run, n, max_rel_deviation(&cpu_rows, &gpu_rows))
+            }
+        }
+        Ok(())
+    }
+}
+
 pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
     let overrides = crate::config::parse::Overrides {
         paths: None,
         seed: a.seed,
     };
-    let cfg =
+    let mut cfg =
         crate::experiment::training::config::parse(crate::config::parse::json(text)?, overrides)?;
+    cfg.paths = cfg.paths.min(a.sample);
     let stem = a
         .config
         .file_stem()
@@ -52,34 +117,14 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
         .map_err(|e| Failure::BadInput(format!("backend: {e:#}")))?;
     let cpu = CpuTrainer::default();
     super::compare::announce(&a, &cpu.adapter(), &gpu.adapter());
-    let mut tally = PathTally::new("rows_diverged_on_one_backend", a.quiet);
-    for di in 0..s.data.len() {
-        for &d in &s.dynamics {
-            for (ei, &eta) in s.cfg.etas.iter().enumerate() {
-                let mut j = job(&s, di, d, eta, ei);
-                j.resample_labels = s.experiment == TrainExperiment::LeastSquaresRisk;
-                let reps = if d.is_random() || j.resample_labels {
-                    a.sample.min(s.cfg.paths)
-                } else {
-                    1
-                };
-                let label = format!("data set {di} {:<5} η = {eta:<8}", d.name());
-                let run = json!({"dataset": di, "dynamics": d.name(), "eta": eta});
-                let g = match collect(&gpu, &j, reps) {
-                    Ok(g) => g,
-                    Err(e) => {
-                        // A job the adapter refuses (e.g. llvmpipe's loop limit) is
-                        // reported, not compared.
-                        tally.skipped(&label, run, &e);
-                        continue;
-                    }
-                };
-                let c = collect(&cpu, &j, reps)?;
-                tally.compared(&label, run, reps, max_rel_deviation(&c, &g));
-            }
-        }
-    }
-    tally.conclude(
+    let both = BothTrainers {
+        cpu: &cpu,
+        gpu: &gpu,
+        tally: RefCell::new(PathTally::new("rows_diverged_on_one_backend", a.quiet)),
+        calls: Cell::new(0),
+    };
+    execute(&s, &both, &|_| {}).map_err(Failure::Runtime)?;
+    both.tally.into_inner().conclude(
         gpu.adapter(),
         gpu.precision().name(),
         &a,

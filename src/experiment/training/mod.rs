@@ -33,6 +33,11 @@ pub fn stream(d: Dynamics, eta_index: usize, dataset: usize) -> u32 {
     (d.code() << 24) | ((eta_index as u32 & 0xFFF) << 12) | (dataset as u32 & 0xFFF)
 }
 
+/// The data set index a job's stream was made from (`stream`'s low 12 bits).
+pub fn dataset_of_stream(stream: u32) -> usize {
+    (stream & 0xFFF) as usize
+}
+
 /// The job of (data set, dynamics, η) with the setup's common settings.
 pub fn job(s: &Setup, dataset: usize, d: Dynamics, eta: f64, eta_index: usize) -> TrainJob {
     let data = &s.data[dataset];
