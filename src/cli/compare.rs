@@ -306,6 +306,16 @@ pub fn conclude(
 /// skipped (a job the adapter refuses is reported, not compared), the largest
 /// deviation, and the rows diverged on one backend only (near the edge of stability
 /// rounding can decide whether a path blows up: reported, not hidden in the maximum).
+/// A compared run's label suffix for a coupled coarse solver level (`coarsen` > 1:
+/// every `coarsen` fine substeps as one), empty for the fine level.
+pub fn level_note(coarsen: u32, substeps: u32) -> String {
+    if coarsen > 1 {
+        format!(" (coarse level, substeps {substeps})")
+    } else {
+        String::new()
+    }
+}
+
 pub struct PathTally {
     runs: Vec<serde_json::Value>,
     worst: f64,

@@ -3,7 +3,7 @@
 //! observables at every checkpoint compared value by value. Both follow the same
 //! Philox draws, so differences are float rounding. Exits with 1 beyond the tolerance.
 
-use super::compare::{CompareArgs, PathTally};
+use super::compare::{level_note, CompareArgs, PathTally};
 use super::Failure;
 use crate::backend::BackendChoice;
 use crate::experiment::width_sweep::analysis::Runs;
@@ -46,15 +46,11 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
     let mut tally = PathTally::new("diverged_on_one_backend", a.quiet);
     for (di, ei, n, c) in job_list(&s) {
         let j = level_job(&s, s.dynamics[di], ei, n, c);
-        let level = if c > 1 {
-            format!(" (coarse level, substeps {})", j.substeps())
-        } else {
-            String::new()
-        };
         let label = format!(
-            "{:<5} η = {:<8} n = {n:<7}{level}",
+            "{:<5} η = {:<8} n = {n:<7}{}",
             j.dynamics.name(),
-            j.eta
+            j.eta,
+            level_note(c, j.substeps())
         );
         let run = describe_job(&j);
         let g = match collect(gpu.as_ref(), &j, reps) {

@@ -9,7 +9,7 @@
 //! only where the dynamics is unstable). Exits with 1 when a deviation exceeds the
 //! tolerance; a call the GPU refuses (llvmpipe's loop limit) is listed as skipped.
 
-use super::compare::{CompareArgs, PathTally};
+use super::compare::{level_note, CompareArgs, PathTally};
 use super::Failure;
 use crate::experiment::training::config::check;
 use crate::experiment::training::{dataset_of_stream, execute};
@@ -69,15 +69,11 @@ impl Trainer for BothTrainers<'_> {
         let call = self.calls.get();
         self.calls.set(call + 1);
         let dataset = dataset_of_stream(job.stream);
-        let level = if job.coarsen > 1 {
-            format!(" (coarse level, substeps {})", job.substeps())
-        } else {
-            String::new()
-        };
         let label = format!(
-            "data set {dataset} {:<5} η = {:<8}{level}",
+            "data set {dataset} {:<5} η = {:<8}{}",
             job.dynamics.name(),
-            job.eta
+            job.eta,
+            level_note(job.coarsen, job.substeps())
         );
         let run = serde_json::json!({"call": call, "dataset": dataset,
             "dynamics": job.dynamics.name(), "eta": job.eta, "coarsen": job.coarsen.max(1)});
