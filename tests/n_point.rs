@@ -84,7 +84,7 @@ fn smf_reproduces_sgd_two_point_motion_and_sme_does_not() {
 /// for neurons) against closed forms on the quadratic model, where the particles'
 /// differences are deterministic under shared data or noise: SGD and SMF give
 /// n·Var x (Var x the one-point variance: the Gaussian recursion's, or the OU's), SME
-/// with independent noises Var x. Exact solver (no discretisation error), every
+/// with independent noises Var x; gd 0. Exact solver (no discretisation error), every
 /// backend, at both checkpoints, within 4 batch-means standard errors.
 #[test]
 fn ensemble_n_var_matches_closed_forms() {
@@ -96,14 +96,19 @@ fn ensemble_n_var_matches_closed_forms() {
     );
     let ck = checked(
         r#"{"experiment":"n_point","model":{"kind":"quadratic","a":[[1.5]],"mean":[0.3],"cov":[[0.64]]},
-            "particles":[[1.0],[-0.5],[0.3]],"dynamics":["sgd","sme1","smf1","smf2"],"batch":2,
+            "particles":[[1.0],[-0.5],[0.3]],"dynamics":["gd","sgd","sme1","smf1","smf2"],"batch":2,
             "etas":[0.1],"horizon":1.0,"checkpoints":[0.5],"paths":100000,"sde":{"solver":"exact"},"seed":5}"#,
     );
     let (eta, batch, n) = (0.1, 2, 3.0);
     for b in backends() {
         let r = report(&ck, b.as_ref());
-        assert_eq!(r.ensembles.len(), 4 * 2, "{}", b.adapter());
+        assert_eq!(r.ensembles.len(), 5 * 2, "{}", b.adapter());
         for e in &r.ensembles {
+            if e.dynamics == "gd" {
+                // Deterministic: 0, not a rounding-negative null with a warning.
+                assert_eq!((e.n_var, e.n_var_stderr), (0.0, 0.0), "{}", b.adapter());
+                continue;
+            }
             let steps = (e.t / eta).round() as u32;
             let ou = |c: f64| q.ou_moments(&[1.0], c, eta / batch as f64, e.t).1[(0, 0)];
             let want = match e.dynamics.as_str() {

@@ -69,7 +69,6 @@ fn sme_noise(x: vec_d, dw: vec_d) -> vec_d {
     return g;
 }
 
-// X ← X exp(drift + vol ξ).
 // X ← X exp(drift + vol ξ) on the first D coordinates of z (no transition of the pair
 // (X, P) exists: config refuses msme1's exact solver for this model).
 fn exact_step(x: vec_z, xi: array<real, NE>) -> vec_z {

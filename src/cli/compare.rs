@@ -22,8 +22,9 @@ pub struct CompareArgs {
     /// Override the config's seed: 0 … 18446744073709551615.
     #[arg(long, allow_negative_numbers = true, value_parser = crate::config::parse::cli_seed)]
     pub seed: Option<u64>,
-    /// Replicas compared path by path (final states) per run.
-    #[arg(long, default_value_t = 256)]
+    /// Replicas compared path by path (final states) per run, at least 1 (a
+    /// finite-data experiment's random calls run at least 2).
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     pub sample: u64,
     /// Largest allowed path deviation, relative: |gpu − cpu| ≤ tol · (1 + |cpu|).
     #[arg(long, default_value_t = 1e-3)]
@@ -302,10 +303,6 @@ pub fn conclude(
     }
 }
 
-/// The runs of a path-by-path compare (mean-field, finite data): each run compared or
-/// skipped (a job the adapter refuses is reported, not compared), the largest
-/// deviation, and the rows diverged on one backend only (near the edge of stability
-/// rounding can decide whether a path blows up: reported, not hidden in the maximum).
 /// A compared run's label suffix for a coupled coarse solver level (`coarsen` > 1:
 /// every `coarsen` fine substeps as one), empty for the fine level.
 pub fn level_note(coarsen: u32, substeps: u32) -> String {
@@ -316,8 +313,15 @@ pub fn level_note(coarsen: u32, substeps: u32) -> String {
     }
 }
 
+/// The runs of a path-by-path compare (mean-field, finite data): each run compared or
+/// skipped (a job the adapter refuses is reported, not compared), the largest
+/// deviation, and the rows diverged on one backend only (near the edge of stability
+/// rounding can decide whether a path blows up: reported, not hidden in the maximum).
+
 pub struct PathTally {
     runs: Vec<serde_json::Value>,
+    /// Runs compared (not skipped): a compare that compared none does not pass.
+    compared: usize,
     worst: f64,
     split: usize,
     /// The JSON key of the split count, per run and in the summary.
@@ -330,6 +334,7 @@ impl PathTally {
     pub fn new(split_key: &'static str, quiet: bool) -> Self {
         Self {
             runs: Vec::new(),
+            compared: 0,
             worst: 0.0,
             split: 0,
             split_key,
@@ -354,6 +359,7 @@ impl PathTally {
         replicas: u64,
         (dev, split): (f64, usize),
     ) {
+        self.compared += 1;
         self.worst = self.worst.max(dev);
         self.split += split;
         let note = if split > 0 {
@@ -378,19 +384,29 @@ impl PathTally {
         a: &CompareArgs,
         failure: &str,
     ) -> Result<(), Failure> {
-        let passed = self.worst <= a.path_tol;
+        let passed = self.compared > 0 && self.worst <= a.path_tol;
         let mut doc = serde_json::json!({"adapter": adapter, "precision": precision,
             "runs": self.runs, "max_rel_deviation": self.worst, "path_tol": a.path_tol,
             "passed": passed});
         doc[self.split_key] = self.split.into();
         if !self.quiet {
-            println!(
-                "max relative deviation {:.2e} (tolerance {:.0e}): {}",
-                self.worst,
-                a.path_tol,
-                if passed { "PASS" } else { "FAIL" }
-            );
+            if self.compared == 0 {
+                println!("no run compared (the adapter refused every one): FAIL");
+            } else {
+                println!(
+                    "max relative deviation {:.2e} (tolerance {:.0e}): {}",
+                    self.worst,
+                    a.path_tol,
+                    if passed { "PASS" } else { "FAIL" }
+                );
+            }
         }
-        conclude(a.out.as_deref(), &doc, passed, failure)
+        let nothing = "no run compared: the adapter refused every one";
+        conclude(
+            a.out.as_deref(),
+            &doc,
+            passed,
+            if self.compared == 0 { nothing } else { failure },
+        )
     }
 }

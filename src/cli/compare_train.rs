@@ -102,7 +102,9 @@ pub fn compare(a: CompareArgs, text: &str) -> Result<(), Failure> {
     };
     let mut cfg =
         crate::experiment::training::config::parse(crate::config::parse::json(text)?, overrides)?;
-    cfg.paths = cfg.paths.min(a.sample);
+    // At most --sample replicas per call; 2 at least where the config asks for more
+    // (a random experiment's statistics need 2), so --sample 1 is not blamed on `paths`.
+    cfg.paths = cfg.paths.min(a.sample.max(2));
     let stem = a
         .config
         .file_stem()

@@ -357,6 +357,25 @@ impl RunSpec {
             m.exact_step(self.drift_c(), self.noise_var(), self.eta)
         }
     }
+    /// The exact transition this run steps with: `Some` for an SDE with the solver
+    /// "exact". Its model must have it: configs refuse the solver otherwise, so a spec
+    /// built in code without one is a bug, stopped here rather than run with another
+    /// step (the GPU kernel would compile with the first-order one).
+    pub fn exact_solver_step(
+        &self,
+        m: &dyn crate::model::Model,
+    ) -> Option<crate::model::ExactStep> {
+        if !(self.dynamics.kind() == Kind::Sde && self.solver == Solver::Exact) {
+            return None;
+        }
+        let t = self.exact_transition(m);
+        assert!(
+            !matches!(t, crate::model::ExactStep::Unavailable),
+            "{} with sde.solver exact: the model has no such transition (configs refuse it)",
+            self.dynamics
+        );
+        Some(t)
+    }
     /// Variance scale of the SDE noise, η/b.
     pub fn noise_var(&self) -> f64 {
         self.eta / self.batch as f64

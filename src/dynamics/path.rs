@@ -20,7 +20,7 @@
 use super::momentum::{msgd_step, msme1_step};
 pub use super::steps::{bridge_shift, noise_components, uses_smf_noise};
 use super::steps::{discrete_step, em_step, exact_step, ode_step, EmScratch};
-use super::{Kind, RunSpec, Solver};
+use super::{Kind, RunSpec};
 use crate::lanes::{Num, MAX_WIDTH};
 use crate::model::{zero, ExactStep, Model, Vector, ZERO};
 
@@ -58,9 +58,9 @@ pub struct Prepared {
 
 pub fn prepare<M: Model>(m: &M, spec: &RunSpec) -> Prepared {
     spec.assert_small_d();
-    let exact = (spec.dynamics.kind() == Kind::Sde && spec.solver == Solver::Exact)
-        .then(|| spec.exact_transition(m));
-    Prepared { exact }
+    Prepared {
+        exact: spec.exact_solver_step(m),
+    }
 }
 
 /// Simulates replica `replica` and fills `rec` (the scalar reference).

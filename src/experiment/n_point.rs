@@ -1,10 +1,10 @@
 //! Experiment `n_point`: several particles of one replica started at different points
 //! and driven by the same data (SGD), the same cylindrical noise (SMF) or independent
 //! noises (SME). SMF reproduces SGD's joint (n-point) motion; SME only the one-point
-//! laws (seed 001). Reported: per-particle means, E|x_p − x_q|², the correlation of
-//! the particles' first coordinates, and n·Var of their mean over the n particles (the
-//! ensemble's fluctuation, as width_sweep's for neurons), each with a batch-means
-//! standard error.
+//! laws (seed 001). Reported: per-particle means and E|x_p − x_q|² (with the paths'
+//! standard errors), and the correlation of the particles' first coordinates and n·Var
+//! of their mean over the n particles (the ensemble's fluctuation, as width_sweep's for
+//! neurons), with batch-means standard errors.
 
 use super::{Collected, Plan};
 use crate::backend::shifts;
@@ -145,8 +145,19 @@ pub fn correlations(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) ->
 }
 
 /// n·Var(x̄) of the mean x̄ of the n particles' first coordinates, from the shifted
-/// moments of one batch (or the total): (1/n) [Σ_p Σ_q E x_p x_q − (Σ_p E x_p)²].
-fn ensemble_n_var(m: &[crate::stats::Moments], sh: &[f64], obs: &[Observable], n: u8) -> f64 {
+/// moments of one batch (or the total) of N paths: N/(N − 1) · (1/n) [Σ_p Σ_q E x_p x_q −
+/// (Σ_p E x_p)²] (the unbiased covariance: a batch holds N/20 paths), or why it is
+/// undefined. A value below 0 by rounding only (a deterministic run) is 0.
+fn ensemble_n_var(
+    m: &[crate::stats::Moments],
+    sh: &[f64],
+    obs: &[Observable],
+    n: u8,
+) -> Result<f64, String> {
+    let count = m[index_of(obs, Observable::X0(0))].count as f64;
+    if count < 2.0 {
+        return Err(format!("{count} paths, at least 2 are needed"));
+    }
     let mean = |o: Observable| {
         let i = index_of(obs, o);
         m[i].mean_se().0 + sh[i]
@@ -159,12 +170,19 @@ fn ensemble_n_var(m: &[crate::stats::Moments], sh: &[f64], obs: &[Observable], n
             second += 2.0 * mean(Observable::Prod(p, q));
         }
     }
-    (second - first * first) / n as f64
+    let v = (second - first * first) / n as f64 * count / (count - 1.0);
+    let rounding = 64.0 * f64::EPSILON * second.abs() / n as f64;
+    match v {
+        v if v >= 0.0 => Ok(v),
+        v if -v <= rounding => Ok(0.0),
+        v => Err(format!(
+            "the estimate {v:e} is not ≥ 0 (Talay–Tubaro extrapolated moments need not be a law: raise sde.substeps or set sde.extrapolate false)"
+        )),
+    }
 }
 
 /// n·Var of every run's ensemble mean (`Ensemble`) at every checkpoint, with a
-/// batch-means standard error; null with a warning where the estimate is not ≥ 0
-/// (Talay–Tubaro extrapolated moments are not always a law).
+/// batch-means standard error; null with the reason in `warnings` where it is undefined.
 pub fn ensembles(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) -> Vec<Ensemble> {
     let mut out = Vec::new();
     for (ri, run) in plan.runs.iter().enumerate() {
@@ -175,25 +193,30 @@ pub fn ensembles(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) -> Ve
         for (c, &t) in plan.checked.times.iter().enumerate() {
             let at = |ms: &[crate::stats::Moments]| ms[c * n_obs..(c + 1) * n_obs].to_vec();
             let shc = &sh[c * n_obs..(c + 1) * n_obs];
-            let mut n_var = ensemble_n_var(&at(&col.total(ri)), shc, obs, np);
-            let per_batch: Vec<f64> = col.moments[ri]
-                .iter()
-                .filter(|b| b[c * n_obs].count > 1)
-                .map(|b| ensemble_n_var(&at(b), shc, obs, np))
-                .collect();
-            let mut stderr = batch_stderr(&per_batch);
             let here = format!("{} η={} t={t}", run.spec.dynamics.name(), run.spec.eta);
-            if !(n_var >= 0.0) {
-                warnings.push(format!(
-                    "{here}: n·Var of the ensemble mean is null: the estimate {n_var:e} is not ≥ 0"
-                ));
-                (n_var, stderr) = (f64::NAN, f64::NAN);
-            } else if stderr.is_nan() {
-                warnings.push(format!(
-                    "{here}: n·Var stderr is null: {} of {BATCHES} path batches have paths, at least 2 are needed",
-                    per_batch.len()
-                ));
-            }
+            let estimate = ensemble_n_var(&at(&col.total(ri)), shc, obs, np);
+            let (n_var, stderr) = match estimate {
+                // gd, gf, mgf: one deterministic path, no fluctuation.
+                _ if !run.spec.dynamics.is_random() => (0.0, 0.0),
+                Ok(v) => {
+                    let per_batch: Vec<f64> = col.moments[ri]
+                        .iter()
+                        .filter_map(|b| ensemble_n_var(&at(b), shc, obs, np).ok())
+                        .collect();
+                    let se = batch_stderr(&per_batch);
+                    if se.is_nan() {
+                        warnings.push(format!(
+                            "{here}: n·Var stderr is null: {} of {BATCHES} path batches give an estimate, at least 2 are needed",
+                            per_batch.len()
+                        ));
+                    }
+                    (v, se)
+                }
+                Err(why) => {
+                    warnings.push(format!("{here}: n·Var of the ensemble mean is null: {why}"));
+                    (f64::NAN, f64::NAN)
+                }
+            };
             out.push(Ensemble {
                 dynamics: run.spec.dynamics.name().into(),
                 eta: run.spec.eta,

@@ -103,9 +103,10 @@ pub struct Correlation {
 
 /// The fluctuation of a replica's ensemble (n_point: its n particles), as width_sweep's
 /// n·Var(⟨φ, ν⟩) for a network's neurons: n·Var(x̄) with x̄ the mean of the particles'
-/// first coordinates. Particles with independent noises (SME) give the one-point
-/// variance; particles that share the data (SGD) or the noise (SMF) give
-/// Var x + (n − 1) Cov, up to n times more.
+/// first coordinates, = (1/n) Σ_p Var x_p + (1/n) Σ_{p≠q} Cov(x_p, x_q). Particles with
+/// independent noises (SME) give the mean of their one-point variances; particles that
+/// share the data (SGD) or the noise (SMF) add (n − 1) times their mean covariance, up
+/// to n times more.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Ensemble {
     pub dynamics: String,

@@ -140,7 +140,7 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
             _ => spec.eta / substeps as f64 * (1u32 << l) as f64,
         })
         .collect();
-    let exact = kind == Kind::Sde && spec.solver == Solver::Exact;
+    let exact = spec.exact_solver_step(m).is_some();
     let momentum = spec.dynamics.has_momentum();
     let x0: Vec<String> = spec
         .x0
