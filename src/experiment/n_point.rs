@@ -92,27 +92,13 @@ pub fn correlations(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) ->
                         index_of(obs, Observable::Prod(q, q)),
                         index_of(obs, Observable::Prod(p, q)),
                     ];
-                    let (corr, stderr) = match correlation(&at(&total), shc, ix) {
-                        Ok(r) => {
-                            let per_batch: Vec<f64> = col.moments[ri]
-                                .iter()
-                                .filter(|b| b[c * n_obs].count > 1)
-                                .filter_map(|b| correlation(&at(b), shc, ix).ok())
-                                .collect();
-                            let se = batch_stderr(&per_batch);
-                            if se.is_nan() {
-                                warnings.push(format!(
-                                    "{here}: correlation stderr is null: {} of {BATCHES} path batches give a correlation, at least 2 are needed",
-                                    per_batch.len()
-                                ));
-                            }
-                            (r, se)
-                        }
-                        Err(why) => {
-                            warnings.push(format!("{here}: correlation is null: {why}"));
-                            (f64::NAN, f64::NAN)
-                        }
-                    };
+                    let (corr, stderr) = batch_estimate(
+                        |m| correlation(m, shc, ix),
+                        &at(&total),
+                        col.moments[ri].iter().map(|b| at(b)),
+                        &format!("{here}: correlation"),
+                        warnings,
+                    );
                     let d = index_of(obs, Observable::Dist2(p, q));
                     let (dm, dse) = total[c * n_obs + d].mean_se();
                     let (mut mean_dist2, mut dist2_se) = (dm + shc[d], dse);
@@ -194,28 +180,17 @@ pub fn ensembles(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) -> Ve
             let at = |ms: &[crate::stats::Moments]| ms[c * n_obs..(c + 1) * n_obs].to_vec();
             let shc = &sh[c * n_obs..(c + 1) * n_obs];
             let here = format!("{} η={} t={t}", run.spec.dynamics.name(), run.spec.eta);
-            let estimate = ensemble_n_var(&at(&col.total(ri)), shc, obs, np);
-            let (n_var, stderr) = match estimate {
+            let (n_var, stderr) = if run.spec.dynamics.is_random() {
+                batch_estimate(
+                    |m| ensemble_n_var(m, shc, obs, np),
+                    &at(&col.total(ri)),
+                    col.moments[ri].iter().map(|b| at(b)),
+                    &format!("{here}: n·Var of the ensemble mean"),
+                    warnings,
+                )
+            } else {
                 // gd, gf, mgf: one deterministic path, no fluctuation.
-                _ if !run.spec.dynamics.is_random() => (0.0, 0.0),
-                Ok(v) => {
-                    let per_batch: Vec<f64> = col.moments[ri]
-                        .iter()
-                        .filter_map(|b| ensemble_n_var(&at(b), shc, obs, np).ok())
-                        .collect();
-                    let se = batch_stderr(&per_batch);
-                    if se.is_nan() {
-                        warnings.push(format!(
-                            "{here}: n·Var stderr is null: {} of {BATCHES} path batches give an estimate, at least 2 are needed",
-                            per_batch.len()
-                        ));
-                    }
-                    (v, se)
-                }
-                Err(why) => {
-                    warnings.push(format!("{here}: n·Var of the ensemble mean is null: {why}"));
-                    (f64::NAN, f64::NAN)
-                }
+                (0.0, 0.0)
             };
             out.push(Ensemble {
                 dynamics: run.spec.dynamics.name().into(),
@@ -228,6 +203,39 @@ pub fn ensembles(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) -> Ve
         }
     }
     out
+}
+
+/// A nonlinear estimate (a correlation, n·Var) from a run's total moments at one
+/// checkpoint, and its standard error from the same estimate on each batch of paths
+/// (batches with at least 2 paths); null, with the reason in `warnings` (each line
+/// starting with `what`), where either is undefined.
+fn batch_estimate(
+    estimate: impl Fn(&[crate::stats::Moments]) -> Result<f64, String>,
+    total: &[crate::stats::Moments],
+    batches: impl Iterator<Item = Vec<crate::stats::Moments>>,
+    what: &str,
+    warnings: &mut Vec<String>,
+) -> (f64, f64) {
+    match estimate(total) {
+        Ok(v) => {
+            let per_batch: Vec<f64> = batches
+                .filter(|b| b[0].count > 1)
+                .filter_map(|b| estimate(&b).ok())
+                .collect();
+            let se = batch_stderr(&per_batch);
+            if se.is_nan() {
+                warnings.push(format!(
+                    "{what} stderr is null: {} of {BATCHES} path batches give an estimate, at least 2 are needed",
+                    per_batch.len()
+                ));
+            }
+            (v, se)
+        }
+        Err(why) => {
+            warnings.push(format!("{what} is null: {why}"));
+            (f64::NAN, f64::NAN)
+        }
+    }
 }
 
 /// Standard error of the mean of batch estimates (NaN with fewer than 2 batches;
