@@ -377,11 +377,24 @@ fn estimator_config() {
         e.contains("estimator") && e.contains("allowed: coupled, independent"),
         "{e}"
     );
+    // n_point pairs its SMF runs with SGD when asked (tests/n_point.rs), and is
+    // independent by default; invariant has no estimator.
     let npoint = r#"{"experiment":"n_point","model":{"kind":"quadratic","a":[[1.5]],"mean":[0.3],"cov":[[0.64]]},
-        "particles":[[1.0],[-0.5]],"dynamics":["sgd","smf1"],"etas":[0.1],"horizon":1.0,"paths":10,"estimator":"coupled"}"#;
-    let e = bad("n_point", npoint);
+        "particles":[[1.0],[-0.5]],"dynamics":["sgd","smf1"],"etas":[0.1],"horizon":1.0,"paths":10"#;
+    assert_eq!(
+        checked(&format!(r#"{npoint},"estimator":"coupled"}}"#)).estimator,
+        smflow::experiment::config::Estimator::Coupled
+    );
+    assert_eq!(
+        checked(&format!("{npoint}}}")).estimator,
+        smflow::experiment::config::Estimator::Independent
+    );
+    let invariant = r#"{"experiment":"invariant","model":{"kind":"toy_sgd","loss":"double_well","c0":0.25,"sigma":100.0},
+        "x0":[1.0],"dynamics":["sgd","sme1"],"etas":[0.1],"horizon":1.0,"paths":10,"estimator":"coupled",
+        "invariant":{"bins":10,"range":[-2.0,2.0],"batches":2}}"#;
+    let e = bad("invariant", invariant);
     assert!(
-        e.contains("estimator") && e.contains("only weak_order"),
+        e.contains("estimator") && e.contains("only weak_order and n_point"),
         "{e}"
     );
 }

@@ -49,13 +49,17 @@ fn cases() -> Vec<(AnyModel, RunSpec)> {
                 if dy.kind() != Kind::Ode {
                     out.push((m.clone(), spec(&m, dy, s, 2, 3)));
                 }
+                // Coupled to its discrete partner, with one particle (weak_order) and two
+                // (n_point: the partner carries every particle).
                 if dy.kind() == Kind::Sde && s != Solver::Exact {
-                    let mut c = spec(&m, dy, s, 1, 3);
-                    let partner = dy.reference().unwrap();
-                    c.coupling = Some(Coupling {
-                        sgd_stream: RunSpec::stream_tag(partner, 3),
-                    });
-                    out.push((m.clone(), c));
+                    for particles in [1, 2] {
+                        let mut c = spec(&m, dy, s, particles, 3);
+                        let partner = dy.reference().unwrap();
+                        c.coupling = Some(Coupling {
+                            sgd_stream: RunSpec::stream_tag(partner, 3),
+                        });
+                        out.push((m.clone(), c));
+                    }
                 }
             }
         }

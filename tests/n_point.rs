@@ -132,3 +132,143 @@ fn ensemble_n_var_matches_closed_forms() {
         }
     }
 }
+
+/// `"estimator": "coupled"`: each SMF run carries SGD's particles (the sgd run's paths,
+/// its stream) and reports SGD − SMF per replica (`paired`); SME's independent noises
+/// are not coupled. On the quadratic model the particles' differences are
+/// deterministic, so E|x_p − x_q|²'s difference has a closed form: Δ0² (1 − ηa)^{2K}
+/// for SGD against the Talay–Tubaro combination of the Euler–Maruyama levels
+/// 2 Δ0² (1 − a_c h)^{2n} − Δ0² (1 − 2 a_c h)^{n} for SMF (h = η/S, n = SK; a_c = a, or
+/// a(1 + ηa/2) for smf2). Every paired value also equals the difference of the two
+/// runs' own estimates (the partner is the sgd run), and pairing cuts the standard
+/// error of n·Var's difference. Every backend, each against the CPU's values.
+#[test]
+fn coupled_n_point_pairs_smf_with_sgd() {
+    let ck = checked(
+        r#"{"experiment":"n_point","model":{"kind":"quadratic","a":[[1.5]],"mean":[0.3],"cov":[[0.64]]},
+            "particles":[[1.0],[-0.5],[0.3]],"dynamics":["sgd","smf1","smf2","sme1"],"batch":2,
+            "etas":[0.1],"horizon":1.0,"checkpoints":[0.5],"paths":20000,
+            "sde":{"substeps":8,"extrapolate":true},"estimator":"coupled","seed":7}"#,
+    );
+    let coupled: Vec<_> = smflow::experiment::plan(&ck)
+        .runs
+        .iter()
+        .map(|r| (r.spec.dynamics.name(), r.spec.coupling.is_some()))
+        .collect();
+    assert_eq!(
+        coupled,
+        [
+            ("sgd", false),
+            ("smf1", true),
+            ("smf2", true),
+            ("sme1", false)
+        ]
+    );
+    let (a, eta, s) = (1.5, 0.1, 8.0);
+    let x0 = [1.0, -0.5, 0.3];
+    let mut first: Option<Vec<smflow::output::report::Paired>> = None;
+    for b in backends() {
+        let r = report(&ck, b.as_ref());
+        let f32 = b.precision() == smflow::backend::Precision::F32;
+        let tol = |x: f64| (if f32 { 1e-5 } else { 1e-10 }) * (1.0 + x.abs());
+        // 2 SMF runs × 2 checkpoints × (3 pairs × 2 quantities + n·Var).
+        assert_eq!(r.paired.len(), 2 * 2 * 7, "{}", b.adapter());
+        for e in &r.paired {
+            let here = format!(
+                "{} {}−{} t={} {} {:?}",
+                b.adapter(),
+                e.reference,
+                e.dynamics,
+                e.t,
+                e.quantity,
+                e.particles
+            );
+            assert_eq!(e.reference, "sgd", "{here}");
+            let corr = |dy: &str| {
+                r.correlations
+                    .iter()
+                    .find(|c| c.dynamics == dy && c.t == e.t && Some(c.particles) == e.particles)
+                    .unwrap()
+            };
+            let n_var = |dy: &str| {
+                r.ensembles
+                    .iter()
+                    .find(|c| c.dynamics == dy && c.t == e.t)
+                    .unwrap()
+            };
+            let (separate, se_sgd, se_smf) = match e.quantity.as_str() {
+                "mean_dist2" => {
+                    let (g, m) = (corr("sgd"), corr(&e.dynamics));
+                    let [p, q] = e.particles.unwrap();
+                    let d0 = (x0[p] - x0[q]) * (x0[p] - x0[q]);
+                    let k = (e.t / eta).round();
+                    let ac = if e.dynamics == "smf2" {
+                        a * (1.0 + 0.5 * eta * a)
+                    } else {
+                        a
+                    };
+                    let h = eta / s;
+                    let level = |h: f64, n: f64| d0 * (1.0 - ac * h).powf(2.0 * n);
+                    let smf = 2.0 * level(h, s * k) - level(2.0 * h, s * k / 2.0);
+                    let want = d0 * (1.0 - eta * a).powf(2.0 * k) - smf;
+                    assert!(
+                        (e.difference - want).abs() <= tol(want),
+                        "{here}: {} vs closed form {want}",
+                        e.difference
+                    );
+                    (
+                        g.mean_dist2 - m.mean_dist2,
+                        g.mean_dist2_stderr,
+                        m.mean_dist2_stderr,
+                    )
+                }
+                "correlation" => {
+                    let (g, m) = (corr("sgd"), corr(&e.dynamics));
+                    (g.correlation - m.correlation, g.stderr, m.stderr)
+                }
+                "n_var" => {
+                    let (g, m) = (n_var("sgd"), n_var(&e.dynamics));
+                    // Pairing removes most of SGD's and SMF's common fluctuation.
+                    assert!(
+                        e.stderr < e.independent_stderr / 3.0,
+                        "{here}: paired stderr {} vs independent {}",
+                        e.stderr,
+                        e.independent_stderr
+                    );
+                    (g.n_var - m.n_var, g.n_var_stderr, m.n_var_stderr)
+                }
+                other => panic!("{here}: quantity {other}"),
+            };
+            assert!(
+                (e.difference - separate).abs() <= tol(separate),
+                "{here}: paired {} vs the runs' own {separate}",
+                e.difference
+            );
+            assert!(
+                (e.independent_stderr - se_sgd.hypot(se_smf)).abs() <= 1e-12,
+                "{here}"
+            );
+        }
+        match &first {
+            None => first = Some(r.paired.clone()),
+            Some(cpu) => {
+                for (c, g) in cpu.iter().zip(&r.paired) {
+                    assert_eq!(
+                        (&c.dynamics, c.t, &c.quantity, c.particles),
+                        (&g.dynamics, g.t, &g.quantity, g.particles)
+                    );
+                    assert!(
+                        (c.difference - g.difference).abs() <= 1e-5 * (1.0 + c.difference.abs()),
+                        "{}: {} {} {:?}: cpu {} gpu {}",
+                        b.adapter(),
+                        c.dynamics,
+                        c.quantity,
+                        c.particles,
+                        c.difference,
+                        g.difference
+                    );
+                }
+            }
+        }
+    }
+}

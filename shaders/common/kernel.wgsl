@@ -8,8 +8,8 @@
 // the whole llvmpipe kernel into a coroutine (per-invocation frames on every
 // dispatch), which cost more than several sgd steps; now only `reduce` pays it.
 // The dynamics template supplies `fn step(k: u32, replica: u32)`. A coupled SDE run
-// (COUPLED) carries its SGD partner in the slot after the positions, xs[LP] (one
-// particle; heavy-ball runs keep their momenta after it, from xs[MOM]), and
+// (COUPLED) carries its SGD partner's P particles in the slots after the positions,
+// xs[LP .. LP + P) (heavy-ball runs keep their momenta after them, from xs[MOM]), and
 // reduces three statistics per observable: the SDE value, SGD's value and D = their
 // difference (index ch·N_OBS + o, as `RunSpec::stat`).
 
@@ -66,8 +66,10 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             }
         }
         if (COUPLED) {
-            // min: a constant index, in bounds in the kernels where COUPLED is false.
-            xs[min(LP, LPS - 1u)] = X0[0];
+            for (var p = 0u; p < P; p++) {
+                // min: in bounds in the kernels where COUPLED is false.
+                xs[min(LP + p, LPS - 1u)] = X0[p];
+            }
         }
         // msgd / msme1: the momenta xs[MOM ..] start at 0 (MOM = LPS otherwise).
         for (var q = MOM; q < LPS; q++) {
@@ -125,7 +127,7 @@ fn reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocati
             let ve = combine_levels(g);
             put_stat(lid, o, ve);
             if (COUPLED) {
-                // observe(o, LEVELS) reads xs[LEVELS·P] = xs[LP]: the SGD partner (P = 1).
+                // observe(o, LEVELS) reads xs[LEVELS·P + p] = xs[LP + p]: the SGD partner.
                 let g_sgd = observe(o, LEVELS);
                 put_stat(lid, N_OBS + o, vec2<real>(g_sgd, real(0.0)));
                 put_stat(lid, 2u * N_OBS + o, vec2<real>(g_sgd - ve.x, -ve.y));

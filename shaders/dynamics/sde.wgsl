@@ -14,7 +14,8 @@
 // not a multiple of 4) draws unused normals, which changes no draw.
 //
 // COUPLED (twin of `steps::bridge_shift`, DESIGN §7b): each step first advances the
-// discrete partner xs[LP] (sgd; msgd for msme1) with its own normals (its stream), then
+// discrete partner's particles xs[LP .. LP + P) (sgd; msgd for msme1) with its own
+// normals (its stream, one batch shared by the particles), then
 // pins the SDE's increments
 // to them: ΔW_s = SQRT_DT ξ_s + shift, shift = sqrt(η)/S · ζ − SQRT_DT ξ̄, with ζ =
 // b^{-1/2} Σ_j z_j and ξ̄ the mean of the step's own normals (a first pass over them;
@@ -113,7 +114,7 @@ fn step(k: u32, replica: u32) {
     if (COUPLED) {
         rng_begin(KEY, replica, k, SGD_STREAM);
         let zs = rng_batch(0u);
-        minibatch_update(LP, 1u, zs);
+        minibatch_update(LP, P, zs);
         rng_begin(KEY, replica, k, STREAM);
         shift = bridge_shift(zs);
     }

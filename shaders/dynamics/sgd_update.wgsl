@@ -1,5 +1,5 @@
 // The minibatch updates, shared by `discrete.wgsl` (every particle) and a coupled SDE
-// run's discrete partner xs[LP] (`sde.wgsl`, `minibatch_update`). The step's batch is
+// run's discrete partner xs[LP .. LP + P) (`sde.wgsl`, `minibatch_update`). The step's batch is
 // θ_1..θ_b, θ_j from normals j·NT .. (j+1)·NT of `zs` (the step's BATCH·NT normals,
 // `rng_batch`), shared by the particles.
 //

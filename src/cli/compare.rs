@@ -152,7 +152,8 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         &meta(&gpu),
     );
     // Every point, then every weak error (a coupled one is the mean of the per-replica
-    // differences D, so this compares the coupled pairs' statistics too).
+    // differences D, so this compares the coupled pairs' statistics too), then every
+    // paired difference.
     let errors = rc.weak_errors.iter().zip(&rg.weak_errors).map(|(c, g)| {
         let pair = format!("{}-{}", c.pair[0], c.pair[1]);
         let what = format!("{} weak error ({})", c.observable, c.estimator);
@@ -178,8 +179,24 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
             se,
         )
     });
+    // n_point's paired SGD − SMF differences (the coupled partner's statistics).
+    let paired = rc.paired.iter().zip(&rg.paired).map(|(c, g)| {
+        let pair = c
+            .particles
+            .map_or(String::new(), |[p, q]| format!(" [{p}, {q}]"));
+        (
+            format!("{}-{}", c.reference, c.dynamics),
+            c.eta,
+            c.t,
+            format!("{}{pair} (paired)", c.quantity),
+            c.difference,
+            g.difference,
+            c.stderr.max(g.stderr),
+        )
+    });
     let mut stats = Vec::new();
-    for (dynamics, eta, t, observable, cpu_mean, gpu_mean, se) in points.chain(errors) {
+    for (dynamics, eta, t, observable, cpu_mean, gpu_mean, se) in points.chain(errors).chain(paired)
+    {
         let diff = gpu_mean - cpu_mean;
         let within_rounding = diff.abs() <= ROUNDING * (1.0 + cpu_mean.abs());
         // Deterministic runs (one path, stderr 0): only rounding can pass them.

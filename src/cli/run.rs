@@ -430,7 +430,7 @@ pub fn print_summary(r: &Report) {
     }
     for c in r.correlations.iter().filter(|c| c.t == horizon) {
         println!(
-            "{:<6} η={:<6} particles {:?}: corr {:.4} ± {:.4}, E|x_p − x_q|² = {:.5} ± {:.5}",
+            "{:<6} η={:<6} particles {:?}: corr {:.4} ± {:.4}, E|x_p − x_q|² = {:.5e} ± {:.2e}",
             c.dynamics,
             c.eta,
             c.particles,
@@ -442,8 +442,23 @@ pub fn print_summary(r: &Report) {
     }
     for e in r.ensembles.iter().filter(|e| e.t == horizon) {
         println!(
-            "{:<6} η={:<6} n·Var of the mean of {} particles' x[0]: {:.5} ± {:.5}",
+            "{:<6} η={:<6} n·Var of the mean of {} particles' x[0]: {:.5e} ± {:.2e}",
             e.dynamics, e.eta, e.particles, e.n_var, e.n_var_stderr
+        );
+    }
+    for e in r.paired.iter().filter(|e| e.t == horizon) {
+        let pair = e
+            .particles
+            .map_or(String::new(), |pq| format!(" particles {pq:?}"));
+        println!(
+            "{} − {} η={:<6} {}{pair}: {:.3e} ± {:.1e} paired (± {:.1e} independent)",
+            e.reference,
+            e.dynamics,
+            e.eta,
+            e.quantity,
+            e.difference,
+            e.stderr,
+            e.independent_stderr
         );
     }
     for w in &r.warnings {

@@ -299,7 +299,7 @@ impl RunSpec {
         self.x0.len()
     }
     /// State vectors one replica carries: every particle on every level, plus a coupled
-    /// run's discrete partner, plus (msgd, msme1) a momentum for each of these, stored
+    /// run's discrete partner (one vector per particle), plus (msgd, msme1) a momentum for each of these, stored
     /// after them (from [`Self::momentum_offset`]).
     pub fn state_vectors(&self) -> usize {
         let positions = self.momentum_offset();
@@ -310,9 +310,10 @@ impl RunSpec {
         }
     }
     /// Index of the first momentum vector in the state: the momentum of state vector q
-    /// (a particle on a level, or the coupled partner) is vector `momentum_offset() + q`.
+    /// (a particle on a level, or one of the coupled partner's) is vector
+    /// `momentum_offset() + q`.
     pub fn momentum_offset(&self) -> usize {
-        self.levels() * self.particles() + usize::from(self.coupling.is_some())
+        (self.levels() + usize::from(self.coupling.is_some())) * self.particles()
     }
     /// Channels per observable: 3 for a coupled run, else 1.
     pub fn channels(&self) -> &'static [Channel] {

@@ -111,11 +111,17 @@ pub fn simulate_group<M: Model, T: Num>(
                 continue;
             }
             lane_state(x, l, levels, p, d, &mut xl);
-            let gl = sgd.map(|(g, _)| lane_vector(g, l, d));
+            let mut gl = [ZERO; MAX_P];
             // The partner's momentum is 0 unless it is msgd.
             let partner_ok = sgd.is_none_or(|(g, gv)| {
-                within(&lane_vector(g, l, d), d, spec.bound)
-                    && within(&lane_vector(gv, l, d), d, spec.bound)
+                for (o, (gp, gvp)) in gl.iter_mut().zip(g.iter().zip(gv)) {
+                    *o = lane_vector(gp, l, d);
+                    if !(within(o, d, spec.bound) && within(&lane_vector(gvp, l, d), d, spec.bound))
+                    {
+                        return false;
+                    }
+                }
+                true
             });
             // A momentum beyond the bound is a diverged path too (as the GPU's check of
             // every state vector).
@@ -127,7 +133,7 @@ pub fn simulate_group<M: Model, T: Num>(
                 live[l] = false; // diverged: this and later checkpoints stay !alive
                 continue;
             }
-            record(m, spec, &xl, gl.as_ref(), levels, c, rec);
+            record(m, spec, &xl, sgd.map(|_| &gl[..p]), levels, c, rec);
             any = true;
         }
         any
@@ -220,7 +226,8 @@ fn splat_vector<T: Num>(v: &Vector) -> Vector<T> {
 
 /// Advances the lane group of replicas `first .. first + T::WIDTH` through all steps,
 /// calling `at_checkpoint(c, state, partner, momenta)` at each checkpoint (`partner`: a
-/// coupled run's discrete partner, position and momentum; `momenta`: msgd/msme1's p);
+/// coupled run's discrete partner, positions and momenta of its particles; `momenta`:
+/// msgd/msme1's p);
 /// stops early when it returns false.
 /// Only the state's first `levels` levels and `particles()` particles are set and read
 /// (the rest of `work.x` holds whatever an earlier group left).
@@ -234,7 +241,7 @@ fn advance<M: Model, T: Num>(
     mut at_checkpoint: impl FnMut(
         usize,
         &State<T>,
-        Option<(&Vector<T>, &Vector<T>)>,
+        Option<(&[Vector<T>], &[Vector<T>])>,
         Option<&State<T>>,
     ) -> bool,
 ) {
@@ -265,9 +272,13 @@ fn advance<M: Model, T: Num>(
     // step, from its own stream.
     let mut partner = spec.coupling.map(|c| {
         let per_step = spec.batch as usize * m.data_normals();
+        let mut x = [zero(); MAX_P];
+        for (xp, x0) in x.iter_mut().zip(&spec.x0) {
+            *xp = splat_vector(x0);
+        }
         Partner {
-            x: splat_vector::<T>(&spec.x0[0]),
-            v: zero(),
+            x,
+            v: [zero(); MAX_P],
             draws: Draws::<T>::new(sgd_normals, per_step, c.sgd_stream, first),
         }
     });
@@ -294,7 +305,7 @@ fn advance<M: Model, T: Num>(
         }
         if k + 1 == spec.checkpoints[next_cp] {
             let momenta = momentum.then_some(&*v);
-            let pair = partner.as_ref().map(|pt| (&pt.x, &pt.v));
+            let pair = partner.as_ref().map(|pt| (&pt.x[..p], &pt.v[..p]));
             if !at_checkpoint(next_cp, x, pair, momenta) {
                 return;
             }
@@ -303,11 +314,12 @@ fn advance<M: Model, T: Num>(
     }
 }
 
-/// A coupled run's discrete partner: its position, momentum (msgd; zero for sgd) and
-/// draws.
+/// A coupled run's discrete partner: its particles' positions and momenta (msgd; zero
+/// for sgd), started where the SDE's are, and its draws (one batch per step, shared by
+/// its particles as SGD's data are).
 struct Partner<'a, T> {
-    x: Vector<T>,
-    v: Vector<T>,
+    x: [Vector<T>; MAX_P],
+    v: [Vector<T>; MAX_P],
     draws: Draws<'a, T>,
 }
 
@@ -317,9 +329,10 @@ impl<T: Num> Partner<'_, T> {
     #[inline(always)]
     fn step<M: Model>(&mut self, m: &M, spec: &RunSpec, k: u32, momentum: bool) -> &[T] {
         let zs = self.draws.step(spec, k);
-        let x = std::slice::from_mut(&mut self.x);
+        let p = spec.particles();
+        let x = &mut self.x[..p];
         if momentum {
-            msgd_step(m, spec, zs, x, std::slice::from_mut(&mut self.v));
+            msgd_step(m, spec, zs, x, &mut self.v[..p]);
         } else {
             discrete_step(m, spec, zs, x);
         }
@@ -443,7 +456,7 @@ fn record<M: Model>(
     m: &M,
     spec: &RunSpec,
     x: &State,
-    sgd: Option<&Vector>,
+    sgd: Option<&[Vector]>,
     levels: usize,
     c: usize,
     rec: &mut PathRecord,
@@ -468,7 +481,7 @@ fn record<M: Model>(
         };
         put(o, v, e);
         if let Some(xg) = sgd {
-            let g_sgd = obs.eval(m, std::slice::from_ref(xg));
+            let g_sgd = obs.eval(m, xg);
             put(n_obs + o, g_sgd, 0.0);
             // D = g_sgd − value; its solver error is minus the value's.
             put(2 * n_obs + o, g_sgd - v, -e);

@@ -97,9 +97,9 @@ pub(super) fn ode_step<M: Model, T: Num>(m: &M, spec: &RunSpec, levels: usize, x
 }
 
 /// Whether the SDE's noise is the reduced cylindrical noise ∫ G W(dθ, dt) (`smf_noise`):
-/// SMF, and a coupled run of SME or SMF (one particle, where the two have the same
-/// law; the coupling needs SGD's own noise factor G, DESIGN §7b — the symmetric root
-/// Σ^{1/2} would decorrelate the pair).
+/// SMF, and a coupled run (SME with one particle, where SME and SMF have the same law,
+/// or SMF with several; the coupling needs SGD's own noise factor G, DESIGN §7b — the
+/// symmetric root Σ^{1/2} would decorrelate the pair).
 pub fn uses_smf_noise(spec: &RunSpec) -> bool {
     spec.dynamics.shared_noise() || spec.coupling.is_some()
 }

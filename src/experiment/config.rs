@@ -95,9 +95,9 @@ pub struct Config {
     /// Histogram settings (experiment invariant only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invariant: Option<InvariantConfig>,
-    /// Weak-error estimator (weak_order only): "coupled" (default where the model's SGD
-    /// noise is linear in Gaussian data normals and the SDE solver is em) or
-    /// "independent".
+    /// Weak-error estimator (weak_order and n_point): "coupled" (weak_order's default
+    /// where the model's SGD noise is linear in Gaussian data normals and the SDE solver
+    /// is em; n_point's SMF runs paired with SGD) or "independent" (n_point's default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimator: Option<String>,
     /// Target precision (weak_order only): paths per η from a pilot run.
@@ -139,7 +139,7 @@ pub struct Checked {
     pub bound: f64,
     /// Histogram settings (experiment invariant).
     pub invariant: Option<InvariantConfig>,
-    /// Weak-error estimator (weak_order; `Independent` elsewhere).
+    /// Estimator (weak_order, n_point; `Independent` elsewhere).
     pub estimator: Estimator,
     /// Target precision (weak_order): see `experiment::target`.
     pub target: Option<TargetConfig>,

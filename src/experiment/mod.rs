@@ -89,9 +89,11 @@ pub fn plan(checked: &Checked) -> Plan {
     }
 }
 
-/// The coupling of an SDE run of a weak-order study to the discrete run it models at
-/// the same η (sgd, or msgd for msme1), when the study lists that run (the coupled
-/// estimator).
+/// The coupling of an SDE run of a weak-order study (or of n_point) to the discrete run
+/// it models at the same η (sgd, or msgd for msme1), when the study lists that run (the
+/// coupled estimator). With several particles only SMF is coupled: its particles share
+/// one noise, pinned to the data SGD's particles share; SME's particles have
+/// independent noises, which one pinned noise would not reproduce.
 fn coupling(
     ck: &Checked,
     dynamics: crate::dynamics::Dynamics,
@@ -101,7 +103,8 @@ fn coupling(
     let coupled = ck.estimator == config::Estimator::Coupled
         && dynamics.kind() == Kind::Sde
         && partner.kind() == Kind::Discrete
-        && ck.dynamics.contains(&partner);
+        && ck.dynamics.contains(&partner)
+        && (ck.x0.len() == 1 || dynamics.shared_noise());
     coupled.then(|| crate::dynamics::Coupling {
         sgd_stream: RunSpec::stream_tag(partner, eta_index),
     })
@@ -440,21 +443,23 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
         &mut warnings,
     );
     warnings.extend(pts.iter().filter_map(|p| p.diverged_warning("paths")));
-    let (weak_errors, orders, correlations, ensembles) = match ck.experiment {
+    let (weak_errors, orders, correlations, ensembles, paired) = match ck.experiment {
         ExperimentKind::WeakOrder => {
             let coupled = weak_order::coupled_diffs(plan, col);
             let grid = weak_order::Grid::of(ck);
             let (w, o) = weak_order::errors_and_orders(&grid, &pts, &coupled, &mut warnings);
-            (w, o, Vec::new(), Vec::new())
+            (w, o, Vec::new(), Vec::new(), Vec::new())
         }
-        ExperimentKind::NPoint => (
-            Vec::new(),
-            Vec::new(),
-            n_point::correlations(plan, col, &mut warnings),
-            n_point::ensembles(plan, col, &mut warnings),
-        ),
+        ExperimentKind::NPoint => {
+            let c = n_point::correlations(plan, col, &mut warnings);
+            let e = n_point::ensembles(plan, col, &mut warnings);
+            let p = n_point::paired(plan, col, &c, &e, &mut warnings);
+            let f32 = meta.precision.contains("f32");
+            let o = n_point::paired_orders(plan, &p, f32, &mut warnings);
+            (Vec::new(), o, c, e, p)
+        }
         // Runs through `cli::invariant::run_cli`, not this moments pipeline.
-        ExperimentKind::Invariant => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
+        ExperimentKind::Invariant => Default::default(),
     };
     let paths = plan.runs.iter().map(|r| r.paths).max().unwrap_or(0);
     Report {
@@ -482,6 +487,7 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
         orders,
         correlations,
         ensembles,
+        paired,
         warnings,
         target: None,
         config: ck.echo.clone(),

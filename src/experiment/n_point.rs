@@ -4,12 +4,18 @@
 //! laws (seed 001). Reported: per-particle means and E|x_p − x_q|² (with the paths'
 //! standard errors), and the correlation of the particles' first coordinates and n·Var
 //! of their mean over the n particles (the ensemble's fluctuation, as width_sweep's for
-//! neurons), with batch-means standard errors.
+//! neurons), with batch-means standard errors. With `"estimator": "coupled"` each SMF
+//! run also carries SGD's particles, driven by the data its noise is pinned to (DESIGN
+//! §7b), and reports SGD − SMF of each of these statistics per replica (`Paired`):
+//! the difference of the joint motions with a paired standard error.
 
 use super::{Collected, Plan};
 use crate::backend::shifts;
+use crate::dynamics::RunSpec;
 use crate::observables::Observable;
-use crate::output::report::{Correlation, Ensemble};
+use crate::output::report::{Correlation, Ensemble, Order, Paired};
+use crate::stats::fit::fit_order;
+use crate::stats::Moments;
 
 /// Batches whose correlations give the standard error of the correlation.
 pub const BATCHES: u64 = 20;
@@ -39,7 +45,7 @@ fn index_of(obs: &[Observable], o: Observable) -> usize {
 
 /// Pearson correlation from the shifted moments of one batch (or the total), or why
 /// it is undefined.
-fn correlation(m: &[crate::stats::Moments], sh: &[f64], ix: [usize; 5]) -> Result<f64, String> {
+fn correlation(m: &[Moments], sh: &[f64], ix: [usize; 5]) -> Result<f64, String> {
     let mean = |i: usize| m[i].mean_se().0 + sh[i];
     let (ex, exx, ey, eyy, exy) = (
         mean(ix[0]),
@@ -65,19 +71,27 @@ fn correlation(m: &[crate::stats::Moments], sh: &[f64], ix: [usize; 5]) -> Resul
     Ok(r)
 }
 
+/// The statistics of channel `ch` (0: the run's own values; a coupled run's 1: SGD's,
+/// 2: their difference; `RunSpec::stat`) at checkpoint `c`: one per observable.
+fn channel<X: Clone>(spec: &RunSpec, all: &[X], c: usize, ch: usize) -> Vec<X> {
+    let n_obs = spec.observables.len();
+    let at = c * spec.n_stats() + ch * n_obs;
+    all[at..at + n_obs].to_vec()
+}
+
 /// Correlations and mean squared distances of every particle pair; every value that
 /// cannot be estimated is null (NaN) with its reason in `warnings`.
 pub fn correlations(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) -> Vec<Correlation> {
     let mut out = Vec::new();
     for (ri, run) in plan.runs.iter().enumerate() {
         let obs = &run.spec.observables;
-        let n_obs = obs.len();
         let sh = shifts(&plan.checked.model, &run.spec);
         let total = col.total(ri);
         let np = run.spec.particles() as u8;
         for (c, &t) in plan.checked.times.iter().enumerate() {
-            let at = |ms: &[crate::stats::Moments]| ms[c * n_obs..(c + 1) * n_obs].to_vec();
-            let shc = &sh[c * n_obs..(c + 1) * n_obs];
+            let at = |ms: &[Moments]| channel(&run.spec, ms, c, 0);
+            let shc = &channel(&run.spec, &sh, c, 0);
+            let total = at(&total);
             for p in 0..np {
                 for q in p + 1..np {
                     let here = format!(
@@ -94,13 +108,13 @@ pub fn correlations(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) ->
                     ];
                     let (corr, stderr) = batch_estimate(
                         |m| correlation(m, shc, ix),
-                        &at(&total),
+                        &total,
                         col.moments[ri].iter().map(|b| at(b)),
                         &format!("{here}: correlation"),
                         warnings,
                     );
                     let d = index_of(obs, Observable::Dist2(p, q));
-                    let (dm, dse) = total[c * n_obs + d].mean_se();
+                    let (dm, dse) = total[d].mean_se();
                     let (mut mean_dist2, mut dist2_se) = (dm + shc[d], dse);
                     if !(mean_dist2 >= 0.0) {
                         warnings.push(format!(
@@ -134,12 +148,7 @@ pub fn correlations(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) ->
 /// moments of one batch (or the total) of N paths: N/(N − 1) · (1/n) [Σ_p Σ_q E x_p x_q −
 /// (Σ_p E x_p)²] (the unbiased covariance: a batch holds N/20 paths), or why it is
 /// undefined. A value below 0 by rounding only (a deterministic run) is 0.
-fn ensemble_n_var(
-    m: &[crate::stats::Moments],
-    sh: &[f64],
-    obs: &[Observable],
-    n: u8,
-) -> Result<f64, String> {
+fn ensemble_n_var(m: &[Moments], sh: &[f64], obs: &[Observable], n: u8) -> Result<f64, String> {
     let count = m[index_of(obs, Observable::X0(0))].count as f64;
     if count < 2.0 {
         return Err(format!("{count} paths, at least 2 are needed"));
@@ -173,12 +182,11 @@ pub fn ensembles(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) -> Ve
     let mut out = Vec::new();
     for (ri, run) in plan.runs.iter().enumerate() {
         let obs = &run.spec.observables;
-        let n_obs = obs.len();
         let sh = shifts(&plan.checked.model, &run.spec);
         let np = run.spec.particles() as u8;
         for (c, &t) in plan.checked.times.iter().enumerate() {
-            let at = |ms: &[crate::stats::Moments]| ms[c * n_obs..(c + 1) * n_obs].to_vec();
-            let shc = &sh[c * n_obs..(c + 1) * n_obs];
+            let at = |ms: &[Moments]| channel(&run.spec, ms, c, 0);
+            let shc = &channel(&run.spec, &sh, c, 0);
             let here = format!("{} η={} t={t}", run.spec.dynamics.name(), run.spec.eta);
             let (n_var, stderr) = if run.spec.dynamics.is_random() {
                 batch_estimate(
@@ -205,14 +213,195 @@ pub fn ensembles(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) -> Ve
     out
 }
 
+/// SGD − SMF of every statistic of each coupled run (`"estimator": "coupled"`), from the
+/// same replicas: E|x_p − x_q|² per pair from the per-replica differences, the
+/// correlation per pair and the ensemble's n·Var by batch means of the two channels'
+/// estimates. `correlations` and `ensembles` (this plan's) give the independent runs'
+/// standard error beside each, for what the pairing saves.
+pub fn paired(
+    plan: &Plan,
+    col: &Collected,
+    correlations: &[Correlation],
+    ensembles: &[Ensemble],
+    warnings: &mut Vec<String>,
+) -> Vec<Paired> {
+    let mut out = Vec::new();
+    for (ri, run) in plan.runs.iter().enumerate() {
+        let (spec, Some(reference)) = (&run.spec, run.spec.dynamics.reference()) else {
+            continue;
+        };
+        if spec.coupling.is_none() {
+            continue;
+        }
+        let (obs, np) = (&spec.observables, spec.particles() as u8);
+        let sh = shifts(&plan.checked.model, spec);
+        let total = col.total(ri);
+        let (name, refname) = (spec.dynamics.name(), reference.name());
+        for (c, &t) in plan.checked.times.iter().enumerate() {
+            // Channels 1 (SGD) and 0 (this run) side by side: index o and n_obs + o.
+            let both = |ms: &[Moments]| [channel(spec, ms, c, 1), channel(spec, ms, c, 0)].concat();
+            let shc = [channel(spec, &sh, c, 1), channel(spec, &sh, c, 0)].concat();
+            let n_obs = obs.len();
+            let (sgd, own) = shc.split_at(n_obs);
+            let here = format!("{refname} − {name} η={} t={t}", spec.eta);
+            // The two runs' own estimates (value, stderr) beside the paired difference.
+            let row =
+                |quantity: &str, particles, (difference, stderr), own: [Option<(f64, f64)>; 2]| {
+                    let [(reference_value, se_r), (value, se_d)] =
+                        own.map(|e| e.unwrap_or((f64::NAN, f64::NAN)));
+                    Paired {
+                        reference: refname.into(),
+                        dynamics: name.into(),
+                        eta: spec.eta,
+                        t,
+                        quantity: quantity.into(),
+                        particles,
+                        difference,
+                        stderr,
+                        reference_value,
+                        value,
+                        independent_stderr: se_r.hypot(se_d),
+                    }
+                };
+            for p in 0..np {
+                for q in p + 1..np {
+                    let corr_of = |dy: &str| {
+                        correlations.iter().find(|e| {
+                            e.dynamics == dy
+                                && e.eta == spec.eta
+                                && e.t == t
+                                && e.particles == [p as usize, q as usize]
+                        })
+                    };
+                    let (cr, cd) = (corr_of(refname), corr_of(name));
+                    let d = index_of(obs, Observable::Dist2(p, q));
+                    let diff = channel(spec, &total, c, 2)[d].mean_se();
+                    let diff = (diff.0 + channel(spec, &sh, c, 2)[d], diff.1);
+                    out.push(row(
+                        "mean_dist2",
+                        Some([p as usize, q as usize]),
+                        diff,
+                        [cr, cd].map(|e| e.map(|e| (e.mean_dist2, e.mean_dist2_stderr))),
+                    ));
+                    let ix = [
+                        index_of(obs, Observable::X0(p)),
+                        index_of(obs, Observable::Prod(p, p)),
+                        index_of(obs, Observable::X0(q)),
+                        index_of(obs, Observable::Prod(q, q)),
+                        index_of(obs, Observable::Prod(p, q)),
+                    ];
+                    let est = batch_estimate(
+                        |m| {
+                            Ok(correlation(&m[..n_obs], sgd, ix)?
+                                - correlation(&m[n_obs..], own, ix)?)
+                        },
+                        &both(&total),
+                        col.moments[ri].iter().map(|b| both(b)),
+                        &format!("{here} particles [{p}, {q}]: paired correlation difference"),
+                        warnings,
+                    );
+                    out.push(row(
+                        "correlation",
+                        Some([p as usize, q as usize]),
+                        est,
+                        [cr, cd].map(|e| e.map(|e| (e.correlation, e.stderr))),
+                    ));
+                }
+            }
+            let ens_of = |dy: &str| {
+                ensembles
+                    .iter()
+                    .find(|e| e.dynamics == dy && e.eta == spec.eta && e.t == t)
+                    .map(|e| (e.n_var, e.n_var_stderr))
+            };
+            let est = batch_estimate(
+                |m| {
+                    Ok(ensemble_n_var(&m[..n_obs], sgd, obs, np)?
+                        - ensemble_n_var(&m[n_obs..], own, obs, np)?)
+                },
+                &both(&total),
+                col.moments[ri].iter().map(|b| both(b)),
+                &format!("{here}: paired n·Var difference"),
+                warnings,
+            );
+            out.push(row("n_var", None, est, [ens_of(refname), ens_of(name)]));
+        }
+    }
+    out
+}
+
+/// The order in η of each paired difference (`paired`) over the plan's step sizes, by
+/// the weak-order study's weighted fit of |difference| at the η where it is resolved
+/// (> 3 standard errors, and beyond rounding relative to the two runs' values: a
+/// statistic both models give exactly, such as a correlation of ±1 for both, has no
+/// difference to fit). Named as the weak orders: pair
+/// [reference, dynamics], observable the quantity and its particles ("mean_dist2[0,1]",
+/// "n_var").
+pub fn paired_orders(
+    plan: &Plan,
+    paired: &[Paired],
+    f32: bool,
+    warnings: &mut Vec<String>,
+) -> Vec<Order> {
+    let rounding = |o: &Paired| {
+        let scale = o.reference_value.abs().max(o.value.abs());
+        (if f32 { 1e-5 } else { 1e-12 }) * if scale.is_finite() { scale } else { 1.0 }
+    };
+    let mut out = Vec::new();
+    let horizon = plan.checked.times.iter().copied().fold(0.0, f64::max);
+    let mut seen: Vec<(&str, &str, f64, &str, Option<[usize; 2]>)> = Vec::new();
+    for e in paired {
+        let key = (&*e.reference, &*e.dynamics, e.t, &*e.quantity, e.particles);
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let same = paired
+            .iter()
+            .filter(|o| (&*o.reference, &*o.dynamics, o.t, &*o.quantity, o.particles) == key);
+        let pts: Vec<(f64, f64, f64)> = same
+            .clone()
+            .filter(|o| {
+                let size = o.difference.abs();
+                size.is_finite() && size > 3.0 * o.stderr && size > rounding(o)
+            })
+            .map(|o| (o.eta, o.difference.abs(), o.stderr))
+            .collect();
+        let observable = match e.particles {
+            Some([p, q]) => format!("{}[{p},{q}]", e.quantity),
+            None => e.quantity.clone(),
+        };
+        match fit_order(&pts) {
+            Some(f) => out.push(Order {
+                pair: [e.reference.clone(), e.dynamics.clone()],
+                observable,
+                t: e.t,
+                order: f.order,
+                stderr: f.stderr,
+                ci95: f.ci95,
+                n_points: f.n_points,
+                intercept: f.intercept,
+            }),
+            // Equal to rounding at every η: nothing to fit, and nothing to warn of.
+            None if same.clone().all(|o| o.difference.abs() <= rounding(o)) => {}
+            None if e.t == horizon && same.count() >= 2 && pts.len() < 2 => warnings.push(format!(
+                "{}−{} {observable} at t={}: fewer than 2 paired differences resolved (> 3 stderr); no order fitted — raise paths",
+                e.reference, e.dynamics, e.t
+            )),
+            None => {}
+        }
+    }
+    out
+}
+
 /// A nonlinear estimate (a correlation, n·Var) from a run's total moments at one
 /// checkpoint, and its standard error from the same estimate on each batch of paths
 /// (batches with at least 2 paths); null, with the reason in `warnings` (each line
 /// starting with `what`), where either is undefined.
 fn batch_estimate(
-    estimate: impl Fn(&[crate::stats::Moments]) -> Result<f64, String>,
-    total: &[crate::stats::Moments],
-    batches: impl Iterator<Item = Vec<crate::stats::Moments>>,
+    estimate: impl Fn(&[Moments]) -> Result<f64, String>,
+    total: &[Moments],
+    batches: impl Iterator<Item = Vec<Moments>>,
     what: &str,
     warnings: &mut Vec<String>,
 ) -> (f64, f64) {

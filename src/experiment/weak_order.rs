@@ -304,6 +304,7 @@ pub fn study_output(
         orders,
         correlations: Vec::new(),
         ensembles: Vec::new(),
+        paired: Vec::new(),
         warnings: Vec::new(),
         target: None,
         config: serde_json::Value::Null,

@@ -180,6 +180,7 @@ mod tests {
             orders: vec![],
             correlations: vec![],
             ensembles: Vec::new(),
+            paired: Vec::new(),
             warnings: vec![],
             target: None,
             config: serde_json::Value::Null,

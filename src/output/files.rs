@@ -71,6 +71,11 @@ pub fn write_run(dir: &Path, report: &Report, partials: &Partials) -> anyhow::Re
         write_ensemble_csv(report, &p)?;
         written.push(p);
     }
+    if !report.paired.is_empty() {
+        let p = dir.join("paired.csv");
+        write_paired_csv(report, &p)?;
+        written.push(p);
+    }
     write_atomic(&results, &serde_json::to_vec_pretty(report)?)?;
     written.push(results);
     Ok(written)
@@ -103,6 +108,33 @@ fn write_ensemble_csv(report: &Report, path: &Path) -> anyhow::Result<()> {
         s.push_str(&format!(
             "{},{},{},{},{},{}\n",
             e.dynamics, e.eta, e.t, e.particles, e.n_var, e.n_var_stderr
+        ));
+    }
+    std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))
+}
+
+fn write_paired_csv(report: &Report, path: &Path) -> anyhow::Result<()> {
+    let mut s = String::from(
+        "reference,dynamics,eta,t,quantity,particle_p,particle_q,difference,stderr,reference_value,value,independent_stderr\n",
+    );
+    for e in &report.paired {
+        let (p, q) = e
+            .particles
+            .map_or((String::new(), String::new()), |[p, q]| {
+                (p.to_string(), q.to_string())
+            });
+        s.push_str(&format!(
+            "{},{},{},{},{},{p},{q},{},{},{},{},{}\n",
+            e.reference,
+            e.dynamics,
+            e.eta,
+            e.t,
+            e.quantity,
+            e.difference,
+            e.stderr,
+            e.reference_value,
+            e.value,
+            e.independent_stderr
         ));
     }
     std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))

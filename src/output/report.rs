@@ -119,6 +119,32 @@ pub struct Ensemble {
     pub n_var_stderr: f64,
 }
 
+/// n_point with `"estimator": "coupled"`: a statistic of SGD minus the same statistic
+/// of the SMF run coupled to it (its noise pinned to SGD's data, DESIGN §7b), from the
+/// same replicas, with the paired standard error; `independent_stderr` is that of the
+/// difference of the two independent runs' estimates, for what the pairing saves.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Paired {
+    /// The discrete run (sgd).
+    pub reference: String,
+    /// The coupled SDE run (smf1, smf2).
+    pub dynamics: String,
+    pub eta: f64,
+    pub t: f64,
+    /// "mean_dist2" (E|x_p − x_q|²), "correlation" (of the first coordinates) or
+    /// "n_var" (n·Var of the ensemble mean, `Ensemble`).
+    pub quantity: String,
+    /// The pair [p, q]; null for n_var (all particles).
+    pub particles: Option<[usize; 2]>,
+    /// reference − dynamics.
+    pub difference: f64,
+    pub stderr: f64,
+    /// The two runs' own estimates (as in `correlations` and `ensembles`).
+    pub reference_value: f64,
+    pub value: f64,
+    pub independent_stderr: f64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct Report {
     pub smflow_version: String,
@@ -143,6 +169,9 @@ pub struct Report {
     /// n_point: n·Var of each run's ensemble mean (empty for the other experiments).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ensembles: Vec<Ensemble>,
+    /// n_point with the coupled estimator: SGD − SMF per statistic (`Paired`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub paired: Vec<Paired>,
     /// Human-readable warnings (diverged paths, unresolved errors, solver flags).
     pub warnings: Vec<String>,
     /// With `"target"`: the pilot and the paths it chose per η.

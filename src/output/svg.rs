@@ -440,6 +440,7 @@ mod tests {
             orders,
             correlations: vec![],
             ensembles: Vec::new(),
+            paired: Vec::new(),
             warnings: vec![],
             target: None,
             config: serde_json::Value::Null,

@@ -311,12 +311,14 @@ pub fn loop_iterations(model: &AnyModel, spec: &RunSpec) -> (u64, u64) {
     let exact = spec.dynamics.kind() == Kind::Sde && spec.solver == Solver::Exact;
     // msgd / msme1 update a momentum beside each coordinate.
     let momentum = if spec.dynamics.has_momentum() { d } else { 0 };
+    // One minibatch step of every particle (sgd or msgd; a coupled run's partner too).
+    let minibatch = {
+        let b = spec.batch as u64;
+        blocks(b * nt) + b * (nt + f + np * (f + d)) + np * (d + momentum)
+    };
     let per_step = 1 + match spec.dynamics.kind() {
         Kind::Discrete if spec.dynamics == Dynamics::Gd => np * (f + d),
-        Kind::Discrete => {
-            let b = spec.batch as u64;
-            blocks(b * nt) + b * (nt + f + np * (f + d)) + np * (d + momentum)
-        }
+        Kind::Discrete => minibatch,
         Kind::Ode => levels * np * substeps * 4 * (1 + drift + d),
         // The draws, then per particle its normals, the stacking and the n_e² products.
         Kind::Sde if exact => blocks(np * ne) + np * (3 * ne + ne * ne + f),
@@ -325,13 +327,9 @@ pub fn loop_iterations(model: &AnyModel, spec: &RunSpec) -> (u64, u64) {
             let em = substeps.div_ceil(4) * (blocks(4 * nc) + 4 * (nc + levels * (level + nc)));
             // A coupled run's SGD partner, and the bridge's pass over the normals.
             let partner = if spec.coupling.is_some() {
-                let b = spec.batch as u64;
-                blocks(b * nt)
-                    + b * (nt + 2 * f + d)
-                    + d
-                    + momentum
+                minibatch
                     + substeps.div_ceil(4) * (blocks(4 * nc) + 4 * nc)
-                    + nc * (b + 1)
+                    + nc * (spec.batch as u64 + 1)
             } else {
                 0
             };

@@ -1,5 +1,6 @@
-//! The weak-error settings of `weak_order`: the estimator (independent or coupled,
-//! DESIGN §7b) and the target precision (`experiment::target`), with their checks.
+//! The weak-error settings of `weak_order` (and `n_point`'s estimator): the estimator
+//! (independent or coupled, DESIGN §7b) and the target precision (`experiment::target`),
+//! with their checks.
 
 use super::{Config, ExperimentKind};
 use crate::config::{err, ConfigError};
@@ -22,7 +23,8 @@ fn default_pilot_paths() -> u64 {
     1 << 14
 }
 
-/// How `weak_order` estimates E g(x_K) − E g(X_T) (DESIGN §7b).
+/// How `weak_order` estimates E g(x_K) − E g(X_T) (DESIGN §7b), and whether `n_point`
+/// pairs its SMF runs with SGD.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Estimator {
     /// SGD and the SDE sampled independently: stderr of the difference is O(1).
@@ -66,11 +68,11 @@ pub fn check_target(cfg: &Config, experiment: ExperimentKind) -> Result<(), Conf
     Ok(())
 }
 
-/// The weak-error estimator: `coupled` needs weak_order, a model whose SGD noise is
-/// linear in Gaussian data normals (`Capabilities::gaussian_linear_noise`) and the em
-/// solver
-/// (the exact transitions draw their own increment per step); by default it is used
-/// wherever it applies.
+/// The weak-error estimator: `coupled` needs weak_order or n_point, a model whose SGD
+/// noise is linear in Gaussian data normals (`Capabilities::gaussian_linear_noise`) and
+/// the em solver (the exact transitions draw their own increment per step). weak_order
+/// uses it by default wherever it applies; n_point only when asked (it changes the SMF
+/// runs' draws, so an earlier n_point config keeps its numbers).
 pub(super) fn check_estimator(
     cfg: &Config,
     experiment: ExperimentKind,
@@ -78,15 +80,19 @@ pub(super) fn check_estimator(
     solver: Solver,
 ) -> Result<Estimator, ConfigError> {
     let weak = experiment == ExperimentKind::WeakOrder;
+    let pairs = weak || experiment == ExperimentKind::NPoint;
     let needs = Capability::GaussianLinearNoise;
     let supported = model.as_dyn().capabilities().has(needs);
     let em = matches!(solver, Solver::Substeps { .. });
     match cfg.estimator.as_deref() {
         None if weak && supported && em => Ok(Estimator::Coupled),
         None => Ok(Estimator::Independent),
-        Some(_) if !weak => err(
+        Some(_) if !pairs => err(
             "estimator",
-            format!("only weak_order has a weak-error estimator (this is {})", cfg.experiment),
+            format!(
+                "only weak_order and n_point have an estimator (this is {})",
+                cfg.experiment
+            ),
         ),
         Some("independent") => Ok(Estimator::Independent),
         Some("coupled") if !supported => err(
