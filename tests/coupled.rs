@@ -389,6 +389,20 @@ fn estimator_config() {
         checked(&format!("{npoint}}}")).estimator,
         smflow::experiment::config::Estimator::Independent
     );
+    // Nothing to pair: SME's and msme1's particles have independent noises.
+    for dynamics in [
+        r#"["sgd","sme1"]"#,
+        r#"["smf1","smf2"]"#,
+        r#"["msgd","msme1"]"#,
+    ] {
+        let cfg = npoint.replace(r#"["sgd","smf1"]"#, dynamics)
+            + r#","estimator":"coupled","momentum":{"friction":1.0}}"#;
+        let e = bad(dynamics, &cfg);
+        assert!(
+            e.contains("estimator") && e.contains("smf1 and smf2 runs with sgd"),
+            "{dynamics}: {e}"
+        );
+    }
     let invariant = r#"{"experiment":"invariant","model":{"kind":"toy_sgd","loss":"double_well","c0":0.25,"sigma":100.0},
         "x0":[1.0],"dynamics":["sgd","sme1"],"etas":[0.1],"horizon":1.0,"paths":10,"estimator":"coupled",
         "invariant":{"bins":10,"range":[-2.0,2.0],"batches":2}}"#;

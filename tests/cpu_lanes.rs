@@ -49,10 +49,11 @@ fn cases() -> Vec<(AnyModel, RunSpec)> {
                 if dy.kind() != Kind::Ode {
                     out.push((m.clone(), spec(&m, dy, s, 2, 3)));
                 }
-                // Coupled to its discrete partner, with one particle (weak_order) and two
-                // (n_point: the partner carries every particle).
+                // Coupled to its discrete partner, with one particle (weak_order) and, for
+                // SMF, two (n_point: the partner carries every particle).
                 if dy.kind() == Kind::Sde && s != Solver::Exact {
-                    for particles in [1, 2] {
+                    let most = if dy.shared_noise() { 2 } else { 1 };
+                    for particles in 1..=most {
                         let mut c = spec(&m, dy, s, particles, 3);
                         let partner = dy.reference().unwrap();
                         c.coupling = Some(Coupling {

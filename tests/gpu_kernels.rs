@@ -152,13 +152,15 @@ fn every_composed_kernel_parses_and_validates() {
                     continue;
                 }
                 // One and two particles; an SDE run on em levels also coupled to its
-                // discrete partner (sgd, or msgd for msme1), which carries every particle.
+                // discrete partner (sgd, or msgd for msme1) with one particle, and SMF
+                // with two (the partner carries every particle).
                 let coupled = dy.kind() == Kind::Sde && solver != Solver::Exact;
                 let pairs = [(1, dy.reference()), (2, dy.reference())];
-                for (particles, coupling) in [(1, None), (2, None)]
-                    .into_iter()
-                    .chain(pairs.into_iter().filter(|_| coupled))
-                {
+                for (particles, coupling) in [(1, None), (2, None)].into_iter().chain(
+                    pairs
+                        .into_iter()
+                        .filter(|&(p, _)| coupled && (p == 1 || dy.shared_noise())),
+                ) {
                     for p in [Precision::F32, Precision::F64] {
                         let mut s = spec(&m, dy, solver, particles, 1);
                         s.coupling = coupling.map(|r| Coupling {
@@ -222,8 +224,8 @@ fn every_composed_kernel_parses_and_validates() {
     }
     // 2 precisions × 4 models × (10 dynamics × 3 solvers, less msme1's exact on the 2
     // multiplicative ones) × 2 particle counts, plus the coupled em kernels (sme1,
-    // sme2, smf1, smf2, msme1 × 2 solvers × 2 particle counts).
-    assert_eq!(n, 2 * ((4 * 10 * 3 - 2) * 2 + 4 * 5 * 2 * 2));
+    // sme2, smf1, smf2, msme1 × 2 solvers, and smf1, smf2 × 2 solvers with 2 particles).
+    assert_eq!(n, 2 * ((4 * 10 * 3 - 2) * 2 + 4 * 5 * 2 + 4 * 2 * 2));
 }
 
 #[test]

@@ -139,15 +139,18 @@ fn ensemble_n_var_matches_closed_forms() {
 /// deterministic, so E|x_p − x_q|²'s difference has a closed form: Δ0² (1 − ηa)^{2K}
 /// for SGD against the Talay–Tubaro combination of the Euler–Maruyama levels
 /// 2 Δ0² (1 − a_c h)^{2n} − Δ0² (1 − 2 a_c h)^{n} for SMF (h = η/S, n = SK; a_c = a, or
-/// a(1 + ηa/2) for smf2). Every paired value also equals the difference of the two
-/// runs' own estimates (the partner is the sgd run), and pairing cuts the standard
-/// error of n·Var's difference. Every backend, each against the CPU's values.
+/// a(1 + ηa/2) for smf2), with orders 0.99 and 1.91 between η = 0.1 and 0.05. Every
+/// paired value also equals the difference of the two runs' own estimates (the partner
+/// is the sgd run), pairing cuts the standard error of n·Var's difference, and the
+/// coupled SMF keeps its law (its own n·Var within 4 standard errors of n·Var of the
+/// OU). Every backend, each against the CPU's values; three particles coupled are 180
+/// reduction columns, so the GPU reduces them in slices.
 #[test]
 fn coupled_n_point_pairs_smf_with_sgd() {
     let ck = checked(
         r#"{"experiment":"n_point","model":{"kind":"quadratic","a":[[1.5]],"mean":[0.3],"cov":[[0.64]]},
             "particles":[[1.0],[-0.5],[0.3]],"dynamics":["sgd","smf1","smf2","sme1"],"batch":2,
-            "etas":[0.1],"horizon":1.0,"checkpoints":[0.5],"paths":20000,
+            "etas":[0.1,0.05],"horizon":1.0,"checkpoints":[0.5],"paths":20000,
             "sde":{"substeps":8,"extrapolate":true},"estimator":"coupled","seed":7}"#,
     );
     let coupled: Vec<_> = smflow::experiment::plan(&ck)
@@ -155,24 +158,71 @@ fn coupled_n_point_pairs_smf_with_sgd() {
         .iter()
         .map(|r| (r.spec.dynamics.name(), r.spec.coupling.is_some()))
         .collect();
-    assert_eq!(
-        coupled,
-        [
-            ("sgd", false),
-            ("smf1", true),
-            ("smf2", true),
-            ("sme1", false)
-        ]
+    // Per dynamics, one run per η.
+    let want: Vec<_> = [
+        ("sgd", false),
+        ("smf1", true),
+        ("smf2", true),
+        ("sme1", false),
+    ]
+    .iter()
+    .flat_map(|r| [*r, *r])
+    .collect();
+    assert_eq!(coupled, want);
+    use nalgebra::{DMatrix, DVector};
+    let quadratic = smflow::model::Quadratic::new(
+        DMatrix::from_element(1, 1, 1.5),
+        DVector::from_element(1, 0.3),
+        DMatrix::from_element(1, 1, 0.64),
     );
-    let (a, eta, s) = (1.5, 0.1, 8.0);
+    let (a, s) = (1.5, 8.0);
     let x0 = [1.0, -0.5, 0.3];
     let mut first: Option<Vec<smflow::output::report::Paired>> = None;
     for b in backends() {
         let r = report(&ck, b.as_ref());
         let f32 = b.precision() == smflow::backend::Precision::F32;
         let tol = |x: f64| (if f32 { 1e-5 } else { 1e-10 }) * (1.0 + x.abs());
-        // 2 SMF runs × 2 checkpoints × (3 pairs × 2 quantities + n·Var).
-        assert_eq!(r.paired.len(), 2 * 2 * 7, "{}", b.adapter());
+        // 2 SMF runs × 2 η × 2 checkpoints × (3 pairs × 2 quantities + n·Var).
+        assert_eq!(r.paired.len(), 2 * 2 * 2 * 7, "{}", b.adapter());
+        for e in r.ensembles.iter().filter(|e| e.dynamics.starts_with("smf")) {
+            let c = if e.dynamics == "smf2" {
+                0.5 * e.eta
+            } else {
+                0.0
+            };
+            let want = 3.0 * quadratic.ou_moments(&[1.0], c, e.eta / 2.0, e.t).1[(0, 0)];
+            let z = (e.n_var - want) / e.n_var_stderr;
+            assert!(
+                z.abs() < 4.0,
+                "{} coupled {} η={} t={}: n·Var {} ± {} vs the OU's {want}",
+                b.adapter(),
+                e.dynamics,
+                e.eta,
+                e.t,
+                e.n_var,
+                e.n_var_stderr
+            );
+        }
+        for (dy, lo, hi) in [("smf1", 0.9, 1.1), ("smf2", 1.8, 2.0)] {
+            for pq in ["[0,1]", "[0,2]", "[1,2]"] {
+                let o = r
+                    .orders
+                    .iter()
+                    .find(|o| {
+                        o.pair == ["sgd", dy]
+                            && o.observable == format!("mean_dist2{pq}")
+                            && o.t == 1.0
+                    })
+                    .unwrap_or_else(|| panic!("{}: no {dy} mean_dist2{pq} order", b.adapter()));
+                assert!(
+                    o.order > lo && o.order < hi && o.n_points == 2,
+                    "{}: {dy} mean_dist2{pq} order {} from {} points",
+                    b.adapter(),
+                    o.order,
+                    o.n_points
+                );
+            }
+        }
         for e in &r.paired {
             let here = format!(
                 "{} {}−{} t={} {} {:?}",
@@ -187,13 +237,18 @@ fn coupled_n_point_pairs_smf_with_sgd() {
             let corr = |dy: &str| {
                 r.correlations
                     .iter()
-                    .find(|c| c.dynamics == dy && c.t == e.t && Some(c.particles) == e.particles)
+                    .find(|c| {
+                        c.dynamics == dy
+                            && c.eta == e.eta
+                            && c.t == e.t
+                            && Some(c.particles) == e.particles
+                    })
                     .unwrap()
             };
             let n_var = |dy: &str| {
                 r.ensembles
                     .iter()
-                    .find(|c| c.dynamics == dy && c.t == e.t)
+                    .find(|c| c.dynamics == dy && c.eta == e.eta && c.t == e.t)
                     .unwrap()
             };
             let (separate, se_sgd, se_smf) = match e.quantity.as_str() {
@@ -201,7 +256,7 @@ fn coupled_n_point_pairs_smf_with_sgd() {
                     let (g, m) = (corr("sgd"), corr(&e.dynamics));
                     let [p, q] = e.particles.unwrap();
                     let d0 = (x0[p] - x0[q]) * (x0[p] - x0[q]);
-                    let k = (e.t / eta).round();
+                    let (eta, k) = (e.eta, (e.t / e.eta).round());
                     let ac = if e.dynamics == "smf2" {
                         a * (1.0 + 0.5 * eta * a)
                     } else {
@@ -270,5 +325,63 @@ fn coupled_n_point_pairs_smf_with_sgd() {
                 }
             }
         }
+    }
+}
+
+/// Paired differences against closed forms where they are random: the multiplicative
+/// model R = ½θx², θ ~ N(m, s²), particles 1 and −1/2. Shared data or noise keep the
+/// particles' ratio, so x̄ = x₁/4 and |x₁ − x₂|² = 2.25 x₁², and SGD − SMF of n·Var(x̄)
+/// is (Var x_K − Var X_t)/8 and of E|x₁ − x₂|² 2.25 (E x_K² − E X_t²), with SGD's
+/// moments E x_K = (1 − ηm)^K, E x_K² = ((1 − ηm)² + η²s²/b)^K and SMF's (geometric
+/// Brownian motion, drift −m_c x, m_c = m or m(1 + ηm/2) for smf2)
+/// E X_t = e^{−m_c t}, E X_t² = e^{(−2m_c + ηs²/b) t}. Every backend, within 4 paired
+/// standard errors.
+#[test]
+fn coupled_n_point_differences_match_geometric_brownian_closed_forms() {
+    let ck = checked(
+        r#"{"experiment":"n_point","model":{"kind":"multiplicative","mean":2.0,"std":1.5},
+            "particles":[[1.0],[-0.5]],"dynamics":["sgd","smf1","smf2"],"batch":2,
+            "etas":[0.1],"horizon":1.0,"paths":40000,
+            "sde":{"substeps":16,"extrapolate":true},"estimator":"coupled","seed":11}"#,
+    );
+    let (m, s2, b, eta, t): (f64, f64, f64, f64, f64) = (2.0, 2.25, 2.0, 0.1, 1.0);
+    let k = (t / eta).round() as i32;
+    let sgd = (
+        (1.0 - eta * m).powi(k),
+        ((1.0 - eta * m).powi(2) + eta * eta * s2 / b).powi(k),
+    );
+    let smf = |mc: f64| ((-mc * t).exp(), ((-2.0 * mc + eta * s2 / b) * t).exp());
+    for b_ in backends() {
+        let r = report(&ck, b_.as_ref());
+        let mut n = 0;
+        for e in r
+            .paired
+            .iter()
+            .filter(|e| e.t == t && e.quantity != "correlation")
+        {
+            let mc = if e.dynamics == "smf2" {
+                m * (1.0 + 0.5 * eta * m)
+            } else {
+                m
+            };
+            let (x1, x2) = smf(mc);
+            let want = match e.quantity.as_str() {
+                "n_var" => ((sgd.1 - sgd.0 * sgd.0) - (x2 - x1 * x1)) / 8.0,
+                "mean_dist2" => 2.25 * (sgd.1 - x2),
+                other => panic!("{other}"),
+            };
+            let z = (e.difference - want) / e.stderr;
+            assert!(
+                z.abs() < 4.0,
+                "{} sgd − {} {}: {} ± {} vs closed form {want} (z = {z})",
+                b_.adapter(),
+                e.dynamics,
+                e.quantity,
+                e.difference,
+                e.stderr
+            );
+            n += 1;
+        }
+        assert_eq!(n, 4, "{}", b_.adapter());
     }
 }

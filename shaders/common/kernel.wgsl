@@ -96,11 +96,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 // Statistic k's contribution (value, solver error) of this lane, shifted.
 fn put_stat(lid: u32, k: u32, ve: vec2<real>) {
     let y = ve.x - SHIFTS[params.cp * N_STAT + k];
-    red[lid][k * 5u] = real(1.0);
-    red[lid][k * 5u + 1u] = y;
-    red[lid][k * 5u + 2u] = y * y;
-    red[lid][k * 5u + 3u] = ve.y;
-    red[lid][k * 5u + 4u] = ve.y * ve.y;
+    put_column(lid, k * 5u, real(1.0));
+    put_column(lid, k * 5u + 1u, y);
+    put_column(lid, k * 5u + 2u, y * y);
+    put_column(lid, k * 5u + 3u, ve.y);
+    put_column(lid, k * 5u + 4u, ve.y * ve.y);
 }
 
 @compute @workgroup_size(WG)
@@ -116,7 +116,7 @@ fn reduce(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocati
         }
     }
     for (var q = 0u; q < RED_W; q++) {
-        red[lid][q] = real(0.0);
+        put_column(lid, q, real(0.0));
     }
     if (live) {
         for (var o = 0u; o < N_OBS; o++) {

@@ -291,6 +291,15 @@ impl RunSpec {
             NAMES.join(", "),
             self.dynamics
         );
+        // A coupled run's noise is the shared reduced noise (`steps::uses_smf_noise`):
+        // the SDE's own law for one particle, or for SMF's shared noise; SME's or
+        // msme1's particles with one pinned noise would be another process.
+        assert!(
+            self.coupling.is_none() || self.particles() == 1 || self.dynamics.shared_noise(),
+            "{} with {} particles cannot be coupled (only SMF shares its noise between particles)",
+            self.dynamics,
+            self.particles()
+        );
     }
     pub fn steps(&self) -> u32 {
         *self.checkpoints.last().unwrap_or(&0)

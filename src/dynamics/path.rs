@@ -104,6 +104,8 @@ pub fn simulate_group<M: Model, T: Num>(
     // and copy, 6% of the sgd bench job.
     let mut xl: State = [[ZERO; MAX_P]; MAX_LEVELS];
     let mut vl: State = [[ZERO; MAX_P]; MAX_LEVELS];
+    // A coupled run's discrete partner, likewise.
+    let mut gl = [ZERO; MAX_P];
     advance::<M, T>(m, spec, prep, first, work, |c, x, sgd, v| {
         let mut any = false;
         for (l, rec) in recs.iter_mut().enumerate() {
@@ -111,7 +113,6 @@ pub fn simulate_group<M: Model, T: Num>(
                 continue;
             }
             lane_state(x, l, levels, p, d, &mut xl);
-            let mut gl = [ZERO; MAX_P];
             // The partner's momentum is 0 unless it is msgd.
             let partner_ok = sgd.is_none_or(|(g, gv)| {
                 for (o, (gp, gvp)) in gl.iter_mut().zip(g.iter().zip(gv)) {

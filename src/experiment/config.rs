@@ -415,6 +415,17 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
     let precision = check_precision(cfg.precision.as_deref())?;
     check_bound(cfg.diverge_bound)?;
     let estimator = check_estimator(&cfg, experiment, &model, solver)?;
+    // n_point couples SMF with SGD only (`experiment::coupling`): asked for with nothing
+    // to pair, it would run as independent without a word.
+    let pairable = dynamics.contains(&Dynamics::Sgd) && dynamics.iter().any(|d| d.shared_noise());
+    if experiment == ExperimentKind::NPoint && estimator == Estimator::Coupled && !pairable {
+        return err(
+            "estimator",
+            "n_point's coupled estimator pairs smf1 and smf2 runs with sgd (sme and msme1 \
+             particles have independent noises, which a pinned noise cannot reproduce): list \
+             sgd and smf1 or smf2 in dynamics, or use independent",
+        );
+    }
     check_target(&cfg, experiment)?;
     let friction = check_momentum(cfg.momentum.as_ref(), &dynamics)?;
     if experiment == ExperimentKind::WeakOrder {

@@ -26,6 +26,9 @@ pub const TOY_SGD: &str = include_str!("../../../shaders/models/toy_sgd.wgsl");
 pub const DRIFT: &str = include_str!("../../../shaders/common/drift.wgsl");
 pub const OBSERVABLES: &str = include_str!("../../../shaders/common/observables.wgsl");
 pub const REDUCE: &str = include_str!("../../../shaders/common/reduce.wgsl");
+/// Bytes of workgroup memory the checkpoint reduction may use: WebGPU's guaranteed
+/// minimum of `max_compute_workgroup_storage_size` (llvmpipe reports 32 KiB, NVIDIA 48).
+const REDUCE_BUDGET: usize = 16 << 10;
 pub const KERNEL: &str = include_str!("../../../shaders/common/kernel.wgsl");
 pub const DISCRETE: &str = include_str!("../../../shaders/dynamics/discrete.wgsl");
 pub const SGD_UPDATE: &str = include_str!("../../../shaders/dynamics/sgd_update.wgsl");
@@ -165,6 +168,14 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
     u("BATCH", spec.batch as usize);
     u("N_OBS", spec.observables.len());
     u("N_STAT", spec.n_stats());
+    // The reduction's columns (5 per statistic) at a time: as many as fit the
+    // workgroup memory every WebGPU device has (`REDUCE_BUDGET`); more statistics
+    // (n_point's pairs, a coupled run's channels) go through in slices.
+    let red_w = spec.n_stats() * 5;
+    let row = super::driver::WORKGROUP * super::driver::real_size(p);
+    let red_cols = red_w.min(REDUCE_BUDGET / row as usize);
+    u("RED_COLS", red_cols);
+    u("MINE", if red_cols < red_w { red_w } else { 1 });
     u("NT", dims.nt);
     u("NSMF", dims.nsmf);
     u("NE", dims.ne);

@@ -306,6 +306,14 @@ impl Gpu {
         {
             return Ok(p.clone());
         }
+        let shared = workgroup_bytes(src, entry)?;
+        let limit = self.limits.max_compute_workgroup_storage_size as u64;
+        if shared > limit {
+            bail!(
+                "kernel `{entry}` needs {shared} bytes of workgroup memory, and this adapter allows {limit} \
+                 (a reduction over many statistics: fewer particles or observables, precision f32, or --backend cpu)"
+            );
+        }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
         let module = self
             .device
@@ -436,5 +444,72 @@ impl Gpu {
             .to_vec();
         staging.unmap();
         Ok(data)
+    }
+}
+
+/// Bytes of workgroup memory (`var<workgroup>`) entry point `entry` of `src` uses. wgpu
+/// does not hold this to the device's `max_compute_workgroup_storage_size` (32 KiB by
+/// wgpu's defaults, 48 KiB on NVIDIA), and a kernel over it fails in the driver or reads
+/// memory it does not own, so every pipeline is checked here, for every engine: the
+/// small-d reduction grows with the statistics (n_point's pairs, a coupled run's three
+/// channels, f64), the mean-field kernels with their tiles.
+pub fn workgroup_bytes(src: &str, entry: &str) -> Result<u64> {
+    let module = naga::front::wgsl::parse_str(src)
+        .map_err(|e| anyhow!("kernel `{entry}`: {}", e.emit_to_string(src)))?;
+    let info = naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::all(),
+    )
+    .validate(&module)
+    .map_err(|e| anyhow!("kernel `{entry}`: {}", e.emit_to_string(src)))?;
+    let ep = module
+        .entry_points
+        .iter()
+        .position(|e| e.name == entry)
+        .ok_or_else(|| anyhow!("kernel has no entry point `{entry}`"))?;
+    let uses = info.get_entry_point(ep);
+    let mut layouter = naga::proc::Layouter::default();
+    layouter
+        .update(module.to_ctx())
+        .map_err(|e| anyhow!("kernel `{entry}`: laying out types: {e}"))?;
+    Ok(module
+        .global_variables
+        .iter()
+        .filter(|(h, v)| v.space == naga::AddressSpace::WorkGroup && !uses[*h].is_empty())
+        .map(|(_, v)| layouter[v.ty].size as u64)
+        .sum())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::workgroup_bytes;
+
+    /// Only the workgroup variables an entry point uses count, with their layout size.
+    #[test]
+    fn workgroup_bytes_counts_the_entry_points_own_variables() {
+        let src = "
+            var<workgroup> big: array<array<f32, 10>, 64>;
+            var<workgroup> small: array<vec4<f32>, 3>;
+            @group(0) @binding(0) var<storage, read_write> out: array<f32>;
+            @compute @workgroup_size(64)
+            fn both(@builtin(local_invocation_index) i: u32) {
+                big[i][0] = 1.0;
+                small[0].x = 2.0;
+                out[i] = big[i][0] + small[0].x;
+            }
+            @compute @workgroup_size(64)
+            fn one(@builtin(local_invocation_index) i: u32) {
+                small[1].y = 3.0;
+                out[i] = small[1].y;
+            }
+            @compute @workgroup_size(64)
+            fn none(@builtin(local_invocation_index) i: u32) {
+                out[i] = 0.0;
+            }
+        ";
+        assert_eq!(workgroup_bytes(src, "both").unwrap(), 64 * 10 * 4 + 3 * 16);
+        assert_eq!(workgroup_bytes(src, "one").unwrap(), 3 * 16);
+        assert_eq!(workgroup_bytes(src, "none").unwrap(), 0);
+        assert!(workgroup_bytes(src, "missing").is_err());
     }
 }
