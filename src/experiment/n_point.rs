@@ -43,6 +43,19 @@ fn index_of(obs: &[Observable], o: Observable) -> usize {
         .expect("n_point observable present")
 }
 
+/// Indices of E x_p, E x_p², E x_q, E x_q², E x_p x_q (first coordinates) among `obs`,
+/// as `correlation` takes them.
+fn correlation_moments(obs: &[Observable], p: u8, q: u8) -> [usize; 5] {
+    [
+        Observable::X0(p),
+        Observable::Prod(p, p),
+        Observable::X0(q),
+        Observable::Prod(q, q),
+        Observable::Prod(p, q),
+    ]
+    .map(|o| index_of(obs, o))
+}
+
 /// Pearson correlation from the shifted moments of one batch (or the total), or why
 /// it is undefined.
 fn correlation(m: &[Moments], sh: &[f64], ix: [usize; 5]) -> Result<f64, String> {
@@ -99,13 +112,7 @@ pub fn correlations(plan: &Plan, col: &Collected, warnings: &mut Vec<String>) ->
                         run.spec.dynamics.name(),
                         run.spec.eta
                     );
-                    let ix = [
-                        index_of(obs, Observable::X0(p)),
-                        index_of(obs, Observable::Prod(p, p)),
-                        index_of(obs, Observable::X0(q)),
-                        index_of(obs, Observable::Prod(q, q)),
-                        index_of(obs, Observable::Prod(p, q)),
-                    ];
+                    let ix = correlation_moments(obs, p, q);
                     let (corr, stderr) = batch_estimate(
                         |m| correlation(m, shc, ix),
                         &total,
@@ -297,13 +304,7 @@ pub fn paired(
                         diff,
                         [cr, cd].map(|e| e.map(|e| (e.mean_dist2, e.mean_dist2_stderr))),
                     ));
-                    let ix = [
-                        index_of(obs, Observable::X0(p)),
-                        index_of(obs, Observable::Prod(p, p)),
-                        index_of(obs, Observable::X0(q)),
-                        index_of(obs, Observable::Prod(q, q)),
-                        index_of(obs, Observable::Prod(p, q)),
-                    ];
+                    let ix = correlation_moments(obs, p, q);
                     let est = batch_estimate(
                         |m| {
                             Ok(correlation(&m[..n_obs], sgd, ix)?
