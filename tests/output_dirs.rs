@@ -93,6 +93,28 @@ fn a_second_run_into_a_non_empty_out_is_refused_unless_forced() {
         "stale files of the first run survived"
     );
 
+    // With the coupled estimator n_point also writes its paired differences and their plot.
+    let coupled = write(
+        tmp.path(),
+        "coupled.json",
+        &NPOINT.replace(r#""seed": 1}"#, r#""seed": 1, "estimator": "coupled"}"#),
+    );
+    let paired_out = tmp.path().join("paired");
+    let o = run(&coupled, &paired_out, &[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        names(&paired_out),
+        [
+            "correlations.csv",
+            "ensemble.csv",
+            "paired.csv",
+            "paired.svg",
+            "partials.json",
+            "points.csv",
+            "results.json"
+        ]
+    );
+
     // --force empties only files: a directory holding a subdirectory is refused.
     std::fs::create_dir(out.join("keep")).unwrap();
     let o = run(&npoint, &out, &["--force"]);

@@ -453,9 +453,9 @@ pub fn analyze(plan: &Plan, col: &Collected, meta: &RunMeta) -> Report {
         ExperimentKind::NPoint => {
             let c = n_point::correlations(plan, col, &mut warnings);
             let e = n_point::ensembles(plan, col, &mut warnings);
-            let p = n_point::paired(plan, col, &c, &e, &mut warnings);
+            let mut p = n_point::paired(plan, col, &c, &e, &mut warnings);
             let f32 = meta.precision.contains("f32");
-            let o = n_point::paired_orders(plan, &p, f32, &mut warnings);
+            let o = n_point::paired_orders(plan, &mut p, f32, &mut warnings);
             (Vec::new(), o, c, e, p)
         }
         // Runs through `cli::invariant::run_cli`, not this moments pipeline.

@@ -258,6 +258,7 @@ pub fn paired(
                     let [(reference_value, se_r), (value, se_d)] =
                         own.map(|e| e.unwrap_or((f64::NAN, f64::NAN)));
                     Paired {
+                        resolved: false, // set by `paired_orders`
                         reference: refname.into(),
                         dynamics: name.into(),
                         eta: spec.eta,
@@ -354,7 +355,7 @@ pub fn paired(
 /// "n_var").
 pub fn paired_orders(
     plan: &Plan,
-    paired: &[Paired],
+    paired: &mut [Paired],
     f32: bool,
     warnings: &mut Vec<String>,
 ) -> Vec<Order> {
@@ -362,6 +363,11 @@ pub fn paired_orders(
         let scale = o.reference_value.abs().max(o.value.abs());
         (if f32 { 1e-5 } else { 1e-9 }) * if scale.is_finite() { scale } else { 1.0 }
     };
+    for o in paired.iter_mut() {
+        let size = o.difference.abs();
+        o.resolved = size.is_finite() && size > 3.0 * o.stderr && size > rounding(o);
+    }
+    let paired = &*paired;
     let mut out = Vec::new();
     let horizon = plan.checked.times.iter().copied().fold(0.0, f64::max);
     let mut seen: Vec<(&str, &str, f64, &str, Option<[usize; 2]>)> = Vec::new();
@@ -376,16 +382,10 @@ pub fn paired_orders(
             .filter(|o| (&*o.reference, &*o.dynamics, o.t, &*o.quantity, o.particles) == key);
         let pts: Vec<(f64, f64, f64)> = same
             .clone()
-            .filter(|o| {
-                let size = o.difference.abs();
-                size.is_finite() && size > 3.0 * o.stderr && size > rounding(o)
-            })
+            .filter(|o| o.resolved)
             .map(|o| (o.eta, o.difference, o.stderr))
             .collect();
-        let observable = match e.particles {
-            Some([p, q]) => format!("{}[{p},{q}]", e.quantity),
-            None => e.quantity.clone(),
-        };
+        let observable = e.observable();
         // |difference| ∝ η^order only where the difference keeps its sign.
         if pts.iter().any(|p| p.1 > 0.0) && pts.iter().any(|p| p.1 < 0.0) {
             warnings.push(format!(

@@ -75,6 +75,14 @@ pub fn write_run(dir: &Path, report: &Report, partials: &Partials) -> anyhow::Re
         let p = dir.join("paired.csv");
         write_paired_csv(report, &p)?;
         written.push(p);
+        // |SGD − SMF| against η, with the fitted orders, drawn as the weak errors are.
+        let view = Report {
+            weak_errors: report.paired.iter().map(|e| e.as_weak_error()).collect(),
+            ..report.clone()
+        };
+        let p = dir.join("paired.svg");
+        super::svg::write_svg(&view, "paired |SGD − SMF| of the joint statistic", &p)?;
+        written.push(p);
     }
     write_atomic(&results, &serde_json::to_vec_pretty(report)?)?;
     written.push(results);
@@ -115,7 +123,7 @@ fn write_ensemble_csv(report: &Report, path: &Path) -> anyhow::Result<()> {
 
 fn write_paired_csv(report: &Report, path: &Path) -> anyhow::Result<()> {
     let mut s = String::from(
-        "reference,dynamics,eta,t,quantity,particle_p,particle_q,difference,stderr,reference_value,value,independent_stderr\n",
+        "reference,dynamics,eta,t,quantity,particle_p,particle_q,difference,stderr,reference_value,value,independent_stderr,resolved\n",
     );
     for e in &report.paired {
         let (p, q) = e
@@ -124,7 +132,7 @@ fn write_paired_csv(report: &Report, path: &Path) -> anyhow::Result<()> {
                 (p.to_string(), q.to_string())
             });
         s.push_str(&format!(
-            "{},{},{},{},{},{p},{q},{},{},{},{},{}\n",
+            "{},{},{},{},{},{p},{q},{},{},{},{},{},{}\n",
             e.reference,
             e.dynamics,
             e.eta,
@@ -134,7 +142,8 @@ fn write_paired_csv(report: &Report, path: &Path) -> anyhow::Result<()> {
             e.stderr,
             e.reference_value,
             e.value,
-            e.independent_stderr
+            e.independent_stderr,
+            e.resolved
         ));
     }
     std::fs::write(path, s).with_context(|| format!("writing {}", path.display()))

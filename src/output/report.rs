@@ -143,6 +143,36 @@ pub struct Paired {
     pub reference_value: f64,
     pub value: f64,
     pub independent_stderr: f64,
+    /// |difference| > 3 stderr and beyond rounding: the point is used in the order fit.
+    pub resolved: bool,
+}
+
+impl Paired {
+    /// The statistic as `orders` and the plot name it: "mean_dist2[0,1]", "n_var".
+    pub fn observable(&self) -> String {
+        match self.particles {
+            Some([p, q]) => format!("{}[{p},{q}]", self.quantity),
+            None => self.quantity.clone(),
+        }
+    }
+
+    /// As a weak error (reference vs dynamics), for the log-log plot of |difference|.
+    pub fn as_weak_error(&self) -> WeakError {
+        WeakError {
+            pair: [self.reference.clone(), self.dynamics.clone()],
+            eta: self.eta,
+            t: self.t,
+            observable: self.observable(),
+            error: self.difference.abs(),
+            stderr: self.stderr,
+            resolved: self.resolved,
+            solver_ok: true,
+            signed: -self.difference,
+            estimator: "coupled".into(),
+            variance_reduction: (self.stderr > 0.0)
+                .then(|| (self.independent_stderr / self.stderr).powi(2)),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

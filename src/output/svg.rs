@@ -194,7 +194,11 @@ fn draw_empty(root: &DrawingArea<SVGBackend, Shift>, title: &str) -> anyhow::Res
     Ok(())
 }
 
-fn draw(root: &DrawingArea<SVGBackend, Shift>, report: &Report) -> anyhow::Result<()> {
+fn draw(
+    root: &DrawingArea<SVGBackend, Shift>,
+    report: &Report,
+    y_desc: &str,
+) -> anyhow::Result<()> {
     let (t, series) = collect_series(report);
     let title = if report.name.is_empty() {
         report.experiment.clone()
@@ -266,7 +270,7 @@ fn draw(root: &DrawingArea<SVGBackend, Shift>, report: &Report) -> anyhow::Resul
     chart
         .configure_mesh()
         .x_desc("step size η")
-        .y_desc("weak error |E g(SGD) − E g(model)|")
+        .y_desc(y_desc)
         .x_label_formatter(&tick)
         .y_label_formatter(&tick)
         .light_line_style(RGBColor(235, 235, 235))
@@ -371,10 +375,18 @@ fn draw(root: &DrawingArea<SVGBackend, Shift>, report: &Report) -> anyhow::Resul
 
 /// Render the weak-error plot to an SVG string.
 pub fn weak_error_svg_string(report: &Report) -> anyhow::Result<String> {
+    svg_string(report, WEAK_ERROR)
+}
+
+/// The y axis of the weak-error plot.
+const WEAK_ERROR: &str = "weak error |E g(SGD) − E g(model)|";
+
+/// The plot of `report.weak_errors` and `report.orders` with y axis `y_desc`.
+fn svg_string(report: &Report, y_desc: &str) -> anyhow::Result<String> {
     let mut buf = String::new();
     {
         let root = SVGBackend::with_string(&mut buf, (WIDTH, HEIGHT)).into_drawing_area();
-        draw(&root, report)?;
+        draw(&root, report, y_desc)?;
         root.present().map_err(plot_err)?;
     }
     Ok(buf)
@@ -385,7 +397,12 @@ pub fn weak_error_svg_string(report: &Report) -> anyhow::Result<String> {
 /// (hollow, lighter markers for unresolved points), the fitted order line from
 /// `report.orders` with its 95% CI in the legend, and dashed slope-1/slope-2 guides.
 pub fn write_weak_error_svg(report: &Report, path: &Path) -> anyhow::Result<()> {
-    let svg = weak_error_svg_string(report)?;
+    write_svg(report, WEAK_ERROR, path)
+}
+
+/// The same plot with another y axis (n_point's paired differences, `paired.svg`).
+pub fn write_svg(report: &Report, y_desc: &str, path: &Path) -> anyhow::Result<()> {
+    let svg = svg_string(report, y_desc)?;
     std::fs::write(path, svg).with_context(|| format!("writing SVG {}", path.display()))
 }
 
