@@ -46,6 +46,7 @@ def assert_same_outputs(a: Path, b: Path):
 EXPERIMENTS = [
     ("quickstart", 2000),
     ("n_point", 512),
+    ("n_point_paired", 512),
     ("gd_vs_gf", 256),
     ("invariant_1d", 256),
     ("weak_order_data", 256),
