@@ -234,3 +234,55 @@ fn adapters_are_listed() {
         eprintln!("adapter: {a}");
     }
 }
+
+/// The checkpoint reduction fits every adapter's workgroup memory whatever the
+/// statistics: n_point's eight particles (72 observables), coupled (three channels),
+/// in f64 is 1080 sums per replica, reduced in slices within `REDUCE_BUDGET`; a kernel
+/// with few statistics keeps them all in one slice, as before. Counted by the same
+/// check every pipeline passes (`device::workgroup_bytes`), without a GPU.
+#[test]
+fn the_reduction_fits_the_smallest_workgroup_memory() {
+    use smflow::backend::gpu::{compose::REDUCE_BUDGET, device::workgroup_bytes};
+    use smflow::observables::Observable;
+    let m = &models()[0];
+    let particles = 8u8;
+    let mut obs = Vec::new();
+    for p in 0..particles {
+        obs.extend([Observable::X0(p), Observable::Prod(p, p)]);
+    }
+    for p in 0..particles {
+        for q in p + 1..particles {
+            obs.extend([Observable::Prod(p, q), Observable::Dist2(p, q)]);
+        }
+    }
+    for p in [Precision::F32, Precision::F64] {
+        let mut big = spec(
+            m,
+            Dynamics::Smf2,
+            Solver::Substeps {
+                substeps: 8,
+                extrapolate: true,
+            },
+            8,
+            1,
+        );
+        big.observables = obs.clone();
+        big.coupling = Some(Coupling {
+            sgd_stream: RunSpec::stream_tag(Dynamics::Sgd, 1),
+        });
+        let small = spec(m, Dynamics::Sgd, Solver::Exact, 1, 1);
+        let real = if p == Precision::F64 { 8 } else { 4 };
+        for (s, sums) in [(&big, 72 * 3 * 5), (&small, small.n_stats() * 5)] {
+            assert_eq!(s.n_stats() * 5, sums);
+            let bytes = workgroup_bytes(&compose::compose(m, s, p)).unwrap()["reduce"];
+            assert!(
+                bytes <= REDUCE_BUDGET as u64,
+                "{p:?}, {sums} sums: {bytes} bytes of workgroup memory"
+            );
+            if sums * 64 * real <= REDUCE_BUDGET {
+                // One slice: every sum of the workgroup's 64 replicas at once.
+                assert_eq!(bytes, (sums * 64 * real) as u64, "{p:?}");
+            }
+        }
+    }
+}

@@ -1,7 +1,7 @@
 // Workgroup reduction of the per-replica checkpoint contributions
 // (count, Σ(v − shift), Σ(v − shift)², Σe, Σe²) per statistic, written to the
 // group's partial. The sums are the pairwise tree (lid + WG/2, …, + 1), but after a
-// single barrier invocation q evaluates column q's tree alone: on llvmpipe each
+// single barrier (per slice, below) invocation q evaluates column q's tree alone: on llvmpipe each
 // barrier is a switch of all WG invocations, and log2(WG) of them cost more than a
 // whole sgd step; on a GPU it is WG − 1 adds per column, once per checkpoint. Same
 // sums, same order, as the tree. Must be called from uniform control flow.

@@ -179,6 +179,16 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
             se,
         )
     });
+    // Both reports come from one plan: the same rows in the same order.
+    let rows =
+        |r: &crate::output::report::Report| [r.points.len(), r.weak_errors.len(), r.paired.len()];
+    if rows(&rc) != rows(&rg) {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "internal: the cpu and gpu reports have {:?} and {:?} (points, weak errors, paired) rows",
+            rows(&rc),
+            rows(&rg)
+        )));
+    }
     // n_point's paired SGD − SMF differences (the coupled partner's statistics).
     let paired = rc.paired.iter().zip(&rg.paired).map(|(c, g)| {
         let pair = c
@@ -198,9 +208,16 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
     for (dynamics, eta, t, observable, cpu_mean, gpu_mean, se) in points.chain(errors).chain(paired)
     {
         let diff = gpu_mean - cpu_mean;
-        let within_rounding = diff.abs() <= ROUNDING * (1.0 + cpu_mean.abs());
+        // Null on both sides (an undefined estimate, say why in the warnings) is
+        // agreement; null on one side only is not.
+        let both_null = cpu_mean.is_nan() && gpu_mean.is_nan();
+        let within_rounding = both_null || diff.abs() <= ROUNDING * (1.0 + cpu_mean.abs());
         // Deterministic runs (one path, stderr 0): only rounding can pass them.
-        let in_se = if se > 0.0 {
+        let in_se = if within_rounding && (se.is_nan() || both_null) {
+            0.0
+        } else if diff.is_nan() {
+            f64::INFINITY
+        } else if se > 0.0 {
             diff.abs() / se
         } else if within_rounding {
             0.0

@@ -233,6 +233,7 @@ pub fn paired(
     warnings: &mut Vec<String>,
 ) -> Vec<Paired> {
     let mut out = Vec::new();
+    let horizon = plan.checked.times.iter().copied().fold(0.0, f64::max);
     for (ri, run) in plan.runs.iter().enumerate() {
         let (spec, Some(reference)) = (&run.spec, run.spec.dynamics.reference()) else {
             continue;
@@ -244,7 +245,6 @@ pub fn paired(
         let sh = shifts(&plan.checked.model, spec);
         let total = col.total(ri);
         let (name, refname) = (spec.dynamics.name(), reference.name());
-        let horizon = plan.checked.times.iter().copied().fold(0.0, f64::max);
         for (c, &t) in plan.checked.times.iter().enumerate() {
             // Channels 1 (SGD) and 0 (this run) side by side: index o and n_obs + o.
             let both = |ms: &[Moments]| [channel(spec, ms, c, 1), channel(spec, ms, c, 0)].concat();
@@ -253,25 +253,27 @@ pub fn paired(
             let (sgd, own) = shc.split_at(n_obs);
             let here = format!("{refname} − {name} η={} t={t}", spec.eta);
             // The two runs' own estimates (value, stderr) beside the paired difference.
-            let row =
-                |quantity: &str, particles, (difference, stderr), own: [Option<(f64, f64)>; 2]| {
-                    let [(reference_value, se_r), (value, se_d)] =
-                        own.map(|e| e.unwrap_or((f64::NAN, f64::NAN)));
-                    Paired {
-                        resolved: false, // set by `paired_orders`
-                        reference: refname.into(),
-                        dynamics: name.into(),
-                        eta: spec.eta,
-                        t,
-                        quantity: quantity.into(),
-                        particles,
-                        difference,
-                        stderr,
-                        reference_value,
-                        value,
-                        independent_stderr: se_r.hypot(se_d),
-                    }
-                };
+            let row = |quantity: &str,
+                       particles,
+                       (difference, stderr),
+                       estimates: [Option<(f64, f64)>; 2]| {
+                let [(reference_value, se_r), (value, se_d)] =
+                    estimates.map(|e| e.unwrap_or((f64::NAN, f64::NAN)));
+                Paired {
+                    resolved: false, // set by `paired_orders`
+                    reference: refname.into(),
+                    dynamics: name.into(),
+                    eta: spec.eta,
+                    t,
+                    quantity: quantity.into(),
+                    particles,
+                    difference,
+                    stderr,
+                    reference_value,
+                    value,
+                    independent_stderr: se_r.hypot(se_d),
+                }
+            };
             for p in 0..np {
                 for q in p + 1..np {
                     let corr_of = |dy: &str| {

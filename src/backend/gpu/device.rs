@@ -26,6 +26,9 @@ pub struct Gpu {
     pub loop_limit: Option<u64>,
     errors: Arc<Mutex<Vec<String>>>,
     pipelines: Mutex<HashMap<(String, String), Arc<wgpu::ComputePipeline>>>,
+    /// Workgroup bytes of every entry point of each kernel source compiled so far
+    /// (`workgroup_bytes`: one naga pass per source, not per entry point).
+    workgroup: Mutex<HashMap<String, HashMap<String, u64>>>,
 }
 
 /// Mesa's implicit Vulkan layer VK_LAYER_MESA_device_select calls
@@ -180,6 +183,7 @@ impl Gpu {
             loop_limit: None,
             errors,
             pipelines: Mutex::new(HashMap::new()),
+            workgroup: Mutex::new(HashMap::new()),
         };
         gpu.loop_limit = gpu.probe_loop_limit()?;
         Ok(gpu)
@@ -306,12 +310,22 @@ impl Gpu {
         {
             return Ok(p.clone());
         }
-        let shared = workgroup_bytes(src, entry)?;
+        let shared = {
+            let mut cache = self
+                .workgroup
+                .lock()
+                .map_err(|_| anyhow!("workgroup cache poisoned"))?;
+            if !cache.contains_key(src) {
+                cache.insert(src.to_string(), workgroup_bytes(src)?);
+            }
+            cache[src].get(entry).copied()
+        }
+        .ok_or_else(|| anyhow!("kernel has no entry point `{entry}`"))?;
         let limit = self.limits.max_compute_workgroup_storage_size as u64;
         if shared > limit {
             bail!(
-                "kernel `{entry}` needs {shared} bytes of workgroup memory, and this adapter allows {limit} \
-                 (a reduction over many statistics: fewer particles or observables, precision f32, or --backend cpu)"
+                "kernel `{entry}` needs {shared} bytes of workgroup memory (its `var<workgroup>` \
+                 arrays), and this adapter allows {limit}; use --backend cpu"
             );
         }
         let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
@@ -447,37 +461,41 @@ impl Gpu {
     }
 }
 
-/// Bytes of workgroup memory (`var<workgroup>`) entry point `entry` of `src` uses. wgpu
-/// does not hold this to the device's `max_compute_workgroup_storage_size` (32 KiB by
-/// wgpu's defaults, 48 KiB on NVIDIA), and a kernel over it fails in the driver or reads
-/// memory it does not own, so every pipeline is checked here, for every engine: the
-/// small-d reduction grows with the statistics (n_point's pairs, a coupled run's three
-/// channels, f64), the mean-field kernels with their tiles.
-pub fn workgroup_bytes(src: &str, entry: &str) -> Result<u64> {
+/// Bytes of workgroup memory (`var<workgroup>`) each entry point of `src` uses, as
+/// WebGPU counts them (each variable's size rounded up to 16). wgpu does not hold this
+/// to the device's `max_compute_workgroup_storage_size` (16 KiB in wgpu's defaults,
+/// 32 KiB on llvmpipe, 48 KiB on NVIDIA), and a kernel over it fails in the driver or
+/// uses memory it does not own, so every pipeline is checked against it, for every
+/// engine (`Gpu::pipeline`).
+pub fn workgroup_bytes(src: &str) -> Result<HashMap<String, u64>> {
     let module = naga::front::wgsl::parse_str(src)
-        .map_err(|e| anyhow!("kernel `{entry}`: {}", e.emit_to_string(src)))?;
+        .map_err(|e| anyhow!("kernel: {}", e.emit_to_string(src)))?;
     let info = naga::valid::Validator::new(
         naga::valid::ValidationFlags::all(),
         naga::valid::Capabilities::all(),
     )
     .validate(&module)
-    .map_err(|e| anyhow!("kernel `{entry}`: {}", e.emit_to_string(src)))?;
-    let ep = module
-        .entry_points
-        .iter()
-        .position(|e| e.name == entry)
-        .ok_or_else(|| anyhow!("kernel has no entry point `{entry}`"))?;
-    let uses = info.get_entry_point(ep);
+    .map_err(|e| anyhow!("kernel: {}", e.emit_to_string(src)))?;
     let mut layouter = naga::proc::Layouter::default();
     layouter
         .update(module.to_ctx())
-        .map_err(|e| anyhow!("kernel `{entry}`: laying out types: {e}"))?;
+        .map_err(|e| anyhow!("kernel: laying out types: {e}"))?;
     Ok(module
-        .global_variables
+        .entry_points
         .iter()
-        .filter(|(h, v)| v.space == naga::AddressSpace::WorkGroup && !uses[*h].is_empty())
-        .map(|(_, v)| layouter[v.ty].size as u64)
-        .sum())
+        .enumerate()
+        .map(|(i, ep)| {
+            // Uses through called functions included (naga merges them).
+            let uses = info.get_entry_point(i);
+            let bytes = module
+                .global_variables
+                .iter()
+                .filter(|(h, v)| v.space == naga::AddressSpace::WorkGroup && !uses[*h].is_empty())
+                .map(|(_, v)| (layouter[v.ty].size as u64).next_multiple_of(16))
+                .sum();
+            (ep.name.clone(), bytes)
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -495,7 +513,13 @@ mod tests {
             fn both(@builtin(local_invocation_index) i: u32) {
                 big[i][0] = 1.0;
                 small[0].x = 2.0;
-                out[i] = big[i][0] + small[0].x;
+                out[i] = big[i][0] + small[0].x + odd_of(i);
+            }
+            var<workgroup> odd: array<f32, 3>;
+            // Reached through a call: counted for `both` (12 bytes, rounded up to 16).
+            fn odd_of(i: u32) -> f32 {
+                odd[i % 3u] = 1.0;
+                return odd[0];
             }
             @compute @workgroup_size(64)
             fn one(@builtin(local_invocation_index) i: u32) {
@@ -507,9 +531,11 @@ mod tests {
                 out[i] = 0.0;
             }
         ";
-        assert_eq!(workgroup_bytes(src, "both").unwrap(), 64 * 10 * 4 + 3 * 16);
-        assert_eq!(workgroup_bytes(src, "one").unwrap(), 3 * 16);
-        assert_eq!(workgroup_bytes(src, "none").unwrap(), 0);
-        assert!(workgroup_bytes(src, "missing").is_err());
+        let b = workgroup_bytes(src).unwrap();
+        // 64·10 f32 = 2560 bytes; 3 vec4 = 48; an odd size rounds up to 16.
+        assert_eq!(b["both"], 64 * 10 * 4 + 3 * 16 + 16);
+        assert_eq!(b["one"], 3 * 16);
+        assert_eq!(b["none"], 0);
+        assert_eq!(b.len(), 3);
     }
 }
