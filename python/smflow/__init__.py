@@ -134,6 +134,31 @@ def _raw_field(key: str) -> property:
     return property(lambda self: self.raw.get(key), doc=f"results.json's {key!r}")
 
 
+def _paired_as_errors(p):
+    """n_point's paired.csv as weak-error rows: pair (reference, dynamics), observable
+    named as results.json's orders name it ("mean_dist2[0,1]", "n_var"), error
+    |difference|; rows without a positive finite difference (a correlation of ±1 for
+    both runs) have nothing to draw on log axes."""
+    import numpy as np
+    import pandas as pd
+
+    pq = [
+        "" if pd.isna(a) else f"[{int(a)},{int(b)}]"
+        for a, b in zip(p["particle_p"], p["particle_q"])
+    ]
+    we = pd.DataFrame({
+        "pair_a": p["reference"],
+        "pair_b": p["dynamics"],
+        "observable": p["quantity"] + pd.Series(pq, index=p.index),
+        "t": p["t"],
+        "eta": p["eta"],
+        "error": p["difference"].abs(),
+        "stderr": p["stderr"],
+        "resolved": p["resolved"],
+    })
+    return we[np.isfinite(we["error"]) & (we["error"] > 0)]
+
+
 class Result:
     """The outputs of one run (or merge): ``raw`` is results.json as a dict, every CSV
     the run wrote is a DataFrame in ``tables`` (keyed by file stem) and an attribute of
@@ -231,7 +256,8 @@ class Result:
         Weak-order studies: the weak error against eta on log-log axes at time ``t``
         (default: the horizon), one series per (pair, observable), error bars of ±2
         standard errors, hollow markers where the error is not resolved (error ≤ 3
-        stderr), and the fitted lines ``exp(intercept)·eta^order``. Other experiments:
+        stderr), and the fitted lines ``exp(intercept)·eta^order``. n_point with the
+        coupled estimator: its paired |SGD − SMF| the same way. Other experiments:
         their main table, one series per dynamics (and eta, observable ...): width_sweep
         n·Var against the width at the horizon, least_squares_risk the risk, gd_vs_gf
         the distances and n_point the correlations against t, invariant the histogram;
@@ -247,12 +273,18 @@ class Result:
             _, ax = plt.subplots()
         if "weak_error" in self.tables and len(self.tables["weak_error"]):
             return self._plot_weak_error(ax, t, observable)
+        if "paired" in self.tables and len(self.tables["paired"]):
+            return self._plot_weak_error(
+                ax, t, observable, _paired_as_errors(self.tables["paired"]),
+                "paired |SGD − SMF| of the joint statistic",
+            )
         return self._plot_table(ax)
 
-    def _plot_weak_error(self, ax, t, observable):
+    def _plot_weak_error(self, ax, t, observable, we=None,
+                         ylabel="weak error |E g(a) − E g(b)|"):
         import numpy as np
 
-        we = self.tables["weak_error"]
+        we = self.tables["weak_error"] if we is None else we
         horizon = we["t"].max() if t is None else t
         we = we[we["t"] == horizon]
         if observable is not None:
@@ -287,7 +319,7 @@ class Result:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("η")
-        ax.set_ylabel("weak error |E g(a) − E g(b)|")
+        ax.set_ylabel(ylabel)
         ax.set_title(f"{self.name} [{self.experiment}] at t = {horizon:g}")
         ax.legend(fontsize="small")
         return ax

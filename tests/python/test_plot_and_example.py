@@ -125,3 +125,22 @@ def test_example_notebook(tmp_path, root, cli):
     assert table in p.stdout, (table, p.stdout)
     assert png.exists() and png.stat().st_size > 10_000
     assert [x.name for x in tmp_path.iterdir()] == ["notebook.png"]
+
+
+def test_plot_n_point_paired_differences(root, tmp_path):
+    """n_point with the coupled estimator draws |SGD − SMF| against η as a weak-order
+    study draws its errors, one series per (pair, statistic), labelled with the order."""
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = smflow.run(root / "configs" / "n_point_paired.json", backend="cpu", paths=4000,
+                   progress=False)
+    assert {"difference", "independent_stderr", "resolved"} <= set(r.paired.columns)
+    ax = r.plot()
+    assert ax.get_yscale() == "log" and "SGD − SMF" in ax.get_ylabel()
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(l.startswith("sgd–smf1 mean_dist2[0,1]: order") for l in labels), labels
+    assert any(l.startswith("sgd–smf2 n_var") for l in labels), labels
+    ax.figure.savefig(tmp_path / "paired.png")
+    plt.close(ax.figure)
