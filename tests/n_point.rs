@@ -12,6 +12,30 @@ fn at<'a>(cs: &'a [Correlation], dynamics: &str) -> &'a Correlation {
         .unwrap_or_else(|| panic!("no {dynamics}"))
 }
 
+/// The 1-D quadratic model of these tests: a = 1.5, θ ~ N(0.3, 0.8²).
+fn quadratic_1d() -> smflow::model::Quadratic {
+    use nalgebra::{DMatrix, DVector};
+    smflow::model::Quadratic::new(
+        DMatrix::from_element(1, 1, 1.5),
+        DVector::from_element(1, 0.3),
+        DMatrix::from_element(1, 1, 0.64),
+    )
+}
+
+/// An ensemble's n·Var within 4 of its batch-means standard errors of `want`.
+fn assert_n_var_near(e: &smflow::output::report::Ensemble, want: f64, who: &str) {
+    let z = (e.n_var - want) / e.n_var_stderr;
+    assert!(
+        z.abs() < 4.0,
+        "{who} {} η={} t={}: n·Var {} ± {} vs closed form {want} (z = {z})",
+        e.dynamics,
+        e.eta,
+        e.t,
+        e.n_var,
+        e.n_var_stderr
+    );
+}
+
 #[test]
 fn smf_reproduces_sgd_two_point_motion_and_sme_does_not() {
     for (model, particles) in [
@@ -88,12 +112,7 @@ fn smf_reproduces_sgd_two_point_motion_and_sme_does_not() {
 /// backend, at both checkpoints, within 4 batch-means standard errors.
 #[test]
 fn ensemble_n_var_matches_closed_forms() {
-    use nalgebra::{DMatrix, DVector};
-    let q = smflow::model::Quadratic::new(
-        DMatrix::from_element(1, 1, 1.5),
-        DVector::from_element(1, 0.3),
-        DMatrix::from_element(1, 1, 0.64),
-    );
+    let q = quadratic_1d();
     let ck = checked(
         r#"{"experiment":"n_point","model":{"kind":"quadratic","a":[[1.5]],"mean":[0.3],"cov":[[0.64]]},
             "particles":[[1.0],[-0.5],[0.3]],"dynamics":["gd","sgd","sme1","smf1","smf2"],"batch":2,
@@ -119,16 +138,7 @@ fn ensemble_n_var_matches_closed_forms() {
                 other => panic!("{other}"),
             };
             assert_eq!(e.particles, 3);
-            let z = (e.n_var - want) / e.n_var_stderr;
-            assert!(
-                z.abs() < 4.0,
-                "{} {} t={}: n·Var {} ± {} vs closed form {want} (z = {z})",
-                b.adapter(),
-                e.dynamics,
-                e.t,
-                e.n_var,
-                e.n_var_stderr
-            );
+            assert_n_var_near(e, want, &b.adapter());
         }
     }
 }
@@ -169,12 +179,7 @@ fn coupled_n_point_pairs_smf_with_sgd() {
     .flat_map(|r| [*r, *r])
     .collect();
     assert_eq!(coupled, want);
-    use nalgebra::{DMatrix, DVector};
-    let quadratic = smflow::model::Quadratic::new(
-        DMatrix::from_element(1, 1, 1.5),
-        DVector::from_element(1, 0.3),
-        DMatrix::from_element(1, 1, 0.64),
-    );
+    let quadratic = quadratic_1d();
     let (a, s) = (1.5, 8.0);
     let x0 = [1.0, -0.5, 0.3];
     let mut first: Option<Vec<smflow::output::report::Paired>> = None;
@@ -191,17 +196,7 @@ fn coupled_n_point_pairs_smf_with_sgd() {
                 0.0
             };
             let want = 3.0 * quadratic.ou_moments(&[1.0], c, e.eta / 2.0, e.t).1[(0, 0)];
-            let z = (e.n_var - want) / e.n_var_stderr;
-            assert!(
-                z.abs() < 4.0,
-                "{} coupled {} η={} t={}: n·Var {} ± {} vs the OU's {want}",
-                b.adapter(),
-                e.dynamics,
-                e.eta,
-                e.t,
-                e.n_var,
-                e.n_var_stderr
-            );
+            assert_n_var_near(e, want, &format!("{} coupled", b.adapter()));
         }
         for (dy, lo, hi) in [("smf1", 0.9, 1.1), ("smf2", 1.8, 2.0)] {
             for pq in ["[0,1]", "[0,2]", "[1,2]"] {

@@ -293,7 +293,7 @@ pub fn paired(
                     // error could make (its 95% bound above a tenth of it) is flagged.
                     if spec.has_solver_error() && t == horizon {
                         let (e, e_se) = dm.solver_error();
-                        let bound = e.abs() + 1.96 * e_se;
+                        let bound = crate::stats::upper_bound_95(e, e_se);
                         let size = diff.0.abs();
                         if size > 3.0 * diff.1 && bound > size / 10.0 {
                             warnings.push(format!(

@@ -119,7 +119,7 @@ pub fn coupled_diffs(plan: &Plan, col: &Collected) -> Vec<CoupledDiff> {
                     mean: mean + sh[k(Channel::Difference)],
                     stderr: if few { f64::NAN } else { se },
                     solver_bound: if run.spec.has_solver_error() {
-                        e.abs() + 1.96 * e_se
+                        crate::stats::upper_bound_95(e, e_se)
                     } else {
                         0.0
                     },
@@ -139,7 +139,7 @@ fn find<'a>(pts: &'a [Point], d: Dynamics, eta: f64, t: f64, obs: &str) -> Optio
 /// Upper 95% bound of a point's solver error (0 when it has none).
 fn solver_bound(p: &Point) -> f64 {
     match (p.solver_error, p.solver_error_stderr) {
-        (Some(e), Some(s)) => e.abs() + 1.96 * s,
+        (Some(e), Some(s)) => crate::stats::upper_bound_95(e, s),
         _ => 0.0,
     }
 }

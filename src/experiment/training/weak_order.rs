@@ -264,7 +264,7 @@ fn paired_by_dataset(s: &Setup, by_dataset: &[Vec<Point>]) -> Vec<CoupledDiff> {
                         if k == 0 {
                             0.0
                         } else {
-                            m.abs() + 1.96 * se
+                            crate::stats::upper_bound_95(m, se)
                         }
                     };
                     out.push(CoupledDiff {

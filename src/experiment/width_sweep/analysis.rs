@@ -262,7 +262,7 @@ pub fn pair_diffs(
                         if n < 2 {
                             f64::NAN
                         } else {
-                            mean.abs() + 1.96 * se
+                            crate::stats::upper_bound_95(mean, se)
                         }
                     }
                     None => 0.0,
