@@ -83,5 +83,38 @@ fn normals(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, throughput, mf_drift, normals);
+/// The host's fold of the small-d GPU driver's per-workgroup partials at a checkpoint
+/// (`driver::fold_partials`), for one 2^22-replica chunk and one statistic: on one
+/// thread and on all of them, in workgroups (of 64 paths) per second. A GPU waits for
+/// it at every checkpoint.
+fn fold(c: &mut Criterion) {
+    use smflow::backend::gpu::driver::{fold_partials, WORKGROUP};
+    let lanes = 0..1u64 << 22;
+    let groups = (lanes.end / WORKGROUP) as usize;
+    let vals: Vec<f64> = (0..groups * 5)
+        .map(|i| {
+            if i % 5 == 0 {
+                64.0
+            } else {
+                (i as f64).sin() * 1e3
+            }
+        })
+        .collect();
+    let mut g = c.benchmark_group("fold_partials");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements(groups as u64));
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool");
+    g.bench_function("one_thread", |b| {
+        b.iter(|| one.install(|| fold_partials(&vals, 5, 1, lanes.clone())))
+    });
+    g.bench_function("all_threads", |b| {
+        b.iter(|| fold_partials(&vals, 5, 1, lanes.clone()))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, throughput, mf_drift, normals, fold);
 criterion_main!(benches);

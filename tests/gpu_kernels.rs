@@ -283,6 +283,14 @@ fn the_reduction_fits_the_smallest_workgroup_memory() {
                 // One slice: every sum of the workgroup's 64 replicas at once.
                 assert_eq!(bytes, (sums * 64 * real) as u64, "{p:?}");
             }
+            // The reduction's loops, counted for the loop guard: at least one 63-add
+            // tree per slice, and within llvmpipe's budget (61 440 of 65 535) even here.
+            let slices = sums.div_ceil(REDUCE_BUDGET / (64 * real)) as u64;
+            let iters = compose::reduce_loop_iterations(m, s, p);
+            assert!(
+                (slices * 63..=61_440).contains(&iters),
+                "{p:?}, {sums} sums in {slices} slices: {iters} loop iterations"
+            );
         }
     }
 }

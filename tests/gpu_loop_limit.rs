@@ -88,6 +88,33 @@ fn agree(g: &GpuBackend, tol: f64, model: &AnyModel, s: &RunSpec, paths: u64) {
     );
 }
 
+/// The guard holds a job's other kernels (the small-d checkpoint reduction, each its
+/// own dispatch) to the budget as well: a job whose reduction alone is beyond it is
+/// refused, naming the reduction; within it, only `main`'s loop bounds the steps.
+#[test]
+fn a_reduction_beyond_the_budget_is_refused() {
+    use smflow::backend::gpu::{device::Gpu, segments::StepLoop};
+    let Ok(gpu) = Gpu::new(false) else {
+        return eprintln!("skipping: no wgpu adapter");
+    };
+    let Some(limit) = gpu.loop_limit else {
+        return eprintln!("skipping: {} cuts no loops off", gpu.info.name);
+    };
+    let job = |others| StepLoop::InKernel {
+        per_step: 10,
+        fixed: 0,
+        others,
+        what: "one step of a test job",
+    };
+    let e = job(limit + 1).max_steps(&gpu).unwrap_err().to_string();
+    assert!(
+        e.contains("the checkpoint reduction after one step of a test job"),
+        "{e}"
+    );
+    let (beside, alone) = (job(limit / 2).max_steps(&gpu), job(0).max_steps(&gpu));
+    assert_eq!(beside.unwrap(), alone.unwrap());
+}
+
 #[test]
 fn probe_sees_the_software_limit() {
     for (g, _) in gpus() {

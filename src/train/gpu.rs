@@ -404,6 +404,12 @@ impl Trainer for GpuTrainer {
         let steps = StepLoop::InKernel {
             per_step: loop_iterations_per_step(job),
             fixed: job.data.n as u64,
+            // The `labels` kernel: one Philox block per 4 samples.
+            others: if job.resample_labels {
+                job.data.n.div_ceil(4) as u64
+            } else {
+                0
+            },
             what: &what,
         };
         steps.max_steps(&self.gpu)?;
@@ -494,6 +500,7 @@ impl Trainer for GpuTrainer {
             work_per_step,
             first_budget: 2e7,
             steps,
+            kernel: &main,
         };
         let len = row as usize;
         // The chunk begun last: first replica, count, diverged replicas.

@@ -173,9 +173,7 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
     // The reduction's columns (5 per statistic) at a time: as many as fit the
     // workgroup memory every WebGPU device has (`REDUCE_BUDGET`); more statistics
     // (n_point's pairs, a coupled run's channels) go through in slices.
-    let red_w = spec.n_stats() * 5;
-    let row = super::driver::WORKGROUP * super::driver::real_size(p);
-    let red_cols = red_w.min(REDUCE_BUDGET / row as usize);
+    let (red_w, red_cols) = reduce_columns(spec, p);
     u("RED_COLS", red_cols);
     u("MINE", if red_cols < red_w { red_w } else { 1 });
     u("NT", dims.nt);
@@ -352,6 +350,38 @@ pub fn loop_iterations(model: &AnyModel, spec: &RunSpec) -> (u64, u64) {
     // Initial state or load, and the store.
     let fixed = 2 * spec.state_vectors() as u64 * (d + 1) + 16;
     (per_step, fixed)
+}
+
+/// The reduction's columns (5 per statistic), and how many go through workgroup memory
+/// at a time: as many as fit `REDUCE_BUDGET`.
+fn reduce_columns(spec: &RunSpec, p: Precision) -> (usize, usize) {
+    let red_w = spec.n_stats() * 5;
+    let row = super::driver::WORKGROUP * super::driver::real_size(p);
+    (red_w, red_w.min(REDUCE_BUDGET / row as usize))
+}
+
+/// Generous loop-iteration count of one invocation of the checkpoint `reduce` kernel of
+/// (model, spec) in precision `p`, counted as `loop_iterations` counts `main`'s: the
+/// state's load and bound check, every observable on every level (and a coupled run's
+/// partner) charged as a model function, and the column trees slice by slice. `reduce`
+/// is its own dispatch, so the segments' loop guard holds it to the budget on its own
+/// (the largest case, 8 coupled particles in f64, is about 5 000).
+pub fn reduce_loop_iterations(model: &AnyModel, spec: &RunSpec, p: Precision) -> u64 {
+    let d = model.as_dyn().dim() as u64;
+    let f = (d + 2) * (d + 2);
+    let lps = spec.state_vectors() as u64;
+    let (red_w, red_cols) = reduce_columns(spec, p);
+    let (red_w, red_cols) = (red_w as u64, red_cols.max(1) as u64);
+    let wg = super::driver::WORKGROUP;
+    let observed = spec.levels() as u64 + u64::from(spec.coupling.is_some());
+    // A lane's columns of one slice: each a tree of wg − 1 adds in log2(wg) loops.
+    let trees = red_cols.div_ceil(wg) * (wg + u64::from(wg.ilog2()));
+    let slices = red_w.div_ceil(red_cols);
+    2 * lps * d
+        + red_w
+        + spec.observables.len() as u64 * (observed * (f + 1) + 8)
+        + slices * (red_cols + trees)
+        + 16
 }
 
 /// `fn observe(o, l)`: observable o on level l (particles baked in).

@@ -29,6 +29,9 @@ pub struct Gpu {
     /// Workgroup bytes of every entry point of each kernel source compiled so far
     /// (`workgroup_bytes`: one naga pass per source, not per entry point).
     workgroup: Mutex<HashMap<String, HashMap<String, u64>>>,
+    /// The pacer's learnt segment budget per kernel (`segments::drive`), keyed by the
+    /// address of the cached pipeline that does the steps (the cache never drops one).
+    budgets: Mutex<HashMap<usize, f64>>,
 }
 
 /// Mesa's implicit Vulkan layer VK_LAYER_MESA_device_select calls
@@ -184,6 +187,7 @@ impl Gpu {
             errors,
             pipelines: Mutex::new(HashMap::new()),
             workgroup: Mutex::new(HashMap::new()),
+            budgets: Mutex::new(HashMap::new()),
         };
         gpu.loop_limit = gpu.probe_loop_limit()?;
         Ok(gpu)
@@ -262,6 +266,28 @@ impl Gpu {
     /// Whether the adapter is a software rasteriser (e.g. llvmpipe).
     pub fn is_software(&self) -> bool {
         self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// Target wall time of one dispatch segment (`pacer`): longer on a software
+    /// adapter, which has no watchdog.
+    pub fn segment_seconds(&self) -> f64 {
+        if self.is_software() {
+            super::pacer::SOFTWARE_SEGMENT_SECONDS
+        } else {
+            super::pacer::SEGMENT_SECONDS
+        }
+    }
+
+    /// The segment budget last learnt for `kernel`'s steps, if it ran before.
+    pub fn learnt_budget(&self, kernel: &wgpu::ComputePipeline) -> Option<f64> {
+        let key = kernel as *const _ as usize;
+        self.budgets.lock().ok()?.get(&key).copied()
+    }
+
+    pub fn remember_budget(&self, kernel: &wgpu::ComputePipeline, budget: f64) {
+        if let Ok(mut b) = self.budgets.lock() {
+            b.insert(kernel as *const _ as usize, budget);
+        }
     }
 
     pub fn check(&self) -> Result<()> {

@@ -116,7 +116,7 @@ impl Backend for GpuBackend {
         self.precision
     }
     fn preflight(&self, model: &AnyModel, spec: &RunSpec) -> Result<()> {
-        driver::steps_per_dispatch(&self.gpu, model, spec).map(|_| ())
+        driver::steps_per_dispatch(&self.gpu, self.precision, model, spec).map(|_| ())
     }
     fn run(
         &self,

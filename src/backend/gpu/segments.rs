@@ -26,10 +26,13 @@ pub enum StepLoop<'a> {
     /// steps` iterations (generous counts: every loop, nested ones multiplied out). A
     /// software adapter cuts long loops off silently, so segments stay within the
     /// device's budget (`Gpu::steps_per_dispatch`), and a job whose one step does not
-    /// fit is refused, naming `what`.
+    /// fit is refused, naming `what`. `others`: the most iterations one invocation of
+    /// the job's other kernels runs (the small-d checkpoint reduction); each is its own
+    /// dispatch, so it is held to the budget on its own, and a job beyond it is refused.
     InKernel {
         per_step: u64,
         fixed: u64,
+        others: u64,
         what: &'a str,
     },
     /// Each step is its own dispatches, recorded into one command buffer, at most
@@ -45,8 +48,13 @@ impl StepLoop<'_> {
             StepLoop::InKernel {
                 per_step,
                 fixed,
+                others,
                 what,
-            } => gpu.steps_per_dispatch(per_step, fixed, what),
+            } => {
+                let after = format!("the checkpoint reduction after {what}");
+                gpu.steps_per_dispatch(0, others, &after)?;
+                gpu.steps_per_dispatch(per_step, fixed, what)
+            }
             StepLoop::Recorded { max_steps } => Ok(max_steps.max(1)),
         }
     }
@@ -78,7 +86,7 @@ pub enum Event<'e> {
 
 /// The shape of one run: which replicas, how many per chunk, the checkpoints, and the
 /// pacing (work units of one replica-step, in the job's own unit, and the first
-/// segment's budget in those units).
+/// segment's budget in those units, used until `kernel` has run once on the device).
 pub struct Plan<'a> {
     /// Chunks start at `replicas.start` and every `cap` replicas after it.
     pub replicas: Range<u64>,
@@ -88,6 +96,9 @@ pub struct Plan<'a> {
     pub work_per_step: f64,
     pub first_budget: f64,
     pub steps: StepLoop<'a>,
+    /// The kernel that advances the steps: the pacer's budget learnt for it carries over
+    /// to its next run (the same cached pipeline is the same job shape).
+    pub kernel: &'a wgpu::ComputePipeline,
 }
 
 /// Runs `job` over `plan`'s replicas, chunk by chunk. Every checkpoint gets at least
@@ -95,7 +106,8 @@ pub struct Plan<'a> {
 /// initialises or reduces inside its segment needs no special case.
 pub fn drive(gpu: &Gpu, plan: &Plan, mut job: impl FnMut(Event) -> Result<()>) -> Result<()> {
     let max_steps = plan.steps.max_steps(gpu)?;
-    let mut pacer = Pacer::new(plan.first_budget);
+    let first = gpu.learnt_budget(plan.kernel).unwrap_or(plan.first_budget);
+    let mut pacer = Pacer::new(first, gpu.segment_seconds());
     let mut start = plan.replicas.start;
     while start < plan.replicas.end {
         let m = (plan.replicas.end - start).min(plan.cap.max(1));
@@ -117,6 +129,7 @@ pub fn drive(gpu: &Gpu, plan: &Plan, mut job: impl FnMut(Event) -> Result<()>) -
                 gpu.queue.submit([enc.finish()]);
                 gpu.wait()?;
                 pacer.record((end - k) as f64 * work, t0.elapsed().as_secs_f64());
+                gpu.remember_budget(plan.kernel, pacer.budget());
                 job(Event::Finished(seg))?;
                 k = end;
                 if k >= target {

@@ -364,6 +364,7 @@ impl MeanFieldBackend for GpuMeanField {
             steps: StepLoop::Recorded {
                 max_steps: MAX_RECORDED_STEPS,
             },
+            kernel: &k.forward,
         };
         let (no, ns) = (
             OBSERVABLES.len(),
