@@ -14,7 +14,7 @@
 # that fails or times out is a row marked ERROR with a note, not the end of the run.
 #
 # First smflow's sgd job beside its bare-RNG ceiling (bench --jobs sgd,rng) and with
-# work units of 2^22 and 2^24 replicas (SMFLOW_UNIT_REPLICAS), then phases, each only if
+# work units of 2^20 and 2^24 replicas (SMFLOW_UNIT_REPLICAS), then phases, each only if
 # the budget has room left:
 #   A  f32: smflow bench --backend gpu, torch cuda, jax cuda: sgd 2^26 paths, sme2 2^22,
 #      mean-field n = 1024, 65536, 1048576 with --mf-replicas 4096 (4096, 256, 16 replicas)
@@ -141,10 +141,11 @@ if [ "${SMF_ARGS[0]}" != --no-smflow ]; then
     timeout 90 "$SMFLOW" bench --backend gpu --jobs sgd,rng --paths $((1 << 26)) \
         --json "$OUTDIR/rng_ceiling.json" 2>&1 | tee "$OUTDIR/rng_ceiling.txt" \
         || echo "ERROR: smflow bench --jobs sgd,rng failed or timed out"
-    # The experiments call the backend once per work unit of 2^20 replicas (resume
-    # granularity); each call has host costs (setup, round trips, the partials' fold).
-    # The same job with larger units says whether a GPU wants larger ones.
-    for u in 22 24; do
+    # The experiments call the backend once per work unit (resume granularity; 2^22
+    # replicas on a hardware GPU, `Backend::work_unit`); each call has host costs
+    # (setup, round trips, the partials' fold). The same job in units of 2^20 and 2^24
+    # says whether 2^22 is the right size.
+    for u in 20 24; do
         section "smflow sgd, 2^26 paths, work units of 2^$u replicas"
         SMFLOW_UNIT_REPLICAS=$((1 << u)) timeout 60 "$SMFLOW" bench --backend gpu --jobs sgd \
             --paths $((1 << 26)) 2>&1 | tee "$OUTDIR/sgd_unit_2p$u.txt" \

@@ -103,16 +103,58 @@ fn a_reduction_beyond_the_budget_is_refused() {
     let job = |others| StepLoop::InKernel {
         per_step: 10,
         fixed: 0,
-        others,
+        others: (others, "the checkpoint reduction"),
         what: "one step of a test job",
     };
     let e = job(limit + 1).max_steps(&gpu).unwrap_err().to_string();
     assert!(
-        e.contains("the checkpoint reduction after one step of a test job"),
+        e.contains("the checkpoint reduction of one step of a test job"),
         "{e}"
     );
     let (beside, alone) = (job(limit / 2).max_steps(&gpu), job(0).max_steps(&gpu));
     assert_eq!(beside.unwrap(), alone.unwrap());
+}
+
+/// The trainer's label draws (least_squares_risk's fresh labels, one Philox block per 4
+/// samples in one invocation) are held to the budget too: with N = 20 000 samples the
+/// run is refused before it starts, naming them, though `main`'s own loops fit.
+#[test]
+fn label_draws_beyond_the_budget_are_refused() {
+    let Ok(gpu) = smflow::backend::gpu::device::Gpu::new(false) else {
+        return eprintln!("skipping: no wgpu adapter");
+    };
+    if gpu.loop_limit.is_none() {
+        return eprintln!("skipping: {} cuts no loops off", gpu.info.name);
+    }
+    let dir = std::env::temp_dir().join(format!("smflow-labels-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("labels.json");
+    std::fs::write(
+        &cfg,
+        r#"{"experiment": "least_squares_risk", "name": "labels",
+            "data": {"source": "generate", "n": 20000, "d": 1, "label_noise": 1.0,
+                     "teacher_scale": 0.3},
+            "model": {"param": "linear"}, "dynamics": ["sgd"], "etas": [0.05],
+            "batch": 5, "horizon": 0.1, "checkpoints": [0.1], "paths": 64}"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_smflow"))
+        .args([
+            "run",
+            cfg.to_str().unwrap(),
+            "--backend",
+            "gpu",
+            "--quiet",
+            "--out",
+        ])
+        .arg(dir.join("out"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "ran: {err}");
+    assert!(err.contains("the label draws of one step of sgd"), "{err}");
+    assert!(!dir.join("out").join("results.json").exists());
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 #[test]

@@ -42,6 +42,10 @@ impl Precision {
 /// Counts finished path-steps (fine substeps included) for progress bars.
 pub type Progress<'a> = &'a (dyn Fn(f64) + Sync);
 
+/// The default work unit (`Backend::work_unit`): 2^20 replicas, a multiple of the GPU
+/// workgroup (64).
+pub const WORK_UNIT: u64 = 1 << 20;
+
 pub trait Backend {
     /// "cpu" or "gpu".
     fn name(&self) -> &'static str;
@@ -63,6 +67,12 @@ pub trait Backend {
     /// loop limit), checked for every run of a plan before any work starts.
     fn preflight(&self, _model: &AnyModel, _spec: &RunSpec) -> anyhow::Result<()> {
         Ok(())
+    }
+    /// Replicas one `run` call should get for the backend to run near its full speed:
+    /// the experiments' work unit (`experiment::unit_replicas`, also the resume
+    /// granularity). Results do not depend on it.
+    fn work_unit(&self) -> u64 {
+        WORK_UNIT
     }
     /// Final state (finest level, particles × d, row-major per replica) of each replica
     /// in `replicas`: for path-by-path comparison on small samples.

@@ -148,7 +148,7 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
             }
             done
         }
-        None => Done::none(&plan, unit_replicas()),
+        None => Done::none(&plan, unit_replicas(backend.as_ref())),
     };
     let mut saver = progress::Saver::new(&out.path, id, &plan, shard);
     let pb = progress_bar(total_work(&plan, shard), a.quiet);

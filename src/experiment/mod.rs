@@ -173,19 +173,21 @@ pub fn total_work(plan: &Plan, shard: Shard) -> f64 {
 }
 
 /// Replicas per work unit by default (a multiple of the GPU workgroup, 64).
-pub const UNIT_REPLICAS: u64 = 1 << 20;
+pub const UNIT_REPLICAS: u64 = crate::backend::WORK_UNIT;
 
 /// Replicas per work unit: `SMFLOW_UNIT_REPLICAS` (rounded up to a multiple of 64;
-/// for tests that must interrupt a small run) or [`UNIT_REPLICAS`]. Results do not
+/// for tests that must interrupt a small run, and for timing) or the backend's
+/// `work_unit` ([`UNIT_REPLICAS`], or a whole chunk on a hardware GPU). Results do not
 /// depend on it: units end at multiples of it in the global replica index (or at the
 /// end of their (run, batch) slice), so no unit cuts one of the GPU's 64-replica
-/// workgroups (see [`CUT`]), and every sum is exact.
-pub fn unit_replicas() -> u64 {
+/// workgroups (see [`CUT`]), and every sum is exact. A resumed run keeps the unit its
+/// progress file records.
+pub fn unit_replicas(backend: &dyn Backend) -> u64 {
     std::env::var("SMFLOW_UNIT_REPLICAS")
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|&u| u > 0)
-        .map_or(UNIT_REPLICAS, |u| u.div_ceil(64).saturating_mul(64))
+        .map_or(backend.work_unit(), |u| u.div_ceil(64).saturating_mul(64))
 }
 
 /// This shard's replicas of run `run`, batch `b`.
@@ -262,7 +264,7 @@ pub fn execute(
     shard: Shard,
     progress: crate::backend::Progress,
 ) -> anyhow::Result<Collected> {
-    let done = Done::none(plan, unit_replicas());
+    let done = Done::none(plan, unit_replicas(backend));
     execute_from(plan, backend, shard, progress, done, &mut |_| Ok(()))
 }
 

@@ -404,12 +404,16 @@ impl Trainer for GpuTrainer {
         let steps = StepLoop::InKernel {
             per_step: loop_iterations_per_step(job),
             fixed: job.data.n as u64,
-            // The `labels` kernel: one Philox block per 4 samples.
-            others: if job.resample_labels {
-                job.data.n.div_ceil(4) as u64
-            } else {
-                0
-            },
+            // The `labels` kernel, counted as `loop_iterations_per_step` counts: per 4
+            // samples a Philox block (10 rounds + Box–Muller: 12) and 4 stores, + 1.
+            others: (
+                if job.resample_labels {
+                    17 * job.data.n.div_ceil(4) as u64 + 16
+                } else {
+                    0
+                },
+                "the label draws",
+            ),
             what: &what,
         };
         steps.max_steps(&self.gpu)?;

@@ -377,10 +377,10 @@ pub fn reduce_loop_iterations(model: &AnyModel, spec: &RunSpec, p: Precision) ->
     // A lane's columns of one slice: each a tree of wg − 1 adds in log2(wg) loops.
     let trees = red_cols.div_ceil(wg) * (wg + u64::from(wg.ilog2()));
     let slices = red_w.div_ceil(red_cols);
-    2 * lps * d
+    2 * lps * (d + 1)
         + red_w
         + spec.observables.len() as u64 * (observed * (f + 1) + 8)
-        + slices * (red_cols + trees)
+        + slices * (1 + red_cols + trees)
         + 16
 }
 

@@ -29,9 +29,10 @@ pub struct Gpu {
     /// Workgroup bytes of every entry point of each kernel source compiled so far
     /// (`workgroup_bytes`: one naga pass per source, not per entry point).
     workgroup: Mutex<HashMap<String, HashMap<String, u64>>>,
-    /// The pacer's learnt segment budget per kernel (`segments::drive`), keyed by the
-    /// address of the cached pipeline that does the steps (the cache never drops one).
-    budgets: Mutex<HashMap<usize, f64>>,
+    /// The pacer's learnt segment budget per kernel (`segments::drive`) and the chunk
+    /// size it was learnt at, keyed by the address of the pipeline that does the steps
+    /// (held here too, so that the address is never another pipeline's).
+    budgets: Mutex<HashMap<usize, (Arc<wgpu::ComputePipeline>, f64, u64)>>,
 }
 
 /// Mesa's implicit Vulkan layer VK_LAYER_MESA_device_select calls
@@ -278,15 +279,18 @@ impl Gpu {
         }
     }
 
-    /// The segment budget last learnt for `kernel`'s steps, if it ran before.
-    pub fn learnt_budget(&self, kernel: &wgpu::ComputePipeline) -> Option<f64> {
-        let key = kernel as *const _ as usize;
-        self.budgets.lock().ok()?.get(&key).copied()
+    /// The segment budget last learnt for `kernel`'s steps and the chunk size it was
+    /// learnt at, if it ran before.
+    pub fn learnt_budget(&self, kernel: &Arc<wgpu::ComputePipeline>) -> Option<(f64, u64)> {
+        let key = Arc::as_ptr(kernel) as usize;
+        let b = self.budgets.lock().ok()?;
+        b.get(&key).map(|(_, budget, at)| (*budget, *at))
     }
 
-    pub fn remember_budget(&self, kernel: &wgpu::ComputePipeline, budget: f64) {
+    pub fn remember_budget(&self, kernel: &Arc<wgpu::ComputePipeline>, learnt: (f64, u64)) {
         if let Ok(mut b) = self.budgets.lock() {
-            b.insert(kernel as *const _ as usize, budget);
+            let key = Arc::as_ptr(kernel) as usize;
+            b.insert(key, (kernel.clone(), learnt.0, learnt.1));
         }
     }
 

@@ -12,12 +12,14 @@
 //! A software adapter (llvmpipe) has no watchdog, and its segment's fixed cost is
 //! proportional to the paths (every invocation loads and stores its state), so it gets
 //! longer segments (`SOFTWARE_SEGMENT_SECONDS`): 0.6 s ran the 160-step sgd job of 2^20
-//! paths 5% faster than 0.15 s there.
+//! paths 3–6% faster than 0.15 s there in two runs (benches/README.md).
 //!
 //! The learnt budget outlives one call (`Gpu::remember_budget`, keyed by the job's
-//! kernel): the experiments call a backend once per work unit of 2^20 replicas, and a
-//! pacer that began each unit at its cautious first budget cut every unit into at
-//! least two segments, each with a host round trip.
+//! kernel): the experiments call a backend once per work unit, and a pacer that began
+//! each unit at its cautious first budget cut every unit into at least two segments,
+//! each with a host round trip. A budget learnt at chunks of m replicas is scaled down
+//! for a smaller chunk (a device runs few replicas at a lower rate, so the budget of a
+//! large chunk would make a small one's segment far longer than the target).
 //!
 //! Pacing never changes results: a path's draws depend on (replica, step) only, and its
 //! state is stored exactly between segments.
@@ -35,6 +37,10 @@ pub struct Pacer {
     budget: f64,
     /// Target wall time of a segment.
     seconds: f64,
+    /// Replicas of the chunk the budget was learnt at (`None`: not learnt yet), and of
+    /// the chunk now running.
+    learnt_at: Option<u64>,
+    chunk: u64,
 }
 
 impl Pacer {
@@ -45,12 +51,36 @@ impl Pacer {
         Pacer {
             budget: first_budget.clamp(MIN_BUDGET, MAX_BUDGET),
             seconds,
+            learnt_at: None,
+            chunk: 0,
         }
+    }
+
+    /// A pacer that goes on from a budget learnt at chunks of `replicas` (`learnt`).
+    pub fn resume(budget: f64, replicas: u64, seconds: f64) -> Self {
+        let mut p = Pacer::new(budget, seconds);
+        p.learnt_at = Some(replicas);
+        p
+    }
+
+    /// A chunk of `m` replicas starts: a budget learnt at more replicas shrinks by
+    /// m / (those replicas).
+    pub fn chunk(&mut self, m: u64) {
+        if let Some(at) = self.learnt_at.filter(|&at| m < at) {
+            self.budget = (self.budget * m as f64 / at as f64).clamp(MIN_BUDGET, MAX_BUDGET);
+            self.learnt_at = Some(m);
+        }
+        self.chunk = m;
     }
 
     /// Work units the next segment may take.
     pub fn budget(&self) -> f64 {
         self.budget
+    }
+
+    /// The learnt budget and the chunk size it was learnt at, if any.
+    pub fn learnt(&self) -> Option<(f64, u64)> {
+        self.learnt_at.map(|at| (self.budget, at))
     }
 
     /// End of the segment that starts at step `k` on the way to `target` (> k), for
@@ -77,6 +107,7 @@ impl Pacer {
     pub fn record(&mut self, work: f64, seconds: f64) {
         if work > 0.0 && seconds > 0.0 {
             self.budget = (work / seconds * self.seconds).clamp(MIN_BUDGET, MAX_BUDGET);
+            self.learnt_at = Some(self.chunk);
         }
     }
 }
@@ -132,5 +163,23 @@ mod tests {
         let mut p = Pacer::new(1e6, SOFTWARE_SEGMENT_SECONDS);
         p.record(1e9, 1.0);
         assert_eq!(p.budget(), 6e8);
+    }
+
+    #[test]
+    fn a_budget_learnt_at_a_large_chunk_shrinks_for_a_small_one() {
+        let mut p = Pacer::new(1e6, SEGMENT_SECONDS);
+        p.chunk(1 << 22);
+        assert_eq!(p.learnt(), None);
+        p.record(1e11, 1.0); // 1.5e10 units a segment, learnt at 2^22 replicas
+        assert_eq!(p.learnt(), Some((1.5e10, 1 << 22)));
+        let mut q = Pacer::resume(1.5e10, 1 << 22, SEGMENT_SECONDS);
+        q.chunk(1 << 22); // the same size: unchanged
+        assert_eq!(q.budget(), 1.5e10);
+        q.chunk(1 << 20); // a quarter of the replicas: a quarter of the budget
+        assert_eq!(q.learnt(), Some((3.75e9, 1 << 20)));
+        q.chunk(1 << 22); // larger again: the rate is relearnt, not guessed upwards
+        assert_eq!(q.budget(), 3.75e9);
+        q.chunk(1); // never below the floor
+        assert_eq!(q.budget(), MIN_BUDGET);
     }
 }

@@ -26,13 +26,14 @@ pub enum StepLoop<'a> {
     /// steps` iterations (generous counts: every loop, nested ones multiplied out). A
     /// software adapter cuts long loops off silently, so segments stay within the
     /// device's budget (`Gpu::steps_per_dispatch`), and a job whose one step does not
-    /// fit is refused, naming `what`. `others`: the most iterations one invocation of
-    /// the job's other kernels runs (the small-d checkpoint reduction); each is its own
-    /// dispatch, so it is held to the budget on its own, and a job beyond it is refused.
+    /// fit is refused, naming `what`. `others`: the iterations of one invocation of the
+    /// job's other kernel, and its name (the small-d checkpoint reduction, the
+    /// trainer's label draws); it is its own dispatch, so it is held to the budget on
+    /// its own, and a job beyond it is refused.
     InKernel {
         per_step: u64,
         fixed: u64,
-        others: u64,
+        others: (u64, &'a str),
         what: &'a str,
     },
     /// Each step is its own dispatches, recorded into one command buffer, at most
@@ -48,11 +49,10 @@ impl StepLoop<'_> {
             StepLoop::InKernel {
                 per_step,
                 fixed,
-                others,
+                others: (iterations, kernel),
                 what,
             } => {
-                let after = format!("the checkpoint reduction after {what}");
-                gpu.steps_per_dispatch(0, others, &after)?;
+                gpu.steps_per_dispatch(0, iterations, &format!("{kernel} of {what}"))?;
                 gpu.steps_per_dispatch(per_step, fixed, what)
             }
             StepLoop::Recorded { max_steps } => Ok(max_steps.max(1)),
@@ -98,7 +98,7 @@ pub struct Plan<'a> {
     pub steps: StepLoop<'a>,
     /// The kernel that advances the steps: the pacer's budget learnt for it carries over
     /// to its next run (the same cached pipeline is the same job shape).
-    pub kernel: &'a wgpu::ComputePipeline,
+    pub kernel: &'a std::sync::Arc<wgpu::ComputePipeline>,
 }
 
 /// Runs `job` over `plan`'s replicas, chunk by chunk. Every checkpoint gets at least
@@ -106,12 +106,16 @@ pub struct Plan<'a> {
 /// initialises or reduces inside its segment needs no special case.
 pub fn drive(gpu: &Gpu, plan: &Plan, mut job: impl FnMut(Event) -> Result<()>) -> Result<()> {
     let max_steps = plan.steps.max_steps(gpu)?;
-    let first = gpu.learnt_budget(plan.kernel).unwrap_or(plan.first_budget);
-    let mut pacer = Pacer::new(first, gpu.segment_seconds());
+    let seconds = gpu.segment_seconds();
+    let mut pacer = match gpu.learnt_budget(plan.kernel) {
+        Some((budget, at)) => Pacer::resume(budget, at, seconds),
+        None => Pacer::new(plan.first_budget, seconds),
+    };
     let mut start = plan.replicas.start;
     while start < plan.replicas.end {
         let m = (plan.replicas.end - start).min(plan.cap.max(1));
         job(Event::Begin { start, m })?;
+        pacer.chunk(m);
         let work = m as f64 * plan.work_per_step;
         let mut k = 0u32;
         for (c, &target) in plan.checkpoints.iter().enumerate() {
@@ -129,7 +133,9 @@ pub fn drive(gpu: &Gpu, plan: &Plan, mut job: impl FnMut(Event) -> Result<()>) -
                 gpu.queue.submit([enc.finish()]);
                 gpu.wait()?;
                 pacer.record((end - k) as f64 * work, t0.elapsed().as_secs_f64());
-                gpu.remember_budget(plan.kernel, pacer.budget());
+                if let Some(learnt) = pacer.learnt() {
+                    gpu.remember_budget(plan.kernel, learnt);
+                }
                 job(Event::Finished(seg))?;
                 k = end;
                 if k >= target {
