@@ -6,15 +6,15 @@
 //!
 //! Runs are made slow enough to interrupt with small work units
 //! (`SMFLOW_UNIT_REPLICAS=1000`, i.e. 1024 replicas); the uninterrupted references use
-//! the default unit size, so every comparison also shows that the unit size does not
-//! change the results.
+//! the backend's unit size (`Backend::work_unit`), so every comparison also shows that
+//! the unit size does not change the results.
 
 mod common;
 
 use smflow::backend::cpu::CpuBackend;
 use smflow::backend::gpu::GpuBackend;
 use smflow::backend::{Backend, Precision};
-use smflow::experiment::{execute_from, plan, Done, Shard, UNIT_REPLICAS};
+use smflow::experiment::{execute_from, plan, Done, Shard};
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -233,10 +233,15 @@ fn work_units_merge_to_exactly_one_call() {
                 parts(&g, &[100, 1088, 1152, 5056, 5100])
             );
             backends.push(Box::new(g));
+            // Chunks of 320 replicas: a unit spans several, the last one shorter (the
+            // pacer scales its learnt budget down for it).
+            backends.push(Box::new(
+                GpuBackend::with_chunk(Precision::F32, 320).unwrap(),
+            ));
         }
         Err(e) => eprintln!("skipping the gpu backend: {e:#}"),
     }
-    // The whole plan, in units of 1024 replicas and of the default size.
+    // The whole plan, in units of 1024 replicas and of the backend's size.
     for b in &backends {
         for shard in [Shard::WHOLE, Shard::parse("2/3").unwrap()] {
             let run = |unit| {
@@ -251,7 +256,7 @@ fn work_units_merge_to_exactly_one_call() {
                 .unwrap();
                 (c.to_parts(), c.path_steps)
             };
-            let (small, big) = (run(1024), run(UNIT_REPLICAS));
+            let (small, big) = (run(1024), run(b.work_unit()));
             assert!(
                 small.0 == big.0,
                 "{}: units of 1024 change the sums",

@@ -287,10 +287,15 @@ impl Gpu {
         b.get(&key).map(|(_, budget, at)| (*budget, *at))
     }
 
+    /// Keeps `learnt` = (budget, chunk size) for `kernel`, unless a budget learnt at a
+    /// larger chunk is kept already: a call's last, shorter chunk would otherwise hand
+    /// the next call's full chunks a budget they never scale back up (`Pacer::chunk`).
     pub fn remember_budget(&self, kernel: &Arc<wgpu::ComputePipeline>, learnt: (f64, u64)) {
         if let Ok(mut b) = self.budgets.lock() {
             let key = Arc::as_ptr(kernel) as usize;
-            b.insert(key, (kernel.clone(), learnt.0, learnt.1));
+            if b.get(&key).is_none_or(|&(_, _, at)| learnt.1 >= at) {
+                b.insert(key, (kernel.clone(), learnt.0, learnt.1));
+            }
         }
     }
 

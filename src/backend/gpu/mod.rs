@@ -115,7 +115,8 @@ impl Backend for GpuBackend {
     fn precision(&self) -> Precision {
         self.precision
     }
-    /// A hardware GPU gets units of one whole chunk, 2^22 replicas: each call costs the
+    /// A hardware GPU gets units of up to one whole chunk (`MAX_CHUNK`, 2^22 replicas;
+    /// fewer fit when the state is large): each call costs the
     /// host 0.06–0.08 ms of setup and 0.12 ms of readback (measured on llvmpipe) besides
     /// the partials' fold and each segment's round trip, while 2^20 paths of the
     /// 40-step sgd job are 0.42 ms of device time at 1e11 path-steps/s. llvmpipe keeps 2^20: it ran the

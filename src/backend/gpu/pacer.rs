@@ -12,7 +12,8 @@
 //! A software adapter (llvmpipe) has no watchdog, and its segment's fixed cost is
 //! proportional to the paths (every invocation loads and stores its state), so it gets
 //! longer segments (`SOFTWARE_SEGMENT_SECONDS`): 0.6 s ran the 160-step sgd job of 2^20
-//! paths 3–6% faster than 0.15 s there in two runs (benches/README.md).
+//! paths 5–6% faster than 0.15 s there in two rounds, and by a median 3% (within
+//! llvmpipe's spread) in three interleaved rounds (benches/README.md).
 //!
 //! The learnt budget outlives one call (`Gpu::remember_budget`, keyed by the job's
 //! kernel): the experiments call a backend once per work unit, and a pacer that began
