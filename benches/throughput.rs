@@ -116,5 +116,33 @@ fn fold(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, throughput, mf_drift, normals, fold);
+/// The transposition of a chunk's state read back column by column into per-replica rows
+/// (`driver::rows_of_columns`: the trainer's rows at every checkpoint, final states), for
+/// 2^16 replicas of 128 values: the blocked, parallel version against the replica-by-
+/// replica loop it replaced, in values per second.
+fn transpose(c: &mut Criterion) {
+    use smflow::backend::gpu::driver::rows_of_columns;
+    let (cap, len) = (1usize << 16, 128);
+    let vals: Vec<f64> = (0..cap * len).map(|i| i as f64).collect();
+    let mut g = c.benchmark_group("rows_of_columns");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements((cap * len) as u64));
+    g.bench_function("replica_by_replica", |b| {
+        b.iter(|| {
+            let mut rows = vec![0.0; cap * len];
+            for (r, row) in rows.chunks_exact_mut(len).enumerate() {
+                for (q, v) in row.iter_mut().enumerate() {
+                    *v = vals[q * cap + r];
+                }
+            }
+            rows
+        })
+    });
+    g.bench_function("blocked", |b| {
+        b.iter(|| rows_of_columns(&vals, cap, 0..cap, len))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, throughput, mf_drift, normals, fold, transpose);
 criterion_main!(benches);

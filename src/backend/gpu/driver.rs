@@ -61,9 +61,15 @@ pub fn to_f64(bytes: &[u8], p: Precision) -> Vec<f64> {
     }
 }
 
+/// Replicas whose rows one task of `rows_of_columns` fills: their rows stay in cache
+/// while each column is read in one run.
+const TRANSPOSE_BLOCK: usize = 256;
+
 /// Rows of the replicas `replicas` from a chunk's state read back column by column
 /// (value q of replica r at `q · cap + r`, the layout every state-in-registers kernel
-/// writes for coalesced access): `len` values per replica, replica by replica.
+/// writes for coalesced access): `len` values per replica, replica by replica. The host
+/// does this at every checkpoint of the trainer while the device waits, so it goes in
+/// blocks of replicas (contiguous reads) on all cores; the values are only moved.
 pub fn rows_of_columns(
     vals: &[f64],
     cap: usize,
@@ -74,11 +80,18 @@ pub fn rows_of_columns(
     if len == 0 {
         return rows;
     }
-    for (row, r) in rows.chunks_exact_mut(len).zip(replicas) {
-        for (q, v) in row.iter_mut().enumerate() {
-            *v = vals[q * cap + r];
-        }
-    }
+    rows.par_chunks_mut(TRANSPOSE_BLOCK * len)
+        .enumerate()
+        .for_each(|(b, block)| {
+            let r0 = replicas.start + b * TRANSPOSE_BLOCK;
+            let n = block.len() / len;
+            for q in 0..len {
+                let column = &vals[q * cap + r0..][..n];
+                for (i, &v) in column.iter().enumerate() {
+                    block[i * len + q] = v;
+                }
+            }
+        });
     rows
 }
 
@@ -321,6 +334,27 @@ fn step_description(model: &AnyModel, spec: &RunSpec) -> String {
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// The blocked transposition gives every replica's row, value for value, for ranges
+    /// that start and end inside blocks, span several, or are empty.
+    #[test]
+    fn rows_of_columns_are_each_replicas_values() {
+        let cap = 3 * TRANSPOSE_BLOCK + 40;
+        for (replicas, len) in [(0..cap, 7), (3..cap - 5, 1), (5..5, 3), (0..cap, 0)] {
+            let vals: Vec<f64> = (0..cap * len).map(|i| i as f64).collect();
+            let rows = rows_of_columns(&vals, cap, replicas.clone(), len);
+            assert_eq!(rows.len(), replicas.len() * len);
+            for (i, r) in replicas.enumerate() {
+                for q in 0..len {
+                    assert_eq!(
+                        rows[i * len + q],
+                        (q * cap + r) as f64,
+                        "replica {r}, value {q}"
+                    );
+                }
+            }
+        }
+    }
 
     /// The parallel fold gives the one-thread fold's exact sums and counts, for chunks
     /// that skip lanes, end mid-workgroup, fill whole fold blocks or span several, and

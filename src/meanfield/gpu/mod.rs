@@ -42,6 +42,7 @@ use crate::backend::gpu::driver::{real_size, to_f64};
 use crate::backend::gpu::segments::{drive, Event, Plan as Run, StepLoop};
 use crate::backend::Precision;
 use anyhow::{bail, Result};
+use rayon::prelude::*;
 use std::fmt::Write;
 use std::ops::Range;
 use std::sync::Arc;
@@ -434,9 +435,11 @@ impl MeanFieldBackend for GpuMeanField {
                         let raw = to_f64(&gpu.read(z, staging, m64 * sizes[0])?, self.precision);
                         states = vec![f64::NAN; m as usize * ns];
                         let (per, n) = (job.per(), job.width);
-                        for (i, s) in states.chunks_mut(ns).enumerate() {
+                        // Each replica's neurons from coordinate-major to neuron-major,
+                        // replicas on all cores (the device waits for this).
+                        states.par_chunks_mut(ns).enumerate().for_each(|(i, s)| {
                             if dead[i] {
-                                continue;
+                                return;
                             }
                             let src = &raw[i * ns..(i + 1) * ns];
                             for kk in 0..n {
@@ -444,7 +447,7 @@ impl MeanFieldBackend for GpuMeanField {
                                     s[kk * per + q] = src[q * n + kk];
                                 }
                             }
-                        }
+                        });
                     }
                     sink(Block {
                         checkpoint: c,
