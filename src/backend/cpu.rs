@@ -14,7 +14,7 @@ use crate::dynamics::RunSpec;
 use crate::lanes::{Lanes, Lanes32, Num};
 use crate::model::{AnyModel, Model};
 use crate::rng::simd;
-use crate::stats::Moments;
+use crate::stats::{merge_each, Moments};
 use crate::with_model;
 use rayon::prelude::*;
 use std::ops::Range;
@@ -159,7 +159,7 @@ fn run_model<M: Model, T: Num>(
         .reduce(
             || vec![Moments::default(); n_stats],
             |mut a, b| {
-                a.iter_mut().zip(b.iter()).for_each(|(x, y)| x.merge(y));
+                merge_each(&mut a, &b);
                 a
             },
         )

@@ -20,7 +20,7 @@ use crate::backend::{shifts, Backend};
 use crate::config::steps;
 use crate::dynamics::{Kind, RunSpec, Solver};
 use crate::output::report::{Point, Report};
-use crate::stats::{Moments, MomentsParts};
+use crate::stats::{merge_each, Moments, MomentsParts};
 use config::{Checked, ExperimentKind};
 use serde::{Deserialize, Serialize};
 pub use shard::{split, Shard, CUT};
@@ -140,7 +140,7 @@ impl Collected {
     pub fn total(&self, run: usize) -> Vec<Moments> {
         let mut out = self.moments[run][0].clone();
         for b in &self.moments[run][1..] {
-            out.iter_mut().zip(b).for_each(|(a, m)| a.merge(m));
+            merge_each(&mut out, b);
         }
         out
     }
@@ -148,7 +148,7 @@ impl Collected {
     pub fn merge(&mut self, o: &Collected) {
         for (r, ro) in self.moments.iter_mut().zip(&o.moments) {
             for (b, bo) in r.iter_mut().zip(ro) {
-                b.iter_mut().zip(bo).for_each(|(m, mo)| m.merge(mo));
+                merge_each(b, bo);
             }
         }
         self.path_steps += o.path_steps;
@@ -294,7 +294,7 @@ pub fn execute_from(
                 let m = backend.run(&plan.checked.model, &run.spec, at..end, progress)?;
                 check_poison(&m, run)?;
                 let acc = &mut done.collected.moments[ri][b as usize];
-                acc.iter_mut().zip(&m).for_each(|(a, x)| a.merge(x));
+                merge_each(acc, &m);
                 done.collected.path_steps += (end - at) as f64 * run.spec.work_per_path();
                 done.replicas[ri][b as usize] += end - at;
                 done.collected.wall_seconds = wall_before + start.elapsed().as_secs_f64();

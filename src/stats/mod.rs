@@ -4,7 +4,7 @@ pub mod exact_sum;
 pub mod fit;
 pub mod moments;
 
-pub use moments::{Moments, MomentsParts};
+pub use moments::{merge_each, Moments, MomentsParts};
 
 /// Upper 95% bound of |x| from an estimate `mean ± se` of x (normal approximation): how
 /// large a solver's error may be, held against a tenth of the weak error it would bias.

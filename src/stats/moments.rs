@@ -101,6 +101,12 @@ fn mean_se(n: u64, s1: f64, s2: f64) -> (f64, f64) {
     (mean, (var / nf).sqrt())
 }
 
+/// Merges `other` into `acc` statistic by statistic (chunks, threads, batches, shards):
+/// exact sums, so the result is the same in any order.
+pub fn merge_each(acc: &mut [Moments], other: &[Moments]) {
+    acc.iter_mut().zip(other).for_each(|(a, o)| a.merge(o));
+}
+
 /// Serialisable exact state, written by `--shard` runs and read by `smflow merge`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MomentsParts {

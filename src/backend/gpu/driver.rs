@@ -13,7 +13,7 @@ use super::segments::{drive, Event, Plan, StepLoop};
 use crate::backend::{Precision, Progress};
 use crate::dynamics::RunSpec;
 use crate::model::AnyModel;
-use crate::stats::Moments;
+use crate::stats::{merge_each, Moments};
 use anyhow::{bail, Result};
 use rayon::prelude::*;
 use std::ops::Range;
@@ -252,9 +252,7 @@ pub fn simulate(
                 let bytes = gpu.read(&partials, &staging, groups * red_w * rsize)?;
                 let vals = to_f64(&bytes, precision);
                 let folded = fold_partials(&vals, red_w as usize, n_obs, skip..n);
-                for (m, f) in moments[c * n_obs..(c + 1) * n_obs].iter_mut().zip(&folded) {
-                    m.merge(f);
-                }
+                merge_each(&mut moments[c * n_obs..(c + 1) * n_obs], &folded);
             }
             // The finest level's particles at the horizon.
             Event::Checkpoint(c) if c + 1 == n_cp => {
@@ -312,7 +310,7 @@ pub fn fold_partials(vals: &[f64], red_w: usize, n_obs: usize, lanes: Range<u64>
     blocks.into_par_iter().map(fold).reduce(
         || vec![Moments::default(); n_obs],
         |mut a, b| {
-            a.iter_mut().zip(&b).for_each(|(x, y)| x.merge(y));
+            merge_each(&mut a, &b);
             a
         },
     )
