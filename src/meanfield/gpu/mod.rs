@@ -38,11 +38,10 @@ use super::model::TAG_INIT;
 use super::{Block, MeanFieldBackend, MfJob, MfSink, OBSERVABLES};
 use crate::backend::gpu::compose::{lit, mulhilo, real_alias, HEAVY_BALL, MATH, PHILOX, RK4};
 use crate::backend::gpu::device::Gpu;
-use crate::backend::gpu::driver::{real_size, to_f64};
+use crate::backend::gpu::driver::{real_size, rows_of_columns, to_f64};
 use crate::backend::gpu::segments::{drive, Event, Plan as Run, StepLoop};
 use crate::backend::Precision;
 use anyhow::{bail, Result};
-use rayon::prelude::*;
 use std::fmt::Write;
 use std::ops::Range;
 use std::sync::Arc;
@@ -435,19 +434,15 @@ impl MeanFieldBackend for GpuMeanField {
                         let raw = to_f64(&gpu.read(z, staging, m64 * sizes[0])?, self.precision);
                         states = vec![f64::NAN; m as usize * ns];
                         let (per, n) = (job.per(), job.width);
-                        // Each replica's neurons from coordinate-major to neuron-major,
-                        // replicas on all cores (the device waits for this).
-                        states.par_chunks_mut(ns).enumerate().for_each(|(i, s)| {
-                            if dead[i] {
-                                return;
+                        // Each replica's neurons from coordinate-major ([c][k]) to
+                        // neuron-major: the column-to-row transposition of the other
+                        // engines, with the neurons as its "replicas".
+                        for (i, s) in states.chunks_mut(ns).enumerate() {
+                            if !dead[i] {
+                                let src = &raw[i * ns..(i + 1) * ns];
+                                s.copy_from_slice(&rows_of_columns(src, n, 0..n, per));
                             }
-                            let src = &raw[i * ns..(i + 1) * ns];
-                            for kk in 0..n {
-                                for q in 0..per {
-                                    s[kk * per + q] = src[q * n + kk];
-                                }
-                            }
-                        });
+                        }
                     }
                     sink(Block {
                         checkpoint: c,
