@@ -4,88 +4,8 @@
 //! u32 are refused instead of hanging. And every shipped config parses and checks.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-const BIN: &str = env!("CARGO_BIN_EXE_smflow");
-
-const WEAK: &str = r#"{"experiment": "weak_order",
- "model": {"kind": "quadratic", "a": [[1.5]], "mean": [0.3], "cov": [[0.64]]},
- "x0": [1.0], "dynamics": ["sgd", "sme1"], "batch": 2,
- "etas": [0.2, 0.1], "horizon": 1.0,
- "observables": ["norm2"], "paths": 100,
- "sde": {"substeps": 8, "extrapolate": true}, "seed": 1}"#;
-
-const TRAIN: &str = r#"{"experiment": "implicit_bias_sweep",
- "data": {"source": "generate", "n": 20, "d": 30, "sparsity": 3},
- "model": {"param": "uv", "alpha": 0.1},
- "dynamics": ["gd"], "etas": [0.1], "batch": 1, "horizon": 1,
- "paths": 2, "datasets": 1, "substeps": 1, "test_samples": 10}"#;
-
-const SWEEP: &str = r#"{"experiment": "width_sweep",
- "model": {"kind": "two_layer", "activation": "tanh", "d": 2,
-           "teacher": {"neurons": 2, "a_scale": 1.0, "seed": 3}},
- "data": {"kind": "set", "n": 16, "label_noise": 0.1},
- "widths": [4, 8], "dynamics": ["sgd"], "etas": [0.1], "batch": 2,
- "horizon": 0.2, "paths": 4, "substeps": 1, "test_samples": 16, "seed": 1}"#;
-
-/// Runs `smflow run CONFIG ARGS…` (killed after 60 s: today's bad step counts hang)
-/// and returns (exit code, stderr).
-fn run(text: &str, args: &[&str]) -> (Option<i32>, String) {
-    let tmp = tempfile::tempdir().unwrap();
-    let cfg = tmp.path().join("bad.json");
-    std::fs::write(&cfg, text).unwrap();
-    let out = tmp.path().join("out");
-    let mut child = Command::new(BIN)
-        .arg("run")
-        .arg(&cfg)
-        .args(["--backend", "cpu", "--quiet", "--out"])
-        .arg(&out)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("binary runs");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break Some(s);
-        }
-        if start.elapsed() > Duration::from_secs(60) {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut err = String::new();
-    use std::io::Read;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut err)
-        .unwrap();
-    (status.and_then(|s| s.code()), err)
-}
-
-/// Asserts exit code 2 and that stderr contains every one of `wanted`.
-fn bad(text: &str, args: &[&str], wanted: &[&str]) {
-    let (code, err) = run(text, args);
-    assert_eq!(
-        code,
-        Some(2),
-        "exit code (None: killed after 60 s); stderr: {err}"
-    );
-    for w in wanted {
-        assert!(err.contains(w), "stderr lacks {w:?}: {err}");
-    }
-}
-
-fn edit(base: &str, from: &str, to: &str) -> String {
-    assert!(base.contains(from), "{from:?} not in the base config");
-    base.replacen(from, to, 1)
-}
+mod common;
+use common::bad_config::{bad, edit, run, SWEEP, TRAIN, WEAK};
 
 #[test]
 fn negative_seed_names_seed_and_its_range() {
@@ -320,6 +240,38 @@ fn step_counts_beyond_u32_are_refused_width_sweep() {
     );
 }
 
+/// Epochs need a finite set, and an epoch position k·b + j fits one counter word.
+#[test]
+fn width_sweep_epochs_need_a_set_and_fewer_than_2_32_draws() {
+    let epochs = edit(
+        SWEEP,
+        r#""batch": 2,"#,
+        r#""batch": 2, "sampling": "epochs","#,
+    );
+    bad(
+        &edit(
+            &epochs,
+            r#"{"kind": "set", "n": 16, "label_noise": 0.1}"#,
+            r#"{"kind": "stream"}"#,
+        ),
+        &[],
+        &[
+            "error: sampling: ",
+            "needs a finite data set",
+            "\"replacement\"",
+        ],
+    );
+    bad(
+        &edit(
+            &edit(&epochs, "[0.1]", "[1e-9]").replace("0.2,", "2,"),
+            "\"batch\": 2",
+            "\"batch\": 4",
+        ),
+        &[],
+        &["error: horizon: ", "horizon/η × batch must stay below 2^32"],
+    );
+}
+
 #[test]
 fn bad_paths_and_seed_options_name_the_option() {
     for p in ["-5", "0"] {
@@ -399,7 +351,10 @@ fn a_dynamics_of_another_engine_is_refused_with_the_allowed_names() {
 /// tests/train_shard.rs).
 #[test]
 fn shard_is_refused_by_the_experiments_that_run_whole() {
-    let gd_vs_gf = edit(TRAIN, "implicit_bias_sweep", "gd_vs_gf");
+    // gd_vs_gf refuses the fields it does not read (batch, datasets).
+    let gd_vs_gf = edit(TRAIN, "implicit_bias_sweep", "gd_vs_gf")
+        .replace(r#""batch": 1, "#, "")
+        .replace(r#""datasets": 1, "#, "");
     for (cfg, name) in [(gd_vs_gf.as_str(), "gd_vs_gf")] {
         bad(
             cfg,

@@ -47,3 +47,37 @@ fn diverged_paths_are_counted_and_excluded() {
         );
     }
 }
+
+/// `compare` does not count a path that diverged on both backends as a deviation, though
+/// f32 overflows to inf where f64 is still finite beyond the bound (it failed such runs).
+#[test]
+fn compare_skips_paths_diverged_on_both_backends() {
+    if smflow::backend::gpu::GpuBackend::new(smflow::backend::Precision::F32).is_err() {
+        eprintln!("skipping: no wgpu adapter");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("blowup.json");
+    std::fs::write(
+        &cfg,
+        r#"{"experiment": "weak_order", "name": "blowup",
+        "model": {"kind": "quadratic", "a": [[1.5]], "mean": [0.3], "cov": [[0.64]]},
+        "x0": [1.0], "dynamics": ["sgd", "sme2"], "batch": 2, "etas": [10.0, 0.1],
+        "horizon": 100.0, "observables": ["x0"], "paths": 256,
+        "sde": {"substeps": 8, "extrapolate": true}, "seed": 1}"#,
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_smflow"))
+        .arg("compare")
+        .arg(&cfg)
+        .args(["--sample", "16"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(out.contains("PASS"), "{out}");
+}

@@ -259,3 +259,73 @@ fn training_results_name_the_precision_that_ran() {
         r["adapter"]
     );
 }
+
+/// The finite-data risk and implicit-bias studies warn of the replicas that diverged
+/// (they counted them silently), and of a negative debiased bias².
+#[test]
+fn finite_data_studies_warn_of_diverged_replicas() {
+    let lsr = r#"{"experiment": "least_squares_risk",
+     "data": {"source": "generate", "n": 30, "d": 10, "label_noise": 1, "teacher_scale": 0.3},
+     "model": {"param": "linear"}, "dynamics": ["sgd"], "etas": [1, 0.05], "batch": 5,
+     "horizon": 40, "paths": 50, "substeps": 1}"#;
+    let r = run(lsr, &["--backend", "cpu"]);
+    let w = warnings(&r);
+    let pts = &r["results"]["monte_carlo"][0]["points"];
+    let div = pts[pts.as_array().unwrap().len() - 1]["diverged"]
+        .as_u64()
+        .unwrap();
+    assert!(div > 0, "{r}");
+    let want = format!("sgd η=1: {div} of 50 replicas diverged and were excluded");
+    assert!(w.iter().any(|x| x == &want), "{w:?}");
+    let ibs = r#"{"experiment": "implicit_bias_sweep",
+     "data": {"source": "generate", "n": 20, "d": 30, "sparsity": 3},
+     "model": {"param": "uv", "alpha": 0.1}, "dynamics": ["sgd"], "etas": [1.0, 0.25],
+     "batch": 1, "horizon": 10, "paths": 10, "substeps": 1}"#;
+    let w = warnings(&run(ibs, &["--backend", "cpu"]));
+    assert!(
+        w.iter()
+            .any(|x| x.starts_with("sgd η=1: ") && x.contains("of 10 replicas diverged")),
+        "{w:?}"
+    );
+}
+
+/// weak_order on a data set: every replica is counted (a state within the bound whose
+/// β_err² overflows is diverged, not dropped), and a negative Talay–Tubaro mean of a
+/// non-negative observable (its coarse level blown up: X has λ_max ≈ 53) is null with
+/// its reason, as in the small-d engine.
+#[test]
+fn data_weak_order_counts_every_replica_and_nulls_negative_means() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("x.csv");
+    std::fs::write(&data, "a,b,y\n1,2,3\n4,5,6\n7,8,9\n").unwrap();
+    let cfg = format!(
+        r#"{{"experiment": "weak_order",
+        "data": {{"source": "file", "path": {:?}, "teacher": [1e200, 1e200]}},
+        "model": {{"param": "linear"}}, "dynamics": ["sgd", "sme1"], "etas": [0.1, 0.05],
+        "batch": 1, "horizon": 1.0, "paths": 20, "substeps": 4, "extrapolate": true,
+        "observables": ["train_loss", "beta_norm2", "beta_err2"], "seed": 3}}"#,
+        data.to_str().unwrap()
+    );
+    let r = run(&cfg, &["--backend", "cpu"]);
+    let w = warnings(&r);
+    let points = r["results"]["points"].as_array().unwrap();
+    assert!(!points.is_empty(), "{r}");
+    let mut nulled = 0;
+    for p in points {
+        let (count, diverged) = (
+            p["count"].as_u64().unwrap(),
+            p["diverged"].as_u64().unwrap(),
+        );
+        assert_eq!(count + diverged, 20, "{p}");
+        match p["mean"].as_f64() {
+            Some(m) => assert!(m >= 0.0, "{p}"),
+            None => nulled += 1,
+        }
+    }
+    assert!(nulled > 0, "{points:?}");
+    assert!(
+        w.iter()
+            .any(|x| x.contains("< 0 (Talay–Tubaro") && x.contains("raise substeps")),
+        "{w:?}"
+    );
+}

@@ -30,6 +30,7 @@ fn linear_job(width: usize, d: usize, dynamics: Dynamics, eta: f64, steps: u32) 
         dynamics,
         eta,
         batch: 1,
+        sampling: Default::default(),
         friction: 1.5,
         substeps: 4,
         coarsen: 1,
@@ -225,6 +226,30 @@ fn path_distance(a: &MfJob, b: &MfJob) -> f64 {
         .zip(pb.iter().flatten())
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f64::max)
+}
+
+/// Drawing by epochs (without replacement) with the whole set as the batch, b = N,
+/// step k's draws are epoch k: every sample once. So sgd is gd, but for the order in
+/// which the step sums its samples (rounding); with replacement (repeats) it is not.
+#[test]
+fn sgd_by_epochs_with_the_whole_set_as_batch_is_gd() {
+    use smflow::data::sampling::Sampling;
+    let (eta, steps) = (0.2, 10);
+    let gd = tanh_set_job(6, Dynamics::Gd, eta, steps, Activation::Tanh);
+    let mut sgd = tanh_set_job(6, Dynamics::Sgd, eta, steps, Activation::Tanh);
+    sgd.batch = gd.set.as_ref().unwrap().n as u32;
+    sgd.sampling = Sampling::Epochs;
+    let by_epochs = path_distance(&sgd, &gd);
+    assert!(
+        by_epochs < 1e-12,
+        "sgd by epochs, b = N, is {by_epochs} from gd"
+    );
+    sgd.sampling = Sampling::Replacement;
+    let with_replacement = path_distance(&sgd, &gd);
+    assert!(
+        with_replacement > 1e-3,
+        "sgd with replacement, b = N, is only {with_replacement} from gd"
+    );
 }
 
 #[test]

@@ -61,6 +61,7 @@ fn job(
         dynamics,
         eta,
         batch: 5,
+        sampling: Default::default(),
         friction: 1.5,
         substeps: 2,
         coarsen: 1,
@@ -160,6 +161,23 @@ fn every_dynamics_and_activation_matches_the_cpu() {
         worst = worst.max(here);
     }
     eprintln!("worst f32 deviation {worst:e}");
+}
+
+/// Minibatches drawn by epochs (`data::sampling`, shaders/data/sampling.wgsl): batch 9
+/// of a set of 23, so steps straddle the epochs' ends, from a first replica ≠ 0.
+#[test]
+fn epoch_sampling_matches_the_cpu() {
+    let Some(g) = with_tile(64) else { return };
+    for dynamics in [Dynamics::Sgd, Dynamics::Msgd] {
+        for width in [5, 70] {
+            let mut j = job(Activation::Tanh, dynamics, width, 3, Some(23), 0.5);
+            j.batch = 9;
+            j.sampling = smflow::data::sampling::Sampling::Epochs;
+            let what = format!("{} by epochs, width {width}", dynamics.name());
+            let dev = compare(&g, &j, 2..6, F32_TOL, &what);
+            eprintln!("{what}: f32 deviation {dev:e}");
+        }
+    }
 }
 
 #[test]

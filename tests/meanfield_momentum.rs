@@ -54,6 +54,7 @@ fn set_job(dynamics: Dynamics, width: usize, eta: f64, steps: u32) -> MfJob {
         dynamics,
         eta,
         batch: 2,
+        sampling: Default::default(),
         friction: GAMMA,
         substeps: 4,
         coarsen: 1,

@@ -255,3 +255,24 @@ fn out_equal_to_an_input_shard_is_refused_and_the_shard_untouched() {
     }
     assert_eq!(snapshot(&d[1]), before, "the input shard was modified");
 }
+
+/// A run's paths come from one backend and precision: shards from two are refused (as
+/// the job-merging experiments refuse them), not joined as "cpu + gpu".
+#[test]
+fn shards_of_two_backends_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = shards(tmp.path());
+    tamper(&d[1], true, |p| {
+        p.backend = "gpu".into();
+        p.precision = "f32".into();
+    });
+    let o = merge(tmp.path(), &d, &tmp.path().join("m"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("ran on gpu (f32)")
+            && err.contains("merge shards of one backend and precision"),
+        "{err}"
+    );
+    assert!(!tmp.path().join("m").exists());
+}

@@ -211,8 +211,10 @@ fn every_model_and_loss_runs_it_and_bad_configs_name_the_field() {
     let other = config(r#", "dynamics": ["sgd"], "paths": 4, "observables": ["train_loss"]"#)
         .replace(r#""weak_order""#, r#""implicit_bias_sweep""#);
     assert_eq!(refused(&other).0, "observables");
+    // (gd_vs_gf refuses `batch`, which it does not read, before it reads the rest.)
     let gd_vs_gf = config(r#", "dynamics": ["gd", "gf"], "paths": 4, "extrapolate": true"#)
-        .replace(r#""weak_order""#, r#""gd_vs_gf""#);
+        .replace(r#""weak_order""#, r#""gd_vs_gf""#)
+        .replace(r#""batch": 1,"#, "");
     let (f, m) = refused(&gd_vs_gf);
     assert_eq!(f, "extrapolate", "{m}");
     assert!(m.contains("least_squares_risk"), "{m}");

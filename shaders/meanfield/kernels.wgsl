@@ -168,7 +168,8 @@ fn prep_stream(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     ys[rl * NS + j] = f * INV_MT + SIGMA * eps;
 }
 
-// sgd on a data set: draw j is index_below(lane j % 4 of philox((r, k, j / 4, STREAM)), N).
+// sgd on a data set: draw j of step k, with replacement or by epochs
+// (shaders/data/sampling.wgsl; NS = the batch b here).
 @compute @workgroup_size(WG)
 fn prep_index(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let rl = wg.y;
@@ -176,8 +177,7 @@ fn prep_index(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
     if (j >= NS) {
         return;
     }
-    let bits = philox4x32_10(vec4<u32>(ctl[2] + rl, ctl[0], j / 4u, STREAM), KEY);
-    idx[rl * NS + j] = mulhilo(bits[j % 4u], NDATA).x;
+    idx[rl * NS + j] = sample_index(ctl[2] + rl, ctl[0], j, NS, NDATA, STREAM);
 }
 
 var<workgroup> shr: array<real, RWG>;

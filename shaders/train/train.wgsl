@@ -130,30 +130,6 @@ fn set_spair(off: u32, j: u32, v: vec2<real>) {
     }
 }
 
-// ---- minibatch indices (data::sampling::sample_index) ----
-
-// π_{(replica, epoch)}(pos): 4-round Feistel network on 2·FEISTEL_H bits with cycle
-// walking (data::sampling::permute).
-fn permute(replica: u32, epoch: u32, pos: u32) -> u32 {
-    let mask = (1u << FEISTEL_H) - 1u;
-    var v = pos;
-    loop {
-        var l = v >> FEISTEL_H;
-        var r = v & mask;
-        for (var round = 0u; round < 4u; round++) {
-            let f = philox4x32_10(vec4<u32>(replica, epoch, r | (round << 16u), STREAM ^ 0x5EED0000u), KEY).x;
-            let nl = r;
-            r = l ^ (f & mask);
-            l = nl;
-        }
-        v = (l << FEISTEL_H) | r;
-        if (v < N) {
-            break;
-        }
-    }
-    return v;
-}
-
 // ---- full-gradient passes ----
 
 // β(w) into scratch.
@@ -327,14 +303,15 @@ fn discrete_step(k: u32, replica: u32) {
     var bits = vec4<u32>(0u);
     for (var s = 0u; s < B; s++) {
         var i = 0u;
+        // Minibatch indices: shaders/data/sampling.wgsl (one Philox block per 4
+        // draws with replacement).
         if (EPOCHS) {
-            let p = k * B + s;
-            i = permute(replica, p / N, p % N);
+            i = sample_epoch(replica, k, s, B, N, STREAM);
         } else {
             if (s % 4u == 0u) {
                 bits = philox4x32_10(vec4<u32>(replica, k, s / 4u, STREAM), KEY);
             }
-            i = mulhilo(bits[s % 4u], N).x;
+            i = sample_below(bits[s % 4u], N);
         }
         idx[s] = i;
         var m = real(0.0);

@@ -27,10 +27,12 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..))]
     pub sample: u64,
     /// Largest allowed path deviation, relative: |gpu − cpu| ≤ tol · (1 + |cpu|).
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true,
+          value_parser = crate::config::parse::cli_tolerance)]
     pub path_tol: f64,
     /// Largest allowed |mean_gpu − mean_cpu| in standard errors.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_negative_numbers = true,
+          value_parser = crate::config::parse::cli_tolerance)]
     pub se_tol: f64,
     /// Write compare.json here.
     #[arg(long)]
@@ -114,18 +116,23 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         let c = cpu.final_states(&checked.model, &run.spec, 0..n)?;
         let g = gpu.final_states(&checked.model, &run.spec, 0..n)?;
         let (mut abs, mut rel) = (0.0f64, 0.0f64);
-        for (x, y) in c.iter().zip(&g) {
-            // Diverged paths (non-finite on both) are not deviations.
-            if !x.is_finite() && !y.is_finite() {
+        // A replica diverged on both backends (a coordinate beyond the bound, or not
+        // finite: f32 may overflow where f64 is still finite) is not a deviation.
+        let row = c.len() / n as usize;
+        let diverged = |v: &[f64]| v.iter().any(|x| !(x.abs() <= run.spec.bound));
+        for (xs, ys) in c.chunks(row.max(1)).zip(g.chunks(row.max(1))) {
+            if diverged(xs) && diverged(ys) {
                 continue;
             }
-            let d = (x - y).abs();
-            abs = abs.max(if d.is_nan() { f64::INFINITY } else { d });
-            rel = rel.max(if d.is_nan() {
-                f64::INFINITY
-            } else {
-                d / (1.0 + x.abs())
-            });
+            for (x, y) in xs.iter().zip(ys) {
+                let d = (x - y).abs();
+                abs = abs.max(if d.is_nan() { f64::INFINITY } else { d });
+                rel = rel.max(if d.is_nan() {
+                    f64::INFINITY
+                } else {
+                    d / (1.0 + x.abs())
+                });
+            }
         }
         paths.push(RunComparison {
             dynamics: run.spec.dynamics.name().into(),

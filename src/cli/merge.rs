@@ -66,6 +66,20 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
                 a.dirs[0].display()
             )));
         }
+        // As the job-merging experiments (`merge_jobs`): a run's paths come from one
+        // backend and precision, so the merged statistics are one run's.
+        if (&p.backend, &p.precision) != (&first.backend, &first.precision) {
+            return Err(Failure::BadInput(format!(
+                "merge: {} ran on {} ({}), {} on {} ({}): merge shards of one backend and \
+                 precision",
+                d.display(),
+                p.backend,
+                p.precision,
+                a.dirs[0].display(),
+                first.backend,
+                first.precision
+            )));
+        }
     }
     let labels: Vec<(String, &PathBuf)> = parts
         .iter()

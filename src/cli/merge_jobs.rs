@@ -15,7 +15,7 @@ use super::merge::{shard_set, MergeArgs};
 use super::outputs::write;
 use super::replay::{Replay, Rows};
 use super::{timestamp, Failure};
-use crate::experiment::training::config::{check, parse};
+use crate::experiment::training::config::{check, parse_echo};
 use crate::experiment::training::execute;
 use crate::output::files::{prepare_out_dir, OutDir};
 use crate::output::job_progress::{self, Done, Identity, Store};
@@ -230,7 +230,7 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
     let done = (0..shards[0].jobs.len())
         .map(|k| join(k, &shards).map(Some))
         .collect::<Result<Vec<_>, _>>()?;
-    let cfg = parse(id.config.clone(), Default::default())?;
+    let cfg = parse_echo(id.config.clone())?;
     let name = cfg.name.clone().unwrap_or_else(|| cfg.experiment.clone());
     let setup = check(cfg, &name)?;
     let out = out_dir(&a, &setup.name)?;

@@ -48,6 +48,7 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         "4 observables per run, checkpoint and replica",
     )
     .map_err(|e| overrides.blame(e))?;
+    crate::experiment::width_sweep::check_batch_memory(&sweep)?;
     let shard = super::run::job_shard(&a)?;
     let dir = super::run::out_dir(&a, &sweep.name, shard)?;
     let whole = make_mf_backend(a.backend, sweep.precision, a.quiet)?;

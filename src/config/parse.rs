@@ -181,6 +181,36 @@ fn path_at(text: &str, offset: usize) -> String {
 
 /// The envelope of a parsed config: a JSON object whose `experiment` names one of
 /// [`Experiment::ALL`].
+/// Whether a weak_order config's `model.kind`, where it is a string, names a model of
+/// some engine (its absence, or another type, is left to the schema's errors).
+fn known_kind(model: Option<&Value>) -> bool {
+    match model.and_then(|m| m.get("kind")) {
+        Some(Value::String(k)) => {
+            k == "two_layer" || crate::model::config::KINDS.contains(&k.as_str())
+        }
+        _ => true,
+    }
+}
+
+/// The config's `name`, where it is a string: it names the default output directory
+/// (`runs/<name>-<time>`), so it must be a plain file name.
+fn check_name(name: Option<&Value>) -> Result<(), ConfigError> {
+    let Some(Value::String(s)) = name else {
+        return Ok(());
+    };
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+    if s.is_empty() || s.len() > 100 || s.starts_with('.') || !s.chars().all(plain) {
+        return Err(bad(
+            "name",
+            format!(
+                "must be 1 … 100 letters, digits, '.', '-' or '_', not starting with '.' \
+                 (it names the default output directory runs/<name>-<time>), got {s:?}"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub fn experiment(value: &Value) -> Result<Experiment, ConfigError> {
     let allowed = Experiment::ALL.map(Experiment::name).join(", ");
     let Some(obj) = value.as_object() else {
@@ -192,6 +222,7 @@ pub fn experiment(value: &Value) -> Result<Experiment, ConfigError> {
             ),
         ));
     };
+    check_name(obj.get("name"))?;
     match obj.get("experiment") {
         None => Err(bad("experiment", format!("missing (allowed: {allowed})"))),
         Some(Value::String(s)) => match Experiment::parse(s) {
@@ -202,6 +233,23 @@ pub fn experiment(value: &Value) -> Result<Experiment, ConfigError> {
                     == Some(&Value::from("two_layer")) =>
             {
                 Ok(Experiment::MeanFieldWeakOrder)
+            }
+            // A misspelt kind would otherwise be routed by `data` alone, and refused
+            // in the other engine's terms.
+            Some(Experiment::WeakOrder) if !known_kind(obj.get("model")) => {
+                let kind = obj
+                    .get("model")
+                    .and_then(|m| m.get("kind"))
+                    .unwrap_or(&Value::Null);
+                Err(bad(
+                    "model.kind",
+                    format!(
+                        "unknown variant `{}` (allowed: {}, two_layer; or, with `data`, a \
+                         finite-data model without `kind`: {{\"param\": …}})",
+                        kind.as_str().unwrap_or_default(),
+                        crate::model::config::KINDS.join(", ")
+                    ),
+                ))
             }
             Some(Experiment::WeakOrder) if obj.contains_key("data") => {
                 Ok(Experiment::DataWeakOrder)
@@ -420,6 +468,14 @@ pub fn cli_paths(s: &str) -> Result<u64, String> {
     }
 }
 
+/// clap parser of a tolerance (`compare --path-tol`, `--se-tol`): a finite number ≥ 0.
+pub fn cli_tolerance(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(t) if t.is_finite() && t >= 0.0 => Ok(t),
+        _ => Err(format!("must be a finite number ≥ 0, got {s:?}")),
+    }
+}
+
 /// clap parser of `--seed`: a whole number 0 … 18446744073709551615.
 pub fn cli_seed(s: &str) -> Result<u64, String> {
     s.trim().parse::<u64>().map_err(|_| {
@@ -440,6 +496,58 @@ pub fn short(x: f64) -> String {
 }
 
 /// A whole number of steps `t/η` a run can take, or an error naming `field`.
+/// Step size `etas[i]` of any experiment, against a checked horizon: a finite η > 0,
+/// at most `u32::MAX` steps ([`step_limit`]), horizon/η a whole number of at least one
+/// step, and not listed before (a repeated η would enter an order fit twice, and its
+/// rows the outputs twice). Every family's config calls this one check.
+pub fn check_eta(i: usize, etas: &[f64], horizon: f64) -> Result<(), ConfigError> {
+    let (eta, field) = (etas[i], format!("etas[{i}]"));
+    if !(eta.is_finite() && eta > 0.0) {
+        return Err(bad(
+            field,
+            format!("must be a finite number > 0 (a step size), got {eta}"),
+        ));
+    }
+    step_limit(&field, horizon, eta)?;
+    let r = horizon / eta;
+    if !(r >= 1.0 - 1e-9 && (r - r.round()).abs() <= 1e-9 * r.max(1.0)) {
+        return Err(bad(
+            field,
+            format!(
+                "horizon/η must be a whole number of steps, at least one; {}/{} = {}",
+                short(horizon),
+                short(eta),
+                short(r)
+            ),
+        ));
+    }
+    if etas[..i].contains(&eta) {
+        return Err(bad(field, format!("{eta} is listed twice")));
+    }
+    Ok(())
+}
+
+/// Report times `checkpoints[j]` of a finite-data or mean-field config: each a whole
+/// number of steps of every η (the horizon's own count is [`check_eta`]'s).
+pub fn check_checkpoint_steps(checkpoints: &[f64], etas: &[f64]) -> Result<(), ConfigError> {
+    for (j, &t) in checkpoints.iter().enumerate() {
+        for (i, &eta) in etas.iter().enumerate() {
+            let r = t / eta;
+            if (r - r.round()).abs() > 1e-9 * r.max(1.0) {
+                return Err(bad(
+                    format!("checkpoints[{j}]"),
+                    format!(
+                        "time {t} is not a whole number of steps of etas[{i}] = {eta} \
+                         (t/η = {})",
+                        short(r)
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn step_limit(field: &str, t: f64, eta: f64) -> Result<(), ConfigError> {
     let r = (t / eta).round();
     if r > u32::MAX as f64 {

@@ -12,11 +12,29 @@
 
 use crate::rng::{index_below, philox4x32_10, philox4x32_10_lanes};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Sampling {
+    #[default]
     Replacement,
     Epochs,
+}
+
+impl Sampling {
+    /// The default (configs leave it out of their echo, so outputs of configs that do
+    /// not name it are as before).
+    pub fn is_replacement(&self) -> bool {
+        *self == Sampling::Replacement
+    }
+
+    /// Loop iterations one index draw may take in a shader (the Feistel network's 4
+    /// rounds, times its cycle walks, which stay few: 4^h < 4N), for the loop guard.
+    pub fn loop_iterations(self) -> u64 {
+        match self {
+            Sampling::Replacement => 1,
+            Sampling::Epochs => 64,
+        }
+    }
 }
 
 pub const FEISTEL_ROUNDS: u32 = 4;

@@ -21,6 +21,30 @@ pub fn host_budget() -> f64 {
         * (1u64 << 30) as f64
 }
 
+/// Fails when `bytes` of host memory (what `what` describes, set by config field
+/// `field`) exceed the budget: a batch or a data set too large to hold fails at once,
+/// naming its field, instead of aborting on a failed allocation.
+pub fn check_bytes(field: &str, bytes: f64, what: &str) -> Result<(), ConfigError> {
+    let budget = host_budget();
+    if bytes <= budget {
+        return Ok(());
+    }
+    Err(ConfigError {
+        field: field.into(),
+        message: format!(
+            "{what} would hold {:.1} GiB in memory, beyond the host budget of {:.1} GiB \
+             (SMFLOW_HOST_MEMORY_GIB)",
+            bytes / (1u64 << 30) as f64,
+            budget / (1u64 << 30) as f64
+        ),
+    })
+}
+
+/// Worker threads that each hold their own scratch (the CPU backends' rayon pool).
+pub fn workers() -> f64 {
+    rayon::current_num_threads().max(1) as f64
+}
+
 /// Fails when `paths` replicas at `per_replica` bytes each (what `what` describes)
 /// exceed the budget, naming the largest `paths` that fits.
 pub fn check_paths(paths: u64, per_replica: f64, what: &str) -> Result<(), ConfigError> {

@@ -261,6 +261,14 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
     if cfg.batch == 0 {
         return err("batch", "must be ≥ 1 (allowed: 1 … 4294967295)");
     }
+    // Each CPU worker holds a step's data normals for a lane group (≤ 16 replicas), and
+    // as much again for a coupled run's SGD partner.
+    let step_normals = cfg.batch as f64 * model.as_dyn().data_normals() as f64;
+    super::budget::check_bytes(
+        "batch",
+        step_normals * 16.0 * 8.0 * 2.0 * super::budget::workers(),
+        &format!("batch {}: the CPU workers' normals of one step", cfg.batch),
+    )?;
     if cfg.etas.is_empty() {
         return err("etas", "must list at least one step size");
     }
@@ -270,27 +278,8 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
             format!("must be a finite number > 0, got {}", cfg.horizon),
         );
     }
-    for (i, &eta) in cfg.etas.iter().enumerate() {
-        if !(eta.is_finite() && eta > 0.0) {
-            return err(
-                format!("etas[{i}]"),
-                format!("must be a finite number > 0 (a step size), got {eta}"),
-            );
-        }
-        parse::step_limit(&format!("etas[{i}]"), cfg.horizon, eta)?;
-        if !is_integer_ratio(cfg.horizon, eta) {
-            return err(
-                format!("etas[{i}]"),
-                format!(
-                    "horizon/η must be a whole number of steps; {}/{eta} = {}",
-                    cfg.horizon,
-                    cfg.horizon / eta
-                ),
-            );
-        }
-        if cfg.etas[..i].contains(&eta) {
-            return err(format!("etas[{i}]"), format!("{eta} is listed twice"));
-        }
+    for i in 0..cfg.etas.len() {
+        parse::check_eta(i, &cfg.etas, cfg.horizon)?;
     }
     let mut times = Vec::new();
     for (i, &t) in cfg.checkpoints.iter().enumerate() {
@@ -355,6 +344,25 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
                 parse::MAX_PATHS,
                 cfg.paths
             ),
+        );
+    }
+    if let Some(inv) = &invariant {
+        if inv.batches as u64 > cfg.paths {
+            return err(
+                "invariant.batches",
+                format!(
+                    "must be at most paths = {} (each batch holds whole paths), got {}",
+                    cfg.paths, inv.batches
+                ),
+            );
+        }
+    }
+    // With the exact solver `sde.substeps` still sets the flows' RK4 substeps (gf, mgf).
+    let s = cfg.sde.substeps;
+    if cfg.sde.solver != "em" && (s == 0 || s > MAX_SUBSTEPS) {
+        return err(
+            "sde.substeps",
+            format!("must be in 1 … {MAX_SUBSTEPS} (RK4 substeps of gf / mgf), got {s}"),
         );
     }
     let solver = match cfg.sde.solver.as_str() {
@@ -427,6 +435,14 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         );
     }
     check_target(&cfg, experiment)?;
+    if cfg.target.is_some() && crate::experiment::weak_order::pairs(&dynamics).is_empty() {
+        return err(
+            "target",
+            "a target precision sizes the paths of weak errors, and these dynamics give none: \
+             list a reference and a dynamics compared with it (sgd with sme1, sme2, smf1, \
+             smf2, gf or mgf; msgd with msme1)",
+        );
+    }
     let friction = check_momentum(cfg.momentum.as_ref(), &dynamics)?;
     if experiment == ExperimentKind::WeakOrder {
         echo["estimator"] = serde_json::Value::String(estimator.name().into());

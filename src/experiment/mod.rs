@@ -312,7 +312,9 @@ fn check_poison(m: &[Moments], run: &PlannedRun) -> anyhow::Result<()> {
         .any(|x| x.s1.poisoned || x.s2.poisoned || x.e1.poisoned || x.e2.poisoned)
     {
         anyhow::bail!(
-            "{} at η = {}: a non-finite partial sum reached the estimator (a diverged path escaped the bound check); lower diverge_bound",
+            "{} at η = {}: a non-finite partial sum reached the estimator: a path within \
+             diverge_bound has an observable, or its square, beyond the float range (in f32 \
+             squares overflow above 1.8e19); lower diverge_bound, or run with \"precision\": \"f64\"",
             run.spec.dynamics,
             run.eta()
         );
@@ -387,48 +389,77 @@ const F32_TINY: f64 = 1e-30;
 fn honest_edges(plan: &Plan, pts: &mut [Point], f32: bool, warnings: &mut Vec<String>) {
     let mut it = pts.iter_mut();
     for run in &plan.runs {
-        let random = run.spec.dynamics.is_random();
+        let edge = Edge {
+            random: run.spec.dynamics.is_random(),
+            extrapolated: run.spec.levels() > 2,
+            f32,
+            substeps_field: "sde.substeps",
+        };
         for _ in &plan.checked.times {
             for obs in &run.spec.observables {
                 let Some(p) = it.next() else { return };
-                let at = format!("{} η={} t={} {}", p.dynamics, p.eta, p.t, p.observable);
-                if obs.nonnegative() && p.mean < 0.0 {
-                    warnings.push(format!(
-                        "{at}: the estimate of a non-negative observable is {:e} < 0{}; mean and stderr are null",
-                        p.mean,
-                        if run.spec.levels() > 2 {
-                            " (Talay–Tubaro extrapolation 2·fine − coarse is dominated by the discretisation error: raise sde.substeps or set sde.extrapolate false)"
-                        } else {
-                            " (cancellation in the sums)"
-                        }
-                    ));
-                    p.mean = f64::NAN;
-                    p.stderr = f64::NAN;
-                    continue;
-                }
-                if random && p.count < 2 {
-                    p.stderr = f64::NAN;
-                    warnings.push(format!(
-                        "{at}: {} surviving path(s); a standard error needs at least 2, so stderr is null and the point unresolved",
-                        p.count
-                    ));
-                } else if random && p.stderr == 0.0 && p.t > 0.0 {
-                    p.stderr = f64::NAN;
-                    warnings.push(format!(
-                        "{at}: zero sample variance over {} paths of a random dynamics (zero noise, or values below what the arithmetic resolves{}); stderr is null",
-                        p.count,
-                        if f32 { ": f32 underflows below ~1e-38, use \"precision\": \"f64\" or --backend cpu" } else { "" }
-                    ));
-                }
-                let tiny = |v: f64| v != 0.0 && v.abs() < F32_TINY;
-                if f32 && (tiny(p.mean) || p.exact.is_some_and(tiny)) {
-                    warnings.push(format!(
-                        "{at}: mean {:e} (exact {}) is near f32 underflow; f32 values there are unreliable (use \"precision\": \"f64\" or --backend cpu)",
-                        p.mean,
-                        p.exact.map_or("unknown".into(), |e| format!("{e:e}"))
-                    ));
-                }
+                edge.check(p, obs.nonnegative(), warnings);
             }
+        }
+    }
+}
+
+/// What [`Edge::check`] needs to know of a point's run (every engine's weak-order study
+/// applies the same edges: the small-d engine's `honest_edges`, the trainer's).
+pub struct Edge<'a> {
+    /// The dynamics is random (needs a standard error).
+    pub random: bool,
+    /// Its values are Talay–Tubaro's 2·fine − coarse.
+    pub extrapolated: bool,
+    pub f32: bool,
+    /// The config field of the substeps (`sde.substeps`, or the trainer's `substeps`);
+    /// its sibling `extrapolate` is named beside it.
+    pub substeps_field: &'a str,
+}
+
+impl Edge<'_> {
+    /// Nulls (with a warning) what one point's data cannot support.
+    pub fn check(&self, p: &mut Point, nonnegative: bool, warnings: &mut Vec<String>) {
+        let at = format!("{} η={} t={} {}", p.dynamics, p.eta, p.t, p.observable);
+        if nonnegative && p.mean < 0.0 {
+            let extrapolate = self.substeps_field.replace("substeps", "extrapolate");
+            warnings.push(format!(
+                "{at}: the estimate of a non-negative observable is {:e} < 0{}; mean and stderr are null",
+                p.mean,
+                if self.extrapolated {
+                    format!(
+                        " (Talay–Tubaro extrapolation 2·fine − coarse is dominated by the discretisation error: raise {} or set {extrapolate} false)",
+                        self.substeps_field
+                    )
+                } else {
+                    " (cancellation in the sums)".to_string()
+                }
+            ));
+            p.mean = f64::NAN;
+            p.stderr = f64::NAN;
+            return;
+        }
+        if self.random && p.count < 2 {
+            p.stderr = f64::NAN;
+            warnings.push(format!(
+                "{at}: {} surviving path(s); a standard error needs at least 2, so stderr is null and the point unresolved",
+                p.count
+            ));
+        } else if self.random && p.stderr == 0.0 && p.t > 0.0 {
+            p.stderr = f64::NAN;
+            warnings.push(format!(
+                "{at}: zero sample variance over {} paths of a random dynamics (zero noise, or values below what the arithmetic resolves{}); stderr is null",
+                p.count,
+                if self.f32 { ": f32 underflows below ~1e-38, use \"precision\": \"f64\" or --backend cpu" } else { "" }
+            ));
+        }
+        let tiny = |v: f64| v != 0.0 && v.abs() < F32_TINY;
+        if self.f32 && (tiny(p.mean) || p.exact.is_some_and(tiny)) {
+            warnings.push(format!(
+                "{at}: mean {:e} (exact {}) is near f32 underflow; f32 values there are unreliable (use \"precision\": \"f64\" or --backend cpu)",
+                p.mean,
+                p.exact.map_or("unknown".into(), |e| format!("{e:e}"))
+            ));
         }
     }
 }

@@ -250,9 +250,12 @@ pub(crate) fn check_sums(
             ));
         }
     }
-    // Cauchy–Schwarz; the slack covers f32 block partials from the GPU.
+    // Cauchy–Schwarz; the slack covers f32 block partials from the GPU: their rounding
+    // (relative), and squares of |y| < 2^-63 that fall below f32's normal range (each
+    // y² off by at most 2^-126, so (Σy)² ≤ n·(Σy² + n·2^-126) still holds).
+    let tiny = f32::MIN_POSITIVE as f64;
     for ((a, sa), (b, sb)) in [(("Σy", s1), ("Σy²", s2)), (("Σe", e1), ("Σe²", e2))] {
-        if sa * sa > n * sb * (1.0 + 1e-3) + 1e-300 {
+        if sa * sa > n * (sb * (1.0 + 1e-3) + n * tiny) + 1e-300 {
             return Err(format!(
                 "{a}² = {} exceeds n·{b} = {} (impossible for real values)",
                 num(sa * sa),
@@ -269,5 +272,26 @@ fn num(x: f64) -> String {
         format!("{x}")
     } else {
         format!("{x:e}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::Moments;
+
+    /// GPU f32 partials square each centred value in f32: below |y| ≈ 2^-75 the square
+    /// is 0 while y still counts in Σy. Such sums are real (they pass); sums no real
+    /// values can give (Σy² far below (Σy)²/n) still fail.
+    #[test]
+    fn cauchy_schwarz_allows_f32_squares_that_underflowed() {
+        let obs = Observable::Dist2(0, 1);
+        let mut m = Moments::default();
+        m.add_partial(2000, 2000.0 * 1e-26, 0.0, 0.0, 0.0);
+        assert!(check_sums(&m.to_parts(), obs, 0.0, false).is_ok());
+        let mut bad = Moments::default();
+        bad.add_partial(2000, 2000.0 * 1e-3, 1e-9, 0.0, 0.0);
+        let e = check_sums(&bad.to_parts(), obs, 0.0, false).unwrap_err();
+        assert!(e.contains("impossible for real values"), "{e}");
     }
 }

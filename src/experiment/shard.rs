@@ -27,6 +27,13 @@ impl Shard {
         if n == 0 || i == 0 || i > n {
             return Err(format!("--shard: need 1 ≤ i ≤ N, got {i}/{n}"));
         }
+        // More shards than any run has replicas would only add empty ones.
+        let most = crate::config::parse::MAX_PATHS;
+        if n > most {
+            return Err(format!(
+                "--shard: N must be at most {most} (a run's replicas), got {n}"
+            ));
+        }
         Ok(Shard {
             index: i - 1,
             count: n,

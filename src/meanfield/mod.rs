@@ -39,7 +39,8 @@
 //! Random numbers (DESIGN §6; the GPU twin uses the same counters): initial neuron k of
 //! replica r: `model::init_neurons`; sgd step k: normals `j(d+1) .. j(d+1)+d` (θ_j, then
 //! the label noise ε_j) of `fill_normals(key, r, stream, k)` when streaming, or index
-//! `sample_index(Replacement, key, stream, r, k, j, b, N)` on a data set (msgd alike);
+//! `sample_index(sampling, key, stream, r, k, j, b, N)` on a data set (msgd alike;
+//! with replacement by default, or epochs without);
 //! smf1 (smf2, msme1) substep s of step k: normals `0..N` of
 //! `fill_normals(key, r, stream, k·S + s)`.
 //!
@@ -141,6 +142,10 @@ pub struct MfJob {
     pub dynamics: Dynamics,
     pub eta: f64,
     pub batch: u32,
+    /// How sgd / msgd draw their minibatch from the data set (`data::sampling`): with
+    /// replacement, or epochs without (a streamed input has no epochs: the config
+    /// refuses it).
+    pub sampling: Sampling,
     /// Friction γ > 0 of msgd / msme1 (`"momentum": {"friction": γ}`); unused otherwise.
     pub friction: f64,
     /// RK4 / EM substeps per step (gf, smf1) of the fine level.
@@ -275,7 +280,7 @@ pub fn fill_batch<R: Real>(
             let set = job.set.as_ref().expect("checked: sgd has a data set");
             for j in 0..b {
                 let i = sample_index(
-                    Sampling::Replacement,
+                    job.sampling,
                     job.key,
                     job.stream,
                     r,
@@ -371,6 +376,7 @@ pub fn bench_job(width: usize, steps: u32) -> MfJob {
         dynamics: Dynamics::Sgd,
         eta: 0.05,
         batch: 8,
+        sampling: Sampling::Replacement,
         friction: 0.0,
         substeps: 1,
         coarsen: 1,

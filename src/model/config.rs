@@ -15,20 +15,18 @@ pub enum ModelConfig {
     ToySgd(ToySgdConfig),
 }
 
+/// The small-d engine's model kinds (`model.kind`).
+pub const KINDS: [&str; 3] = ["quadratic", "multiplicative", "toy_sgd"];
+
 impl<'de> Deserialize<'de> for ModelConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        parse::tagged(
-            d,
-            "kind",
-            &["quadratic", "multiplicative", "toy_sgd"],
-            |kind, rest| {
-                Ok(match kind {
-                    "quadratic" => ModelConfig::Quadratic(parse::section(rest, "")?),
-                    "multiplicative" => ModelConfig::Multiplicative(parse::section(rest, "")?),
-                    _ => ModelConfig::ToySgd(parse::section(rest, "")?),
-                })
-            },
-        )
+        parse::tagged(d, "kind", &KINDS, |kind, rest| {
+            Ok(match kind {
+                "quadratic" => ModelConfig::Quadratic(parse::section(rest, "")?),
+                "multiplicative" => ModelConfig::Multiplicative(parse::section(rest, "")?),
+                _ => ModelConfig::ToySgd(parse::section(rest, "")?),
+            })
+        })
     }
 }
 

@@ -1,8 +1,8 @@
 //! CSV tables derived from a [`Report`] (DESIGN §8).
 //!
 //! Plain std formatting, no csv crate: floats are written with `{}` (shortest string that
-//! round-trips the f64, so `-0.0`, `inf`, `NaN` appear as Rust prints them), booleans as
-//! `true`/`false`, `None` as an empty cell. Text cells are quoted per RFC 4180 only when
+//! round-trips the f64, `-0.0` as Rust prints it), booleans as `true`/`false`, `None` and
+//! a value that is not finite (no estimate: results.json's null) as an empty cell. Text cells are quoted per RFC 4180 only when
 //! they contain a comma, quote or line break.
 
 use std::fmt::Write as _;
@@ -32,10 +32,14 @@ fn text(s: &str) -> String {
 
 /// Shortest round-tripping decimal: plain (`0.05`, `2`) for moderate magnitudes,
 /// exponent form (`1.5e-7`, `3e20`) otherwise, so tiny errors don't print 300 zeros.
-/// Both forms parse back to the identical f64 (Rust, Python, numpy, pandas, R).
+/// Both forms parse back to the identical f64 (Rust, Python, numpy, pandas, R). NaN and
+/// ±inf, which results.json writes as null, are empty cells here too (every reader
+/// takes an empty cell as missing).
 pub fn num(x: f64) -> String {
     let a = x.abs();
-    if !x.is_finite() || a == 0.0 || (1e-4..1e15).contains(&a) {
+    if !x.is_finite() {
+        String::new()
+    } else if a == 0.0 || (1e-4..1e15).contains(&a) {
         format!("{x}")
     } else {
         format!("{x:e}")
@@ -246,8 +250,8 @@ mod tests {
             assert_eq!(s.parse::<f64>().unwrap().to_bits(), x.to_bits(), "{s}");
             assert!(s.len() < 30, "{s}");
         }
-        assert_eq!(num(f64::NAN), "NaN");
-        assert_eq!(num(f64::INFINITY), "inf");
+        assert_eq!(num(f64::NAN), "");
+        assert_eq!(num(f64::INFINITY), "");
     }
 
     #[test]

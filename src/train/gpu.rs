@@ -32,7 +32,9 @@
 use super::net::Param;
 use super::{Sink, TrainJob, Trainer, Update};
 use crate::backend::gpu::chunks::{chunk_replicas, ReplicaNeeds};
-use crate::backend::gpu::compose::{lit, mulhilo, real_alias, HEAVY_BALL, MATH, PHILOX, RK4};
+use crate::backend::gpu::compose::{
+    lit, mulhilo, real_alias, HEAVY_BALL, MATH, PHILOX, RK4, SAMPLING,
+};
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, rows_of_columns, to_f64};
 use crate::backend::gpu::segments::{drive, Event, Plan, StepLoop};
@@ -136,11 +138,7 @@ pub fn loop_iterations_per_step(job: &TrainJob) -> u64 {
     match job.dynamics.update() {
         Update::Discrete { full: false } => {
             // Index draws (cycle walking: Feistel rounds, a few walks), residuals, update.
-            let draw = if job.sampling == Sampling::Epochs {
-                64 * b
-            } else {
-                b
-            };
+            let draw = job.sampling.loop_iterations() * b;
             draw + (b + 2) * pair + dense
         }
         Update::Discrete { full: true } => (n + 2) * pair + dense,
@@ -259,6 +257,7 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
         MATH,
         mulhilo(int64),
         PHILOX,
+        SAMPLING,
         RK4,
         HEAVY_BALL,
         NET,

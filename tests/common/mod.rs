@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+pub mod bad_config;
 pub mod cases;
 pub mod train;
 

@@ -39,6 +39,9 @@ pub const SDE: &str = include_str!("../../../shaders/dynamics/sde.wgsl");
 pub const SDE_LEVEL: &str = include_str!("../../../shaders/dynamics/sde_level.wgsl");
 pub const MSME1: &str = include_str!("../../../shaders/dynamics/msme1.wgsl");
 pub const HEAVY_BALL: &str = include_str!("../../../shaders/dynamics/heavy_ball.wgsl");
+/// Minibatch indices from a finite data set (`data::sampling`'s twin), for the trainer
+/// and mean-field.
+pub const SAMPLING: &str = include_str!("../../../shaders/data/sampling.wgsl");
 /// The RK4 step per coordinate (`solver::rk4`'s twin), for every engine's flows.
 pub const RK4: &str = include_str!("../../../shaders/solver/rk4.wgsl");
 

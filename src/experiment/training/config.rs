@@ -145,8 +145,39 @@ fn de_data<'de, D: serde::Deserializer<'de>>(d: D) -> Result<DataConfig, D::Erro
 /// Parses a finite-data config's JSON (the overrides applied first); every error
 /// names its field.
 pub fn parse(value: serde_json::Value, overrides: Overrides) -> Result<TrainConfig, ConfigError> {
-    expect_family(parse::experiment(&value)?.name(), Family::Training)?;
+    let experiment = expect_family(parse::experiment(&value)?.name(), Family::Training)?;
+    refuse_unread(&value, TrainExperiment::of(experiment))?;
     overrides.parse(value)
+}
+
+/// Parses the config a run wrote into its outputs (`merge`): it lists every field with
+/// its default, read by the experiment or not, so unread fields are not refused.
+pub fn parse_echo(value: serde_json::Value) -> Result<TrainConfig, ConfigError> {
+    expect_family(parse::experiment(&value)?.name(), Family::Training)?;
+    Overrides::default().parse(value)
+}
+
+/// The optional fields an experiment does not read, refused where a config sets them
+/// (a user who sets `batch` for gd_vs_gf expects it to matter; it would not).
+fn refuse_unread(
+    value: &serde_json::Value,
+    experiment: TrainExperiment,
+) -> Result<(), ConfigError> {
+    let (name, unread): (&str, &[&str]) = match experiment {
+        TrainExperiment::GdVsGf => (
+            "gd_vs_gf (deterministic runs on the first data set)",
+            &["batch", "sampling", "datasets", "converge_tolerance"],
+        ),
+        TrainExperiment::LeastSquaresRisk => {
+            ("least_squares_risk", &["ratios", "converge_tolerance"])
+        }
+        TrainExperiment::ImplicitBiasSweep => ("implicit_bias_sweep", &["ratios"]),
+        TrainExperiment::WeakOrder => ("weak_order", &["ratios", "converge_tolerance"]),
+    };
+    match unread.iter().find(|f| value.get(**f).is_some()) {
+        Some(f) => err(f, format!("not read by {name}: remove it")),
+        None => Ok(()),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -228,30 +259,30 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
     )?;
     let friction = check_momentum(cfg.momentum.as_ref(), &dynamics)?;
     if experiment == TrainExperiment::GdVsGf {
-        if let Some(i) = dynamics.iter().position(|d| d.has_momentum()) {
+        let flow = |d: &Dynamics| matches!(d, Dynamics::Gd | Dynamics::Gf | Dynamics::Mgf);
+        if let Some(i) = dynamics.iter().position(|d| !flow(d)) {
             return err(
                 &format!("dynamics[{i}]"),
-                "gd_vs_gf runs gd, gf and mgf (allowed here: gd, gf, mgf); msgd and msme1 \
-                 run in implicit_bias_sweep and least_squares_risk",
+                format!(
+                    "gd_vs_gf runs gd, gf and mgf (allowed here: gd, gf, mgf), not {}: its runs \
+                     are deterministic; the random dynamics (and msgd, msme1) run in \
+                     implicit_bias_sweep, least_squares_risk and weak_order",
+                    dynamics[i]
+                ),
             );
         }
     }
     if cfg.etas.is_empty() {
         return err("etas", "must list at least one step size");
     }
-    for (i, e) in cfg.etas.iter().enumerate() {
-        if !(e.is_finite() && *e > 0.0) {
-            return err(
-                &format!("etas[{i}]"),
-                format!("must be a finite number > 0 (a step size), got {e}"),
-            );
-        }
-    }
     if !(cfg.horizon.is_finite() && cfg.horizon > 0.0) {
         return err(
             "horizon",
             format!("must be a finite number > 0, got {}", cfg.horizon),
         );
+    }
+    for i in 0..cfg.etas.len() {
+        parse::check_eta(i, &cfg.etas, cfg.horizon)?;
     }
     let mut times = cfg.checkpoints.clone();
     for (i, t) in times.iter().enumerate() {
@@ -262,6 +293,7 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
             );
         }
     }
+    parse::check_checkpoint_steps(&cfg.checkpoints, &cfg.etas)?;
     times.push(cfg.horizon);
     times.sort_by(f64::total_cmp);
     times.dedup();
@@ -362,6 +394,17 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
         );
     }
     let precision = check_precision(cfg.precision.as_deref())?;
+    if let DataConfig::Generate(g) = &cfg.data {
+        // Every data set is generated up front and held: features, labels, clean labels.
+        let bytes = cfg.datasets as f64 * g.n as f64 * (g.d as f64 + 2.0) * 8.0;
+        let what = format!("{} data set(s) of N = {} × d = {}", cfg.datasets, g.n, g.d);
+        let field = if cfg.datasets > 1 {
+            "datasets"
+        } else {
+            "data.n"
+        };
+        crate::experiment::budget::check_bytes(field, bytes, &what)?;
+    }
     let mut data = Vec::new();
     for i in 0..cfg.datasets {
         let dc = match &cfg.data {

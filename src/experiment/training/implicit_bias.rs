@@ -230,9 +230,16 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         "dynamics,eta,metric,mean,stderr,count,diverged,solver_error,solver_error_stderr\n",
     );
     let mut sweep = Vec::new();
+    let mut warnings = Vec::new();
     for ((d, ei), vals) in &values {
         let eta = cfg.etas[*ei];
         let dv = diverged.get(&(*d, *ei)).copied().unwrap_or(0);
+        if dv > 0 {
+            warnings.push(format!(
+                "{d} η={eta}: {dv} of {} replicas diverged and were excluded from every metric",
+                dv as usize + vals[0].len()
+            ));
+        }
         let mut metrics = serde_json::Map::new();
         for (k, name) in METRICS.iter().enumerate() {
             let (m, se, n) = mean_se(&vals[k]);
@@ -341,6 +348,6 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         ],
         summary,
         path_steps,
-        warnings: Vec::new(),
+        warnings,
     })
 }

@@ -95,6 +95,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         },
     ];
     let mut path_steps = 0.0;
+    let mut warnings = Vec::new();
     for &d in &s.dynamics {
         for (ei, &eta) in s.cfg.etas.iter().enumerate() {
             let mut j = job(s, 0, d, eta, ei);
@@ -126,6 +127,19 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                 }
                 let (risk, se, n) = mean_se(&sq);
                 let bias2 = debiased_bias2(&betas, beta0.as_slice());
+                // At the horizon (a diverged replica stays diverged).
+                if div > 0 && c + 1 == s.times.len() {
+                    warnings.push(format!(
+                        "{d} η={eta}: {div} of {} replicas diverged and were excluded",
+                        div + n
+                    ));
+                }
+                if bias2 < 0.0 {
+                    warnings.push(format!(
+                        "{d} η={eta} t={time}: the debiased bias² is negative ({bias2:.3e}): \
+                         the bias is below its Monte Carlo noise"
+                    ));
+                }
                 let (err, err_se) = if errs.is_empty() {
                     (None, None)
                 } else {
@@ -192,7 +206,7 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         ],
         summary,
         path_steps,
-        warnings: Vec::new(),
+        warnings,
     })
 }
 

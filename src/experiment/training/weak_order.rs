@@ -191,6 +191,13 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                             };
                             let (v, err) =
                                 lv.value(&rows, |w| observe(s, ds, name, &w[..p], &mut beta));
+                            // A state within the bound whose observable (or its levels'
+                            // combination) overflows is diverged too: counted, never
+                            // averaged in, never dropped.
+                            if !v.is_finite() || err.is_some_and(|e| !e.is_finite()) {
+                                cell.diverged += 1;
+                                continue;
+                            }
                             cell.vals.push(v);
                             cell.errs.extend(err);
                         }
@@ -210,6 +217,21 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
             _ => annealed_point(per[0].clone(), per),
         });
     }
+    // The small-d engine's honest edges (`experiment::Edge`): every observable here is
+    // non-negative, so a negative mean (Talay–Tubaro's 2·fine − coarse on a level near
+    // blow-up) is null; a random run needs 2 surviving replicas for a standard error.
+    let mut edges = Vec::new();
+    let f32 = t.precision() == crate::backend::Precision::F32;
+    for pt in points.iter_mut() {
+        let d = Dynamics::parse(&pt.dynamics).expect("a dynamics of the study");
+        let edge = crate::experiment::Edge {
+            random: d.is_random(),
+            extrapolated: cfg.extrapolate && d.kind() == crate::dynamics::Kind::Sde,
+            f32,
+            substeps_field: "substeps",
+        };
+        edge.check(pt, true, &mut edges);
+    }
     let paired = if s.data.len() > 1 {
         paired_by_dataset(s, &by_dataset)
     } else {
@@ -227,7 +249,9 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         "extrapolate": cfg.extrapolate,
         "datasets": s.data.len(),
     });
-    study_output(&s.name, &grid, points, &paired, extra, path_steps)
+    let mut out = study_output(&s.name, &grid, points, &paired, extra, path_steps)?;
+    out.warnings.splice(0..0, edges);
+    Ok(out)
 }
 
 /// With several data sets, every pair's difference per data set (the same data for both

@@ -7,6 +7,7 @@ use crate::config::{
     check_bound, check_precision, defaults, expect_family, ConfigError, Experiment, Family,
     MAX_SUBSTEPS,
 };
+use crate::data::sampling::Sampling;
 use crate::data::DataSet;
 use crate::dynamics::momentum::{check_momentum, MomentumConfig};
 use crate::experiment::training::config::whole_steps;
@@ -161,6 +162,11 @@ pub struct WidthSweepConfig {
     pub etas: Vec<f64>,
     #[serde(default = "one_u32")]
     pub batch: u32,
+    /// How sgd / msgd draw minibatches from a finite data set: "replacement" (the
+    /// default) or "epochs" (without replacement, reshuffled every epoch; the trainer's
+    /// `sampling`, `data::sampling`).
+    #[serde(default, skip_serializing_if = "Sampling::is_replacement")]
+    pub sampling: Sampling,
     pub horizon: f64,
     /// Report times besides 0 and the horizon (multiples of every η).
     #[serde(default)]
@@ -372,14 +378,8 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
             format!("must be a finite number > 0, got {}", cfg.horizon),
         );
     }
-    for (j, e) in cfg.etas.iter().enumerate() {
-        if !(e.is_finite() && *e > 0.0) {
-            return err(
-                &format!("etas[{j}]"),
-                format!("must be a finite number > 0 (a step size), got {e}"),
-            );
-        }
-        parse::step_limit(&format!("etas[{j}]"), cfg.horizon, *e)?;
+    for i in 0..cfg.etas.len() {
+        parse::check_eta(i, &cfg.etas, cfg.horizon)?;
     }
     let mut times = cfg.checkpoints.clone();
     for (j, t) in times.iter().enumerate() {
@@ -390,6 +390,7 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
             );
         }
     }
+    parse::check_checkpoint_steps(&cfg.checkpoints, &cfg.etas)?;
     times.push(0.0);
     times.push(cfg.horizon);
     times.sort_by(f64::total_cmp);
@@ -406,6 +407,13 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
         let k = whole_steps(cfg.horizon, *eta).unwrap_or(0) as u64;
         if k * cfg.substeps.max(1) as u64 >= 1 << 32 {
             return err("horizon", "horizon/η × substeps must stay below 2^32");
+        }
+        // An epoch's position k·b + j is one 32-bit counter word.
+        if cfg.sampling == Sampling::Epochs && k * cfg.batch as u64 >= 1 << 32 {
+            return err(
+                "horizon",
+                "horizon/η × batch must stay below 2^32 draws with \"sampling\": \"epochs\"",
+            );
         }
     }
     if cfg.batch == 0 {
@@ -443,6 +451,13 @@ pub fn check(cfg: WidthSweepConfig, name_hint: &str) -> Result<Sweep, ConfigErro
                 return err(
                     "data.label_noise",
                     format!("must be a finite number ≥ 0, got {label_noise}"),
+                );
+            }
+            if cfg.sampling == Sampling::Epochs {
+                return err(
+                    "sampling",
+                    "\"epochs\" needs a finite data set (data.kind = \"set\"); streamed inputs \
+                     are fresh at every draw (allowed here: \"replacement\")",
                 );
             }
             let caps = capabilities(act, true);

@@ -50,6 +50,7 @@ pub fn job(s: &Sweep, d: Dynamics, eta_index: usize, width: usize) -> MfJob {
         dynamics: d,
         eta,
         batch: s.cfg.batch,
+        sampling: s.cfg.sampling,
         friction: s.friction,
         substeps: s.cfg.substeps,
         coarsen: 1,
@@ -99,6 +100,17 @@ pub fn describe_job(j: &MfJob) -> serde_json::Value {
         what["substeps"] = json!(j.substeps());
     }
     what
+}
+
+/// Refuses a sweep whose CPU workers' minibatches (inputs, labels, weights, residuals,
+/// draws: ~(2d + 6) values a sample) would exceed the host budget, naming `batch`.
+pub fn check_batch_memory(s: &Sweep) -> Result<(), crate::config::ConfigError> {
+    let b = s.cfg.batch as f64;
+    crate::experiment::budget::check_bytes(
+        "batch",
+        b * (2 * s.cfg.model.d + 6) as f64 * 8.0 * crate::experiment::budget::workers(),
+        &format!("batch {}: the CPU workers' minibatches", s.cfg.batch),
+    )
 }
 
 /// Per-replica observables of one job, `[checkpoint][replica]`.

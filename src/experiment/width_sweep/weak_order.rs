@@ -32,7 +32,21 @@ pub fn report(s: &Sweep, runs: &Combined, neuron_steps: f64) -> anyhow::Result<O
             all.extend(cells(d.name(), eta, &[width], &s.times, v, err));
         }
     }
-    let points: Vec<Point> = all.iter().map(point).collect();
+    let mut points: Vec<Point> = all.iter().map(point).collect();
+    // The small-d engine's honest edges (`experiment::Edge`) on the point estimates: the
+    // risk, ⟨a², ν⟩ and ⟨|w|², ν⟩ are non-negative (⟨φ, ν⟩ need not be).
+    let mut edges = Vec::new();
+    for p in points.iter_mut() {
+        let d = crate::meanfield::Dynamics::parse(&p.dynamics).expect("a dynamics of the sweep");
+        let edge = crate::experiment::Edge {
+            random: d.is_random(),
+            extrapolated: s.cfg.extrapolate && d.kind() == crate::dynamics::Kind::Sde,
+            f32: s.precision == Some(crate::backend::Precision::F32),
+            substeps_field: "substeps",
+        };
+        let nonnegative = p.observable != "phi";
+        edge.check(p, nonnegative, &mut edges);
+    }
     let mut paired = Vec::new();
     for (a, b) in pairs(&s.dynamics) {
         let ia = s.dynamics.iter().position(|d| *d == a).expect("listed");
@@ -82,7 +96,9 @@ pub fn report(s: &Sweep, runs: &Combined, neuron_steps: f64) -> anyhow::Result<O
         "activation": s.act.name(),
         "test_function": s.phi.name(),
     });
-    study_output(&s.name, &grid, points, &paired, extra, neuron_steps)
+    let mut out = study_output(&s.name, &grid, points, &paired, extra, neuron_steps)?;
+    out.warnings.splice(0..0, edges);
+    Ok(out)
 }
 
 /// A cell as a weak-order point (no closed form for the mean-field network).

@@ -36,7 +36,9 @@
 
 use super::model::TAG_INIT;
 use super::{Block, MeanFieldBackend, MfJob, MfSink, OBSERVABLES};
-use crate::backend::gpu::compose::{lit, mulhilo, real_alias, HEAVY_BALL, MATH, PHILOX, RK4};
+use crate::backend::gpu::compose::{
+    lit, mulhilo, real_alias, HEAVY_BALL, MATH, PHILOX, RK4, SAMPLING,
+};
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, rows_of_columns, to_f64};
 use crate::backend::gpu::segments::{drive, Event, Plan as Run, StepLoop};

@@ -62,6 +62,8 @@ impl Loops {
             blocks(plan.ns as u64).div_ceil(rwg) + (plan.ns as u64).div_ceil(rwg) + 16,
             per * plan.sch as u64,
             (plan.nt as u64).div_ceil(rwg) + (plan.tiles as u64).div_ceil(rwg) + 16,
+            // prep_index: one draw per invocation.
+            job.sampling.loop_iterations(),
         ]
         .into_iter()
         .max()

@@ -4,6 +4,7 @@
 
 use super::plan::group;
 use super::*;
+use crate::data::sampling::{feistel_half_bits, Sampling};
 
 /// Values per replica of `aux` (order-2 drift): r_j, ρ_j, g.
 pub(super) fn aux_len(job: &MfJob, plan: &Plan) -> u64 {
@@ -58,6 +59,7 @@ pub(super) fn compose(
     u("TILES", plan.tiles as u64);
     u("MT", job.teacher.m() as u64);
     u("NDATA", nset as u64);
+    u("FEISTEL_H", feistel_half_bits(nset as u32) as u64);
     u("SUB_FINE", job.substeps.max(1) as u64);
     u("COARSEN", job.coarsen.max(1) as u64);
     u("EVALS", dynamics.evaluations_per_step(sub) as u64);
@@ -79,6 +81,7 @@ pub(super) fn compose(
         ("TEST", test),
         ("MODIFIED", modified),
         ("MOMENTUM", momentum),
+        ("EPOCHS", job.sampling == Sampling::Epochs),
     ] {
         let _ = writeln!(h, "const {name}: bool = {v};");
     }
@@ -111,6 +114,7 @@ pub(super) fn compose(
         MATH,
         mulhilo(int64),
         PHILOX,
+        SAMPLING,
         RK4,
         HEAVY_BALL,
         TWO_LAYER,

@@ -1,0 +1,208 @@
+//! Sizes and fields every experiment bounds alike: step sizes (at least one step, each
+//! listed once), report times on the step grid, fields an experiment would ignore,
+//! names, model kinds, substeps with any solver, host memory, shards and tolerances.
+//! Each exits with 2 and one line naming the field.
+
+mod common;
+use common::bad_config::{bad, edit, run, BIN, SWEEP, TRAIN, WEAK};
+use std::process::Command;
+
+/// Every family checks its step sizes alike (`config::parse::check_eta`): a whole number
+/// of at least one step to the horizon, each η listed once.
+#[test]
+fn step_sizes_give_at_least_one_step_and_are_listed_once() {
+    let weak_data = edit(TRAIN, "implicit_bias_sweep", "weak_order");
+    for (cfg, name) in [
+        (TRAIN, "trainer"),
+        (weak_data.as_str(), "data weak_order"),
+        (SWEEP, "width_sweep"),
+    ] {
+        let at_least_one = &["error: etas[0]: ", "whole number of steps, at least one"];
+        bad(&edit(cfg, "[0.1]", "[1e10]"), &[], at_least_one);
+        eprintln!("{name}: η beyond the horizon refused");
+        bad(
+            &edit(cfg, "[0.1]", "[0.1, 0.05, 0.1]"),
+            &[],
+            &["error: etas[2]: 0.1 is listed twice"],
+        );
+    }
+    bad(
+        &edit(WEAK, "[0.2, 0.1]", "[0.2, 2.5]"),
+        &[],
+        &["error: etas[1]: ", "at least one"],
+    );
+}
+
+/// A report time that is not a whole number of steps is blamed on its checkpoint.
+#[test]
+fn checkpoints_off_the_step_grid_name_the_checkpoint() {
+    for cfg in [TRAIN, SWEEP] {
+        let with = edit(
+            cfg,
+            r#""etas": [0.1],"#,
+            r#""etas": [0.1], "checkpoints": [0.1, 0.05],"#,
+        );
+        bad(
+            &with,
+            &[],
+            &[
+                "error: checkpoints[1]: ",
+                "not a whole number of steps of etas[0]",
+            ],
+        );
+    }
+}
+
+/// gd_vs_gf runs gd, gf and mgf only, and refuses the fields it would ignore; the other
+/// finite-data experiments refuse gd_vs_gf's `ratios`.
+#[test]
+fn fields_an_experiment_does_not_read_are_refused() {
+    let gd_vs_gf = edit(TRAIN, "implicit_bias_sweep", "gd_vs_gf");
+    bad(&gd_vs_gf, &[], &["error: batch: not read by gd_vs_gf"]);
+    let plain = gd_vs_gf
+        .replace(r#""batch": 1, "#, "")
+        .replace(r#""datasets": 1, "#, "");
+    bad(
+        &edit(&plain, r#"["gd"]"#, r#"["gd", "sgd"]"#),
+        &[],
+        &[
+            "error: dynamics[1]: gd_vs_gf runs gd, gf and mgf",
+            "not sgd",
+        ],
+    );
+    bad(
+        &edit(
+            &plain,
+            r#""paths": 2,"#,
+            r#""paths": 2, "sampling": "epochs","#,
+        ),
+        &[],
+        &["error: sampling: not read"],
+    );
+    bad(
+        &edit(TRAIN, r#""paths": 2,"#, r#""paths": 2, "ratios": [2],"#),
+        &[],
+        &["error: ratios: not read by implicit_bias_sweep"],
+    );
+}
+
+/// A config's name is a plain file name (it names the default output directory), and a
+/// misspelt model kind is named as such, not routed to another engine by `data`.
+#[test]
+fn names_and_model_kinds_are_checked_in_the_envelope() {
+    for name in ["../escaped", "/tmp/abs", "", ".hidden", "a b"] {
+        let cfg = edit(
+            WEAK,
+            r#""seed": 1"#,
+            &format!(r#""seed": 1, "name": {name:?}"#),
+        );
+        bad(&cfg, &[], &["error: name: must be 1 … 100 letters"]);
+    }
+    let typo = edit(SWEEP, r#""kind": "two_layer""#, r#""kind": "two-layer""#).replace(
+        r#""experiment": "width_sweep""#,
+        r#""experiment": "weak_order""#,
+    );
+    bad(
+        &typo,
+        &[],
+        &[
+            "error: model.kind: unknown variant `two-layer`",
+            "two_layer",
+        ],
+    );
+}
+
+/// `sde.substeps` is checked whatever the solver (the exact solver's flows use it).
+#[test]
+fn substeps_are_bounded_with_the_exact_solver_too() {
+    let exact = edit(
+        WEAK,
+        r#""substeps": 8, "extrapolate": true"#,
+        r#""solver": "exact", "substeps": 4294967295"#,
+    )
+    .replace(r#""estimator""#, "\"x\"");
+    bad(&exact, &[], &["error: sde.substeps: must be in 1 … 4096"]);
+    bad(
+        &exact.replace("4294967295", "0"),
+        &[],
+        &["error: sde.substeps: must be in 1 … 4096"],
+    );
+}
+
+/// Sizes that would abort on a failed allocation are refused up front, naming the field.
+#[test]
+fn batches_and_data_sets_beyond_the_host_budget_are_refused() {
+    let budget = |cfg: &str, wanted: &[&str]| {
+        let (code, err) = run(cfg, &[]);
+        assert_eq!(code, Some(2), "{err}");
+        for w in wanted {
+            assert!(err.contains(w), "stderr lacks {w:?}: {err}");
+        }
+    };
+    budget(
+        &edit(WEAK, r#""batch": 2"#, r#""batch": 4294967295"#),
+        &["error: batch: ", "beyond the host budget"],
+    );
+    budget(
+        &edit(SWEEP, r#""batch": 2"#, r#""batch": 4294967295"#),
+        &["error: batch: ", "beyond the host budget"],
+    );
+    budget(
+        &edit(TRAIN, r#""n": 20, "d": 30"#, r#""n": 16777216, "d": 4096"#),
+        &["error: data.n: ", "beyond the host budget"],
+    );
+}
+
+/// invariant's batches hold whole paths; a target needs a weak error to size; `--shard`
+/// has at most as many shards as a run can have replicas.
+#[test]
+fn batches_targets_and_shards_are_bounded() {
+    let inv = r#"{"experiment": "invariant",
+     "model": {"kind": "toy_sgd", "loss": "double_well", "c0": 0.25, "sigma": 100.0},
+     "x0": [0.0], "dynamics": ["sgd"], "etas": [0.01], "horizon": 1.0, "paths": 10,
+     "sde": {"substeps": 2, "extrapolate": false},
+     "invariant": {"bins": 10, "range": [-2.0, 2.0], "batches": 20}, "seed": 1}"#;
+    bad(
+        inv,
+        &[],
+        &["error: invariant.batches: must be at most paths = 10"],
+    );
+    let target = edit(
+        WEAK,
+        r#""seed": 1"#,
+        r#""seed": 1, "target": {"rel_stderr": 0.2, "pilot_paths": 10}"#,
+    );
+    bad(
+        &edit(&target, r#"["sgd", "sme1"]"#, r#"["sme1"]"#),
+        &[],
+        &["error: target: ", "give none"],
+    );
+    let (code, err) = run(WEAK, &["--shard", "1/4294967296"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("--shard: N must be at most 4294967295"),
+        "{err}"
+    );
+}
+
+/// `compare`'s tolerances are finite and ≥ 0 (a NaN tolerance failed every comparison).
+#[test]
+fn compare_tolerances_must_be_finite_and_non_negative() {
+    for (opt, v) in [
+        ("--path-tol", "NaN"),
+        ("--se-tol", "-0.5"),
+        ("--path-tol", "inf"),
+    ] {
+        let o = Command::new(BIN)
+            .args(["compare", "configs/quickstart.json", opt, v])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(
+            err.contains(opt) && err.contains("must be a finite number ≥ 0"),
+            "{err}"
+        );
+    }
+}
