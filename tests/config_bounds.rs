@@ -86,17 +86,35 @@ fn fields_an_experiment_does_not_read_are_refused() {
     );
 }
 
-/// A config's name is a plain file name (it names the default output directory), and a
-/// misspelt model kind is named as such, not routed to another engine by `data`.
+/// The default output directory `runs/<name>-<time>` needs a plain name (one that
+/// would escape `runs/` is refused, naming `name`); a misspelt model kind is named as
+/// such, not routed to another engine by `data`.
 #[test]
-fn names_and_model_kinds_are_checked_in_the_envelope() {
-    for name in ["../escaped", "/tmp/abs", "", ".hidden", "a b"] {
-        let cfg = edit(
+fn names_and_model_kinds_are_checked() {
+    for name in ["../escaped", "/tmp/abs", "", ".hidden"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let cfg = tmp.path().join("c.json");
+        let text = edit(
             WEAK,
             r#""seed": 1"#,
             &format!(r#""seed": 1, "name": {name:?}"#),
         );
-        bad(&cfg, &[], &["error: name: must be 1 … 100 letters"]);
+        std::fs::write(&cfg, text).unwrap();
+        let o = Command::new(BIN)
+            .arg("run")
+            .arg(&cfg)
+            .args(["--backend", "cpu", "--quiet"])
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{name:?}: {err}");
+        assert!(
+            err.contains("error: name: ") && err.contains("plain file name"),
+            "{err}"
+        );
+        let made: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert_eq!(made.len(), 1, "{name:?}: only the config, got {made:?}");
     }
     let typo = edit(SWEEP, r#""kind": "two_layer""#, r#""kind": "two-layer""#).replace(
         r#""experiment": "width_sweep""#,
@@ -110,6 +128,43 @@ fn names_and_model_kinds_are_checked_in_the_envelope() {
             "two_layer",
         ],
     );
+}
+
+/// A config file's stem names a run without `name`, spaces and all, and its shards
+/// merge (merge rereads the stored config, name included).
+#[test]
+fn a_run_named_by_a_file_stem_with_a_space_shards_and_merges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/configs/invariant_1d.json"
+    ))
+    .unwrap()
+    .replace("  \"name\": \"invariant_1d\",\n", "");
+    assert!(!text.contains("\"name\""));
+    let cfg = tmp.path().join("inv 1d.json");
+    std::fs::write(&cfg, text).unwrap();
+    let mut dirs = Vec::new();
+    for i in 1..=2 {
+        let d = tmp.path().join(format!("s{i}"));
+        let o = Command::new(BIN)
+            .arg("run")
+            .arg(&cfg)
+            .args(["--backend", "cpu", "--quiet", "--paths", "40"])
+            .args(["--shard", &format!("{i}/2"), "--out"])
+            .arg(&d)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        dirs.push(d);
+    }
+    let o = Command::new(BIN)
+        .args(["merge", "--quiet", "--out"])
+        .arg(tmp.path().join("m"))
+        .args(&dirs)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// `sde.substeps` is checked whatever the solver (the exact solver's flows use it).

@@ -2,7 +2,7 @@
 //! merged results equal, bit for bit, what one unsharded run gives. (Shards of the
 //! finite-data experiments and width_sweep: `merge_jobs`.)
 
-use super::{run::print_summary, timestamp, Failure};
+use super::{run::print_summary, Failure};
 use crate::experiment::config::check;
 use crate::experiment::{analyze, plan, Collected, RunMeta};
 use crate::output::files::{prepare_out_dir, read_partials, write_run, Partials};
@@ -154,9 +154,10 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
         moments: total.to_parts(),
         digest: String::new(),
     };
-    let dir = a.out.unwrap_or_else(|| {
-        PathBuf::from("runs").join(format!("{}-merged-{}", checked.name, timestamp()))
-    });
+    let dir = match a.out {
+        Some(d) => d,
+        None => super::default_out(&format!("{}-merged", checked.name), "")?,
+    };
     let out = prepare_out_dir(&dir, "--out", a.force)
         .map_err(|e| Failure::BadInput(format!("merge: {e}")))?;
     write_run(&out.path, &report, &partials)?;

@@ -14,7 +14,7 @@
 use super::merge::{shard_set, MergeArgs};
 use super::outputs::write;
 use super::replay::{Replay, Rows};
-use super::{timestamp, Failure};
+use super::Failure;
 use crate::experiment::training::config::{check, parse_echo};
 use crate::experiment::training::execute;
 use crate::output::files::{prepare_out_dir, OutDir};
@@ -247,10 +247,10 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
 /// `--out`, or runs/<name>-merged-<timestamp>, made ready (removed again if nothing is
 /// written into it).
 fn out_dir(a: &MergeArgs, name: &str) -> Result<OutDir, Failure> {
-    let dir = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-merged-{}", timestamp())));
+    let dir = match &a.out {
+        Some(d) => d.clone(),
+        None => super::default_out(&format!("{name}-merged"), "")?,
+    };
     prepare_out_dir(&dir, "--out", a.force).map_err(|e| Failure::BadInput(format!("merge: {e}")))
 }
 

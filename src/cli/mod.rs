@@ -265,6 +265,24 @@ pub fn progress_bar(total: f64, quiet: bool) -> Progress {
     }
 }
 
+/// `runs/<name>-<timestamp><suffix>`, the default output directory of a run or merge:
+/// the name (the config's `name`, or its file's stem) must be one plain path component,
+/// so that the directory lands under `runs/`.
+pub fn default_out(name: &str, suffix: &str) -> Result<PathBuf, Failure> {
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && !name.contains(['/', '\\', '\0'])
+        && name.len() <= 200;
+    if !plain {
+        return Err(Failure::BadInput(format!(
+            "name: {name:?} cannot name the default output directory runs/<name>-<time> \
+             (it must be a plain file name: no '/' or '\\', not empty, not starting with \
+             '.'); rename it, or give --out"
+        )));
+    }
+    Ok(PathBuf::from("runs").join(format!("{name}-{}{suffix}", timestamp())))
+}
+
 /// UTC timestamp `YYYYMMDD-HHMMSS` for default output directories.
 pub fn timestamp() -> String {
     let secs = std::time::SystemTime::now()

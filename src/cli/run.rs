@@ -1,7 +1,7 @@
 //! `smflow run CONFIG`: plan, execute (optionally one shard), analyse, write.
 
 use super::progress::{self, RunIdentity};
-use super::{make_backend, progress_bar, timestamp, Failure};
+use super::{make_backend, progress_bar, Failure};
 use crate::backend::BackendChoice;
 use crate::config::{parse, ConfigError, Family};
 use crate::experiment::{
@@ -193,10 +193,10 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
 /// ready before any work: created, writable, and empty unless `--force` (which empties
 /// it). Every experiment calls this right after its config is validated.
 pub fn prepare_out(a: &RunArgs, name: &str, suffix: &str) -> Result<OutDir, Failure> {
-    let dir = a
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{name}-{}{suffix}", timestamp())));
+    let dir = match &a.out {
+        Some(d) => d.clone(),
+        None => super::default_out(name, suffix)?,
+    };
     prepare_out_dir(&dir, "--out", a.force).map_err(Failure::BadInput)
 }
 

@@ -179,8 +179,6 @@ fn path_at(text: &str, offset: usize) -> String {
     path
 }
 
-/// The envelope of a parsed config: a JSON object whose `experiment` names one of
-/// [`Experiment::ALL`].
 /// Whether a weak_order config's `model.kind`, where it is a string, names a model of
 /// some engine (its absence, or another type, is left to the schema's errors).
 fn known_kind(model: Option<&Value>) -> bool {
@@ -192,25 +190,8 @@ fn known_kind(model: Option<&Value>) -> bool {
     }
 }
 
-/// The config's `name`, where it is a string: it names the default output directory
-/// (`runs/<name>-<time>`), so it must be a plain file name.
-fn check_name(name: Option<&Value>) -> Result<(), ConfigError> {
-    let Some(Value::String(s)) = name else {
-        return Ok(());
-    };
-    let plain = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
-    if s.is_empty() || s.len() > 100 || s.starts_with('.') || !s.chars().all(plain) {
-        return Err(bad(
-            "name",
-            format!(
-                "must be 1 … 100 letters, digits, '.', '-' or '_', not starting with '.' \
-                 (it names the default output directory runs/<name>-<time>), got {s:?}"
-            ),
-        ));
-    }
-    Ok(())
-}
-
+/// The envelope of a parsed config: a JSON object whose `experiment` names one of
+/// [`Experiment::ALL`].
 pub fn experiment(value: &Value) -> Result<Experiment, ConfigError> {
     let allowed = Experiment::ALL.map(Experiment::name).join(", ");
     let Some(obj) = value.as_object() else {
@@ -222,7 +203,6 @@ pub fn experiment(value: &Value) -> Result<Experiment, ConfigError> {
             ),
         ));
     };
-    check_name(obj.get("name"))?;
     match obj.get("experiment") {
         None => Err(bad("experiment", format!("missing (allowed: {allowed})"))),
         Some(Value::String(s)) => match Experiment::parse(s) {
@@ -495,7 +475,6 @@ pub fn short(x: f64) -> String {
     }
 }
 
-/// A whole number of steps `t/η` a run can take, or an error naming `field`.
 /// Step size `etas[i]` of any experiment, against a checked horizon: a finite η > 0,
 /// at most `u32::MAX` steps ([`step_limit`]), horizon/η a whole number of at least one
 /// step, and not listed before (a repeated η would enter an order fit twice, and its
@@ -548,6 +527,7 @@ pub fn check_checkpoint_steps(checkpoints: &[f64], etas: &[f64]) -> Result<(), C
     Ok(())
 }
 
+/// A whole number of steps `t/η` a run can take, or an error naming `field`.
 pub fn step_limit(field: &str, t: f64, eta: f64) -> Result<(), ConfigError> {
     let r = (t / eta).round();
     if r > u32::MAX as f64 {

@@ -357,14 +357,6 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
             );
         }
     }
-    // With the exact solver `sde.substeps` still sets the flows' RK4 substeps (gf, mgf).
-    let s = cfg.sde.substeps;
-    if cfg.sde.solver != "em" && (s == 0 || s > MAX_SUBSTEPS) {
-        return err(
-            "sde.substeps",
-            format!("must be in 1 … {MAX_SUBSTEPS} (RK4 substeps of gf / mgf), got {s}"),
-        );
-    }
     let solver = match cfg.sde.solver.as_str() {
         "em" => {
             let s = cfg.sde.substeps;
@@ -408,6 +400,14 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
             {
                 let why = Capabilities::missing(model.name(), d.exact_needs().describe());
                 return err("sde.solver", format!("{why}, which {d} needs; allowed: em"));
+            }
+            // `sde.substeps` still sets the flows' RK4 substeps (gf, mgf).
+            let s = cfg.sde.substeps;
+            if s == 0 || s > MAX_SUBSTEPS {
+                return err(
+                    "sde.substeps",
+                    format!("must be in 1 … {MAX_SUBSTEPS} (RK4 substeps of gf / mgf), got {s}"),
+                );
             }
             Solver::Exact
         }

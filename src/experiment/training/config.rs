@@ -168,9 +168,10 @@ fn refuse_unread(
             "gd_vs_gf (deterministic runs on the first data set)",
             &["batch", "sampling", "datasets", "converge_tolerance"],
         ),
-        TrainExperiment::LeastSquaresRisk => {
-            ("least_squares_risk", &["ratios", "converge_tolerance"])
-        }
+        TrainExperiment::LeastSquaresRisk => (
+            "least_squares_risk (one data set, its labels redrawn per replica)",
+            &["ratios", "converge_tolerance", "datasets"],
+        ),
         TrainExperiment::ImplicitBiasSweep => ("implicit_bias_sweep", &["ratios"]),
         TrainExperiment::WeakOrder => ("weak_order", &["ratios", "converge_tolerance"]),
     };
@@ -398,7 +399,9 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
         // Every data set is generated up front and held: features, labels, clean labels.
         let bytes = cfg.datasets as f64 * g.n as f64 * (g.d as f64 + 2.0) * 8.0;
         let what = format!("{} data set(s) of N = {} × d = {}", cfg.datasets, g.n, g.d);
-        let field = if cfg.datasets > 1 {
+        // Blame `datasets` only where one data set would fit.
+        let one = g.n as f64 * (g.d as f64 + 2.0) * 8.0;
+        let field = if cfg.datasets > 1 && one <= crate::experiment::budget::host_budget() {
             "datasets"
         } else {
             "data.n"

@@ -120,6 +120,10 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                             .map(|(a, b)| (a - b) * (a - b))
                             .sum()
                     });
+                    if !v.is_finite() || e.is_some_and(|e| !e.is_finite()) {
+                        div += 1;
+                        continue;
+                    }
                     sq.push(v);
                     errs.extend(e);
                     // β itself, combined over the levels as g is (E β by Talay–Tubaro).

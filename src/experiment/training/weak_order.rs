@@ -149,7 +149,9 @@ fn point(d: Dynamics, eta: f64, t: f64, name: &str, c: &Cell) -> Point {
 /// no mean and is left out (its replicas are counted as diverged).
 fn annealed_point(first: Point, per_dataset: &[Point]) -> Point {
     let means: Vec<f64> = per_dataset.iter().map(|p| p.mean).collect();
-    let (mean, stderr, _) = mean_se(&means);
+    let (mean, stderr, sets) = mean_se(&means);
+    // Its spread is over data sets: one data set with a mean has none (not zero).
+    let stderr = if sets < 2 { f64::NAN } else { stderr };
     let errs: Vec<f64> = per_dataset.iter().filter_map(|p| p.solver_error).collect();
     let (err, err_se, _) = mean_se(&errs);
     let has = !errs.is_empty();

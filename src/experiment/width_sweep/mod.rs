@@ -230,7 +230,8 @@ pub fn execute_from(
         runs.errors.push(ed);
     }
     if s.experiment == crate::config::Experiment::MeanFieldWeakOrder {
-        return weak_order::report(s, &runs, neuron_steps);
+        let f32 = b.precision() == crate::backend::Precision::F32;
+        return weak_order::report(s, &runs, neuron_steps, f32);
     }
     Ok(report(s, &runs, neuron_steps))
 }

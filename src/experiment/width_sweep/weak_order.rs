@@ -22,8 +22,8 @@ use crate::meanfield::OBSERVABLES;
 use crate::output::report::Point;
 
 /// The weak-order report of a sweep's runs (values and solver errors of its one
-/// width).
-pub fn report(s: &Sweep, runs: &Combined, neuron_steps: f64) -> anyhow::Result<Output> {
+/// width); `f32`: the backend computed in f32 (its underflow warnings).
+pub fn report(s: &Sweep, runs: &Combined, neuron_steps: f64, f32: bool) -> anyhow::Result<Output> {
     let width = s.widths[0];
     let mut all: Vec<Cell> = Vec::new();
     for (di, d) in s.dynamics.iter().enumerate() {
@@ -41,7 +41,7 @@ pub fn report(s: &Sweep, runs: &Combined, neuron_steps: f64) -> anyhow::Result<O
         let edge = crate::experiment::Edge {
             random: d.is_random(),
             extrapolated: s.cfg.extrapolate && d.kind() == crate::dynamics::Kind::Sde,
-            f32: s.precision == Some(crate::backend::Precision::F32),
+            f32,
             substeps_field: "substeps",
         };
         let nonnegative = p.observable != "phi";
