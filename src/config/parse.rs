@@ -28,12 +28,99 @@ pub fn join(a: &str, b: &str) -> String {
     }
 }
 
+/// The first key given twice in one JSON object, as its field path (`a.b`), if any:
+/// serde_json keeps the last silently, so `"paths": 500, "paths": 7` would run 7.
+fn duplicate_key(text: &str) -> Option<String> {
+    use serde::de::{DeserializeSeed, MapAccess, SeqAccess, Visitor};
+    use std::cell::RefCell;
+    use std::fmt;
+
+    struct Walk<'a> {
+        path: String,
+        found: &'a RefCell<Option<String>>,
+    }
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("any JSON value")
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while seq
+                .next_element_seed(Walk {
+                    path: join(&self.path, &format!("[{i}]")),
+                    found: self.found,
+                })?
+                .is_some()
+            {
+                i += 1;
+            }
+            Ok(())
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let path = join(&self.path, &key);
+                if !seen.insert(key) && self.found.borrow().is_none() {
+                    *self.found.borrow_mut() = Some(path.clone());
+                }
+                map.next_value_seed(Walk {
+                    path,
+                    found: self.found,
+                })?;
+            }
+            Ok(())
+        }
+    }
+    let found = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    let walk = Walk {
+        path: String::new(),
+        found: &found,
+    };
+    walk.deserialize(&mut de).ok()?;
+    found.into_inner()
+}
+
 /// Parses config text to a JSON value. A syntax error is reported as such (with the
 /// field being read when there is one) and never re-parsed as anything else; a
 /// `NaN`/`Infinity` or an out-of-range number names its field.
 pub fn json(text: &str) -> Result<Value, ConfigError> {
     let e = match serde_json::from_str::<Value>(text) {
-        Ok(v) => return Ok(v),
+        Ok(v) => {
+            if let Some(field) = duplicate_key(text) {
+                return Err(bad(
+                    field,
+                    "given twice in one object (JSON would keep the last silently; allowed: \
+                     each key once)",
+                ));
+            }
+            return Ok(v);
+        }
         Err(e) => e,
     };
     let (line, column) = (e.line(), e.column());
@@ -552,6 +639,17 @@ pub fn step_limit(field: &str, t: f64, eta: f64) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_given_twice_is_named_at_any_depth() {
+        let e = json(r#"{"paths": 500, "seed": 1, "paths": 7}"#).unwrap_err();
+        assert_eq!(e.field, "paths", "{e}");
+        assert!(e.message.contains("given twice"), "{e}");
+        let e = json(r#"{"model": {"a": [1], "b": 2}, "x": [{"k": 1, "k": 2}]}"#).unwrap_err();
+        assert_eq!(e.field, "x[0].k", "{e}");
+        // The same key in different objects is fine.
+        assert!(json(r#"{"a": {"k": 1}, "b": {"k": 2}, "c": [{"k": 1}, {"k": 2}]}"#).is_ok());
+    }
 
     #[test]
     fn syntax_errors_name_the_field_being_read() {
