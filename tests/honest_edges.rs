@@ -329,3 +329,27 @@ fn data_weak_order_counts_every_replica_and_nulls_negative_means() {
         "{w:?}"
     );
 }
+
+/// implicit_bias_sweep: a replica within the bound whose always-defined metrics overflow
+/// (‖β − β*‖ with a teacher of 1e200) is diverged, counted and warned of, not dropped.
+#[test]
+fn implicit_bias_counts_an_overflowing_metric_as_diverged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("x.csv");
+    std::fs::write(&data, "a,b,y\n1,2,3\n4,5,6\n7,8,9\n").unwrap();
+    let cfg = format!(
+        r#"{{"experiment": "implicit_bias_sweep",
+        "data": {{"source": "file", "path": {:?}, "teacher": [1e200, 1e200]}},
+        "model": {{"param": "uv", "alpha": 0.1}}, "dynamics": ["sgd"], "etas": [0.01],
+        "batch": 1, "horizon": 1, "paths": 10, "substeps": 1}}"#,
+        data.to_str().unwrap()
+    );
+    let r = run(&cfg, &["--backend", "cpu"]);
+    assert_eq!(r["results"]["sweep"][0]["diverged"], 10, "{r}");
+    let w = warnings(&r);
+    assert!(
+        w.iter()
+            .any(|x| x.starts_with("sgd η=0.01: 10 of 10 replicas diverged")),
+        "{w:?}"
+    );
+}

@@ -276,3 +276,22 @@ fn shards_of_two_backends_are_refused() {
     );
     assert!(!tmp.path().join("m").exists());
 }
+
+/// A shard stopped before its end (progress.json, no partials.json) is named as
+/// interrupted, with the command that finishes it, not as a missing file.
+#[test]
+fn an_interrupted_shard_is_named_as_such() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = shards(tmp.path());
+    // What a killed run leaves: its progress, no partials or results.
+    std::fs::remove_file(d[1].join("partials.json")).unwrap();
+    std::fs::remove_file(d[1].join("results.json")).unwrap();
+    std::fs::write(d[1].join("progress.json"), "{}").unwrap();
+    let o = merge(tmp.path(), &d, &tmp.path().join("m"));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("is an interrupted run") && err.contains("--resume"),
+        "{err}"
+    );
+}

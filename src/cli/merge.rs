@@ -45,6 +45,19 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
     if !d0.join("partials.json").exists() && d0.join(crate::output::job_progress::DIR).is_dir() {
         return super::merge_jobs::merge(a);
     }
+    // A shard stopped before its end holds progress.json and no partials.json.
+    if let Some(d) = a
+        .dirs
+        .iter()
+        .find(|d| !d.join("partials.json").exists() && d.join(super::progress::FILE).exists())
+    {
+        return Err(Failure::BadInput(format!(
+            "merge: {} is an interrupted run (progress.json, no partials.json): finish it \
+             with `smflow run CONFIG --resume {0} …` (the same config, shard and backend), \
+             then merge",
+            d.display()
+        )));
+    }
     let parts: Vec<Partials> = a
         .dirs
         .iter()

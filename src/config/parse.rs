@@ -441,7 +441,16 @@ fn explain(path: &str, msg: &str) -> (String, String) {
     let plain = msg;
     let field = if path.is_empty() { "config" } else { path };
     if let Some((_, expected)) = plain.rsplit_once(", expected ") {
-        if let Some(a) = allowed_of(expected) {
+        // Counts every experiment shares have a narrower range than their Rust type.
+        let count = match field {
+            "paths" => Some(format!("an integer 1 … {MAX_PATHS}")),
+            "batch" => Some(format!("an integer 1 … {}", u32::MAX)),
+            _ => None,
+        };
+        if let Some(a) = count
+            .filter(|_| expected.starts_with('u'))
+            .or_else(|| allowed_of(expected))
+        {
             return (field.to_string(), format!("{plain} (allowed: {a})"));
         }
     }
@@ -639,6 +648,27 @@ pub fn step_limit(field: &str, t: f64, eta: f64) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_and_batch_type_errors_give_their_own_range() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct C {
+            paths: u64,
+            batch: u32,
+        }
+        let e = section::<C>(&json(r#"{"paths": -5, "batch": 1}"#).unwrap(), "").unwrap_err();
+        assert_eq!(e.field, "paths");
+        assert!(
+            e.message.contains("(allowed: an integer 1 … 4294967295)"),
+            "{e}"
+        );
+        let e = section::<C>(&json(r#"{"paths": 5, "batch": -1}"#).unwrap(), "").unwrap_err();
+        assert!(
+            e.message.contains("(allowed: an integer 1 … 4294967295)"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn a_key_given_twice_is_named_at_any_depth() {

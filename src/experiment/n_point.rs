@@ -410,7 +410,7 @@ pub fn paired_orders(
             // Equal to rounding at every η: nothing to fit, and nothing to warn of.
             None if same.clone().all(|o| o.difference.abs() <= rounding(o)) => {}
             None if e.t == horizon && same.count() >= 2 && pts.len() < 2 => warnings.push(format!(
-                "{}−{} {observable} at t={}: fewer than 2 paired differences resolved (> 3 stderr); no order fitted — raise paths",
+                "{}−{} {observable} at t={}: fewer than 2 paired differences resolved (> 3 stderr); no order fitted — raise paths (or, where the warnings say paths diverged, lower η)",
                 e.reference, e.dynamics, e.t
             )),
             None => {}

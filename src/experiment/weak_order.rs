@@ -256,7 +256,7 @@ pub fn errors_and_orders(
                         intercept: f.intercept,
                     }),
                     None if t == ck.horizon && ck.etas.len() >= 2 => warnings.push(format!(
-                        "{a}–{b} {name} at t={t}: fewer than 2 resolved weak errors (error > 3 stderr); no order fitted — raise paths"
+                        "{a}–{b} {name} at t={t}: fewer than 2 resolved weak errors (error > 3 stderr); no order fitted — raise paths (or, where the warnings say paths diverged, lower η)"
                     )),
                     None => {}
                 }

@@ -181,7 +181,15 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                     ]
                 };
                 for r in 0..lv.replicas(last) {
-                    let Some(rows) = lv.replica(last, r) else {
+                    // A state within the bound whose always-defined metrics (the first
+                    // four) overflow is diverged too: counted, not dropped from the means.
+                    let per_level = lv
+                        .replica(last, r)
+                        .map(|rows| rows.iter().map(|row| metrics(row)).collect::<Vec<_>>());
+                    let finite = |p: &Vec<[f64; METRICS.len()]>| {
+                        p.iter().all(|m| m[..4].iter().all(|x| x.is_finite()))
+                    };
+                    let Some(per_level) = per_level.filter(finite) else {
                         *diverged.entry(key).or_default() += 1;
                         replicas_csv.push_str(&format!(
                             "{di},{},{},{r},1,,,,,,,\n",
@@ -190,8 +198,6 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
                         ));
                         continue;
                     };
-                    let per_level: Vec<[f64; METRICS.len()]> =
-                        rows.iter().map(|row| metrics(row)).collect();
                     replicas_csv.push_str(&format!("{di},{},{},{r},0", d.name(), num(eta)));
                     for k in 0..METRICS.len() {
                         let g: Vec<f64> = per_level.iter().map(|m| m[k]).collect();
