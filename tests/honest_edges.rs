@@ -289,24 +289,32 @@ fn finite_data_studies_warn_of_diverged_replicas() {
     );
 }
 
+/// Runs (on the CPU) a finite-data config, `fields` beside its `data`: three samples
+/// [[1,2],[4,5],[7,8]] (λ_max of XᵀX/N ≈ 53: Euler–Maruyama blows up at dt ≥ 0.04)
+/// with a teacher of 1e200 (‖β − β*‖² overflows for any finite β).
+fn run_on_stiff_data(fields: &str) -> Value {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("x.csv");
+    std::fs::write(&data, "a,b,y\n1,2,3\n4,5,6\n7,8,9\n").unwrap();
+    let cfg = format!(
+        r#"{{"data": {{"source": "file", "path": {:?}, "teacher": [1e200, 1e200]}}, {fields}}}"#,
+        data.to_str().unwrap()
+    );
+    run(&cfg, &["--backend", "cpu"])
+}
+
 /// weak_order on a data set: every replica is counted (a state within the bound whose
 /// β_err² overflows is diverged, not dropped), and a negative Talay–Tubaro mean of a
 /// non-negative observable (its coarse level blown up: X has λ_max ≈ 53) is null with
 /// its reason, as in the small-d engine.
 #[test]
 fn data_weak_order_counts_every_replica_and_nulls_negative_means() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("x.csv");
-    std::fs::write(&data, "a,b,y\n1,2,3\n4,5,6\n7,8,9\n").unwrap();
-    let cfg = format!(
-        r#"{{"experiment": "weak_order",
-        "data": {{"source": "file", "path": {:?}, "teacher": [1e200, 1e200]}},
-        "model": {{"param": "linear"}}, "dynamics": ["sgd", "sme1"], "etas": [0.1, 0.05],
-        "batch": 1, "horizon": 1.0, "paths": 20, "substeps": 4, "extrapolate": true,
-        "observables": ["train_loss", "beta_norm2", "beta_err2"], "seed": 3}}"#,
-        data.to_str().unwrap()
+    let r = run_on_stiff_data(
+        r#""experiment": "weak_order", "model": {"param": "linear"},
+        "dynamics": ["sgd", "sme1"], "etas": [0.1, 0.05], "batch": 1, "horizon": 1.0,
+        "paths": 20, "substeps": 4, "extrapolate": true,
+        "observables": ["train_loss", "beta_norm2", "beta_err2"], "seed": 3"#,
     );
-    let r = run(&cfg, &["--backend", "cpu"]);
     let w = warnings(&r);
     let points = r["results"]["points"].as_array().unwrap();
     assert!(!points.is_empty(), "{r}");
@@ -334,17 +342,11 @@ fn data_weak_order_counts_every_replica_and_nulls_negative_means() {
 /// (‖β − β*‖ with a teacher of 1e200) is diverged, counted and warned of, not dropped.
 #[test]
 fn implicit_bias_counts_an_overflowing_metric_as_diverged() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("x.csv");
-    std::fs::write(&data, "a,b,y\n1,2,3\n4,5,6\n7,8,9\n").unwrap();
-    let cfg = format!(
-        r#"{{"experiment": "implicit_bias_sweep",
-        "data": {{"source": "file", "path": {:?}, "teacher": [1e200, 1e200]}},
-        "model": {{"param": "uv", "alpha": 0.1}}, "dynamics": ["sgd"], "etas": [0.01],
-        "batch": 1, "horizon": 1, "paths": 10, "substeps": 1}}"#,
-        data.to_str().unwrap()
+    let r = run_on_stiff_data(
+        r#""experiment": "implicit_bias_sweep", "model": {"param": "uv", "alpha": 0.1},
+        "dynamics": ["sgd"], "etas": [0.01], "batch": 1, "horizon": 1, "paths": 10,
+        "substeps": 1"#,
     );
-    let r = run(&cfg, &["--backend", "cpu"]);
     assert_eq!(r["results"]["sweep"][0]["diverged"], 10, "{r}");
     let w = warnings(&r);
     assert!(
