@@ -79,6 +79,12 @@ fn fields_an_experiment_does_not_read_are_refused() {
         &[],
         &["error: sampling: not read"],
     );
+    let risk = edit(TRAIN, "implicit_bias_sweep", "least_squares_risk");
+    bad(
+        &risk,
+        &[],
+        &["error: datasets: not read by least_squares_risk"],
+    );
     bad(
         &edit(TRAIN, r#""paths": 2,"#, r#""paths": 2, "ratios": [2],"#),
         &[],

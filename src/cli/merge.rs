@@ -169,7 +169,7 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
     };
     let dir = match a.out {
         Some(d) => d,
-        None => super::default_out(&format!("{}-merged", checked.name), "")?,
+        None => super::default_out(&checked.name, "-merged", "")?,
     };
     let out = prepare_out_dir(&dir, "--out", a.force)
         .map_err(|e| Failure::BadInput(format!("merge: {e}")))?;

@@ -249,7 +249,7 @@ pub fn merge(a: MergeArgs) -> Result<(), Failure> {
 fn out_dir(a: &MergeArgs, name: &str) -> Result<OutDir, Failure> {
     let dir = match &a.out {
         Some(d) => d.clone(),
-        None => super::default_out(&format!("{name}-merged"), "")?,
+        None => super::default_out(name, "-merged", "")?,
     };
     prepare_out_dir(&dir, "--out", a.force).map_err(|e| Failure::BadInput(format!("merge: {e}")))
 }

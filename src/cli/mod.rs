@@ -265,10 +265,10 @@ pub fn progress_bar(total: f64, quiet: bool) -> Progress {
     }
 }
 
-/// `runs/<name>-<timestamp><suffix>`, the default output directory of a run or merge:
-/// the name (the config's `name`, or its file's stem) must be one plain path component,
-/// so that the directory lands under `runs/`.
-pub fn default_out(name: &str, suffix: &str) -> Result<PathBuf, Failure> {
+/// `runs/<name><infix>-<timestamp><suffix>`, the default output directory of a run
+/// (infix "") or merge ("-merged"): the name (the config's `name`, or its file's stem)
+/// must be one plain path component, so that the directory lands under `runs/`.
+pub fn default_out(name: &str, infix: &str, suffix: &str) -> Result<PathBuf, Failure> {
     let plain = !name.is_empty()
         && !name.starts_with('.')
         && !name.contains(['/', '\\', '\0'])
@@ -276,11 +276,16 @@ pub fn default_out(name: &str, suffix: &str) -> Result<PathBuf, Failure> {
     if !plain {
         return Err(Failure::BadInput(format!(
             "name: {name:?} cannot name the default output directory runs/<name>-<time> \
-             (it must be a plain file name: no '/' or '\\', not empty, not starting with \
-             '.'); rename it, or give --out"
+             (it must be a plain file name of 1 … 200 bytes: no '/' or '\\', not starting \
+             with '.'); give --out{}",
+            if infix.is_empty() {
+                ", or rename it (config field name, or the config file)"
+            } else {
+                ""
+            }
         )));
     }
-    Ok(PathBuf::from("runs").join(format!("{name}-{}{suffix}", timestamp())))
+    Ok(PathBuf::from("runs").join(format!("{name}{infix}-{}{suffix}", timestamp())))
 }
 
 /// UTC timestamp `YYYYMMDD-HHMMSS` for default output directories.

@@ -195,7 +195,7 @@ pub fn run(a: RunArgs) -> Result<(), Failure> {
 pub fn prepare_out(a: &RunArgs, name: &str, suffix: &str) -> Result<OutDir, Failure> {
     let dir = match &a.out {
         Some(d) => d.clone(),
-        None => super::default_out(name, suffix)?,
+        None => super::default_out(name, "", suffix)?,
     };
     prepare_out_dir(&dir, "--out", a.force).map_err(Failure::BadInput)
 }

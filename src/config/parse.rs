@@ -441,7 +441,8 @@ fn explain(path: &str, msg: &str) -> (String, String) {
     let plain = msg;
     let field = if path.is_empty() { "config" } else { path };
     if let Some((_, expected)) = plain.rsplit_once(", expected ") {
-        // Counts every experiment shares have a narrower range than their Rust type.
+        // `paths` and `batch` are never below 1 (an experiment may ask more: ≥ 2 paths,
+        // a batch ≤ N, which its own check names).
         let count = match field {
             "paths" => Some(format!("an integer 1 … {MAX_PATHS}")),
             "batch" => Some(format!("an integer 1 … {}", u32::MAX)),

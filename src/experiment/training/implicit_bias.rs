@@ -242,7 +242,8 @@ pub fn run(s: &Setup, t: &dyn Trainer, progress: &dyn Fn(f64)) -> anyhow::Result
         let dv = diverged.get(&(*d, *ei)).copied().unwrap_or(0);
         if dv > 0 {
             warnings.push(format!(
-                "{d} η={eta}: {dv} of {} replicas diverged and were excluded from every metric",
+                "{d} η={eta}: {dv} of {} replicas diverged (beyond the bound, or a metric \
+                 overflowed) and were excluded from every metric",
                 dv as usize + vals[0].len()
             ));
         }

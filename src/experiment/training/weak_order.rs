@@ -153,7 +153,8 @@ fn annealed_point(first: Point, per_dataset: &[Point]) -> Point {
     // Its spread is over data sets: one data set with a mean has none (not zero).
     let stderr = if sets < 2 { f64::NAN } else { stderr };
     let errs: Vec<f64> = per_dataset.iter().filter_map(|p| p.solver_error).collect();
-    let (err, err_se, _) = mean_se(&errs);
+    let (err, err_se, err_sets) = mean_se(&errs);
+    let err_se = if err_sets < 2 { f64::NAN } else { err_se };
     let has = !errs.is_empty();
     Point {
         mean,
