@@ -110,6 +110,8 @@ fn duplicate_key(text: &str) -> Option<String> {
 /// field being read when there is one) and never re-parsed as anything else; a
 /// `NaN`/`Infinity` or an out-of-range number names its field.
 pub fn json(text: &str) -> Result<Value, ConfigError> {
+    // A byte-order mark (some editors write one) is not JSON, and not the user's text.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let e = match serde_json::from_str::<Value>(text) {
         Ok(v) => {
             if let Some(field) = duplicate_key(text) {
@@ -669,6 +671,14 @@ mod tests {
             e.message.contains("(allowed: an integer 1 … 4294967295)"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let v = json("\u{feff}{\"paths\": 5}").unwrap();
+        assert_eq!(v["paths"], 5);
+        // Only at the start: elsewhere it is a syntax error as before.
+        assert!(json("{\"paths\": \u{feff}5}").is_err());
     }
 
     #[test]
