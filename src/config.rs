@@ -8,6 +8,7 @@
 use std::fmt;
 
 pub mod parse;
+pub mod text;
 
 /// A bad-input error: exit code 2, one line naming the field.
 #[derive(Debug, Clone, PartialEq)]
