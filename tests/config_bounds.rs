@@ -53,6 +53,64 @@ fn checkpoints_off_the_step_grid_name_the_checkpoint() {
     }
 }
 
+/// One time-grid check for every family (`config::parse::check_schedule`): a weak-order
+/// study reports at times after x₀, so its checkpoints lie in (0, horizon] and at least
+/// one step of every η; the finite-data and mean-field experiments may report at 0.
+#[test]
+fn report_times_are_checked_alike_with_time_zero_only_where_it_means_something() {
+    let at = |t: &str| {
+        edit(
+            WEAK,
+            r#""horizon": 1.0,"#,
+            &format!(r#""horizon": 1.0, "checkpoints": [{t}],"#),
+        )
+    };
+    bad(
+        &at("0.5, 0"),
+        &[],
+        &[
+            "error: checkpoints[1]: ",
+            "must be a time in (0, horizon = 1]",
+        ],
+    );
+    // 1e-13 is a whole number (0) of steps, but not a time after x₀.
+    bad(
+        &at("1e-13"),
+        &[],
+        &[
+            "error: checkpoints[0]: ",
+            "less than one step of etas[0] = 0.2",
+        ],
+    );
+    bad(
+        &at("0.4, 0.15"),
+        &[],
+        &[
+            "error: checkpoints[1]: ",
+            "not a whole number of steps of etas[0]",
+        ],
+    );
+    for cfg in [TRAIN, SWEEP] {
+        bad(
+            &edit(
+                cfg,
+                r#""etas": [0.1],"#,
+                r#""etas": [0.1], "checkpoints": [0, 2],"#,
+            ),
+            &[],
+            &[
+                "error: checkpoints[1]: ",
+                "must be a time in [0, horizon = ",
+            ],
+        );
+        bad(
+            &edit(cfg, r#""etas": [0.1],"#, r#""etas": [],"#),
+            &[],
+            &["error: etas: must list at least one step size"],
+        );
+    }
+}
+
 /// gd_vs_gf runs gd, gf and mgf only, and refuses the fields it would ignore; the other
 /// finite-data experiments refuse gd_vs_gf's `ratios`.
 #[test]

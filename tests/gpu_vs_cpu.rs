@@ -115,6 +115,41 @@ fn label(m: &AnyModel, s: &RunSpec) -> String {
     )
 }
 
+/// In f64 the GPU computes ln, sin/cos, exp and tanh with the CPU's own algorithms
+/// (shaders/common/math_f64.wgsl) on the same draws, so paths agree to f64 rounding:
+/// a few ulps per operation (a driver may fuse a multiply-add), which 5 steps of
+/// contractive dynamics do not amplify. 1e-12 leaves three decades above that; the
+/// f32 builtins that GPU f64 used before fail it by five.
+#[test]
+fn f64_final_states_agree_to_f64_rounding() {
+    let gpu = match GpuBackend::new(Precision::F64) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("skipping f64: {e}");
+            return;
+        }
+    };
+    let cpu = CpuBackend::default();
+    let mut worst = 0.0f64;
+    for (m, s) in cases() {
+        let g = gpu
+            .final_states(&m, &s, 0..M)
+            .unwrap_or_else(|e| panic!("{}: {e:#}", label(&m, &s)));
+        let c = cpu.final_states(&m, &s, 0..M).unwrap();
+        assert_eq!(g.len(), c.len(), "{}", label(&m, &s));
+        for (i, (a, b)) in g.iter().zip(&c).enumerate() {
+            let err = (a - b).abs() / (1.0 + b.abs());
+            worst = worst.max(err);
+            assert!(
+                err <= 1e-12,
+                "f64 {} value {i}: gpu {a} cpu {b}",
+                label(&m, &s)
+            );
+        }
+    }
+    eprintln!("worst f64 path deviation {worst:.2e}");
+}
+
 #[test]
 fn final_states_agree_path_by_path() {
     let Some(gpu) = backend(None) else { return };

@@ -1,13 +1,7 @@
 // The WGSL twin of src/meanfield/model.rs: `Activation` (ACT: 0 tanh, 1 relu,
 // 2 sigmoid, 3 linear) and `TestFn` (PHI: 0 a, 1 a², 2 |w|², 3 a·w₁, 4 tanh(a)·w₁),
-// codes in the same order. Needs `alias real`, consts ACT and PHI, and r_exp
-// (common/math.wgsl).
-
-// tanh through f32 (GLSL.std.450 has no f64 tanh). |u| ≥ 15 is ±1 in f32 already; the
-// clamp keeps drivers that build tanh from exp away from inf/inf.
-fn r_tanh(u: real) -> real {
-    return real(tanh(clamp(f32(u), -15.0, 15.0)));
-}
+// codes in the same order. Needs `alias real`, consts ACT and PHI, r_tanh and
+// r_sigmoid (common/math*.wgsl).
 
 fn act_f(u: real) -> real {
     if (ACT == 0u) {

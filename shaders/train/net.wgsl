@@ -49,8 +49,7 @@ fn net_curv(g: real, v: vec2<real>) -> vec2<real> {
 
 // q(x) = −ln|1 − x²|, the per-step Gain increment (net::gain_q). For x² < 1/4 as
 // 2 atanh(z), z = x²/(2 − x²): accurate to the last bit for the small arguments Gain
-// sees (a GPU log of 1 − x² would lose all digits of x² below ~1e-7), and in f64
-// without the f32 `r_log`.
+// sees (a log of 1 − x² would lose the digits of x² below the rounding of 1 − x²).
 fn gain_q(x: real) -> real {
     let t = x * x;
     if (t < real(0.25)) {

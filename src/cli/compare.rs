@@ -68,8 +68,8 @@ struct StatComparison {
 }
 
 /// Relative difference of a statistic that float rounding alone explains: the GPU's f32
-/// arithmetic (f32 transcendentals in its f64 mode) over a run's steps moves every path,
-/// and so every mean, by ≲ 1e-6 relative. A statistic whose standard error is smaller
+/// arithmetic over a run's steps moves every path, and so every mean, by ≲ 1e-6
+/// relative (f64 runs agree far closer; one bound serves both). A statistic whose standard error is smaller
 /// still — a deterministic run, or a nearly deterministic observable such as SGD's
 /// dist2 on the quadratic, where the data cancel from x₁ − x₂ (se 2e-9 at 64 paths) —
 /// is compared against this instead of its standard error.

@@ -336,6 +336,52 @@ pub fn short(x: f64) -> String {
     }
 }
 
+/// The time grid of every experiment: at least one η, a finite horizon > 0, each η
+/// ([`check_eta`]), and report times `checkpoints[j]` in [0, horizon] — in (0, horizon]
+/// and at least one step of every η where `zero` is false (the small-d studies, whose
+/// time 0 is x₀ itself) — on the step grid of every η ([`check_checkpoint_steps`]).
+pub fn check_schedule(
+    etas: &[f64],
+    horizon: f64,
+    checkpoints: &[f64],
+    zero: bool,
+) -> Result<(), ConfigError> {
+    if etas.is_empty() {
+        return Err(bad("etas", "must list at least one step size"));
+    }
+    if !(horizon.is_finite() && horizon > 0.0) {
+        return Err(bad(
+            "horizon",
+            format!("must be a finite number > 0, got {horizon}"),
+        ));
+    }
+    for i in 0..etas.len() {
+        check_eta(i, etas, horizon)?;
+    }
+    let low = if zero { "[0" } else { "(0" };
+    for (j, &t) in checkpoints.iter().enumerate() {
+        let above_low = if zero { t >= 0.0 } else { t > 0.0 };
+        if !(t.is_finite() && above_low && t <= horizon) {
+            return Err(bad(
+                format!("checkpoints[{j}]"),
+                format!("must be a time in {low}, horizon = {}], got {t}", horizon),
+            ));
+        }
+    }
+    check_checkpoint_steps(checkpoints, etas)?;
+    if !zero {
+        for (j, &t) in checkpoints.iter().enumerate() {
+            if let Some(i) = etas.iter().position(|&eta| t / eta < 1.0 - 1e-9) {
+                return Err(bad(
+                    format!("checkpoints[{j}]"),
+                    format!("time {t} is less than one step of etas[{i}] = {}", etas[i]),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Step size `etas[i]` of any experiment, against a checked horizon: a finite η > 0,
 /// at most `u32::MAX` steps ([`step_limit`]), horizon/η a whole number of at least one
 /// step, and not listed before (a repeated η would enter an order fit twice, and its

@@ -179,11 +179,6 @@ pub fn load(
     check(cfg, name_hint).map_err(|e| overrides.blame(e))
 }
 
-fn is_integer_ratio(t: f64, eta: f64) -> bool {
-    let r = t / eta;
-    r >= 1.0 - 1e-9 && (r - r.round()).abs() <= 1e-9 * r.max(1.0)
-}
-
 pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
     let mut echo = serde_json::to_value(&cfg).expect("config serialises");
     echo["name"] =
@@ -269,34 +264,8 @@ pub fn check(cfg: Config, name_hint: &str) -> Result<Checked, ConfigError> {
         step_normals * 16.0 * 8.0 * 2.0 * super::budget::workers(),
         &format!("batch {}: the CPU workers' normals of one step", cfg.batch),
     )?;
-    if cfg.etas.is_empty() {
-        return err("etas", "must list at least one step size");
-    }
-    if !(cfg.horizon.is_finite() && cfg.horizon > 0.0) {
-        return err(
-            "horizon",
-            format!("must be a finite number > 0, got {}", cfg.horizon),
-        );
-    }
-    for i in 0..cfg.etas.len() {
-        parse::check_eta(i, &cfg.etas, cfg.horizon)?;
-    }
-    let mut times = Vec::new();
-    for (i, &t) in cfg.checkpoints.iter().enumerate() {
-        if !(t.is_finite() && t > 0.0 && t <= cfg.horizon) {
-            return err(
-                format!("checkpoints[{i}]"),
-                format!("must be a time in (0, horizon = {}], got {t}", cfg.horizon),
-            );
-        }
-        if let Some(eta) = cfg.etas.iter().find(|&&eta| !is_integer_ratio(t, eta)) {
-            return err(
-                format!("checkpoints[{i}]"),
-                format!("t/η must be a whole number of steps for every η; {t}/{eta} is not"),
-            );
-        }
-        times.push(t);
-    }
+    parse::check_schedule(&cfg.etas, cfg.horizon, &cfg.checkpoints, false)?;
+    let mut times = cfg.checkpoints.clone();
     times.push(cfg.horizon);
     times.sort_by(|a, b| a.partial_cmp(b).unwrap());
     times.dedup_by(|a, b| (*a - *b).abs() <= 1e-12 * b.abs());

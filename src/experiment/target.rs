@@ -5,7 +5,8 @@
 //! the final run's). From its weak errors at the horizon it estimates, per η, the paths
 //! the final run needs for stderr ≤ r·|error|: an estimate's variance is Var/paths, so
 //! paths = n·(stderr_pilot / (r·|error_pilot|))², the largest over the η's pairs and
-//! observables, between 2 and the config's `paths`; where the pilot leaves any of them
+//! observables, rounded up to 6 significant bits (so that backends agree, [`coarse_paths`])
+//! and between 2 and the config's `paths`; where the pilot leaves any of them
 //! unresolved (error ≤ 3 stderr: no usable |error|), the config's `paths`. The final run then simulates that
 //! many paths per η with the config's own key, and reports only its own paths.
 //!
@@ -66,8 +67,8 @@ pub fn targeted_plan(
         .collect();
     let run: Vec<u64> = wanted
         .iter()
-        .map(|w| match w {
-            Some(n) if n.is_finite() => (n.ceil() as u64).clamp(2, ck.paths),
+        .map(|w| match *w {
+            Some(n) if n.is_finite() && n < ck.paths as f64 => coarse_paths(n).clamp(2, ck.paths),
             _ => ck.paths,
         })
         .collect();
@@ -92,6 +93,19 @@ pub fn targeted_plan(
     ))
 }
 
+/// `n` paths rounded up to 6 significant bits (m·2^k, m < 64): less than 1/32 more than
+/// asked, so that backends whose pilots differ by float rounding run the same count
+/// unless their requests straddle one of these steps, ≥ 1/64 apart. A bare ceil() split
+/// them at every integer: 3810 paths on the CPU against 3804 on the GPU, in f32, for
+/// one config and seed, whose weak errors (differences of close means) differed by
+/// 2e-3 relative; such requests still straddle a step a few times in a hundred. In f64
+/// the backends agree to ~1e-15 and so, but for a tie, on the count.
+pub fn coarse_paths(n: f64) -> u64 {
+    let n = n.ceil().clamp(1.0, 2f64.powi(62)) as u64;
+    let k = (u64::BITS - n.leading_zeros()).saturating_sub(6);
+    n.div_ceil(1 << k) << k
+}
+
 /// Warnings about a targeted run: η where the pilot resolved no weak error (the run
 /// used `paths`), and η where the cap `paths` is below what the target needs.
 pub fn warnings(t: &TargetReport, cap: u64) -> Vec<String> {
@@ -110,4 +124,24 @@ pub fn warnings(t: &TargetReport, cap: u64) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::coarse_paths;
+
+    #[test]
+    fn coarse_paths_round_up_to_six_significant_bits() {
+        assert_eq!(coarse_paths(0.3), 1);
+        assert_eq!(coarse_paths(63.0), 63);
+        assert_eq!(coarse_paths(64.2), 66);
+        // The two counts a CPU and a GPU pilot once asked for (f32 rounding apart).
+        assert_eq!(coarse_paths(3803.2), 3840);
+        assert_eq!(coarse_paths(3809.9), 3840);
+        assert_eq!(coarse_paths(f64::INFINITY), 1 << 62);
+        for n in [1.0, 7.5, 100.0, 3804.0, 65_537.0, 1e9] {
+            let c = coarse_paths(n) as f64;
+            assert!(c >= n && c <= n.ceil() * (1.0 + 1.0 / 32.0), "{n} → {c}");
+        }
+    }
 }

@@ -33,7 +33,7 @@ use super::net::Param;
 use super::{Sink, TrainJob, Trainer, Update};
 use crate::backend::gpu::chunks::{chunk_replicas, ReplicaNeeds};
 use crate::backend::gpu::compose::{
-    lit, mulhilo, real_alias, HEAVY_BALL, MATH, PHILOX, RK4, SAMPLING,
+    lit, mulhilo, real_header, HEAVY_BALL, MATH, PHILOX, RK4, SAMPLING,
 };
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, rows_of_columns, to_f64};
@@ -163,7 +163,7 @@ pub fn compose(job: &TrainJob, p: Precision, int64: bool, private_max: usize) ->
     let substeps = job.substeps();
     let dt = job.eta / substeps as f64;
     let b = |v: bool| if v { "true" } else { "false" };
-    let mut h = String::from(real_alias(p));
+    let mut h = String::from(real_header(p));
     let mut u = |name: &str, v: usize| {
         let _ = writeln!(h, "const {name}: u32 = {v}u;");
     };

@@ -61,11 +61,22 @@ pub fn lits(v: &[f64], p: Precision) -> String {
     v.iter().map(|&x| lit(x, p)).collect::<Vec<_>>().join(", ")
 }
 
-/// `alias real = f32|f64;` (shared with the finite-data trainer, `train::gpu`).
-pub fn real_alias(p: Precision) -> &'static str {
+/// The float type and what depends on its width, for every engine's kernels:
+/// `alias real = f32|f64;`, the transcendentals r_exp, r_log, r_cos, r_sin, r_tanh
+/// (f32: the GPU's builtins; f64: `src/math.rs`'s algorithms, since GLSL.std.450 has
+/// them in 16/32 bits only) and `box_muller_bits` (f64: `rng::box_muller` exactly).
+pub fn real_header(p: Precision) -> &'static str {
     match p {
-        Precision::F32 => "alias real = f32;\n",
-        Precision::F64 => "alias real = f64;\n",
+        Precision::F32 => concat!(
+            "alias real = f32;\n",
+            include_str!("../../../shaders/common/math_f32.wgsl"),
+            include_str!("../../../shaders/rng/box_muller_f32.wgsl"),
+        ),
+        Precision::F64 => concat!(
+            "alias real = f64;\n",
+            include_str!("../../../shaders/common/math_f64.wgsl"),
+            include_str!("../../../shaders/rng/box_muller_f64.wgsl"),
+        ),
     }
 }
 
@@ -81,7 +92,7 @@ pub fn mulhilo(int64: bool) -> &'static str {
 /// Source of the RNG check kernel (entry point `rng_check`); `int64`: use the
 /// SHADER_INT64 multiply (the device must have been opened with that feature).
 pub fn rng_check_source(p: Precision, int64: bool) -> String {
-    [real_alias(p), MATH, mulhilo(int64), PHILOX, RNG_CHECK].concat()
+    [real_header(p), MATH, mulhilo(int64), PHILOX, RNG_CHECK].concat()
 }
 
 /// Source of the bench's bare-RNG kernel (entry point `rng_ceiling`), `steps` draws per
@@ -89,7 +100,7 @@ pub fn rng_check_source(p: Precision, int64: bool) -> String {
 pub fn rng_ceiling_source(steps: u32, int64: bool) -> String {
     let header = format!("const CEILING_STEPS: u32 = {steps}u;\n");
     [
-        real_alias(Precision::F32),
+        real_header(Precision::F32),
         &header,
         MATH,
         mulhilo(int64),
@@ -157,7 +168,7 @@ pub fn compose_for(model: &AnyModel, spec: &RunSpec, p: Precision, int64: bool) 
         .collect();
     let sh = shifts(model, spec);
 
-    let mut h = String::from(real_alias(p));
+    let mut h = String::from(real_header(p));
     let mut u = |name: &str, v: usize| {
         let _ = writeln!(h, "const {name}: u32 = {v}u;");
     };

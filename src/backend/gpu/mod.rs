@@ -17,10 +17,12 @@
 //! (global replica, step, block, stream), key = seed) and performs the same updates,
 //! so GPU paths equal the CPU's f64 paths up to floating-point rounding.
 //!
-//! Precision: with f64, SPIR-V's GLSL.std.450 exp/log/sin/cos accept no f64, so those
-//! (Box–Muller's log/cos/sin, the GBM exact step's exp, the `cos` observable) are
-//! evaluated in f32 and widened; sqrt, abs and arithmetic are native f64. An f64 run
-//! therefore has f64 dynamics driven by normals accurate to ~1e-7 relative.
+//! Precision: with f64, SPIR-V's GLSL.std.450 exp/log/sin/cos/tanh accept no f64, so
+//! the kernels compute them in f64 with `src/math.rs`'s algorithms (WGSL twin
+//! `shaders/common/math_f64.wgsl`, composed by `compose::real_header`): the CPU's own
+//! for Box–Muller and mean-field's σ; within a few ulp of std's where the CPU calls std
+//! (the GBM exact step's exp, the `cos` observable). An f64 run therefore equals the
+//! CPU's f64 paths to f64 rounding (tests/gpu_vs_cpu.rs).
 
 pub mod chunks;
 pub mod compose;

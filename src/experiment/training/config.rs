@@ -273,28 +273,8 @@ pub fn check(cfg: TrainConfig, name_hint: &str) -> Result<Setup, ConfigError> {
             );
         }
     }
-    if cfg.etas.is_empty() {
-        return err("etas", "must list at least one step size");
-    }
-    if !(cfg.horizon.is_finite() && cfg.horizon > 0.0) {
-        return err(
-            "horizon",
-            format!("must be a finite number > 0, got {}", cfg.horizon),
-        );
-    }
-    for i in 0..cfg.etas.len() {
-        parse::check_eta(i, &cfg.etas, cfg.horizon)?;
-    }
+    parse::check_schedule(&cfg.etas, cfg.horizon, &cfg.checkpoints, true)?;
     let mut times = cfg.checkpoints.clone();
-    for (i, t) in times.iter().enumerate() {
-        if !(t.is_finite() && *t >= 0.0 && *t <= cfg.horizon) {
-            return err(
-                &format!("checkpoints[{i}]"),
-                format!("must be a time in [0, horizon = {}], got {t}", cfg.horizon),
-            );
-        }
-    }
-    parse::check_checkpoint_steps(&cfg.checkpoints, &cfg.etas)?;
     times.push(cfg.horizon);
     times.sort_by(f64::total_cmp);
     times.dedup();

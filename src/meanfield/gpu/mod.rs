@@ -37,7 +37,7 @@
 use super::model::TAG_INIT;
 use super::{Block, MeanFieldBackend, MfJob, MfSink, OBSERVABLES};
 use crate::backend::gpu::compose::{
-    lit, mulhilo, real_alias, HEAVY_BALL, MATH, PHILOX, RK4, SAMPLING,
+    lit, mulhilo, real_header, HEAVY_BALL, MATH, PHILOX, RK4, SAMPLING,
 };
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, rows_of_columns, to_f64};

@@ -40,7 +40,7 @@ pub(super) fn compose(
     let sub = job.substeps().max(1);
     let nset = job.set.as_ref().map_or(1, |s| s.n.max(1)) as f64;
     let momentum = dynamics.has_momentum() && !test;
-    let mut h = String::from(real_alias(p));
+    let mut h = String::from(real_header(p));
     let mut u = |name: &str, v: u64| {
         let _ = writeln!(h, "const {name}: u32 = {v}u;");
     };
