@@ -17,7 +17,7 @@ use smflow::model::{AnyModel, Multiplicative};
 use smflow::observables::Observable;
 
 mod common;
-use common::cases::{models, spec};
+use common::cases::{gpu_paths_against_cpu, label, models, spec};
 use std::time::Instant;
 
 const M: u64 = 256;
@@ -104,17 +104,6 @@ fn cases() -> Vec<(AnyModel, RunSpec)> {
     out
 }
 
-fn label(m: &AnyModel, s: &RunSpec) -> String {
-    format!(
-        "{} d={} {} {:?} P={}",
-        m.name(),
-        m.as_dyn().dim(),
-        s.dynamics,
-        s.solver,
-        s.particles()
-    )
-}
-
 /// In f64 the GPU computes ln, sin/cos, exp and tanh with the CPU's own algorithms
 /// (shaders/common/math_f64.wgsl) on the same draws, so paths agree to f64 rounding:
 /// a few ulps per operation (a driver may fuse a multiply-add), which 5 steps of
@@ -129,51 +118,18 @@ fn f64_final_states_agree_to_f64_rounding() {
             return;
         }
     };
-    let cpu = CpuBackend::default();
-    let mut worst = 0.0f64;
-    for (m, s) in cases() {
-        let g = gpu
-            .final_states(&m, &s, 0..M)
-            .unwrap_or_else(|e| panic!("{}: {e:#}", label(&m, &s)));
-        let c = cpu.final_states(&m, &s, 0..M).unwrap();
-        assert_eq!(g.len(), c.len(), "{}", label(&m, &s));
-        for (i, (a, b)) in g.iter().zip(&c).enumerate() {
-            let err = (a - b).abs() / (1.0 + b.abs());
-            worst = worst.max(err);
-            assert!(
-                err <= 1e-12,
-                "f64 {} value {i}: gpu {a} cpu {b}",
-                label(&m, &s)
-            );
-        }
-    }
+    let worst = cases()
+        .iter()
+        .map(|(m, s)| gpu_paths_against_cpu(&gpu, m, s, M, 1e-12))
+        .fold(0.0, f64::max);
     eprintln!("worst f64 path deviation {worst:.2e}");
 }
 
 #[test]
 fn final_states_agree_path_by_path() {
     let Some(gpu) = backend(None) else { return };
-    let cpu = CpuBackend::default();
     for (m, s) in cases() {
-        let g = gpu
-            .final_states(&m, &s, 0..M)
-            .unwrap_or_else(|e| panic!("{}: {e:#}", label(&m, &s)));
-        let c = cpu.final_states(&m, &s, 0..M).unwrap();
-        assert_eq!(g.len(), c.len(), "{}", label(&m, &s));
-        let mut worst = 0.0f64;
-        for (i, (a, b)) in g.iter().zip(&c).enumerate() {
-            let err = (a - b).abs() / (1.0 + b.abs());
-            worst = worst.max(err);
-            assert!(err <= 1e-4, "{} value {i}: gpu {a} cpu {b}", label(&m, &s));
-        }
-        // Guard against a vacuous pass: random dynamics must give distinct paths.
-        if s.dynamics.is_random() {
-            assert!(
-                c.iter().any(|v| (v - c[0]).abs() > 1e-3),
-                "{}: paths identical",
-                label(&m, &s)
-            );
-        }
+        let worst = gpu_paths_against_cpu(&gpu, &m, &s, M, 1e-4);
         eprintln!("{:<60} worst rel err {worst:.1e}", label(&m, &s));
     }
 }

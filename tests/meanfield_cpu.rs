@@ -2,12 +2,13 @@
 
 mod common;
 
+use smflow::backend::rows::RowEngine;
 use smflow::meanfield::cpu::{CpuMeanField, Net};
 use smflow::meanfield::model::{
     gaussian_set, linear_population, Activation, Init, Teacher, TestFn, TAG_TEST,
 };
 use smflow::meanfield::real::Real;
-use smflow::meanfield::{Dynamics, MeanFieldBackend, MfJob};
+use smflow::meanfield::{Dynamics, MfJob};
 use std::sync::Arc;
 
 fn linear_job(width: usize, d: usize, dynamics: Dynamics, eta: f64, steps: u32) -> MfJob {

@@ -17,6 +17,7 @@
 //! rounding differs: measured 1.1e-15, and we assert 1e-11 (the f32 builtins GPU f64
 //! used before gave 3e-7).
 
+use smflow::backend::rows::RowEngine;
 use smflow::backend::Precision;
 use smflow::meanfield::cpu::CpuMeanField;
 use smflow::meanfield::gpu::GpuMeanField;
@@ -78,7 +79,12 @@ fn job(
 fn run(b: &dyn MeanFieldBackend, job: &MfJob, reps: std::ops::Range<u64>) -> (Vec<f64>, Vec<f64>) {
     let mut blocks = Vec::new();
     b.run(job, reps, &mut |bl| {
-        blocks.push((bl.checkpoint, bl.first, bl.obs.to_vec(), bl.states.to_vec()))
+        blocks.push((
+            bl.checkpoint,
+            bl.first,
+            bl.rows.to_vec(),
+            bl.states.to_vec(),
+        ))
     })
     .unwrap_or_else(|e| panic!("{} failed: {e:#}", b.name()));
     blocks.sort_by_key(|x| (x.0, x.1));

@@ -15,12 +15,13 @@
 //! The GPU paths of msgd / msme1 are held to these CPU ones in `meanfield_gpu.rs`.
 
 mod common;
+use smflow::backend::rows::RowEngine;
 use smflow::meanfield::cpu::{CpuMeanField, Net};
 use smflow::meanfield::drift::{drift_reference, DriftScratch};
 use smflow::meanfield::model::{
     gaussian_set, Activation, Init, Teacher, TestFn, TAG_FEATURES, TAG_TEST,
 };
-use smflow::meanfield::{fill_batch, stream_code, Batch, Dynamics, MeanFieldBackend, MfJob};
+use smflow::meanfield::{fill_batch, stream_code, Batch, Dynamics, MfJob};
 use smflow::rng::fill_normals;
 use std::sync::Arc;
 
@@ -158,7 +159,7 @@ fn observables(job: &MfJob, m: u64) -> Vec<[f64; 4]> {
     job.keep_states = false;
     CpuMeanField::default()
         .run(&job, 0..m, &mut |blk| {
-            for (i, o) in blk.obs.chunks(4).enumerate() {
+            for (i, o) in blk.rows.chunks(4).enumerate() {
                 out[blk.first as usize + i].copy_from_slice(o);
             }
         })

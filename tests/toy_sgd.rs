@@ -18,7 +18,7 @@
 
 use smflow::backend::cpu::CpuBackend;
 use smflow::backend::gpu::{compose, GpuBackend};
-use smflow::backend::{Backend, Precision};
+use smflow::backend::Precision;
 use smflow::config::ConfigError;
 use smflow::dynamics::{Dynamics, Kind, RunSpec, Solver};
 use smflow::experiment::config::parse;
@@ -26,7 +26,7 @@ use smflow::experiment::invariant::{run_all, Coord, RunResult};
 use smflow::model::AnyModel;
 
 mod common;
-use common::cases::{spec, toy_models};
+use common::cases::{gpu_paths_against_cpu, label, spec, toy_models};
 
 const M: u64 = 256;
 
@@ -58,17 +58,6 @@ fn cases() -> Vec<(AnyModel, RunSpec)> {
     out
 }
 
-fn label(m: &AnyModel, s: &RunSpec) -> String {
-    format!(
-        "{} d={} {} {:?} P={}",
-        m.name(),
-        m.as_dyn().dim(),
-        s.dynamics,
-        s.solver,
-        s.particles()
-    )
-}
-
 #[test]
 fn gpu_matches_cpu_path_by_path() {
     let gpu = match GpuBackend::new(Precision::F32) {
@@ -78,26 +67,8 @@ fn gpu_matches_cpu_path_by_path() {
             return;
         }
     };
-    let cpu = CpuBackend::default();
     for (m, s) in cases() {
-        let g = gpu
-            .final_states(&m, &s, 0..M)
-            .unwrap_or_else(|e| panic!("{}: {e:#}", label(&m, &s)));
-        let c = cpu.final_states(&m, &s, 0..M).unwrap();
-        assert_eq!(g.len(), c.len(), "{}", label(&m, &s));
-        let mut worst = 0.0f64;
-        for (i, (a, b)) in g.iter().zip(&c).enumerate() {
-            let err = (a - b).abs() / (1.0 + b.abs());
-            worst = worst.max(err);
-            assert!(err <= 1e-4, "{} value {i}: gpu {a} cpu {b}", label(&m, &s));
-        }
-        if s.dynamics.is_random() {
-            assert!(
-                c.iter().any(|v| (v - c[0]).abs() > 1e-3),
-                "{}: paths identical",
-                label(&m, &s)
-            );
-        }
+        let worst = gpu_paths_against_cpu(&gpu, &m, &s, M, 1e-4);
         eprintln!("{:<50} worst rel err {worst:.1e}", label(&m, &s));
     }
 }

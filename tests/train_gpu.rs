@@ -16,6 +16,7 @@
 //! 1e-11 there (the f32 builtins GPU f64 used before gave ~1e-7) and 1e-12 for paths
 //! that use no normals (gd/sgd/gf/mgf on shared labels).
 
+use smflow::backend::rows::RowEngine;
 use smflow::backend::Precision;
 use smflow::data::sampling::Sampling;
 use smflow::data::{generate, DataSet, GenerateConfig};

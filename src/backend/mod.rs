@@ -4,6 +4,7 @@
 pub mod blocks;
 pub mod cpu;
 pub mod gpu;
+pub mod rows;
 
 use crate::dynamics::RunSpec;
 use crate::model::AnyModel;
@@ -138,8 +139,8 @@ fn reference_shifts<M: crate::model::Model>(m: &M, spec: &RunSpec) -> Vec<f64> {
 }
 
 /// The identity methods (`name`, `adapter`, `precision`) of a backend wrapper that
-/// reports the backend in its field `$inner` (the `Trainer` and `MeanFieldBackend`
-/// wrappers of shards and `--resume` replays), written once.
+/// reports the backend in its field `$inner` (the `RowEngine` wrappers of shards,
+/// `--resume` replays and `compare`), written once.
 macro_rules! delegate_identity {
     ($inner:ident) => {
         fn name(&self) -> &'static str {

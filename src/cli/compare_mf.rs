@@ -5,12 +5,12 @@
 
 use super::compare::{level_note, CompareArgs, PathTally};
 use super::Failure;
+use crate::backend::rows::RowEngine;
 use crate::backend::BackendChoice;
 use crate::experiment::width_sweep::analysis::Runs;
 use crate::experiment::width_sweep::config::check;
 use crate::experiment::width_sweep::{collect, describe_job, job_list, level_job};
 use crate::meanfield::cpu::CpuMeanField;
-use crate::meanfield::MeanFieldBackend;
 
 /// Largest |g − c| / (1 + |c|) over replicas finite on both backends, and the number of
 /// (checkpoint, replica) pairs diverged on one backend only (as for the trainers).

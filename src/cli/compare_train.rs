@@ -11,11 +11,12 @@
 
 use super::compare::{level_note, CompareArgs, PathTally};
 use super::Failure;
+use crate::backend::rows::{Block, RowEngine, RowSink};
 use crate::experiment::training::config::check;
 use crate::experiment::training::{dataset_of_stream, execute};
 use crate::train::cpu::CpuTrainer;
 use crate::train::gpu::GpuTrainer;
-use crate::train::{is_diverged, Sink, TrainJob, Trainer};
+use crate::train::{is_diverged, TrainJob, Trainer};
 use std::cell::{Cell, RefCell};
 use std::ops::Range;
 
@@ -55,16 +56,16 @@ fn keep_rows(job: &TrainJob) -> Vec<Vec<Vec<f64>>> {
     vec![Vec::new(); job.checkpoints.len()]
 }
 
-impl Trainer for BothTrainers<'_> {
+impl RowEngine<TrainJob> for BothTrainers<'_> {
     crate::backend::delegate_identity!(cpu);
 
-    fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
+    fn run(&self, job: &TrainJob, replicas: Range<u64>, sink: RowSink) -> anyhow::Result<()> {
         let len = job.row_len();
         let mut cpu_rows = keep_rows(job);
         self.cpu
             .train(job, replicas.clone(), &mut |c, first, rows| {
                 cpu_rows[c].extend(rows.chunks(len).map(|r| r.to_vec()));
-                sink(c, first, rows)
+                sink(Block::rows(c, first, rows))
             })?;
         let call = self.calls.get();
         self.calls.set(call + 1);

@@ -1,8 +1,8 @@
 //! `smflow merge` of shards that save jobs (`output::job_progress`):
-//! - least_squares_risk and implicit_bias_sweep (`experiment::training::shard`): each
+//! - least_squares_risk and implicit_bias_sweep (`experiment::shard::ShardRows`): each
 //!   shard saved job k as its slice of trainer call k's replicas; the slices of job k
 //!   are joined in shard order (they must tile the call's replicas);
-//! - width_sweep (`experiment::width_sweep::shard`): each shard saved every job whole,
+//! - width_sweep (the same `ShardRows`): each shard saved every job whole,
 //!   NaN where another shard owns a replica; each replica is taken from its owner;
 //! - invariant: each shard saved job k as the bin counts of its part of batch k's
 //!   paths; the counts are added up (`cli::invariant::merge`).
@@ -15,11 +15,11 @@ use super::merge::{shard_set, MergeArgs};
 use super::outputs::write;
 use super::replay::{Replay, Rows};
 use super::Failure;
+use crate::backend::rows::{RowEngine, RowJob, RowSink};
 use crate::experiment::training::config::{check, parse_echo};
 use crate::experiment::training::execute;
 use crate::output::files::{prepare_out_dir, OutDir};
 use crate::output::job_progress::{self, Done, Identity, Store};
-use crate::train::{Sink, TrainJob, Trainer};
 use serde_json::Value;
 use std::ops::Range;
 use std::path::PathBuf;
@@ -112,10 +112,11 @@ fn join(k: usize, shards: &[ShardJobs<Rows>]) -> Result<Done<Rows>, Failure> {
     Ok(Done { what, result: rows })
 }
 
-/// Stands for the shards' trainer while every call is replayed: trains nothing.
+/// Stands for the shards' engine (trainer or mean-field backend) while every call is
+/// replayed from their jobs: runs nothing.
 struct Merged<'a>(&'a Identity, crate::backend::Precision);
 
-impl Trainer for Merged<'_> {
+impl<J: RowJob> RowEngine<J> for Merged<'_> {
     fn name(&self) -> &'static str {
         if self.0.backend == "gpu" {
             "gpu"
@@ -129,11 +130,10 @@ impl Trainer for Merged<'_> {
     fn precision(&self) -> crate::backend::Precision {
         self.1
     }
-    fn train(&self, job: &TrainJob, r: Range<u64>, _: Sink) -> anyhow::Result<()> {
+    fn run(&self, job: &J, r: Range<u64>, _: RowSink) -> anyhow::Result<()> {
         anyhow::bail!(
-            "merge: the shards hold no run of {} at η = {} for replicas {r:?} (made by another smflow version?)",
-            job.dynamics,
-            job.eta
+            "merge: the shards hold no run of {} for replicas {r:?} (made by another smflow version?)",
+            job.label()
         )
     }
 }
@@ -312,7 +312,7 @@ fn merge_sweep(
         done.push(Some(ws::from_bits(&bits)));
     }
     let out = out_dir(a, &sweep.name)?;
-    let backend = Computes(id, precision);
+    let backend = Merged(id, precision);
     let result = ws::execute_from(&sweep, &backend, &|_| {}, &mut done, &mut |_, _, _| Ok(()))
         .map_err(Failure::Runtime)?;
     let info = super::outputs::RunInfo {
@@ -321,33 +321,10 @@ fn merge_sweep(
         precision: precision.name(),
         seed: sweep.cfg.seed,
         echo: &sweep.echo,
-        backend: crate::meanfield::MeanFieldBackend::name(&backend),
+        backend: RowEngine::<crate::meanfield::MfJob>::name(&backend),
         adapter: id.adapter.clone(),
     };
     super::outputs::write_output(&out.path, &info, &result, wall).map_err(Failure::Runtime)?;
     summary(a, &result, &out.path);
     Ok(())
-}
-
-/// Stands for the shards' mean-field backend while every job is replayed.
-struct Computes<'a>(&'a Identity, crate::backend::Precision);
-
-impl crate::meanfield::MeanFieldBackend for Computes<'_> {
-    fn name(&self) -> &'static str {
-        Trainer::name(&Merged(self.0, self.1))
-    }
-    fn adapter(&self) -> String {
-        self.0.adapter.clone()
-    }
-    fn precision(&self) -> crate::backend::Precision {
-        self.1
-    }
-    fn run(
-        &self,
-        _: &crate::meanfield::MfJob,
-        r: Range<u64>,
-        _: crate::meanfield::MfSink,
-    ) -> anyhow::Result<()> {
-        anyhow::bail!("merge: the shards hold no job for replicas {r:?}")
-    }
 }

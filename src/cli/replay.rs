@@ -7,8 +7,9 @@
 //! records what it was (dynamics, η, stream, replicas, checkpoints), checked on replay.
 //! It lives in `cli` because it writes the run's progress files.
 
+use crate::backend::rows::{Block, RowEngine, RowSink};
 use crate::output::job_progress::{Done, Store};
-use crate::train::{Sink, TrainJob, Trainer};
+use crate::train::{TrainJob, Trainer};
 use serde_json::{json, Value};
 use std::cell::{Cell, RefCell};
 use std::ops::Range;
@@ -50,10 +51,10 @@ fn what(job: &TrainJob, replicas: &Range<u64>) -> Value {
     })
 }
 
-impl Trainer for Replay<'_> {
+impl RowEngine<TrainJob> for Replay<'_> {
     crate::backend::delegate_identity!(inner);
 
-    fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
+    fn run(&self, job: &TrainJob, replicas: Range<u64>, sink: RowSink) -> anyhow::Result<()> {
         let i = self.next.get();
         self.next.set(i + 1);
         let w = what(job, &replicas);
@@ -72,7 +73,7 @@ impl Trainer for Replay<'_> {
             );
             for (c, bits) in d.result.iter().enumerate() {
                 let rows: Vec<f64> = bits.iter().map(|&b| f64::from_bits(b)).collect();
-                sink(c, replicas.start, &rows);
+                sink(Block::rows(c, replicas.start, &rows));
             }
             return Ok(());
         }
@@ -80,7 +81,7 @@ impl Trainer for Replay<'_> {
         self.inner
             .train(job, replicas.clone(), &mut |c, first, r| {
                 rows[c].extend(r.iter().map(|x| x.to_bits()));
-                sink(c, first, r);
+                sink(Block::rows(c, first, r));
             })?;
         self.store.borrow_mut().save(i, &w, &rows)
     }

@@ -5,10 +5,11 @@ use super::outputs::write;
 use super::replay::Replay;
 use super::run::RunArgs;
 use super::{progress_bar, Failure};
+use crate::backend::rows::RowEngine;
 use crate::backend::BackendChoice;
+use crate::experiment::shard::ShardRows;
 use crate::experiment::training::config::{check, parse};
 use crate::experiment::training::execute;
-use crate::experiment::training::shard::ShardTrainer;
 use crate::train::cpu::CpuTrainer;
 use crate::train::gpu::GpuTrainer;
 use crate::train::Trainer;
@@ -66,7 +67,7 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
     if let Some(sh) = shard {
         // The shard's slices are its jobs (progress/), kept for `merge`; its own
         // statistics (NaN for the other shards' replicas) are not written.
-        let trainer = ShardTrainer {
+        let trainer = ShardRows {
             inner: &replay,
             shard: sh,
         };

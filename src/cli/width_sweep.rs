@@ -4,9 +4,10 @@
 use super::outputs::{write_output, RunInfo};
 use super::run::RunArgs;
 use super::{progress_bar, Failure};
+use crate::backend::rows::RowEngine;
 use crate::backend::BackendChoice;
+use crate::experiment::shard::ShardRows;
 use crate::experiment::width_sweep::config::{check, parse};
-use crate::experiment::width_sweep::shard::ShardBackend;
 use crate::experiment::width_sweep::{execute_from, from_bits, jobs, to_bits, total_work};
 use crate::meanfield::cpu::CpuMeanField;
 use crate::meanfield::gpu::GpuMeanField;
@@ -59,8 +60,8 @@ pub fn run(a: RunArgs, value: serde_json::Value) -> Result<(), Failure> {
         whole.precision(),
     );
     id.shard = shard.map(|s| s.label());
-    // A shard runs its slice of every job's replicas (`width_sweep::shard`).
-    let sharded = shard.map(|shard| ShardBackend {
+    // A shard runs its slice of every job's replicas (`experiment::shard::ShardRows`).
+    let sharded = shard.map(|shard| ShardRows {
         inner: whole.as_ref(),
         shard,
     });

@@ -1,6 +1,8 @@
 //! Shards of a run's replicas (`run --shard i/N`, `merge`): which replicas each shard
-//! runs, cut so that the shards' merged statistics equal one whole run's bit for bit.
+//! runs, cut so that the shards' merged statistics equal one whole run's bit for bit;
+//! and [`ShardRows`], the row engines' shard.
 
+use crate::backend::rows::{Block, RowEngine, RowJob, RowSink};
 use std::ops::Range;
 
 /// A shard `index/count` (0-based index) of the replicas.
@@ -113,4 +115,38 @@ pub const CUT: u64 = crate::backend::gpu::driver::WORKGROUP;
 pub fn split(n: u64, parts: u64, i: u64) -> Range<u64> {
     let at = |k: u64| ((n as u128 * k as u128) / parts as u128) as u64;
     at(i)..at(i + 1)
+}
+
+/// A row engine (finite-data trainer, mean-field) that runs only shard i's
+/// [`Shard::slice`] of every call's replicas and hands the experiment NaN rows for the
+/// others, every checkpoint, in order; so the experiment's bookkeeping runs unchanged,
+/// and a shard's statistics are not written. Each call is saved as a job
+/// (`output::job_progress`); `merge` takes every replica's rows from the shard that ran
+/// it and replays the whole run from them (`cli::merge_jobs`). A replica's rows depend
+/// only on its index (its Philox counters), not on the replicas beside it, so the
+/// merged results equal one unsharded run's bit for bit. Calls of one replica (the deterministic gd, gf, mgf) run whole in
+/// every shard: an experiment may act on their rows (implicit_bias_sweep runs GF until
+/// it converges), and `merge` takes shard 1's.
+pub struct ShardRows<'a, J> {
+    pub inner: &'a dyn RowEngine<J>,
+    pub shard: Shard,
+}
+
+impl<J: RowJob> RowEngine<J> for ShardRows<'_, J> {
+    crate::backend::delegate_identity!(inner);
+
+    fn run(&self, job: &J, replicas: Range<u64>, sink: RowSink) -> anyhow::Result<()> {
+        let len = job.row_len();
+        let others = |range: Range<u64>, sink: &mut RowSink| {
+            let rows = vec![f64::NAN; (range.end - range.start) as usize * len];
+            for c in 0..job.checkpoint_count() {
+                sink(Block::rows(c, range.start, &rows));
+            }
+        };
+        let mut sink = sink;
+        self.shard
+            .run_slice(&replicas, &mut sink, others, |mine, sink| {
+                self.inner.run(job, mine, *sink)
+            })
+    }
 }

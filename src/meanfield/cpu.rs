@@ -4,8 +4,9 @@
 
 use super::model::init_neurons;
 use super::real::{rounded, widened, Real};
-use super::{fill_batch, Batch, Block, MeanFieldBackend, MfJob, MfSink, OBSERVABLES};
+use super::{fill_batch, Batch, Block, MfJob, MfSink, OBSERVABLES};
 use crate::backend::blocks::{self, Blocks};
+use crate::backend::rows::RowEngine;
 use crate::backend::Precision;
 use crate::dynamics::momentum::heavy_ball;
 use crate::solver::rk4;
@@ -226,7 +227,7 @@ fn replica_run<R: Real>(job: &MfJob, r: u64) -> (Vec<f64>, Vec<f64>) {
     (obs, states)
 }
 
-impl MeanFieldBackend for CpuMeanField {
+impl RowEngine<MfJob> for CpuMeanField {
     fn name(&self) -> &'static str {
         "cpu"
     }
@@ -283,7 +284,7 @@ impl MeanFieldBackend for CpuMeanField {
                 sink(Block {
                     checkpoint: c,
                     first,
-                    obs: &obs,
+                    rows: &obs,
                     states: &states,
                 });
             },

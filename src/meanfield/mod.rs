@@ -56,13 +56,13 @@ pub mod kernels;
 pub mod model;
 pub mod real;
 
+use crate::backend::rows::{RowEngine, RowJob, RowSink};
 use crate::data::sampling::{sample_index, Sampling};
 use crate::data::DataSet;
 use crate::rng::fill_normals;
 use crate::solver::levels::coarsen_normals;
 use model::{Activation, Init, Teacher, TestFn};
 use real::{round_into, Real};
-use std::ops::Range;
 use std::sync::Arc;
 
 pub use crate::dynamics::Dynamics;
@@ -330,26 +330,29 @@ fn set_normals(job: &MfJob, r: u32, k: u32, s: u32, out: &mut Vec<f64>) {
     }
 }
 
-/// One block of results: replicas `first ..`, `OBSERVABLES.len()` values each, and
-/// their neurons when the job keeps states.
-pub struct Block<'a> {
-    pub checkpoint: usize,
-    pub first: u64,
-    pub obs: &'a [f64],
-    pub states: &'a [f64],
+/// A block's rows are `OBSERVABLES.len()` values per replica; its states the neurons
+/// when the job keeps them.
+pub use crate::backend::rows::Block;
+
+pub type MfSink<'a> = RowSink<'a>;
+
+impl RowJob for MfJob {
+    fn row_len(&self) -> usize {
+        OBSERVABLES.len()
+    }
+    fn checkpoint_count(&self) -> usize {
+        self.checkpoints.len()
+    }
+    fn label(&self) -> String {
+        format!("{} at η = {}, n = {}", self.dynamics, self.eta, self.width)
+    }
 }
 
-pub type MfSink<'a> = &'a mut dyn FnMut(Block);
+/// A mean-field backend: the row engine of [`MfJob`]s (implement
+/// [`RowEngine<MfJob>`]).
+pub trait MeanFieldBackend: RowEngine<MfJob> {}
 
-pub trait MeanFieldBackend {
-    fn name(&self) -> &'static str;
-    fn adapter(&self) -> String;
-    /// The float type of the neuron arithmetic.
-    fn precision(&self) -> crate::backend::Precision;
-    /// Runs replicas `replicas` of `job`; `sink` receives every (checkpoint, replica)
-    /// exactly once, blocks of a checkpoint in replica order.
-    fn run(&self, job: &MfJob, replicas: Range<u64>, sink: MfSink) -> anyhow::Result<()>;
-}
+impl<T: RowEngine<MfJob> + ?Sized> MeanFieldBackend for T {}
 
 /// The standard throughput job of `smflow bench` (`mf_sgd`): tanh network, d = 16,
 /// streamed θ ~ N(0, I) with a 4-neuron teacher, batch 8, η = 0.05, `steps` steps.

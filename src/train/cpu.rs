@@ -9,8 +9,9 @@
 //! replica order.
 
 use super::ops::{Group, Replica};
-use super::{Sink, TrainJob, Trainer};
+use super::TrainJob;
 use crate::backend::blocks::{self, Blocks};
+use crate::backend::rows::{Block, RowEngine, RowSink};
 use crate::backend::Precision;
 use crate::lanes::{Lanes, Lanes32, Num};
 use crate::rng::simd;
@@ -130,7 +131,7 @@ fn task_size(count: u64, width: usize) -> u64 {
     (groups.div_ceil(threads) * w).clamp(w, TASK.max(w))
 }
 
-impl Trainer for CpuTrainer {
+impl RowEngine<TrainJob> for CpuTrainer {
     fn name(&self) -> &'static str {
         "cpu"
     }
@@ -152,7 +153,7 @@ impl Trainer for CpuTrainer {
         self.precision
     }
 
-    fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
+    fn run(&self, job: &TrainJob, replicas: Range<u64>, sink: RowSink) -> anyhow::Result<()> {
         job.check_dynamics()?;
         let level = simd::level();
         let threads = rayon::current_num_threads() as u64;
@@ -185,7 +186,7 @@ impl Trainer for CpuTrainer {
                 }
                 out
             },
-            sink,
+            |c, first, rows| sink(Block::rows(c, first, rows)),
         );
         Ok(())
     }

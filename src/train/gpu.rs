@@ -30,7 +30,7 @@
 //! Philox is fed the global replica index.
 
 use super::net::Param;
-use super::{Sink, TrainJob, Trainer, Update};
+use super::{TrainJob, Update};
 use crate::backend::gpu::chunks::{chunk_replicas, ReplicaNeeds};
 use crate::backend::gpu::compose::{
     lit, mulhilo, real_header, HEAVY_BALL, MATH, PHILOX, RK4, SAMPLING,
@@ -38,6 +38,7 @@ use crate::backend::gpu::compose::{
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, rows_of_columns, to_f64};
 use crate::backend::gpu::segments::{drive, Event, Plan, StepLoop};
+use crate::backend::rows::{Block, RowEngine, RowSink};
 use crate::backend::Precision;
 use crate::data::sampling::{feistel_half_bits, Sampling};
 use crate::data::TAG_REPLICA_LABELS;
@@ -376,7 +377,7 @@ fn check_job(job: &TrainJob) -> Result<()> {
     Ok(())
 }
 
-impl Trainer for GpuTrainer {
+impl RowEngine<TrainJob> for GpuTrainer {
     fn name(&self) -> &'static str {
         "gpu"
     }
@@ -389,7 +390,7 @@ impl Trainer for GpuTrainer {
         self.precision
     }
 
-    fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> Result<()> {
+    fn run(&self, job: &TrainJob, replicas: Range<u64>, sink: RowSink) -> Result<()> {
         // A software adapter cuts an invocation's loops off (the device layer measured
         // where): the shared driver bounds the steps per dispatch, and refuses jobs whose
         // single step needs more.
@@ -542,7 +543,7 @@ impl Trainer for GpuTrainer {
                             out.fill(f64::NAN);
                         }
                     }
-                    sink(c, start, &rows);
+                    sink(Block::rows(c, start, &rows));
                 }
             }
             Ok(())

@@ -20,6 +20,7 @@ pub mod loss;
 pub mod net;
 pub mod ops;
 
+use crate::backend::rows::{Block, RowEngine, RowJob};
 use crate::data::sampling::Sampling;
 use crate::data::DataSet;
 use crate::model::Capabilities;
@@ -161,15 +162,32 @@ impl TrainJob {
 /// Receives the states of replicas `first ..` at checkpoint `c`, rows of `row_len`.
 pub type Sink<'a> = &'a mut dyn FnMut(usize, u64, &[f64]);
 
-pub trait Trainer {
-    fn name(&self) -> &'static str;
-    fn adapter(&self) -> String;
-    /// The float type of the replica arithmetic.
-    fn precision(&self) -> crate::backend::Precision;
+impl RowJob for TrainJob {
+    fn row_len(&self) -> usize {
+        TrainJob::row_len(self)
+    }
+    fn checkpoint_count(&self) -> usize {
+        self.checkpoints.len()
+    }
+    fn label(&self) -> String {
+        format!("{} at η = {}", self.dynamics, self.eta)
+    }
+}
+
+/// A finite-data trainer: the row engine of [`TrainJob`]s (CPU, GPU, and what wraps
+/// them). Implement [`RowEngine<TrainJob>`]; this adds `train`, its run with the rows
+/// handed on as (checkpoint, first replica, rows).
+pub trait Trainer: RowEngine<TrainJob> {
     /// Runs replicas `replicas` of `job`, calling `sink` for every checkpoint and
     /// block of replicas (each (checkpoint, replica) exactly once, blocks in order).
-    fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()>;
+    fn train(&self, job: &TrainJob, replicas: Range<u64>, sink: Sink) -> anyhow::Result<()> {
+        self.run(job, replicas, &mut |b: Block| {
+            sink(b.checkpoint, b.first, b.rows)
+        })
+    }
 }
+
+impl<T: RowEngine<TrainJob> + ?Sized> Trainer for T {}
 
 /// Row is diverged (NaN-filled by the trainers).
 pub fn is_diverged(row: &[f64]) -> bool {

@@ -3,6 +3,9 @@
 #![allow(dead_code)]
 
 use nalgebra::{DMatrix, DVector};
+use smflow::backend::cpu::CpuBackend;
+use smflow::backend::gpu::GpuBackend;
+use smflow::backend::Backend;
 use smflow::dynamics::{Dynamics, RunSpec, Solver};
 use smflow::model::{vector, AnyModel, Multiplicative, Quadratic, ToyLoss, ToySgd};
 use smflow::observables::Observable;
@@ -99,4 +102,49 @@ pub fn spec(
         coupling: None,
         friction: 1.5,
     }
+}
+
+/// A (model, spec) case, for messages.
+pub fn label(m: &AnyModel, s: &RunSpec) -> String {
+    format!(
+        "{} d={} {} {:?} P={}",
+        m.name(),
+        m.as_dyn().dim(),
+        s.dynamics,
+        s.solver,
+        s.particles()
+    )
+}
+
+/// Final states of replicas `0..replicas` on `gpu` against the f64 CPU reference, value
+/// by value: each |gpu − cpu| ≤ `tol`·(1 + |cpu|), and a random dynamics' paths must
+/// differ (no vacuous pass). Returns the worst such relative deviation.
+pub fn gpu_paths_against_cpu(
+    gpu: &GpuBackend,
+    m: &AnyModel,
+    s: &RunSpec,
+    replicas: u64,
+    tol: f64,
+) -> f64 {
+    let what = format!("{} {}", gpu.precision().name(), label(m, s));
+    let g = gpu
+        .final_states(m, s, 0..replicas)
+        .unwrap_or_else(|e| panic!("{what}: {e:#}"));
+    let c = CpuBackend::default()
+        .final_states(m, s, 0..replicas)
+        .unwrap();
+    assert_eq!(g.len(), c.len(), "{what}");
+    let mut worst = 0.0f64;
+    for (i, (a, b)) in g.iter().zip(&c).enumerate() {
+        let err = (a - b).abs() / (1.0 + b.abs());
+        worst = worst.max(err);
+        assert!(err <= tol, "{what} value {i}: gpu {a} cpu {b}");
+    }
+    if s.dynamics.is_random() {
+        assert!(
+            c.iter().any(|v| (v - c[0]).abs() > 1e-3),
+            "{what}: paths identical"
+        );
+    }
+    worst
 }

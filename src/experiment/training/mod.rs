@@ -9,7 +9,6 @@ pub mod gd_vs_gf;
 pub mod implicit_bias;
 pub mod least_squares;
 pub mod levels;
-pub mod shard;
 pub mod weak_order;
 
 use crate::train::{Dynamics, TrainJob, Trainer};

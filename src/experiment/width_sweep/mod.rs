@@ -20,7 +20,6 @@
 pub mod analysis;
 pub mod config;
 pub mod plots;
-pub mod shard;
 pub mod weak_order;
 
 use crate::experiment::training::config::whole_steps;
@@ -133,8 +132,8 @@ pub fn collect_with(
     b.run(job, 0..replicas, &mut |blk| {
         let c = blk.checkpoint;
         let since = crate::experiment::steps_since_previous(&job.checkpoints, c);
-        progress((blk.obs.len() / no) as f64 * since as f64 * per_step);
-        out[c].extend(blk.obs.chunks_exact(no).map(|o| [o[0], o[1], o[2], o[3]]));
+        progress((blk.rows.len() / no) as f64 * since as f64 * per_step);
+        out[c].extend(blk.rows.chunks_exact(no).map(|o| [o[0], o[1], o[2], o[3]]));
     })?;
     Ok(out)
 }

@@ -35,13 +35,14 @@
 //! or the sample slices beyond float rounding.
 
 use super::model::TAG_INIT;
-use super::{Block, MeanFieldBackend, MfJob, MfSink, OBSERVABLES};
+use super::{Block, MfJob, MfSink, OBSERVABLES};
 use crate::backend::gpu::compose::{
     lit, mulhilo, real_header, HEAVY_BALL, MATH, PHILOX, RK4, SAMPLING,
 };
 use crate::backend::gpu::device::Gpu;
 use crate::backend::gpu::driver::{real_size, rows_of_columns, to_f64};
 use crate::backend::gpu::segments::{drive, Event, Plan as Run, StepLoop};
+use crate::backend::rows::RowEngine;
 use crate::backend::Precision;
 use anyhow::{bail, Result};
 use std::fmt::Write;
@@ -242,7 +243,7 @@ struct Order2 {
     rho_fold: Arc<wgpu::ComputePipeline>,
 }
 
-impl MeanFieldBackend for GpuMeanField {
+impl RowEngine<MfJob> for GpuMeanField {
     fn name(&self) -> &'static str {
         "gpu"
     }
@@ -449,7 +450,7 @@ impl MeanFieldBackend for GpuMeanField {
                     sink(Block {
                         checkpoint: c,
                         first: start,
-                        obs: &out,
+                        rows: &out,
                         states: &states,
                     });
                 }
