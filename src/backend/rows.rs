@@ -1,9 +1,10 @@
 //! The engines whose replicas hand rows to a sink at every checkpoint — the
 //! finite-data trainer (a row: a replica's parameters and tracked metrics) and
 //! mean-field (a row: a network's observables, with its neurons where the job keeps
-//! them) — behind one trait, so that what wraps an engine (shards, `--resume` replays,
-//! `compare`, `merge`) is written once for both. (The small-d engine folds its paths
-//! into moments instead: [`super::Backend`].)
+//! them) — behind one trait, so that what wraps an engine is written once for both:
+//! the shard (`experiment::shard::ShardRows`) and merge's stand-in so far; the
+//! trainer's `--resume` replay and `compare` wrapper still take its jobs only. (The
+//! small-d engine folds its paths into moments instead: [`super::Backend`].)
 
 use super::Precision;
 use std::ops::Range;

@@ -121,12 +121,14 @@ pub fn split(n: u64, parts: u64, i: u64) -> Range<u64> {
 /// [`Shard::slice`] of every call's replicas and hands the experiment NaN rows for the
 /// others, every checkpoint, in order; so the experiment's bookkeeping runs unchanged,
 /// and a shard's statistics are not written. Each call is saved as a job
-/// (`output::job_progress`); `merge` takes every replica's rows from the shard that ran
-/// it and replays the whole run from them (`cli::merge_jobs`). A replica's rows depend
-/// only on its index (its Philox counters), not on the replicas beside it, so the
-/// merged results equal one unsharded run's bit for bit. Calls of one replica (the deterministic gd, gf, mgf) run whole in
-/// every shard: an experiment may act on their rows (implicit_bias_sweep runs GF until
-/// it converges), and `merge` takes shard 1's.
+/// (`output::job_progress`: the trainer's calls as the shard's slice, width_sweep's
+/// jobs whole with NaN elsewhere); `merge` takes every replica's rows from the shard
+/// that ran it and replays the whole run from them (`cli::merge_jobs`). A replica's
+/// rows depend only on its index (its Philox counters), not on the replicas beside it,
+/// so the merged results equal one unsharded run's bit for bit. Calls of one replica
+/// (the deterministic gd, gf, mgf) run whole in every shard: an experiment may act on
+/// their rows (implicit_bias_sweep runs GF until it converges). The NaN blocks carry no
+/// states: no sharded job keeps them.
 pub struct ShardRows<'a, J> {
     pub inner: &'a dyn RowEngine<J>,
     pub shard: Shard,
