@@ -80,4 +80,24 @@ fn compare_skips_paths_diverged_on_both_backends() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(out.contains("PASS"), "{out}");
+
+    // But a compare in which every sampled path diverged on both backends compared
+    // nothing, and must not pass (it printed PASS with deviation 0).
+    std::fs::write(
+        &cfg,
+        r#"{"experiment": "weak_order", "name": "blowup",
+        "model": {"kind": "quadratic", "a": [[1.5]], "mean": [0.3], "cov": [[0.64]]},
+        "x0": [1e12], "dynamics": ["sgd", "sme1"], "batch": 2, "etas": [0.2, 0.1],
+        "horizon": 1.0, "observables": ["norm2"], "paths": 64,
+        "sde": {"substeps": 8, "extrapolate": true}, "seed": 1}"#,
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_smflow"))
+        .arg("compare")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("no sampled path could be compared"), "{err}");
 }

@@ -48,6 +48,8 @@ struct RunComparison {
     dynamics: String,
     eta: f64,
     sampled_paths: u64,
+    /// Sampled paths not diverged on both backends: the ones the deviations measure.
+    compared_paths: u64,
     max_abs_deviation: f64,
     max_rel_deviation: f64,
 }
@@ -115,7 +117,7 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         let n = a.sample.min(run.paths).max(1);
         let c = cpu.final_states(&checked.model, &run.spec, 0..n)?;
         let g = gpu.final_states(&checked.model, &run.spec, 0..n)?;
-        let (mut abs, mut rel) = (0.0f64, 0.0f64);
+        let (mut abs, mut rel, mut compared) = (0.0f64, 0.0f64, 0u64);
         // A replica diverged on both backends (a coordinate beyond the bound, or not
         // finite: f32 may overflow where f64 is still finite) is not a deviation.
         let row = c.len() / n as usize;
@@ -124,6 +126,7 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
             if diverged(xs) && diverged(ys) {
                 continue;
             }
+            compared += 1;
             for (x, y) in xs.iter().zip(ys) {
                 let d = (x - y).abs();
                 abs = abs.max(if d.is_nan() { f64::INFINITY } else { d });
@@ -138,6 +141,7 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
             dynamics: run.spec.dynamics.name().into(),
             eta: run.spec.eta,
             sampled_paths: n,
+            compared_paths: compared,
             max_abs_deviation: abs,
             max_rel_deviation: rel,
         });
@@ -260,7 +264,11 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         Vec::new()
     };
     let max_hist = histograms.iter().map(|h| h.worst()).fold(0.0, f64::max);
-    let passed = max_rel <= a.path_tol && max_beyond <= a.se_tol && max_hist <= a.se_tol;
+    // Paths diverged on both backends are not deviations; but a compare that could
+    // compare no path at all has shown nothing, and does not pass.
+    let compared: u64 = paths.iter().map(|p| p.compared_paths).sum();
+    let passed =
+        compared > 0 && max_rel <= a.path_tol && max_beyond <= a.se_tol && max_hist <= a.se_tol;
     if !a.quiet {
         println!(
             "{:<6} {:>8} {:>8} {:>14} {:>14}",
@@ -282,7 +290,8 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
             a.se_tol
         );
         println!(
-            "paths: max relative deviation {:.3e} (tolerance {:.1e})",
+            "paths: {compared} compared (not diverged on both backends), max relative deviation \
+             {:.3e} (tolerance {:.1e})",
             max_rel, a.path_tol
         );
         if !histograms.is_empty() {
@@ -305,12 +314,13 @@ pub fn compare(a: CompareArgs) -> Result<(), Failure> {
         histograms,
         passed,
     };
-    conclude(
-        a.out.as_deref(),
-        &cmp,
-        passed,
-        "FAIL: gpu and cpu disagree beyond tolerance",
-    )?;
+    let failure = if compared == 0 {
+        "FAIL: no sampled path could be compared: every one diverged on both backends \
+         (lower the step sizes, or raise diverge_bound)"
+    } else {
+        "FAIL: gpu and cpu disagree beyond tolerance"
+    };
+    conclude(a.out.as_deref(), &cmp, passed, failure)?;
     if !a.quiet {
         println!("PASS: gpu agrees with the cpu reference");
     }
@@ -359,10 +369,20 @@ pub fn level_note(coarsen: u32, substeps: u32) -> String {
 /// deviation, and the rows diverged on one backend only (near the edge of stability
 /// rounding can decide whether a path blows up: reported, not hidden in the maximum).
 
+/// Rows of one run on both backends: the largest relative deviation over rows finite on
+/// both, the rows diverged on one backend only, and the rows compared.
+pub struct Deviation {
+    pub worst: f64,
+    pub split: usize,
+    pub compared: usize,
+}
+
 pub struct PathTally {
     runs: Vec<serde_json::Value>,
     /// Runs compared (not skipped): a compare that compared none does not pass.
     compared: usize,
+    /// Rows compared (not diverged on both backends): nor does one that compared none.
+    rows: usize,
     worst: f64,
     split: usize,
     /// The JSON key of the split count, per run and in the summary.
@@ -376,6 +396,7 @@ impl PathTally {
         Self {
             runs: Vec::new(),
             compared: 0,
+            rows: 0,
             worst: 0.0,
             split: 0,
             split_key,
@@ -398,9 +419,15 @@ impl PathTally {
         label: &str,
         mut run: serde_json::Value,
         replicas: u64,
-        (dev, split): (f64, usize),
+        dev: Deviation,
     ) {
+        let Deviation {
+            worst: dev,
+            split,
+            compared,
+        } = dev;
         self.compared += 1;
+        self.rows += compared;
         self.worst = self.worst.max(dev);
         self.split += split;
         let note = if split > 0 {
@@ -425,7 +452,7 @@ impl PathTally {
         a: &CompareArgs,
         failure: &str,
     ) -> Result<(), Failure> {
-        let passed = self.compared > 0 && self.worst <= a.path_tol;
+        let passed = self.compared > 0 && self.rows > 0 && self.worst <= a.path_tol;
         let mut doc = serde_json::json!({"adapter": adapter, "precision": precision,
             "runs": self.runs, "max_rel_deviation": self.worst, "path_tol": a.path_tol,
             "passed": passed});
@@ -433,6 +460,8 @@ impl PathTally {
         if !self.quiet {
             if self.compared == 0 {
                 println!("no run compared (the adapter refused every one): FAIL");
+            } else if self.rows == 0 {
+                println!("no row compared (every one diverged on both backends): FAIL");
             } else {
                 println!(
                     "max relative deviation {:.2e} (tolerance {:.0e}): {}",
@@ -442,12 +471,14 @@ impl PathTally {
                 );
             }
         }
-        let nothing = "no run compared: the adapter refused every one";
-        conclude(
-            a.out.as_deref(),
-            &doc,
-            passed,
-            if self.compared == 0 { nothing } else { failure },
-        )
+        let failure = if self.compared == 0 {
+            "no run compared: the adapter refused every one"
+        } else if self.rows == 0 {
+            "no row compared: every one diverged on both backends (lower the step sizes, or \
+             raise diverge_bound)"
+        } else {
+            failure
+        };
+        conclude(a.out.as_deref(), &doc, passed, failure)
     }
 }

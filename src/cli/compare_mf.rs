@@ -14,7 +14,7 @@ use crate::meanfield::cpu::CpuMeanField;
 
 /// Largest |g − c| / (1 + |c|) over replicas finite on both backends, and the number of
 /// (checkpoint, replica) pairs diverged on one backend only (as for the trainers).
-pub fn max_rel_deviation(cpu: &Runs, gpu: &Runs) -> (f64, usize) {
+pub fn max_rel_deviation(cpu: &Runs, gpu: &Runs) -> super::compare::Deviation {
     let rows = |r: &Runs| -> Vec<Vec<Vec<f64>>> {
         r.iter()
             .map(|c| c.iter().map(|o| o.to_vec()).collect())

@@ -9,7 +9,7 @@
 //! only where the dynamics is unstable). Exits with 1 when a deviation exceeds the
 //! tolerance; a call the GPU refuses (llvmpipe's loop limit) is listed as skipped.
 
-use super::compare::{level_note, CompareArgs, PathTally};
+use super::compare::{level_note, CompareArgs, Deviation, PathTally};
 use super::Failure;
 use crate::backend::rows::{Block, RowEngine, RowSink};
 use crate::experiment::training::config::check;
@@ -23,23 +23,27 @@ use std::ops::Range;
 /// Largest |g − c| / (1 + |c|) over rows both backends kept finite, and the number of
 /// rows diverged on one backend only (near the edge of stability f32 and f64 rounding
 /// can decide whether a path blows up: reported, not hidden in the maximum).
-pub fn max_rel_deviation(cpu: &[Vec<Vec<f64>>], gpu: &[Vec<Vec<f64>>]) -> (f64, usize) {
-    let mut worst: f64 = 0.0;
-    let mut split = 0;
+pub fn max_rel_deviation(cpu: &[Vec<Vec<f64>>], gpu: &[Vec<Vec<f64>>]) -> Deviation {
+    let mut d = Deviation {
+        worst: 0.0,
+        split: 0,
+        compared: 0,
+    };
     for (cc, gc) in cpu.iter().zip(gpu) {
         for (cr, gr) in cc.iter().zip(gc) {
             match (is_diverged(cr), is_diverged(gr)) {
                 (false, false) => {
+                    d.compared += 1;
                     for (c, g) in cr.iter().zip(gr) {
-                        worst = worst.max((g - c).abs() / (1.0 + c.abs()));
+                        d.worst = d.worst.max((g - c).abs() / (1.0 + c.abs()));
                     }
                 }
                 (true, true) => {}
-                _ => split += 1,
+                _ => d.split += 1,
             }
         }
     }
-    (worst, split)
+    d
 }
 
 /// The trainer the experiment runs on in `compare`: each call on the CPU (its rows go
